@@ -1,0 +1,76 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Descent",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "Core", targets: ["Core"]),
+        .library(name: "Wire", targets: ["Wire"]),
+        .executable(name: "coordinator", targets: ["Coordinator"]),
+        .executable(name: "worker", targets: ["Worker"]),
+        .executable(name: "descent-bench", targets: ["Bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // MARK: Libraries
+        .target(
+            name: "Core",
+            dependencies: ["CBLAS", "CZlib"]
+        ),
+        .target(
+            name: "Wire",
+            dependencies: ["CZeroMQ"]
+        ),
+
+        // MARK: Executables
+        .executableTarget(
+            name: "Coordinator",
+            dependencies: [
+                "Core", "Wire",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "Worker",
+            dependencies: [
+                "Core", "Wire",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "Bench",
+            dependencies: [
+                "Core", "CBLAS",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        // MARK: C shims
+        .systemLibrary(
+            name: "CBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        .systemLibrary(
+            name: "CZeroMQ",
+            pkgConfig: "libzmq",
+            providers: [.apt(["libzmq3-dev"])]
+        ),
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+
+        // MARK: Tests
+        .testTarget(name: "CoreTests", dependencies: ["Core"]),
+        .testTarget(name: "WireTests", dependencies: ["Wire"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Core"]),
+    ]
+)

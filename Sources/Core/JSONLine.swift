@@ -1,0 +1,35 @@
+import Foundation
+
+/// One JSON object on one line, keys in the order given: the metrics file's and summary's format.
+public struct JSONLine {
+    private var parts: [String] = []
+
+    public init() {}
+
+    public mutating func add(_ key: String, _ value: Int) { parts.append("\(JSONLine.quote(key)):\(value)") }
+
+    /// Non-finite numbers have no JSON form and are written as null.
+    public mutating func add(_ key: String, _ value: Double) {
+        parts.append("\(JSONLine.quote(key)):\(value.isFinite ? "\(value)" : "null")")
+    }
+
+    public mutating func add(_ key: String, _ value: String) { parts.append("\(JSONLine.quote(key)):\(JSONLine.quote(value))") }
+
+    public var text: String { "{" + parts.joined(separator: ",") + "}" }
+
+    static func quote(_ s: String) -> String {
+        var out = "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case let c where c.value < 0x20: out += String(format: "\\u%04x", c.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}

@@ -1,0 +1,74 @@
+/// A model on disk: safetensors with W1…WL `[n_l, n_{l−1}]` and b1…bL `[n_l]`, F32, row-major,
+/// and `__metadata__` holding `layers`, `activation`, `output` and `step`.
+///
+/// Weights are column-major in memory, so they are transposed here, at the file boundary only.
+public enum ModelFile {
+    public struct Loaded {
+        public let shape: NetworkShape
+        public let parameters: ParameterBuffer
+        public let metadata: [String: String]
+    }
+
+    /// Writes W, b atomically (nothing is left half-written on failure).
+    public static func save(_ p: ParameterBuffer, to path: String, step: Int, extraMetadata: [String: String] = [:]) throws {
+        let shape = p.layout.shape
+        var tensors: [String: SafetensorsFile.Tensor] = [:]
+        for l in 1...shape.depth {
+            let rows = shape.layers[l], cols = shape.layers[l - 1]
+            let w = p.weight(l)
+            var rowMajor = [Float](repeating: 0, count: rows * cols)
+            for i in 0..<rows {
+                for j in 0..<cols { rowMajor[i * cols + j] = w[i + j * rows] }
+            }
+            tensors["W\(l)"] = SafetensorsFile.Tensor(shape: [rows, cols], values: rowMajor)
+            tensors["b\(l)"] = SafetensorsFile.Tensor(shape: [rows], values: Array(UnsafeBufferPointer(start: p.bias(l), count: rows)))
+        }
+        var metadata = extraMetadata
+        metadata["layers"] = shape.layersText
+        metadata["activation"] = shape.activation.rawValue
+        metadata["output"] = shape.output.rawValue
+        metadata["step"] = String(step)
+        try SafetensorsFile(tensors: tensors, metadata: metadata).write(to: path)
+    }
+
+    /// Reads a model and checks that its tensors are exactly those its `layers` metadata implies.
+    public static func load(_ path: String) throws -> Loaded {
+        let file = try SafetensorsFile.read(from: path)
+        guard let layersText = file.metadata["layers"] else {
+            throw ConfigurationError.modelMismatch(file: path, reason: "no 'layers' in __metadata__ (expected e.g. \"784,256,128,10\")")
+        }
+        let activationName = file.metadata["activation"] ?? Activation.relu.rawValue
+        guard let activation = Activation(rawValue: activationName) else {
+            throw ConfigurationError.modelMismatch(file: path, reason: "unknown activation '\(activationName)' in __metadata__")
+        }
+        let shape: NetworkShape
+        do {
+            shape = try NetworkShape(parsing: layersText, activation: activation)
+        } catch {
+            throw ConfigurationError.modelMismatch(file: path, reason: "__metadata__ layers: \(error)")
+        }
+        let p = ParameterBuffer(layout: ParameterLayout(shape: shape))
+        let expected = Set((1...shape.depth).flatMap { ["W\($0)", "b\($0)"] })
+        if let extra = Set(file.tensors.keys).subtracting(expected).sorted().first {
+            throw ConfigurationError.modelMismatch(file: path, reason: "unexpected tensor '\(extra)' for layers \(layersText)")
+        }
+        for l in 1...shape.depth {
+            let rows = shape.layers[l], cols = shape.layers[l - 1]
+            guard let w = file.tensors["W\(l)"] else { throw ConfigurationError.modelMismatch(file: path, reason: "missing tensor W\(l)") }
+            guard w.shape == [rows, cols] else {
+                throw ConfigurationError.modelMismatch(file: path, reason: "W\(l) has shape \(w.shape), layers \(layersText) need [\(rows), \(cols)]")
+            }
+            guard let b = file.tensors["b\(l)"] else { throw ConfigurationError.modelMismatch(file: path, reason: "missing tensor b\(l)") }
+            guard b.shape == [rows] else {
+                throw ConfigurationError.modelMismatch(file: path, reason: "b\(l) has shape \(b.shape), layers \(layersText) need [\(rows)]")
+            }
+            let dst = p.weight(l)
+            for i in 0..<rows {
+                for j in 0..<cols { dst[i + j * rows] = w.values[i * cols + j] }
+            }
+            b.values.withUnsafeBufferPointer { p.bias(l).update(from: $0.baseAddress!, count: rows) }
+        }
+        guard p.isFinite else { throw ConfigurationError.modelMismatch(file: path, reason: "holds NaN or infinite values") }
+        return Loaded(shape: shape, parameters: p, metadata: file.metadata)
+    }
+}

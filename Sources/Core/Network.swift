@@ -1,0 +1,91 @@
+/// Forward and backward propagation of a dense network, vectorised over m examples.
+///
+/// Shapes: W[l] is (n_l, n_{l−1}), b[l] is (n_l), A[l] and Z[l] are (n_l, m) — one column per
+/// example, column-major. Every product is one `cblas_sgemm` with transpose flags.
+public enum Network {
+    /// Forward: A[l] = g(W[l]·A[l−1] + b[l]) for l = 1…L, with A[0] = X.
+    ///
+    /// X is (n0, m); labels (m), when given, yield Σ loss and the correct count. A[L] is left in
+    /// `workspace.output`.
+    @discardableResult
+    public static func forward(
+        _ p: ParameterBuffer, input x: UnsafePointer<Float>, count m: Int,
+        labels: UnsafePointer<Int32>?, workspace ws: Workspace
+    ) -> OutputLayer.Evaluation {
+        let shape = p.layout.shape
+        let n = shape.layers
+        ws.reserve(m)
+        var aPrev = x
+        for l in 1...shape.depth {
+            let a = ws.activations[l]
+            // Z[l] (n_l, m) = W[l] (n_l, n_{l−1}) · A[l−1] (n_{l−1}, m)
+            BLAS.gemm(
+                .none, .none, m: n[l], n: m, k: n[l - 1],
+                a: p.weight(l), lda: n[l], b: aPrev, ldb: n[l - 1], c: a, ldc: n[l])
+            if l < shape.depth {
+                shape.activation.addBiasAndActivate(a, rows: n[l], cols: m, bias: p.bias(l))
+            } else {
+                return shape.output.addBiasAndActivate(a, rows: n[l], cols: m, bias: p.bias(l), labels: labels)
+            }
+            aPrev = UnsafePointer(a)
+        }
+        preconditionFailure("a network has at least one layer")
+    }
+
+    /// Backward, after `forward` on the same X and labels: the Σ over the m examples of dW, db.
+    ///
+    /// dZ[L] = A[L] − Y; dW[l] = dZ[l]·A[l−1]ᵀ; db[l] = row sums of dZ[l];
+    /// dA[l−1] = W[l]ᵀ·dZ[l]; dZ[l−1] = dA[l−1] ⊙ g′(Z[l−1]).
+    /// These are the formulas' dW, db times m: the caller divides by the total example count, so
+    /// sums from any number of shards add up to the exact mean. Overwrites the workspace's A[l].
+    public static func backward(
+        _ p: ParameterBuffer, input x: UnsafePointer<Float>, count m: Int,
+        labels: UnsafePointer<Int32>, workspace ws: Workspace, into grad: ParameterBuffer
+    ) {
+        let shape = p.layout.shape
+        let n = shape.layers
+        let depth = shape.depth
+        shape.output.subtractTargets(ws.activations[depth], rows: n[depth], cols: m, labels: labels)
+        for l in stride(from: depth, through: 1, by: -1) {
+            let dZ = ws.activations[l]
+            let aPrev = l == 1 ? x : UnsafePointer(ws.activations[l - 1])
+            // dW[l] (n_l, n_{l−1}) = dZ[l] (n_l, m) · A[l−1]ᵀ (m, n_{l−1})
+            BLAS.gemm(
+                .none, .transposed, m: n[l], n: n[l - 1], k: m,
+                a: dZ, lda: n[l], b: aPrev, ldb: n[l - 1], c: grad.weight(l), ldc: n[l])
+            sumRows(dZ, rows: n[l], cols: m, into: grad.bias(l))
+            guard l > 1 else { break }
+            let dA = ws.scratch!
+            // dA[l−1] (n_{l−1}, m) = W[l]ᵀ (n_{l−1}, n_l) · dZ[l] (n_l, m)
+            BLAS.gemm(
+                .transposed, .none, m: n[l - 1], n: m, k: n[l],
+                a: p.weight(l), lda: n[l], b: dZ, ldb: n[l], c: dA, ldc: n[l - 1])
+            shape.activation.multiplyDerivative(intoOutput: ws.activations[l - 1], gradient: dA, count: n[l - 1] * m)
+        }
+    }
+
+    /// Forward then backward: Σ dW, Σ db into `grad`, and the batch's Σ loss and correct count.
+    @discardableResult
+    public static func gradientSum(
+        _ p: ParameterBuffer, input x: UnsafePointer<Float>, count m: Int,
+        labels: UnsafePointer<Int32>, workspace ws: Workspace, into grad: ParameterBuffer
+    ) -> OutputLayer.Evaluation {
+        guard m > 0 else {
+            grad.fill(0)
+            return OutputLayer.Evaluation()
+        }
+        let evaluation = forward(p, input: x, count: m, labels: labels, workspace: ws)
+        backward(p, input: x, count: m, labels: labels, workspace: ws, into: grad)
+        return evaluation
+    }
+
+    /// db = Σ_j dZ[:, j], column after column so the additions run over contiguous memory.
+    @inline(__always)
+    private static func sumRows(_ dZ: UnsafePointer<Float>, rows n: Int, cols m: Int, into db: UnsafeMutablePointer<Float>) {
+        db.update(repeating: 0, count: n)
+        for j in 0..<m {
+            let col = dZ + j * n
+            for i in 0..<n { db[i] += col[i] }
+        }
+    }
+}

@@ -1,0 +1,28 @@
+/// The data cut once into K contiguous shards whose sizes differ by at most one example.
+///
+/// A shard is the unit of work and of reduction: every step yields one partial per shard, and
+/// partials are added in shard order, so results do not depend on which process computes what.
+public struct ShardPlan: Sendable, Equatable {
+    public let exampleCount: Int
+    /// Shard k holds examples `ranges[k]` of the dataset.
+    public let ranges: [Range<Int>]
+
+    public var shardCount: Int { ranges.count }
+
+    public init(exampleCount m: Int, shards k: Int) throws(ConfigurationError) {
+        guard k >= 1 else { throw .invalid(field: "--shards", reason: "must be at least 1, got \(k)") }
+        guard m >= k else {
+            throw .invalid(field: "--shards", reason: "\(k) shards need at least \(k) examples, the data has \(m)")
+        }
+        exampleCount = m
+        let base = m / k, extra = m % k
+        var ranges: [Range<Int>] = []
+        var start = 0
+        for shard in 0..<k {
+            let size = base + (shard < extra ? 1 : 0)
+            ranges.append(start..<start + size)
+            start += size
+        }
+        self.ranges = ranges
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+
+/// The training loop: plan a step, gather its partials in shard order, update, report, repeat.
+///
+/// It owns all state that must survive (invariant 4): W, b, the optimizer, the step, and — since
+/// shuffles are derived from (seed, epoch, shard) — the shuffle state.
+public final class Trainer {
+    public let options: TrainingOptions
+    public let schedule: BatchSchedule
+    public let parameters: ParameterBuffer
+    public let optimizer: Optimizer
+    public private(set) var step = 0
+    private let source: GradientSource
+    private let accumulator: GradientAccumulator
+    private let testSet: Dataset?
+    private let evaluator: Evaluator
+
+    public var totalSteps: Int { options.steps ?? options.epochs * schedule.stepsPerEpoch }
+
+    /// - Parameter initial: starting W, b (from `--init`); random from the seed when nil.
+    public init(options: TrainingOptions, exampleCount m: Int, source: GradientSource, testSet: Dataset?, initial: ParameterBuffer?) throws {
+        self.options = options
+        let plan = try ShardPlan(exampleCount: m, shards: options.shards)
+        schedule = try BatchSchedule(plan: plan, batch: options.batch, seed: options.seed)
+        let layout = ParameterLayout(shape: options.shape)
+        parameters = ParameterBuffer(layout: layout)
+        if let initial {
+            parameters.copy(from: initial)
+        } else {
+            Initializer.initialize(parameters, seed: options.seed)
+        }
+        optimizer = Optimizer(settings: options.optimizer, layout: layout)
+        accumulator = GradientAccumulator(layout: layout, shards: plan.shardCount)
+        self.source = source
+        self.testSet = testSet
+        evaluator = Evaluator(shape: options.shape)
+    }
+
+    /// Runs to the last step, calling `onStep` after every update and `onEvaluation` after every
+    /// epoch and at the end (when a test set is known).
+    public func run(
+        onStep: (StepReport) throws -> Void = { _ in },
+        onEvaluation: (EvaluationReport) throws -> Void = { _ in }
+    ) throws -> TrainingSummary {
+        let started = DispatchTime.now()
+        var examples = 0
+        var lastLoss = Double.nan
+        var lastTest: Evaluator.Result?
+        var permutations: [[Int32]] = []
+        var permutationsEpoch = -1
+        let perEpoch = schedule.stepsPerEpoch
+
+        while step < totalSteps {
+            let stepStart = DispatchTime.now()
+            let epoch = step / perEpoch, j = step % perEpoch
+            if !schedule.isFullBatch && epoch != permutationsEpoch {
+                permutations = schedule.permutations(epoch: epoch)
+                permutationsEpoch = epoch
+            }
+            let work = schedule.work(stepInEpoch: j, permutations: permutations)
+            accumulator.reset()
+            try source.computePartials(step: step + 1, parameters: parameters, work: work, into: accumulator)
+            let computed = DispatchTime.now()
+
+            let expected = schedule.examples(stepInEpoch: j)
+            guard accumulator.isComplete, accumulator.examples == expected else {
+                throw TrainingError.incompleteStep(step: step + 1, expected: expected, got: accumulator.examples)
+            }
+            let loss = accumulator.lossSum / Double(expected)
+            guard loss.isFinite, accumulator.sum.isFinite else { throw TrainingError.diverged(step: step + 1, loss: loss) }
+            let rate = options.schedule.rate(base: options.learningRate, step: step, epoch: epoch)
+            optimizer.apply(to: parameters, gradientSum: accumulator.sum, exampleCount: expected, learningRate: rate)
+            step += 1
+            let updated = DispatchTime.now()
+
+            var timings = StepTimings()
+            if let timed = source as? TimedGradientSource {
+                timings = timed.lastTimings
+            } else {
+                timings.compute = seconds(stepStart, computed)
+            }
+            timings.update = seconds(computed, updated)
+            timings.total = seconds(stepStart, updated)
+            examples += expected
+            lastLoss = loss
+            try onStep(StepReport(
+                step: step, epoch: epoch + 1, loss: loss,
+                accuracy: Double(accumulator.correct) / Double(expected), examples: expected,
+                workers: source.workerCount, learningRate: rate,
+                examplesPerSecond: Double(expected) / max(timings.total, 1e-9), timings: timings))
+
+            if let testSet, j == perEpoch - 1 || step == totalSteps {
+                let result = evaluator.evaluate(parameters, on: testSet)
+                lastTest = result
+                try onEvaluation(EvaluationReport(step: step, epoch: epoch + 1, result: result))
+            }
+        }
+        return TrainingSummary(
+            steps: step, finalLoss: lastLoss, test: lastTest, examples: examples,
+            wallSeconds: seconds(started, DispatchTime.now()), workers: source.workerCount)
+    }
+}
+
+/// A source that measures its own phases (send, wait, reduce) for the metrics.
+public protocol TimedGradientSource: GradientSource {
+    var lastTimings: StepTimings { get }
+}
+
+@inline(__always)
+func seconds(_ from: DispatchTime, _ to: DispatchTime) -> Double {
+    Double(to.uptimeNanoseconds - from.uptimeNanoseconds) / 1e9
+}

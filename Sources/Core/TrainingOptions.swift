@@ -1,0 +1,87 @@
+/// Everything that decides a run's numbers. Two runs with equal options, data and shard count
+/// produce the same bits, whatever processes compute them.
+public struct TrainingOptions: Sendable, Equatable {
+    public var shape: NetworkShape
+    public var optimizer = OptimizerSettings()
+    public var learningRate: Float = 0.1
+    public var schedule: LearningRateSchedule = .constant
+    /// Global examples per step; 0 = full batch.
+    public var batch = 128
+    public var epochs = 5
+    /// When set, the run stops after this many steps instead of `epochs` passes.
+    public var steps: Int?
+    public var seed: UInt64 = 1
+    public var shards = 1
+
+    public init(shape: NetworkShape) { self.shape = shape }
+}
+
+/// What one step did, as the metrics file records it.
+public struct StepReport: Sendable {
+    /// 1-based: the number of updates applied so far.
+    public let step: Int
+    /// 1-based epoch the step belongs to.
+    public let epoch: Int
+    /// Mean loss over the step's examples, before the update.
+    public let loss: Double
+    /// Share of the step's examples classified correctly, before the update.
+    public let accuracy: Double
+    public let examples: Int
+    public let workers: Int
+    public let learningRate: Float
+    public let examplesPerSecond: Double
+    public let timings: StepTimings
+}
+
+/// Where a step's wall time went, in seconds. Sources fill in what they can measure.
+public struct StepTimings: Sendable, Equatable {
+    /// Forward and backward, summed over the processes that computed (in-process: all of it).
+    public var compute = 0.0
+    /// Sending parameters and work.
+    public var send = 0.0
+    /// Waiting for partials beyond the local compute.
+    public var wait = 0.0
+    /// Adding partials in shard order.
+    public var reduce = 0.0
+    /// The optimizer.
+    public var update = 0.0
+    /// The whole step.
+    public var total = 0.0
+    public var bytesSent = 0
+    public var bytesReceived = 0
+
+    public init() {}
+}
+
+/// An evaluation on the test set.
+public struct EvaluationReport: Sendable {
+    public let step: Int
+    public let epoch: Int
+    public let result: Evaluator.Result
+}
+
+/// The run as a whole, for the summary line.
+public struct TrainingSummary: Sendable {
+    public let steps: Int
+    public let finalLoss: Double
+    public let test: Evaluator.Result?
+    public let examples: Int
+    public let wallSeconds: Double
+    public let workers: Int
+    public var examplesPerSecond: Double { wallSeconds > 0 ? Double(examples) / wallSeconds : 0 }
+}
+
+/// Why a run could not go on.
+public enum TrainingError: Error, CustomStringConvertible {
+    case diverged(step: Int, loss: Double)
+    case incompleteStep(step: Int, expected: Int, got: Int)
+
+    public var description: String {
+        switch self {
+        case .diverged(let step, let loss):
+            return "training diverged at step \(step) (loss \(loss), non-finite gradient); lower --lr. The parameters before this step were kept."
+        case .incompleteStep(let step, let expected, let got):
+            return "step \(step) covered \(got) examples instead of \(expected)"
+        }
+    }
+}
