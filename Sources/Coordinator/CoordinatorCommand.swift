@@ -1,0 +1,12 @@
+import ArgumentParser
+
+/// `coordinator`: trains a network over sharded data, and works with the models it writes.
+@main
+struct CoordinatorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "coordinator",
+        abstract: "Descent's coordinator: data-parallel training of dense networks, exact to the bit.",
+        subcommands: [TrainCommand.self, EvaluateCommand.self, PredictCommand.self],
+        defaultSubcommand: TrainCommand.self
+    )
+}

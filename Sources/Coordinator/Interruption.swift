@@ -1,0 +1,19 @@
+import Foundation
+import Synchronization
+
+/// SIGINT and SIGTERM, turned into an error the loops throw at their next check, so that every
+/// exit path — Ctrl-C included — runs the same clean-up (workers stopped, nothing half-written).
+enum Interruption {
+    private static let received = Atomic<Int32>(0)
+
+    static func install() {
+        for signalNumber in [SIGINT, SIGTERM] {
+            signal(signalNumber) { number in Interruption.received.store(number, ordering: .relaxed) }
+        }
+    }
+
+    static func check() throws {
+        let signalNumber = received.load(ordering: .relaxed)
+        if signalNumber != 0 { throw CoordinatorError.interrupted(signal: signalNumber) }
+    }
+}

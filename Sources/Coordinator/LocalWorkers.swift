@@ -1,0 +1,63 @@
+import Foundation
+import Logging
+
+/// `--local-workers N`: N `worker` processes beside this executable, watched while they run and
+/// stopped at the end, whatever the end is.
+final class LocalWorkers {
+    private var processes: [Process] = []
+    private let log: Logger
+
+    /// Starts `count` workers connecting to `endpoint`.
+    init(count: Int, endpoint: String, logLevel: String, log: Logger) throws {
+        self.log = log
+        let executable = LocalWorkers.workerExecutable()
+        guard FileManager.default.isExecutableFile(atPath: executable) else {
+            throw CoordinatorError.workerExecutableMissing(executable)
+        }
+        for index in 0..<count {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = [
+                "--connect", endpoint, "--name", "local-\(index)",
+                "--parent-pid", String(getpid()), "--log-level", logLevel,
+            ]
+            do {
+                try process.run()
+            } catch {
+                stop(grace: .zero)
+                throw CoordinatorError.workerExecutableMissing("\(executable) (\(error))")
+            }
+            processes.append(process)
+        }
+    }
+
+    /// `worker` in the directory of the running `coordinator`.
+    static func workerExecutable() -> String {
+        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: me).deletingLastPathComponent().appendingPathComponent("worker").path
+    }
+
+    /// Throws if a worker died with a failure status (registration would otherwise wait in vain).
+    func checkAlive() throws {
+        for (index, process) in processes.enumerated() where !process.isRunning && process.terminationStatus != 0 {
+            throw CoordinatorError.workerExited(index: index, status: process.terminationStatus)
+        }
+    }
+
+    /// Waits up to `grace` for the workers to leave on their own, then terminates, then kills.
+    func stop(grace: Duration) {
+        let deadline = ContinuousClock.now + grace
+        while processes.contains(where: \.isRunning), ContinuousClock.now < deadline { usleep(20_000) }
+        for process in processes where process.isRunning { kill(process.processIdentifier, SIGTERM) }
+        let killAt = ContinuousClock.now + .seconds(2)
+        while processes.contains(where: \.isRunning), ContinuousClock.now < killAt { usleep(20_000) }
+        for process in processes where process.isRunning {
+            log.warning("local worker pid \(process.processIdentifier) ignored SIGTERM; killing it")
+            kill(process.processIdentifier, SIGKILL)
+        }
+        for process in processes { process.waitUntilExit() }
+        processes = []
+    }
+
+    deinit { stop(grace: .zero) }
+}

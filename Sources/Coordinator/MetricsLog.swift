@@ -1,0 +1,57 @@
+import Core
+import Foundation
+
+/// The `--metrics` file: one JSON object per step and per evaluation, flushed as it goes so a
+/// running job can be followed with `tail -f`.
+final class MetricsLog {
+    private let handle: FileHandle
+
+    init(path: String) throws {
+        guard FileManager.default.createFile(atPath: path, contents: nil) else {
+            throw ConfigurationError.invalid(field: "--metrics", reason: "cannot create '\(path)'")
+        }
+        guard let handle = FileHandle(forWritingAtPath: path) else {
+            throw ConfigurationError.invalid(field: "--metrics", reason: "cannot open '\(path)' for writing")
+        }
+        self.handle = handle
+    }
+
+    deinit { try? handle.close() }
+
+    func write(_ report: StepReport) throws {
+        var line = JSONLine()
+        line.add("step", report.step)
+        line.add("epoch", report.epoch)
+        line.add("loss", report.loss)
+        line.add("accuracy", report.accuracy)
+        line.add("examples", report.examples)
+        line.add("workers", report.workers)
+        line.add("examples_per_s", report.examplesPerSecond)
+        line.add("lr", Double(report.learningRate))
+        let t = report.timings
+        line.add("compute_s", t.compute)
+        line.add("send_s", t.send)
+        line.add("wait_s", t.wait)
+        line.add("reduce_s", t.reduce)
+        line.add("update_s", t.update)
+        line.add("step_s", t.total)
+        line.add("bytes_sent", t.bytesSent)
+        line.add("bytes_received", t.bytesReceived)
+        try append(line)
+    }
+
+    func write(_ report: EvaluationReport) throws {
+        var line = JSONLine()
+        line.add("event", "eval")
+        line.add("step", report.step)
+        line.add("epoch", report.epoch)
+        line.add("test_accuracy", report.result.accuracy)
+        line.add("test_loss", report.result.loss)
+        line.add("test_examples", report.result.examples)
+        try append(line)
+    }
+
+    private func append(_ line: JSONLine) throws {
+        try handle.write(contentsOf: Data((line.text + "\n").utf8))
+    }
+}

@@ -1,0 +1,179 @@
+import ArgumentParser
+import Core
+import Foundation
+import Logging
+import Wire
+
+/// `coordinator train`: the contract's training command (see shared CONTRACT.md).
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a dense network by gradient descent over sharded data.",
+        discussion: """
+            Exactly one of --workers, --local-workers, --in-process says who computes the shards' \
+            gradients. The last line on stdout is a JSON summary.
+            """
+    )
+
+    // MARK: Data and model
+    @Option(help: "Training data: fashion-mnist (Debian's dataset-fashion-mnist), idx:DIR (IDX files, gzipped or not) or csv:FILE.")
+    var dataset: String = "fashion-mnist"
+
+    @Option(help: "Evaluated after every epoch and at the end. Default: fashion-mnist's test split when training on fashion-mnist, else none.")
+    var testDataset: String?
+
+    @Option(help: "Layer sizes n0,n1,…,nL: n0 features, nL classes (nL = 1: sigmoid output with binary cross-entropy; nL ≥ 2: softmax with categorical cross-entropy). Default 784,256,128,10, or the --init model's.")
+    var layers: String?
+
+    @Option(help: "Hidden activation: relu, tanh, sigmoid, leaky-relu (slope 0.01 below zero). Default relu, or the --init model's.")
+    var activation: String?
+
+    @Option(help: "Start from these weights (safetensors) instead of a random initialisation.")
+    var `init`: String?
+
+    @Option(help: "Final weights, safetensors, written atomically.")
+    var out: String = "model.safetensors"
+
+    // MARK: Optimisation
+    @Option(help: "sgd (W -= α·dW), momentum or adam.")
+    var optimizer: String = "sgd"
+
+    @Option(name: .customLong("lr"), help: "Learning rate α.")
+    var learningRate: Float = 0.1
+
+    @Option(help: "Momentum μ for --optimizer momentum (v = μ·v + dW; W -= α·v).")
+    var momentum: Float = 0.9
+
+    @Option(help: "L2 weight decay λ on the weights (dW += λ·W); biases are not decayed.")
+    var weightDecay: Float = 0
+
+    @Option(help: "Learning-rate schedule: constant, step (×--lr-decay-factor every --lr-decay-epochs epochs) or cosine (to 0 at the last step).")
+    var lrSchedule: String = "constant"
+
+    @Option(help: "With --lr-schedule step: epochs between decays.")
+    var lrDecayEpochs: Int = 1
+
+    @Option(help: "With --lr-schedule step: the factor γ applied at each decay.")
+    var lrDecayFactor: Float = 0.1
+
+    @Option(help: "Global examples per step, split over the shards; 0 = full batch (all m examples every step).")
+    var batch: Int = 128
+
+    @Option(help: "Stop after E passes over the data.")
+    var epochs: Int = 5
+
+    @Option(help: "Stop after S steps (overrides --epochs).")
+    var steps: Int?
+
+    @Option(help: "Seed of all randomness (initialisation, shuffling).")
+    var seed: UInt64 = 1
+
+    // MARK: Who computes
+    @Option(help: "Wait for N workers that connect themselves (`worker --connect ENDPOINT`).")
+    var workers: Int?
+
+    @Option(help: "Start N worker processes on this machine over a local socket, and stop them at the end.")
+    var localWorkers: Int?
+
+    @Flag(help: "The reference path: the same shards and arithmetic, computed in this process with no workers.")
+    var inProcess = false
+
+    @Option(help: "The data is cut into K contiguous shards, the unit of work and of reduction (added in shard order). Default: the worker count (1 in-process).")
+    var shards: Int?
+
+    @Option(help: "BLAS threads per process (workers get the same).")
+    var threads: Int = 1
+
+    @Option(help: "ZeroMQ endpoint the coordinator listens on. Default tcp://127.0.0.1:5555; with --local-workers, a private ipc:// socket.")
+    var bind: String?
+
+    @Option(help: "Seconds to wait for --workers/--local-workers to register.")
+    var registerTimeout: Double = 60
+
+    @Option(help: "A worker silent this many seconds is declared lost.")
+    var workerTimeout: Double = 10
+
+    // MARK: Output
+    @Option(help: "Metrics as JSON lines: one per step and one per evaluation.")
+    var metrics: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard [workers != nil, localWorkers != nil, inProcess].filter({ $0 }).count == 1 else {
+            throw ValidationError("give exactly one of --workers, --local-workers, --in-process")
+        }
+        if let n = workers ?? localWorkers, n < 1 { throw ValidationError("the worker count must be at least 1, got \(n)") }
+        guard registerTimeout > 0, workerTimeout > 0 else { throw ValidationError("--register-timeout and --worker-timeout must be positive") }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
+        if let steps, steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
+        guard batch >= 0 else { throw ValidationError("--batch must be 0 (full batch) or positive, got \(batch)") }
+        guard learningRate.isFinite, learningRate > 0 else { throw ValidationError("--lr must be a positive number, got \(learningRate)") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical; got '\(logLevel)'") }
+    }
+
+    func run() throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let log = Logger(label: "descent.coordinator")
+        BLAS.setThreads(threads)
+
+        Interruption.install()
+
+        let job = try TrainingJob.prepare(self)
+        let plan = try ShardPlan(exampleCount: job.train.count, shards: job.options.shards)
+        let layout = ParameterLayout(shape: job.options.shape)
+        if inProcess {
+            try job.run(source: InProcessGradients(dataset: job.train, plan: plan, layout: layout), log: log)
+            return
+        }
+        try runDistributed(job, plan: plan, layout: layout, log: log)
+    }
+
+    /// The workers' count, as the default shard count.
+    var workerCount: Int { workers ?? localWorkers ?? 1 }
+
+    private func runDistributed(_ job: TrainingJob, plan: ShardPlan, layout: ParameterLayout, log: Logger) throws {
+        var socketDirectory: String?
+        let endpoint: String
+        if let bind {
+            endpoint = bind
+        } else if localWorkers != nil {
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("descent-\(getpid())").path
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            socketDirectory = directory
+            endpoint = "ipc://\(directory)/coordinator.sock"
+        } else {
+            endpoint = "tcp://127.0.0.1:5555"
+        }
+        defer { if let socketDirectory { try? FileManager.default.removeItem(atPath: socketDirectory) } }
+
+        var options = ZeroMQOptions()
+        options.maxMessageBytes = Int64(WireProtocol.headerSize + WireProtocol.maxFramePayload)
+        let transport = try ZeroMQTransport.bind(endpoint, options: options)
+        let listening = transport.boundEndpoint ?? endpoint
+        log.info("listening on \(listening)")
+
+        let local = try localWorkers.map { try LocalWorkers(count: $0, endpoint: listening, logLevel: logLevel, log: log) }
+        defer { local?.stop(grace: .seconds(5)) }
+        let pool = WorkerPool(
+            transport: transport,
+            settings: .init(
+                expectedWorkers: workerCount, registerTimeout: .seconds(registerTimeout),
+                workerTimeout: .seconds(workerTimeout), threads: threads, seed: job.options.seed),
+            layout: layout, plan: plan, supervisor: local, log: log)
+        do {
+            try pool.start(dataset: job.train)
+        } catch {
+            pool.shutdown(reason: "the coordinator could not start: \(error)")
+            throw error
+        }
+        try job.run(source: pool, log: log)
+    }
+}

@@ -1,0 +1,117 @@
+import Core
+import Foundation
+import Logging
+
+/// A training run with everything validated up front: no file is written until the data, model
+/// and flags are known to fit together.
+struct TrainingJob {
+    let options: TrainingOptions
+    let train: Dataset
+    let test: Dataset?
+    let initial: ParameterBuffer?
+    let out: String
+    let metricsPath: String?
+
+    static func prepare(_ command: TrainCommand) throws -> TrainingJob {
+        let initial = try command.`init`.map(ModelFile.load)
+        let activationName = command.activation ?? initial?.shape.activation.rawValue ?? Activation.relu.rawValue
+        guard let activation = Activation(rawValue: activationName) else {
+            throw ConfigurationError.invalid(field: "--activation", reason: "'\(activationName)' is not one of \(Activation.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let shape = try NetworkShape(parsing: command.layers ?? initial?.shape.layersText ?? "784,256,128,10", activation: activation)
+        if let initial, initial.shape != shape, let path = command.`init` {
+            throw ConfigurationError.modelMismatch(file: path, reason: "holds a \(initial.shape) network, but the run asks for \(shape)")
+        }
+
+        var options = TrainingOptions(shape: shape)
+        guard let kind = OptimizerKind(rawValue: command.optimizer) else {
+            throw ConfigurationError.invalid(field: "--optimizer", reason: "'\(command.optimizer)' is not one of sgd, momentum, adam")
+        }
+        options.optimizer = OptimizerSettings(kind: kind)
+        options.optimizer.momentum = command.momentum
+        options.optimizer.weightDecay = command.weightDecay
+        options.learningRate = command.learningRate
+        options.batch = command.batch
+        options.epochs = command.epochs
+        options.steps = command.steps
+        options.seed = command.seed
+        options.shards = command.shards ?? command.workerCount
+
+        let trainSpec = try DatasetSpec(parsing: command.dataset)
+        let train = try trainSpec.load(split: .train)
+        try train.validate(for: shape)
+        var testSpec = try command.testDataset.map(DatasetSpec.init(parsing:))
+        if testSpec == nil, trainSpec == .fashionMNIST { testSpec = .fashionMNIST }
+        let test = try testSpec?.load(split: .test)
+        try test?.validate(for: shape)
+
+        let plan = try ShardPlan(exampleCount: train.count, shards: options.shards)
+        let stepsPerEpoch = try BatchSchedule(plan: plan, batch: options.batch, seed: options.seed).stepsPerEpoch
+        options.schedule = try schedule(command, totalSteps: options.steps ?? options.epochs * stepsPerEpoch)
+        try checkWritable(command.out, flag: "--out")
+        if let metrics = command.metrics { try checkWritable(metrics, flag: "--metrics") }
+        return TrainingJob(options: options, train: train, test: test, initial: initial?.parameters, out: command.out, metricsPath: command.metrics)
+    }
+
+    private static func schedule(_ command: TrainCommand, totalSteps: Int) throws -> LearningRateSchedule {
+        switch command.lrSchedule {
+        case "constant": return .constant
+        case "step":
+            guard command.lrDecayEpochs >= 1 else { throw ConfigurationError.invalid(field: "--lr-decay-epochs", reason: "must be at least 1") }
+            return .step(everyEpochs: command.lrDecayEpochs, factor: command.lrDecayFactor)
+        case "cosine": return .cosine(totalSteps: totalSteps)
+        default: throw ConfigurationError.invalid(field: "--lr-schedule", reason: "'\(command.lrSchedule)' is not one of constant, step, cosine")
+        }
+    }
+
+    /// Fails before training, not after it, when an output could never be written.
+    private static func checkWritable(_ path: String, flag: String) throws {
+        let directory = (path as NSString).deletingLastPathComponent
+        let dir = directory.isEmpty ? "." : directory
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ConfigurationError.invalid(field: flag, reason: "directory '\(dir)' of '\(path)' does not exist")
+        }
+        guard FileManager.default.isWritableFile(atPath: dir) else {
+            throw ConfigurationError.invalid(field: flag, reason: "directory '\(dir)' of '\(path)' is not writable")
+        }
+    }
+
+    func run(source: GradientSource, log: Logger) throws {
+        let trainer = try Trainer(options: options, exampleCount: train.count, source: source, testSet: test, initial: initial)
+        let metrics = try metricsPath.map { try MetricsLog(path: $0) }
+        log.info("training \(options.shape) on \(train.source): \(train.count) examples, \(options.shards) shard(s), batch \(options.batch == 0 ? "full" : String(options.batch)), \(trainer.totalSteps) steps")
+        let summary: TrainingSummary
+        do {
+            summary = try trainer.run(
+                onStep: { report in
+                    try Interruption.check()
+                    try metrics?.write(report)
+                    log.debug("step \(report.step) loss \(report.loss)")
+                },
+                onEvaluation: { report in
+                    try metrics?.write(report)
+                    log.info("epoch \(report.epoch) step \(report.step): test accuracy \(String(format: "%.4f", report.result.accuracy)), test loss \(String(format: "%.4f", report.result.loss))")
+                })
+        } catch {
+            source.shutdown(reason: "training failed")
+            throw error
+        }
+        source.shutdown(reason: "training finished")
+        try ModelFile.save(trainer.parameters, to: out, step: trainer.step)
+        var line = JSONLine()
+        line.add("steps", summary.steps)
+        line.add("final_loss", summary.finalLoss)
+        if let test = summary.test {
+            line.add("test_accuracy", test.accuracy)
+            line.add("test_loss", test.loss)
+        }
+        line.add("examples", summary.examples)
+        line.add("examples_per_s", summary.examplesPerSecond)
+        line.add("wall_s", summary.wallSeconds)
+        line.add("workers", summary.workers)
+        line.add("shards", options.shards)
+        line.add("out", out)
+        print(line.text)
+    }
+}

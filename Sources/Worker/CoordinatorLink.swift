@@ -1,0 +1,115 @@
+import Core
+import Foundation
+import Logging
+import Wire
+
+/// The worker's side of the conversation, hiding envelopes, registration and heartbeats:
+/// `next()` hands the loop only the messages it acts on.
+///
+/// A background thread keeps heartbeats going while the loop computes, so a long step is not
+/// mistaken for a dead worker; a stopped or killed process stops beating. `@unchecked Sendable`:
+/// the transport locks every socket use, and `lastSent` is guarded by `beatLock`.
+final class CoordinatorLink: @unchecked Sendable {
+    let endpoint: String
+    let welcome: Welcome
+    private let transport: ZeroMQTransport
+    private let coordinatorTimeout: Duration
+    private let parentPID: Int32?
+    private let log = Logger(label: "descent.worker.link")
+    private var lastHeard = ContinuousClock.now
+    private var lastSentUnlocked = ContinuousClock.now
+    private let beatLock = NSLock()
+    private var beating = true
+    /// Frames that failed to decode; dropped, never acted on.
+    private(set) var rejectedFrames = 0
+
+    /// - Parameter protocolVersion: a version to claim instead of this build's (fault injection).
+    init(endpoint: String, name: String, protocolVersion: UInt16? = nil, registerTimeout: Duration, coordinatorTimeout: Duration, parentPID: Int32?) throws {
+        self.endpoint = endpoint
+        self.coordinatorTimeout = coordinatorTimeout
+        self.parentPID = parentPID
+        var options = ZeroMQOptions()
+        options.maxMessageBytes = -1  // the coordinator is the only peer; shard chunks are large
+        transport = try ZeroMQTransport.connect(endpoint, options: options)
+        var hello = MessageCodec.encode(.hello(Hello(protocolVersion: protocolVersion ?? WireProtocol.protocolVersion, name: name)))
+        if let protocolVersion {
+            // The header's version field (offset 4, little-endian) is what a receiver checks first.
+            hello[0][4] = UInt8(protocolVersion & 0xFF)
+            hello[0][5] = UInt8(protocolVersion >> 8)
+        }
+        try transport.send(hello, to: nil)
+
+        let deadline = ContinuousClock.now + registerTimeout
+        while true {
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else {
+                transport.close()
+                throw WorkerError.noCoordinator(endpoint: endpoint, seconds: registerTimeout.inSeconds)
+            }
+            guard let (_, result) = try transport.receiveMessage(timeoutMilliseconds: min(left.inMilliseconds, 250)) else {
+                if let parentPID, getppid() != parentPID { throw WorkerError.parentExited }
+                continue
+            }
+            switch result {
+            case .success(.welcome(let w)):
+                welcome = w
+                lastHeard = .now
+                startHeartbeats()
+                return
+            case .success(.refuse(let r)):
+                transport.close()
+                throw WorkerError.refused(reason: r.reason)
+            case .failure(.versionMismatch(let expected, let got)):
+                transport.close()
+                throw WorkerError.refused(reason: "protocol version mismatch: this worker speaks \(expected), the coordinator \(got)")
+            case .success, .failure:
+                continue
+            }
+        }
+    }
+
+    /// The next message the worker must act on; heartbeats are answered and absorbed here.
+    func next() throws -> Message {
+        let beat = Duration.milliseconds(Int(welcome.heartbeatMilliseconds))
+        while true {
+            guard let (_, result) = try transport.receiveMessage(timeoutMilliseconds: beat.inMilliseconds) else {
+                if let parentPID, getppid() != parentPID { throw WorkerError.parentExited }
+                if ContinuousClock.now - lastHeard > coordinatorTimeout {
+                    throw WorkerError.coordinatorLost(endpoint: endpoint, seconds: coordinatorTimeout.inSeconds)
+                }
+                continue
+            }
+            switch result {
+            case .success(let message):
+                lastHeard = .now
+                if case .heartbeat = message { continue }
+                return message
+            case .failure(let error):
+                rejectedFrames += 1
+                log.warning("dropped a message that failed to decode: \(error)")
+            }
+        }
+    }
+
+    func send(_ message: Message) throws {
+        try transport.send(message, to: nil)
+        beatLock.withLock { lastSentUnlocked = .now }
+    }
+
+    func close() {
+        beatLock.withLock { beating = false }
+        transport.close()
+    }
+
+    private func startHeartbeats() {
+        let beat = Duration.milliseconds(Int(max(welcome.heartbeatMilliseconds, 10)))
+        Thread.detachNewThread { [self] in
+            while true {
+                Thread.sleep(forTimeInterval: beat.inSeconds / 2)
+                let (running, due) = beatLock.withLock { (beating, ContinuousClock.now - lastSentUnlocked >= beat) }
+                guard running else { return }
+                if due { try? send(.heartbeat(Heartbeat(step: 0))) }
+            }
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Wire
+
+/// `worker`: computes partial gradients for the shards a coordinator gives it.
+@main
+struct WorkerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Descent's worker: connects to a coordinator and computes its shards' partial gradients.",
+        discussion: "Holds no dataset files: the coordinator sends the shards. Exits 0 when the coordinator says goodbye."
+    )
+
+    @Option(help: "The coordinator's ZeroMQ endpoint, e.g. tcp://10.0.0.1:5555.")
+    var connect: String
+
+    @Option(help: "A name for logs (default host:pid).")
+    var name: String?
+
+    @Option(help: "Seconds to wait for the coordinator's welcome before giving up.")
+    var registerTimeout: Double = 30
+
+    @Option(help: "Seconds without a word from the coordinator before this worker gives up on it.")
+    var coordinatorTimeout: Double = 60
+
+    @Option(help: .hidden)
+    var parentPid: Int32?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical; got '\(logLevel)'") }
+        guard registerTimeout > 0, coordinatorTimeout > 0 else { throw ValidationError("timeouts must be positive") }
+    }
+
+    func run() throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        let workerName = name ?? "\(ProcessInfo.processInfo.hostName):\(getpid())"
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            handler.metadata["worker"] = "\(workerName)"
+            return handler
+        }
+        let faults = try FaultPlan()
+        let link = try CoordinatorLink(
+            endpoint: connect, name: workerName, protocolVersion: faults.value(.version, rank: nil).map(UInt16.init),
+            registerTimeout: .seconds(registerTimeout), coordinatorTimeout: .seconds(coordinatorTimeout),
+            parentPID: parentPid)
+        try WorkerLoop(link: link, faults: faults, log: Logger(label: "descent.worker")).run()
+    }
+}

@@ -1,0 +1,23 @@
+/// Why a worker stopped before the coordinator said goodbye.
+enum WorkerError: Error, CustomStringConvertible {
+    case noCoordinator(endpoint: String, seconds: Double)
+    case refused(reason: String)
+    case coordinatorLost(endpoint: String, seconds: Double)
+    case parentExited
+    case protocolViolation(String)
+
+    var description: String {
+        switch self {
+        case .noCoordinator(let endpoint, let seconds):
+            return "no coordinator answered at \(endpoint) within \(seconds) s (is it running, and is the endpoint right?)"
+        case .refused(let reason):
+            return "the coordinator refused this worker: \(reason)"
+        case .coordinatorLost(let endpoint, let seconds):
+            return "lost the coordinator at \(endpoint): silent for \(seconds) s"
+        case .parentExited:
+            return "the coordinator process that started this worker has exited"
+        case .protocolViolation(let detail):
+            return "the coordinator sent something this worker cannot use: \(detail)"
+        }
+    }
+}

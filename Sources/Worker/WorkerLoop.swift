@@ -1,0 +1,98 @@
+import Core
+import Foundation
+import Logging
+import Wire
+
+/// The worker's role: hold shards, and for every STEP send one PARTIAL per shard in its plan.
+final class WorkerLoop {
+    private let link: CoordinatorLink
+    private let faults: FaultPlan
+    private let log: Logger
+
+    init(link: CoordinatorLink, faults: FaultPlan, log: Logger) {
+        self.link = link
+        self.faults = faults
+        self.log = log
+    }
+
+    func run() throws {
+        let welcome = link.welcome
+        guard let activation = Activation(rawValue: welcome.activation) else {
+            throw WorkerError.protocolViolation("unknown activation '\(welcome.activation)'")
+        }
+        let shape: NetworkShape
+        do {
+            shape = try NetworkShape(layers: welcome.layers.map(Int.init), activation: activation)
+        } catch {
+            throw WorkerError.protocolViolation("\(error)")
+        }
+        BLAS.setThreads(Int(welcome.threads))
+        log.info("registered with \(link.endpoint) as rank \(welcome.rank): \(shape)")
+
+        let rank = Int(welcome.rank)
+        let layout = ParameterLayout(shape: shape)
+        let parameters = ParameterBuffer(layout: layout)
+        let gradient = ParameterBuffer(layout: layout)
+        let workspace = Workspace(shape: shape)
+        var shards: [Int: ShardData] = [:]
+        var assembler = ShardAssembler()
+
+        while true {
+            switch try link.next() {
+            case .shard(let chunk):
+                guard chunk.features == UInt32(shape.inputs) else {
+                    throw WorkerError.protocolViolation("shard \(chunk.shardID) has \(chunk.features) features, the network \(shape.inputs)")
+                }
+                if let shard = try assembler.add(chunk) {
+                    shards[shard.id] = shard
+                    try link.send(.shardReady(ShardReady(shardID: UInt32(shard.id), examples: UInt32(shard.count))))
+                    log.debug("shard \(shard.id) ready: \(shard.count) examples")
+                }
+            case .step(let step):
+                if faults.value(.exit, rank: rank) == Int(step.step) {
+                    log.warning("fault injection: exiting at step \(step.step)")
+                    exit(3)
+                }
+                if faults.value(.stall, rank: rank) == Int(step.step) {
+                    log.warning("fault injection: stopping this process (SIGSTOP) at step \(step.step)")
+                    raise(SIGSTOP)
+                }
+                guard step.parameters.count == layout.count else {
+                    throw WorkerError.protocolViolation("step \(step.step) carries \(step.parameters.count) parameters, the network has \(layout.count)")
+                }
+                parameters.copy(from: step.parameters)
+                for work in step.plan {
+                    let selection = work.examples.core
+                    guard let shard = shards[Int(work.shardID)], shard.accepts(selection) else {
+                        throw WorkerError.protocolViolation("step \(step.step) asks for examples of shard \(work.shardID), which this worker does not hold")
+                    }
+                    let evaluation = shard.computePartial(parameters, selection: selection, workspace: workspace, into: gradient)
+                    if faults.value(.nan, rank: rank) == Int(step.step) { gradient.fill(.nan) }
+                    if let delay = faults.value(.delay, rank: rank) { usleep(useconds_t(delay * 1000)) }
+                    try link.send(.partial(Partial(
+                        step: step.step, shardID: work.shardID, exampleCount: UInt32(selection.count),
+                        correctCount: UInt32(evaluation.correct), lossSum: evaluation.lossSum,
+                        gradients: gradient.array)))
+                }
+            case .bye(let bye):
+                log.info("coordinator said goodbye: \(bye.reason)")
+                link.close()
+                return
+            case .refuse(let refuse):
+                throw WorkerError.refused(reason: refuse.reason)
+            case let other:
+                log.debug("ignored an unexpected \(other.kind) message")
+            }
+        }
+    }
+}
+
+extension Wire.ExampleSelection {
+    /// The same selection in Core's terms.
+    var core: Core.ExampleSelection {
+        switch self {
+        case .range(let start, let count): return .range(Int(start)..<Int(start) + Int(count))
+        case .list(let indices): return .list(indices.map { Int32(bitPattern: $0) })
+        }
+    }
+}
