@@ -6,13 +6,17 @@ import Foundation
 final class MetricsLog {
     private let handle: FileHandle
 
-    init(path: String) throws {
-        guard FileManager.default.createFile(atPath: path, contents: nil) else {
-            throw ConfigurationError.invalid(field: "--metrics", reason: "cannot create '\(path)'")
+    /// - Parameter append: keep what the file holds (a resumed run continues its metrics).
+    init(path: String, append: Bool = false) throws {
+        if !(append && FileManager.default.fileExists(atPath: path)) {
+            guard FileManager.default.createFile(atPath: path, contents: nil) else {
+                throw ConfigurationError.invalid(field: "--metrics", reason: "cannot create '\(path)'")
+            }
         }
         guard let handle = FileHandle(forWritingAtPath: path) else {
             throw ConfigurationError.invalid(field: "--metrics", reason: "cannot open '\(path)' for writing")
         }
+        if append { _ = try? handle.seekToEnd() }
         self.handle = handle
     }
 

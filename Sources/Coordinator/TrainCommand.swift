@@ -97,6 +97,15 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Metrics as JSON lines: one per step and one per evaluation.")
     var metrics: String?
 
+    @Option(help: "Write checkpoints (W, b, optimizer state, step) into this directory, atomically, keeping the last 3.")
+    var checkpointDir: String?
+
+    @Option(help: "Steps between checkpoints (0: only on SIGINT/SIGTERM and on failure).")
+    var checkpointEvery: Int = 0
+
+    @Option(help: "Continue from the newest valid checkpoint in DIR (a damaged one is skipped for the one before); checkpoints go on into DIR unless --checkpoint-dir says otherwise.")
+    var resume: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -105,6 +114,8 @@ struct TrainCommand: ParsableCommand {
             throw ValidationError("give exactly one of --workers, --local-workers, --in-process")
         }
         if let n = workers ?? localWorkers, n < 1 { throw ValidationError("the worker count must be at least 1, got \(n)") }
+        guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every must be 0 or positive, got \(checkpointEvery)") }
+        if checkpointEvery > 0, checkpointDir == nil, resume == nil { throw ValidationError("--checkpoint-every needs --checkpoint-dir") }
         guard registerTimeout > 0, workerTimeout > 0 else { throw ValidationError("--register-timeout and --worker-timeout must be positive") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
         guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1, got \(epochs)") }

@@ -11,6 +11,11 @@ struct TrainingJob {
     let initial: ParameterBuffer?
     let out: String
     let metricsPath: String?
+    let checkpointDirectory: String?
+    let checkpointEvery: Int
+    let resume: String?
+    /// What a checkpoint must agree with to continue this run (`Checkpoint.runKeys`).
+    let run: [String: String]
 
     static func prepare(_ command: TrainCommand) throws -> TrainingJob {
         let initial = try command.`init`.map(ModelFile.load)
@@ -50,7 +55,20 @@ struct TrainingJob {
         options.schedule = try schedule(command, totalSteps: options.steps ?? options.epochs * stepsPerEpoch)
         try checkWritable(command.out, flag: "--out")
         if let metrics = command.metrics { try checkWritable(metrics, flag: "--metrics") }
-        return TrainingJob(options: options, train: train, test: test, initial: initial?.parameters, out: command.out, metricsPath: command.metrics)
+        let checkpointDirectory = command.checkpointDir ?? command.resume
+        if let checkpointDirectory {
+            try FileManager.default.createDirectory(atPath: checkpointDirectory, withIntermediateDirectories: true)
+        }
+        let run: [String: String] = [
+            "layers": shape.layersText, "activation": shape.activation.rawValue, "optimizer": kind.rawValue,
+            "lr": "\(options.learningRate)", "batch": "\(options.batch)", "shards": "\(options.shards)",
+            "seed": "\(options.seed)", "examples": "\(train.count)", "momentum": "\(options.optimizer.momentum)",
+            "weight_decay": "\(options.optimizer.weightDecay)", "schedule": "\(options.schedule)",
+        ]
+        return TrainingJob(
+            options: options, train: train, test: test, initial: initial?.parameters, out: command.out,
+            metricsPath: command.metrics, checkpointDirectory: checkpointDirectory,
+            checkpointEvery: command.checkpointEvery, resume: command.resume, run: run)
     }
 
     private static func schedule(_ command: TrainCommand, totalSteps: Int) throws -> LearningRateSchedule {
@@ -79,14 +97,28 @@ struct TrainingJob {
 
     func run(source: GradientSource, log: Logger) throws {
         let trainer = try Trainer(options: options, exampleCount: train.count, source: source, testSet: test, initial: initial)
-        let metrics = try metricsPath.map { try MetricsLog(path: $0) }
+        if let resume {
+            let found = try Checkpoint.newest(in: resume, run: run) { path, reason in
+                log.warning("skipping checkpoint \(path): \(reason)")
+            }
+            if let found {
+                try trainer.restore(from: found)
+                log.info("resumed from \(resume) at step \(found.step)")
+            } else {
+                log.warning("no usable checkpoint in \(resume): starting from step 0")
+            }
+        }
+        let metrics = try metricsPath.map { try MetricsLog(path: $0, append: resume != nil) }
         log.info("training \(options.shape) on \(train.source): \(train.count) examples, \(options.shards) shard(s), batch \(options.batch == 0 ? "full" : String(options.batch)), \(trainer.totalSteps) steps")
         let summary: TrainingSummary
         do {
             summary = try trainer.run(
                 onStep: { report in
-                    try Interruption.check()
                     try metrics?.write(report)
+                    if let checkpointDirectory, checkpointEvery > 0, report.step % checkpointEvery == 0 {
+                        try Checkpoint.save(trainer, run: run, to: checkpointDirectory)
+                    }
+                    try Interruption.check()
                     log.debug("step \(report.step) loss \(report.loss)")
                 },
                 onEvaluation: { report in
@@ -94,7 +126,11 @@ struct TrainingJob {
                     log.info("epoch \(report.epoch) step \(report.step): test accuracy \(String(format: "%.4f", report.result.accuracy)), test loss \(String(format: "%.4f", report.result.loss))")
                 })
         } catch {
-            source.shutdown(reason: "training failed")
+            source.shutdown(reason: "training stopped: \(error)")
+            if let checkpointDirectory, trainer.step > 0 {
+                let path = try Checkpoint.save(trainer, run: run, to: checkpointDirectory)
+                log.notice("checkpoint of step \(trainer.step) written to \(path); continue with --resume \(checkpointDirectory)")
+            }
             throw error
         }
         source.shutdown(reason: "training finished")

@@ -11,6 +11,11 @@ public enum ModelFile {
 
     /// Writes W, b atomically (nothing is left half-written on failure).
     public static func save(_ p: ParameterBuffer, to path: String, step: Int, extraMetadata: [String: String] = [:]) throws {
+        try encode(p, step: step, extraMetadata: extraMetadata).write(to: path)
+    }
+
+    /// W, b and the contract's metadata as a safetensors file, not yet written.
+    public static func encode(_ p: ParameterBuffer, step: Int, extraMetadata: [String: String] = [:]) -> SafetensorsFile {
         let shape = p.layout.shape
         var tensors: [String: SafetensorsFile.Tensor] = [:]
         for l in 1...shape.depth {
@@ -28,12 +33,19 @@ public enum ModelFile {
         metadata["activation"] = shape.activation.rawValue
         metadata["output"] = shape.output.rawValue
         metadata["step"] = String(step)
-        try SafetensorsFile(tensors: tensors, metadata: metadata).write(to: path)
+        return SafetensorsFile(tensors: tensors, metadata: metadata)
     }
 
     /// Reads a model and checks that its tensors are exactly those its `layers` metadata implies.
     public static func load(_ path: String) throws -> Loaded {
-        let file = try SafetensorsFile.read(from: path)
+        try decode(SafetensorsFile.read(from: path), path: path)
+    }
+
+    /// Tensors whose names start with this belong to a checkpoint's optimizer, not to the model.
+    public static let optimizerPrefix = "optimizer."
+
+    /// The model in a safetensors file read from `path`.
+    public static func decode(_ file: SafetensorsFile, path: String) throws -> Loaded {
         guard let layersText = file.metadata["layers"] else {
             throw ConfigurationError.modelMismatch(file: path, reason: "no 'layers' in __metadata__ (expected e.g. \"784,256,128,10\")")
         }
@@ -49,7 +61,8 @@ public enum ModelFile {
         }
         let p = ParameterBuffer(layout: ParameterLayout(shape: shape))
         let expected = Set((1...shape.depth).flatMap { ["W\($0)", "b\($0)"] })
-        if let extra = Set(file.tensors.keys).subtracting(expected).sorted().first {
+        let modelTensors = file.tensors.keys.filter { !$0.hasPrefix(optimizerPrefix) }
+        if let extra = Set(modelTensors).subtracting(expected).sorted().first {
             throw ConfigurationError.modelMismatch(file: path, reason: "unexpected tensor '\(extra)' for layers \(layersText)")
         }
         for l in 1...shape.depth {

@@ -36,6 +36,18 @@ public final class Trainer {
         evaluator = Evaluator(shape: options.shape)
     }
 
+    /// Continues from a checkpoint: W, b, the optimizer's state and the step.
+    public func restore(from checkpoint: Checkpoint) throws {
+        guard checkpoint.parameters.layout == parameters.layout else {
+            throw ConfigurationError.invalid(field: "--resume", reason: "the checkpoint's network differs from this run's")
+        }
+        parameters.copy(from: checkpoint.parameters)
+        if let m = checkpoint.firstMoment, let buffer = optimizer.firstMoment { buffer.copy(from: m) }
+        if let v = checkpoint.secondMoment, let buffer = optimizer.secondMoment { buffer.copy(from: v) }
+        optimizer.updates = checkpoint.updates
+        step = checkpoint.step
+    }
+
     /// Runs to the last step, calling `onStep` after every update and `onEvaluation` after every
     /// epoch and at the end (when a test set is known).
     public func run(
