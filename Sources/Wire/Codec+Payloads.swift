@@ -1,0 +1,204 @@
+/// The payload layout of each message kind, field by field in declaration order; integers
+/// little-endian, counts and string lengths u32, arrays contiguous after their count.
+extension MessageCodec {
+    static func writePayload(_ message: Message, into writer: inout PayloadWriter) {
+        switch message {
+        case .hello(let hello):
+            writer.write(hello.protocolVersion)
+            writer.write(hello.name)
+        case .welcome(let welcome):
+            writer.write(welcome.rank)
+            writer.write(welcome.heartbeatMilliseconds)
+            writer.write(welcome.threads)
+            writer.write(welcome.layers)
+            writer.write(welcome.activation)
+            writer.write(welcome.seed)
+        case .refuse(let refuse):
+            writer.write(refuse.reason)
+        case .shard(let chunk):
+            writer.write(chunk.shardID)
+            writer.write(chunk.shardCount)
+            writer.write(chunk.features)
+            writer.write(chunk.shardExamples)
+            writer.write(chunk.firstExample)
+            writer.write(chunk.labels)
+            writer.write(chunk.values)
+        case .shardReady(let ready):
+            writer.write(ready.shardID)
+            writer.write(ready.examples)
+        case .step(let step):
+            writer.write(step.step)
+            writer.write(step.parameters)
+            writer.writeCount(step.plan.count)
+            for work in step.plan {
+                writer.write(work.shardID)
+                switch work.examples {
+                case .range(let start, let count):
+                    writer.write(SelectionTag.range.rawValue)
+                    writer.write(start)
+                    writer.write(count)
+                case .list(let indices):
+                    writer.write(SelectionTag.list.rawValue)
+                    writer.write(indices)
+                }
+            }
+        case .partial(let partial):
+            writer.write(partial.step)
+            writer.write(partial.shardID)
+            writer.write(partial.exampleCount)
+            writer.write(partial.correctCount)
+            writer.write(partial.lossSum)
+            writer.write(partial.gradients)
+        case .heartbeat(let heartbeat):
+            writer.write(heartbeat.step)
+        case .bye(let bye):
+            writer.write(bye.reason)
+        }
+    }
+
+    static func readPayload(_ kind: MessageKind, from reader: inout PayloadReader) throws(WireError) -> Message {
+        switch kind {
+        case .hello:
+            return .hello(Hello(
+                protocolVersion: try reader.read(UInt16.self, "protocolVersion"),
+                name: try reader.read(String.self, "name")
+            ))
+        case .welcome:
+            return .welcome(Welcome(
+                rank: try reader.read(UInt32.self, "rank"),
+                heartbeatMilliseconds: try reader.read(UInt32.self, "heartbeatMilliseconds"),
+                threads: try reader.read(UInt32.self, "threads"),
+                layers: try reader.read([UInt32].self, "layers"),
+                activation: try reader.read(String.self, "activation"),
+                seed: try reader.read(UInt64.self, "seed")
+            ))
+        case .refuse:
+            return .refuse(Refuse(reason: try reader.read(String.self, "reason")))
+        case .shard:
+            return .shard(try readShardChunk(from: &reader))
+        case .shardReady:
+            return .shardReady(ShardReady(
+                shardID: try reader.read(UInt32.self, "shardID"),
+                examples: try reader.read(UInt32.self, "examples")
+            ))
+        case .step:
+            return .step(try readStep(from: &reader))
+        case .partial:
+            let partial = Partial(
+                step: try reader.read(UInt64.self, "step"),
+                shardID: try reader.read(UInt32.self, "shardID"),
+                exampleCount: try reader.read(UInt32.self, "exampleCount"),
+                correctCount: try reader.read(UInt32.self, "correctCount"),
+                lossSum: try reader.read(Double.self, "lossSum"),
+                gradients: try reader.read([Float].self, "gradients")
+            )
+            guard partial.correctCount <= partial.exampleCount else {
+                throw .malformedPayload(
+                    "correctCount \(partial.correctCount) exceeds exampleCount \(partial.exampleCount)")
+            }
+            return .partial(partial)
+        case .heartbeat:
+            return .heartbeat(Heartbeat(step: try reader.read(UInt64.self, "step")))
+        case .bye:
+            return .bye(Bye(reason: try reader.read(String.self, "reason")))
+        }
+    }
+
+    private static func readShardChunk(from reader: inout PayloadReader) throws(WireError) -> ShardChunk {
+        let chunk = ShardChunk(
+            shardID: try reader.read(UInt32.self, "shardID"),
+            shardCount: try reader.read(UInt32.self, "shardCount"),
+            features: try reader.read(UInt32.self, "features"),
+            shardExamples: try reader.read(UInt32.self, "shardExamples"),
+            firstExample: try reader.read(UInt32.self, "firstExample"),
+            labels: try reader.read([Int32].self, "labels"),
+            values: try reader.read([Float].self, "values")
+        )
+        guard chunk.shardID < chunk.shardCount else {
+            throw .malformedPayload("shardID \(chunk.shardID) is not below shardCount \(chunk.shardCount)")
+        }
+        // UInt64 holds any sum or product of two UInt32 values.
+        let examples = UInt64(chunk.labels.count)
+        guard UInt64(chunk.firstExample) + examples <= UInt64(chunk.shardExamples) else {
+            throw .malformedPayload(
+                "examples \(chunk.firstExample)..<\(UInt64(chunk.firstExample) + examples) "
+                    + "overrun the shard's \(chunk.shardExamples)")
+        }
+        guard UInt64(chunk.values.count) == UInt64(chunk.features) * examples else {
+            throw .malformedPayload(
+                "\(chunk.values.count) values for \(chunk.features) features × \(examples) examples")
+        }
+        return chunk
+    }
+
+    private static func readStep(from reader: inout PayloadReader) throws(WireError) -> Step {
+        let step = try reader.read(UInt64.self, "step")
+        let parameters = try reader.read([Float].self, "parameters")
+        let planCount = try reader.readCount("plan count")
+        // The smallest entry is a shard ID, a tag and an empty list's count: 9 bytes. Checking
+        // first keeps a hostile count from reserving memory the payload cannot fill.
+        guard planCount <= reader.remaining / 9 else {
+            throw .malformedPayload("plan count \(planCount) cannot fit in \(reader.remaining) bytes")
+        }
+        var plan: [ShardWork] = []
+        plan.reserveCapacity(planCount)
+        var seen = Set<UInt32>()
+        for _ in 0..<planCount {
+            let shardID = try reader.read(UInt32.self, "plan shardID")
+            guard seen.insert(shardID).inserted else {
+                throw .malformedPayload("shard \(shardID) appears twice in the plan")
+            }
+            let tag = try reader.read(UInt8.self, "selection tag")
+            switch SelectionTag(rawValue: tag) {
+            case .range:
+                let start = try reader.read(UInt32.self, "range start")
+                let count = try reader.read(UInt32.self, "range count")
+                guard UInt64(start) + UInt64(count) <= UInt64(UInt32.max) + 1 else {
+                    throw .malformedPayload("range \(start) + \(count) overflows u32 indices")
+                }
+                plan.append(ShardWork(shardID: shardID, examples: .range(start: start, count: count)))
+            case .list:
+                let indices = try reader.read([UInt32].self, "example list")
+                plan.append(ShardWork(shardID: shardID, examples: .list(indices)))
+            case nil:
+                throw .malformedPayload("unknown example selection tag \(tag)")
+            }
+        }
+        return Step(step: step, parameters: parameters, plan: plan)
+    }
+
+    /// A bound on the payload's size, so the buffer is allocated once.
+    static func payloadSizeEstimate(_ message: Message) -> Int {
+        func size(_ string: String) -> Int { 4 + min(string.utf8.count, WireProtocol.maxStringBytes) }
+        switch message {
+        case .hello(let hello):
+            return 2 + size(hello.name)
+        case .refuse(let refuse):
+            return size(refuse.reason)
+        case .bye(let bye):
+            return size(bye.reason)
+        case .welcome(let welcome):
+            return 32 + 4 * welcome.layers.count + size(welcome.activation)
+        case .shard(let chunk):
+            return 32 + 4 * chunk.labels.count + 4 * chunk.values.count
+        case .step(let step):
+            let plan = step.plan.reduce(0) { total, work in
+                switch work.examples {
+                case .range: total + 13
+                case .list(let indices): total + 9 + 4 * indices.count
+                }
+            }
+            return 16 + 4 * step.parameters.count + plan
+        case .partial(let partial):
+            return 32 + 4 * partial.gradients.count
+        case .shardReady, .heartbeat:
+            return 8
+        }
+    }
+
+    /// How a `ShardWork` says which examples it selects.
+    private enum SelectionTag: UInt8 {
+        case range = 0
+        case list = 1
+    }
+}

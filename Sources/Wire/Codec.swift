@@ -1,0 +1,108 @@
+/// Turns messages into frames and frames back into messages; `docs/PROTOCOL.md` is the spec.
+///
+/// Encoding writes the payload once, straight after room for the header, so a message that
+/// fits one frame costs one copy of its arrays. Decoding checks every frame (`FrameHeader`)
+/// and then the payload field by field; it throws a `WireError` for any input it refuses and
+/// never traps, whatever the bytes.
+public enum MessageCodec {
+    /// The frames of `message`: one, or several when its payload exceeds
+    /// `WireProtocol.maxFramePayload`. Strings longer than `WireProtocol.maxStringBytes`
+    /// are cut to that length.
+    public static func encode(_ message: Message) -> [[UInt8]] {
+        let headerSize = WireProtocol.headerSize
+        let frameLimit = WireProtocol.maxFramePayload
+        var writer = PayloadWriter(reserved: headerSize, capacity: payloadSizeEstimate(message))
+        writePayload(message, into: &writer)
+        var buffer = writer.bytes
+        let payloadLength = buffer.count - headerSize
+        let step = headerStep(message)
+
+        if payloadLength <= frameLimit {
+            let checksum = buffer.withUnsafeBytes { raw in
+                CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[headerSize...]))
+            }
+            FrameHeader(
+                kind: message.kind, step: step, part: 0, parts: 1,
+                payloadLength: UInt32(payloadLength), checksum: checksum
+            ).write(into: &buffer)
+            return [buffer]
+        }
+
+        let parts = (payloadLength + frameLimit - 1) / frameLimit
+        precondition(parts <= Int(UInt16.max), "a \(payloadLength)-byte payload needs more than 65535 frames")
+        return buffer.withUnsafeBytes { raw in
+            (0..<parts).map { part in
+                let start = headerSize + part * frameLimit
+                let chunk = UnsafeRawBufferPointer(rebasing: raw[start..<min(start + frameLimit, raw.count)])
+                var frame = [UInt8](unsafeUninitializedCapacity: headerSize + chunk.count) { frame, initialized in
+                    let raw = UnsafeMutableRawBufferPointer(frame)
+                    raw[..<headerSize].initializeMemory(as: UInt8.self, repeating: 0)
+                    UnsafeMutableRawBufferPointer(rebasing: raw[headerSize...]).copyMemory(from: chunk)
+                    initialized = headerSize + chunk.count
+                }
+                FrameHeader(
+                    kind: message.kind, step: step, part: UInt16(part), parts: UInt16(parts),
+                    payloadLength: UInt32(chunk.count), checksum: CRC32C.checksum(chunk)
+                ).write(into: &frame)
+                return frame
+            }
+        }
+    }
+
+    /// The message carried by `frames`, after checking every frame's header and checksum,
+    /// the parts against each other, and the payload's fields.
+    public static func decode(_ frames: [[UInt8]]) throws(WireError) -> Message {
+        guard let first = frames.first else { throw .emptyMessage }
+        let header = try FrameHeader(validating: first)
+        guard header.part == 0, Int(header.parts) == frames.count else { throw .badPartNumbering }
+        guard let kind = MessageKind(rawValue: header.kind) else { throw .unknownKind(header.kind) }
+
+        var reader: PayloadReader
+        if frames.count == 1 {
+            reader = PayloadReader(first, from: WireProtocol.headerSize)
+        } else {
+            reader = PayloadReader(try joinedPayload(frames, first: header), from: 0)
+        }
+        let message = try readPayload(kind, from: &reader)
+        try reader.finish()
+
+        // The header is outside the checksum; the step inside the payload is not.
+        let step = headerStep(message)
+        guard step == header.step else {
+            throw .malformedPayload("header step \(header.step) but payload step \(step)")
+        }
+        return message
+    }
+
+    /// The payloads of a multi-frame message, in part order, once every part has been checked.
+    private static func joinedPayload(_ frames: [[UInt8]], first: FrameHeader) throws(WireError) -> [UInt8] {
+        var total = 0
+        for (index, frame) in frames.enumerated() {
+            let header = index == 0 ? first : try FrameHeader(validating: frame)
+            guard Int(header.part) == index, header.parts == first.parts else { throw .badPartNumbering }
+            guard header.kind == first.kind, header.step == first.step else { throw .inconsistentParts }
+            // Only the encoder's cut is accepted: every part but the last is full.
+            let isLast = index == frames.count - 1
+            guard isLast || Int(header.payloadLength) == WireProtocol.maxFramePayload else {
+                throw .inconsistentParts
+            }
+            total += Int(header.payloadLength)
+        }
+        var payload = [UInt8]()
+        payload.reserveCapacity(total)
+        for frame in frames {
+            frame.withUnsafeBytes { payload.append(contentsOf: $0[WireProtocol.headerSize...]) }
+        }
+        return payload
+    }
+
+    /// The step a message's header carries: the message's own step, 0 when it has none.
+    static func headerStep(_ message: Message) -> UInt64 {
+        switch message {
+        case .step(let step): step.step
+        case .partial(let partial): partial.step
+        case .heartbeat(let heartbeat): heartbeat.step
+        case .hello, .welcome, .refuse, .shard, .shardReady, .bye: 0
+        }
+    }
+}

@@ -1,0 +1,12 @@
+/// Worker → coordinator, first message on a new connection: asks to join the run.
+public struct Hello: Sendable, Equatable {
+    /// The protocol version the worker speaks; the coordinator refuses any other.
+    public var protocolVersion: UInt16
+    /// Who the worker is, as `host:pid`, for logs and for telling workers apart.
+    public var name: String
+
+    public init(protocolVersion: UInt16 = WireProtocol.protocolVersion, name: String) {
+        self.protocolVersion = protocolVersion
+        self.name = name
+    }
+}

@@ -1,0 +1,27 @@
+/// Any one protocol message; `MessageCodec` turns it into frames and back.
+public enum Message: Sendable, Equatable {
+    case hello(Hello)
+    case welcome(Welcome)
+    case refuse(Refuse)
+    case shard(ShardChunk)
+    case shardReady(ShardReady)
+    case step(Step)
+    case partial(Partial)
+    case heartbeat(Heartbeat)
+    case bye(Bye)
+
+    /// The kind written in the frame header.
+    public var kind: MessageKind {
+        switch self {
+        case .hello: .hello
+        case .welcome: .welcome
+        case .refuse: .refuse
+        case .shard: .shard
+        case .shardReady: .shardReady
+        case .step: .step
+        case .partial: .partial
+        case .heartbeat: .heartbeat
+        case .bye: .bye
+        }
+    }
+}

@@ -1,0 +1,30 @@
+/// Worker → coordinator: one shard's contribution to one step, as sums (not means), so the
+/// coordinator can add partials in shard order and divide once by the step's example count.
+public struct Partial: Sendable, Equatable {
+    public var step: UInt64
+    public var shardID: UInt32
+    /// Examples of the shard used in this step.
+    public var exampleCount: UInt32
+    /// Of those, how many the parameters classified correctly.
+    public var correctCount: UInt32
+    /// Σ loss over the examples.
+    public var lossSum: Double
+    /// Σ dW and db over the examples, flattened in the same order as `Step.parameters`.
+    public var gradients: [Float]
+
+    public init(
+        step: UInt64,
+        shardID: UInt32,
+        exampleCount: UInt32,
+        correctCount: UInt32,
+        lossSum: Double,
+        gradients: [Float]
+    ) {
+        self.step = step
+        self.shardID = shardID
+        self.exampleCount = exampleCount
+        self.correctCount = correctCount
+        self.lossSum = lossSum
+        self.gradients = gradients
+    }
+}

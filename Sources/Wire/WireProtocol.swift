@@ -1,0 +1,43 @@
+/// The constants of Descent's wire protocol; `docs/PROTOCOL.md` describes how they are used.
+///
+/// The first eight bytes of a frame (magic, version, kind, flags) keep their places in every
+/// future version, so a peer of any version can tell that it is talking to another version.
+public enum WireProtocol {
+    /// "DSCT", written little-endian like every header field: the bytes 54 43 53 44.
+    public static let magic: UInt32 = 0x4453_4354
+    /// Bumped on any change to the header or a payload layout; peers must match exactly.
+    public static let protocolVersion: UInt16 = 1
+    /// Bytes; large messages are cut into frames of at most this much payload.
+    public static let maxFramePayload = 4 << 20
+    /// Bytes: magic 4, version 2, kind 1, flags 1, step 8, part 2, parts 2, length 4, CRC 4.
+    public static let headerSize = 28
+    /// Bytes of UTF-8; longer strings are cut on a scalar boundary when encoded.
+    public static let maxStringBytes = 4096
+}
+
+/// What a message is, as the one-byte `kind` field of every frame header.
+public enum MessageKind: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+    case hello = 1
+    case welcome = 2
+    case refuse = 3
+    case shard = 4
+    case shardReady = 5
+    case step = 6
+    case partial = 7
+    case heartbeat = 8
+    case bye = 9
+
+    public var description: String {
+        switch self {
+        case .hello: "HELLO"
+        case .welcome: "WELCOME"
+        case .refuse: "REFUSE"
+        case .shard: "SHARD"
+        case .shardReady: "SHARD_READY"
+        case .step: "STEP"
+        case .partial: "PARTIAL"
+        case .heartbeat: "HEARTBEAT"
+        case .bye: "BYE"
+        }
+    }
+}

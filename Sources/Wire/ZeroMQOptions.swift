@@ -1,0 +1,36 @@
+/// Socket options for `ZeroMQTransport`, applied before it binds or connects.
+public struct ZeroMQOptions: Sendable, Equatable {
+    /// Milliseconds `close()` keeps trying to deliver unsent messages; 0 drops them at once,
+    /// which is what a process that is giving up on a peer wants.
+    public var lingerMilliseconds: Int32 = 0
+    /// Messages queued for sending per peer before sends block (or time out); ZeroMQ's default.
+    public var sendHighWaterMark: Int32 = 1000
+    /// Messages queued on receipt per peer before ZeroMQ stops reading from it.
+    public var receiveHighWaterMark: Int32 = 1000
+    /// Bytes: the largest single frame accepted from a peer (ZMQ_MAXMSGSIZE applies per frame);
+    /// a peer that sends more is disconnected. -1 = unlimited. The default is the largest
+    /// frame the protocol produces.
+    public var maxMessageBytes: Int64 = Int64(WireProtocol.headerSize + WireProtocol.maxFramePayload)
+    /// Milliseconds between ZMTP PING frames on each connection; 0 = off (ZMQ_HEARTBEAT_IVL).
+    /// This keeps TCP connections honest; Descent's own `Heartbeat` messages detect lost workers.
+    public var heartbeatIntervalMilliseconds: Int32 = 0
+    /// Milliseconds without any traffic after a PING before the connection is dropped;
+    /// 0 = libzmq's default, the interval (ZMQ_HEARTBEAT_TIMEOUT).
+    public var heartbeatTimeoutMilliseconds: Int32 = 0
+    /// Milliseconds the remote side may wait for traffic before dropping us; 0 = libzmq's
+    /// default, no limit (ZMQ_HEARTBEAT_TTL).
+    public var heartbeatTTLMilliseconds: Int32 = 0
+    /// Queue messages only to completed connections (ZMQ_IMMEDIATE), so a DEALER whose
+    /// coordinator is not up yet blocks instead of queueing into the void.
+    public var immediate: Bool = false
+    /// Milliseconds a send may block on a full queue before throwing `WireError.timedOut`;
+    /// -1 = block until it fits (ZMQ_SNDTIMEO).
+    public var sendTimeoutMilliseconds: Int32 = -1
+
+    // MARK: Security
+    // CURVE encryption and authentication (ZMQ_CURVE_SERVER, _PUBLICKEY, _SECRETKEY,
+    // _SERVERKEY) will be added here as key fields, applied by `ZeroMQTransport.apply(_:to:)`.
+    // Until then connections are plaintext: run only on a trusted network.
+
+    public init() {}
+}

@@ -1,0 +1,278 @@
+import CZeroMQ
+import Foundation
+
+/// A `Transport` over a ZeroMQ socket: a ROUTER for the coordinator (`bind`), a DEALER for a
+/// worker (`connect`). The only file that touches libzmq.
+///
+/// On the ROUTER, each received message starts with the sending DEALER's identity, which
+/// becomes `Envelope.peer`; replies are addressed by it. ZMQ_ROUTER_MANDATORY is set, so
+/// sending to a vanished peer throws `WireError.peerUnreachable` instead of being dropped
+/// silently. A DEALER sends and receives bare frames (no empty delimiter).
+///
+/// `@unchecked Sendable`: a ZeroMQ socket must never be used by two threads at once, so every
+/// use of it happens under `lock`. A `receive` that is waiting therefore holds up a `send` on
+/// another thread until it returns; a role's loop should wait with a timeout and send between
+/// waits.
+public final class ZeroMQTransport: Transport, @unchecked Sendable {
+    private let lock = NSLock()
+    private var socket: UnsafeMutableRawPointer?
+    /// Reused for every frame sent and received; libzmq keeps small frames inside the
+    /// zmq_msg_t itself, so it must live at a stable address, not in a Swift local.
+    private let message = UnsafeMutablePointer<zmq_msg_t>.allocate(capacity: 1)
+    private let isRouter: Bool
+
+    /// At most this many frames of one message are kept (one more than any valid message
+    /// has); the rest are read and discarded, and the message then fails to decode.
+    private static let maxFramesKept = Int(UInt16.max) + 1
+
+    /// The process-wide context; a ZeroMQ context is thread-safe, hence `@unchecked Sendable`.
+    private struct Context: @unchecked Sendable {
+        let handle: UnsafeMutableRawPointer?
+    }
+
+    private static let context = Context(handle: zmq_ctx_new())
+
+    /// A ROUTER bound to `endpoint`, e.g. `tcp://*:5555`, or `tcp://127.0.0.1:*` for any free
+    /// port (see `boundEndpoint`).
+    public static func bind(
+        _ endpoint: String,
+        options: ZeroMQOptions = ZeroMQOptions()
+    ) throws(WireError) -> ZeroMQTransport {
+        let transport = try ZeroMQTransport(type: ZMQ_ROUTER, options: options)
+        try transport.withSocket { socket throws(WireError) in
+            try check(zmq_bind(socket, endpoint), "zmq_bind \(endpoint)")
+        }
+        return transport
+    }
+
+    /// A DEALER connected to `endpoint`, e.g. `tcp://coordinator:5555`. ZeroMQ connects (and
+    /// reconnects) in the background; this returns at once.
+    public static func connect(
+        _ endpoint: String,
+        options: ZeroMQOptions = ZeroMQOptions()
+    ) throws(WireError) -> ZeroMQTransport {
+        let transport = try ZeroMQTransport(type: ZMQ_DEALER, options: options)
+        try transport.withSocket { socket throws(WireError) in
+            try check(zmq_connect(socket, endpoint), "zmq_connect \(endpoint)")
+        }
+        return transport
+    }
+
+    private init(type: Int32, options: ZeroMQOptions) throws(WireError) {
+        isRouter = type == ZMQ_ROUTER
+        message.initialize(to: zmq_msg_t())
+        guard let context = Self.context.handle else {
+            throw Self.error("zmq_ctx_new")
+        }
+        guard let socket = zmq_socket(context, type) else {
+            throw Self.error("zmq_socket")
+        }
+        self.socket = socket
+        do {
+            try Self.apply(options, to: socket)
+            if isRouter {
+                try Self.setOption(socket, ZMQ_ROUTER_MANDATORY, 1, "ZMQ_ROUTER_MANDATORY")
+            }
+        } catch {
+            close()
+            throw error
+        }
+    }
+
+    deinit {
+        close()
+        message.deallocate()
+    }
+
+    /// The endpoint the socket last bound or connected to (ZMQ_LAST_ENDPOINT), with a
+    /// wildcard port resolved, e.g. `tcp://127.0.0.1:41234`; nil once closed.
+    public var boundEndpoint: String? {
+        try? withSocket { socket throws(WireError) -> String in
+            var buffer = [CChar](repeating: 0, count: 1024)
+            var size = buffer.count
+            try Self.check(zmq_getsockopt(socket, ZMQ_LAST_ENDPOINT, &buffer, &size), "ZMQ_LAST_ENDPOINT")
+            return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
+    }
+
+    public func send(_ frames: [[UInt8]], to peer: PeerID?) throws(WireError) {
+        guard !frames.isEmpty else { throw .emptyMessage }
+        if isRouter && peer == nil {
+            throw .misaddressed("a ROUTER must name the peer to send to")
+        }
+        if !isRouter && peer != nil {
+            throw .misaddressed("a DEALER has one peer and takes none")
+        }
+        try withSocket { socket throws(WireError) in
+            if let peer {
+                try sendFrame(peer.bytes, more: true, on: socket, to: peer)
+            }
+            for (index, frame) in frames.enumerated() {
+                try sendFrame(frame, more: index < frames.count - 1, on: socket, to: peer)
+            }
+        }
+    }
+
+    public func receive(timeoutMilliseconds: Int) throws(WireError) -> Envelope? {
+        try withSocket { socket throws(WireError) -> Envelope? in
+            let deadline = timeoutMilliseconds > 0
+                ? ContinuousClock.now + .milliseconds(timeoutMilliseconds) : nil
+            while true {
+                let remaining = deadline.map { Self.millisecondsLeft(until: $0) } ?? timeoutMilliseconds
+                guard try Self.waitReadable(socket, timeoutMilliseconds: remaining) else { return nil }
+                if let parts = try receiveParts(on: socket) {
+                    if isRouter {
+                        return Envelope(peer: PeerID(bytes: parts[0]), frames: Array(parts.dropFirst()))
+                    }
+                    return Envelope(peer: nil, frames: parts)
+                }
+                if timeoutMilliseconds == 0 { return nil }
+            }
+        }
+    }
+
+    public func close() {
+        lock.lock()
+        defer { lock.unlock() }
+        if let socket {
+            zmq_close(socket)
+            self.socket = nil
+        }
+    }
+
+    // MARK: Frames
+
+    private func sendFrame(
+        _ bytes: [UInt8], more: Bool, on socket: UnsafeMutableRawPointer, to peer: PeerID?
+    ) throws(WireError) {
+        try Self.check(zmq_msg_init_size(message, bytes.count), "zmq_msg_init_size")
+        bytes.withUnsafeBytes { source in
+            if let base = source.baseAddress, let destination = zmq_msg_data(message) {
+                destination.copyMemory(from: base, byteCount: source.count)
+            }
+        }
+        while zmq_msg_send(message, socket, more ? ZMQ_SNDMORE : 0) < 0 {
+            let code = zmq_errno()
+            if code == EINTR { continue }
+            zmq_msg_close(message)
+            switch code {
+            case EHOSTUNREACH: throw .peerUnreachable(peer ?? PeerID(bytes: []))
+            case EAGAIN: throw .timedOut
+            case ETERM: throw .closed
+            default: throw Self.error("zmq_msg_send", code: code)
+            }
+        }
+    }
+
+    /// Every part of the next message, or nil when none was waiting after all.
+    private func receiveParts(on socket: UnsafeMutableRawPointer) throws(WireError) -> [[UInt8]]? {
+        var parts: [[UInt8]] = []
+        while true {
+            try Self.check(zmq_msg_init(message), "zmq_msg_init")
+            // A message's parts arrive together, so only the first read can find nothing.
+            while zmq_msg_recv(message, socket, ZMQ_DONTWAIT) < 0 {
+                let code = zmq_errno()
+                if code == EINTR { continue }
+                zmq_msg_close(message)
+                if code == EAGAIN && parts.isEmpty { return nil }
+                if code == ETERM { throw .closed }
+                throw Self.error("zmq_msg_recv", code: code)
+            }
+            if parts.count < Self.maxFramesKept + (isRouter ? 1 : 0) {
+                let size = zmq_msg_size(message)
+                if size > 0, let data = zmq_msg_data(message) {
+                    parts.append([UInt8](UnsafeRawBufferPointer(start: data, count: size)))
+                } else {
+                    parts.append([])
+                }
+            }
+            let more = zmq_msg_more(message) != 0
+            zmq_msg_close(message)
+            if !more { return parts }
+        }
+    }
+
+    // MARK: Helpers
+
+    private func withSocket<T>(
+        _ body: (UnsafeMutableRawPointer) throws(WireError) -> T
+    ) throws(WireError) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let socket else { throw .closed }
+        return try body(socket)
+    }
+
+    /// Waits for a readable socket; false when the timeout passed first.
+    private static func waitReadable(
+        _ socket: UnsafeMutableRawPointer, timeoutMilliseconds: Int
+    ) throws(WireError) -> Bool {
+        var item = zmq_pollitem_t(socket: socket, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0)
+        let deadline = timeoutMilliseconds > 0
+            ? ContinuousClock.now + .milliseconds(timeoutMilliseconds) : nil
+        var timeout = timeoutMilliseconds
+        while true {
+            let ready = zmq_poll(&item, 1, timeout)
+            if ready >= 0 { return ready > 0 }
+            let code = zmq_errno()
+            guard code == EINTR else {
+                if code == ETERM { throw .closed }
+                throw error("zmq_poll", code: code)
+            }
+            if let deadline { timeout = millisecondsLeft(until: deadline) }
+        }
+    }
+
+    /// Whole milliseconds from now until `deadline`, rounded up so a wait never ends early;
+    /// 0 once it has passed.
+    private static func millisecondsLeft(until deadline: ContinuousClock.Instant) -> Int {
+        let left = ContinuousClock.now.duration(to: deadline).components
+        guard left.seconds >= 0, left.attoseconds >= 0 else { return 0 }
+        let millisecond: Int64 = 1_000_000_000_000_000
+        return Int(left.seconds * 1000 + (left.attoseconds + millisecond - 1) / millisecond)
+    }
+
+    private static func apply(_ options: ZeroMQOptions, to socket: UnsafeMutableRawPointer) throws(WireError) {
+        try setOption(socket, ZMQ_LINGER, options.lingerMilliseconds, "ZMQ_LINGER")
+        try setOption(socket, ZMQ_SNDHWM, options.sendHighWaterMark, "ZMQ_SNDHWM")
+        try setOption(socket, ZMQ_RCVHWM, options.receiveHighWaterMark, "ZMQ_RCVHWM")
+        try setInt64Option(socket, ZMQ_MAXMSGSIZE, options.maxMessageBytes, "ZMQ_MAXMSGSIZE")
+        try setOption(socket, ZMQ_SNDTIMEO, options.sendTimeoutMilliseconds, "ZMQ_SNDTIMEO")
+        try setOption(socket, ZMQ_IMMEDIATE, options.immediate ? 1 : 0, "ZMQ_IMMEDIATE")
+        // Zero means "libzmq's default", which is not always what setting 0 would mean.
+        if options.heartbeatIntervalMilliseconds > 0 {
+            try setOption(socket, ZMQ_HEARTBEAT_IVL, options.heartbeatIntervalMilliseconds, "ZMQ_HEARTBEAT_IVL")
+        }
+        if options.heartbeatTimeoutMilliseconds > 0 {
+            try setOption(socket, ZMQ_HEARTBEAT_TIMEOUT, options.heartbeatTimeoutMilliseconds, "ZMQ_HEARTBEAT_TIMEOUT")
+        }
+        if options.heartbeatTTLMilliseconds > 0 {
+            try setOption(socket, ZMQ_HEARTBEAT_TTL, options.heartbeatTTLMilliseconds, "ZMQ_HEARTBEAT_TTL")
+        }
+    }
+
+    /// Sets an `int` option; libzmq refuses a value of any other size.
+    private static func setOption(
+        _ socket: UnsafeMutableRawPointer, _ option: Int32, _ value: Int32, _ name: String
+    ) throws(WireError) {
+        var value = value
+        try check(zmq_setsockopt(socket, option, &value, MemoryLayout<Int32>.size), "zmq_setsockopt \(name)")
+    }
+
+    /// Sets an `int64_t` option.
+    private static func setInt64Option(
+        _ socket: UnsafeMutableRawPointer, _ option: Int32, _ value: Int64, _ name: String
+    ) throws(WireError) {
+        var value = value
+        try check(zmq_setsockopt(socket, option, &value, MemoryLayout<Int64>.size), "zmq_setsockopt \(name)")
+    }
+
+    private static func check(_ result: Int32, _ operation: String) throws(WireError) {
+        guard result == 0 else { throw error(operation) }
+    }
+
+    private static func error(_ operation: String, code: Int32 = zmq_errno()) -> WireError {
+        let message = zmq_strerror(code).map { String(cString: $0) } ?? "unknown error"
+        return .zmq(operation: operation, code: code, message: message)
+    }
+}

@@ -1,0 +1,250 @@
+import Testing
+@testable import Wire
+
+/// Every check of `MessageCodec.decode`, each with the specific error it must raise.
+@Suite struct CodecRejectionTests {
+    private let heartbeat = MessageCodec.encode(SampleMessages.heartbeat)[0]
+    private let shard = MessageCodec.encode(SampleMessages.shard)[0]
+
+    // MARK: Frame header
+
+    @Test func noFramesIsEmptyMessage() {
+        #expect(TestFrames.decodeError([]) == .emptyMessage)
+    }
+
+    @Test func flippedPayloadBitIsBadChecksum() {
+        var frame = shard
+        frame[WireProtocol.headerSize + 20] ^= 0x10
+        let expected = TestFrames.header(of: shard).checksum ?? 0
+        let actual = CRC32C.referenceChecksum(TestFrames.payload(of: frame))
+        #expect(expected != actual)
+        #expect(TestFrames.decodeError([frame]) == .badChecksum(expected: expected, got: actual))
+    }
+
+    @Test func wrongMagicIsBadMagic() {
+        let frame = TestFrames.edit(heartbeat) { $0.magic = 0x5443_5344 }
+        #expect(TestFrames.decodeError([frame]) == .badMagic(0x5443_5344))
+    }
+
+    @Test func otherVersionIsVersionMismatch() {
+        let frame = TestFrames.edit(heartbeat) { $0.version = 2 }
+        #expect(TestFrames.decodeError([frame]) == .versionMismatch(expected: 1, got: 2))
+    }
+
+    @Test(arguments: [UInt8(0), 10, 255])
+    func unknownKindIsRejected(_ kind: UInt8) {
+        let frame = TestFrames.edit(heartbeat) { $0.kind = kind }
+        #expect(TestFrames.decodeError([frame]) == .unknownKind(kind))
+    }
+
+    @Test func nonzeroFlagsAreRejected() {
+        let frame = TestFrames.edit(heartbeat) { $0.flags = 1 }
+        #expect(TestFrames.decodeError([frame]) == .unsupportedFlags(1))
+    }
+
+    @Test func truncatedHeader() {
+        #expect(TestFrames.decodeError([Array(heartbeat[..<10])]) == .truncated(expected: 28, got: 10))
+        #expect(TestFrames.decodeError([[]]) == .truncated(expected: 28, got: 0))
+    }
+
+    @Test func truncatedPayload() {
+        let frame = Array(shard.dropLast(5))
+        let length = shard.count - WireProtocol.headerSize
+        #expect(TestFrames.decodeError([frame]) == .truncated(expected: length, got: length - 5))
+    }
+
+    @Test func bytesAfterTheStatedPayload() {
+        #expect(TestFrames.decodeError([heartbeat + [1, 2, 3]]) == .trailingBytes(3))
+    }
+
+    @Test func bytesAfterThePayloadsLastField() {
+        let payload = TestFrames.payload(of: heartbeat) + [0, 0]
+        let frame = TestFrames.frame(.init(kind: MessageKind.heartbeat.rawValue, step: UInt64.max), payload: payload)
+        #expect(TestFrames.decodeError([frame]) == .trailingBytes(2))
+    }
+
+    @Test func statedLengthPastTheLimitIsOversized() {
+        let length = UInt32(WireProtocol.maxFramePayload + 1)
+        let frame = TestFrames.edit(heartbeat) { $0.payloadLength = length }
+        #expect(TestFrames.decodeError([frame]) == .oversizedFrame(Int(length)))
+    }
+
+    @Test func headerStepMustMatchPayloadStep() {
+        let frame = TestFrames.edit(heartbeat) { $0.step = 5 }
+        #expect(isMalformed(TestFrames.decodeError([frame])))
+        let hello = TestFrames.edit(MessageCodec.encode(SampleMessages.hello)[0]) { $0.step = 1 }
+        #expect(isMalformed(TestFrames.decodeError([hello])))
+    }
+
+    // MARK: Parts
+
+    @Test func missingPartIsBadPartNumbering() {
+        let frames = MessageCodec.encode(SampleMessages.largePartial)
+        #expect(TestFrames.decodeError([frames[0], frames[2]]) == .badPartNumbering)
+        #expect(TestFrames.decodeError(Array(frames.dropLast())) == .badPartNumbering)
+        #expect(TestFrames.decodeError(Array(frames.dropFirst())) == .badPartNumbering)
+    }
+
+    @Test func duplicatedPartIsBadPartNumbering() {
+        let frames = MessageCodec.encode(SampleMessages.largePartial)
+        #expect(TestFrames.decodeError([frames[0], frames[1], frames[1]]) == .badPartNumbering)
+        #expect(TestFrames.decodeError([frames[0], frames[1], frames[2], frames[2]]) == .badPartNumbering)
+    }
+
+    @Test func reorderedPartsAreBadPartNumbering() {
+        let frames = MessageCodec.encode(SampleMessages.largePartial)
+        #expect(TestFrames.decodeError([frames[0], frames[2], frames[1]]) == .badPartNumbering)
+    }
+
+    @Test func partsCountMustAgree() {
+        let frames = MessageCodec.encode(SampleMessages.largePartial)
+        let lying = TestFrames.edit(frames[2]) { $0.parts = 4 }
+        #expect(TestFrames.decodeError([frames[0], frames[1], lying]) == .badPartNumbering)
+        let single = TestFrames.edit(heartbeat) { $0.parts = 0 }
+        #expect(TestFrames.decodeError([single]) == .badPartNumbering)
+    }
+
+    @Test func partsMustAgreeOnKind() {
+        let frames = MessageCodec.encode(SampleMessages.largePartial)
+        let other = TestFrames.edit(frames[1]) { $0.kind = MessageKind.step.rawValue }
+        #expect(TestFrames.decodeError([frames[0], other, frames[2]]) == .inconsistentParts)
+    }
+
+    @Test func partsMustAgreeOnStep() {
+        let frames = MessageCodec.encode(SampleMessages.largePartial)
+        let other = TestFrames.edit(frames[2]) { $0.step = 9 }
+        #expect(TestFrames.decodeError([frames[0], frames[1], other]) == .inconsistentParts)
+    }
+
+    @Test func onlyTheLastPartMayBeShort() {
+        let frames = MessageCodec.encode(SampleMessages.largePartial)
+        var short = TestFrames.payload(of: frames[0])
+        short.removeLast()
+        let first = TestFrames.frame(TestFrames.header(of: frames[0]).withDefaults, payload: short)
+        #expect(TestFrames.decodeError([first, frames[1], frames[2]]) == .inconsistentParts)
+    }
+
+    // MARK: Payloads
+
+    @Test func shardValuesMustMatchFeaturesTimesExamples() {
+        let chunk = ShardChunk(
+            shardID: 0, shardCount: 2, features: 3, shardExamples: 10, firstExample: 0,
+            labels: [1, 2], values: [1, 2, 3, 4, 5]
+        )
+        #expect(isMalformed(TestFrames.decodeError(MessageCodec.encode(.shard(chunk)))))
+    }
+
+    @Test func shardMustLieInsideItsShard() {
+        let outside = ShardChunk(
+            shardID: 2, shardCount: 2, features: 1, shardExamples: 10, firstExample: 0,
+            labels: [1], values: [1]
+        )
+        #expect(isMalformed(TestFrames.decodeError(MessageCodec.encode(.shard(outside)))))
+        let overrun = ShardChunk(
+            shardID: 0, shardCount: 2, features: 1, shardExamples: 10, firstExample: 9,
+            labels: [1, 2], values: [1, 2]
+        )
+        #expect(isMalformed(TestFrames.decodeError(MessageCodec.encode(.shard(overrun)))))
+    }
+
+    @Test func partialCannotBeMoreCorrectThanItsExamples() {
+        let partial = Partial(step: 1, shardID: 0, exampleCount: 3, correctCount: 4, lossSum: 0, gradients: [])
+        #expect(isMalformed(TestFrames.decodeError(MessageCodec.encode(.partial(partial)))))
+    }
+
+    @Test func planMustNameEachShardOnce() {
+        let step = Step(step: 1, parameters: [], plan: [
+            ShardWork(shardID: 4, examples: .range(start: 0, count: 1)),
+            ShardWork(shardID: 4, examples: .list([2])),
+        ])
+        #expect(isMalformed(TestFrames.decodeError(MessageCodec.encode(.step(step)))))
+    }
+
+    @Test func rangeMustNotOverflowIndices() {
+        let step = Step(step: 1, parameters: [], plan: [
+            ShardWork(shardID: 0, examples: .range(start: UInt32.max, count: 2)),
+        ])
+        #expect(isMalformed(TestFrames.decodeError(MessageCodec.encode(.step(step)))))
+    }
+
+    @Test func unknownSelectionTagIsMalformed() {
+        var payload = TestFrames.Payload()
+        payload.append(UInt64(1))  // step
+        payload.append([Float]())  // parameters
+        payload.append(UInt32(1))  // plan count
+        payload.append(UInt32(0))  // shard ID
+        payload.append(UInt8(2))  // tag: neither range nor list
+        payload.append(UInt32(0))
+        payload.append(UInt32(0))
+        let frame = TestFrames.frame(.init(kind: MessageKind.step.rawValue, step: 1), payload: payload.bytes)
+        #expect(isMalformed(TestFrames.decodeError([frame])))
+    }
+
+    /// A count that claims 4 G floats must be refused before anything is allocated.
+    @Test func hugeCountsAreRefusedWithoutAllocating() {
+        var floats = TestFrames.Payload()
+        floats.append(UInt64(1))
+        floats.append(UInt32(0))
+        floats.append(UInt32(1))
+        floats.append(UInt32(1))
+        floats.append(UInt64(0))
+        floats.append(UInt32.max)  // gradients count
+        let partial = TestFrames.frame(.init(kind: MessageKind.partial.rawValue, step: 1), payload: floats.bytes)
+        #expect(isMalformed(TestFrames.decodeError([partial])))
+
+        var plan = TestFrames.Payload()
+        plan.append(UInt64(1))
+        plan.append([Float]())
+        plan.append(UInt32.max)  // plan count
+        let step = TestFrames.frame(.init(kind: MessageKind.step.rawValue, step: 1), payload: plan.bytes)
+        #expect(isMalformed(TestFrames.decodeError([step])))
+    }
+
+    @Test func stringsMustBeValidUTF8() {
+        var payload = TestFrames.Payload()
+        payload.append(string: [0x6F, 0x6B, 0xC3, 0x28])  // "ok" then a broken two-byte sequence
+        let frame = TestFrames.frame(.init(kind: MessageKind.bye.rawValue), payload: payload.bytes)
+        #expect(isMalformed(TestFrames.decodeError([frame])))
+    }
+
+    @Test func stringsMustNotExceedTheLimit() {
+        var payload = TestFrames.Payload()
+        payload.append(string: [UInt8](repeating: 0x61, count: WireProtocol.maxStringBytes + 1))
+        let frame = TestFrames.frame(.init(kind: MessageKind.refuse.rawValue), payload: payload.bytes)
+        #expect(isMalformed(TestFrames.decodeError([frame])))
+    }
+
+    /// Every prefix of every sample payload, sealed with a valid header and checksum, must be
+    /// refused with a WireError (and never trap); only the whole payload decodes.
+    @Test func everyTruncatedPayloadIsRefused() {
+        for message in SampleMessages.small {
+            let frame = MessageCodec.encode(message)[0]
+            let header = TestFrames.header(of: frame)
+            let payload = TestFrames.payload(of: frame)
+            for length in 0..<payload.count {
+                let cut = TestFrames.frame(header.withDefaults, payload: Array(payload[..<length]))
+                let error = TestFrames.decodeError([cut])
+                #expect(error != nil, "\(message.kind) cut to \(length) of \(payload.count) bytes decoded")
+            }
+        }
+    }
+
+    /// Random bytes under a valid header must be refused or decode; what matters is no trap.
+    @Test func randomPayloadsNeverTrap() {
+        var generator = SplitMix64(seed: 7)
+        for trial in 0..<2000 {
+            let kind = UInt8(1 + trial % 9)
+            let length = Int(generator.next() % 64)
+            let payload = (0..<length).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+            let frame = TestFrames.frame(.init(kind: kind), payload: payload)
+            if let message = try? MessageCodec.decode([frame]) {
+                #expect(message.kind.rawValue == kind)
+            }
+        }
+    }
+
+    private func isMalformed(_ error: WireError?) -> Bool {
+        if case .malformedPayload = error { return true }
+        return false
+    }
+}

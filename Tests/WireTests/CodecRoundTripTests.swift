@@ -1,0 +1,117 @@
+import Testing
+@testable import Wire
+
+@Suite struct CodecRoundTripTests {
+    @Test(arguments: SampleMessages.small)
+    func smallMessageRoundTripsInOneFrame(_ message: Message) throws {
+        let frames = MessageCodec.encode(message)
+        #expect(frames.count == 1)
+        let header = TestFrames.header(of: frames[0])
+        #expect(header.kind == message.kind.rawValue)
+        #expect(header.part == 0 && header.parts == 1)
+        #expect(Int(header.payloadLength ?? 0) == frames[0].count - WireProtocol.headerSize)
+        #expect(try MessageCodec.decode(frames) == message)
+    }
+
+    @Test func everyKindIsSampled() {
+        let kinds = Set(SampleMessages.small.map(\.kind.rawValue))
+        #expect(kinds == Set(MessageKind.allCases.map(\.rawValue)))
+    }
+
+    @Test func headerCarriesTheMessageStep() {
+        let steps: [(Message, UInt64)] = [
+            (SampleMessages.step, 42), (SampleMessages.partial, 42),
+            (SampleMessages.heartbeat, UInt64.max), (SampleMessages.hello, 0), (SampleMessages.shard, 0),
+        ]
+        for (message, step) in steps {
+            #expect(TestFrames.header(of: MessageCodec.encode(message)[0]).step == step, "\(message.kind)")
+        }
+    }
+
+    /// The exact bytes of a HEARTBEAT, as docs/PROTOCOL.md lays them out.
+    @Test func heartbeatBytesMatchTheSpec() {
+        let frames = MessageCodec.encode(.heartbeat(Heartbeat(step: 0x0102_0304_0506_0708)))
+        let payload: [UInt8] = [0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01]
+        let crc = CRC32C.referenceChecksum(payload)
+        let expected: [UInt8] = [
+            0x54, 0x43, 0x53, 0x44,  // magic "DSCT" little-endian
+            0x01, 0x00,  // version 1
+            0x08,  // kind HEARTBEAT
+            0x00,  // flags
+            0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01,  // step
+            0x00, 0x00, 0x01, 0x00,  // part 0 of 1
+            0x08, 0x00, 0x00, 0x00,  // payload length
+            UInt8(crc & 0xFF), UInt8((crc >> 8) & 0xFF), UInt8((crc >> 16) & 0xFF), UInt8(crc >> 24),
+        ] + payload
+        #expect(frames == [expected])
+    }
+
+    @Test func largeStepIsCutIntoTwoFrames() throws {
+        try expectMultiFrameRoundTrip(SampleMessages.largeStep, frames: 2)
+    }
+
+    @Test func largePartialIsCutIntoThreeFrames() throws {
+        try expectMultiFrameRoundTrip(SampleMessages.largePartial, frames: 3)
+    }
+
+    /// A Partial's payload is 32 bytes plus 4 per gradient: at exactly the limit it stays in
+    /// one frame, one float more and it takes two.
+    @Test func frameLimitIsInclusive() throws {
+        let fitting = (WireProtocol.maxFramePayload - 32) / 4
+        for (count, frameCount) in [(fitting, 1), (fitting + 1, 2)] {
+            let message = Message.partial(Partial(
+                step: 1, shardID: 0, exampleCount: 1, correctCount: 1, lossSum: 0,
+                gradients: SampleMessages.distinctFloats(count)
+            ))
+            let frames = MessageCodec.encode(message)
+            #expect(frames.count == frameCount)
+            #expect(frames.reduce(0) { $0 + $1.count } == 32 + 4 * count + frameCount * WireProtocol.headerSize)
+            #expect(try MessageCodec.decode(frames) == message)
+        }
+    }
+
+    /// NaN payloads, signed zeros, infinities and subnormals survive bit for bit; `==` would
+    /// not notice a changed NaN, so the bit patterns are compared.
+    @Test func floatBitsArePreserved() throws {
+        let specials: [Float] = [
+            .nan, Float(bitPattern: 0x7FC0_1234), Float(bitPattern: 0xFF80_0001), -0.0, 0.0,
+            .infinity, -.infinity, .leastNonzeroMagnitude, .greatestFiniteMagnitude, 1.0 / 3.0,
+        ]
+        let message = Message.partial(Partial(
+            step: 9, shardID: 0, exampleCount: 0, correctCount: 0, lossSum: -.nan, gradients: specials
+        ))
+        guard case .partial(let decoded) = try MessageCodec.decode(MessageCodec.encode(message)) else {
+            Issue.record("decoded to another kind")
+            return
+        }
+        #expect(decoded.gradients.map(\.bitPattern) == specials.map(\.bitPattern))
+        #expect(decoded.lossSum.bitPattern == (-Double.nan).bitPattern)
+    }
+
+    /// Strings past the limit are cut on a scalar boundary, so the receiver still accepts them.
+    @Test func longStringIsCutToTheLimitAsValidUTF8() throws {
+        let reason = String(repeating: "a", count: 4095) + "é" + String(repeating: "z", count: 100)
+        let decoded = try MessageCodec.decode(MessageCodec.encode(.bye(Bye(reason: reason))))
+        #expect(decoded == .bye(Bye(reason: String(repeating: "a", count: 4095))))
+
+        let exact = "a" + String(repeating: "€", count: (WireProtocol.maxStringBytes - 1) / 3)
+        #expect(exact.utf8.count == WireProtocol.maxStringBytes)
+        let refuse = Message.refuse(Refuse(reason: exact))
+        #expect(try MessageCodec.decode(MessageCodec.encode(refuse)) == refuse)
+    }
+
+    private func expectMultiFrameRoundTrip(_ message: Message, frames expectedCount: Int) throws {
+        let frames = MessageCodec.encode(message)
+        #expect(frames.count == expectedCount)
+        for (index, frame) in frames.enumerated() {
+            let header = TestFrames.header(of: frame)
+            #expect(header.part == UInt16(index))
+            #expect(header.parts == UInt16(expectedCount))
+            #expect(header.kind == message.kind.rawValue)
+            let isLast = index == frames.count - 1
+            #expect(isLast ? frame.count <= WireProtocol.headerSize + WireProtocol.maxFramePayload
+                           : frame.count == WireProtocol.headerSize + WireProtocol.maxFramePayload)
+        }
+        #expect(try MessageCodec.decode(frames) == message)
+    }
+}

@@ -1,0 +1,89 @@
+import Testing
+@testable import Wire
+
+@Suite struct InMemoryTransportTests {
+    @Test func pairRoundTripsBothWays() throws {
+        let (router, dealer) = InMemoryTransport.pair()
+        try dealer.send(SampleMessages.hello, to: nil)
+        let received = try #require(try router.receiveMessage(timeoutMilliseconds: 1000))
+        #expect(received.peer == dealer.peerID)
+        #expect(try received.message.get() == SampleMessages.hello)
+
+        let peer: PeerID = try #require(received.peer)
+        try router.send(SampleMessages.largeStep, to: peer)
+        let reply = try #require(try dealer.receiveMessage(timeoutMilliseconds: 1000))
+        #expect(reply.peer == nil)
+        #expect(try reply.message.get() == SampleMessages.largeStep)
+    }
+
+    @Test func routerTellsDealersApartAndRepliesToEach() throws {
+        let router = InMemoryTransport.router()
+        let first = router.connectDealer()
+        let second = router.connectDealer()
+        #expect(first.peerID != second.peerID)
+
+        try second.send(.heartbeat(Heartbeat(step: 2)), to: nil)
+        try first.send(.heartbeat(Heartbeat(step: 1)), to: nil)
+        let fromSecond = try #require(try router.receiveMessage(timeoutMilliseconds: 0))
+        let fromFirst = try #require(try router.receiveMessage(timeoutMilliseconds: 0))
+        #expect(fromSecond.peer == second.peerID)
+        #expect(try fromSecond.message.get() == .heartbeat(Heartbeat(step: 2)))
+        #expect(fromFirst.peer == first.peerID)
+
+        let firstPeer: PeerID = try #require(first.peerID)
+        let ready = Message.shardReady(ShardReady(shardID: 1, examples: 1))
+        try router.send(ready, to: firstPeer)
+        #expect(try second.receive(timeoutMilliseconds: 0) == nil)
+        #expect(try first.receiveMessage(timeoutMilliseconds: 0)?.message.get() == ready)
+    }
+
+    @Test func receiveTimesOutWithNil() throws {
+        let (router, dealer) = InMemoryTransport.pair()
+        #expect(try router.receive(timeoutMilliseconds: 0) == nil)
+        let clock = ContinuousClock()
+        let start = clock.now
+        #expect(try dealer.receive(timeoutMilliseconds: 30) == nil)
+        #expect(clock.now - start >= .milliseconds(25))
+    }
+
+    @Test func receiveWakesWhenAMessageArrives() async throws {
+        let (router, dealer) = InMemoryTransport.pair()
+        let waiter = Task.detached { try router.receive(timeoutMilliseconds: 5000) }
+        try await Task.sleep(for: .milliseconds(20))
+        try dealer.send([[1, 2, 3]], to: nil)
+        let envelope = try await waiter.value
+        #expect(envelope == Envelope(peer: dealer.peerID, frames: [[1, 2, 3]]))
+    }
+
+    @Test func decodeFailuresAreReturnedNotThrown() throws {
+        let (router, dealer) = InMemoryTransport.pair()
+        try dealer.send([[0xDE, 0xAD]], to: nil)
+        let received = try #require(try router.receiveMessage(timeoutMilliseconds: 0))
+        #expect(received.peer == dealer.peerID)
+        #expect(throws: WireError.truncated(expected: 28, got: 2)) { try received.message.get() }
+    }
+
+    @Test func addressingIsChecked() throws {
+        let (router, dealer) = InMemoryTransport.pair()
+        #expect(throws: WireError.peerUnreachable(PeerID(bytes: [9]))) {
+            try router.send(SampleMessages.bye, to: PeerID(bytes: [9]))
+        }
+        #expect { try router.send(SampleMessages.bye, to: nil) } throws: { error in
+            if case WireError.misaddressed = error { true } else { false }
+        }
+        #expect { try dealer.send(SampleMessages.bye, to: PeerID(bytes: [9])) } throws: { error in
+            if case WireError.misaddressed = error { true } else { false }
+        }
+        #expect(throws: WireError.emptyMessage) { try dealer.send([], to: nil) }
+    }
+
+    @Test func closedEndpointsRefuseAndVanish() throws {
+        let (router, dealer) = InMemoryTransport.pair()
+        let peer = try #require(dealer.peerID)
+        dealer.close()
+        dealer.close()
+        #expect(throws: WireError.closed) { try dealer.send(SampleMessages.bye, to: nil) }
+        #expect(throws: WireError.closed) { try dealer.receive(timeoutMilliseconds: 0) }
+        #expect(throws: WireError.peerUnreachable(peer)) { try router.send(SampleMessages.bye, to: peer) }
+    }
+}

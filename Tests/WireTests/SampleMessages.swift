@@ -1,0 +1,56 @@
+@testable import Wire
+
+/// Messages of every kind, small and large, shared by the codec and transport tests.
+enum SampleMessages {
+    /// Floats whose bits are easy to tell apart: no two are equal.
+    static func distinctFloats(_ count: Int, seed: Float = 0) -> [Float] {
+        (0..<count).map { Float($0) * 0.5 - 1000 + seed }
+    }
+
+    static let hello = Message.hello(Hello(name: "node-7.example.org:41213"))
+    static let welcome = Message.welcome(Welcome(
+        rank: 3, heartbeatMilliseconds: 500, threads: 1, layers: [784, 128, 64, 10],
+        activation: "relu", seed: 0xDEAD_BEEF_CAFE_F00D
+    ))
+    static let refuse = Message.refuse(Refuse(reason: "protocol version 2, coordinator speaks 1 — über"))
+    static let shard = Message.shard(ShardChunk(
+        shardID: 2, shardCount: 8, features: 3, shardExamples: 100, firstExample: 40,
+        labels: [0, 9, -1, 4], values: distinctFloats(12)
+    ))
+    static let emptyShard = Message.shard(ShardChunk(
+        shardID: 0, shardCount: 1, features: 784, shardExamples: 0, firstExample: 0,
+        labels: [], values: []
+    ))
+    static let shardReady = Message.shardReady(ShardReady(shardID: 5, examples: 7500))
+    static let step = Message.step(Step(
+        step: 42, parameters: distinctFloats(40),
+        plan: [
+            ShardWork(shardID: 0, examples: .range(start: 0, count: 32)),
+            ShardWork(shardID: 3, examples: .list([17, 2, 99, 0, 4_000_000_000])),
+            ShardWork(shardID: 7, examples: .list([])),
+            ShardWork(shardID: 1, examples: .range(start: UInt32.max, count: 1)),
+        ]
+    ))
+    static let emptyStep = Message.step(Step(step: 0, parameters: [], plan: []))
+    static let partial = Message.partial(Partial(
+        step: 42, shardID: 3, exampleCount: 32, correctCount: 29, lossSum: 11.25,
+        gradients: distinctFloats(40, seed: 0.25)
+    ))
+    static let heartbeat = Message.heartbeat(Heartbeat(step: UInt64.max))
+    static let bye = Message.bye(Bye(reason: ""))
+
+    /// A Step whose parameters alone exceed one frame: two frames.
+    static let largeStep = Message.step(Step(
+        step: 7, parameters: distinctFloats(WireProtocol.maxFramePayload / 4 + 1000),
+        plan: [ShardWork(shardID: 0, examples: .list(Array(0..<600)))]
+    ))
+    /// A Partial just over two frames: three frames.
+    static let largePartial = Message.partial(Partial(
+        step: 8, shardID: 1, exampleCount: 600, correctCount: 0, lossSum: 1e30,
+        gradients: distinctFloats(WireProtocol.maxFramePayload / 2 + 100, seed: 0.5)
+    ))
+
+    static let small: [Message] = [
+        hello, welcome, refuse, shard, emptyShard, shardReady, step, emptyStep, partial, heartbeat, bye,
+    ]
+}

@@ -1,0 +1,196 @@
+import Testing
+@testable import Wire
+
+/// Real sockets on the loopback interface, each test on its own ephemeral port.
+@Suite struct ZeroMQTransportTests {
+    /// Generous: only reached when a test is about to fail.
+    private let patience = 5000
+
+    @Test func boundEndpointResolvesTheWildcardPort() throws {
+        let router = try ZeroMQTransport.bind("tcp://127.0.0.1:*")
+        defer { router.close() }
+        let endpoint = try #require(router.boundEndpoint)
+        #expect(endpoint.hasPrefix("tcp://127.0.0.1:"))
+        let port = try #require(Int(endpoint.dropFirst("tcp://127.0.0.1:".count)))
+        #expect(port > 0)
+    }
+
+    @Test func routerAndTwoDealersExchangeBothWays() throws {
+        let router = try ZeroMQTransport.bind("tcp://127.0.0.1:*")
+        defer { router.close() }
+        let endpoint = try #require(router.boundEndpoint)
+        let alpha = try ZeroMQTransport.connect(endpoint)
+        defer { alpha.close() }
+        let beta = try ZeroMQTransport.connect(endpoint)
+        defer { beta.close() }
+
+        try alpha.send(.hello(Hello(name: "alpha:1")), to: nil)
+        try beta.send(.hello(Hello(name: "beta:2")), to: nil)
+        var peers: [String: PeerID] = [:]
+        for _ in 0..<2 {
+            let received = try #require(try router.receiveMessage(timeoutMilliseconds: patience))
+            guard case .hello(let hello) = try received.message.get() else {
+                Issue.record("expected HELLO")
+                return
+            }
+            let peer: PeerID = try #require(received.peer)
+            peers[hello.name] = peer
+        }
+        let alphaPeer = try #require(peers["alpha:1"])
+        let betaPeer = try #require(peers["beta:2"])
+        #expect(alphaPeer != betaPeer)
+
+        func welcome(rank: UInt32) -> Message {
+            .welcome(Welcome(
+                rank: rank, heartbeatMilliseconds: 500, threads: 1, layers: [4, 2], activation: "relu", seed: 1
+            ))
+        }
+        try router.send(welcome(rank: 1), to: betaPeer)
+        try router.send(welcome(rank: 0), to: alphaPeer)
+        let toAlpha = try #require(try alpha.receiveMessage(timeoutMilliseconds: patience))
+        let toBeta = try #require(try beta.receiveMessage(timeoutMilliseconds: patience))
+        #expect(toAlpha.peer == nil)
+        #expect(try toAlpha.message.get() == welcome(rank: 0))
+        #expect(try toBeta.message.get() == welcome(rank: 1))
+        #expect(try alpha.receive(timeoutMilliseconds: 0) == nil)
+    }
+
+    @Test func multiFrameMessagesCrossTheSocketWhole() throws {
+        let (router, dealer, peer) = try connectedPair()
+        defer { router.close(); dealer.close() }
+
+        try router.send(SampleMessages.largeStep, to: peer)
+        let step = try #require(try dealer.receiveMessage(timeoutMilliseconds: patience))
+        #expect(try step.message.get() == SampleMessages.largeStep)
+
+        try dealer.send(SampleMessages.largePartial, to: nil)
+        let partial = try #require(try router.receive(timeoutMilliseconds: patience))
+        #expect(partial.peer == peer)
+        #expect(partial.frames == MessageCodec.encode(SampleMessages.largePartial))
+    }
+
+    @Test func receiveReturnsNilWhenNothingArrives() throws {
+        let router = try ZeroMQTransport.bind("tcp://127.0.0.1:*")
+        defer { router.close() }
+        #expect(try router.receive(timeoutMilliseconds: 0) == nil)
+        let clock = ContinuousClock()
+        let start = clock.now
+        #expect(try router.receive(timeoutMilliseconds: 50) == nil)
+        #expect(clock.now - start >= .milliseconds(45))
+    }
+
+    @Test func sendingToAnUnknownPeerThrows() throws {
+        let router = try ZeroMQTransport.bind("tcp://127.0.0.1:*")
+        defer { router.close() }
+        let stranger = PeerID(bytes: [0, 1, 2, 3, 4])
+        #expect(throws: WireError.peerUnreachable(stranger)) {
+            try router.send(SampleMessages.heartbeat, to: stranger)
+        }
+    }
+
+    @Test func sendingToAPeerThatLeftThrows() async throws {
+        let (router, dealer, peer) = try connectedPair()
+        defer { router.close() }
+        dealer.close()
+        // The ROUTER learns of the disconnect asynchronously; wait for it, briefly.
+        let clock = ContinuousClock()
+        let deadline = clock.now + .milliseconds(patience)
+        var error: WireError?
+        while error == nil && clock.now < deadline {
+            do {
+                try router.send(SampleMessages.heartbeat, to: peer)
+                try await Task.sleep(for: .milliseconds(5))
+            } catch let caught as WireError {
+                error = caught
+            }
+        }
+        #expect(error == .peerUnreachable(peer))
+    }
+
+    @Test func damagedFramesArriveAsDecodeFailures() throws {
+        let (router, dealer, peer) = try connectedPair()
+        defer { router.close(); dealer.close() }
+        var frames = MessageCodec.encode(SampleMessages.partial)
+        frames[0][40] ^= 1
+        try dealer.send(frames, to: nil)
+        let received = try #require(try router.receiveMessage(timeoutMilliseconds: patience))
+        #expect(received.peer == peer)
+        #expect { try received.message.get() } throws: { error in
+            if case WireError.badChecksum = error { true } else { false }
+        }
+    }
+
+    @Test func addressingIsChecked() throws {
+        let (router, dealer, _) = try connectedPair()
+        defer { router.close(); dealer.close() }
+        #expect { try router.send(SampleMessages.bye, to: nil) } throws: { error in
+            if case WireError.misaddressed = error { true } else { false }
+        }
+        #expect { try dealer.send(SampleMessages.bye, to: PeerID(bytes: [1])) } throws: { error in
+            if case WireError.misaddressed = error { true } else { false }
+        }
+        #expect(throws: WireError.emptyMessage) { try dealer.send([], to: nil) }
+    }
+
+    @Test func everyOptionIsAccepted() throws {
+        var options = ZeroMQOptions()
+        options.lingerMilliseconds = 10
+        options.sendHighWaterMark = 50
+        options.receiveHighWaterMark = 50
+        options.maxMessageBytes = -1
+        options.heartbeatIntervalMilliseconds = 100
+        options.heartbeatTimeoutMilliseconds = 300
+        options.heartbeatTTLMilliseconds = 500
+        options.immediate = true
+        options.sendTimeoutMilliseconds = 1000
+        let router = try ZeroMQTransport.bind("tcp://127.0.0.1:*", options: options)
+        defer { router.close() }
+        let dealer = try ZeroMQTransport.connect(try #require(router.boundEndpoint), options: options)
+        defer { dealer.close() }
+        try dealer.send(SampleMessages.shardReady, to: nil)
+        let received = try #require(try router.receiveMessage(timeoutMilliseconds: patience))
+        #expect(try received.message.get() == SampleMessages.shardReady)
+    }
+
+    /// With `immediate`, a DEALER that has no connection cannot queue, so the send times out.
+    @Test func sendWithoutAConnectionTimesOut() throws {
+        // An IPC path nobody listens on; a TCP port could be reused by a parallel test.
+        let endpoint = "ipc:///tmp/descent-wire-test-\(UInt64.random(in: 0...UInt64.max))"
+        var options = ZeroMQOptions()
+        options.immediate = true
+        options.sendTimeoutMilliseconds = 30
+        let dealer = try ZeroMQTransport.connect(endpoint, options: options)
+        defer { dealer.close() }
+        #expect(throws: WireError.timedOut) { try dealer.send(SampleMessages.heartbeat, to: nil) }
+    }
+
+    @Test func closedTransportThrowsClosed() throws {
+        let router = try ZeroMQTransport.bind("tcp://127.0.0.1:*")
+        router.close()
+        router.close()
+        #expect(router.boundEndpoint == nil)
+        #expect(throws: WireError.closed) { try router.receive(timeoutMilliseconds: 0) }
+        #expect(throws: WireError.closed) { try router.send(SampleMessages.bye, to: PeerID(bytes: [1])) }
+    }
+
+    @Test func badEndpointIsAZeroMQError() {
+        #expect { try ZeroMQTransport.bind("nonsense://here") } throws: { error in
+            if case WireError.zmq(let operation, _, let message) = error {
+                operation.contains("zmq_bind") && !message.isEmpty
+            } else {
+                false
+            }
+        }
+    }
+
+    /// A ROUTER with one DEALER that has introduced itself, and the DEALER's identity.
+    private func connectedPair() throws -> (ZeroMQTransport, ZeroMQTransport, PeerID) {
+        let router = try ZeroMQTransport.bind("tcp://127.0.0.1:*")
+        let dealer = try ZeroMQTransport.connect(try #require(router.boundEndpoint))
+        try dealer.send(SampleMessages.hello, to: nil)
+        let hello = try #require(try router.receiveMessage(timeoutMilliseconds: patience))
+        #expect(try hello.message.get() == SampleMessages.hello)
+        let peer: PeerID = try #require(hello.peer)
+        return (router, dealer, peer)
+    }
+}
