@@ -6,6 +6,7 @@ enum CoordinatorError: Error, CustomStringConvertible {
     case workerExited(index: Int, status: Int32)
     case workerExecutableMissing(String)
     case interrupted(signal: Int32)
+    case tooFewWorkers(alive: Int, minimum: Int, seconds: Double)
 
     var description: String {
         switch self {
@@ -19,6 +20,8 @@ enum CoordinatorError: Error, CustomStringConvertible {
             return "local worker \(index) exited with status \(status)"
         case .workerExecutableMissing(let path):
             return "cannot start local workers: no executable at \(path) (build with `swift build -c release`)"
+        case .tooFewWorkers(let alive, let minimum, let seconds):
+            return "only \(alive) worker(s) left, below --min-workers \(minimum), and none joined within \(seconds) s"
         case .interrupted(let signal):
             return "interrupted by signal \(signal)"
         }

@@ -37,11 +37,16 @@ final class LocalWorkers {
         return URL(fileURLWithPath: me).deletingLastPathComponent().appendingPathComponent("worker").path
     }
 
-    /// Throws if a worker died with a failure status (registration would otherwise wait in vain).
-    func checkAlive() throws {
-        for (index, process) in processes.enumerated() where !process.isRunning && process.terminationStatus != 0 {
+    /// Throws if a worker has exited before registering (registration would wait in vain).
+    func checkRegistering() throws {
+        for (index, process) in processes.enumerated() where !process.isRunning {
             throw CoordinatorError.workerExited(index: index, status: process.terminationStatus)
         }
+    }
+
+    /// The `--name`s of workers whose process has exited.
+    func exitedNames() -> Set<String> {
+        Set(processes.enumerated().filter { !$0.element.isRunning }.map { "local-\($0.offset)" })
     }
 
     /// Waits up to `grace` for the workers to leave on their own, then terminates, then kills.

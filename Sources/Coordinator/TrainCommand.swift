@@ -90,8 +90,11 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Seconds to wait for --workers/--local-workers to register.")
     var registerTimeout: Double = 60
 
-    @Option(help: "A worker silent this many seconds is declared lost.")
+    @Option(help: "A worker silent this many seconds is declared lost; its shards move to the survivors.")
     var workerTimeout: Double = 10
+
+    @Option(help: "Go on while at least N workers remain; below that, wait --register-timeout for joiners, then checkpoint and stop.")
+    var minWorkers: Int = 1
 
     // MARK: Output
     @Option(help: "Metrics as JSON lines: one per step and one per evaluation.")
@@ -136,7 +139,15 @@ struct TrainCommand: ParsableCommand {
         BLAS.setThreads(threads)
 
         Interruption.install()
+        do {
+            try train(log: log)
+        } catch CoordinatorError.interrupted(let signal) {
+            FileHandle.standardError.write(Data("Error: interrupted by signal \(signal)\n".utf8))
+            throw ExitCode(128 + signal)
+        }
+    }
 
+    private func train(log: Logger) throws {
         let job = try TrainingJob.prepare(self)
         let plan = try ShardPlan(exampleCount: job.train.count, shards: job.options.shards)
         let layout = ParameterLayout(shape: job.options.shape)
@@ -176,7 +187,7 @@ struct TrainCommand: ParsableCommand {
         let pool = WorkerPool(
             transport: transport,
             settings: .init(
-                expectedWorkers: workerCount, registerTimeout: .seconds(registerTimeout),
+                expectedWorkers: workerCount, minWorkers: minWorkers, registerTimeout: .seconds(registerTimeout),
                 workerTimeout: .seconds(workerTimeout), threads: threads, seed: job.options.seed),
             layout: layout, plan: plan, supervisor: local, log: log)
         do {

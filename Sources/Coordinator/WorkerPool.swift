@@ -3,15 +3,21 @@ import Foundation
 import Logging
 import Wire
 
-/// The coordinator's side of the workers: registration, shard placement, and each step's
-/// broadcast and gathering of partials. A `GradientSource`, so the trainer cannot tell it from
-/// the in-process reference — and the bits agree.
+/// The coordinator's side of the workers: registration, shard placement, each step's broadcast
+/// and gathering of partials, and recovery when workers come and go. A `GradientSource`, so the
+/// trainer cannot tell it from the in-process reference — and the bits agree.
+///
+/// Every shard has one owner. A shard is computed only once its owner has confirmed holding its
+/// data (SHARD_READY); when a worker is lost its shards move to the survivors, the coordinator
+/// re-sends their data, and the step's missing partials are asked of the new owners. Partials
+/// already in stay in: each is exact whoever computed it, and they are added in shard order.
 final class WorkerPool: TimedGradientSource {
     struct Settings {
         var expectedWorkers: Int
+        var minWorkers: Int
         var registerTimeout: Duration
         var workerTimeout: Duration
-        var heartbeat: Duration = .milliseconds(500)  // 3–5 missed beats declare a worker lost
+        var heartbeat: Duration = .milliseconds(500)  // workers beat at this rate; a lost one misses several
         var threads: Int
         var seed: UInt64
     }
@@ -20,7 +26,8 @@ final class WorkerPool: TimedGradientSource {
         let peer: PeerID
         let rank: Int
         let name: String
-        var shards: [Int] = []
+        var shards: Set<Int> = []
+        var ready: Set<Int> = []
         var lastHeard = ContinuousClock.now
 
         init(peer: PeerID, rank: Int, name: String) {
@@ -34,14 +41,27 @@ final class WorkerPool: TimedGradientSource {
     private(set) var lastTimings = StepTimings()
     /// Messages dropped: undecodable, from strangers, stale, duplicated or implausible.
     private(set) var rejected = 0
+    private(set) var lost = 0
     private let transport: ZeroMQTransport
     private let settings: Settings
     private let layout: ParameterLayout
     private let plan: ShardPlan
     private let log: Logger
     private let supervisor: LocalWorkers?
-    private var shardOwner: [Int] = []
+    private var dataset: Dataset?
+    private var owner: [Int?]
+    private var nextRank = 0
     private var lastBeat = ContinuousClock.now
+    /// Workers that registered during training and wait for shards at the next step boundary.
+    private var joiners: [Worker] = []
+    /// Since when the pool has had fewer than `minWorkers` workers.
+    private var shortSince: ContinuousClock.Instant?
+
+    /// The current step's state while `computePartials` runs.
+    private var step = 0
+    private var stepWork: [Int: Core.ShardWork] = [:]
+    private var requested: Set<Int> = []
+    private var parameters: [Float] = []
 
     var workerCount: Int { workers.count }
 
@@ -52,93 +72,34 @@ final class WorkerPool: TimedGradientSource {
         self.plan = plan
         self.supervisor = supervisor
         self.log = log
+        owner = Array(repeating: nil, count: plan.shardCount)
     }
 
-    // MARK: Registration and shards
+    // MARK: Start
 
-    /// Waits for the expected workers, then places the shards and sends each its data.
+    /// Waits for the expected workers, places the shards and sends each its data.
     func start(dataset: Dataset) throws {
-        try register()
-        place()
-        try sendShards(dataset)
-    }
-
-    private func register() throws {
+        self.dataset = dataset
         let deadline = ContinuousClock.now + settings.registerTimeout
         while workers.count < settings.expectedWorkers {
             try Interruption.check()
-            try supervisor?.checkAlive()
-            let left = deadline - ContinuousClock.now
-            guard left > .zero else {
+            try supervisor?.checkRegistering()
+            guard ContinuousClock.now < deadline else {
                 throw CoordinatorError.notEnoughWorkers(expected: settings.expectedWorkers, arrived: workers.count, seconds: settings.registerTimeout.inSeconds)
             }
-            guard let (peer, result) = try transport.receiveMessage(timeoutMilliseconds: min(left.inMilliseconds, 200)), let peer else { continue }
-            switch result {
-            case .success(.hello(let hello)):
-                guard workers.first(where: { $0.peer == peer }) == nil else { continue }
-                let worker = Worker(peer: peer, rank: workers.count, name: hello.name)
-                workers.append(worker)
-                try transport.send(.welcome(Welcome(
-                    rank: UInt32(worker.rank), heartbeatMilliseconds: UInt32(settings.heartbeat.inMilliseconds),
-                    threads: UInt32(settings.threads), layers: layout.shape.layers.map(UInt32.init),
-                    activation: layout.shape.activation.rawValue, seed: settings.seed)), to: peer)
-                log.info("worker \(worker.rank) registered: \(hello.name)")
-            case .failure(.versionMismatch(let expected, let got)):
-                log.warning("refused a worker that speaks protocol version \(got); this coordinator speaks \(expected)")
-                try? transport.send(.refuse(Refuse(reason: "protocol version \(got) is not supported; the coordinator speaks version \(expected)")), to: peer)
-                rejected += 1
-            case .success, .failure:
-                rejected += 1
-            }
+            try receiveOne(timeout: .milliseconds(200))
+            workers += joiners
+            joiners = []
         }
-    }
-
-    /// Shard k goes to worker ⌊k·N/K⌋: contiguous blocks, as even as the counts allow.
-    private func place() {
-        let n = workers.count, k = plan.shardCount
-        shardOwner = (0..<k).map { $0 * n / k }
-        for (shard, owner) in shardOwner.enumerated() { workers[owner].shards.append(shard) }
-    }
-
-    private func sendShards(_ dataset: Dataset) throws {
-        let n0 = dataset.featureCount
-        let perChunk = max(1, (WireProtocol.maxFramePayload - 256) / (n0 * 4 + 4))
-        var outstanding = Set<Int>()
-        for (shard, range) in plan.ranges.enumerated() {
-            let peer = workers[shardOwner[shard]].peer
-            var first = 0
-            while first < range.count {
-                try Interruption.check()
-                let m = min(perChunk, range.count - first)
-                let start = range.lowerBound + first
-                let values = Array(UnsafeBufferPointer(start: dataset.features.storage + start * n0, count: m * n0))
-                try transport.send(.shard(ShardChunk(
-                    shardID: UInt32(shard), shardCount: UInt32(plan.shardCount), features: UInt32(n0),
-                    shardExamples: UInt32(range.count), firstExample: UInt32(first),
-                    labels: Array(dataset.labels[start..<start + m]), values: values)), to: peer)
-                first += m
-            }
-            outstanding.insert(shard)
-        }
-        let deadline = ContinuousClock.now + settings.registerTimeout
-        while !outstanding.isEmpty {
+        // Shard k goes to worker ⌊k·N/K⌋: contiguous blocks, as even as the counts allow.
+        for shard in 0..<plan.shardCount { assign(shard, to: workers[shard * workers.count / plan.shardCount]) }
+        while let waiting = owner.indices.first(where: { !isReady($0) }) {
             try Interruption.check()
-            try supervisor?.checkAlive()
-            guard ContinuousClock.now < deadline else {
-                throw CoordinatorError.shardsNotAcknowledged(outstanding.sorted())
+            guard ContinuousClock.now < deadline + settings.registerTimeout else {
+                throw CoordinatorError.shardsNotAcknowledged([waiting])
             }
-            guard let (peer, result) = try transport.receiveMessage(timeoutMilliseconds: 200), let peer else { continue }
-            guard let worker = workers.first(where: { $0.peer == peer }) else { rejected += 1; continue }
-            worker.lastHeard = .now
-            if case .success(.shardReady(let ready)) = result, Int(ready.shardID) < plan.shardCount,
-               shardOwner[Int(ready.shardID)] == worker.rank,
-               Int(ready.examples) == plan.ranges[Int(ready.shardID)].count {
-                outstanding.remove(Int(ready.shardID))
-            } else if case .success(.heartbeat) = result {
-                continue
-            } else {
-                rejected += 1
-            }
+            try receiveOne(timeout: .milliseconds(200))
+            try checkLiveness()
         }
         log.info("\(plan.shardCount) shard(s) placed on \(workers.count) worker(s)")
     }
@@ -148,64 +109,134 @@ final class WorkerPool: TimedGradientSource {
     func computePartials(step: Int, parameters p: ParameterBuffer, work: [Core.ShardWork], into accumulator: GradientAccumulator) throws {
         var timings = StepTimings()
         let started = ContinuousClock.now
-        let parameters = p.array
-        var expected: [Int: Int] = [:]
-        for item in work { expected[item.shard] = item.selection.count }
-        for worker in workers {
-            let plan = work.filter { shardOwner[$0.shard] == worker.rank }.map(\.wire)
-            guard !plan.isEmpty else { continue }
-            let frames = MessageCodec.encode(.step(Step(step: UInt64(step), parameters: parameters, plan: plan)))
-            try transport.send(frames, to: worker.peer)
-            timings.bytesSent += frames.reduce(0) { $0 + $1.count }
-        }
+        self.step = step
+        stepWork = Dictionary(uniqueKeysWithValues: work.map { ($0.shard, $0) })
+        requested = []
+        parameters = p.array
+        admitJoiners()
+        for worker in workers { timings.bytesSent += try request(from: worker, accumulator: accumulator) }
         let sent = ContinuousClock.now
         timings.send = (sent - started).inSeconds
 
         var reduce = Duration.zero
         while !accumulator.isComplete {
             try Interruption.check()
-            try checkLiveness(step: step)
-            guard let envelope = try transport.receive(timeoutMilliseconds: settings.heartbeat.inMilliseconds) else { continue }
-            guard let peer = envelope.peer, let worker = workers.first(where: { $0.peer == peer }) else { rejected += 1; continue }
-            worker.lastHeard = .now
-            timings.bytesReceived += envelope.frames.reduce(0) { $0 + $1.count }
-            let message: Message
-            do { message = try MessageCodec.decode(envelope.frames) } catch { rejected += 1; continue }
-            switch message {
-            case .partial(let partial):
-                guard let reason = problem(with: partial, from: worker, step: step, expected: expected, accumulator: accumulator) else {
-                    let before = ContinuousClock.now
-                    partial.gradients.withUnsafeBufferPointer { g in
-                        accumulator.add(
-                            shard: Int(partial.shardID), gradients: g.baseAddress!, examples: Int(partial.exampleCount),
-                            correct: Int(partial.correctCount), lossSum: partial.lossSum)
-                    }
-                    reduce += ContinuousClock.now - before
-                    continue
-                }
-                rejected += 1
-                log.warning("dropped a partial from worker \(worker.rank): \(reason)")
-            case .heartbeat:
-                continue
-            default:
-                rejected += 1
-            }
+            try checkLiveness()
+            try checkMinimum()
+            let (bytes, reduced) = try receiveOne(timeout: settings.heartbeat, accumulator: accumulator)
+            timings.bytesReceived += bytes
+            reduce += reduced
         }
-        let finished = ContinuousClock.now
         timings.reduce = reduce.inSeconds
-        timings.wait = (finished - sent - reduce).inSeconds
+        timings.wait = (ContinuousClock.now - sent - reduce).inSeconds
         lastTimings = timings
     }
 
+    /// Sends `worker` a STEP for its ready shards whose partials are neither in nor asked for.
+    private func request(from worker: Worker, accumulator: GradientAccumulator) throws -> Int {
+        let shards = worker.ready.sorted().filter { stepWork[$0] != nil && !requested.contains($0) && !accumulator.has(shard: $0) }
+        guard !shards.isEmpty else { return 0 }
+        let frames = MessageCodec.encode(.step(Step(step: UInt64(step), parameters: parameters, plan: shards.map { stepWork[$0]!.wire })))
+        do {
+            try transport.send(frames, to: worker.peer)
+        } catch {
+            guard case .peerUnreachable = error else { throw error }
+            try lose(worker, reason: "its connection is gone")
+            return 0
+        }
+        requested.formUnion(shards)
+        return frames.reduce(0) { $0 + $1.count }
+    }
+
+    // MARK: Messages
+
+    /// Waits up to `timeout` for one message and acts on it; returns bytes received and time
+    /// spent adding partials.
+    @discardableResult
+    private func receiveOne(timeout: Duration, accumulator: GradientAccumulator? = nil) throws -> (Int, Duration) {
+        guard let envelope = try transport.receive(timeoutMilliseconds: timeout.inMilliseconds), let peer = envelope.peer else { return (0, .zero) }
+        let bytes = envelope.frames.reduce(0) { $0 + $1.count }
+        let decoded = Result { () throws(WireError) in try MessageCodec.decode(envelope.frames) }
+        guard let worker = (workers + joiners).first(where: { $0.peer == peer }) else {
+            try welcome(peer, decoded)
+            return (bytes, .zero)
+        }
+        worker.lastHeard = .now
+        switch decoded {
+        case .success(.partial(let partial)):
+            guard let accumulator else { rejected += 1; return (bytes, .zero) }
+            if let reason = problem(with: partial, from: worker, accumulator: accumulator) {
+                rejected += 1
+                log.warning("dropped a partial from worker \(worker.rank) (\(worker.name)): \(reason)")
+                return (bytes, .zero)
+            }
+            let before = ContinuousClock.now
+            partial.gradients.withUnsafeBufferPointer { g in
+                accumulator.add(
+                    shard: Int(partial.shardID), gradients: g.baseAddress!, examples: Int(partial.exampleCount),
+                    correct: Int(partial.correctCount), lossSum: partial.lossSum)
+            }
+            return (bytes, ContinuousClock.now - before)
+        case .success(.shardReady(let ready)):
+            let shard = Int(ready.shardID)
+            guard shard < plan.shardCount, worker.shards.contains(shard), Int(ready.examples) == plan.ranges[shard].count else {
+                rejected += 1
+                return (bytes, .zero)
+            }
+            worker.ready.insert(shard)
+            if let accumulator { _ = try request(from: worker, accumulator: accumulator) }
+        case .success(.heartbeat):
+            break
+        case .success(.hello):
+            // A registered worker saying hello again has restarted and lost what it held.
+            try lose(worker, reason: "it registered again")
+            try welcome(peer, decoded)
+        case .success(.bye(let bye)):
+            try lose(worker, reason: "it said goodbye: \(bye.reason)")
+        case .success, .failure:
+            rejected += 1
+        }
+        return (bytes, .zero)
+    }
+
+    /// A message from a peer that is not a worker: only a HELLO of our protocol version counts.
+    private func welcome(_ peer: PeerID, _ decoded: Result<Message, WireError>) throws {
+        switch decoded {
+        case .success(.hello(let hello)) where hello.protocolVersion == WireProtocol.protocolVersion:
+            let worker = Worker(peer: peer, rank: nextRank, name: hello.name)
+            nextRank += 1
+            joiners.append(worker)
+            try? transport.send(.welcome(Welcome(
+                rank: UInt32(worker.rank), heartbeatMilliseconds: UInt32(settings.heartbeat.inMilliseconds),
+                threads: UInt32(settings.threads), layers: layout.shape.layers.map(UInt32.init),
+                activation: layout.shape.activation.rawValue, seed: settings.seed)), to: peer)
+            log.info("worker \(worker.rank) registered: \(hello.name)")
+        case .success(.hello(let hello)):
+            refuse(peer, version: hello.protocolVersion)
+        case .failure(.versionMismatch(_, let got)):
+            refuse(peer, version: got)
+        default:
+            rejected += 1
+        }
+    }
+
+    private func refuse(_ peer: PeerID, version: UInt16) {
+        log.warning("refused a worker that speaks protocol version \(version); this coordinator speaks \(WireProtocol.protocolVersion)")
+        try? transport.send(.refuse(Refuse(reason: "protocol version \(version) is not supported; the coordinator speaks version \(WireProtocol.protocolVersion)")), to: peer)
+        rejected += 1
+    }
+
     /// Why a partial must not be added, or nil when it may.
-    private func problem(with partial: Partial, from worker: Worker, step: Int, expected: [Int: Int], accumulator: GradientAccumulator) -> String? {
+    private func problem(with partial: Partial, from worker: Worker, accumulator: GradientAccumulator) -> String? {
         let shard = Int(partial.shardID)
         guard partial.step == UInt64(step) else { return "it is for step \(partial.step), not \(step)" }
-        guard shard < plan.shardCount, shardOwner[shard] == worker.rank, let count = expected[shard] else {
+        guard shard < plan.shardCount, worker.shards.contains(shard), let work = stepWork[shard] else {
             return "shard \(partial.shardID) is not this worker's"
         }
         guard !accumulator.has(shard: shard) else { return "shard \(shard) arrived twice" }
-        guard Int(partial.exampleCount) == count else { return "shard \(shard) reports \(partial.exampleCount) examples, the step gave it \(count)" }
+        guard Int(partial.exampleCount) == work.selection.count else {
+            return "shard \(shard) reports \(partial.exampleCount) examples, the step gave it \(work.selection.count)"
+        }
         guard partial.correctCount <= partial.exampleCount else { return "more correct answers than examples" }
         guard partial.gradients.count == layout.count else { return "\(partial.gradients.count) gradient values, the network has \(layout.count)" }
         guard partial.lossSum.isFinite, partial.lossSum >= 0 else { return "loss sum \(partial.lossSum)" }
@@ -213,21 +244,117 @@ final class WorkerPool: TimedGradientSource {
         return nil
     }
 
-    /// Beats to every worker when a beat is due, then fails on a worker silent past the timeout.
-    private func checkLiveness(step: Int) throws {
-        try supervisor?.checkAlive()
+    // MARK: Membership
+
+    /// Joiners take shards at a step boundary: each from the worker hosting the most (if more
+    /// than one), so the run grows without re-sharding.
+    private func admitJoiners() {
+        guard !joiners.isEmpty else { return }
+        workers += joiners
+        let arrived = joiners
+        joiners = []
+        for joiner in arrived {
+            while let donor = workers.filter({ $0.shards.count > 1 }).max(by: { ($0.shards.count, $0.rank) < ($1.shards.count, $1.rank) }),
+                  donor.shards.count > joiner.shards.count + 1 {
+                let shard = donor.shards.max()!
+                donor.shards.remove(shard)
+                donor.ready.remove(shard)
+                assign(shard, to: joiner)
+            }
+            log.info("worker \(joiner.rank) (\(joiner.name)) joined with shard(s) \(joiner.shards.sorted())")
+        }
+    }
+
+    private func lose(_ worker: Worker, reason: String) throws {
+        guard let index = workers.firstIndex(where: { $0 === worker }) else {
+            joiners.removeAll { $0 === worker }
+            return
+        }
+        workers.remove(at: index)
+        lost += 1
+        let orphans = worker.shards.sorted()
+        log.warning("worker \(worker.rank) (\(worker.name)) lost: \(reason); its shard(s) \(orphans) move to the survivors")
+        requested.subtract(orphans)
+        admitJoiners()
+        for shard in orphans {
+            // The least loaded survivor (lowest rank on ties) adopts each orphan.
+            guard let adopter = workers.min(by: { ($0.shards.count, $0.rank) < ($1.shards.count, $1.rank) }) else {
+                owner[shard] = nil
+                continue
+            }
+            assign(shard, to: adopter)
+        }
+    }
+
+    /// Makes `worker` the owner of `shard` and sends it the shard's examples.
+    private func assign(_ shard: Int, to worker: Worker) {
+        owner[shard] = worker.rank
+        worker.shards.insert(shard)
+        guard let dataset else { return }
+        let n0 = dataset.featureCount
+        let range = plan.ranges[shard]
+        let perChunk = max(1, (WireProtocol.maxFramePayload - 256) / (n0 * 4 + 4))
+        var first = 0
+        while first < range.count {
+            let m = min(perChunk, range.count - first)
+            let start = range.lowerBound + first
+            let values = Array(UnsafeBufferPointer(start: dataset.features.storage + start * n0, count: m * n0))
+            do {
+                try transport.send(.shard(ShardChunk(
+                    shardID: UInt32(shard), shardCount: UInt32(plan.shardCount), features: UInt32(n0),
+                    shardExamples: UInt32(range.count), firstExample: UInt32(first),
+                    labels: Array(dataset.labels[start..<start + m]), values: values)), to: worker.peer)
+            } catch {
+                // The worker is gone; the next liveness check moves the shard on.
+                worker.lastHeard = .now - settings.workerTimeout - .seconds(1)
+                return
+            }
+            first += m
+        }
+    }
+
+    private func isReady(_ shard: Int) -> Bool {
+        guard let rank = owner[shard] else { return false }
+        return workers.first { $0.rank == rank }?.ready.contains(shard) ?? false
+    }
+
+    /// Beats to every worker when a beat is due; loses workers that are silent past the timeout
+    /// or whose local process has exited.
+    private func checkLiveness() throws {
         let now = ContinuousClock.now
         if now - lastBeat >= settings.heartbeat {
-            for worker in workers { try? transport.send(.heartbeat(Heartbeat(step: UInt64(step))), to: worker.peer) }
+            for worker in workers + joiners { try? transport.send(.heartbeat(Heartbeat(step: UInt64(step))), to: worker.peer) }
             lastBeat = now
         }
-        for worker in workers where now - worker.lastHeard > settings.workerTimeout {
-            throw CoordinatorError.workerLost(rank: worker.rank, name: worker.name, seconds: settings.workerTimeout.inSeconds, step: step)
+        let exited = supervisor?.exitedNames() ?? []
+        for worker in workers + joiners {
+            if exited.contains(worker.name) {
+                try lose(worker, reason: "its process exited")
+            } else if now - worker.lastHeard > settings.workerTimeout {
+                try lose(worker, reason: "silent for more than \(settings.workerTimeout.inSeconds) s")
+            }
+        }
+    }
+
+    /// Below `--min-workers` the pool waits for joiners up to the register timeout, then gives up.
+    private func checkMinimum() throws {
+        admitJoiners()
+        if owner.contains(where: { $0 == nil }), let adopter = workers.first {
+            for shard in owner.indices where owner[shard] == nil { assign(shard, to: adopter) }
+        }
+        guard workers.count < settings.minWorkers else {
+            shortSince = nil
+            return
+        }
+        let since = shortSince ?? .now
+        shortSince = since
+        if ContinuousClock.now - since > settings.registerTimeout {
+            throw CoordinatorError.tooFewWorkers(alive: workers.count, minimum: settings.minWorkers, seconds: settings.registerTimeout.inSeconds)
         }
     }
 
     func shutdown(reason: String) {
-        for worker in workers { try? transport.send(.bye(Bye(reason: reason)), to: worker.peer) }
+        for worker in workers + joiners { try? transport.send(.bye(Bye(reason: reason)), to: worker.peer) }
         transport.close()
     }
 }

@@ -11,9 +11,13 @@ import Wire
 /// the transport locks every socket use, and `lastSent` is guarded by `beatLock`.
 final class CoordinatorLink: @unchecked Sendable {
     let endpoint: String
-    let welcome: Welcome
+    private(set) var welcome: Welcome
     private let transport: ZeroMQTransport
-    private let coordinatorTimeout: Duration
+    private let hello: [[UInt8]]
+    private let reconnectTimeout: Duration
+    /// Silence after which the worker assumes a restarted coordinator and says hello again.
+    private let reregisterAfter: Duration = .seconds(5)
+    private var lastHello = ContinuousClock.now
     private let parentPID: Int32?
     private let log = Logger(label: "descent.worker.link")
     private var lastHeard = ContinuousClock.now
@@ -24,9 +28,9 @@ final class CoordinatorLink: @unchecked Sendable {
     private(set) var rejectedFrames = 0
 
     /// - Parameter protocolVersion: a version to claim instead of this build's (fault injection).
-    init(endpoint: String, name: String, protocolVersion: UInt16? = nil, registerTimeout: Duration, coordinatorTimeout: Duration, parentPID: Int32?) throws {
+    init(endpoint: String, name: String, protocolVersion: UInt16? = nil, registerTimeout: Duration, reconnectTimeout: Duration, parentPID: Int32?) throws {
         self.endpoint = endpoint
-        self.coordinatorTimeout = coordinatorTimeout
+        self.reconnectTimeout = reconnectTimeout
         self.parentPID = parentPID
         var options = ZeroMQOptions()
         options.maxMessageBytes = -1  // the coordinator is the only peer; shard chunks are large
@@ -37,6 +41,7 @@ final class CoordinatorLink: @unchecked Sendable {
             hello[0][4] = UInt8(protocolVersion & 0xFF)
             hello[0][5] = UInt8(protocolVersion >> 8)
         }
+        self.hello = hello
         try transport.send(hello, to: nil)
 
         let deadline = ContinuousClock.now + registerTimeout
@@ -69,13 +74,22 @@ final class CoordinatorLink: @unchecked Sendable {
     }
 
     /// The next message the worker must act on; heartbeats are answered and absorbed here.
+    ///
+    /// A coordinator silent for a few seconds may have restarted: the worker says hello again
+    /// every second, and a WELCOME in reply comes back from here as `.welcome` (a new session:
+    /// the shards held so far are void). Silence past `reconnectTimeout` ends the worker.
     func next() throws -> Message {
         let beat = Duration.milliseconds(Int(welcome.heartbeatMilliseconds))
         while true {
             guard let (_, result) = try transport.receiveMessage(timeoutMilliseconds: beat.inMilliseconds) else {
                 if let parentPID, getppid() != parentPID { throw WorkerError.parentExited }
-                if ContinuousClock.now - lastHeard > coordinatorTimeout {
-                    throw WorkerError.coordinatorLost(endpoint: endpoint, seconds: coordinatorTimeout.inSeconds)
+                let silence = ContinuousClock.now - lastHeard
+                if silence > reconnectTimeout {
+                    throw WorkerError.coordinatorLost(endpoint: endpoint, seconds: reconnectTimeout.inSeconds)
+                }
+                if silence > reregisterAfter, ContinuousClock.now - lastHello > .seconds(1) {
+                    try transport.send(hello, to: nil)
+                    lastHello = .now
                 }
                 continue
             }
@@ -83,6 +97,7 @@ final class CoordinatorLink: @unchecked Sendable {
             case .success(let message):
                 lastHeard = .now
                 if case .heartbeat = message { continue }
+                if case .welcome(let w) = message { welcome = w }
                 return message
             case .failure(let error):
                 rejectedFrames += 1

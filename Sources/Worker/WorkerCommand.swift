@@ -21,8 +21,8 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "Seconds to wait for the coordinator's welcome before giving up.")
     var registerTimeout: Double = 30
 
-    @Option(help: "Seconds without a word from the coordinator before this worker gives up on it.")
-    var coordinatorTimeout: Double = 60
+    @Option(help: "Seconds without a word from the coordinator before this worker gives up on it (after 5 s it starts registering again, to rejoin a restarted coordinator).")
+    var reconnectTimeout: Double = 60
 
     @Option(help: .hidden)
     var parentPid: Int32?
@@ -32,7 +32,7 @@ struct WorkerCommand: ParsableCommand {
 
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical; got '\(logLevel)'") }
-        guard registerTimeout > 0, coordinatorTimeout > 0 else { throw ValidationError("timeouts must be positive") }
+        guard registerTimeout > 0, reconnectTimeout > 0 else { throw ValidationError("timeouts must be positive") }
     }
 
     func run() throws {
@@ -47,7 +47,7 @@ struct WorkerCommand: ParsableCommand {
         let faults = try FaultPlan()
         let link = try CoordinatorLink(
             endpoint: connect, name: workerName, protocolVersion: faults.value(.version, rank: nil).map(UInt16.init),
-            registerTimeout: .seconds(registerTimeout), coordinatorTimeout: .seconds(coordinatorTimeout),
+            registerTimeout: .seconds(registerTimeout), reconnectTimeout: .seconds(reconnectTimeout),
             parentPID: parentPid)
         try WorkerLoop(link: link, faults: faults, log: Logger(label: "descent.worker")).run()
     }

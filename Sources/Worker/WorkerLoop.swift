@@ -15,8 +15,15 @@ final class WorkerLoop {
         self.log = log
     }
 
+    /// Serves sessions until the coordinator says goodbye; a new WELCOME starts a new session.
     func run() throws {
-        let welcome = link.welcome
+        while try serve(link.welcome) {}
+        link.close()
+    }
+
+    /// One registration's worth of work; returns true when the coordinator welcomed this worker
+    /// anew (it restarted), false on goodbye.
+    private func serve(_ welcome: Welcome) throws -> Bool {
         guard let activation = Activation(rawValue: welcome.activation) else {
             throw WorkerError.protocolViolation("unknown activation '\(welcome.activation)'")
         }
@@ -27,9 +34,9 @@ final class WorkerLoop {
             throw WorkerError.protocolViolation("\(error)")
         }
         BLAS.setThreads(Int(welcome.threads))
-        log.info("registered with \(link.endpoint) as rank \(welcome.rank): \(shape)")
-
         let rank = Int(welcome.rank)
+        log.info("registered with \(link.endpoint) as rank \(rank): \(shape)")
+
         let layout = ParameterLayout(shape: shape)
         let parameters = ParameterBuffer(layout: layout)
         let gradient = ParameterBuffer(layout: layout)
@@ -49,14 +56,7 @@ final class WorkerLoop {
                     log.debug("shard \(shard.id) ready: \(shard.count) examples")
                 }
             case .step(let step):
-                if faults.value(.exit, rank: rank) == Int(step.step) {
-                    log.warning("fault injection: exiting at step \(step.step)")
-                    exit(3)
-                }
-                if faults.value(.stall, rank: rank) == Int(step.step) {
-                    log.warning("fault injection: stopping this process (SIGSTOP) at step \(step.step)")
-                    raise(SIGSTOP)
-                }
+                try injectFaults(rank: rank, step: Int(step.step))
                 guard step.parameters.count == layout.count else {
                     throw WorkerError.protocolViolation("step \(step.step) carries \(step.parameters.count) parameters, the network has \(layout.count)")
                 }
@@ -74,15 +74,28 @@ final class WorkerLoop {
                         correctCount: UInt32(evaluation.correct), lossSum: evaluation.lossSum,
                         gradients: gradient.array)))
                 }
+            case .welcome:
+                log.notice("the coordinator welcomed this worker anew (it restarted); starting over")
+                return true
             case .bye(let bye):
                 log.info("coordinator said goodbye: \(bye.reason)")
-                link.close()
-                return
+                return false
             case .refuse(let refuse):
                 throw WorkerError.refused(reason: refuse.reason)
             case let other:
                 log.debug("ignored an unexpected \(other.kind) message")
             }
+        }
+    }
+
+    private func injectFaults(rank: Int, step: Int) throws {
+        if faults.value(.exit, rank: rank) == step {
+            log.warning("fault injection: exiting at step \(step)")
+            exit(3)
+        }
+        if faults.value(.stall, rank: rank) == step {
+            log.warning("fault injection: stopping this process (SIGSTOP) at step \(step)")
+            raise(SIGSTOP)
         }
     }
 }
