@@ -1,0 +1,166 @@
+import Foundation
+import Testing
+
+@testable import Core
+
+/// A 3-4-2 network's layout: W1 (4, 3), b1 (4), W2 (2, 4), b2 (2) — 26 parameters.
+private let layout = ParameterLayout(shape: try! NetworkShape(layers: [3, 4, 2], activation: .relu))
+
+/// A buffer of values with magnitudes uniform in [low, high) and random signs, from a seed.
+private func randomBuffer(seed: UInt64, low: Double, high: Double) -> ParameterBuffer {
+    var rng = Xoshiro256(seed: seed, stream: 103)
+    let p = ParameterBuffer(layout: layout)
+    for i in 0..<p.count {
+        let magnitude = low + (high - low) * rng.nextUnit()
+        p.values[i] = Float(rng.next(below: 2) == 0 ? magnitude : -magnitude)
+    }
+    return p
+}
+
+/// Whether index i of the flat buffer is a weight (true) or a bias (false).
+private func isWeight(_ i: Int) -> Bool {
+    (1...layout.shape.depth).contains { l in
+        (layout.weightOffsets[l]..<layout.weightOffsets[l] + layout.weightCount(l)).contains(i)
+    }
+}
+
+/// |actual − expected| ≤ 1e-6 · max(1, |expected|), for every value.
+private func expectClose(_ actual: ParameterBuffer, _ expected: [Double], _ what: String) {
+    for i in 0..<actual.count {
+        let a = Double(actual.values[i])
+        #expect(abs(a - expected[i]) <= 1e-6 * max(1, abs(expected[i])), "\(what)[\(i)]: \(a), expected \(expected[i])")
+    }
+}
+
+/// (epoch, rate) for base 0.2, halving every 2 epochs.
+private let stepRates: [(Int, Double)] = [(0, 0.2), (1, 0.2), (2, 0.1), (3, 0.1), (4, 0.05), (9, 0.0125)]
+
+/// (step, rate) for base 0.4 over 100 steps; cos(π/4) = √½.
+private let cosineRates: [(Int, Double)] = [
+    (0, 0.4), (25, 0.2 * (1 + 0.5.squareRoot())), (50, 0.2), (75, 0.2 * (1 - 0.5.squareRoot())), (100, 0), (150, 0),
+]
+
+@Suite struct OptimizerTests {
+    private let m = 7
+    private let alpha: Float = 0.05
+
+    /// sgd is W −= α·(Σ/m), the formulas' mean taken by a division, to the bit.
+    @Test func sgdIsExactlyTheMeanGradientStep() {
+        let p = randomBuffer(seed: 1, low: 0.5, high: 1.5)
+        let sum = randomBuffer(seed: 2, low: 0.1, high: 5)
+        let before = p.array
+        Optimizer(settings: OptimizerSettings(kind: .sgd), layout: layout)
+            .apply(to: p, gradientSum: sum, exampleCount: m, learningRate: alpha)
+        for i in 0..<p.count {
+            let expected = before[i] - alpha * (sum.values[i] / Float(m))
+            #expect(p.values[i].bitPattern == expected.bitPattern, "parameter \(i)")
+        }
+    }
+
+    /// Classical momentum v = μ·v + g, W −= α·v over three steps with different gradients.
+    @Test func momentumMatchesHandComputation() {
+        let p = randomBuffer(seed: 3, low: 0.5, high: 1.5)
+        var settings = OptimizerSettings(kind: .momentum)
+        settings.momentum = 0.8
+        let optimizer = Optimizer(settings: settings, layout: layout)
+        var w = p.array.map(Double.init)
+        var v = [Double](repeating: 0, count: p.count)
+        for step in 0..<3 {
+            let sum = randomBuffer(seed: 10 + UInt64(step), low: 0.1, high: 5)
+            optimizer.apply(to: p, gradientSum: sum, exampleCount: m, learningRate: alpha)
+            for i in 0..<w.count {
+                v[i] = 0.8 * v[i] + Double(sum.values[i]) / Double(m)
+                w[i] -= Double(alpha) * v[i]
+            }
+        }
+        expectClose(p, w, "W")
+        expectClose(optimizer.firstMoment!, v, "v")
+    }
+
+    /// Adam (Kingma & Ba 2015, Algorithm 1) over three steps, bias correction included.
+    @Test(arguments: [Float(0), 0.01])
+    func adamMatchesHandComputation(weightDecay: Float) {
+        let p = randomBuffer(seed: 4, low: 0.5, high: 1.5)
+        var settings = OptimizerSettings(kind: .adam)
+        settings.weightDecay = weightDecay
+        let optimizer = Optimizer(settings: settings, layout: layout)
+        let (b1, b2, eps, lambda) = (0.9, 0.999, 1e-8, Double(weightDecay))
+        var w = p.array.map(Double.init)
+        var m1 = [Double](repeating: 0, count: p.count), m2 = m1
+        // Gradients that change sign between steps, so m and v do not simply scale.
+        for step in 1...3 {
+            let sum = randomBuffer(seed: 20 + UInt64(step), low: 0.1, high: 5)
+            optimizer.apply(to: p, gradientSum: sum, exampleCount: m, learningRate: alpha)
+            for i in 0..<w.count {
+                let g = Double(sum.values[i]) / Double(m) + (isWeight(i) ? lambda * w[i] : 0)
+                m1[i] = b1 * m1[i] + (1 - b1) * g
+                m2[i] = b2 * m2[i] + (1 - b2) * g * g
+                let mHat = m1[i] / (1 - pow(b1, Double(step)))
+                let vHat = m2[i] / (1 - pow(b2, Double(step)))
+                w[i] -= Double(alpha) * mHat / (vHat.squareRoot() + eps)
+            }
+        }
+        #expect(optimizer.updates == 3)
+        expectClose(p, w, "W")
+        expectClose(optimizer.firstMoment!, m1, "m")
+        expectClose(optimizer.secondMoment!, m2, "v")
+    }
+
+    /// With a zero gradient, λ > 0 shrinks every weight and leaves every bias bit-for-bit alone.
+    @Test(arguments: OptimizerKind.allCases)
+    func weightDecayTouchesWeightsNotBiases(kind: OptimizerKind) {
+        let p = randomBuffer(seed: 5, low: 0.5, high: 1.5)
+        let before = p.array
+        var settings = OptimizerSettings(kind: kind)
+        settings.weightDecay = 0.1
+        let optimizer = Optimizer(settings: settings, layout: layout)
+        let zero = ParameterBuffer(layout: layout)
+        optimizer.apply(to: p, gradientSum: zero, exampleCount: m, learningRate: alpha)
+        var weights = 0
+        for i in 0..<p.count {
+            if isWeight(i) {
+                weights += 1
+                #expect(abs(p.values[i]) < abs(before[i]), "weight \(i) must shrink toward 0")
+                #expect(p.values[i].sign == before[i].sign)
+            } else {
+                #expect(p.values[i].bitPattern == before[i].bitPattern, "bias \(i) must not be decayed")
+            }
+        }
+        #expect(weights == 3 * 4 + 4 * 2)
+    }
+
+    /// sgd with decay: W −= α·(Σ/m + λ·W); b −= α·Σ/m.
+    @Test func sgdWeightDecayMatchesHandComputation() {
+        let p = randomBuffer(seed: 6, low: 0.5, high: 1.5)
+        let sum = randomBuffer(seed: 7, low: 0.1, high: 5)
+        let before = p.array.map(Double.init)
+        var settings = OptimizerSettings(kind: .sgd)
+        settings.weightDecay = 0.01
+        Optimizer(settings: settings, layout: layout).apply(to: p, gradientSum: sum, exampleCount: m, learningRate: alpha)
+        let expected = (0..<p.count).map { i in
+            before[i] - Double(alpha) * (Double(sum.values[i]) / Double(m) + (isWeight(i) ? 0.01 * before[i] : 0))
+        }
+        expectClose(p, expected, "W")
+    }
+
+    @Test func scheduleConstant() {
+        for (step, epoch) in [(0, 0), (7, 1), (10_000, 99)] {
+            #expect(LearningRateSchedule.constant.rate(base: 0.3, step: step, epoch: epoch) == 0.3)
+        }
+    }
+
+    /// α·γ^⌊epoch / every⌋, epochs counted from 0.
+    @Test(arguments: stepRates)
+    func scheduleStep(epoch: Int, expected: Double) {
+        let rate = LearningRateSchedule.step(everyEpochs: 2, factor: 0.5).rate(base: 0.2, step: 1234, epoch: epoch)
+        #expect(abs(Double(rate) - expected) <= 1e-6 * expected)
+    }
+
+    /// α·½(1 + cos(π·step / total)), held at 0 after the last step.
+    @Test(arguments: cosineRates)
+    func scheduleCosine(step: Int, expected: Double) {
+        let rate = LearningRateSchedule.cosine(totalSteps: 100).rate(base: 0.4, step: step, epoch: 0)
+        #expect(abs(Double(rate) - expected) <= 1e-6 * 0.4)
+        #expect(rate >= 0)
+    }
+}

@@ -1,0 +1,91 @@
+import Testing
+
+@testable import Core
+
+/// 103 examples, 3 classes; 16 per step gives epochs of 7 steps, the last of 7 examples.
+private let data = ExampleBatch(features: 6, count: 103, classes: 3, seed: 55)
+private let test = ExampleBatch(features: 6, count: 20, classes: 3, seed: 56)
+
+private func makeTrainer(_ options: TrainingOptions, initial: ParameterBuffer? = nil, testSet: Dataset? = nil) throws -> Trainer {
+    let dataset = data.dataset
+    let plan = try ShardPlan(exampleCount: dataset.count, shards: options.shards)
+    let source = InProcessGradients(dataset: dataset, plan: plan, layout: ParameterLayout(shape: options.shape))
+    return try Trainer(options: options, exampleCount: dataset.count, source: source, testSet: testSet, initial: initial)
+}
+
+private func baseOptions() throws -> TrainingOptions {
+    var options = try TrainingOptions(shape: NetworkShape(layers: [6, 7, 3], activation: .relu))
+    options.batch = 16
+    options.shards = 3
+    options.seed = 4
+    return options
+}
+
+@Suite struct TrainerTests {
+    /// Steps count from 1, epochs from 1; each epoch's last step takes the remaining examples;
+    /// the rate follows the schedule with epochs counted from 0.
+    @Test func stepReportsFollowTheSchedule() throws {
+        var options = try baseOptions()
+        options.epochs = 2
+        options.learningRate = 0.2
+        options.schedule = .step(everyEpochs: 1, factor: 0.5)
+        var reports: [StepReport] = []
+        let summary = try makeTrainer(options).run(onStep: { reports.append($0) })
+
+        #expect(summary.steps == 14 && summary.examples == 206)
+        #expect(reports.map(\.step) == Array(1...14))
+        #expect(reports.map(\.epoch) == Array(repeating: 1, count: 7) + Array(repeating: 2, count: 7))
+        let perEpoch = Array(repeating: 16, count: 6) + [7]
+        #expect(reports.map(\.examples) == perEpoch + perEpoch)
+        #expect(reports.map(\.learningRate) == Array(repeating: 0.2, count: 7) + Array(repeating: 0.1, count: 7))
+        #expect(reports.allSatisfy { $0.loss.isFinite && $0.accuracy >= 0 && $0.accuracy <= 1 })
+        #expect(summary.finalLoss == reports.last!.loss)
+    }
+
+    /// A fixed step count stops mid-epoch; the test set is evaluated after each epoch and at the end.
+    @Test func evaluatesAfterEachEpochAndAtTheEnd() throws {
+        var options = try baseOptions()
+        options.steps = 10
+        var evaluated: [Int] = []
+        let trainer = try makeTrainer(options, testSet: test.dataset)
+        let summary = try trainer.run(onEvaluation: {
+            evaluated.append($0.step)
+            #expect($0.result.examples == 20)
+        })
+        #expect(trainer.totalSteps == 10 && summary.steps == 10)
+        #expect(evaluated == [7, 10])
+        let final = Evaluator(shape: options.shape).evaluate(trainer.parameters, on: test.dataset)
+        #expect(summary.test == final)
+    }
+
+    /// Training lowers the loss on the data it sees: a smoke test that the update descends.
+    @Test func fullBatchTrainingLowersTheLoss() throws {
+        var options = try baseOptions()
+        options.batch = 0
+        options.steps = 30
+        options.learningRate = 0.3
+        var losses: [Double] = []
+        _ = try makeTrainer(options).run(onStep: { losses.append($0.loss) })
+        #expect(losses.count == 30)
+        #expect(losses.last! < 0.9 * losses.first!, "losses \(losses.first!) → \(losses.last!)")
+    }
+
+    /// A non-finite loss stops the run before the update, leaving the parameters as they were.
+    @Test func divergenceStopsBeforeTheUpdate() throws {
+        var options = try baseOptions()
+        options.steps = 3
+        let initial = TestNetworks.randomParameters(options.shape, seed: 2)
+        initial.bias(2)[0] = .infinity
+        let trainer = try makeTrainer(options, initial: initial)
+        let before = TestNetworks.bits(trainer.parameters)
+        #expect(before == TestNetworks.bits(initial))
+        let error = #expect(throws: TrainingError.self) { try trainer.run() }
+        guard case .diverged(let step, _) = error else {
+            Issue.record("expected .diverged, got \(String(describing: error))")
+            return
+        }
+        #expect(step == 1)
+        #expect(trainer.step == 0)
+        #expect(TestNetworks.bits(trainer.parameters) == before)
+    }
+}
