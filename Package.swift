@@ -71,6 +71,6 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "CoreTests", dependencies: ["Core"]),
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Core"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Core"], exclude: ["Reference"]),
     ]
 )

@@ -275,7 +275,6 @@ final class WorkerPool: TimedGradientSource {
         let orphans = worker.shards.sorted()
         log.warning("worker \(worker.rank) (\(worker.name)) lost: \(reason); its shard(s) \(orphans) move to the survivors")
         requested.subtract(orphans)
-        admitJoiners()
         for shard in orphans {
             // The least loaded survivor (lowest rank on ties) adopts each orphan.
             guard let adopter = workers.min(by: { ($0.shards.count, $0.rank) < ($1.shards.count, $1.rank) }) else {
@@ -338,9 +337,14 @@ final class WorkerPool: TimedGradientSource {
 
     /// Below `--min-workers` the pool waits for joiners up to the register timeout, then gives up.
     private func checkMinimum() throws {
-        admitJoiners()
-        if owner.contains(where: { $0 == nil }), let adopter = workers.first {
-            for shard in owner.indices where owner[shard] == nil { assign(shard, to: adopter) }
+        if owner.contains(where: { $0 == nil }) {
+            // Every worker was lost: whoever has joined since adopts the orphans now.
+            workers += joiners
+            joiners = []
+            for shard in owner.indices where owner[shard] == nil {
+                guard let adopter = workers.min(by: { ($0.shards.count, $0.rank) < ($1.shards.count, $1.rank) }) else { break }
+                assign(shard, to: adopter)
+            }
         }
         guard workers.count < settings.minWorkers else {
             shortSince = nil

@@ -49,15 +49,19 @@ public enum ModelFile {
         guard let layersText = file.metadata["layers"] else {
             throw ConfigurationError.modelMismatch(file: path, reason: "no 'layers' in __metadata__ (expected e.g. \"784,256,128,10\")")
         }
-        let activationName = file.metadata["activation"] ?? Activation.relu.rawValue
-        guard let activation = Activation(rawValue: activationName) else {
-            throw ConfigurationError.modelMismatch(file: path, reason: "unknown activation '\(activationName)' in __metadata__")
+        guard let activationName = file.metadata["activation"], let activation = Activation(rawValue: activationName) else {
+            throw ConfigurationError.modelMismatch(
+                file: path,
+                reason: "__metadata__ activation '\(file.metadata["activation"] ?? "missing")' is not one of \(Activation.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         let shape: NetworkShape
         do {
             shape = try NetworkShape(parsing: layersText, activation: activation)
         } catch {
             throw ConfigurationError.modelMismatch(file: path, reason: "__metadata__ layers: \(error)")
+        }
+        if let output = file.metadata["output"], output != shape.output.rawValue {
+            throw ConfigurationError.modelMismatch(file: path, reason: "__metadata__ output '\(output)' does not fit layers \(layersText) (expected '\(shape.output.rawValue)')")
         }
         let p = ParameterBuffer(layout: ParameterLayout(shape: shape))
         let expected = Set((1...shape.depth).flatMap { ["W\($0)", "b\($0)"] })

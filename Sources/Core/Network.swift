@@ -14,6 +14,7 @@ public enum Network {
     ) -> OutputLayer.Evaluation {
         let shape = p.layout.shape
         let n = shape.layers
+        guard m > 0 else { return OutputLayer.Evaluation() }
         ws.reserve(m)
         var aPrev = x
         for l in 1...shape.depth {
