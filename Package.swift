@@ -23,7 +23,7 @@ let package = Package(
         ),
         .target(
             name: "Wire",
-            dependencies: ["CZeroMQ"]
+            dependencies: ["CZeroMQ", "CCRC32C"]
         ),
 
         // MARK: Executables
@@ -52,6 +52,7 @@ let package = Package(
         ),
 
         // MARK: C shims
+        .target(name: "CCRC32C"),
         .systemLibrary(
             name: "CBLAS",
             pkgConfig: "openblas",

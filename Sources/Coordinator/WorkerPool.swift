@@ -62,6 +62,8 @@ final class WorkerPool: TimedGradientSource {
     private var stepWork: [Int: Core.ShardWork] = [:]
     private var requested: Set<Int> = []
     private var parameters: [Float] = []
+    /// Σ of the workers' reported compute time over this step's partials.
+    private var computeSeconds = 0.0
 
     var workerCount: Int { workers.count }
 
@@ -119,6 +121,7 @@ final class WorkerPool: TimedGradientSource {
         timings.send = (sent - started).inSeconds
 
         var reduce = Duration.zero
+        computeSeconds = 0
         while !accumulator.isComplete {
             try Interruption.check()
             try checkLiveness()
@@ -127,6 +130,7 @@ final class WorkerPool: TimedGradientSource {
             timings.bytesReceived += bytes
             reduce += reduced
         }
+        timings.compute = computeSeconds
         timings.reduce = reduce.inSeconds
         timings.wait = (ContinuousClock.now - sent - reduce).inSeconds
         lastTimings = timings
@@ -170,6 +174,7 @@ final class WorkerPool: TimedGradientSource {
                 log.warning("dropped a partial from worker \(worker.rank) (\(worker.name)): \(reason)")
                 return (bytes, .zero)
             }
+            computeSeconds += partial.computeSeconds.isFinite ? max(0, partial.computeSeconds) : 0
             let before = ContinuousClock.now
             partial.gradients.withUnsafeBufferPointer { g in
                 accumulator.add(

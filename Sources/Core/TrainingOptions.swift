@@ -35,7 +35,7 @@ public struct StepReport: Sendable {
 
 /// Where a step's wall time went, in seconds. Sources fill in what they can measure.
 public struct StepTimings: Sendable, Equatable {
-    /// Forward and backward, summed over the processes that computed (in-process: all of it).
+    /// Forward and backward, summed over the partials (workers report theirs; they overlap in time).
     public var compute = 0.0
     /// Sending parameters and work.
     public var send = 0.0

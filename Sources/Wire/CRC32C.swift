@@ -1,10 +1,16 @@
+import CCRC32C
+
 /// CRC-32C (Castagnoli), the checksum of every frame's payload.
 ///
 /// Reflected polynomial 0x82F63B78, initial value and final XOR 0xFFFFFFFF (RFC 3720 §12.1);
-/// "123456789" checks as 0xE3069283. Computed slicing-by-8 (Intel, "A Systematic Approach to
-/// Building High Performance Software-based CRC Generators", 2005): eight table lookups
-/// consume eight bytes per iteration, fast enough for megabytes of parameters every step.
+/// "123456789" checks as 0xE3069283. On x86-64 with SSE4.2 the crc32 instruction computes it
+/// (about 8 GB/s, against 1 GB/s for tables: parameters and gradients are checked every step);
+/// elsewhere slicing-by-8 (Intel, "A Systematic Approach to Building High Performance
+/// Software-based CRC Generators", 2005): eight table lookups consume eight bytes per iteration.
 public enum CRC32C {
+    /// Whether the crc32 instruction is used.
+    public static let usesHardware = descent_crc32c_hardware_available() == 1
+
     /// The CRC-32C of `bytes`.
     public static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
         update(0, with: bytes)
@@ -19,10 +25,15 @@ public enum CRC32C {
     /// `update(checksum(a), with: b) == checksum(a + b)`.
     public static func update(_ crc: UInt32, with bytes: UnsafeRawBufferPointer) -> UInt32 {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return crc }
-        return tables.withUnsafeBufferPointer { table in
+        if usesHardware { return ~descent_crc32c_hardware_update(~crc, base, bytes.count) }
+        return softwareUpdate(crc, base: base, count: bytes.count)
+    }
+
+    /// Slicing-by-8; also what tests hold the hardware path against.
+    static func softwareUpdate(_ crc: UInt32, base: UnsafeRawPointer, count: Int) -> UInt32 {
+        tables.withUnsafeBufferPointer { table in
             var crc = ~crc
             var position = 0
-            let count = bytes.count
             while count - position >= 8 {
                 // Two little-endian words: the first folds into the running CRC.
                 let low = UInt32(littleEndian: base.loadUnaligned(fromByteOffset: position, as: UInt32.self)) ^ crc

@@ -48,6 +48,7 @@ extension MessageCodec {
             writer.write(partial.exampleCount)
             writer.write(partial.correctCount)
             writer.write(partial.lossSum)
+            writer.write(partial.computeSeconds)
             writer.write(partial.gradients)
         case .heartbeat(let heartbeat):
             writer.write(heartbeat.step)
@@ -90,6 +91,7 @@ extension MessageCodec {
                 exampleCount: try reader.read(UInt32.self, "exampleCount"),
                 correctCount: try reader.read(UInt32.self, "correctCount"),
                 lossSum: try reader.read(Double.self, "lossSum"),
+                computeSeconds: try reader.read(Double.self, "computeSeconds"),
                 gradients: try reader.read([Float].self, "gradients")
             )
             guard partial.correctCount <= partial.exampleCount else {
@@ -190,7 +192,7 @@ extension MessageCodec {
             }
             return 16 + 4 * step.parameters.count + plan
         case .partial(let partial):
-            return 32 + 4 * partial.gradients.count
+            return 40 + 4 * partial.gradients.count
         case .shardReady, .heartbeat:
             return 8
         }

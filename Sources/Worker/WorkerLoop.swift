@@ -66,13 +66,15 @@ final class WorkerLoop {
                     guard let shard = shards[Int(work.shardID)], shard.accepts(selection) else {
                         throw WorkerError.protocolViolation("step \(step.step) asks for examples of shard \(work.shardID), which this worker does not hold")
                     }
+                    let started = ContinuousClock.now
                     let evaluation = shard.computePartial(parameters, selection: selection, workspace: workspace, into: gradient)
+                    let computeSeconds = (ContinuousClock.now - started).inSeconds
                     if faults.value(.nan, rank: rank) == Int(step.step) { gradient.fill(.nan) }
                     if let delay = faults.value(.delay, rank: rank) { usleep(useconds_t(delay * 1000)) }
                     try link.send(.partial(Partial(
                         step: step.step, shardID: work.shardID, exampleCount: UInt32(selection.count),
                         correctCount: UInt32(evaluation.correct), lossSum: evaluation.lossSum,
-                        gradients: gradient.array)))
+                        computeSeconds: computeSeconds, gradients: gradient.array)))
                 }
             case .welcome:
                 log.notice("the coordinator welcomed this worker anew (it restarted); starting over")

@@ -36,4 +36,18 @@ import Testing
         #expect(continued == CRC32C.checksum(whole))
         #expect(continued == CRC32C.referenceChecksum(whole))
     }
+
+    /// The checksum in use (the crc32 instruction where the CPU has it) and slicing-by-8 agree.
+    @Test func inUseMatchesSlicing() {
+        var generator = SplitMix64(seed: 2)
+        let bytes = (0..<4099).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+        for (start, length) in [(0, 0), (0, 1), (3, 7), (1, 8), (5, 64), (7, 1000), (0, 4099), (11, 4000)] {
+            let slice = Array(bytes[start..<start + length])
+            let inUse = CRC32C.checksum(slice)
+            let software = slice.withUnsafeBytes { raw in
+                raw.baseAddress.map { CRC32C.softwareUpdate(0, base: $0, count: raw.count) } ?? 0
+            }
+            #expect(inUse == software, "start \(start), length \(length)")
+        }
+    }
 }

@@ -33,7 +33,7 @@ enum SampleMessages {
     ))
     static let emptyStep = Message.step(Step(step: 0, parameters: [], plan: []))
     static let partial = Message.partial(Partial(
-        step: 42, shardID: 3, exampleCount: 32, correctCount: 29, lossSum: 11.25,
+        step: 42, shardID: 3, exampleCount: 32, correctCount: 29, lossSum: 11.25, computeSeconds: 0.0125,
         gradients: distinctFloats(40, seed: 0.25)
     ))
     static let heartbeat = Message.heartbeat(Heartbeat(step: UInt64.max))

@@ -9,6 +9,8 @@ public struct Partial: Sendable, Equatable {
     public var correctCount: UInt32
     /// Σ loss over the examples.
     public var lossSum: Double
+    /// Seconds the worker spent computing this partial (forward and backward), for the metrics.
+    public var computeSeconds: Double
     /// Σ dW and db over the examples, flattened in the same order as `Step.parameters`.
     public var gradients: [Float]
 
@@ -18,6 +20,7 @@ public struct Partial: Sendable, Equatable {
         exampleCount: UInt32,
         correctCount: UInt32,
         lossSum: Double,
+        computeSeconds: Double = 0,
         gradients: [Float]
     ) {
         self.step = step
@@ -25,6 +28,7 @@ public struct Partial: Sendable, Equatable {
         self.exampleCount = exampleCount
         self.correctCount = correctCount
         self.lossSum = lossSum
+        self.computeSeconds = computeSeconds
         self.gradients = gradients
     }
 }
