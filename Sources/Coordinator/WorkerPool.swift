@@ -62,6 +62,11 @@ final class WorkerPool: TimedGradientSource {
     private var stepWork: [Int: Core.ShardWork] = [:]
     private var requested: Set<Int> = []
     private var parameters: [Float] = []
+    private var currentParameters: ParameterBuffer?
+    /// For arbitration: the coordinator's own view of each shard, made on first need.
+    private var localShards: [Int: ShardData] = [:]
+    private lazy var localWorkspace = Workspace(shape: layout.shape)
+    private lazy var localGradient = ParameterBuffer(layout: layout)
     /// Σ of the workers' reported compute time over this step's partials.
     private var computeSeconds = 0.0
 
@@ -115,6 +120,7 @@ final class WorkerPool: TimedGradientSource {
         stepWork = Dictionary(uniqueKeysWithValues: work.map { ($0.shard, $0) })
         requested = []
         parameters = p.array
+        currentParameters = p
         admitJoiners()
         for worker in workers { timings.bytesSent += try request(from: worker, accumulator: accumulator) }
         let sent = ContinuousClock.now
@@ -169,10 +175,23 @@ final class WorkerPool: TimedGradientSource {
         switch decoded {
         case .success(.partial(let partial)):
             guard let accumulator else { rejected += 1; return (bytes, .zero) }
-            if let reason = problem(with: partial, from: worker, accumulator: accumulator) {
+            switch verdict(on: partial, from: worker, accumulator: accumulator) {
+            case .accept:
+                break
+            case .ignore(let reason):
                 rejected += 1
-                log.warning("dropped a partial from worker \(worker.rank) (\(worker.name)): \(reason)")
+                log.debug("ignored a partial from worker \(worker.rank) (\(worker.name)): \(reason)")
                 return (bytes, .zero)
+            case .poisoned(let reason):
+                // A wrong partial for the worker's own shard: the coordinator computes that shard
+                // itself (the same arithmetic, so the same bits an honest worker sends). If its
+                // own result is finite the worker is at fault and is dropped; if not, the run has
+                // diverged. Either way W, b never see the bad values.
+                rejected += 1
+                let before = ContinuousClock.now
+                try arbitrate(shard: Int(partial.shardID), accumulator: accumulator)
+                try lose(worker, reason: "it sent a bad partial: \(reason)")
+                return (bytes, ContinuousClock.now - before)
             }
             computeSeconds += partial.computeSeconds.isFinite ? max(0, partial.computeSeconds) : 0
             let before = ContinuousClock.now
@@ -231,22 +250,45 @@ final class WorkerPool: TimedGradientSource {
         rejected += 1
     }
 
-    /// Why a partial must not be added, or nil when it may.
-    private func problem(with partial: Partial, from worker: Worker, accumulator: GradientAccumulator) -> String? {
+    enum Verdict {
+        case accept
+        /// Harmless but useless: late, duplicated, or for a shard no longer this worker's.
+        case ignore(String)
+        /// Wrong for a shard this worker was asked for: the worker cannot be trusted.
+        case poisoned(String)
+    }
+
+    /// Whether a partial may be added.
+    private func verdict(on partial: Partial, from worker: Worker, accumulator: GradientAccumulator) -> Verdict {
         let shard = Int(partial.shardID)
-        guard partial.step == UInt64(step) else { return "it is for step \(partial.step), not \(step)" }
+        guard partial.step == UInt64(step) else { return .ignore("it is for step \(partial.step), not \(step)") }
         guard shard < plan.shardCount, worker.shards.contains(shard), let work = stepWork[shard] else {
-            return "shard \(partial.shardID) is not this worker's"
+            return .ignore("shard \(partial.shardID) is not this worker's")
         }
-        guard !accumulator.has(shard: shard) else { return "shard \(shard) arrived twice" }
+        guard !accumulator.has(shard: shard) else { return .ignore("shard \(shard) arrived twice") }
         guard Int(partial.exampleCount) == work.selection.count else {
-            return "shard \(shard) reports \(partial.exampleCount) examples, the step gave it \(work.selection.count)"
+            return .poisoned("shard \(shard) reports \(partial.exampleCount) examples, the step gave it \(work.selection.count)")
         }
-        guard partial.correctCount <= partial.exampleCount else { return "more correct answers than examples" }
-        guard partial.gradients.count == layout.count else { return "\(partial.gradients.count) gradient values, the network has \(layout.count)" }
-        guard partial.lossSum.isFinite, partial.lossSum >= 0 else { return "loss sum \(partial.lossSum)" }
-        guard partial.gradients.allSatisfy(\.isFinite) else { return "non-finite gradient values" }
-        return nil
+        guard partial.gradients.count == layout.count else {
+            return .poisoned("\(partial.gradients.count) gradient values, the network has \(layout.count)")
+        }
+        guard partial.lossSum.isFinite, partial.lossSum >= 0 else { return .poisoned("loss sum \(partial.lossSum)") }
+        guard partial.gradients.allSatisfy(\.isFinite) else { return .poisoned("non-finite gradient values") }
+        return .accept
+    }
+
+    /// Computes `shard`'s partial in this process and adds it, or throws if it is not finite.
+    private func arbitrate(shard: Int, accumulator: GradientAccumulator) throws {
+        guard let dataset, let p = currentParameters, let work = stepWork[shard] else { return }
+        let data = localShards[shard] ?? ShardData(id: shard, dataset: dataset, range: plan.ranges[shard])
+        localShards[shard] = data
+        let evaluation = data.computePartial(p, selection: work.selection, workspace: localWorkspace, into: localGradient)
+        guard evaluation.lossSum.isFinite, localGradient.isFinite else {
+            throw TrainingError.diverged(step: step, loss: evaluation.lossSum / Double(max(work.selection.count, 1)))
+        }
+        accumulator.add(
+            shard: shard, gradients: localGradient.values, examples: work.selection.count,
+            correct: evaluation.correct, lossSum: evaluation.lossSum)
     }
 
     // MARK: Membership
