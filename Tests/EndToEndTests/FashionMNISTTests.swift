@@ -1,0 +1,95 @@
+import Foundation
+import Testing
+
+extension EndToEnd {
+    /// The contract's default run — 784-256-128-10 relu, sgd, batch 128, lr 0.1, 5 epochs — on
+    /// Fashion-MNIST: it learns, it repeats to the bit, it reports every step and evaluation, and
+    /// the distributed path gives the reference path's bits.
+    @Suite("Fashion-MNIST with the default settings")
+    struct FashionMNISTTests {
+        static let minimumAccuracy = 0.845
+        static let stepsPerEpoch = 469  // ⌈60000 / 128⌉
+        static let lastStepExamples = 60000 - 468 * 128  // 96
+
+        @Test func inProcessLearnsAndRepeatsToTheBit() async throws {
+            let scratch = try ScratchDirectory("fmnist")
+            var outputs: [String] = []
+            for run in 1...2 {
+                let out = scratch.file("run\(run).safetensors"), metrics = scratch.file("run\(run).jsonl")
+                let outcome = try await Descent.coordinator(
+                    ["train", "--in-process", "--dataset", "fashion-mnist", "--epochs", "5", "--out", out, "--metrics", metrics],
+                    in: scratch, timeout: .seconds(120))
+                try #require(outcome.succeeded, "\(outcome.transcript)")
+                let summary = try outcome.summary()
+                let accuracy = try #require(summary.double("test_accuracy"), "no test_accuracy in the summary")
+                #expect(accuracy >= Self.minimumAccuracy)
+                #expect(summary.int("steps") == 5 * Self.stepsPerEpoch)
+                #expect(summary.int("workers") == 1)
+                for key in ["final_loss", "examples_per_s", "wall_s"] {
+                    #expect(summary.double(key) != nil, "the summary lacks \(key): \(summary)")
+                }
+                try Self.checkMetrics(metrics, workers: 1, finalAccuracy: accuracy)
+                outputs.append(out)
+            }
+            #expect(try ModelComparison.sameBytes(outputs[0], outputs[1]), "two runs with the same seed wrote different weights")
+        }
+
+        /// `--local-workers 2` over a private socket: the accuracy, the reference path's exact
+        /// bits (`--in-process --shards 2`), and no worker left behind.
+        @Test func twoLocalWorkersLearnMatchTheReferenceAndLeaveNoWorker() async throws {
+            let scratch = try ScratchDirectory("fmnist-2w")
+            let out = scratch.file("distributed.safetensors"), metrics = scratch.file("distributed.jsonl")
+            let coordinator = try Descent.launchCoordinator(
+                ["train", "--local-workers", "2", "--dataset", "fashion-mnist", "--epochs", "5", "--out", out, "--metrics", metrics],
+                in: scratch)
+            let sawWorkers = await coordinator.poll(timeout: .seconds(60)) {
+                ProcessTable.workers(of: coordinator.pid).count == 2 || !coordinator.isRunning
+            }
+            #expect(sawWorkers && coordinator.isRunning, "never saw the coordinator's 2 workers running")
+            let outcome = try await coordinator.wait(timeout: .seconds(180))
+            try #require(outcome.succeeded, "\(outcome.transcript)")
+            let leftovers = ProcessTable.workers(of: outcome.pid)
+            #expect(leftovers.isEmpty, "workers still running after the coordinator exited:\n\(ProcessTable.describe(leftovers))")
+
+            let summary = try outcome.summary()
+            let accuracy = try #require(summary.double("test_accuracy"), "no test_accuracy in the summary")
+            #expect(accuracy >= Self.minimumAccuracy)
+            #expect(summary.int("workers") == 2)
+            try Self.checkMetrics(metrics, workers: 2, finalAccuracy: accuracy)
+
+            let reference = scratch.file("reference.safetensors")
+            let inProcess = try await Descent.coordinator(
+                ["train", "--in-process", "--shards", "2", "--dataset", "fashion-mnist", "--epochs", "5", "--out", reference],
+                in: scratch, timeout: .seconds(120))
+            try #require(inProcess.succeeded, "\(inProcess.transcript)")
+            #expect(try ModelComparison.sameBytes(out, reference), "--local-workers 2 and --in-process --shards 2 wrote different weights")
+        }
+
+        /// One step line per step — 128 examples, 96 in the last step of each epoch — and one
+        /// evaluation per epoch, the last agreeing with the summary.
+        static func checkMetrics(_ path: String, workers: Int, finalAccuracy: Double, sourceLocation: SourceLocation = #_sourceLocation) throws {
+            let metrics = try MetricsFile(path: path)
+            #expect(metrics.steps.count == 5 * stepsPerEpoch, sourceLocation: sourceLocation)
+            var problems: [String] = []
+            for (index, line) in metrics.steps.enumerated() {
+                let step = index + 1
+                let examples = step % stepsPerEpoch == 0 ? lastStepExamples : 128
+                let loss = line.double("loss") ?? .nan
+                if line.int("step") != step { problems.append("line \(step): step \(line["step"] ?? "missing")") }
+                if line.int("epoch") != index / stepsPerEpoch + 1 { problems.append("step \(step): epoch \(line["epoch"] ?? "missing")") }
+                if line.int("examples") != examples { problems.append("step \(step): examples \(line["examples"] ?? "missing"), expected \(examples)") }
+                if line.int("workers") != workers { problems.append("step \(step): workers \(line["workers"] ?? "missing")") }
+                if !(loss.isFinite && loss > 0) { problems.append("step \(step): loss \(line["loss"] ?? "missing")") }
+                if !((line.double("examples_per_s") ?? 0) > 0) { problems.append("step \(step): examples_per_s \(line["examples_per_s"] ?? "missing")") }
+            }
+            #expect(problems.isEmpty, "\(problems.count) bad step lines, first: \(problems.prefix(5))", sourceLocation: sourceLocation)
+
+            #expect(metrics.evaluations.map { $0.int("epoch") } == [1, 2, 3, 4, 5], sourceLocation: sourceLocation)
+            for evaluation in metrics.evaluations {
+                let accuracy = evaluation.double("test_accuracy") ?? -1, loss = evaluation.double("test_loss") ?? .nan
+                #expect((0...1).contains(accuracy) && loss.isFinite && loss > 0, "bad eval line \(evaluation)", sourceLocation: sourceLocation)
+            }
+            #expect(metrics.evaluations.last?.double("test_accuracy") == finalAccuracy, sourceLocation: sourceLocation)
+        }
+    }
+}
