@@ -7,9 +7,14 @@ enum Interruption {
     private static let received = Atomic<Int32>(0)
 
     static func install() {
+        var mask = sigset_t()
+        sigemptyset(&mask)
         for signalNumber in [SIGINT, SIGTERM] {
             signal(signalNumber) { number in Interruption.received.store(number, ordering: .relaxed) }
+            sigaddset(&mask, signalNumber)
         }
+        // A parent may have blocked them (test runners do, and children inherit the mask).
+        pthread_sigmask(SIG_UNBLOCK, &mask, nil)
     }
 
     static func check() throws {

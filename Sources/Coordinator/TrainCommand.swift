@@ -87,6 +87,15 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "ZeroMQ endpoint the coordinator listens on. Default tcp://127.0.0.1:5555; with --local-workers, a private ipc:// socket.")
     var bind: String?
 
+    @Option(help: "CURVE: the coordinator's secret key file (from `coordinator keygen`); encrypts all traffic.")
+    var curveSecretKey: String?
+
+    @Option(help: "CURVE: a directory of the workers' public keys (*.pub); only they may connect.")
+    var authorizedKeys: String?
+
+    @Flag(help: "Allow a non-loopback --bind without CURVE (anyone who can reach the port can join).")
+    var insecure = false
+
     @Option(help: "Seconds to wait for --workers/--local-workers to register.")
     var registerTimeout: Double = 60
 
@@ -117,6 +126,15 @@ struct TrainCommand: ParsableCommand {
             throw ValidationError("give exactly one of --workers, --local-workers, --in-process")
         }
         if let n = workers ?? localWorkers, n < 1 { throw ValidationError("the worker count must be at least 1, got \(n)") }
+        guard (curveSecretKey == nil) == (authorizedKeys == nil) else {
+            throw ValidationError("--curve-secret-key and --authorized-keys go together")
+        }
+        if curveSecretKey != nil, localWorkers != nil {
+            throw ValidationError("--local-workers talk over a private local socket; CURVE is for --workers")
+        }
+        if let bind, curveSecretKey == nil, !insecure, !Exposure.isLocal(bind) {
+            throw ValidationError("--bind \(bind) is reachable from other machines: give --curve-secret-key and --authorized-keys, or --insecure to accept that anyone who can reach it may join")
+        }
         guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every must be 0 or positive, got \(checkpointEvery)") }
         if checkpointEvery > 0, checkpointDir == nil, resume == nil { throw ValidationError("--checkpoint-every needs --checkpoint-dir") }
         guard registerTimeout > 0, workerTimeout > 0 else { throw ValidationError("--register-timeout and --worker-timeout must be positive") }
@@ -177,7 +195,26 @@ struct TrainCommand: ParsableCommand {
         defer { if let socketDirectory { try? FileManager.default.removeItem(atPath: socketDirectory) } }
 
         var options = ZeroMQOptions()
-        options.maxMessageBytes = Int64(WireProtocol.headerSize + WireProtocol.maxFramePayload)
+        // The largest frame a worker sends is a PARTIAL's (or its first part).
+        options.maxMessageBytes = ZeroMQOptions.frameLimit(payload: min(WireProtocol.maxFramePayload, 64 + 4 * layout.count))
+        var authenticator: ZeroMQAuthenticator?
+        if let curveSecretKey, let authorizedKeys {
+            let keys = try CurveKeyFile.readSecretKey(curveSecretKey)
+            let allowed = try CurveKeyFile.readAuthorizedKeys(authorizedKeys)
+            let authLog = log
+            authenticator = try ZeroMQAuthenticator(authorizedKeys: allowed) { decision in
+                if decision.allowed {
+                    authLog.debug("CURVE: admitted key \(decision.publicKey) from \(decision.address)")
+                } else {
+                    authLog.warning("CURVE: refused a worker with key \(decision.publicKey.isEmpty ? "(none)" : decision.publicKey) from \(decision.address)")
+                }
+            }
+            options.curve = .server(secretKey: keys.secretKey)
+            log.info("CURVE on: \(allowed.count) authorized worker key(s)")
+        } else if let bind, !Exposure.isLocal(bind) {
+            log.warning("--insecure: \(bind) accepts unauthenticated, unencrypted connections from anyone who can reach it")
+        }
+        defer { authenticator?.stop() }
         let transport = try ZeroMQTransport.bind(endpoint, options: options)
         let listening = transport.boundEndpoint ?? endpoint
         log.info("listening on \(listening)")

@@ -10,7 +10,7 @@ public struct ZeroMQOptions: Sendable, Equatable {
     /// Bytes: the largest single frame accepted from a peer (ZMQ_MAXMSGSIZE applies per frame);
     /// a peer that sends more is disconnected. -1 = unlimited. The default is the largest
     /// frame the protocol produces.
-    public var maxMessageBytes: Int64 = Int64(WireProtocol.headerSize + WireProtocol.maxFramePayload)
+    public var maxMessageBytes: Int64 = ZeroMQOptions.frameLimit(payload: WireProtocol.maxFramePayload)
     /// Milliseconds between ZMTP PING frames on each connection; 0 = off (ZMQ_HEARTBEAT_IVL).
     /// This keeps TCP connections honest; Descent's own `Heartbeat` messages detect lost workers.
     public var heartbeatIntervalMilliseconds: Int32 = 0
@@ -28,9 +28,23 @@ public struct ZeroMQOptions: Sendable, Equatable {
     public var sendTimeoutMilliseconds: Int32 = -1
 
     // MARK: Security
-    // CURVE encryption and authentication (ZMQ_CURVE_SERVER, _PUBLICKEY, _SECRETKEY,
-    // _SERVERKEY) will be added here as key fields, applied by `ZeroMQTransport.apply(_:to:)`.
-    // Until then connections are plaintext: run only on a trusted network.
+    /// CURVE encryption and authentication; nil = plaintext (NULL mechanism).
+    public var curve: CurveSecurity?
 
     public init() {}
+
+    /// ZMQ_MAXMSGSIZE for frames carrying up to `payload` bytes: the header, plus room for
+    /// CURVE's per-message framing (nonce, MAC and command name, 33 bytes in libzmq 4.3), which
+    /// counts against the limit on an encrypted connection.
+    public static func frameLimit(payload: Int) -> Int64 {
+        Int64(WireProtocol.headerSize + payload + 256)
+    }
+}
+
+/// CURVE keys for one socket, Z85-encoded (40 characters each).
+public enum CurveSecurity: Sendable, Equatable {
+    /// The coordinator: its secret key; clients are vetted by a `ZeroMQAuthenticator`.
+    case server(secretKey: String)
+    /// A worker: its own key pair and the coordinator's public key.
+    case client(secretKey: String, publicKey: String, serverPublicKey: String)
 }

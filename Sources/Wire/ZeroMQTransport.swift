@@ -20,17 +20,20 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
     /// zmq_msg_t itself, so it must live at a stable address, not in a Swift local.
     private let message = UnsafeMutablePointer<zmq_msg_t>.allocate(capacity: 1)
     private let isRouter: Bool
+    /// A PAIR socket receiving the DEALER's handshake events, when CURVE is on.
+    private var monitor: UnsafeMutableRawPointer?
+    private var lastHandshakeFailure: String?
 
     /// At most this many frames of one message are kept (one more than any valid message
     /// has); the rest are read and discarded, and the message then fails to decode.
     private static let maxFramesKept = Int(UInt16.max) + 1
 
     /// The process-wide context; a ZeroMQ context is thread-safe, hence `@unchecked Sendable`.
-    private struct Context: @unchecked Sendable {
+    struct Context: @unchecked Sendable {
         let handle: UnsafeMutableRawPointer?
     }
 
-    private static let context = Context(handle: zmq_ctx_new())
+    static let context = Context(handle: zmq_ctx_new())
 
     /// A ROUTER bound to `endpoint`, e.g. `tcp://*:5555`, or `tcp://127.0.0.1:*` for any free
     /// port (see `boundEndpoint`).
@@ -53,9 +56,65 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
     ) throws(WireError) -> ZeroMQTransport {
         let transport = try ZeroMQTransport(type: ZMQ_DEALER, options: options)
         try transport.withSocket { socket throws(WireError) in
+            if options.curve != nil { try transport.startMonitor(socket) }
             try check(zmq_connect(socket, endpoint), "zmq_connect \(endpoint)")
         }
         return transport
+    }
+
+    // MARK: Handshake failures
+
+    /// A failed CURVE handshake is silent in libzmq; a socket monitor hears of it.
+    private func startMonitor(_ socket: UnsafeMutableRawPointer) throws(WireError) {
+        let address = "inproc://descent-monitor-\(UInt(bitPattern: socket))"
+        let events = ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+        try Self.check(zmq_socket_monitor(socket, address, events), "zmq_socket_monitor")
+        guard let pair = zmq_socket(Self.context.handle, ZMQ_PAIR) else { throw Self.error("zmq_socket") }
+        try Self.setOption(pair, ZMQ_LINGER, 0, "ZMQ_LINGER")
+        try Self.check(zmq_connect(pair, address), "zmq_connect \(address)")
+        monitor = pair
+    }
+
+    /// The last handshake failure the monitor reported, if any (e.g. the coordinator refused
+    /// this worker's key), as a sentence.
+    public func handshakeFailure() -> String? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let monitor else { return nil }
+        var failure: String?
+        while true {
+            var event = zmq_msg_t()
+            zmq_msg_init(&event)
+            guard zmq_msg_recv(&event, monitor, ZMQ_DONTWAIT) >= 0 else {
+                zmq_msg_close(&event)
+                return failure ?? lastHandshakeFailure
+            }
+            var id: UInt16 = 0
+            var value: UInt32 = 0
+            if zmq_msg_size(&event) >= 6, let data = zmq_msg_data(&event) {
+                id = data.loadUnaligned(as: UInt16.self)
+                value = data.loadUnaligned(fromByteOffset: 2, as: UInt32.self)
+            }
+            let more = zmq_msg_more(&event) != 0
+            zmq_msg_close(&event)
+            if more {
+                var address = zmq_msg_t()
+                zmq_msg_init(&address)
+                _ = zmq_msg_recv(&address, monitor, 0)
+                zmq_msg_close(&address)
+            }
+            switch Int32(id) {
+            case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+                failure = "the coordinator refused this worker's CURVE key (status \(value))"
+            case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+                failure = "the CURVE handshake failed (protocol error \(value)): is --server-public-key the coordinator's?"
+            case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+                failure = "the CURVE handshake failed (error \(value)): check --server-public-key and this worker's key"
+            default:
+                break
+            }
+            lastHandshakeFailure = failure ?? lastHandshakeFailure
+        }
     }
 
     private init(type: Int32, options: ZeroMQOptions) throws(WireError) {
@@ -137,6 +196,10 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
         if let socket {
             zmq_close(socket)
             self.socket = nil
+        }
+        if let monitor {
+            zmq_close(monitor)
+            self.monitor = nil
         }
     }
 
@@ -249,6 +312,26 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
         if options.heartbeatTTLMilliseconds > 0 {
             try setOption(socket, ZMQ_HEARTBEAT_TTL, options.heartbeatTTLMilliseconds, "ZMQ_HEARTBEAT_TTL")
         }
+        switch options.curve {
+        case nil:
+            break
+        case .server(let secretKey):
+            try setOption(socket, ZMQ_CURVE_SERVER, 1, "ZMQ_CURVE_SERVER")
+            try setStringOption(socket, ZMQ_CURVE_SECRETKEY, secretKey, "ZMQ_CURVE_SECRETKEY")
+            try setStringOption(socket, ZMQ_ZAP_DOMAIN, ZeroMQAuthenticator.domain, "ZMQ_ZAP_DOMAIN")
+        case .client(let secretKey, let publicKey, let serverPublicKey):
+            try setStringOption(socket, ZMQ_CURVE_SERVERKEY, serverPublicKey, "ZMQ_CURVE_SERVERKEY")
+            try setStringOption(socket, ZMQ_CURVE_PUBLICKEY, publicKey, "ZMQ_CURVE_PUBLICKEY")
+            try setStringOption(socket, ZMQ_CURVE_SECRETKEY, secretKey, "ZMQ_CURVE_SECRETKEY")
+        }
+    }
+
+    /// Sets a string option (Z85 keys are passed as 40 characters without the terminator).
+    private static func setStringOption(
+        _ socket: UnsafeMutableRawPointer, _ option: Int32, _ value: String, _ name: String
+    ) throws(WireError) {
+        var bytes = Array(value.utf8)
+        try check(zmq_setsockopt(socket, option, &bytes, bytes.count), "zmq_setsockopt \(name)")
     }
 
     /// Sets an `int` option; libzmq refuses a value of any other size.

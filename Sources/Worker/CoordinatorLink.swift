@@ -28,12 +28,12 @@ final class CoordinatorLink: @unchecked Sendable {
     private(set) var rejectedFrames = 0
 
     /// - Parameter protocolVersion: a version to claim instead of this build's (fault injection).
-    init(endpoint: String, name: String, protocolVersion: UInt16? = nil, registerTimeout: Duration, reconnectTimeout: Duration, parentPID: Int32?) throws {
+    init(endpoint: String, name: String, curve: CurveSecurity?, protocolVersion: UInt16? = nil, registerTimeout: Duration, reconnectTimeout: Duration, parentPID: Int32?) throws {
         self.endpoint = endpoint
         self.reconnectTimeout = reconnectTimeout
         self.parentPID = parentPID
         var options = ZeroMQOptions()
-        options.maxMessageBytes = -1  // the coordinator is the only peer; shard chunks are large
+        options.curve = curve
         transport = try ZeroMQTransport.connect(endpoint, options: options)
         var hello = MessageCodec.encode(.hello(Hello(protocolVersion: protocolVersion ?? WireProtocol.protocolVersion, name: name)))
         if let protocolVersion {
@@ -48,8 +48,14 @@ final class CoordinatorLink: @unchecked Sendable {
         while true {
             let left = deadline - ContinuousClock.now
             guard left > .zero else {
+                let failure = transport.handshakeFailure()
                 transport.close()
-                throw WorkerError.noCoordinator(endpoint: endpoint, seconds: registerTimeout.inSeconds)
+                if let failure { throw WorkerError.handshakeFailed(endpoint: endpoint, detail: failure) }
+                throw WorkerError.noCoordinator(endpoint: endpoint, seconds: registerTimeout.inSeconds, curve: curve != nil)
+            }
+            if let failure = transport.handshakeFailure(), failure.contains("refused") {
+                transport.close()
+                throw WorkerError.handshakeFailed(endpoint: endpoint, detail: failure)
             }
             guard let (_, result) = try transport.receiveMessage(timeoutMilliseconds: min(left.inMilliseconds, 250)) else {
                 if let parentPID, getppid() != parentPID { throw WorkerError.parentExited }

@@ -15,6 +15,12 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "The coordinator's ZeroMQ endpoint, e.g. tcp://10.0.0.1:5555.")
     var connect: String
 
+    @Option(help: "CURVE: this worker's secret key file (from `coordinator keygen`, mode 0600).")
+    var curveSecretKey: String?
+
+    @Option(help: "CURVE: the coordinator's public key file (its NAME.pub).")
+    var serverPublicKey: String?
+
     @Option(help: "A name for logs (default host:pid).")
     var name: String?
 
@@ -32,6 +38,9 @@ struct WorkerCommand: ParsableCommand {
 
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical; got '\(logLevel)'") }
+        guard (curveSecretKey == nil) == (serverPublicKey == nil) else {
+            throw ValidationError("--curve-secret-key and --server-public-key go together")
+        }
         guard registerTimeout > 0, reconnectTimeout > 0 else { throw ValidationError("timeouts must be positive") }
     }
 
@@ -44,9 +53,14 @@ struct WorkerCommand: ParsableCommand {
             handler.metadata["worker"] = "\(workerName)"
             return handler
         }
+        var curve: CurveSecurity?
+        if let curveSecretKey, let serverPublicKey {
+            let keys = try CurveKeyFile.readSecretKey(curveSecretKey)
+            curve = .client(secretKey: keys.secretKey, publicKey: keys.publicKey, serverPublicKey: try CurveKeyFile.readPublicKey(serverPublicKey))
+        }
         let faults = try FaultPlan()
         let link = try CoordinatorLink(
-            endpoint: connect, name: workerName, protocolVersion: faults.value(.version, rank: nil).map(UInt16.init),
+            endpoint: connect, name: workerName, curve: curve, protocolVersion: faults.value(.version, rank: nil).map(UInt16.init),
             registerTimeout: .seconds(registerTimeout), reconnectTimeout: .seconds(reconnectTimeout),
             parentPID: parentPid)
         try WorkerLoop(link: link, faults: faults, log: Logger(label: "descent.worker")).run()

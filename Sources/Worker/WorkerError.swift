@@ -1,6 +1,7 @@
 /// Why a worker stopped before the coordinator said goodbye.
 enum WorkerError: Error, CustomStringConvertible {
-    case noCoordinator(endpoint: String, seconds: Double)
+    case noCoordinator(endpoint: String, seconds: Double, curve: Bool)
+    case handshakeFailed(endpoint: String, detail: String)
     case refused(reason: String)
     case coordinatorLost(endpoint: String, seconds: Double)
     case parentExited
@@ -8,8 +9,11 @@ enum WorkerError: Error, CustomStringConvertible {
 
     var description: String {
         switch self {
-        case .noCoordinator(let endpoint, let seconds):
-            return "no coordinator answered at \(endpoint) within \(seconds) s (is it running, and is the endpoint right?)"
+        case .noCoordinator(let endpoint, let seconds, let curve):
+            return "no coordinator answered at \(endpoint) within \(seconds) s (is it running, and is the endpoint right?"
+                + (curve ? " With CURVE: is --server-public-key the coordinator's, and is this worker's key authorized?)" : ")")
+        case .handshakeFailed(let endpoint, let detail):
+            return "cannot connect to \(endpoint): \(detail)"
         case .refused(let reason):
             return "the coordinator refused this worker: \(reason)"
         case .coordinatorLost(let endpoint, let seconds):
