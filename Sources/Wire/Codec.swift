@@ -83,7 +83,8 @@ public enum MessageCodec {
             guard header.kind == first.kind, header.step == first.step else { throw .inconsistentParts }
             // Only the encoder's cut is accepted: every part but the last is full.
             let isLast = index == frames.count - 1
-            guard isLast || Int(header.payloadLength) == WireProtocol.maxFramePayload else {
+            // …and the last is not empty, so a message has exactly one encoding.
+            guard isLast ? header.payloadLength > 0 : Int(header.payloadLength) == WireProtocol.maxFramePayload else {
                 throw .inconsistentParts
             }
             total += Int(header.payloadLength)

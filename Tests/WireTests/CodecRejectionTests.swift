@@ -243,6 +243,27 @@ import Testing
         }
     }
 
+    /// A payload of exactly one full frame followed by an empty part is a second encoding of a
+    /// one-frame message: refused, so every message has one encoding.
+    @Test func emptyLastPartIsInconsistent() throws {
+        func partial(_ count: Int) -> Message {
+            .partial(Partial(step: 1, shardID: 0, exampleCount: 1, correctCount: 1, lossSum: 0, gradients: Array(repeating: 1, count: count)))
+        }
+        let base = MessageCodec.encode(partial(0))[0].count - WireProtocol.headerSize
+        try #require((WireProtocol.maxFramePayload - base) % 4 == 0)
+        var full = MessageCodec.encode(partial((WireProtocol.maxFramePayload - base) / 4))
+        try #require(full.count == 1)
+        full[0][18] = 2  // parts = 2
+        var empty = [UInt8](repeating: 0, count: WireProtocol.headerSize)
+        withUnsafeBytes(of: WireProtocol.magic.littleEndian) { empty.replaceSubrange(0..<4, with: $0) }
+        empty[4] = UInt8(WireProtocol.protocolVersion)
+        empty[6] = MessageKind.partial.rawValue
+        empty[8] = 1  // step 1
+        empty[16] = 1  // part 1
+        empty[18] = 2  // of 2; payload length 0, checksum 0 (the CRC-32C of nothing)
+        #expect(TestFrames.decodeError([full[0], empty]) == .inconsistentParts)
+    }
+
     private func isMalformed(_ error: WireError?) -> Bool {
         if case .malformedPayload = error { return true }
         return false
