@@ -38,8 +38,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "sgd (W -= α·dW), momentum or adam.")
     var optimizer: String = "sgd"
 
-    @Option(name: .customLong("lr"), help: "Learning rate α.")
-    var learningRate: Float = 0.1
+    @Option(help: "Learning rate α.")
+    var lr: Float = 0.1
 
     @Option(help: "Momentum μ for --optimizer momentum (v = μ·v + dW; W -= α·v).")
     var momentum: Float = 0.9
@@ -121,6 +121,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @Flag(help: "No progress line and only warnings and errors on stderr; the summary still ends stdout.")
+    var quiet = false
+
     func validate() throws {
         guard [workers != nil, localWorkers != nil, inProcess].filter({ $0 }).count == 1 else {
             throw ValidationError("give exactly one of --workers, --local-workers, --in-process")
@@ -142,17 +145,13 @@ struct TrainCommand: ParsableCommand {
         guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
         if let steps, steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
         guard batch >= 0 else { throw ValidationError("--batch must be 0 (full batch) or positive, got \(batch)") }
-        guard learningRate.isFinite, learningRate > 0 else { throw ValidationError("--lr must be a positive number, got \(learningRate)") }
+        guard lr.isFinite, lr > 0 else { throw ValidationError("--lr must be a positive number, got \(lr)") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical; got '\(logLevel)'") }
     }
 
     func run() throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        let level = quiet ? .warning : Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in TerminalLogHandler(label: label, logLevel: level) }
         let log = Logger(label: "descent.coordinator")
         BLAS.setThreads(threads)
 
@@ -219,7 +218,7 @@ struct TrainCommand: ParsableCommand {
         let listening = transport.boundEndpoint ?? endpoint
         log.info("listening on \(listening)")
 
-        let local = try localWorkers.map { try LocalWorkers(count: $0, endpoint: listening, logLevel: logLevel, log: log) }
+        let local = try localWorkers.map { try LocalWorkers(count: $0, endpoint: listening, logLevel: quiet ? "warning" : logLevel, log: log) }
         defer { local?.stop(grace: .seconds(5)) }
         let pool = WorkerPool(
             transport: transport,

@@ -11,6 +11,8 @@ struct TrainingJob {
     let initial: ParameterBuffer?
     let out: String
     let metricsPath: String?
+    let showProgress: Bool
+    let expectedWorkers: Int
     let checkpointDirectory: String?
     let checkpointEvery: Int
     let resume: String?
@@ -35,7 +37,7 @@ struct TrainingJob {
         options.optimizer = OptimizerSettings(kind: kind)
         options.optimizer.momentum = command.momentum
         options.optimizer.weightDecay = command.weightDecay
-        options.learningRate = command.learningRate
+        options.learningRate = command.lr
         options.batch = command.batch
         options.epochs = command.epochs
         options.steps = command.steps
@@ -67,7 +69,8 @@ struct TrainingJob {
         ]
         return TrainingJob(
             options: options, train: train, test: test, initial: initial?.parameters, out: command.out,
-            metricsPath: command.metrics, checkpointDirectory: checkpointDirectory,
+            metricsPath: command.metrics, showProgress: !command.quiet, expectedWorkers: command.workerCount,
+            checkpointDirectory: checkpointDirectory,
             checkpointEvery: command.checkpointEvery, resume: command.resume, run: run)
     }
 
@@ -110,10 +113,15 @@ struct TrainingJob {
         }
         let metrics = try metricsPath.map { try MetricsLog(path: $0, append: resume != nil) }
         log.info("training \(options.shape) on \(train.source): \(train.count) examples, \(options.shards) shard(s), batch \(options.batch == 0 ? "full" : String(options.batch)), \(trainer.totalSteps) steps")
+        let progress = showProgress
+            ? ProgressLine(terminal: .standardError, totalSteps: trainer.totalSteps, epochs: (trainer.totalSteps + trainer.schedule.stepsPerEpoch - 1) / trainer.schedule.stepsPerEpoch, expectedWorkers: expectedWorkers)
+            : nil
+        defer { progress?.finish() }
         let summary: TrainingSummary
         do {
             summary = try trainer.run(
                 onStep: { report in
+                    progress?.update(report)
                     try metrics?.write(report)
                     if let checkpointDirectory, checkpointEvery > 0, report.step % checkpointEvery == 0 {
                         try Checkpoint.save(trainer, run: run, to: checkpointDirectory)
@@ -122,6 +130,7 @@ struct TrainingJob {
                     log.debug("step \(report.step) loss \(report.loss)")
                 },
                 onEvaluation: { report in
+                    progress?.evaluated(report)
                     try metrics?.write(report)
                     log.info("epoch \(report.epoch) step \(report.step): test accuracy \(String(format: "%.4f", report.result.accuracy)), test loss \(String(format: "%.4f", report.result.loss))")
                 })
@@ -133,6 +142,7 @@ struct TrainingJob {
             }
             throw error
         }
+        progress?.finish()
         source.shutdown(reason: "training finished")
         try ModelFile.save(trainer.parameters, to: out, step: trainer.step)
         var line = JSONLine()
