@@ -41,6 +41,8 @@ final class MetricsLog {
         line.add("step_s", t.total)
         line.add("bytes_sent", t.bytesSent)
         line.add("bytes_received", t.bytesReceived)
+        line.add("lost_workers", t.lostWorkers)
+        line.add("rejected_messages", t.rejectedMessages)
         try append(line)
     }
 

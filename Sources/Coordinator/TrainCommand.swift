@@ -118,6 +118,12 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Continue from the newest valid checkpoint in DIR (a damaged one is skipped for the one before); checkpoints go on into DIR unless --checkpoint-dir says otherwise.")
     var resume: String?
 
+    @Option(help: "Serve Prometheus metrics at http://HOST:P/metrics while training (0: any free port, logged).")
+    var metricsPort: Int?
+
+    @Option(help: "Address the metrics endpoint listens on (0.0.0.0 to let a Prometheus on another host scrape it).")
+    var metricsHost: String = "127.0.0.1"
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -128,6 +134,7 @@ struct TrainCommand: ParsableCommand {
         guard [workers != nil, localWorkers != nil, inProcess].filter({ $0 }).count == 1 else {
             throw ValidationError("give exactly one of --workers, --local-workers, --in-process")
         }
+        if let metricsPort, !(0...65535).contains(metricsPort) { throw ValidationError("--metrics-port must be 0…65535, got \(metricsPort)") }
         if let n = workers ?? localWorkers, n < 1 { throw ValidationError("the worker count must be at least 1, got \(n)") }
         guard (curveSecretKey == nil) == (authorizedKeys == nil) else {
             throw ValidationError("--curve-secret-key and --authorized-keys go together")
@@ -165,7 +172,15 @@ struct TrainCommand: ParsableCommand {
     }
 
     private func train(log: Logger) throws {
-        let job = try TrainingJob.prepare(self)
+        var job = try TrainingJob.prepare(self)
+        var endpoint: MetricsEndpoint?
+        if let metricsPort {
+            let live = TrainingMetrics()
+            endpoint = try MetricsEndpoint(host: metricsHost, port: metricsPort, registry: live.registry)
+            job.liveMetrics = live
+            log.info("Prometheus metrics at http://\(metricsHost):\(endpoint!.port)/metrics")
+        }
+        defer { endpoint?.stop() }
         let plan = try ShardPlan(exampleCount: job.train.count, shards: job.options.shards)
         let layout = ParameterLayout(shape: job.options.shape)
         if inProcess {

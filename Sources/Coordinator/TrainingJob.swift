@@ -11,6 +11,8 @@ struct TrainingJob {
     let initial: ParameterBuffer?
     let out: String
     let metricsPath: String?
+    /// Prometheus figures, when `--metrics-port` serves them.
+    var liveMetrics: TrainingMetrics?
     let showProgress: Bool
     let expectedWorkers: Int
     let checkpointDirectory: String?
@@ -69,7 +71,7 @@ struct TrainingJob {
         ]
         return TrainingJob(
             options: options, train: train, test: test, initial: initial?.parameters, out: command.out,
-            metricsPath: command.metrics, showProgress: !command.quiet, expectedWorkers: command.workerCount,
+            metricsPath: command.metrics, liveMetrics: nil, showProgress: !command.quiet, expectedWorkers: command.workerCount,
             checkpointDirectory: checkpointDirectory,
             checkpointEvery: command.checkpointEvery, resume: command.resume, run: run)
     }
@@ -122,6 +124,7 @@ struct TrainingJob {
             summary = try trainer.run(
                 onStep: { report in
                     progress?.update(report)
+                    liveMetrics?.record(report)
                     try metrics?.write(report)
                     if let checkpointDirectory, checkpointEvery > 0, report.step % checkpointEvery == 0 {
                         try Checkpoint.save(trainer, run: run, to: checkpointDirectory)
@@ -131,6 +134,7 @@ struct TrainingJob {
                 },
                 onEvaluation: { report in
                     progress?.evaluated(report)
+                    liveMetrics?.record(report)
                     try metrics?.write(report)
                     log.info("epoch \(report.epoch) step \(report.step): test accuracy \(String(format: "%.4f", report.result.accuracy)), test loss \(String(format: "%.4f", report.result.loss))")
                 })

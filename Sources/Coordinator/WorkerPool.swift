@@ -137,6 +137,8 @@ final class WorkerPool: TimedGradientSource {
             reduce += reduced
         }
         timings.compute = computeSeconds
+        timings.lostWorkers = lost
+        timings.rejectedMessages = rejected
         timings.reduce = reduce.inSeconds
         timings.wait = (ContinuousClock.now - sent - reduce).inSeconds
         lastTimings = timings

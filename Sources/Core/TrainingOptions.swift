@@ -49,6 +49,10 @@ public struct StepTimings: Sendable, Equatable {
     public var total = 0.0
     public var bytesSent = 0
     public var bytesReceived = 0
+    /// Workers lost since the run began.
+    public var lostWorkers = 0
+    /// Messages dropped since the run began: undecodable, from strangers, stale or implausible.
+    public var rejectedMessages = 0
 
     public init() {}
 }

@@ -1,0 +1,74 @@
+import Core
+import Metrics
+import Prometheus
+
+/// The run's live figures in swift-metrics, exported in the Prometheus text format by
+/// `MetricsEndpoint`: what a dashboard of a training job wants to plot.
+final class TrainingMetrics {
+    let registry = PrometheusCollectorRegistry()
+    private let step: Metrics.Gauge
+    private let epoch: Metrics.Gauge
+    private let loss: Metrics.Gauge
+    private let accuracy: Metrics.Gauge
+    private let examplesPerSecond: Metrics.Gauge
+    private let workersAlive: Metrics.Gauge
+    private let testAccuracy: Metrics.Gauge
+    private let testLoss: Metrics.Gauge
+    private let examples: Metrics.Counter
+    private let lostWorkers: Metrics.Counter
+    private let rejectedMessages: Metrics.Counter
+    private let bytesSent: Metrics.Counter
+    private let bytesReceived: Metrics.Counter
+    private let phases: [(KeyPath<StepTimings, Double>, Metrics.Timer)]
+    private var lastLost = 0
+    private var lastRejected = 0
+
+    init() {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = [
+            .microseconds(100), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
+            .milliseconds(10), .milliseconds(20), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+            .milliseconds(500), .seconds(1), .seconds(2), .seconds(5), .seconds(10),
+        ]
+        MetricsSystem.bootstrap(factory)
+        step = Metrics.Gauge(label: "descent_step")
+        epoch = Metrics.Gauge(label: "descent_epoch")
+        loss = Metrics.Gauge(label: "descent_loss")
+        accuracy = Metrics.Gauge(label: "descent_train_accuracy")
+        examplesPerSecond = Metrics.Gauge(label: "descent_examples_per_second")
+        workersAlive = Metrics.Gauge(label: "descent_workers_alive")
+        testAccuracy = Metrics.Gauge(label: "descent_test_accuracy")
+        testLoss = Metrics.Gauge(label: "descent_test_loss")
+        examples = Metrics.Counter(label: "descent_examples_total")
+        lostWorkers = Metrics.Counter(label: "descent_workers_lost_total")
+        rejectedMessages = Metrics.Counter(label: "descent_rejected_messages_total")
+        bytesSent = Metrics.Counter(label: "descent_bytes_sent_total")
+        bytesReceived = Metrics.Counter(label: "descent_bytes_received_total")
+        phases = [
+            (\.compute, "compute"), (\.send, "send"), (\.wait, "wait"), (\.reduce, "reduce"), (\.update, "update"), (\.total, "step"),
+        ].map { ($0.0, Metrics.Timer(label: "descent_step_phase_seconds", dimensions: [("phase", $0.1)])) }
+    }
+
+    func record(_ report: StepReport) {
+        step.record(report.step)
+        epoch.record(report.epoch)
+        loss.record(report.loss)
+        accuracy.record(report.accuracy)
+        examplesPerSecond.record(report.examplesPerSecond)
+        workersAlive.record(report.workers)
+        examples.increment(by: report.examples)
+        let t = report.timings
+        bytesSent.increment(by: t.bytesSent)
+        bytesReceived.increment(by: t.bytesReceived)
+        lostWorkers.increment(by: max(0, t.lostWorkers - lastLost))
+        rejectedMessages.increment(by: max(0, t.rejectedMessages - lastRejected))
+        lastLost = t.lostWorkers
+        lastRejected = t.rejectedMessages
+        for (path, timer) in phases { timer.recordSeconds(t[keyPath: path]) }
+    }
+
+    func record(_ report: EvaluationReport) {
+        testAccuracy.record(report.result.accuracy)
+        testLoss.record(report.result.loss)
+    }
+}
