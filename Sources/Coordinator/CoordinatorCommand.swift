@@ -9,4 +9,15 @@ struct CoordinatorCommand: ParsableCommand {
         subcommands: [TrainCommand.self, EvaluateCommand.self, PredictCommand.self, KeygenCommand.self, PlotCommand.self, InspectCommand.self],
         defaultSubcommand: TrainCommand.self
     )
+
+    /// Expands `train --config FILE` into flags before the usual parsing.
+    static func main() {
+        let arguments: [String]
+        do {
+            arguments = try ConfigFile.expand(Array(CommandLine.arguments.dropFirst()))
+        } catch {
+            exit(withError: error)
+        }
+        main(arguments)
+    }
 }

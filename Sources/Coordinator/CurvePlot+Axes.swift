@@ -15,32 +15,40 @@ extension CurvePlot {
         /// - Parameters:
         ///   - snapUpper: extend the top to a tick (y axes); otherwise it ends at the data (the
         ///     step axis, so a run fills the panel's width).
-        ///   - headroom: a fraction of the span added above the data, so a curve at its maximum
-        ///     does not run along the frame.
+        ///   - padding: a fraction of the span added beyond the data (below it only when zero
+        ///     is not already the floor), so a curve at its extreme does not run along the frame.
         ///   - minimumSpacing: steps are whole numbers, so their ticks are at least 1 apart.
-        ///   - limits: a range the axis never leaves (accuracy lies in [0, 1]).
+        ///   - limits: a range the ticks never leave (accuracy lies in [0, 1]); the axis reaches
+        ///     just past a limit the data touches, for the same reason as `padding`.
         init(
             covering values: [Double], intervals: Int, includingZero: Bool = false, snapUpper: Bool = true,
-            headroom: Double = 0, minimumSpacing: Double = 0, limits: ClosedRange<Double>? = nil
+            padding: Double = 0, minimumSpacing: Double = 0, limits: ClosedRange<Double>? = nil
         ) {
             var low = values.min() ?? 0, high = values.max() ?? 1
             if includingZero { low = min(low, 0); high = max(high, 0) }
             if high <= low {
                 // One value: widen around it, so the scale has no zero span to divide by.
-                let pad = low == 0 ? 1 : abs(low) * 0.1
-                if !includingZero || low != 0 { low -= pad }
-                high += pad
+                if low == 0 {
+                    high = 1
+                } else {
+                    (low, high) = (low - abs(low) * 0.1, high + abs(high) * 0.1)
+                }
             }
-            high += (high - low) * headroom
+            let span = high - low
+            high += span * padding
+            if !(includingZero && low == 0) { low -= span * padding }
 
             let spacing = max(Self.niceNumber((high - low) / Double(intervals)), minimumSpacing)
             var lower = (low / spacing).rounded(.down) * spacing
             var upper = snapUpper ? (high / spacing).rounded(.up) * spacing : high
+            var (tickLower, tickUpper) = (lower, upper)
             if let limits {
-                lower = max(lower, limits.lowerBound)
-                upper = min(upper, limits.upperBound)
+                (tickLower, tickUpper) = (max(lower, limits.lowerBound), min(upper, limits.upperBound))
+                let margin = (tickUpper - tickLower) * 0.02
+                if lower < limits.lowerBound { lower = limits.lowerBound - margin }
+                if upper > limits.upperBound { upper = limits.upperBound + margin }
             }
-            let first = Int((lower / spacing).rounded(.up)), last = Int((upper / spacing + 1e-9).rounded(.down))
+            let first = Int((tickLower / spacing - 1e-9).rounded(.up)), last = Int((tickUpper / spacing + 1e-9).rounded(.down))
             self.lower = lower
             self.upper = upper
             self.spacing = spacing
@@ -63,7 +71,7 @@ extension CurvePlot {
         /// A tick's label with just the decimals the spacing needs: 0.05 → "0.35", 2000 → "4000";
         /// thousands become "k" once labels reach five digits.
         func label(_ tick: Double) -> String {
-            if upper >= 10_000, spacing >= 1_000 {
+            if upper >= 10_000, spacing >= 1_000, tick != 0 {
                 return Self.fixed(tick / 1_000, decimals: Self.decimals(spacing / 1_000)) + "k"
             }
             if max(abs(lower), abs(upper)) >= 1e7 || spacing < 1e-4 {

@@ -53,10 +53,11 @@ struct CurvePlot {
 
     /// Colours, strokes and fonts.
     enum Style {
-        /// ColorBrewer "Paired": one hue per run, light for the noisy train curve underneath and
-        /// dark for the few test points drawn over it.
+        /// ColorBrewer's "Paired" and a few more pairs: one hue per run, light for the noisy train
+        /// curve underneath and dark for the few test points drawn over it.
         static let palette: [(train: String, test: String)] = [
             ("#a6cee3", "#1f78b4"), ("#fdbf6f", "#ff7f00"), ("#b2df8a", "#33a02c"), ("#fb9a99", "#e31a1c"), ("#cab2d6", "#6a3d9a"),
+            ("#dfc27d", "#8c510a"), ("#f1b6da", "#c51b7d"), ("#80cdc1", "#01665e"), ("#bababa", "#4d4d4d"),
         ]
         static let ink = "#222"
         static let grid = "#e6e6e6"
@@ -83,8 +84,6 @@ struct CurvePlot {
         static let yTitleOffset = 54.0
         static let legendTop = frameTop + frameHeight + 66
         static let legendRow = 24.0
-        /// Rough advance of one character in the legend font, to place the columns after a name.
-        static let legendCharacter = 8.0
         /// How far markers may reach past the frame before they are cut off.
         static let clipMargin = 6.0
     }
@@ -112,10 +111,10 @@ struct CurvePlot {
         let x = Axis(covering: allSteps, intervals: 6, snapUpper: false, minimumSpacing: 1)
         let lossAxis = Axis(
             covering: runs.flatMap { ($0.trainLoss + $0.testLoss).map(\.value) },
-            intervals: 5, includingZero: true, headroom: 0.04)
+            intervals: 5, includingZero: true, padding: 0.04)
         let accuracyAxis = Axis(
             covering: (smoothedAccuracy.flatMap { $0 } + runs.flatMap(\.testAccuracy)).map(\.value),
-            intervals: 5, headroom: 0.04, limits: 0...1)
+            intervals: 5, padding: 0.04, limits: 0...1)
 
         let height = Layout.legendTop + Double(runs.count) * Layout.legendRow + 8
         var svg = """
@@ -150,8 +149,9 @@ struct CurvePlot {
         var svg = axesSVG(x: x, y: y, frame: frame, yTitle: yTitle)
         svg += "<g clip-path=\"url(#panel\(index))\" fill=\"none\" stroke-linejoin=\"round\" stroke-linecap=\"round\">\n"
         for (run, points) in train.enumerated() where !points.isEmpty {
-            let marker = points.count == 1 ? " marker-start=\"url(#dot\(run))\"" : ""
-            svg += "<path d=\"\(Self.pathData(points, x: x, y: y, frame: frame))\" stroke=\"\(Style.trainColour(run))\" stroke-width=\"1.4\"\(marker)>"
+            // A lone point is a zero-length line, which the round cap draws as a dot.
+            let width = points.count == 1 ? "7" : "1.3"
+            svg += "<path d=\"\(Self.pathData(points, x: x, y: y, frame: frame))\" stroke=\"\(Style.trainColour(run))\" stroke-width=\"\(width)\" stroke-opacity=\"0.8\">"
             svg += "<title>\(Self.escaped(runs[run].name)) train \(yTitle)</title></path>\n"
         }
         for (run, points) in test.enumerated() where !points.isEmpty {
@@ -163,33 +163,42 @@ struct CurvePlot {
         return svg + "</g>\n"
     }
 
-    /// One row per run under the panels: its name, then a sample of each line style it uses.
+    /// One row per run under the panels: its name, then a sample of each line style it uses,
+    /// in columns aligned from row to row.
     private func legendSVG(windows: [Int]) -> String {
-        let nameWidth = Double(runs.map(\.name.count).max() ?? 0) * Layout.legendCharacter
-        let left = Frame.panel(0).left
+        let trainLabels = windows.map { $0 > 1 ? "train (accuracy: moving average of \($0) steps, ~1%)" : "train" }
+        let sample = 30.0, gap = 8.0, columnGap = 28.0
+        let trainColumn = Frame.panel(0).left + Self.textWidth(runs.map(\.name), bold: true) + columnGap
+        let testColumn = trainColumn + sample + gap + Self.textWidth(trainLabels) + columnGap
         var svg = "<g class=\"legend\" font-size=\"\(Style.legendFont)\" fill=\"\(Style.ink)\">\n"
         for (index, run) in runs.enumerated() {
-            let y = Layout.legendTop + Double(index) * Layout.legendRow
-            svg += "<text x=\"\(Self.format(left))\" y=\"\(Self.format(y))\" dy=\"0.35em\" font-weight=\"bold\">\(Self.escaped(run.name))</text>\n"
-            var column = left + nameWidth + 28
+            let y = Self.format(Layout.legendTop + Double(index) * Layout.legendRow)
+            svg += "<text x=\"\(Self.format(Frame.panel(0).left))\" y=\"\(y)\" dy=\"0.35em\" font-weight=\"bold\">\(Self.escaped(run.name))</text>\n"
+            var column = trainColumn
             if !(run.trainLoss.isEmpty && run.trainAccuracy.isEmpty) {
-                svg += "<line x1=\"\(Self.format(column))\" y1=\"\(Self.format(y))\" x2=\"\(Self.format(column + 30))\" y2=\"\(Self.format(y))\" "
+                svg += "<line x1=\"\(Self.format(column))\" y1=\"\(y)\" x2=\"\(Self.format(column + sample))\" y2=\"\(y)\" "
                 svg += "stroke=\"\(Style.trainColour(index))\" stroke-width=\"2\"/>\n"
-                let label = windows[index] > 1 ? "train (accuracy: moving average of \(windows[index]) steps, ~1%)" : "train"
-                svg += "<text x=\"\(Self.format(column + 38))\" y=\"\(Self.format(y))\" dy=\"0.35em\">\(label)</text>\n"
-                column += 38 + Double(label.count) * Layout.legendCharacter * 0.9 + 28
+                svg += "<text x=\"\(Self.format(column + sample + gap))\" y=\"\(y)\" dy=\"0.35em\">\(trainLabels[index])</text>\n"
+                column = testColumn
             }
             if !(run.testLoss.isEmpty && run.testAccuracy.isEmpty) {
-                let points = [column, column + 15, column + 30].map { "\(Self.format($0)),\(Self.format(y))" }.joined(separator: " ")
+                let points = [column, column + sample / 2, column + sample].map { "\(Self.format($0)),\(y)" }.joined(separator: " ")
                 svg += "<polyline points=\"\(points)\" fill=\"none\" stroke=\"\(Style.testColour(index))\" stroke-width=\"2\" "
                 svg += "stroke-dasharray=\"\(Style.testDash)\" marker-mid=\"url(#dot\(index))\"/>\n"
-                svg += "<text x=\"\(Self.format(column + 38))\" y=\"\(Self.format(y))\" dy=\"0.35em\">test (each evaluation)</text>\n"
+                svg += "<text x=\"\(Self.format(column + sample + gap))\" y=\"\(y)\" dy=\"0.35em\">test (each evaluation)</text>\n"
             }
         }
         return svg + "</g>\n"
     }
 
-    /// `M x,y x,y …` for the decimated points: the implicit line-to keeps the path short.
+    /// The widest of `texts` in the legend font, estimated: an SVG file cannot measure its text,
+    /// and DejaVu Sans, the widest common fallback, averages about 0.6 em a character.
+    private static func textWidth(_ texts: [String], bold: Bool = false) -> Double {
+        Double(texts.map(\.count).max() ?? 0) * Double(Style.legendFont) * (bold ? 0.66 : 0.6)
+    }
+
+    /// `M x,y x,y …` for the decimated points: the implicit line-to keeps the path short. A lone
+    /// point gets a zero-length segment, since a bare move-to draws nothing.
     private static func pathData(_ points: [Point], x: Axis, y: Axis, frame: Frame) -> String {
         var d = "M"
         for (index, point) in decimated(points).enumerated() {
@@ -198,7 +207,7 @@ struct CurvePlot {
             d += ","
             d += format(y.position(point.value, from: frame.bottom, to: frame.top))
         }
-        return d
+        return d.contains(" ") ? d : d + " h0"
     }
 
     /// A coordinate to a tenth of a pixel, with no trailing ".0".

@@ -124,6 +124,15 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Address the metrics endpoint listens on (0.0.0.0 to let a Prometheus on another host scrape it).")
     var metricsHost: String = "127.0.0.1"
 
+    @Option(help: "Draw the loss and accuracy curves as SVG into this file at the end (needs --metrics).")
+    var plot: String?
+
+    @Option(help: "A YAML file of train flags (keys without dashes: `lr: 0.05`, `local-workers: 2`, `in-process: true`); flags on the command line override it.")
+    var config: String?
+
+    @Flag(help: "Print the effective settings as YAML (a config that reproduces this run) and exit.")
+    var printConfig = false
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -134,6 +143,7 @@ struct TrainCommand: ParsableCommand {
         guard [workers != nil, localWorkers != nil, inProcess].filter({ $0 }).count == 1 else {
             throw ValidationError("give exactly one of --workers, --local-workers, --in-process")
         }
+        if plot != nil, metrics == nil { throw ValidationError("--plot draws from the metrics: give --metrics FILE too") }
         if let metricsPort, !(0...65535).contains(metricsPort) { throw ValidationError("--metrics-port must be 0…65535, got \(metricsPort)") }
         if let n = workers ?? localWorkers, n < 1 { throw ValidationError("the worker count must be at least 1, got \(n)") }
         guard (curveSecretKey == nil) == (authorizedKeys == nil) else {
@@ -157,6 +167,10 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
+        if printConfig {
+            print(effectiveConfig)
+            return
+        }
         let level = quiet ? .warning : Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in TerminalLogHandler(label: label, logLevel: level) }
         let log = Logger(label: "descent.coordinator")

@@ -11,6 +11,7 @@ struct TrainingJob {
     let initial: ParameterBuffer?
     let out: String
     let metricsPath: String?
+    let plotPath: String?
     /// Prometheus figures, when `--metrics-port` serves them.
     var liveMetrics: TrainingMetrics?
     let showProgress: Bool
@@ -59,6 +60,7 @@ struct TrainingJob {
         options.schedule = try schedule(command, totalSteps: options.steps ?? options.epochs * stepsPerEpoch)
         try checkWritable(command.out, flag: "--out")
         if let metrics = command.metrics { try checkWritable(metrics, flag: "--metrics") }
+        if let plot = command.plot { try checkWritable(plot, flag: "--plot") }
         let checkpointDirectory = command.checkpointDir ?? command.resume
         if let checkpointDirectory {
             try FileManager.default.createDirectory(atPath: checkpointDirectory, withIntermediateDirectories: true)
@@ -71,7 +73,7 @@ struct TrainingJob {
         ]
         return TrainingJob(
             options: options, train: train, test: test, initial: initial?.parameters, out: command.out,
-            metricsPath: command.metrics, liveMetrics: nil, showProgress: !command.quiet, expectedWorkers: command.workerCount,
+            metricsPath: command.metrics, plotPath: command.plot, liveMetrics: nil, showProgress: !command.quiet, expectedWorkers: command.workerCount,
             checkpointDirectory: checkpointDirectory,
             checkpointEvery: command.checkpointEvery, resume: command.resume, run: run)
     }
@@ -149,6 +151,10 @@ struct TrainingJob {
         progress?.finish()
         source.shutdown(reason: "training finished")
         try ModelFile.save(trainer.parameters, to: out, step: trainer.step)
+        if let plotPath, let metricsPath {
+            try CurvePlot.write(metricsFiles: [metricsPath], to: plotPath)
+            log.info("curves drawn in \(plotPath)")
+        }
         var line = JSONLine()
         line.add("steps", summary.steps)
         line.add("final_loss", summary.finalLoss)

@@ -1,0 +1,44 @@
+import Foundation
+
+extension TrainCommand {
+    enum ConfigKind { case option, flag }
+
+    /// Every flag of `train` that a config file may set.
+    static let configKeys: [String: ConfigKind] = {
+        var keys: [String: ConfigKind] = [:]
+        for key in [
+            "dataset", "test-dataset", "layers", "activation", "init", "out", "optimizer", "lr", "momentum",
+            "weight-decay", "lr-schedule", "lr-decay-epochs", "lr-decay-factor", "batch", "epochs", "steps", "seed",
+            "workers", "local-workers", "shards", "threads", "bind", "curve-secret-key", "authorized-keys",
+            "register-timeout", "worker-timeout", "min-workers", "metrics", "checkpoint-dir", "checkpoint-every",
+            "resume", "metrics-port", "metrics-host", "log-level", "plot",
+        ] { keys[key] = .option }
+        for key in ["in-process", "insecure", "quiet"] { keys[key] = .flag }
+        return keys
+    }()
+
+    /// The effective settings, one `key: value` per line: a config file that reproduces this run.
+    var effectiveConfig: String {
+        let values: [(String, String?)] = [
+            ("dataset", dataset), ("test-dataset", testDataset), ("layers", layers), ("activation", activation),
+            ("init", `init`), ("out", out), ("optimizer", optimizer), ("lr", "\(lr)"), ("momentum", "\(momentum)"),
+            ("weight-decay", "\(weightDecay)"), ("lr-schedule", lrSchedule), ("lr-decay-epochs", "\(lrDecayEpochs)"),
+            ("lr-decay-factor", "\(lrDecayFactor)"), ("batch", "\(batch)"), ("epochs", "\(epochs)"),
+            ("steps", steps.map(String.init)), ("seed", "\(seed)"), ("workers", workers.map(String.init)),
+            ("local-workers", localWorkers.map(String.init)), ("in-process", "\(inProcess)"),
+            ("shards", shards.map(String.init)), ("threads", "\(threads)"), ("bind", bind),
+            ("curve-secret-key", curveSecretKey), ("authorized-keys", authorizedKeys), ("insecure", "\(insecure)"),
+            ("register-timeout", "\(registerTimeout)"), ("worker-timeout", "\(workerTimeout)"),
+            ("min-workers", "\(minWorkers)"), ("metrics", metrics), ("checkpoint-dir", checkpointDir),
+            ("checkpoint-every", "\(checkpointEvery)"), ("resume", resume), ("metrics-port", metricsPort.map(String.init)),
+            ("metrics-host", metricsHost), ("log-level", logLevel), ("quiet", "\(quiet)"), ("plot", plot),
+        ]
+        var lines = config.map { ["# effective settings; --config \($0) with the command line's flags over it"] } ?? []
+        for (key, value) in values {
+            guard let value else { continue }
+            let needsQuotes = value.isEmpty || value.contains(where: { ":#{}[],&*!|>'\"%@`".contains($0) }) || value.first == " "
+            lines.append("\(key): " + (needsQuotes ? "'" + value.replacingOccurrences(of: "'", with: "''") + "'" : value))
+        }
+        return lines.joined(separator: "\n")
+    }
+}
