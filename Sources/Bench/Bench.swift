@@ -2,12 +2,22 @@ import ArgumentParser
 import Core
 import Foundation
 
-/// `descent-bench`: how fast a training step runs, next to plain sgemm on the same shapes.
+/// `descent-bench`: how fast Descent trains, measured in one run so figures compare fairly.
 @main
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "descent-bench",
-        abstract: "Time Descent's training step against plain cblas_sgemm on the same shapes, in one run."
+        abstract: "Descent's benchmarks: a training step against plain cblas_sgemm, and distributed training.",
+        subcommands: [StepCommand.self, DistributedCommand.self],
+        defaultSubcommand: StepCommand.self
+    )
+}
+
+/// `descent-bench step`: one training step against its gemms alone.
+struct StepCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "step",
+        abstract: "Time one training step (forward, backward, sgd) against plain cblas_sgemm on the same shapes."
     )
 
     @Option(help: "Layer sizes, one or more models separated by ';'.")
@@ -22,24 +32,92 @@ struct Bench: ParsableCommand {
     @Option(help: "Seconds to spend on each measurement (after a warm-up).")
     var seconds: Double = 2
 
-    @Option(help: "Write the results as JSON to this file too.")
+    @Option(help: "Append the results as JSON lines to this file.")
     var json: String?
 
     func run() throws {
         BLAS.setThreads(threads)
-        var rows: [StepBenchmark.Result] = []
+        var rows: [String] = []
         print("model              batch  threads  step ex/s   step GFLOP/s  sgemm GFLOP/s  step/sgemm")
         for model in models.split(separator: ";") {
             let shape = try NetworkShape(parsing: String(model), activation: .relu)
             for batch in batches.split(separator: ",").compactMap({ Int($0) }) {
                 let result = StepBenchmark(shape: shape, batch: batch, threads: threads).run(seconds: seconds)
-                rows.append(result)
+                rows.append(result.json)
                 print(result.tableRow)
             }
         }
-        if let json {
-            let text = rows.map(\.json).joined(separator: "\n") + "\n"
-            try text.write(toFile: json, atomically: true, encoding: .utf8)
+        try appendJSON(rows, to: json)
+    }
+}
+
+/// `descent-bench distributed`: the coordinator with local workers against the in-process path.
+struct DistributedCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "distributed",
+        abstract: "Train on Fashion-MNIST in-process and with 1, 2, 4 local workers; report examples/s and where a step's time goes."
+    )
+
+    @Option(help: "Layer sizes.")
+    var layers: String = "784,256,128,10"
+
+    @Option(help: "Worker counts to measure, comma-separated.")
+    var workers: String = "1,2,4"
+
+    @Option(help: "Examples per worker per step (the global batch is this times the worker count; 0 = full batch).")
+    var batchPerWorker: Int = 512
+
+    @Option(help: "Steps per run (the first tenth is not counted).")
+    var steps: Int = 200
+
+    @Option(help: "Dataset spec, as for coordinator train.")
+    var dataset: String = "fashion-mnist"
+
+    @Option(help: "Append the results as JSON lines to this file.")
+    var json: String?
+
+    func run() throws {
+        let runner = TrainingRun(coordinator: TrainingRun.sibling("coordinator"))
+        print("workers  global batch  ex/s (median step)  vs in-process  step ms  compute ms/worker  comm ms  comm share  coordinator RSS MB")
+        var rows: [String] = []
+        for count in workers.split(separator: ",").compactMap({ Int($0) }) {
+            let batch = batchPerWorker * count
+            let base = try runner.run(mode: ["--in-process"], layers: layers, batch: batch, steps: steps, dataset: dataset)
+            let run = try runner.run(mode: ["--local-workers", String(count)], layers: layers, batch: batch, steps: steps, dataset: dataset)
+            let computePerWorker = run.compute / Double(count)
+            let communication = max(0, run.send + run.wait - computePerWorker)
+            print(String(
+                format: "%-9d%-14d%-20.0f%-15.2f%-9.2f%-19.2f%-9.2f%-12s%.0f",
+                count, batch, run.examplesPerSecond, run.examplesPerSecond / base.examplesPerSecond, run.step * 1000,
+                computePerWorker * 1000, communication * 1000, String(format: "%.0f%%", 100 * communication / run.step),
+                Double(run.peakKilobytes) / 1024))
+            var line = JSONLine()
+            line.add("bench", "distributed")
+            line.add("layers", layers)
+            line.add("workers", count)
+            line.add("global_batch", batch)
+            line.add("examples_per_s", run.examplesPerSecond)
+            line.add("in_process_examples_per_s", base.examplesPerSecond)
+            line.add("step_s", run.step)
+            line.add("compute_s_per_worker", computePerWorker)
+            line.add("communication_s", communication)
+            line.add("communication_share", communication / run.step)
+            line.add("bytes_per_step", run.bytesPerStep)
+            line.add("coordinator_peak_rss_kb", run.peakKilobytes)
+            rows.append(line.text)
         }
+        try appendJSON(rows, to: json)
+    }
+}
+
+func appendJSON(_ rows: [String], to path: String?) throws {
+    guard let path else { return }
+    let text = rows.joined(separator: "\n") + "\n"
+    if let handle = FileHandle(forWritingAtPath: path) {
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(text.utf8))
+        try handle.close()
+    } else {
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
     }
 }

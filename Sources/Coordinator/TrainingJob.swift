@@ -167,6 +167,7 @@ struct TrainingJob {
         line.add("wall_s", summary.wallSeconds)
         line.add("workers", summary.workers)
         line.add("shards", options.shards)
+        if let peak = PeakMemory.residentMegabytes() { line.add("peak_rss_mb", peak) }
         line.add("out", out)
         print(line.text)
     }

@@ -1,0 +1,65 @@
+import Foundation
+
+/// One `coordinator train` run, timed from its own per-step metrics (medians, warm-up dropped).
+struct TrainingRun {
+    let coordinator: String
+
+    struct Figures {
+        let examplesPerSecond: Double
+        let step: Double
+        let compute: Double
+        let send: Double
+        let wait: Double
+        let bytesPerStep: Double
+        let peakKilobytes: Int
+    }
+
+    /// An executable in the same directory as this one.
+    static func sibling(_ name: String) -> String {
+        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: me).deletingLastPathComponent().appendingPathComponent(name).path
+    }
+
+    func run(mode: [String], layers: String, batch: Int, steps: Int, dataset: String) throws -> Figures {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("descent-bench-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let metrics = directory.appendingPathComponent("metrics.jsonl").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: coordinator)
+        process.arguments = ["train"] + mode + [
+            "--dataset", dataset, "--test-dataset", dataset, "--layers", layers, "--batch", String(batch),
+            "--steps", String(steps), "--metrics", metrics, "--out", directory.appendingPathComponent("model.safetensors").path,
+            "--quiet",
+        ]
+        let summaryPath = directory.appendingPathComponent("summary.json").path
+        _ = FileManager.default.createFile(atPath: summaryPath, contents: nil)
+        process.standardOutput = FileHandle(forWritingAtPath: summaryPath)
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw BenchError("coordinator \(process.arguments!.joined(separator: " ")) exited with \(process.terminationStatus)")
+        }
+        let lines = try String(contentsOfFile: metrics, encoding: .utf8).split(separator: "\n")
+            .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            .filter { $0["event"] == nil }
+        let counted = Array(lines.dropFirst(lines.count / 10))
+        func median(_ key: String) -> Double {
+            let values = counted.compactMap { ($0[key] as? NSNumber)?.doubleValue }.sorted()
+            return values.isEmpty ? 0 : values[values.count / 2]
+        }
+        let step = median("step_s")
+        let summaryLine = try String(contentsOfFile: summaryPath, encoding: .utf8).split(separator: "\n").last.map(String.init) ?? "{}"
+        let summary = (try? JSONSerialization.jsonObject(with: Data(summaryLine.utf8))) as? [String: Any] ?? [:]
+        return Figures(
+            examplesPerSecond: median("examples") / step, step: step, compute: median("compute_s"),
+            send: median("send_s"), wait: median("wait_s"),
+            bytesPerStep: median("bytes_sent") + median("bytes_received"),
+            peakKilobytes: Int(((summary["peak_rss_mb"] as? NSNumber)?.doubleValue ?? 0) * 1024))
+    }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
