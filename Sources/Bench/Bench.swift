@@ -86,11 +86,13 @@ struct DistributedCommand: ParsableCommand {
             let run = try runner.run(mode: ["--local-workers", String(count)], layers: layers, batch: batch, steps: steps, dataset: dataset)
             let computePerWorker = run.compute / Double(count)
             let communication = max(0, run.send + run.wait - computePerWorker)
+            let share = String(format: "%.0f%%", 100 * communication / run.step)
             print(String(
-                format: "%-9d%-14d%-20.0f%-15.2f%-9.2f%-19.2f%-9.2f%-12s%.0f",
+                format: "%-9d%-14d%-20.0f%-15.2f%-9.2f%-19.2f%-9.2f",
                 count, batch, run.examplesPerSecond, run.examplesPerSecond / base.examplesPerSecond, run.step * 1000,
-                computePerWorker * 1000, communication * 1000, String(format: "%.0f%%", 100 * communication / run.step),
-                Double(run.peakKilobytes) / 1024))
+                computePerWorker * 1000, communication * 1000)
+                + share.padding(toLength: 12, withPad: " ", startingAt: 0)
+                + String(format: "%.0f", Double(run.peakKilobytes) / 1024))
             var line = JSONLine()
             line.add("bench", "distributed")
             line.add("layers", layers)
