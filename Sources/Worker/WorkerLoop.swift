@@ -7,7 +7,7 @@ import Wire
 final class WorkerLoop {
     private let link: CoordinatorLink
     private let faults: FaultPlan
-    private let log: Logger
+    private var log: Logger
 
     init(link: CoordinatorLink, faults: FaultPlan, log: Logger) {
         self.link = link
@@ -35,6 +35,7 @@ final class WorkerLoop {
         }
         BLAS.setThreads(Int(welcome.threads))
         let rank = Int(welcome.rank)
+        log[metadataKey: "rank"] = "\(rank)"
         log.info("registered with \(link.endpoint) as rank \(rank): \(shape)")
 
         let layout = ParameterLayout(shape: shape)
