@@ -225,6 +225,7 @@ struct TrainCommand: ParsableCommand {
         var options = ZeroMQOptions()
         // The largest frame a worker sends is a PARTIAL's (or its first part).
         options.maxMessageBytes = ZeroMQOptions.frameLimit(payload: min(WireProtocol.maxFramePayload, 64 + 4 * layout.count))
+        options.maxFramesPerMessage = (64 + 4 * layout.count) / WireProtocol.maxFramePayload + 1
         var authenticator: ZeroMQAuthenticator?
         if let curveSecretKey, let authorizedKeys {
             let keys = try CurveKeyFile.readSecretKey(curveSecretKey)

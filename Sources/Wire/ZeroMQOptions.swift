@@ -27,6 +27,10 @@ public struct ZeroMQOptions: Sendable, Equatable {
     /// -1 = block until it fits (ZMQ_SNDTIMEO).
     public var sendTimeoutMilliseconds: Int32 = -1
 
+    /// Frames of one message kept in memory; a message with more fails to decode. With
+    /// `maxMessageBytes` this bounds the memory one message can take.
+    public var maxFramesPerMessage = Int(UInt16.max)
+
     // MARK: Security
     /// CURVE encryption and authentication; nil = plaintext (NULL mechanism).
     public var curve: CurveSecurity?

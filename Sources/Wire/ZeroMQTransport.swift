@@ -24,9 +24,10 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
     private var monitor: UnsafeMutableRawPointer?
     private var lastHandshakeFailure: String?
 
-    /// At most this many frames of one message are kept (one more than any valid message
-    /// has); the rest are read and discarded, and the message then fails to decode.
-    private static let maxFramesKept = Int(UInt16.max) + 1
+    /// At most this many frames of one message are kept (`ZeroMQOptions.maxFramesPerMessage`,
+    /// plus one so an overlong message is seen as such); the rest are read and discarded, and the
+    /// message then fails to decode. Bounds what one hostile message can make this process hold.
+    private let maxFramesKept: Int
 
     /// The process-wide context; a ZeroMQ context is thread-safe, hence `@unchecked Sendable`.
     struct Context: @unchecked Sendable {
@@ -119,6 +120,7 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
 
     private init(type: Int32, options: ZeroMQOptions) throws(WireError) {
         isRouter = type == ZMQ_ROUTER
+        maxFramesKept = options.maxFramesPerMessage + 1
         message.initialize(to: zmq_msg_t())
         guard let context = Self.context.handle else {
             throw Self.error("zmq_ctx_new")
@@ -241,7 +243,7 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
                 if code == ETERM { throw .closed }
                 throw Self.error("zmq_msg_recv", code: code)
             }
-            if parts.count < Self.maxFramesKept + (isRouter ? 1 : 0) {
+            if parts.count < maxFramesKept + (isRouter ? 1 : 0) {
                 let size = zmq_msg_size(message)
                 if size > 0, let data = zmq_msg_data(message) {
                     parts.append([UInt8](UnsafeRawBufferPointer(start: data, count: size)))
