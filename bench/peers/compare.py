@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""Descent against PyTorch on the same machine, model, data, batch and thread count, in one run.
+
+    python3 bench/peers/compare.py [--steps 200] [--threads 1] [--only single,ddp,full]
+
+Scenarios (each prints Descent's figure, PyTorch's and their ratio):
+  single  one process, 784-256-128-10, batch 512, --threads T: examples/s
+  ddp     2 local workers (1 thread each) vs DDP with gloo, 2 ranks, global batch 1024: examples/s
+  full    full batch (all 60,000 examples every step), 1 thread: steps/s and peak RSS
+
+Descent's figures are the median step of `coordinator train --metrics` (first tenth dropped);
+PyTorch's the median step of the same loop, timed the same way. Needs `torch` (pip) and the
+release binaries (swift build -c release).
+"""
+import argparse, gzip, json, os, resource, socket, statistics, struct, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.environ.get("DESCENT_BIN", os.path.join(ROOT, ".build", "release"))
+DATA = "/usr/share/datasets/fashion-mnist"
+LAYERS = [784, 256, 128, 10]
+
+
+def load_fashion_mnist():
+    import numpy as np
+    with gzip.open(f"{DATA}/train-images-idx3-ubyte.gz") as f:
+        _, n, rows, cols = struct.unpack(">IIII", f.read(16))
+        x = np.frombuffer(f.read(), dtype=np.uint8).reshape(n, rows * cols).astype(np.float32) / 255
+    with gzip.open(f"{DATA}/train-labels-idx1-ubyte.gz") as f:
+        f.read(8)
+        y = np.frombuffer(f.read(), dtype=np.uint8).astype(np.int64)
+    return x, y
+
+
+def median_after_warmup(times):
+    return statistics.median(times[len(times) // 10:])
+
+
+# ---------------------------------------------------------------- Descent
+
+def descent(mode, batch, steps, threads):
+    with tempfile.TemporaryDirectory() as tmp:
+        metrics = os.path.join(tmp, "m.jsonl")
+        cmd = [os.path.join(BIN, "coordinator"), "train", *mode, "--dataset", "fashion-mnist",
+               "--test-dataset", "fashion-mnist", "--layers", ",".join(map(str, LAYERS)),
+               "--batch", str(batch), "--steps", str(steps), "--threads", str(threads),
+               "--metrics", metrics, "--out", os.path.join(tmp, "m.safetensors"), "--quiet"]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        summary = json.loads(out.strip().splitlines()[-1])
+        lines = [json.loads(l) for l in open(metrics) if '"event"' not in l]
+        step = median_after_warmup([l["step_s"] for l in lines])
+        examples = statistics.median(l["examples"] for l in lines)
+        return {"examples_per_s": examples / step, "steps_per_s": 1 / step,
+                "peak_rss_mb": summary.get("peak_rss_mb", 0.0)}
+
+
+# ---------------------------------------------------------------- PyTorch
+
+def torch_model():
+    import torch
+    layers = []
+    for i in range(1, len(LAYERS)):
+        layers.append(torch.nn.Linear(LAYERS[i - 1], LAYERS[i]))
+        if i < len(LAYERS) - 1:
+            layers.append(torch.nn.ReLU())
+    return torch.nn.Sequential(*layers)
+
+
+def torch_loop(model, x, y, batch, steps, rank=0, world=1):
+    import torch
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    m = x.shape[0]
+    g = torch.Generator().manual_seed(1)
+    order = torch.randperm(m, generator=g)
+    times, position = [], 0
+    for _ in range(steps):
+        if position + batch * world > m:
+            order, position = torch.randperm(m, generator=g), 0
+        idx = order[position + rank * batch: position + (rank + 1) * batch]
+        position += batch * world
+        start = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x[idx]), y[idx])
+        loss.backward()
+        opt.step()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def torch_single(batch, steps, threads):
+    import torch
+    torch.set_num_threads(threads)
+    x, y = (torch.from_numpy(a) for a in load_fashion_mnist())
+    times = torch_loop(torch_model(), x, y, batch, steps)
+    step = median_after_warmup(times)
+    return {"examples_per_s": batch / step, "steps_per_s": 1 / step,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def torch_full_batch(steps):
+    # Its own process, so the peak RSS is this scenario's alone.
+    code = (f"import sys; sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r}); "
+            f"import compare, json; print(json.dumps(compare.torch_single(60000, {steps}, 1)))")
+    return json.loads(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
+
+
+def ddp_rank(rank, world, port, batch, steps, results):
+    import torch, torch.distributed as dist
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    x, y = (torch.from_numpy(a) for a in load_fashion_mnist())
+    torch.manual_seed(1)
+    model = torch.nn.parallel.DistributedDataParallel(torch_model())
+    times = torch_loop(model, x, y, batch // world, steps, rank, world)
+    dist.barrier()
+    if rank == 0:
+        results.put(median_after_warmup(times))
+    dist.destroy_process_group()
+
+
+def torch_ddp(batch, steps, world=2):
+    import torch.multiprocessing as mp
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ctx = mp.get_context("spawn")
+    results = ctx.Queue()
+    procs = [ctx.Process(target=ddp_rank, args=(r, world, port, batch, steps, results)) for r in range(world)]
+    for p in procs:
+        p.start()
+    step = results.get(timeout=600)
+    for p in procs:
+        p.join()
+    return {"examples_per_s": batch / step, "steps_per_s": 1 / step}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--full-steps", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--only", default="single,ddp,full")
+    parser.add_argument("--json", help="append results as JSON lines here")
+    args = parser.parse_args()
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        sys.exit("PyTorch is not installed: pip install torch")
+    rows = []
+    only = args.only.split(",")
+    if "single" in only:
+        d = descent(["--in-process"], 512, args.steps, args.threads)
+        t = torch_single(512, args.steps, args.threads)
+        rows.append(("single process, batch 512, %d thread(s)" % args.threads, "examples/s", d["examples_per_s"], t["examples_per_s"]))
+    if "ddp" in only:
+        d = descent(["--local-workers", "2"], 1024, args.steps, 1)
+        t = torch_ddp(1024, args.steps)
+        rows.append(("2 workers vs DDP gloo 2 ranks, global batch 1024", "examples/s", d["examples_per_s"], t["examples_per_s"]))
+    if "full" in only:
+        d = descent(["--in-process"], 0, args.full_steps, 1)
+        t = torch_full_batch(args.full_steps)
+        rows.append(("full batch (60,000), 1 thread", "steps/s", d["steps_per_s"], t["steps_per_s"]))
+        rows.append(("full batch (60,000), 1 thread", "peak RSS MB", d["peak_rss_mb"], t["peak_rss_mb"]))
+    print(f"{'scenario':<52}{'figure':<13}{'Descent':>12}{'PyTorch':>12}{'ratio':>8}")
+    for scenario, figure, ours, theirs in rows:
+        print(f"{scenario:<52}{figure:<13}{ours:>12.1f}{theirs:>12.1f}{ours / theirs:>8.2f}")
+    if args.json:
+        with open(args.json, "a") as f:
+            for scenario, figure, ours, theirs in rows:
+                f.write(json.dumps({"scenario": scenario, "figure": figure, "descent": ours, "pytorch": theirs,
+                                    "ratio": ours / theirs, "torch": torch.__version__}) + "\n")
+
+
+if __name__ == "__main__":
+    main()
