@@ -17,6 +17,7 @@ public struct JSONLine {
 
     public var text: String { "{" + parts.joined(separator: ",") + "}" }
 
+    /// A JSON string literal (RFC 8259 §7): quotes, backslashes and control characters escaped.
     static func quote(_ s: String) -> String {
         var out = "\""
         for scalar in s.unicodeScalars {

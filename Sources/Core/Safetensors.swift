@@ -187,7 +187,7 @@ public struct SafetensorsFile: Sendable, Equatable {
         let names = tensors.keys.sorted(by: Self.naturalOrder)
         var entries: [String] = []
         if !metadata.isEmpty {
-            let pairs = metadata.keys.sorted().map { "\(Self.jsonString($0)):\(Self.jsonString(metadata[$0]!))" }
+            let pairs = metadata.keys.sorted().map { "\(JSONLine.quote($0)):\(JSONLine.quote(metadata[$0]!))" }
             entries.append("\"__metadata__\":{\(pairs.joined(separator: ","))}")
         }
         var offset = 0
@@ -206,7 +206,7 @@ public struct SafetensorsFile: Sendable, Equatable {
             }
             let shape = tensor.shape.map(String.init).joined(separator: ",")
             let end = offset + 4 * count
-            entries.append("\(Self.jsonString(name)):{\"dtype\":\"F32\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(end)]}")
+            entries.append("\(JSONLine.quote(name)):{\"dtype\":\"F32\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(end)]}")
             offset = end
         }
 
@@ -222,25 +222,6 @@ public struct SafetensorsFile: Sendable, Equatable {
             }
         }
         return bytes
-    }
-
-    /// A JSON string literal (RFC 8259 §7): quotes, backslashes and control characters escaped.
-    private static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let digits = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - digits.count) + digits
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 
     /// Natural order: runs of digits compare as numbers, so W2 comes before W10; the remaining
