@@ -30,12 +30,14 @@ struct CurvePlot {
         self.runs = runs
     }
 
+    static let defaultTitle = "Training curves"
+
     /// Reads the metrics files and writes their curves to `path` atomically (`AtomicFile`):
     /// on any error nothing is written.
     ///
     /// Each file is one run, named in the legend by its file name (by its path as given when
     /// two files share a name).
-    static func write(metricsFiles: [String], to path: String, title: String = "Training curves") throws {
+    static func write(metricsFiles: [String], to path: String, title: String = defaultTitle) throws {
         let fileNames = metricsFiles.map { ($0 as NSString).lastPathComponent }
         let names = fileNames.indices.map { i in
             fileNames.filter { $0 == fileNames[i] }.count > 1 ? metricsFiles[i] : fileNames[i]

@@ -14,7 +14,7 @@ struct PlotCommand: ParsableCommand {
     var out: String
 
     @Option(help: "The plot's title.")
-    var title: String = "Training curves"
+    var title: String = CurvePlot.defaultTitle
 
     func validate() throws {
         guard !metrics.isEmpty else { throw ValidationError("give at least one metrics file") }
