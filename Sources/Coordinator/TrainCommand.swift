@@ -259,7 +259,7 @@ struct TrainCommand: ParsableCommand {
         do {
             try pool.start(dataset: job.train)
         } catch {
-            pool.shutdown(reason: "the coordinator could not start: \(error)")
+            pool.shutdown(reason: "the coordinator could not start: \(error)", resumable: false)
             throw error
         }
         try job.run(source: pool, log: log)

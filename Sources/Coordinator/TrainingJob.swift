@@ -141,15 +141,17 @@ struct TrainingJob {
                     log.info("epoch \(report.epoch) step \(report.step): test accuracy \(String(format: "%.4f", report.result.accuracy)), test loss \(String(format: "%.4f", report.result.loss))")
                 })
         } catch {
-            source.shutdown(reason: "training stopped: \(error)")
+            var resumable = false
             if let checkpointDirectory, trainer.step > 0 {
                 let path = try Checkpoint.save(trainer, run: run, to: checkpointDirectory)
                 log.notice("checkpoint of step \(trainer.step) written to \(path); continue with --resume \(checkpointDirectory)")
+                resumable = error is CoordinatorError
             }
+            source.shutdown(reason: "training stopped: \(error)", resumable: resumable)
             throw error
         }
         progress?.finish()
-        source.shutdown(reason: "training finished")
+        source.shutdown(reason: "training finished", resumable: false)
         try ModelFile.save(trainer.parameters, to: out, step: trainer.step)
         if let plotPath, let metricsPath {
             try CurvePlot.write(metricsFiles: [metricsPath], to: plotPath)

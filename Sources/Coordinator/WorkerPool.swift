@@ -406,8 +406,12 @@ final class WorkerPool: TimedGradientSource {
         }
     }
 
-    func shutdown(reason: String) {
-        for worker in workers + joiners { try? transport.send(.bye(Bye(reason: reason)), to: worker.peer) }
+    /// Says goodbye — except, when the run is resumable, to workers that connected themselves:
+    /// they keep knocking (up to their --reconnect-timeout) and rejoin the restarted coordinator.
+    func shutdown(reason: String, resumable: Bool) {
+        if supervisor != nil || !resumable {
+            for worker in workers + joiners { try? transport.send(.bye(Bye(reason: reason)), to: worker.peer) }
+        }
         transport.close()
     }
 }

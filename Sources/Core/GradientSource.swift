@@ -8,11 +8,13 @@ public protocol GradientSource: AnyObject {
     func computePartials(step: Int, parameters p: ParameterBuffer, work: [ShardWork], into accumulator: GradientAccumulator) throws
 
     /// Releases workers and sockets; called once at the end of a run, successful or not.
-    func shutdown(reason: String)
+    /// `resumable`: the run was checkpointed and may be resumed, so workers that can wait for a
+    /// restarted coordinator should not be told to leave.
+    func shutdown(reason: String, resumable: Bool)
 }
 
 extension GradientSource {
-    public func shutdown(reason: String) {}
+    public func shutdown(reason: String, resumable: Bool) {}
 }
 
 /// The reference path: every shard computed in this process, in shard order, with the same

@@ -45,30 +45,58 @@ public final class Optimizer: @unchecked Sendable {
     public func apply(to p: ParameterBuffer, gradientSum sum: ParameterBuffer, exampleCount m: Int, learningRate alpha: Float) {
         precondition(m > 0, "a step must have examples")
         updates += 1
-        let layout = p.layout
-        for l in 1...layout.shape.depth {
-            update(p, sum, from: layout.weightOffsets[l], count: layout.weightCount(l), m: m, alpha: alpha, decay: settings.weightDecay)
-            update(p, sum, from: layout.biasOffsets[l], count: layout.shape.layers[l], m: m, alpha: alpha, decay: 0)
+        forEachSegment(p) { start, count, decay in
+            _ = update(p, sum, from: start, count: count, m: m, alpha: alpha, decay: decay, write: true)
         }
     }
 
-    private func update(_ p: ParameterBuffer, _ sum: ParameterBuffer, from start: Int, count: Int, m: Int, alpha: Float, decay: Float) {
+    /// Whether `apply` with these arguments would leave every parameter and moment finite; it
+    /// changes nothing. A step that would not is refused, so W, b never hold an overflow.
+    public func updateStaysFinite(_ p: ParameterBuffer, gradientSum sum: ParameterBuffer, exampleCount m: Int, learningRate alpha: Float) -> Bool {
+        updates += 1
+        defer { updates -= 1 }
+        var finite = true
+        forEachSegment(p) { start, count, decay in
+            if finite { finite = update(p, sum, from: start, count: count, m: m, alpha: alpha, decay: decay, write: false) }
+        }
+        return finite
+    }
+
+    /// W[l] with weight decay, then b[l] without, for every layer.
+    private func forEachSegment(_ p: ParameterBuffer, _ body: (_ start: Int, _ count: Int, _ decay: Float) -> Void) {
+        let layout = p.layout
+        for l in 1...layout.shape.depth {
+            body(layout.weightOffsets[l], layout.weightCount(l), settings.weightDecay)
+            body(layout.biasOffsets[l], layout.shape.layers[l], 0)
+        }
+    }
+
+    /// One segment's update; with `write` false it only reports whether every new value is finite.
+    private func update(
+        _ p: ParameterBuffer, _ sum: ParameterBuffer, from start: Int, count: Int, m: Int, alpha: Float, decay: Float, write: Bool
+    ) -> Bool {
         let w = p.values + start
         let s = sum.values + start
         let mf = Float(m)
+        var finite = true
         switch settings.kind {
         case .sgd:
-            if decay == 0 {
-                for i in 0..<count { w[i] -= alpha * (s[i] / mf) }
-            } else {
-                for i in 0..<count { w[i] -= alpha * (s[i] / mf + decay * w[i]) }
+            for i in 0..<count {
+                let next = w[i] - alpha * (decay == 0 ? s[i] / mf : s[i] / mf + decay * w[i])
+                if write { w[i] = next } else { finite = finite && next.isFinite }
             }
         case .momentum:
             let v = firstMoment!.values + start
             let mu = settings.momentum
             for i in 0..<count {
-                v[i] = mu * v[i] + (s[i] / mf + decay * w[i])
-                w[i] -= alpha * v[i]
+                let velocity = mu * v[i] + (s[i] / mf + decay * w[i])
+                let next = w[i] - alpha * velocity
+                if write {
+                    v[i] = velocity
+                    w[i] = next
+                } else {
+                    finite = finite && next.isFinite && velocity.isFinite
+                }
             }
         case .adam:
             let m1 = firstMoment!.values + start
@@ -79,12 +107,18 @@ public final class Optimizer: @unchecked Sendable {
             let correction2 = 1 - Foundation.pow(b2, t)
             for i in 0..<count {
                 let g = s[i] / mf + decay * w[i]
-                m1[i] = b1 * m1[i] + (1 - b1) * g
-                m2[i] = b2 * m2[i] + (1 - b2) * g * g
-                let mHat = m1[i] / correction1
-                let vHat = m2[i] / correction2
-                w[i] -= alpha * mHat / (vHat.squareRoot() + eps)
+                let first = b1 * m1[i] + (1 - b1) * g
+                let second = b2 * m2[i] + (1 - b2) * g * g
+                let next = w[i] - alpha * (first / correction1) / ((second / correction2).squareRoot() + eps)
+                if write {
+                    m1[i] = first
+                    m2[i] = second
+                    w[i] = next
+                } else {
+                    finite = finite && next.isFinite && second.isFinite
+                }
             }
         }
+        return finite
     }
 }

@@ -81,6 +81,9 @@ public final class Trainer {
             let loss = accumulator.lossSum / Double(expected)
             guard loss.isFinite, accumulator.sum.isFinite else { throw TrainingError.diverged(step: step + 1, loss: loss) }
             let rate = options.schedule.rate(base: options.learningRate, step: step, epoch: epoch)
+            guard optimizer.updateStaysFinite(parameters, gradientSum: accumulator.sum, exampleCount: expected, learningRate: rate) else {
+                throw TrainingError.diverged(step: step + 1, loss: loss)
+            }
             optimizer.apply(to: parameters, gradientSum: accumulator.sum, exampleCount: expected, learningRate: rate)
             step += 1
             let updated = DispatchTime.now()

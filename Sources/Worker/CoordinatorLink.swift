@@ -24,6 +24,8 @@ final class CoordinatorLink: @unchecked Sendable {
     private var lastSentUnlocked = ContinuousClock.now
     private let beatLock = NSLock()
     private var beating = true
+    /// Whether the worker's own thread is inside `next()`, beating by itself.
+    private var waiting = false
     /// Frames that failed to decode; dropped, never acted on.
     private(set) var rejectedFrames = 0
 
@@ -85,9 +87,16 @@ final class CoordinatorLink: @unchecked Sendable {
     /// every second, and a WELCOME in reply comes back from here as `.welcome` (a new session:
     /// the shards held so far are void). Silence past `reconnectTimeout` ends the worker.
     func next() throws -> Message {
-        let beat = Duration.milliseconds(Int(welcome.heartbeatMilliseconds))
+        let beat = Duration.milliseconds(Int(max(welcome.heartbeatMilliseconds, 10)))
+        // While this thread waits on the socket it beats itself; the background thread would
+        // only contend for the socket's lock (and lose: the wait takes it again at once).
+        beatLock.withLock { waiting = true }
+        defer { beatLock.withLock { waiting = false } }
         while true {
-            guard let (_, result) = try transport.receiveMessage(timeoutMilliseconds: beat.inMilliseconds) else {
+            if beatLock.withLock({ ContinuousClock.now - lastSentUnlocked >= beat }) {
+                try send(.heartbeat(Heartbeat(step: 0)))
+            }
+            guard let (_, result) = try transport.receiveMessage(timeoutMilliseconds: beat.inMilliseconds / 2) else {
                 if let parentPID, getppid() != parentPID { throw WorkerError.parentExited }
                 let silence = ContinuousClock.now - lastHeard
                 if silence > reconnectTimeout {
@@ -127,7 +136,7 @@ final class CoordinatorLink: @unchecked Sendable {
         Thread.detachNewThread { [self] in
             while true {
                 Thread.sleep(forTimeInterval: beat.inSeconds / 2)
-                let (running, due) = beatLock.withLock { (beating, ContinuousClock.now - lastSentUnlocked >= beat) }
+                let (running, due) = beatLock.withLock { (beating, !waiting && ContinuousClock.now - lastSentUnlocked >= beat) }
                 guard running else { return }
                 if due { try? send(.heartbeat(Heartbeat(step: 0))) }
             }

@@ -10,8 +10,10 @@ enum WorkerError: Error, CustomStringConvertible {
     var description: String {
         switch self {
         case .noCoordinator(let endpoint, let seconds, let curve):
-            return "no coordinator answered at \(endpoint) within \(seconds) s (is it running, and is the endpoint right?"
-                + (curve ? " With CURVE: is --server-public-key the coordinator's, and is this worker's key authorized?)" : ")")
+            return "no coordinator answered at \(endpoint) within \(seconds) s (is it running, and is the endpoint right? "
+                + (curve
+                    ? "With CURVE: is --server-public-key the coordinator's, and is this worker's key authorized?)"
+                    : "If the coordinator uses CURVE, this worker needs --curve-secret-key and --server-public-key.)")
         case .handshakeFailed(let endpoint, let detail):
             return "cannot connect to \(endpoint): \(detail)"
         case .refused(let reason):
