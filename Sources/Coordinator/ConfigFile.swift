@@ -25,7 +25,22 @@ enum ConfigFile {
             path = String(argument.dropFirst("--config=".count))
         }
         guard let path else { return arguments }
-        let flags = try flags(from: path)
+        var flags = try flags(from: path)
+        // Who computes is one choice: a mode on the command line replaces the file's.
+        let modes: Set<String> = ["--in-process", "--workers", "--local-workers"]
+        if arguments.contains(where: { modes.contains($0) }) {
+            var kept: [String] = []
+            var index = 0
+            while index < flags.count {
+                if modes.contains(flags[index]) {
+                    index += flags[index] == "--in-process" ? 1 : 2
+                    continue
+                }
+                kept.append(flags[index])
+                index += 1
+            }
+            flags = kept
+        }
         if arguments.first == "train" { return ["train"] + flags + arguments.dropFirst() }
         return flags + arguments
     }

@@ -93,7 +93,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "CURVE: a directory of the workers' public keys (*.pub); only they may connect.")
     var authorizedKeys: String?
 
-    @Flag(help: "Allow a non-loopback --bind without CURVE (anyone who can reach the port can join).")
+    @Flag(inversion: .prefixedNo, exclusivity: .chooseLast, help: "Allow a non-loopback --bind without CURVE (anyone who can reach the port can join).")
     var insecure = false
 
     @Option(help: "Seconds to wait for --workers/--local-workers to register.")
@@ -136,7 +136,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
-    @Flag(help: "No progress line and only warnings and errors on stderr; the summary still ends stdout.")
+    @Flag(inversion: .prefixedNo, exclusivity: .chooseLast, help: "No progress line and only warnings and errors on stderr; the summary still ends stdout.")
     var quiet = false
 
     func validate() throws {

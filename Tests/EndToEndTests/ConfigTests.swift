@@ -76,6 +76,20 @@ extension EndToEnd {
                     "--seed 2 on the command line did not change the file's seed-7 run")
         }
 
+        /// Who computes is a setting like any other: a file that says `local-workers: 2` run with
+        /// `--in-process` on the command line is the reference path, as if the file said so.
+        @Test func aCommandLineModeOverridesTheFilesMode() async throws {
+            let scratch = try Self.prepare("config-mode")
+            let distributed = Self.yaml.replacingOccurrences(of: "in-process: true", with: "local-workers: 2")
+            try distributed.write(toFile: scratch.file("distributed.yaml"), atomically: true, encoding: .utf8)
+            try await Self.train(Self.flags(out: "flags.safetensors", metrics: "flags.jsonl"), in: scratch)
+
+            let outcome = try await Self.train(["train", "--config", "distributed.yaml", "--in-process"], in: scratch)
+            #expect(try outcome.summary().int("workers") == 1, "\(outcome.transcript)")
+            #expect(try ModelComparison.sameBytes(scratch.file("yaml.safetensors"), scratch.file("flags.safetensors")),
+                    "--in-process over the file's local-workers differs from the flag run")
+        }
+
         /// `--print-config`'s YAML, saved and given back with `--config` and nothing else, writes
         /// the very same bytes: from a config file with an override, and from flags alone.
         @Test func printConfigRoundTripsBitForBit() async throws {
@@ -135,8 +149,8 @@ extension EndToEnd {
             BadConfig(line: "lr: abc", named: ["--lr", "abc"]),
             BadConfig(line: "batch: 1.5", named: ["--batch", "1.5"]),
             BadConfig(line: "in-process: maybe", replacing: "in-process", named: ["in-process", "maybe"]),
-            BadConfig(line: "steps: [5", replacing: "steps", named: ["bad.yaml"]),
-            BadConfig(line: "  seed: 3", named: ["bad.yaml"]),
+            BadConfig(line: "steps: [5", replacing: "steps", named: ["bad.yaml", "YAML"]),
+            BadConfig(line: "  seed: 3", named: ["bad.yaml", "YAML"]),
         ]
 
         @Test(arguments: badConfigs)

@@ -232,7 +232,7 @@ extension EndToEnd {
                 let helpArguments = command == "worker" ? ["--help"] : [command, "--help"]
                 let help = try await Self.run(base.program, helpArguments, in: scratch)
                 try #require(help.succeeded, "\(help.transcript)")
-                let listed = HelpFlags(help.stdout)
+                let listed = HelpListing(help.stdout)
                 let missing = (contract.flags[command] ?? []).filter { !listed.flags.contains($0) }
                 #expect(missing.isEmpty, "\(help.command) lacks the contract's \(missing):\n\(help.stdout)")
 

@@ -328,11 +328,24 @@ extension EndToEnd {
             #expect(outcome.failedCleanly, "\(outcome.transcript)")
             #expect(outcome.stderrLines.last?.contains("diverged") == true, "the reason does not say the run diverged\n\(outcome.transcript)")
             #expect(!FileManager.default.fileExists(atPath: out), "a diverged run wrote --out")
+            // The step that would have diverged was refused, so the last good one is step N − 1:
+            // its checkpoint must exist (unless N is 1: nothing was done), and every checkpoint
+            // must be finite.
+            let reason = outcome.stderrLines.last ?? ""
+            let divergedAt = try #require(
+                reason.range(of: #"step (\d+)"#, options: .regularExpression).flatMap { Int(reason[$0].dropFirst(5)) },
+                "the reason names no step: \(reason)")
             let files = CheckpointFiles.list(checkpoints)
-            let newest = try #require(files.last, "no checkpoint was written")
-            let poisoned = try CheckpointFiles.nonFiniteTensors(newest)
-            let step = try CheckpointFiles.step(newest)
-            #expect(poisoned.isEmpty, "the newest checkpoint (step \(step)) holds non-finite values in \(poisoned)")
+            if divergedAt > 1 {
+                let newest = try #require(files.last, "no checkpoint was written")
+                #expect(try CheckpointFiles.step(newest) == divergedAt - 1, "the newest checkpoint is not the last good step")
+            } else {
+                #expect(files.isEmpty, "a checkpoint was written although no step completed")
+            }
+            for file in files {
+                let poisoned = try CheckpointFiles.nonFiniteTensors(file)
+                #expect(poisoned.isEmpty, "\(file) holds non-finite values in \(poisoned)")
+            }
         }
     }
 }

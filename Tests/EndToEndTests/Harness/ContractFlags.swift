@@ -58,9 +58,9 @@ struct ContractFlags {
 }
 
 /// What `--help` says a command takes, from ArgumentParser's option list: each line that starts
-/// with two spaces and a flag (`  --lr <lr>`, `  -h, --help`) defines one; continuation lines are
-/// indented further.
-struct HelpFlags {
+/// with two spaces and a flag (`  --lr <lr>`, `  -h, --help`, `  --quiet/--no-quiet`) defines one
+/// (an inversion pair defines both); continuation lines are indented further.
+struct HelpListing {
     /// Each defined flag, and whether it takes a value (`<…>` follows it).
     let definitions: [(flag: String, takesValue: Bool)]
 
@@ -70,7 +70,8 @@ struct HelpFlags {
             guard line.hasPrefix("  -"), !line.hasPrefix("   ") else { continue }
             let words = line.dropFirst(2).split(separator: " ").map { String($0.hasSuffix(",") ? $0.dropLast() : $0) }
             guard let index = words.firstIndex(where: { $0.hasPrefix("--") }) else { continue }
-            found.append((words[index], index + 1 < words.count && words[index + 1].hasPrefix("<")))
+            let takesValue = index + 1 < words.count && words[index + 1].hasPrefix("<")
+            for flag in words[index].split(separator: "/") { found.append((String(flag), takesValue)) }
         }
         definitions = found
     }
