@@ -79,8 +79,9 @@ public final class Trainer {
                 throw TrainingError.incompleteStep(step: step + 1, expected: expected, got: accumulator.examples)
             }
             let loss = accumulator.lossSum / Double(expected)
-            guard loss.isFinite, accumulator.sum.isFinite else { throw TrainingError.diverged(step: step + 1, loss: loss) }
+            guard loss.isFinite else { throw TrainingError.diverged(step: step + 1, loss: loss) }
             let rate = options.schedule.rate(base: options.learningRate, step: step, epoch: epoch)
+            // A non-finite gradient makes a non-finite update, so this one pass also covers it.
             guard optimizer.updateStaysFinite(parameters, gradientSum: accumulator.sum, exampleCount: expected, learningRate: rate) else {
                 throw TrainingError.diverged(step: step + 1, loss: loss)
             }

@@ -88,25 +88,6 @@ import Testing
         }
     }
 
-    @Test func sendingToAPeerThatLeftThrows() async throws {
-        let (router, dealer, peer) = try connectedPair()
-        defer { router.close() }
-        dealer.close()
-        // The ROUTER learns of the disconnect asynchronously; wait for it, briefly.
-        let clock = ContinuousClock()
-        let deadline = clock.now + .milliseconds(patience)
-        var error: WireError?
-        while error == nil && clock.now < deadline {
-            do {
-                try router.send(SampleMessages.heartbeat, to: peer)
-                try await Task.sleep(for: .milliseconds(5))
-            } catch let caught as WireError {
-                error = caught
-            }
-        }
-        #expect(error == .peerUnreachable(peer))
-    }
-
     @Test func damagedFramesArriveAsDecodeFailures() throws {
         let (router, dealer, peer) = try connectedPair()
         defer { router.close(); dealer.close() }
