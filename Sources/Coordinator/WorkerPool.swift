@@ -69,6 +69,8 @@ final class WorkerPool: TimedGradientSource {
     private lazy var localGradient = ParameterBuffer(layout: layout)
     /// Σ of the workers' reported compute time over this step's partials.
     private var computeSeconds = 0.0
+    /// Examples each worker (by rank; −1 the coordinator) computed in this step.
+    private var examplesByWorker: [Int: Int] = [:]
 
     var workerCount: Int { workers.count }
 
@@ -128,6 +130,7 @@ final class WorkerPool: TimedGradientSource {
 
         var reduce = Duration.zero
         computeSeconds = 0
+        examplesByWorker = [:]
         while !accumulator.isComplete {
             try Interruption.check()
             try checkLiveness()
@@ -137,6 +140,7 @@ final class WorkerPool: TimedGradientSource {
             reduce += reduced
         }
         timings.compute = computeSeconds
+        timings.examplesByWorker = examplesByWorker
         timings.lostWorkers = lost
         timings.rejectedMessages = rejected
         timings.reduce = reduce.inSeconds
@@ -196,6 +200,7 @@ final class WorkerPool: TimedGradientSource {
                 return (bytes, ContinuousClock.now - before)
             }
             computeSeconds += partial.computeSeconds.isFinite ? max(0, partial.computeSeconds) : 0
+            examplesByWorker[worker.rank, default: 0] += Int(partial.exampleCount)
             let before = ContinuousClock.now
             partial.gradients.withUnsafeBufferPointer { g in
                 accumulator.add(
@@ -291,6 +296,7 @@ final class WorkerPool: TimedGradientSource {
         accumulator.add(
             shard: shard, gradients: localGradient.values, examples: work.selection.count,
             correct: evaluation.correct, lossSum: evaluation.lossSum)
+        examplesByWorker[-1, default: 0] += work.selection.count
     }
 
     // MARK: Membership

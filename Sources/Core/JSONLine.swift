@@ -13,6 +13,12 @@ public struct JSONLine {
         parts.append("\(JSONLine.quote(key)):\(value.isFinite ? "\(value)" : "null")")
     }
 
+    /// A flat object of whole numbers, keys in sorted order: `{"0":512,"1":512}`.
+    public mutating func add(_ key: String, _ values: [String: Int]) {
+        let members = values.keys.sorted().map { "\(JSONLine.quote($0)):\(values[$0]!)" }
+        parts.append("\(JSONLine.quote(key)):{" + members.joined(separator: ",") + "}")
+    }
+
     public mutating func add(_ key: String, _ value: String) { parts.append("\(JSONLine.quote(key)):\(JSONLine.quote(value))") }
 
     public var text: String { "{" + parts.joined(separator: ",") + "}" }

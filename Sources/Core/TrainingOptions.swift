@@ -49,6 +49,9 @@ public struct StepTimings: Sendable, Equatable {
     public var total = 0.0
     public var bytesSent = 0
     public var bytesReceived = 0
+    /// Examples each worker computed in this step, by rank; rank −1 is the coordinator itself
+    /// (a shard it recomputed to overrule a bad partial).
+    public var examplesByWorker: [Int: Int] = [:]
     /// Workers lost since the run began.
     public var lostWorkers = 0
     /// Messages dropped since the run began: undecodable, from strangers, stale or implausible.

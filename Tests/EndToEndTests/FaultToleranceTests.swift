@@ -230,6 +230,11 @@ extension EndToEnd {
             #expect(joined?.hasSuffix("[]") == false, "w-late joined but took no shard: \(joined ?? "")")
             let counts = try MetricsFile(path: metrics).steps.compactMap { $0.int("workers") }
             #expect(counts.first == 2 && counts.max() == 3, "the metrics' workers never went from 2 to 3: \(counts)")
+            // Per-worker example counts: after joining, three ranks computed parts of one step.
+            let perWorker = try MetricsFile(path: metrics).steps.compactMap { $0["worker_examples"] as? [String: Any] }
+            #expect(perWorker.first?.count == 2, "the first step's worker_examples: \(perWorker.first ?? [:])")
+            #expect(perWorker.contains { $0.count == 3 && $0.values.allSatisfy { (($0 as? NSNumber)?.intValue ?? 0) > 0 } },
+                    "no step shows three workers each computing examples")
             #expect(try ModelComparison.sameBytes(out, reference), "a late joiner changed the weights")
             for worker in first + [joiner] {
                 let ended = try await worker.wait(timeout: .seconds(20))
