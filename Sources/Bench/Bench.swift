@@ -78,7 +78,7 @@ struct DistributedCommand: ParsableCommand {
 
     func run() throws {
         let runner = TrainingRun(coordinator: TrainingRun.sibling("coordinator"))
-        print("workers  global batch  ex/s (median step)  vs in-process  step ms  compute ms/worker  comm ms  comm share  coordinator RSS MB")
+        print("workers  global batch  ex/s (median step)  vs in-process  step ms  compute ms/worker  comm ms  comm share  coordinator RSS MB  worker RSS MB (bound)")
         var rows: [String] = []
         for count in workers.split(separator: ",").compactMap({ Int($0) }) {
             let batch = batchPerWorker * count
@@ -92,7 +92,8 @@ struct DistributedCommand: ParsableCommand {
                 count, batch, run.examplesPerSecond, run.examplesPerSecond / base.examplesPerSecond, run.step * 1000,
                 computePerWorker * 1000, communication * 1000)
                 + share.padding(toLength: 12, withPad: " ", startingAt: 0)
-                + String(format: "%.0f", Double(run.peakKilobytes) / 1024))
+                + String(format: "%-20.0f%.0f (%.0f)", Double(run.peakKilobytes) / 1024, Double(run.workerPeakKilobytes) / 1024,
+                         try workerBound(workers: count, batch: batch) / 1_048_576))
             var line = JSONLine()
             line.add("bench", "distributed")
             line.add("layers", layers)
@@ -106,9 +107,25 @@ struct DistributedCommand: ParsableCommand {
             line.add("communication_share", communication / run.step)
             line.add("bytes_per_step", run.bytesPerStep)
             line.add("coordinator_peak_rss_kb", run.peakKilobytes)
+            line.add("worker_peak_rss_kb", run.workerPeakKilobytes)
+            line.add("worker_rss_bound_kb", Int(try workerBound(workers: count, batch: batch) / 1024))
             rows.append(line.text)
         }
         try appendJSON(rows, to: json)
+    }
+}
+
+extension DistributedCommand {
+    /// Issue 6's bound on a worker's peak RSS: 1.5 × (its shard's bytes + 4 × the parameters'
+    /// bytes + its batch's activations). Fashion-MNIST's 60,000 examples are assumed.
+    func workerBound(workers: Int, batch: Int) throws -> Double {
+        let shape = try NetworkShape(parsing: layers, activation: .relu)
+        let examples = 60_000.0 / Double(workers)
+        let perWorker = batch == 0 ? examples : Double(batch / workers)
+        let shardBytes = examples * Double(shape.inputs * 4 + 4)
+        let parameterBytes = Double(ParameterLayout(shape: shape).count * 4)
+        let activationBytes = perWorker * Double(shape.layers.reduce(0, +)) * 4
+        return 1.5 * (shardBytes + 4 * parameterBytes + activationBytes)
     }
 }
 

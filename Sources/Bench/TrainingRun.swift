@@ -12,6 +12,8 @@ struct TrainingRun {
         let wait: Double
         let bytesPerStep: Double
         let peakKilobytes: Int
+        /// The largest peak RSS (VmHWM) seen among the coordinator's worker processes.
+        let workerPeakKilobytes: Int
     }
 
     /// An executable in the same directory as this one.
@@ -36,7 +38,7 @@ struct TrainingRun {
         _ = FileManager.default.createFile(atPath: summaryPath, contents: nil)
         process.standardOutput = FileHandle(forWritingAtPath: summaryPath)
         try process.run()
-        process.waitUntilExit()
+        let workerPeak = Self.watchChildren(of: process)
         guard process.terminationStatus == 0 else {
             throw BenchError("coordinator \(process.arguments!.joined(separator: " ")) exited with \(process.terminationStatus)")
         }
@@ -55,7 +57,33 @@ struct TrainingRun {
             examplesPerSecond: median("examples") / step, step: step, compute: median("compute_s"),
             send: median("send_s"), wait: median("wait_s"),
             bytesPerStep: median("bytes_sent") + median("bytes_received"),
-            peakKilobytes: Int(((summary["peak_rss_mb"] as? NSNumber)?.doubleValue ?? 0) * 1024))
+            peakKilobytes: Int(((summary["peak_rss_mb"] as? NSNumber)?.doubleValue ?? 0) * 1024),
+            workerPeakKilobytes: workerPeak)
+    }
+
+    /// Until `process` exits, samples the peak RSS (VmHWM, which only grows) of its children —
+    /// the local workers — every 20 ms; returns the largest seen.
+    static func watchChildren(of process: Process) -> Int {
+        var peak = 0
+        let parent = process.processIdentifier
+        while process.isRunning {
+            for child in children(of: parent) { peak = max(peak, highWaterMark(child)) }
+            usleep(20_000)
+        }
+        process.waitUntilExit()
+        return peak
+    }
+
+    private static func children(of parent: Int32) -> [Int32] {
+        let task = "/proc/\(parent)/task/\(parent)/children"
+        guard let text = try? String(contentsOfFile: task, encoding: .utf8) else { return [] }
+        return text.split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+
+    private static func highWaterMark(_ pid: Int32) -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return 0 }
+        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
     }
 }
 

@@ -37,6 +37,10 @@ final class WorkerPool: TimedGradientSource {
         }
     }
 
+    /// Bytes of examples per SHARD message: small enough that a worker assembling a shard holds
+    /// little beside it, large enough that a 60,000-example shard is a couple of hundred messages.
+    static let shardChunkBytes = 1 << 20
+
     private(set) var workers: [Worker] = []
     private(set) var lastTimings = StepTimings()
     /// Messages dropped: undecodable, from strangers, stale, duplicated or implausible.
@@ -347,7 +351,7 @@ final class WorkerPool: TimedGradientSource {
         guard let dataset else { return }
         let n0 = dataset.featureCount
         let range = plan.ranges[shard]
-        let perChunk = max(1, (WireProtocol.maxFramePayload - 256) / (n0 * 4 + 4))
+        let perChunk = max(1, WorkerPool.shardChunkBytes / (n0 * 4 + 4))
         var first = 0
         while first < range.count {
             let m = min(perChunk, range.count - first)
