@@ -38,7 +38,7 @@ final class CoordinatorLink: @unchecked Sendable {
         options.curve = curve
         // A few messages queued at most: shard chunks then wait in the coordinator's queue and the
         // socket, not in this process beside the shard being assembled (peak RSS ≈ one shard).
-        options.receiveHighWaterMark = 2
+        options.receiveHighWaterMark = 8
         transport = try ZeroMQTransport.connect(endpoint, options: options)
         var hello = MessageCodec.encode(.hello(Hello(protocolVersion: protocolVersion ?? WireProtocol.protocolVersion, name: name)))
         if let protocolVersion {
