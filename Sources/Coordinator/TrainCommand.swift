@@ -223,6 +223,8 @@ struct TrainCommand: ParsableCommand {
         defer { if let socketDirectory { try? FileManager.default.removeItem(atPath: socketDirectory) } }
 
         var options = ZeroMQOptions()
+        // Closing must not drop the goodbyes just sent: give them a second to leave.
+        options.lingerMilliseconds = 1000
         // The largest frame a worker sends is a PARTIAL's (or its first part).
         options.maxMessageBytes = ZeroMQOptions.frameLimit(payload: min(WireProtocol.maxFramePayload, 64 + 4 * layout.count))
         options.maxFramesPerMessage = (64 + 4 * layout.count) / WireProtocol.maxFramePayload + 1
@@ -249,7 +251,8 @@ struct TrainCommand: ParsableCommand {
         log.info("listening on \(listening)")
 
         let local = try localWorkers.map { try LocalWorkers(count: $0, endpoint: listening, logLevel: quiet ? "warning" : logLevel, log: log) }
-        defer { local?.stop(grace: .seconds(5)) }
+        // Workers told goodbye leave at once; the grace only bounds a worker that missed it.
+        defer { local?.stop(grace: .seconds(2)) }
         let pool = WorkerPool(
             transport: transport,
             settings: .init(

@@ -26,14 +26,19 @@ final class WorkerPool: TimedGradientSource {
         let peer: PeerID
         let rank: Int
         let name: String
+        /// The worker's IP address (TCP), for logs.
+        let address: String?
+        /// How logs name it: "local-0" or "node7:4411 at 10.0.0.7".
+        var label: String { address.map { "\(name) at \($0)" } ?? name }
         var shards: Set<Int> = []
         var ready: Set<Int> = []
         var lastHeard = ContinuousClock.now
 
-        init(peer: PeerID, rank: Int, name: String) {
+        init(peer: PeerID, rank: Int, name: String, address: String?) {
             self.peer = peer
             self.rank = rank
             self.name = name
+            self.address = address
         }
     }
 
@@ -178,7 +183,7 @@ final class WorkerPool: TimedGradientSource {
         let bytes = envelope.frames.reduce(0) { $0 + $1.count }
         let decoded = Result { () throws(WireError) in try MessageCodec.decode(envelope.frames) }
         guard let worker = (workers + joiners).first(where: { $0.peer == peer }) else {
-            try welcome(peer, decoded)
+            try welcome(peer, decoded, address: envelope.address)
             return (bytes, .zero)
         }
         worker.lastHeard = .now
@@ -190,7 +195,7 @@ final class WorkerPool: TimedGradientSource {
                 break
             case .ignore(let reason):
                 rejected += 1
-                log.debug("ignored a partial from worker \(worker.rank) (\(worker.name)): \(reason)")
+                log.debug("ignored a partial from worker \(worker.rank) (\(worker.label)): \(reason)")
                 return (bytes, .zero)
             case .poisoned(let reason):
                 // A wrong partial for the worker's own shard: the coordinator computes that shard
@@ -225,7 +230,7 @@ final class WorkerPool: TimedGradientSource {
         case .success(.hello):
             // A registered worker saying hello again has restarted and lost what it held.
             try lose(worker, reason: "it registered again")
-            try welcome(peer, decoded)
+            try welcome(peer, decoded, address: envelope.address)
         case .success(.bye(let bye)):
             try lose(worker, reason: "it said goodbye: \(bye.reason)")
         case .success, .failure:
@@ -235,28 +240,28 @@ final class WorkerPool: TimedGradientSource {
     }
 
     /// A message from a peer that is not a worker: only a HELLO of our protocol version counts.
-    private func welcome(_ peer: PeerID, _ decoded: Result<Message, WireError>) throws {
+    private func welcome(_ peer: PeerID, _ decoded: Result<Message, WireError>, address: String?) throws {
         switch decoded {
         case .success(.hello(let hello)) where hello.protocolVersion == WireProtocol.protocolVersion:
-            let worker = Worker(peer: peer, rank: nextRank, name: hello.name)
+            let worker = Worker(peer: peer, rank: nextRank, name: hello.name, address: address)
             nextRank += 1
             joiners.append(worker)
             try? transport.send(.welcome(Welcome(
                 rank: UInt32(worker.rank), heartbeatMilliseconds: UInt32(settings.heartbeat.inMilliseconds),
                 threads: UInt32(settings.threads), layers: layout.shape.layers.map(UInt32.init),
                 activation: layout.shape.activation.rawValue, seed: settings.seed)), to: peer)
-            log.info("worker \(worker.rank) registered: \(hello.name)")
+            log.info("worker \(worker.rank) registered: \(worker.label)")
         case .success(.hello(let hello)):
-            refuse(peer, version: hello.protocolVersion)
+            refuse(peer, version: hello.protocolVersion, address: address)
         case .failure(.versionMismatch(_, let got)):
-            refuse(peer, version: got)
+            refuse(peer, version: got, address: address)
         default:
             rejected += 1
         }
     }
 
-    private func refuse(_ peer: PeerID, version: UInt16) {
-        log.warning("refused a worker that speaks protocol version \(version); this coordinator speaks \(WireProtocol.protocolVersion)")
+    private func refuse(_ peer: PeerID, version: UInt16, address: String?) {
+        log.warning("refused a worker\(address.map { " at \($0)" } ?? "") that speaks protocol version \(version); this coordinator speaks \(WireProtocol.protocolVersion)")
         try? transport.send(.refuse(Refuse(reason: "protocol version \(version) is not supported; the coordinator speaks version \(WireProtocol.protocolVersion)")), to: peer)
         rejected += 1
     }
@@ -320,7 +325,7 @@ final class WorkerPool: TimedGradientSource {
                 donor.ready.remove(shard)
                 assign(shard, to: joiner)
             }
-            log.info("worker \(joiner.rank) (\(joiner.name)) joined with shard(s) \(joiner.shards.sorted())")
+            log.info("worker \(joiner.rank) (\(joiner.label)) joined with shard(s) \(joiner.shards.sorted())")
         }
     }
 
@@ -332,7 +337,7 @@ final class WorkerPool: TimedGradientSource {
         workers.remove(at: index)
         lost += 1
         let orphans = worker.shards.sorted()
-        log.warning("worker \(worker.rank) (\(worker.name)) lost: \(reason); its shard(s) \(orphans) move to the survivors")
+        log.warning("worker \(worker.rank) (\(worker.label)) lost: \(reason); its shard(s) \(orphans) move to the survivors")
         requested.subtract(orphans)
         for shard in orphans {
             // The least loaded survivor (lowest rank on ties) adopts each orphan.

@@ -4,9 +4,12 @@ public struct Envelope: Sendable, Equatable {
     public let peer: PeerID?
     /// The message's frames, ready for `MessageCodec.decode`.
     public let frames: [[UInt8]]
+    /// The sender's network address (an IP for TCP), when the transport knows it.
+    public let address: String?
 
-    public init(peer: PeerID?, frames: [[UInt8]]) {
+    public init(peer: PeerID?, frames: [[UInt8]], address: String? = nil) {
         self.peer = peer
         self.frames = frames
+        self.address = address
     }
 }

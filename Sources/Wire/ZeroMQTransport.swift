@@ -23,6 +23,8 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
     /// A PAIR socket receiving the DEALER's handshake events, when CURVE is on.
     private var monitor: UnsafeMutableRawPointer?
     private var lastHandshakeFailure: String?
+    /// Where the message being received came from (see `Envelope.address`).
+    private var lastPeerAddress: String?
 
     /// At most this many frames of one message are kept (`ZeroMQOptions.maxFramesPerMessage`,
     /// plus one so an overlong message is seen as such); the rest are read and discarded, and the
@@ -183,7 +185,7 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
                 guard try Self.waitReadable(socket, timeoutMilliseconds: remaining) else { return nil }
                 if let parts = try receiveParts(on: socket) {
                     if isRouter {
-                        return Envelope(peer: PeerID(bytes: parts[0]), frames: Array(parts.dropFirst()))
+                        return Envelope(peer: PeerID(bytes: parts[0]), frames: Array(parts.dropFirst()), address: lastPeerAddress)
                     }
                     return Envelope(peer: nil, frames: parts)
                 }
@@ -242,6 +244,12 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
                 if code == EAGAIN && parts.isEmpty { return nil }
                 if code == ETERM { throw .closed }
                 throw Self.error("zmq_msg_recv", code: code)
+            }
+            // libzmq knows the sending connection's address for TCP (not for ipc) on the frames it
+            // read from the wire — not on the identity frame a ROUTER adds itself.
+            if parts.isEmpty { lastPeerAddress = nil }
+            if lastPeerAddress == nil {
+                lastPeerAddress = zmq_msg_gets(message, "Peer-Address").flatMap { String(validatingCString: $0) }
             }
             if parts.count < maxFramesKept + (isRouter ? 1 : 0) {
                 let size = zmq_msg_size(message)

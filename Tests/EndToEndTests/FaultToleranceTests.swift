@@ -225,7 +225,7 @@ extension EndToEnd {
 
             let outcome = try await coordinator.wait(timeout: .seconds(60))
             try #require(outcome.succeeded, "\(outcome.transcript)")
-            let joined = outcome.stderrLines.first { $0.contains("(w-late) joined with shard(s)") }
+            let joined = outcome.stderrLines.first { $0.contains("(w-late at 127.0.0.1) joined with shard(s)") }
             #expect(joined != nil, "the coordinator did not log w-late joining\n\(outcome.transcript)")
             #expect(joined?.hasSuffix("[]") == false, "w-late joined but took no shard: \(joined ?? "")")
             let counts = try MetricsFile(path: metrics).steps.compactMap { $0.int("workers") }

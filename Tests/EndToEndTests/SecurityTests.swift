@@ -123,7 +123,7 @@ extension EndToEnd {
             #expect(outcome.stderrLines.contains { $0.contains("refused") && $0.contains(intruderPublic) },
                     "the coordinator did not log refusing the intruder's key \(intruderPublic)\n\(outcome.transcript)")
             let registrations = outcome.stderrLines.filter { $0.contains(" registered: ") }
-            #expect(registrations.count == 1 && registrations.first?.hasSuffix("registered: w1") == true,
+            #expect(registrations.count == 1 && registrations.first?.hasSuffix("registered: w1 at 127.0.0.1") == true,
                     "expected w1 alone to register:\n\(registrations.joined(separator: "\n"))")
             #expect(try ModelComparison.sameBytes(out, reference), "the CURVE run differs from --in-process")
             let ended = try await worker.wait(timeout: .seconds(20))
