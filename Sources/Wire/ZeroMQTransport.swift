@@ -25,6 +25,8 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
     private var lastHandshakeFailure: String?
     /// Where the message being received came from (see `Envelope.address`).
     private var lastPeerAddress: String?
+    /// Whether peers have network addresses: TCP yes; for ipc libzmq reports process credentials.
+    private var knowsPeerAddresses = false
 
     /// At most this many frames of one message are kept (`ZeroMQOptions.maxFramesPerMessage`,
     /// plus one so an overlong message is seen as such); the rest are read and discarded, and the
@@ -48,6 +50,7 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
         try transport.withSocket { socket throws(WireError) in
             try check(zmq_bind(socket, endpoint), "zmq_bind \(endpoint)")
         }
+        transport.knowsPeerAddresses = endpoint.hasPrefix("tcp://")
         return transport
     }
 
@@ -248,7 +251,7 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
             // libzmq knows the sending connection's address for TCP (not for ipc) on the frames it
             // read from the wire — not on the identity frame a ROUTER adds itself.
             if parts.isEmpty { lastPeerAddress = nil }
-            if lastPeerAddress == nil {
+            if knowsPeerAddresses, lastPeerAddress == nil {
                 lastPeerAddress = zmq_msg_gets(message, "Peer-Address").flatMap { String(validatingCString: $0) }
             }
             if parts.count < maxFramesKept + (isRouter ? 1 : 0) {
