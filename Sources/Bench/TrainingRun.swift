@@ -1,3 +1,4 @@
+import Core
 import Foundation
 
 /// One `coordinator train` run, timed from its own per-step metrics (medians, warm-up dropped).
@@ -67,7 +68,7 @@ struct TrainingRun {
         var peak = 0
         let parent = process.processIdentifier
         while process.isRunning {
-            for child in children(of: parent) { peak = max(peak, highWaterMark(child)) }
+            for child in children(of: parent) { peak = max(peak, PeakMemory.residentKilobytes(pid: child) ?? 0) }
             usleep(20_000)
         }
         process.waitUntilExit()
@@ -78,12 +79,6 @@ struct TrainingRun {
         let task = "/proc/\(parent)/task/\(parent)/children"
         guard let text = try? String(contentsOfFile: task, encoding: .utf8) else { return [] }
         return text.split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-    }
-
-    private static func highWaterMark(_ pid: Int32) -> Int {
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return 0 }
-        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
     }
 }
 

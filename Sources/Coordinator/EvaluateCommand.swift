@@ -8,18 +8,13 @@ struct EvaluateCommand: ParsableCommand {
         abstract: "Print a model's accuracy and mean loss on a dataset: accuracy=… loss=… examples=…"
     )
 
-    @Option(help: "Model weights (safetensors, as `train --out` writes them).")
-    var model: String
+    @OptionGroup var modelOptions: ModelOptions
 
     @Option(help: "fashion-mnist (its test split), idx:DIR or csv:FILE.")
     var dataset: String = "fashion-mnist"
 
-    @Option(help: "BLAS threads.")
-    var threads: Int = 1
-
     func run() throws {
-        BLAS.setThreads(threads)
-        let loaded = try ModelFile.load(model)
+        let loaded = try modelOptions.load()
         let data = try DatasetSpec(parsing: dataset).load(split: .test)
         try data.validate(for: loaded.shape)
         let result = Evaluator(shape: loaded.shape).evaluate(loaded.parameters, on: data)

@@ -8,18 +8,13 @@ struct PredictCommand: ParsableCommand {
         abstract: "Print one line per example: the predicted class, then the output probabilities."
     )
 
-    @Option(help: "Model weights (safetensors).")
-    var model: String
+    @OptionGroup var modelOptions: ModelOptions
 
     @Option(help: "csv:FILE (label column first, as for training; labels are ignored) or idx:DIR.")
     var input: String
 
-    @Option(help: "BLAS threads.")
-    var threads: Int = 1
-
     func run() throws {
-        BLAS.setThreads(threads)
-        let loaded = try ModelFile.load(model)
+        let loaded = try modelOptions.load()
         let data = try DatasetSpec(parsing: input).load(split: .test)
         try data.validateFeatureCount(loaded.shape.inputs)
         let rows = Evaluator(shape: loaded.shape).predict(loaded.parameters, on: data.features)
