@@ -66,10 +66,12 @@ public enum Activation: String, Sendable, CaseIterable {
     /// dZ = dA ⊙ g′(Z), written over A: `a` (n, m) holds A on entry and dZ on return.
     public func multiplyDerivative(intoOutput a: UnsafeMutablePointer<Float>, gradient dA: UnsafePointer<Float>, count: Int) {
         switch self {
+        // dA[i] is loaded whatever the sign, so the choice is a select, not a branch: with a
+        // branch on random signs this pass cost as much as a tenth of the step.
         case .relu:
-            for i in 0..<count { a[i] = a[i] > 0 ? dA[i] : 0 }
+            for i in 0..<count { let d = dA[i]; a[i] = a[i] > 0 ? d : 0 }
         case .leakyRelu:
-            for i in 0..<count { a[i] = a[i] > 0 ? dA[i] : Activation.leakySlope * dA[i] }
+            for i in 0..<count { let d = dA[i]; a[i] = a[i] > 0 ? d : Activation.leakySlope * d }
         case .tanh:
             for i in 0..<count { let v = a[i]; a[i] = dA[i] * (1 - v * v) }
         case .sigmoid:

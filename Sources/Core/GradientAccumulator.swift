@@ -14,6 +14,8 @@ public final class GradientAccumulator: @unchecked Sendable {
     public private(set) var nextShard = 0
 
     private var waiting: [ParameterBuffer?]
+    /// Where `accumulate` computes a partial that is not the step's first.
+    private var scratch: ParameterBuffer?
     private var waitingStats: [(examples: Int, correct: Int, lossSum: Double)?]
 
     public init(layout: ParameterLayout, shards: Int) {
@@ -49,6 +51,26 @@ public final class GradientAccumulator: @unchecked Sendable {
             waiting[k] = slot
             slot.values.update(from: gradients, count: layout.count)
             waitingStats[k] = (n, c, loss)
+        }
+    }
+
+    /// Shard k's partial, computed by `body` into the buffer it is handed: the running sum itself
+    /// when k is the first shard of the step (no copy), a scratch buffer otherwise. `body`
+    /// returns the partial's correct count and Σ loss.
+    public func accumulate(shard k: Int, examples n: Int, computing body: (ParameterBuffer) -> OutputLayer.Evaluation) {
+        precondition(k >= 0 && k < shardCount && !has(shard: k), "shard \(k) twice or out of range")
+        if k == 0 {
+            let evaluation = body(sum)
+            examples = n
+            correct = evaluation.correct
+            lossSum = evaluation.lossSum
+            nextShard = 1
+            drain()
+        } else {
+            let buffer = scratch ?? ParameterBuffer(layout: layout)
+            scratch = buffer
+            let evaluation = body(buffer)
+            add(shard: k, gradients: buffer.values, examples: n, correct: evaluation.correct, lossSum: evaluation.lossSum)
         }
     }
 

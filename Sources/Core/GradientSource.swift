@@ -22,22 +22,19 @@ extension GradientSource {
 public final class InProcessGradients: GradientSource {
     public let shards: [ShardData]
     private let workspace: Workspace
-    private let partial: ParameterBuffer
 
     public init(dataset: Dataset, plan: ShardPlan, layout: ParameterLayout) {
         shards = plan.ranges.enumerated().map { ShardData(id: $0.offset, dataset: dataset, range: $0.element) }
         workspace = Workspace(shape: layout.shape)
-        partial = ParameterBuffer(layout: layout)
     }
 
     public var workerCount: Int { 1 }
 
     public func computePartials(step: Int, parameters p: ParameterBuffer, work: [ShardWork], into accumulator: GradientAccumulator) throws {
         for item in work {
-            let evaluation = shards[item.shard].computePartial(p, selection: item.selection, workspace: workspace, into: partial)
-            accumulator.add(
-                shard: item.shard, gradients: partial.values, examples: item.selection.count,
-                correct: evaluation.correct, lossSum: evaluation.lossSum)
+            accumulator.accumulate(shard: item.shard, examples: item.selection.count) { partial in
+                shards[item.shard].computePartial(p, selection: item.selection, workspace: workspace, into: partial)
+            }
         }
     }
 }

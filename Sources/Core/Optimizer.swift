@@ -72,30 +72,41 @@ public final class Optimizer: @unchecked Sendable {
     }
 
     /// One segment's update; with `write` false it only reports whether every new value is finite.
+    ///
+    /// Each rule is written out once per mode so both loops vectorise: the check keeps the largest
+    /// exponent field it has seen (`Finiteness`) instead of branching on every value.
     private func update(
         _ p: ParameterBuffer, _ sum: ParameterBuffer, from start: Int, count: Int, m: Int, alpha: Float, decay: Float, write: Bool
     ) -> Bool {
         let w = p.values + start
         let s = sum.values + start
         let mf = Float(m)
-        var finite = true
+        var largest: UInt32 = 0
         switch settings.kind {
         case .sgd:
-            for i in 0..<count {
-                let next = w[i] - alpha * (decay == 0 ? s[i] / mf : s[i] / mf + decay * w[i])
-                if write { w[i] = next } else { finite = finite && next.isFinite }
+            switch (decay == 0, write) {
+            case (true, true):
+                for i in 0..<count { w[i] = w[i] - alpha * (s[i] / mf) }
+            case (true, false):
+                for i in 0..<count { largest = max(largest, Finiteness.exponent(w[i] - alpha * (s[i] / mf))) }
+            case (false, true):
+                for i in 0..<count { w[i] = w[i] - alpha * (s[i] / mf + decay * w[i]) }
+            case (false, false):
+                for i in 0..<count { largest = max(largest, Finiteness.exponent(w[i] - alpha * (s[i] / mf + decay * w[i]))) }
             }
         case .momentum:
             let v = firstMoment!.values + start
             let mu = settings.momentum
-            for i in 0..<count {
-                let velocity = mu * v[i] + (s[i] / mf + decay * w[i])
-                let next = w[i] - alpha * velocity
-                if write {
+            if write {
+                for i in 0..<count {
+                    let velocity = mu * v[i] + (s[i] / mf + decay * w[i])
                     v[i] = velocity
-                    w[i] = next
-                } else {
-                    finite = finite && next.isFinite && velocity.isFinite
+                    w[i] = w[i] - alpha * velocity
+                }
+            } else {
+                for i in 0..<count {
+                    let velocity = mu * v[i] + (s[i] / mf + decay * w[i])
+                    largest = max(largest, Finiteness.exponent(velocity), Finiteness.exponent(w[i] - alpha * velocity))
                 }
             }
         case .adam:
@@ -115,10 +126,10 @@ public final class Optimizer: @unchecked Sendable {
                     m2[i] = second
                     w[i] = next
                 } else {
-                    finite = finite && next.isFinite && second.isFinite
+                    largest = max(largest, Finiteness.exponent(next), Finiteness.exponent(second))
                 }
             }
         }
-        return finite
+        return largest != Finiteness.exponentMask
     }
 }

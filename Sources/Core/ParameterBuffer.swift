@@ -62,8 +62,5 @@ public final class ParameterBuffer: @unchecked Sendable {
     public func fill(_ value: Float) { values.update(repeating: value, count: count) }
 
     /// Whether every value is finite: a gradient or an update that is not must never reach W, b.
-    public var isFinite: Bool {
-        for i in 0..<count where !values[i].isFinite { return false }
-        return true
-    }
+    public var isFinite: Bool { Finiteness.allFinite(values, count: count) }
 }

@@ -57,6 +57,33 @@ private let cosineRates: [(Int, Double)] = [
         }
     }
 
+    /// `updateStaysFinite` says yes to an ordinary step and no to one whose new values overflow
+    /// or whose gradient is not finite, wherever the bad value sits, and changes nothing.
+    @Test(arguments: OptimizerKind.allCases)
+    func updatesThatWouldOverflowAreRefused(kind: OptimizerKind) {
+        var settings = OptimizerSettings(kind: kind)
+        settings.weightDecay = 0.01
+        for decay: Float in [0, 0.01] {
+            settings.weightDecay = decay
+            for bad: Float in [.greatestFiniteMagnitude, .infinity, .nan] {
+                for position in [0, 13, layout.count - 1] {
+                    let optimizer = Optimizer(settings: settings, layout: layout)
+                    let p = randomBuffer(seed: 1, low: 0.5, high: 1.5)
+                    let sum = randomBuffer(seed: 2, low: 0.1, high: 5)
+                    #expect(optimizer.updateStaysFinite(p, gradientSum: sum, exampleCount: 1, learningRate: alpha))
+                    // Σ = max Float with m = 1 and α = 1e5: α·Σ overflows (adam normalises the
+                    // step, but its second moment g² overflows).
+                    sum.values[position] = bad
+                    let before = p.array
+                    #expect(!optimizer.updateStaysFinite(p, gradientSum: sum, exampleCount: 1, learningRate: 1e5),
+                            "\(kind), decay \(decay), \(bad) at \(position)")
+                    #expect(p.array.map(\.bitPattern) == before.map(\.bitPattern))
+                    #expect(optimizer.updates == 0)
+                }
+            }
+        }
+    }
+
     /// Classical momentum v = μ·v + g, W −= α·v over three steps with different gradients.
     @Test func momentumMatchesHandComputation() {
         let p = randomBuffer(seed: 3, low: 0.5, high: 1.5)

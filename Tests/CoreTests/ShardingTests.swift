@@ -203,6 +203,35 @@ private func indices(_ selection: ExampleSelection) -> [Int] {
         #expect(accumulator.lossSum.bitPattern == shardOrderLoss.bitPattern)
     }
 
+    /// `accumulate` (the partial computed into the accumulator's own buffer: the sum itself for
+    /// shard 0) gives the bits `add` gives, in any arrival order and mixed with `add`.
+    @Test(arguments: [[0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [2, 0, 4, 1, 3]])
+    func accumulateInPlaceMatchesAdd(order: [Int]) {
+        let g = partials()
+        let accumulator = GradientAccumulator(layout: layout, shards: shards)
+        for k in order {
+            if k % 2 == 0 {
+                accumulator.accumulate(shard: k, examples: stats[k].examples) { buffer in
+                    buffer.copy(from: g[k])
+                    var evaluation = OutputLayer.Evaluation()
+                    evaluation.correct = stats[k].correct
+                    evaluation.lossSum = stats[k].loss
+                    return evaluation
+                }
+            } else {
+                g[k].withUnsafeBufferPointer { values in
+                    accumulator.add(
+                        shard: k, gradients: values.baseAddress!, examples: stats[k].examples,
+                        correct: stats[k].correct, lossSum: stats[k].loss)
+                }
+            }
+        }
+        #expect(accumulator.isComplete)
+        #expect(accumulator.sum.array.map(\.bitPattern) == shardOrderSum(g).map(\.bitPattern))
+        #expect(accumulator.examples == 102 && accumulator.correct == 35)
+        #expect(accumulator.lossSum.bitPattern == stats.reduce(0.0) { $0 + $1.loss }.bitPattern)
+    }
+
     /// The check above is only meaningful if another order would give other bits.
     @Test func reversedOrderWouldRoundDifferently() {
         let g = partials()

@@ -1,0 +1,34 @@
+/// Finiteness checks over whole buffers, written so the compiler vectorises them.
+///
+/// A Float is infinite or NaN exactly when its exponent bits are all ones; the largest exponent
+/// field over a buffer is an integer max-reduction, which runs eight lanes at a time, where a
+/// short-circuiting `allSatisfy(\.isFinite)` runs one value at a time.
+public enum Finiteness {
+    /// The exponent field of a Float32, in place.
+    public static let exponentMask: UInt32 = 0x7f80_0000
+
+    /// Whether all `count` values at `values` are finite.
+    public static func allFinite(_ values: UnsafePointer<Float>, count: Int) -> Bool {
+        values.withMemoryRebound(to: UInt32.self, capacity: count) { bits in
+            var largest: UInt32 = 0
+            for i in 0..<count { largest = max(largest, bits[i] & exponentMask) }
+            return largest != exponentMask
+        }
+    }
+
+    /// Whether all values of a raw little-endian Float32 array are finite; `bytes` need not be
+    /// aligned (a payload inside a received frame).
+    public static func allFinite(bytes: UnsafeRawBufferPointer) -> Bool {
+        let count = bytes.count / 4
+        guard let base = bytes.baseAddress else { return true }
+        var largest: UInt32 = 0
+        for i in 0..<count {
+            largest = max(largest, UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)) & exponentMask)
+        }
+        return largest != exponentMask
+    }
+
+    /// The exponent field of `x`: equal to `exponentMask` exactly when `x` is not finite.
+    @inline(__always)
+    static func exponent(_ x: Float) -> UInt32 { x.bitPattern & exponentMask }
+}
