@@ -81,7 +81,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "The data is cut into K contiguous shards, the unit of work and of reduction (added in shard order). Default: the worker count (1 in-process).")
     var shards: Int?
 
-    @Option(help: "BLAS threads per process (workers get the same).")
+    @Option(help: "BLAS threads per process (workers get the same). In-process with --shards 2 or more: threads computing shards side by side, with the bits of one thread.")
     var threads: Int = 1
 
     @Option(help: "ZeroMQ endpoint the coordinator listens on. Default tcp://127.0.0.1:5555; with --local-workers, a private ipc:// socket.")
@@ -198,7 +198,10 @@ struct TrainCommand: ParsableCommand {
         let plan = try ShardPlan(exampleCount: job.train.count, shards: job.options.shards)
         let layout = ParameterLayout(shape: job.options.shape)
         if inProcess {
-            try job.run(source: InProcessGradients(dataset: job.train, plan: plan, layout: layout), log: log)
+            let source = InProcessGradients(dataset: job.train, plan: plan, layout: layout, threads: threads)
+            // T threads over T or more shards: each computes whole shards, its gemms on one thread.
+            if source.computesShardsInParallel { BLAS.setThreads(1) }
+            try job.run(source: source, log: log)
             return
         }
         try runDistributed(job, plan: plan, layout: layout, log: log)

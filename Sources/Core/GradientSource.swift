@@ -1,3 +1,5 @@
+import Foundation
+
 /// Where a step's partials come from: this process (`InProcessGradients`) or a pool of workers.
 public protocol GradientSource: AnyObject {
     /// Processes computing partials right now (1 in-process).
@@ -17,24 +19,71 @@ extension GradientSource {
     public func shutdown(reason: String, resumable: Bool) {}
 }
 
-/// The reference path: every shard computed in this process, in shard order, with the same
-/// arithmetic a worker uses.
-public final class InProcessGradients: GradientSource {
+/// The reference path: every shard computed in this process, with the same arithmetic a worker
+/// uses, and added in shard order.
+///
+/// With `threads` T > 1 and a step that touches more than one shard, T threads compute the shards'
+/// partials side by side (thread t takes shards t, t + T, …, each gemm single-threaded), and the
+/// partials are then added in shard order: the bits of one thread computing the same shards.
+public final class InProcessGradients: GradientSource, @unchecked Sendable {
     public let shards: [ShardData]
-    private let workspace: Workspace
+    public let threads: Int
+    private let layout: ParameterLayout
+    private let workspaces: [Workspace]
+    /// One buffer per shard for the parallel path, allocated on first use.
+    private var partials: [ParameterBuffer?]
+    private var evaluations: [OutputLayer.Evaluation]
 
-    public init(dataset: Dataset, plan: ShardPlan, layout: ParameterLayout) {
+    public init(dataset: Dataset, plan: ShardPlan, layout: ParameterLayout, threads: Int = 1) {
+        precondition(threads >= 1, "at least one thread")
         shards = plan.ranges.enumerated().map { ShardData(id: $0.offset, dataset: dataset, range: $0.element) }
-        workspace = Workspace(shape: layout.shape)
+        self.layout = layout
+        self.threads = threads
+        workspaces = (0..<threads).map { _ in Workspace(shape: layout.shape) }
+        partials = Array(repeating: nil, count: plan.shardCount)
+        evaluations = Array(repeating: OutputLayer.Evaluation(), count: plan.shardCount)
     }
 
     public var workerCount: Int { 1 }
 
+    /// Whether steps over several shards run them on several threads: the caller then keeps BLAS
+    /// to one thread per call.
+    public var computesShardsInParallel: Bool { threads > 1 && shards.count > 1 }
+
     public func computePartials(step: Int, parameters p: ParameterBuffer, work: [ShardWork], into accumulator: GradientAccumulator) throws {
-        for item in work {
-            accumulator.accumulate(shard: item.shard, examples: item.selection.count) { partial in
-                shards[item.shard].computePartial(p, selection: item.selection, workspace: workspace, into: partial)
+        guard computesShardsInParallel, work.count > 1 else {
+            for item in work {
+                accumulator.accumulate(shard: item.shard, examples: item.selection.count) { partial in
+                    shards[item.shard].computePartial(p, selection: item.selection, workspace: workspaces[0], into: partial)
+                }
+            }
+            return
+        }
+        for item in work where partials[item.shard] == nil { partials[item.shard] = ParameterBuffer(layout: layout) }
+        let lanes = min(threads, work.count)
+        partials.withUnsafeBufferPointer { buffers in
+            evaluations.withUnsafeMutableBufferPointer { results in
+                let (buffers, results) = (UnsafeSendable(buffers), UnsafeSendable(results))
+                DispatchQueue.concurrentPerform(iterations: lanes) { lane in
+                    for index in stride(from: lane, to: work.count, by: lanes) {
+                        let item = work[index]
+                        results.value[item.shard] = shards[item.shard].computePartial(
+                            p, selection: item.selection, workspace: workspaces[lane], into: buffers.value[item.shard]!)
+                    }
+                }
             }
         }
+        for item in work.sorted(by: { $0.shard < $1.shard }) {
+            let evaluation = evaluations[item.shard]
+            accumulator.add(
+                shard: item.shard, gradients: partials[item.shard]!.values, examples: item.selection.count,
+                correct: evaluation.correct, lossSum: evaluation.lossSum)
+        }
     }
+}
+
+/// A value handed to `concurrentPerform`'s lanes, each of which touches its own elements only.
+private struct UnsafeSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }

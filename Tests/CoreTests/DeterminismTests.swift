@@ -52,12 +52,12 @@ private func runOptions(_ c: RunCase, seed: UInt64 = 9, shards: Int = 4, steps: 
 
 /// Trains on `data` and returns the trainer, its parameters final.
 private func train(
-    _ options: TrainingOptions, initial: ParameterBuffer? = nil,
+    _ options: TrainingOptions, initial: ParameterBuffer? = nil, threads: Int = 1,
     scramble: (([ShardWork]) -> [ShardWork])? = nil
 ) throws -> Trainer {
     let dataset = data.dataset
     let plan = try ShardPlan(exampleCount: dataset.count, shards: options.shards)
-    let inProcess = InProcessGradients(dataset: dataset, plan: plan, layout: ParameterLayout(shape: options.shape))
+    let inProcess = InProcessGradients(dataset: dataset, plan: plan, layout: ParameterLayout(shape: options.shape), threads: threads)
     let source: GradientSource = scramble.map { ScrambledGradients(inProcess, scramble: $0) } ?? inProcess
     let trainer = try Trainer(options: options, exampleCount: dataset.count, source: source, testSet: nil, initial: initial)
     _ = try trainer.run()
@@ -87,6 +87,22 @@ private func train(
         let rotated = try train(runOptions(c), scramble: { Array($0[2...] + $0[..<2]) })
         #expect(TestNetworks.bits(ordered.parameters) == TestNetworks.bits(reversed.parameters))
         #expect(TestNetworks.bits(ordered.parameters) == TestNetworks.bits(rotated.parameters))
+    }
+
+    /// Shards computed side by side on 2 or 3 threads (lanes taking unequal numbers of shards,
+    /// and steps where some shards have no examples) give the bits of one thread.
+    @Test(arguments: runCases)
+    func threadsComputingShardsDoNotChangeBits(c: RunCase) throws {
+        let serial = try train(runOptions(c, shards: 5))
+        for threads in [2, 3] {
+            let parallel = try train(runOptions(c, shards: 5), threads: threads)
+            #expect(TestNetworks.bits(serial.parameters) == TestNetworks.bits(parallel.parameters), "\(threads) threads")
+        }
+        let dataset = data.dataset
+        let source = InProcessGradients(
+            dataset: dataset, plan: try ShardPlan(exampleCount: dataset.count, shards: 5),
+            layout: serial.parameters.layout, threads: 2)
+        #expect(source.computesShardsInParallel)
     }
 
     /// Invariant 3: a partial depends only on the shard, the selection and the parameters — not on

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Descent against PyTorch on the same machine, model, data, batch and thread count, in one run.
 
-    python3 bench/peers/compare.py [--steps 200] [--threads 1] [--only single,ddp,full]
+    python3 bench/peers/compare.py [--steps 200] [--threads 1,2] [--only single,ddp,full]
 
 Scenarios (each prints Descent's figure, PyTorch's and their ratio):
-  single  one process, 784-256-128-10, batch 512, --threads T: examples/s
+  single  one process, 784-256-128-10, batch 512, for each of --threads T (T > 1: --shards T): examples/s
   ddp     2 local workers (1 thread each) vs DDP with gloo, 2 ranks, global batch 1024: examples/s
   full    full batch (all 60,000 examples every step), 1 thread: steps/s and peak RSS
 
@@ -138,7 +138,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--full-steps", type=int, default=8)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", default="1,2", help="thread counts for the single-process rows, comma-separated")
     parser.add_argument("--only", default="single,ddp,full")
     parser.add_argument("--json", help="append results as JSON lines here")
     args = parser.parse_args()
@@ -149,9 +149,14 @@ def main():
     rows = []
     only = args.only.split(",")
     if "single" in only:
-        d = descent(["--in-process"], 512, args.steps, args.threads)
-        t = torch_single(512, args.steps, args.threads)
-        rows.append(("single process, batch 512, %d thread(s)" % args.threads, "examples/s", d["examples_per_s"], t["examples_per_s"]))
+        for threads in map(int, args.threads.split(",")):
+            # With T threads Descent computes T shards side by side (the bits of one thread with
+            # T shards); PyTorch splits each operator over its T threads.
+            shards = ["--shards", str(threads)] if threads > 1 else []
+            d = descent(["--in-process", *shards], 512, args.steps, threads)
+            t = torch_single(512, args.steps, threads)
+            label = "single process, batch 512, %d thread%s" % (threads, "s (shards)" if threads > 1 else "")
+            rows.append((label, "examples/s", d["examples_per_s"], t["examples_per_s"]))
     if "ddp" in only:
         d = descent(["--local-workers", "2"], 1024, args.steps, 1)
         t = torch_ddp(1024, args.steps)
