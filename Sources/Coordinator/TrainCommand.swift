@@ -175,6 +175,7 @@ struct TrainCommand: ParsableCommand {
         LoggingSystem.bootstrap { label in TerminalLogHandler(label: label, logLevel: level) }
         let log = Logger(label: "descent.coordinator")
         BLAS.setThreads(threads)
+        AllocatorTuning.keepMessageBuffersOnHeap()
 
         Interruption.install()
         do {

@@ -70,7 +70,8 @@ final class WorkerPool: TimedGradientSource {
     private var step = 0
     private var stepWork: [Int: Core.ShardWork] = [:]
     private var requested: Set<Int> = []
-    private var parameters: [Float] = []
+    /// This step's PARAMS, encoded once and sent as they are to every worker asked for partials.
+    private var parameterFrames: [[UInt8]] = []
     private var currentParameters: ParameterBuffer?
     /// For arbitration: the coordinator's own view of each shard, made on first need.
     private var localShards: [Int: ShardData] = [:]
@@ -130,7 +131,7 @@ final class WorkerPool: TimedGradientSource {
         self.step = step
         stepWork = Dictionary(uniqueKeysWithValues: work.map { ($0.shard, $0) })
         requested = []
-        parameters = p.array
+        parameterFrames = MessageCodec.encodeParams(step: UInt64(step), values: UnsafeBufferPointer(start: p.values, count: p.count))
         currentParameters = p
         admitJoiners()
         for worker in workers { timings.bytesSent += try request(from: worker, accumulator: accumulator) }
@@ -161,8 +162,9 @@ final class WorkerPool: TimedGradientSource {
     private func request(from worker: Worker, accumulator: GradientAccumulator) throws -> Int {
         let shards = worker.ready.sorted().filter { stepWork[$0] != nil && !requested.contains($0) && !accumulator.has(shard: $0) }
         guard !shards.isEmpty else { return 0 }
-        let frames = MessageCodec.encode(.step(Step(step: UInt64(step), parameters: parameters, plan: shards.map { stepWork[$0]!.wire })))
+        let frames = MessageCodec.encode(.step(Step(step: UInt64(step), plan: shards.map { stepWork[$0]!.wire })))
         do {
+            try transport.send(parameterFrames, to: worker.peer)
             try transport.send(frames, to: worker.peer)
         } catch {
             guard case .peerUnreachable = error else { throw error }
@@ -170,7 +172,7 @@ final class WorkerPool: TimedGradientSource {
             return 0
         }
         requested.formUnion(shards)
-        return frames.reduce(0) { $0 + $1.count }
+        return (parameterFrames + frames).reduce(0) { $0 + $1.count }
     }
 
     // MARK: Messages
@@ -211,7 +213,7 @@ final class WorkerPool: TimedGradientSource {
             computeSeconds += partial.computeSeconds.isFinite ? max(0, partial.computeSeconds) : 0
             examplesByWorker[worker.rank, default: 0] += Int(partial.exampleCount)
             let before = ContinuousClock.now
-            partial.gradients.withUnsafeBufferPointer { g in
+            partial.gradients.withUnsafeFloats { g in
                 accumulator.add(
                     shard: Int(partial.shardID), gradients: g.baseAddress!, examples: Int(partial.exampleCount),
                     correct: Int(partial.correctCount), lossSum: partial.lossSum)
@@ -289,7 +291,7 @@ final class WorkerPool: TimedGradientSource {
             return .poisoned("\(partial.gradients.count) gradient values, the network has \(layout.count)")
         }
         guard partial.lossSum.isFinite, partial.lossSum >= 0 else { return .poisoned("loss sum \(partial.lossSum)") }
-        guard partial.gradients.allSatisfy(\.isFinite) else { return .poisoned("non-finite gradient values") }
+        guard partial.gradients.withUnsafeBytes(Finiteness.allFinite(bytes:)) else { return .poisoned("non-finite gradient values") }
         return .accept
     }
 

@@ -26,9 +26,11 @@ extension MessageCodec {
         case .shardReady(let ready):
             writer.write(ready.shardID)
             writer.write(ready.examples)
+        case .params(let params):
+            writer.write(params.step)
+            writer.write(params.values)
         case .step(let step):
             writer.write(step.step)
-            writer.write(step.parameters)
             writer.writeCount(step.plan.count)
             for work in step.plan {
                 writer.write(work.shardID)
@@ -82,6 +84,11 @@ extension MessageCodec {
                 shardID: try reader.read(UInt32.self, "shardID"),
                 examples: try reader.read(UInt32.self, "examples")
             ))
+        case .params:
+            return .params(Params(
+                step: try reader.read(UInt64.self, "step"),
+                values: try reader.read(FloatArray.self, "values")
+            ))
         case .step:
             return .step(try readStep(from: &reader))
         case .partial:
@@ -92,7 +99,7 @@ extension MessageCodec {
                 correctCount: try reader.read(UInt32.self, "correctCount"),
                 lossSum: try reader.read(Double.self, "lossSum"),
                 computeSeconds: try reader.read(Double.self, "computeSeconds"),
-                gradients: try reader.read([Float].self, "gradients")
+                gradients: try reader.read(FloatArray.self, "gradients")
             )
             guard partial.correctCount <= partial.exampleCount else {
                 throw .malformedPayload(
@@ -135,7 +142,6 @@ extension MessageCodec {
 
     private static func readStep(from reader: inout PayloadReader) throws(WireError) -> Step {
         let step = try reader.read(UInt64.self, "step")
-        let parameters = try reader.read([Float].self, "parameters")
         let planCount = try reader.readCount("plan count")
         // The smallest entry is a shard ID, a tag and an empty list's count: 9 bytes. Checking
         // first keeps a hostile count from reserving memory the payload cannot fill.
@@ -166,7 +172,7 @@ extension MessageCodec {
                 throw .malformedPayload("unknown example selection tag \(tag)")
             }
         }
-        return Step(step: step, parameters: parameters, plan: plan)
+        return Step(step: step, plan: plan)
     }
 
     /// A bound on the payload's size, so the buffer is allocated once.
@@ -190,7 +196,9 @@ extension MessageCodec {
                 case .list(let indices): total + 9 + 4 * indices.count
                 }
             }
-            return 16 + 4 * step.parameters.count + plan
+            return 12 + plan
+        case .params(let params):
+            return 12 + 4 * params.values.count
         case .partial(let partial):
             return 40 + 4 * partial.gradients.count
         case .shardReady, .heartbeat:

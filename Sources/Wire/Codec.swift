@@ -13,7 +13,7 @@ public enum MessageCodec {
         let frameLimit = WireProtocol.maxFramePayload
         var writer = PayloadWriter(reserved: headerSize, capacity: payloadSizeEstimate(message))
         writePayload(message, into: &writer)
-        var buffer = writer.bytes
+        var buffer = writer.finish()
         let payloadLength = buffer.count - headerSize
         let step = headerStep(message)
 
@@ -47,6 +47,20 @@ public enum MessageCodec {
                 return frame
             }
         }
+    }
+
+    /// The frames of a PARAMS message for `step` carrying `values`, read in place: one copy of
+    /// them, into the frame. The coordinator encodes this once per step for all workers.
+    public static func encodeParams(step: UInt64, values: UnsafeBufferPointer<Float>) -> [[UInt8]] {
+        encode(.params(Params(step: step, values: FloatArray(borrowing: values))))
+    }
+
+    /// The frames of `partial` with `gradients` in place of its own, read in place: one copy of
+    /// them, into the frame.
+    public static func encodePartial(_ partial: Partial, gradients: UnsafeBufferPointer<Float>) -> [[UInt8]] {
+        var partial = partial
+        partial.gradients = FloatArray(borrowing: gradients)
+        return encode(.partial(partial))
     }
 
     /// The message carried by `frames`, after checking every frame's header and checksum,
@@ -100,6 +114,7 @@ public enum MessageCodec {
     /// The step a message's header carries: the message's own step, 0 when it has none.
     static func headerStep(_ message: Message) -> UInt64 {
         switch message {
+        case .params(let params): params.step
         case .step(let step): step.step
         case .partial(let partial): partial.step
         case .heartbeat(let heartbeat): heartbeat.step

@@ -71,6 +71,17 @@ struct PayloadReader {
         #endif
     }
 
+    /// A u32 count, then that many binary32 values, as a view of the payload's bytes.
+    mutating func read(_: FloatArray.Type, _ field: String) throws(WireError) -> FloatArray {
+        let count = try readCount("\(field) count")
+        let (byteCount, overflow) = count.multipliedReportingOverflow(by: 4)
+        guard !overflow else { throw .malformedPayload("\(field) count \(count) overflows") }
+        try need(byteCount, for: field)
+        let array = FloatArray(viewing: bytes, offset: position, count: count)
+        position += byteCount
+        return array
+    }
+
     /// Fails unless the payload has been read to its last byte.
     func finish() throws(WireError) {
         guard remaining == 0 else { throw .trailingBytes(remaining) }

@@ -9,6 +9,14 @@ struct PayloadWriter {
         bytes.reserveCapacity(reserved + capacity)
     }
 
+    /// Everything written, handed over so that the caller holds the only reference: writing the
+    /// header into it then costs no copy.
+    mutating func finish() -> [UInt8] {
+        let finished = bytes
+        bytes = []
+        return finished
+    }
+
     mutating func write<T: FixedWidthInteger>(_ value: T) {
         withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
     }
@@ -44,6 +52,12 @@ struct PayloadWriter {
         #else
         for element in array { write(element) }
         #endif
+    }
+
+    /// A u32 count, then the values' little-endian bytes as they lie.
+    mutating func write(_ array: FloatArray) {
+        writeCount(array.count)
+        array.withUnsafeBytes { bytes.append(contentsOf: $0) }
     }
 
     /// A u32 count, then IEEE 754 binary32 values back to back.

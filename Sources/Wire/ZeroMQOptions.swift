@@ -27,6 +27,11 @@ public struct ZeroMQOptions: Sendable, Equatable {
     /// -1 = block until it fits (ZMQ_SNDTIMEO).
     public var sendTimeoutMilliseconds: Int32 = -1
 
+    /// Bytes of kernel socket buffer each way (SO_SNDBUF, SO_RCVBUF), so a whole ~1 MB PARAMS
+    /// or PARTIAL can be in flight without the two I/O threads waking each other every 200 KB;
+    /// Linux caps it at net.core.wmem_max and rmem_max. -1 = the system's default.
+    public var kernelBufferBytes: Int32 = 4 << 20
+
     /// Frames of one message kept in memory; a message with more fails to decode. With
     /// `maxMessageBytes` this bounds the memory one message can take.
     public var maxFramesPerMessage = Int(UInt16.max)

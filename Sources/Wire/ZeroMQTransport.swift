@@ -315,6 +315,8 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
         try setInt64Option(socket, ZMQ_MAXMSGSIZE, options.maxMessageBytes, "ZMQ_MAXMSGSIZE")
         try setOption(socket, ZMQ_SNDTIMEO, options.sendTimeoutMilliseconds, "ZMQ_SNDTIMEO")
         try setOption(socket, ZMQ_IMMEDIATE, options.immediate ? 1 : 0, "ZMQ_IMMEDIATE")
+        try setOption(socket, ZMQ_SNDBUF, options.kernelBufferBytes, "ZMQ_SNDBUF")
+        try setOption(socket, ZMQ_RCVBUF, options.kernelBufferBytes, "ZMQ_RCVBUF")
         // Zero means "libzmq's default", which is not always what setting 0 would mean.
         if options.heartbeatIntervalMilliseconds > 0 {
             try setOption(socket, ZMQ_HEARTBEAT_IVL, options.heartbeatIntervalMilliseconds, "ZMQ_HEARTBEAT_IVL")

@@ -125,7 +125,12 @@ final class CoordinatorLink: @unchecked Sendable {
     }
 
     func send(_ message: Message) throws {
-        try transport.send(message, to: nil)
+        try send(frames: MessageCodec.encode(message))
+    }
+
+    /// Sends a message already encoded.
+    func send(frames: [[UInt8]]) throws {
+        try transport.send(frames, to: nil)
         beatLock.withLock { lastSentUnlocked = .now }
     }
 

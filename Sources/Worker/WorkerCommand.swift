@@ -1,4 +1,5 @@
 import ArgumentParser
+import Core
 import Foundation
 import Logging
 import Wire
@@ -45,6 +46,7 @@ struct WorkerCommand: ParsableCommand {
     }
 
     func run() throws {
+        AllocatorTuning.keepMessageBuffersOnHeap()
         let level = Logger.Level(rawValue: logLevel) ?? .info
         let workerName = name ?? "\(ProcessInfo.processInfo.hostName):\(getpid())"
         LoggingSystem.bootstrap { label in

@@ -44,6 +44,8 @@ final class WorkerLoop {
         let workspace = Workspace(shape: shape)
         var shards: [Int: ShardData] = [:]
         var assembler = ShardAssembler()
+        /// The step whose PARAMS `parameters` holds.
+        var parametersStep: UInt64?
 
         while true {
             switch try link.next() {
@@ -56,12 +58,17 @@ final class WorkerLoop {
                     try link.send(.shardReady(ShardReady(shardID: UInt32(shard.id), examples: UInt32(shard.count))))
                     log.debug("shard \(shard.id) ready: \(shard.count) examples")
                 }
+            case .params(let params):
+                guard params.values.count == layout.count else {
+                    throw WorkerError.protocolViolation("step \(params.step) carries \(params.values.count) parameters, the network has \(layout.count)")
+                }
+                params.values.copy(into: parameters.values)
+                parametersStep = params.step
             case .step(let step):
                 try injectFaults(rank: rank, step: Int(step.step))
-                guard step.parameters.count == layout.count else {
-                    throw WorkerError.protocolViolation("step \(step.step) carries \(step.parameters.count) parameters, the network has \(layout.count)")
+                guard parametersStep == step.step else {
+                    throw WorkerError.protocolViolation("step \(step.step) arrived without its parameters")
                 }
-                parameters.copy(from: step.parameters)
                 for work in step.plan {
                     let selection = work.examples.core
                     guard let shard = shards[Int(work.shardID)], shard.accepts(selection) else {
@@ -72,10 +79,12 @@ final class WorkerLoop {
                     let computeSeconds = (ContinuousClock.now - started).inSeconds
                     if faults.value(.nan, rank: rank) == Int(step.step) { gradient.fill(.nan) }
                     if let delay = faults.value(.delay, rank: rank) { usleep(useconds_t(delay * 1000)) }
-                    try link.send(.partial(Partial(
+                    let partial = Partial(
                         step: step.step, shardID: work.shardID, exampleCount: UInt32(selection.count),
                         correctCount: UInt32(evaluation.correct), lossSum: evaluation.lossSum,
-                        computeSeconds: computeSeconds, gradients: gradient.array)))
+                        computeSeconds: computeSeconds, gradients: [])
+                    try link.send(frames: MessageCodec.encodePartial(
+                        partial, gradients: UnsafeBufferPointer(start: gradient.values, count: gradient.count)))
                 }
             case .welcome:
                 log.notice("the coordinator welcomed this worker anew (it restarted); starting over")

@@ -65,7 +65,7 @@ import Testing
         let settings = try FuzzSettings.fromEnvironment()
         var checker = DecodeChecker(test: "multi-frame", seed: settings.seed, cases: settings.multiFrameCases)
         var setup = FuzzSource(seed: settings.seed, stream: 4, case: 0)
-        let originals = [setup.multiFrameStep(), setup.multiFramePartial(), setup.multiFrameShard()]
+        let originals = [setup.multiFrameParams(), setup.multiFramePartial(), setup.multiFrameShard()]
         let encodings = originals.map(MessageCodec.encode)
         #expect(encodings.map(\.count) == [3, 2, 2])
         for (message, frames) in zip(originals, encodings) {
@@ -280,11 +280,11 @@ private extension WireError {
 private extension Message {
     var containsNaN: Bool {
         switch self {
-        case .step(let step): step.parameters.contains { $0.isNaN }
+        case .params(let params): params.values.contains { $0.isNaN }
         case .partial(let partial):
             partial.lossSum.isNaN || partial.computeSeconds.isNaN || partial.gradients.contains { $0.isNaN }
         case .shard(let chunk): chunk.values.contains { $0.isNaN }
-        case .hello, .welcome, .refuse, .shardReady, .heartbeat, .bye: false
+        case .hello, .welcome, .refuse, .shardReady, .step, .heartbeat, .bye: false
         }
     }
 }
@@ -428,7 +428,8 @@ private struct FuzzSource {
         case .shard:
             .shard(shardChunk(examples: length(), features: chance(5) ? int(0...64) : int(0...6), bulk: false))
         case .shardReady: .shardReady(ShardReady(shardID: integer(), examples: integer()))
-        case .step: .step(Step(step: integer(), parameters: floats(length()), plan: plan()))
+        case .params: .params(Params(step: integer(), values: FloatArray(floats(length()))))
+        case .step: .step(Step(step: integer(), plan: plan()))
         case .partial: .partial(partial(gradients: floats(length())))
         case .heartbeat: .heartbeat(Heartbeat(step: integer()))
         case .bye: .bye(Bye(reason: string()))
@@ -474,7 +475,7 @@ private struct FuzzSource {
         return Partial(
             step: integer(), shardID: integer(), exampleCount: exampleCount,
             correctCount: chance(50) ? exampleCount : UInt32.random(in: 0...exampleCount, using: &random),
-            lossSum: double(), computeSeconds: double(), gradients: gradients
+            lossSum: double(), computeSeconds: double(), gradients: FloatArray(gradients)
         )
     }
 
@@ -489,9 +490,9 @@ private struct FuzzSource {
 
     // The multi-frame messages overrun whole frames by a little, so their last frame is small.
 
-    mutating func multiFrameStep() -> Message {
+    mutating func multiFrameParams() -> Message {
         let count = 2 * WireProtocol.maxFramePayload / 4 + int(0...64)
-        return .step(Step(step: integer(), parameters: bulkFloats(count), plan: plan()))
+        return .params(Params(step: integer(), values: FloatArray(bulkFloats(count))))
     }
 
     mutating func multiFramePartial() -> Message {

@@ -27,11 +27,12 @@ import Testing
     }
 
     @Test func otherVersionIsVersionMismatch() {
-        let frame = TestFrames.edit(heartbeat) { $0.version = 2 }
-        #expect(TestFrames.decodeError([frame]) == .versionMismatch(expected: 1, got: 2))
+        let other = WireProtocol.protocolVersion + 1
+        let frame = TestFrames.edit(heartbeat) { $0.version = other }
+        #expect(TestFrames.decodeError([frame]) == .versionMismatch(expected: WireProtocol.protocolVersion, got: other))
     }
 
-    @Test(arguments: [UInt8(0), 10, 255])
+    @Test(arguments: [UInt8(0), 11, 255])
     func unknownKindIsRejected(_ kind: UInt8) {
         let frame = TestFrames.edit(heartbeat) { $0.kind = kind }
         #expect(TestFrames.decodeError([frame]) == .unknownKind(kind))
@@ -153,7 +154,7 @@ import Testing
     }
 
     @Test func planMustNameEachShardOnce() {
-        let step = Step(step: 1, parameters: [], plan: [
+        let step = Step(step: 1, plan: [
             ShardWork(shardID: 4, examples: .range(start: 0, count: 1)),
             ShardWork(shardID: 4, examples: .list([2])),
         ])
@@ -161,7 +162,7 @@ import Testing
     }
 
     @Test func rangeMustNotOverflowIndices() {
-        let step = Step(step: 1, parameters: [], plan: [
+        let step = Step(step: 1, plan: [
             ShardWork(shardID: 0, examples: .range(start: UInt32.max, count: 2)),
         ])
         #expect(isMalformed(TestFrames.decodeError(MessageCodec.encode(.step(step)))))
@@ -170,7 +171,6 @@ import Testing
     @Test func unknownSelectionTagIsMalformed() {
         var payload = TestFrames.Payload()
         payload.append(UInt64(1))  // step
-        payload.append([Float]())  // parameters
         payload.append(UInt32(1))  // plan count
         payload.append(UInt32(0))  // shard ID
         payload.append(UInt8(2))  // tag: neither range nor list
@@ -192,9 +192,14 @@ import Testing
         let partial = TestFrames.frame(.init(kind: MessageKind.partial.rawValue, step: 1), payload: floats.bytes)
         #expect(isMalformed(TestFrames.decodeError([partial])))
 
+        var values = TestFrames.Payload()
+        values.append(UInt64(1))
+        values.append(UInt32.max)  // values count
+        let params = TestFrames.frame(.init(kind: MessageKind.params.rawValue, step: 1), payload: values.bytes)
+        #expect(isMalformed(TestFrames.decodeError([params])))
+
         var plan = TestFrames.Payload()
         plan.append(UInt64(1))
-        plan.append([Float]())
         plan.append(UInt32.max)  // plan count
         let step = TestFrames.frame(.init(kind: MessageKind.step.rawValue, step: 1), payload: plan.bytes)
         #expect(isMalformed(TestFrames.decodeError([step])))
@@ -247,7 +252,7 @@ import Testing
     /// one-frame message: refused, so every message has one encoding.
     @Test func emptyLastPartIsInconsistent() throws {
         func partial(_ count: Int) -> Message {
-            .partial(Partial(step: 1, shardID: 0, exampleCount: 1, correctCount: 1, lossSum: 0, gradients: Array(repeating: 1, count: count)))
+            .partial(Partial(step: 1, shardID: 0, exampleCount: 1, correctCount: 1, lossSum: 0, gradients: FloatArray(Array(repeating: 1, count: count))))
         }
         let base = MessageCodec.encode(partial(0))[0].count - WireProtocol.headerSize
         try #require((WireProtocol.maxFramePayload - base) % 4 == 0)

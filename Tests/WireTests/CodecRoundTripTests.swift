@@ -35,7 +35,7 @@ import Testing
         let crc = CRC32C.referenceChecksum(payload)
         let expected: [UInt8] = [
             0x54, 0x43, 0x53, 0x44,  // magic "DSCT" little-endian
-            0x01, 0x00,  // version 1
+            0x02, 0x00,  // version 2
             0x08,  // kind HEARTBEAT
             0x00,  // flags
             0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01,  // step
@@ -61,7 +61,7 @@ import Testing
         for (count, frameCount) in [(fitting, 1), (fitting + 1, 2)] {
             let message = Message.partial(Partial(
                 step: 1, shardID: 0, exampleCount: 1, correctCount: 1, lossSum: 0,
-                gradients: SampleMessages.distinctFloats(count)
+                gradients: FloatArray(SampleMessages.distinctFloats(count))
             ))
             let frames = MessageCodec.encode(message)
             #expect(frames.count == frameCount)
@@ -78,13 +78,13 @@ import Testing
             .infinity, -.infinity, .leastNonzeroMagnitude, .greatestFiniteMagnitude, 1.0 / 3.0,
         ]
         let message = Message.partial(Partial(
-            step: 9, shardID: 0, exampleCount: 0, correctCount: 0, lossSum: -.nan, gradients: specials
+            step: 9, shardID: 0, exampleCount: 0, correctCount: 0, lossSum: -.nan, gradients: FloatArray(specials)
         ))
         guard case .partial(let decoded) = try MessageCodec.decode(MessageCodec.encode(message)) else {
             Issue.record("decoded to another kind")
             return
         }
-        #expect(decoded.gradients.map(\.bitPattern) == specials.map(\.bitPattern))
+        #expect(decoded.gradients.map { $0.bitPattern } == specials.map(\.bitPattern))
         #expect(decoded.lossSum.bitPattern == (-Double.nan).bitPattern)
     }
 

@@ -22,8 +22,10 @@ enum SampleMessages {
         labels: [], values: []
     ))
     static let shardReady = Message.shardReady(ShardReady(shardID: 5, examples: 7500))
+    static let params = Message.params(Params(step: 42, values: FloatArray(distinctFloats(40))))
+    static let emptyParams = Message.params(Params(step: 0, values: []))
     static let step = Message.step(Step(
-        step: 42, parameters: distinctFloats(40),
+        step: 42,
         plan: [
             ShardWork(shardID: 0, examples: .range(start: 0, count: 32)),
             ShardWork(shardID: 3, examples: .list([17, 2, 99, 0, 4_000_000_000])),
@@ -31,26 +33,29 @@ enum SampleMessages {
             ShardWork(shardID: 1, examples: .range(start: UInt32.max, count: 1)),
         ]
     ))
-    static let emptyStep = Message.step(Step(step: 0, parameters: [], plan: []))
+    static let emptyStep = Message.step(Step(step: 0, plan: []))
     static let partial = Message.partial(Partial(
         step: 42, shardID: 3, exampleCount: 32, correctCount: 29, lossSum: 11.25, computeSeconds: 0.0125,
-        gradients: distinctFloats(40, seed: 0.25)
+        gradients: FloatArray(distinctFloats(40, seed: 0.25))
     ))
     static let heartbeat = Message.heartbeat(Heartbeat(step: UInt64.max))
     static let bye = Message.bye(Bye(reason: ""))
 
-    /// A Step whose parameters alone exceed one frame: two frames.
+    /// Params whose values exceed one frame: two frames.
+    static let largeParams = Message.params(Params(
+        step: 7, values: FloatArray(distinctFloats(WireProtocol.maxFramePayload / 4 + 1000))
+    ))
+    /// A Step whose example list alone exceeds one frame: two frames.
     static let largeStep = Message.step(Step(
-        step: 7, parameters: distinctFloats(WireProtocol.maxFramePayload / 4 + 1000),
-        plan: [ShardWork(shardID: 0, examples: .list(Array(0..<600)))]
+        step: 7, plan: [ShardWork(shardID: 0, examples: .list(Array(0..<UInt32(WireProtocol.maxFramePayload / 4 + 600))))]
     ))
     /// A Partial just over two frames: three frames.
     static let largePartial = Message.partial(Partial(
         step: 8, shardID: 1, exampleCount: 600, correctCount: 0, lossSum: 1e30,
-        gradients: distinctFloats(WireProtocol.maxFramePayload / 2 + 100, seed: 0.5)
+        gradients: FloatArray(distinctFloats(WireProtocol.maxFramePayload / 2 + 100, seed: 0.5))
     ))
 
     static let small: [Message] = [
-        hello, welcome, refuse, shard, emptyShard, shardReady, step, emptyStep, partial, heartbeat, bye,
+        hello, welcome, refuse, shard, emptyShard, shardReady, params, emptyParams, step, emptyStep, partial, heartbeat, bye,
     ]
 }

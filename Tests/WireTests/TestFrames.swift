@@ -5,7 +5,7 @@
 enum TestFrames {
     struct Header {
         var magic: UInt32 = 0x4453_4354
-        var version: UInt16 = 1
+        var version: UInt16 = WireProtocol.protocolVersion
         var kind: UInt8
         var flags: UInt8 = 0
         var step: UInt64 = 0

@@ -5,6 +5,7 @@ public enum Message: Sendable, Equatable {
     case refuse(Refuse)
     case shard(ShardChunk)
     case shardReady(ShardReady)
+    case params(Params)
     case step(Step)
     case partial(Partial)
     case heartbeat(Heartbeat)
@@ -18,6 +19,7 @@ public enum Message: Sendable, Equatable {
         case .refuse: .refuse
         case .shard: .shard
         case .shardReady: .shardReady
+        case .params: .params
         case .step: .step
         case .partial: .partial
         case .heartbeat: .heartbeat

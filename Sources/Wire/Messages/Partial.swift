@@ -11,8 +11,8 @@ public struct Partial: Sendable, Equatable {
     public var lossSum: Double
     /// Seconds the worker spent computing this partial (forward and backward), for the metrics.
     public var computeSeconds: Double
-    /// Σ dW and db over the examples, flattened in the same order as `Step.parameters`.
-    public var gradients: [Float]
+    /// Σ dW and db over the examples, flattened in the same order as `Params.values`.
+    public var gradients: FloatArray
 
     public init(
         step: UInt64,
@@ -21,7 +21,7 @@ public struct Partial: Sendable, Equatable {
         correctCount: UInt32,
         lossSum: Double,
         computeSeconds: Double = 0,
-        gradients: [Float]
+        gradients: FloatArray
     ) {
         self.step = step
         self.shardID = shardID
