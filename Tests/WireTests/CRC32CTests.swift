@@ -37,6 +37,26 @@ import Testing
         #expect(continued == CRC32C.referenceChecksum(whole))
     }
 
+    /// Long buffers go three blocks of 8 KiB at a time, joined by shifting: lengths around and
+    /// well past a round (24 KiB), at odd offsets, and continued from a nonzero state, all agree
+    /// with slicing-by-8.
+    @Test func interleavedRoundsMatchSlicing() {
+        var generator = SplitMix64(seed: 3)
+        let bytes = (0..<200_003).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+        let round = 3 * 8192
+        let cases = [(0, round - 1), (1, round), (3, round + 1), (0, 2 * round + 17), (5, 199_990), (0, 200_003)]
+        for (start, length) in cases {
+            bytes[start..<start + length].withUnsafeBytes { raw in
+                let software = CRC32C.softwareUpdate(0, base: raw.baseAddress!, count: raw.count)
+                #expect(CRC32C.checksum(raw) == software, "start \(start), length \(length)")
+                // Continued from a checksum of a head: the first round starts from a nonzero state.
+                let head = UnsafeRawBufferPointer(rebasing: raw[..<7])
+                let rest = UnsafeRawBufferPointer(rebasing: raw[7...])
+                #expect(CRC32C.update(CRC32C.checksum(head), with: rest) == CRC32C.checksum(raw))
+            }
+        }
+    }
+
     /// The checksum in use (the crc32 instruction where the CPU has it) and slicing-by-8 agree.
     @Test func inUseMatchesSlicing() {
         var generator = SplitMix64(seed: 2)
