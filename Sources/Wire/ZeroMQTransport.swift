@@ -212,13 +212,39 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
 
     // MARK: Frames
 
+    /// Bytes from which a frame is handed to libzmq in place rather than copied into a message
+    /// of its own: a PARAMS or PARTIAL frame, sent without a copy (a HEARTBEAT is cheaper copied).
+    static let zeroCopyBytes = 64 << 10
+
+    /// Keeps a frame's bytes alive and unchanged while libzmq sends them from its I/O thread.
+    private final class FrameOwner {
+        let bytes: [UInt8]
+        init(_ bytes: [UInt8]) { self.bytes = bytes }
+    }
+
     private func sendFrame(
         _ bytes: [UInt8], more: Bool, on socket: UnsafeMutableRawPointer, to peer: PeerID?
     ) throws(WireError) {
-        try Self.check(zmq_msg_init_size(message, bytes.count), "zmq_msg_init_size")
-        bytes.withUnsafeBytes { source in
-            if let base = source.baseAddress, let destination = zmq_msg_data(message) {
-                destination.copyMemory(from: base, byteCount: source.count)
+        if bytes.count >= Self.zeroCopyBytes {
+            // The array's storage is a heap object whose address holds while the owner keeps the
+            // (immutable) array; libzmq calls the release function once it has sent the bytes,
+            // or when the message is closed unsent.
+            let owner = FrameOwner(bytes)
+            let base = owner.bytes.withUnsafeBytes { UnsafeMutableRawPointer(mutating: $0.baseAddress!) }
+            let hint = Unmanaged.passRetained(owner).toOpaque()
+            let released: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) -> Void = { _, hint in
+                if let hint { Unmanaged<AnyObject>.fromOpaque(hint).release() }
+            }
+            guard zmq_msg_init_data(message, base, bytes.count, released, hint) == 0 else {
+                Unmanaged<FrameOwner>.fromOpaque(hint).release()
+                throw Self.error("zmq_msg_init_data")
+            }
+        } else {
+            try Self.check(zmq_msg_init_size(message, bytes.count), "zmq_msg_init_size")
+            bytes.withUnsafeBytes { source in
+                if let base = source.baseAddress, let destination = zmq_msg_data(message) {
+                    destination.copyMemory(from: base, byteCount: source.count)
+                }
             }
         }
         while zmq_msg_send(message, socket, more ? ZMQ_SNDMORE : 0) < 0 {
