@@ -291,7 +291,9 @@ final class WorkerPool: TimedGradientSource {
             return .poisoned("\(partial.gradients.count) gradient values, the network has \(layout.count)")
         }
         guard partial.lossSum.isFinite, partial.lossSum >= 0 else { return .poisoned("loss sum \(partial.lossSum)") }
-        guard partial.gradients.withUnsafeBytes(Finiteness.allFinite(bytes:)) else { return .poisoned("non-finite gradient values") }
+        guard partial.gradients.withUnsafeFloats({ $0.baseAddress.map { Finiteness.allFinite($0, count: layout.count) } ?? true }) else {
+            return .poisoned("non-finite gradient values")
+        }
         return .accept
     }
 

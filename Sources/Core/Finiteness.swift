@@ -16,18 +16,6 @@ public enum Finiteness {
         }
     }
 
-    /// Whether all values of a raw little-endian Float32 array are finite; `bytes` need not be
-    /// aligned (a payload inside a received frame).
-    public static func allFinite(bytes: UnsafeRawBufferPointer) -> Bool {
-        let count = bytes.count / 4
-        guard let base = bytes.baseAddress else { return true }
-        var largest: UInt32 = 0
-        for i in 0..<count {
-            largest = max(largest, UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)) & exponentMask)
-        }
-        return largest != exponentMask
-    }
-
     /// The exponent field of `x`: equal to `exponentMask` exactly when `x` is not finite.
     @inline(__always)
     static func exponent(_ x: Float) -> UInt32 { x.bitPattern & exponentMask }
