@@ -54,6 +54,8 @@ final class WorkerPool: TimedGradientSource {
     private let transport: ZeroMQTransport
     private let settings: Settings
     private let layout: ParameterLayout
+    /// The gradient's segments, as workers send them.
+    private let segments: [Range<Int>]
     private let plan: ShardPlan
     private let log: Logger
     private let supervisor: LocalWorkers?
@@ -88,6 +90,7 @@ final class WorkerPool: TimedGradientSource {
         self.transport = transport
         self.settings = settings
         self.layout = layout
+        segments = layout.segments.map(\.range)
         self.plan = plan
         self.supervisor = supervisor
         self.log = log
@@ -210,13 +213,17 @@ final class WorkerPool: TimedGradientSource {
                 try lose(worker, reason: "it sent a bad partial: \(reason)")
                 return (bytes, ContinuousClock.now - before)
             }
-            computeSeconds += partial.computeSeconds.isFinite ? max(0, partial.computeSeconds) : 0
-            examplesByWorker[worker.rank, default: 0] += Int(partial.exampleCount)
+            let segment = Int(partial.segment)
+            // The last segment's time covers the shard's whole computation; count the examples once.
+            if segment == segments.count - 1 {
+                computeSeconds += partial.computeSeconds.isFinite ? max(0, partial.computeSeconds) : 0
+                examplesByWorker[worker.rank, default: 0] += Int(partial.exampleCount)
+            }
             let before = ContinuousClock.now
             partial.gradients.withUnsafeFloats { g in
                 accumulator.add(
-                    shard: Int(partial.shardID), gradients: g.baseAddress!, examples: Int(partial.exampleCount),
-                    correct: Int(partial.correctCount), lossSum: partial.lossSum)
+                    shard: Int(partial.shardID), segment: segment, values: g.baseAddress!,
+                    examples: Int(partial.exampleCount), correct: Int(partial.correctCount), lossSum: partial.lossSum)
             }
             return (bytes, ContinuousClock.now - before)
         case .success(.shardReady(let ready)):
@@ -283,15 +290,19 @@ final class WorkerPool: TimedGradientSource {
         guard shard < plan.shardCount, worker.shards.contains(shard), let work = stepWork[shard] else {
             return .ignore("shard \(partial.shardID) is not this worker's")
         }
-        guard !accumulator.has(shard: shard) else { return .ignore("shard \(shard) arrived twice") }
+        let segment = Int(partial.segment)
+        guard segment < segments.count else {
+            return .poisoned("segment \(partial.segment) of a gradient cut in \(segments.count)")
+        }
+        guard !accumulator.has(shard: shard, segment: segment) else { return .ignore("shard \(shard) segment \(segment) arrived twice") }
         guard Int(partial.exampleCount) == work.selection.count else {
             return .poisoned("shard \(shard) reports \(partial.exampleCount) examples, the step gave it \(work.selection.count)")
         }
-        guard partial.gradients.count == layout.count else {
-            return .poisoned("\(partial.gradients.count) gradient values, the network has \(layout.count)")
+        guard partial.gradients.count == segments[segment].count else {
+            return .poisoned("\(partial.gradients.count) gradient values in segment \(segment), which has \(segments[segment].count)")
         }
         guard partial.lossSum.isFinite, partial.lossSum >= 0 else { return .poisoned("loss sum \(partial.lossSum)") }
-        guard partial.gradients.withUnsafeFloats({ $0.baseAddress.map { Finiteness.allFinite($0, count: layout.count) } ?? true }) else {
+        guard partial.gradients.withUnsafeFloats({ floats in floats.baseAddress.map { Finiteness.allFinite($0, count: floats.count) } ?? true }) else {
             return .poisoned("non-finite gradient values")
         }
         return .accept
@@ -306,7 +317,9 @@ final class WorkerPool: TimedGradientSource {
         guard evaluation.lossSum.isFinite, localGradient.isFinite else {
             throw TrainingError.diverged(step: step, loss: evaluation.lossSum / Double(max(work.selection.count, 1)))
         }
-        accumulator.add(
+        // Segments of this shard already in came from a worker that checked out so far; only
+        // the missing ones are added.
+        accumulator.addMissing(
             shard: shard, gradients: localGradient.values, examples: work.selection.count,
             correct: evaluation.correct, lossSum: evaluation.lossSum)
         examplesByWorker[-1, default: 0] += work.selection.count

@@ -1,96 +1,157 @@
 /// Adds the shards' partials of one step in shard order, 0…K−1, whatever order they arrive in.
 ///
-/// A partial that arrives early waits in its shard's slot; as soon as every shard before it is in,
-/// it is added. Same partials ⇒ same bits, however the work was spread (invariant 2).
+/// A partial may arrive whole or segment by segment (`ParameterLayout.segments`, as workers send
+/// them while backprop runs). Each segment is added in shard order on its own: a segment that
+/// arrives early waits in its shard's slot and is added as soon as every shard before it has
+/// that segment in. Every value is still the sum of the same partials in the same order, so the
+/// same partials give the same bits, however the work was spread or cut (invariant 2).
 public final class GradientAccumulator: @unchecked Sendable {
     public let layout: ParameterLayout
     public let shardCount: Int
+    /// Where each segment lies in the flat buffer, in the order workers send them.
+    public let segments: [Range<Int>]
     /// Σ dW, Σ db over the shards added so far.
     public let sum: ParameterBuffer
+    /// Σ over the shards whose statistics are counted so far (in shard order).
     public private(set) var examples = 0
     public private(set) var correct = 0
     public private(set) var lossSum = 0.0
-    /// The next shard to add.
-    public private(set) var nextShard = 0
 
+    /// Per segment, the next shard to add.
+    private var nextShardOf: [Int]
+    /// received[k][s]: shard k's segment s is in (added or waiting).
+    private var received: [[Bool]]
+    private var receivedCount: [Int]
+    /// Shards' segments that arrived ahead of their turn, written at their place in a full buffer.
     private var waiting: [ParameterBuffer?]
+    private var stats: [(examples: Int, correct: Int, lossSum: Double)?]
+    private var shardsCounted = 0
+    private var segmentsComplete = 0
     /// Where `accumulate` computes a partial that is not the step's first.
     private var scratch: ParameterBuffer?
-    private var waitingStats: [(examples: Int, correct: Int, lossSum: Double)?]
 
     public init(layout: ParameterLayout, shards: Int) {
         self.layout = layout
         shardCount = shards
+        segments = layout.segments.map(\.range)
         sum = ParameterBuffer(layout: layout)
+        nextShardOf = Array(repeating: 0, count: segments.count)
+        received = Array(repeating: Array(repeating: false, count: segments.count), count: shards)
+        receivedCount = Array(repeating: 0, count: shards)
         waiting = Array(repeating: nil, count: shards)
-        waitingStats = Array(repeating: nil, count: shards)
+        stats = Array(repeating: nil, count: shards)
     }
 
-    public var isComplete: Bool { nextShard == shardCount }
+    public var isComplete: Bool { segmentsComplete == segments.count && shardsCounted == shardCount }
+
+    /// Shards added whole so far: every shard before this one has all its segments in the sum.
+    public var nextShard: Int { nextShardOf.min() ?? shardCount }
 
     /// Starts a new step.
     public func reset() {
         examples = 0
         correct = 0
         lossSum = 0
-        nextShard = 0
-        for k in 0..<shardCount { waitingStats[k] = nil }
-    }
-
-    /// Whether shard k's partial for this step is already in (added or waiting).
-    public func has(shard k: Int) -> Bool { k < nextShard || waitingStats[k] != nil }
-
-    /// Takes shard k's partial. `gradients` must hold `layout.count` values.
-    public func add(shard k: Int, gradients: UnsafePointer<Float>, examples n: Int, correct c: Int, lossSum loss: Double) {
-        precondition(k >= 0 && k < shardCount && !has(shard: k), "shard \(k) twice or out of range")
-        if k == nextShard {
-            fold(gradients, examples: n, correct: c, lossSum: loss)
-            drain()
-        } else {
-            let slot = waiting[k] ?? ParameterBuffer(layout: layout)
-            waiting[k] = slot
-            slot.values.update(from: gradients, count: layout.count)
-            waitingStats[k] = (n, c, loss)
+        shardsCounted = 0
+        segmentsComplete = 0
+        for s in nextShardOf.indices { nextShardOf[s] = 0 }
+        for k in 0..<shardCount {
+            for s in received[k].indices { received[k][s] = false }
+            receivedCount[k] = 0
+            stats[k] = nil
         }
     }
 
-    /// Shard k's partial, computed by `body` into the buffer it is handed: the running sum itself
-    /// when k is the first shard of the step (no copy), a scratch buffer otherwise. `body`
-    /// returns the partial's correct count and Σ loss.
-    public func accumulate(shard k: Int, examples n: Int, computing body: (ParameterBuffer) -> OutputLayer.Evaluation) {
-        precondition(k >= 0 && k < shardCount && !has(shard: k), "shard \(k) twice or out of range")
-        if k == 0 {
-            let evaluation = body(sum)
-            examples = n
-            correct = evaluation.correct
-            lossSum = evaluation.lossSum
-            nextShard = 1
-            drain()
+    /// Whether shard k's whole partial for this step is already in (added or waiting).
+    public func has(shard k: Int) -> Bool { receivedCount[k] == segments.count }
+
+    /// Whether shard k's segment s is already in.
+    public func has(shard k: Int, segment s: Int) -> Bool { received[k][s] }
+
+    /// Takes shard k's whole partial. `gradients` must hold `layout.count` values.
+    public func add(shard k: Int, gradients: UnsafePointer<Float>, examples n: Int, correct c: Int, lossSum loss: Double) {
+        precondition(k >= 0 && k < shardCount && receivedCount[k] == 0, "shard \(k) twice or out of range")
+        for (s, range) in segments.enumerated() {
+            add(shard: k, segment: s, values: gradients + range.lowerBound, examples: n, correct: c, lossSum: loss)
+        }
+    }
+
+    /// Takes the segments of shard k's partial that are not in yet (a partial the coordinator
+    /// computed itself, after some of a worker's segments arrived).
+    public func addMissing(shard k: Int, gradients: UnsafePointer<Float>, examples n: Int, correct c: Int, lossSum loss: Double) {
+        for (s, range) in segments.enumerated() where !received[k][s] {
+            add(shard: k, segment: s, values: gradients + range.lowerBound, examples: n, correct: c, lossSum: loss)
+        }
+    }
+
+    /// Takes segment s of shard k's partial: `values` holds that segment's values. The shard's
+    /// statistics come with each segment; the first to arrive counts.
+    public func add(shard k: Int, segment s: Int, values: UnsafePointer<Float>, examples n: Int, correct c: Int, lossSum loss: Double) {
+        precondition(k >= 0 && k < shardCount && s >= 0 && s < segments.count && !received[k][s], "shard \(k) segment \(s) twice or out of range")
+        received[k][s] = true
+        receivedCount[k] += 1
+        if stats[k] == nil { stats[k] = (n, c, loss) }
+        if nextShardOf[s] == k {
+            fold(segment: s, values)
+            drain(segment: s)
         } else {
+            let slot = waiting[k] ?? ParameterBuffer(layout: layout)
+            waiting[k] = slot
+            let range = segments[s]
+            (slot.values + range.lowerBound).update(from: values, count: range.count)
+        }
+        countStats()
+    }
+
+    /// Shard k's partial, computed by `body` into the buffer it is handed: the running sum itself
+    /// when k is the step's first shard and nothing of it is in yet (no copy), a scratch buffer
+    /// otherwise. `body` returns the partial's correct count and Σ loss.
+    public func accumulate(shard k: Int, examples n: Int, computing body: (ParameterBuffer) -> OutputLayer.Evaluation) {
+        precondition(k >= 0 && k < shardCount && receivedCount[k] == 0, "shard \(k) twice or out of range")
+        guard k == 0 else {
             let buffer = scratch ?? ParameterBuffer(layout: layout)
             scratch = buffer
             let evaluation = body(buffer)
             add(shard: k, gradients: buffer.values, examples: n, correct: evaluation.correct, lossSum: evaluation.lossSum)
+            return
+        }
+        let evaluation = body(sum)
+        stats[0] = (n, evaluation.correct, evaluation.lossSum)
+        receivedCount[0] = segments.count
+        for s in segments.indices {
+            received[0][s] = true
+            nextShardOf[s] = 1
+            if shardCount == 1 { segmentsComplete += 1 }
+            drain(segment: s)
+        }
+        countStats()
+    }
+
+    private func drain(segment s: Int) {
+        while nextShardOf[s] < shardCount, received[nextShardOf[s]][s] {
+            fold(segment: s, waiting[nextShardOf[s]]!.values + segments[s].lowerBound)
         }
     }
 
-    private func drain() {
-        while nextShard < shardCount, let stats = waitingStats[nextShard] {
-            fold(waiting[nextShard]!.values, examples: stats.examples, correct: stats.correct, lossSum: stats.lossSum)
-            waitingStats[nextShard - 1] = nil
-        }
-    }
-
-    private func fold(_ g: UnsafePointer<Float>, examples n: Int, correct c: Int, lossSum loss: Double) {
-        let s = sum.values
-        if nextShard == 0 {
-            s.update(from: g, count: layout.count)
+    private func fold(segment s: Int, _ g: UnsafePointer<Float>) {
+        let range = segments[s]
+        let target = sum.values + range.lowerBound
+        if nextShardOf[s] == 0 {
+            target.update(from: g, count: range.count)
         } else {
-            for i in 0..<layout.count { s[i] += g[i] }
+            for i in 0..<range.count { target[i] += g[i] }
         }
-        examples += n
-        correct += c
-        lossSum += loss
-        nextShard += 1
+        nextShardOf[s] += 1
+        if nextShardOf[s] == shardCount { segmentsComplete += 1 }
+    }
+
+    /// Counts the shards' statistics in shard order, as far as they have arrived.
+    private func countStats() {
+        while shardsCounted < shardCount, let counted = stats[shardsCounted] {
+            examples += counted.examples
+            correct += counted.correct
+            lossSum += counted.lossSum
+            shardsCounted += 1
+        }
     }
 }

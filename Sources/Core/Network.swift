@@ -39,22 +39,37 @@ public enum Network {
     /// dA[l−1] = W[l]ᵀ·dZ[l]; dZ[l−1] = dA[l−1] ⊙ g′(Z[l−1]).
     /// These are the formulas' dW, db times m: the caller divides by the total example count, so
     /// sums from any number of shards add up to the exact mean. Overwrites the workspace's A[l].
+    ///
+    /// dW[l] is computed segment by segment (`ParameterLayout.segments`: a large W in column
+    /// blocks), the same way in every process, and `onSegment` hears each segment's index as soon
+    /// as its values in `grad` are final — before backprop moves to the next layer.
     public static func backward(
         _ p: ParameterBuffer, input x: UnsafePointer<Float>, count m: Int,
-        labels: UnsafePointer<Int32>, workspace ws: Workspace, into grad: ParameterBuffer
+        labels: UnsafePointer<Int32>, workspace ws: Workspace, into grad: ParameterBuffer,
+        onSegment: ((Int) -> Void)? = nil
     ) {
         let shape = p.layout.shape
         let n = shape.layers
         let depth = shape.depth
+        let segments = ws.segments
+        var next = 0
         shape.output.subtractTargets(ws.activations[depth], rows: n[depth], cols: m, labels: labels)
         for l in stride(from: depth, through: 1, by: -1) {
             let dZ = ws.activations[l]
             let aPrev = l == 1 ? x : UnsafePointer(ws.activations[l - 1])
-            // dW[l] (n_l, n_{l−1}) = dZ[l] (n_l, m) · A[l−1]ᵀ (m, n_{l−1})
-            BLAS.gemm(
-                .none, .transposed, m: n[l], n: n[l - 1], k: m,
-                a: dZ, lda: n[l], b: aPrev, ldb: n[l - 1], c: grad.weight(l), ldc: n[l])
-            sumRows(dZ, rows: n[l], cols: m, into: grad.bias(l))
+            while next < segments.count, segments[next].layer == l {
+                switch segments[next].part {
+                case .layer:
+                    weightGradient(dZ, aPrev, columns: 0..<n[l - 1], layer: l, n: n, m: m, into: grad)
+                    sumRows(dZ, rows: n[l], cols: m, into: grad.bias(l))
+                case .bias:
+                    sumRows(dZ, rows: n[l], cols: m, into: grad.bias(l))
+                case .weightColumns(let columns):
+                    weightGradient(dZ, aPrev, columns: columns, layer: l, n: n, m: m, into: grad)
+                }
+                onSegment?(next)
+                next += 1
+            }
             guard l > 1 else { break }
             let dA = ws.scratch!
             // dA[l−1] (n_{l−1}, m) = W[l]ᵀ (n_{l−1}, n_l) · dZ[l] (n_l, m)
@@ -65,18 +80,36 @@ public enum Network {
         }
     }
 
+    /// dW[l][:, c0..<c1] (n_l, c1 − c0) = dZ[l] (n_l, m) · A[l−1][c0..<c1, :]ᵀ (m, c1 − c0): the
+    /// rows c0..<c1 of A[l−1] start at `aPrev + c0` with its full leading dimension.
+    @inline(__always)
+    private static func weightGradient(
+        _ dZ: UnsafePointer<Float>, _ aPrev: UnsafePointer<Float>, columns: Range<Int>, layer l: Int, n: [Int], m: Int,
+        into grad: ParameterBuffer
+    ) {
+        BLAS.gemm(
+            .none, .transposed, m: n[l], n: columns.count, k: m,
+            a: dZ, lda: n[l], b: aPrev + columns.lowerBound, ldb: n[l - 1],
+            c: grad.weight(l) + columns.lowerBound * n[l], ldc: n[l])
+    }
+
     /// Forward then backward: Σ dW, Σ db into `grad`, and the batch's Σ loss and correct count.
+    /// `onSegment` hears each finished segment (see `backward`) with the batch's evaluation.
     @discardableResult
     public static func gradientSum(
         _ p: ParameterBuffer, input x: UnsafePointer<Float>, count m: Int,
-        labels: UnsafePointer<Int32>, workspace ws: Workspace, into grad: ParameterBuffer
+        labels: UnsafePointer<Int32>, workspace ws: Workspace, into grad: ParameterBuffer,
+        onSegment: ((Int, OutputLayer.Evaluation) -> Void)? = nil
     ) -> OutputLayer.Evaluation {
         guard m > 0 else {
             grad.fill(0)
+            for segment in ws.segments.indices { onSegment?(segment, OutputLayer.Evaluation()) }
             return OutputLayer.Evaluation()
         }
         let evaluation = forward(p, input: x, count: m, labels: labels, workspace: ws)
-        backward(p, input: x, count: m, labels: labels, workspace: ws, into: grad)
+        backward(p, input: x, count: m, labels: labels, workspace: ws, into: grad, onSegment: onSegment.map { report in
+            { segment in report(segment, evaluation) }
+        })
         return evaluation
     }
 

@@ -45,15 +45,17 @@ public final class ShardData: @unchecked Sendable {
     deinit { ownedLabels?.deallocate() }
 
     /// Σ dW, Σ db over the selected examples into `grad`; returns their Σ loss and correct count.
+    /// `onSegment`: see `Network.gradientSum`.
     public func computePartial(
-        _ p: ParameterBuffer, selection: ExampleSelection, workspace ws: Workspace, into grad: ParameterBuffer
+        _ p: ParameterBuffer, selection: ExampleSelection, workspace ws: Workspace, into grad: ParameterBuffer,
+        onSegment: ((Int, OutputLayer.Evaluation) -> Void)? = nil
     ) -> OutputLayer.Evaluation {
         switch selection {
         case .range(let r):
             precondition(r.lowerBound >= 0 && r.upperBound <= count, "selection outside shard \(id)")
             return Network.gradientSum(
                 p, input: features + r.lowerBound * featureCount, count: r.count,
-                labels: labels + r.lowerBound, workspace: ws, into: grad)
+                labels: labels + r.lowerBound, workspace: ws, into: grad, onSegment: onSegment)
         case .list(let indices):
             let m = indices.count
             let (x, y) = ws.reserveGathered(m)
@@ -64,7 +66,7 @@ public final class ShardData: @unchecked Sendable {
                 (x + column * n0).update(from: features + i * n0, count: n0)
                 y[column] = labels[i]
             }
-            return Network.gradientSum(p, input: x, count: m, labels: y, workspace: ws, into: grad)
+            return Network.gradientSum(p, input: x, count: m, labels: y, workspace: ws, into: grad, onSegment: onSegment)
         }
     }
 

@@ -14,8 +14,12 @@ public final class Workspace: @unchecked Sendable {
     private(set) var gatheredInput: UnsafeMutablePointer<Float>?
     private(set) var gatheredLabels: UnsafeMutablePointer<Int32>?
 
+    /// The gradient's segments (`ParameterLayout.segments`), computed once.
+    let segments: [GradientSegment]
+
     public init(shape: NetworkShape, capacity: Int = 0) {
         self.shape = shape
+        segments = ParameterLayout(shape: shape).segments
         reserve(capacity)
     }
 

@@ -47,6 +47,7 @@ extension MessageCodec {
         case .partial(let partial):
             writer.write(partial.step)
             writer.write(partial.shardID)
+            writer.write(partial.segment)
             writer.write(partial.exampleCount)
             writer.write(partial.correctCount)
             writer.write(partial.lossSum)
@@ -95,6 +96,7 @@ extension MessageCodec {
             let partial = Partial(
                 step: try reader.read(UInt64.self, "step"),
                 shardID: try reader.read(UInt32.self, "shardID"),
+                segment: try reader.read(UInt32.self, "segment"),
                 exampleCount: try reader.read(UInt32.self, "exampleCount"),
                 correctCount: try reader.read(UInt32.self, "correctCount"),
                 lossSum: try reader.read(Double.self, "lossSum"),
@@ -200,7 +202,7 @@ extension MessageCodec {
         case .params(let params):
             return 12 + 4 * params.values.count
         case .partial(let partial):
-            return 40 + 4 * partial.gradients.count
+            return 44 + 4 * partial.gradients.count
         case .shardReady, .heartbeat:
             return 8
         }

@@ -41,6 +41,7 @@ final class WorkerLoop {
         let layout = ParameterLayout(shape: shape)
         let parameters = ParameterBuffer(layout: layout)
         let gradient = ParameterBuffer(layout: layout)
+        let segments = layout.segments.map(\.range)
         let workspace = Workspace(shape: shape)
         var shards: [Int: ShardData] = [:]
         var assembler = ShardAssembler()
@@ -74,17 +75,27 @@ final class WorkerLoop {
                     guard let shard = shards[Int(work.shardID)], shard.accepts(selection) else {
                         throw WorkerError.protocolViolation("step \(step.step) asks for examples of shard \(work.shardID), which this worker does not hold")
                     }
+                    // Each segment of the gradient goes out as soon as backprop has finished it,
+                    // so the coordinator adds it while the rest is still being computed.
                     let started = ContinuousClock.now
-                    let evaluation = shard.computePartial(parameters, selection: selection, workspace: workspace, into: gradient)
-                    let computeSeconds = (ContinuousClock.now - started).inSeconds
-                    if faults.value(.nan, rank: rank) == Int(step.step) { gradient.fill(.nan) }
-                    if let delay = faults.value(.delay, rank: rank) { usleep(useconds_t(delay * 1000)) }
-                    let partial = Partial(
-                        step: step.step, shardID: work.shardID, exampleCount: UInt32(selection.count),
-                        correctCount: UInt32(evaluation.correct), lossSum: evaluation.lossSum,
-                        computeSeconds: computeSeconds, gradients: [])
-                    try link.send(frames: MessageCodec.encodePartial(
-                        partial, gradients: UnsafeBufferPointer(start: gradient.values, count: gradient.count)))
+                    var sendError: Error?
+                    _ = shard.computePartial(parameters, selection: selection, workspace: workspace, into: gradient) { index, evaluation in
+                        guard sendError == nil else { return }
+                        let range = segments[index]
+                        if index == 0, let delay = self.faults.value(.delay, rank: rank) { usleep(useconds_t(delay * 1000)) }
+                        if self.faults.value(.nan, rank: rank) == Int(step.step) { (gradient.values + range.lowerBound).update(repeating: .nan, count: range.count) }
+                        let partial = Partial(
+                            step: step.step, shardID: work.shardID, segment: UInt32(index), exampleCount: UInt32(selection.count),
+                            correctCount: UInt32(evaluation.correct), lossSum: evaluation.lossSum,
+                            computeSeconds: (ContinuousClock.now - started).inSeconds, gradients: [])
+                        do {
+                            try self.link.send(frames: MessageCodec.encodePartial(
+                                partial, gradients: UnsafeBufferPointer(start: gradient.values + range.lowerBound, count: range.count)))
+                        } catch {
+                            sendError = error
+                        }
+                    }
+                    if let sendError { throw sendError }
                 }
             case .welcome:
                 log.notice("the coordinator welcomed this worker anew (it restarted); starting over")

@@ -117,6 +117,20 @@ private func finiteDifferenceGradient(
         #expect(difference <= 1e-5 * max(1, g.maxMagnitude), "max |Δ| \(difference), max |g| \(g.maxMagnitude)")
     }
 
+    /// A first layer large enough to be cut into column blocks (`GradientSegment`) still gives
+    /// the reference's gradient: the blocks cover W exactly once.
+    @Test(arguments: [Activation.relu, .tanh])
+    func blockedLayerGradientMatchesReference(activation: Activation) throws {
+        let layers = [300, 260, 3]
+        #expect(layers[0] * layers[1] > GradientSegment.blockValues)
+        let c = try GradientCase(layers: layers, activation: activation, weightScale: 0.2)
+        #expect(c.parameters.layout.segments.count > 3, "the first layer must be cut")
+        let (sum, _) = c.coreGradientSum()
+        let g = c.reference.gradient(c.batch.rows, labels: c.batch.labels)
+        let difference = largestDifference(coreSum: sum, count: c.batch.count, reference: g)
+        #expect(difference <= 1e-5 * max(1, g.maxMagnitude), "max |Δ| \(difference), max |g| \(g.maxMagnitude)")
+    }
+
     /// Core's loss sum divided by m is the reference's mean loss J.
     @Test(arguments: Activation.allCases, shapes)
     func coreLossMatchesReference(activation: Activation, layers: [Int]) throws {

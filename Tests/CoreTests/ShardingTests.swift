@@ -232,6 +232,37 @@ private func indices(_ selection: ExampleSelection) -> [Int] {
         #expect(accumulator.lossSum.bitPattern == stats.reduce(0.0) { $0 + $1.loss }.bitPattern)
     }
 
+    /// Partials arriving segment by segment, shards and segments interleaved in any order, sum
+    /// to the bits of whole partials added in shard order.
+    @Test(arguments: [UInt64(1), 2, 3])
+    func segmentsInAnyOrderGiveTheShardOrderBits(seed: UInt64) throws {
+        let layout = ParameterLayout(shape: try NetworkShape(layers: [300, 260, 20, 3], activation: .relu))
+        let shards = 4
+        var rng = Xoshiro256(seed: seed)
+        let g: [[Float]] = (0..<shards).map { _ in
+            (0..<layout.count).map { _ in Float((rng.nextUnit() - 0.5) * pow(10.0, Double(rng.next(below: 8) - 3))) }
+        }
+        let whole = GradientAccumulator(layout: layout, shards: shards)
+        for k in 0..<shards {
+            g[k].withUnsafeBufferPointer { whole.add(shard: k, gradients: $0.baseAddress!, examples: k + 1, correct: k, lossSum: Double(k) / 3) }
+        }
+        let pieces = GradientAccumulator(layout: layout, shards: shards)
+        var arrivals = (0..<shards).flatMap { k in pieces.segments.indices.map { (k, $0) } }
+        for i in arrivals.indices.reversed() { arrivals.swapAt(i, rng.next(below: i + 1)) }
+        #expect(pieces.segments.count > 4)
+        for (k, s) in arrivals {
+            #expect(!pieces.isComplete && !pieces.has(shard: k, segment: s))
+            g[k].withUnsafeBufferPointer {
+                pieces.add(shard: k, segment: s, values: $0.baseAddress! + pieces.segments[s].lowerBound,
+                           examples: k + 1, correct: k, lossSum: Double(k) / 3)
+            }
+        }
+        #expect(pieces.isComplete && pieces.nextShard == shards)
+        #expect(pieces.sum.array.map(\.bitPattern) == whole.sum.array.map(\.bitPattern))
+        #expect(pieces.examples == whole.examples && pieces.correct == whole.correct)
+        #expect(pieces.lossSum.bitPattern == whole.lossSum.bitPattern)
+    }
+
     /// The check above is only meaningful if another order would give other bits.
     @Test func reversedOrderWouldRoundDifferently() {
         let g = partials()

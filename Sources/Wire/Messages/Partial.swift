@@ -1,22 +1,28 @@
-/// Worker → coordinator: one shard's contribution to one step, as sums (not means), so the
-/// coordinator can add partials in shard order and divide once by the step's example count.
+/// Worker → coordinator: one segment of one shard's contribution to one step, as sums (not
+/// means), so the coordinator can add partials in shard order and divide once by the step's
+/// example count. The shard's statistics travel with every segment.
 public struct Partial: Sendable, Equatable {
     public var step: UInt64
     public var shardID: UInt32
+    /// Which segment of the gradient `gradients` holds (Core's `ParameterLayout.segments`, in the
+    /// order backprop finishes them); a partial travels as one message per segment.
+    public var segment: UInt32
     /// Examples of the shard used in this step.
     public var exampleCount: UInt32
     /// Of those, how many the parameters classified correctly.
     public var correctCount: UInt32
     /// Σ loss over the examples.
     public var lossSum: Double
-    /// Seconds the worker spent computing this partial (forward and backward), for the metrics.
+    /// Seconds from the start of the shard's forward pass to this segment's send, for the metrics
+    /// (the last segment's is the whole computation).
     public var computeSeconds: Double
-    /// Σ dW and db over the examples, flattened in the same order as `Params.values`.
+    /// Σ dW and db over the examples, for the values of `Params.values` that the segment covers.
     public var gradients: FloatArray
 
     public init(
         step: UInt64,
         shardID: UInt32,
+        segment: UInt32 = 0,
         exampleCount: UInt32,
         correctCount: UInt32,
         lossSum: Double,
@@ -25,6 +31,7 @@ public struct Partial: Sendable, Equatable {
     ) {
         self.step = step
         self.shardID = shardID
+        self.segment = segment
         self.exampleCount = exampleCount
         self.correctCount = correctCount
         self.lossSum = lossSum

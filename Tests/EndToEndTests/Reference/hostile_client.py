@@ -70,8 +70,8 @@ def hello(version, name):
     return frame(HELLO, struct.pack("<H", version) + string(name), version=version)
 
 
-def partial(step, shard, examples, gradients, loss_sum=1.0):
-    payload = struct.pack("<QIIIdd", step, shard, examples, 0, loss_sum, 0.001)
+def partial(step, shard, examples, gradients, loss_sum=1.0, segment=0):
+    payload = struct.pack("<QIIIIdd", step, shard, segment, examples, 0, loss_sum, 0.001)
     payload += struct.pack("<I", len(gradients)) + struct.pack("<%df" % len(gradients), *gradients)
     return frame(PARTIAL, payload, step=step)
 
