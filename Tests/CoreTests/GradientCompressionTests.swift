@@ -1,0 +1,278 @@
+import Foundation
+import Testing
+
+@testable import Core
+
+/// The Float32 ⇄ 16-bit conversions of `GradientCompression`, checked on bit patterns.
+@Suite struct GradientCompressionTests {
+    static let formats = GradientCompression.allCases
+
+    /// The quiet bit of each format's NaNs: the top fraction bit.
+    static func quietBit(_ format: GradientCompression) -> UInt16 { format == .float16 ? 0x0200 : 0x0040 }
+
+    static func isNaN(_ bits: UInt16, _ format: GradientCompression) -> Bool {
+        format == .float16 ? bits & 0x7C00 == 0x7C00 && bits & 0x03FF != 0 : bits & 0x7F80 == 0x7F80 && bits & 0x007F != 0
+    }
+
+    // MARK: Exact values
+
+    /// Every non-NaN 16-bit pattern — zeros, subnormals, normals, infinities — is a Float32 that
+    /// converts back to the same bits; a quiet NaN keeps its pattern in bfloat16 and stays a quiet
+    /// NaN of the same sign in float16.
+    @Test(arguments: formats)
+    func everyPatternRoundTrips(format: GradientCompression) {
+        var wrong: [UInt16] = []
+        for pattern in 0...UInt16.max {
+            let value = format.dequantize(pattern)
+            let back = format.quantize(value)
+            if Self.isNaN(pattern, format) {
+                guard value.isNaN, Self.isNaN(back, format), back & 0x8000 == pattern & 0x8000 else {
+                    wrong.append(pattern)
+                    continue
+                }
+                let quiet = pattern & Self.quietBit(format) != 0
+                if quiet && format == .bfloat16 && back != pattern { wrong.append(pattern) }
+                if back & Self.quietBit(format) == 0 { wrong.append(pattern) }
+            } else if back != pattern {
+                wrong.append(pattern)
+            }
+        }
+        let failures = wrong.count
+        #expect(failures == 0, "patterns that do not round trip, first \(wrong.prefix(8).map { String($0, radix: 16) })")
+    }
+
+    // MARK: Rounding
+
+    /// Halfway between two adjacent float16 values, the one with an even last bit wins; just
+    /// above or below the midpoint, the nearer one. Midpoints need 12 significant bits, so they
+    /// are exact in Float32; every adjacent pair of finite values of either sign is tried.
+    @Test func float16TiesRoundToEven() {
+        var wrong: [String] = []
+        for sign: UInt16 in [0, 0x8000] {
+            for h in UInt16(0)..<0x7BFF {
+                let (low, high) = (h | sign, (h + 1) | sign)
+                let middle = Float((Double(Float16(bitPattern: low)) + Double(Float16(bitPattern: high))) / 2)
+                let even = h % 2 == 0 ? low : high
+                for (x, expected) in [(middle, even), (middle.nextUp, sign == 0 ? high : low), (middle.nextDown, sign == 0 ? low : high)] {
+                    let got = GradientCompression.float16.quantize(x)
+                    if got != expected { wrong.append("\(x) → \(String(got, radix: 16)), expected \(String(expected, radix: 16))") }
+                }
+            }
+        }
+        let failures = wrong.count
+        #expect(failures == 0, "first \(wrong.prefix(5))")
+    }
+
+    /// The same ties written as Float32 bit patterns: between 1 (0x3C00) and 1 + 2⁻¹⁰ the
+    /// midpoint sets Float32 fraction bit 12; at the smallest subnormal, 2⁻²⁵ is half of it.
+    @Test func float16TiesFromBitPatterns() {
+        let cases: [(UInt32, UInt16)] = [
+            (0x3F80_1000, 0x3C00), (0x3F80_1001, 0x3C01), (0x3F80_3000, 0x3C02), (0x3F80_2FFF, 0x3C01),
+            (0xBF80_1000, 0xBC00), (0xBF80_3000, 0xBC02),
+            // 2⁻²⁵ (a tie with zero), just above it, 0.75·2⁻²⁴, 1.5·2⁻²⁴ (a tie: to 2⁻²³)
+            (0x3300_0000, 0x0000), (0x3300_0001, 0x0001), (0x3340_0000, 0x0001), (0x33C0_0000, 0x0002),
+        ]
+        for (bits, expected) in cases {
+            #expect(GradientCompression.float16.quantize(Float(bitPattern: bits)) == expected, "0x\(String(bits, radix: 16))")
+        }
+    }
+
+    /// bfloat16 keeps the upper 16 bits of a Float32: a lower half of exactly 0x8000 is a tie
+    /// and goes to the even upper half, 0x8001 rounds up and 0x7FFF down — for every finite
+    /// upper half whose successor is finite, subnormals included (carries cross into the exponent).
+    @Test func bfloat16TiesRoundToEven() {
+        var wrong: [String] = []
+        for sign: UInt32 in [0, 0x8000] {
+            for upper in UInt32(0)..<0x7F7F {
+                let u = upper | sign
+                for (lower, expected) in [(UInt32(0x8000), upper % 2 == 0 ? u : u + 1), (0x8001, u + 1), (0x7FFF, u), (0, u)] {
+                    let got = GradientCompression.bfloat16.quantize(Float(bitPattern: u << 16 | lower))
+                    if got != UInt16(expected) { wrong.append("0x\(String(u << 16 | lower, radix: 16)) → \(String(got, radix: 16))") }
+                }
+            }
+        }
+        let failures = wrong.count
+        #expect(failures == 0, "first \(wrong.prefix(5))")
+    }
+
+    // MARK: Special values
+
+    /// ±∞ stay infinite; no NaN becomes a number or an infinity, even one whose payload lies
+    /// only in the low half (plain truncation would give ∞) or whose bits would carry out of
+    /// the pattern when rounded (0x7FFFFFFF, 0xFFFFFFFF); the result is a quiet NaN of its sign.
+    @Test(arguments: formats)
+    func infinitiesAndNaNsStayWhatTheyAre(format: GradientCompression) {
+        #expect(format.dequantize(format.quantize(.infinity)) == .infinity)
+        #expect(format.dequantize(format.quantize(-.infinity)) == -.infinity)
+        let nans: [Float] = [
+            .nan, -.nan, .signalingNaN, -.signalingNaN, Float(bitPattern: 0x7F80_0001), Float(bitPattern: 0xFF80_8000),
+            Float(bitPattern: 0x7FFF_FFFF), Float(bitPattern: 0xFFFF_FFFF), Float(bitPattern: 0x7FC0_0000),
+        ]
+        for nan in nans {
+            let bits = format.quantize(nan)
+            #expect(Self.isNaN(bits, format) && bits & Self.quietBit(format) != 0, "0x\(String(nan.bitPattern, radix: 16)) → 0x\(String(bits, radix: 16))")
+            #expect(bits & 0x8000 == UInt16(nan.bitPattern >> 16) & 0x8000, "the sign of 0x\(String(nan.bitPattern, radix: 16))")
+            #expect(format.dequantize(bits).isNaN)
+        }
+    }
+
+    /// Values too small for float16 become its subnormals, then zero of the same sign; Float32
+    /// subnormals are bfloat16 subnormals, and the largest rounds up to the least normal.
+    @Test func subnormals() {
+        let float16: [(Float, UInt16)] = [
+            (0x1p-24, 0x0001), (0x1p-14, 0x0400), (0x1p-14 - 0x1p-24, 0x03FF), (-0x1p-24, 0x8001),
+            (.leastNonzeroMagnitude, 0x0000), (-.leastNonzeroMagnitude, 0x8000), (0x1p-26, 0x0000), (-0.0, 0x8000),
+        ]
+        for (x, expected) in float16 {
+            #expect(GradientCompression.float16.quantize(x) == expected, "\(x)")
+        }
+        let bfloat16: [(UInt32, UInt16)] = [
+            (0x0001_0000, 0x0001), (0x0000_8000, 0x0000), (0x0001_8000, 0x0002), (0x007F_FFFF, 0x0080),
+            (0x8000_0001, 0x8000), (0x0000_0001, 0x0000), (0x8000_0000, 0x8000),
+        ]
+        for (x, expected) in bfloat16 {
+            #expect(GradientCompression.bfloat16.quantize(Float(bitPattern: x)) == expected, "0x\(String(x, radix: 16))")
+        }
+        #expect(GradientCompression.bfloat16.dequantize(0x0001) == Float(bitPattern: 0x0001_0000))
+        #expect(GradientCompression.float16.dequantize(0x0001) == 0x1p-24)
+    }
+
+    // MARK: Clamping
+
+    /// A finite value beyond the largest finite of the format is clamped to it, where plain
+    /// rounding would give ∞ (float16 from 65520, bfloat16 from 0x7F7F8000); ∞ itself is not.
+    @Test func finiteValuesNeverBecomeInfinite() {
+        let float16: [(Float, UInt16)] = [
+            (65504, 0x7BFF), (65519.996, 0x7BFF), (65520, 0x7BFF), (1e6, 0x7BFF), (-65520, 0xFBFF),
+            (-1e30, 0xFBFF), (.greatestFiniteMagnitude, 0x7BFF), (.infinity, 0x7C00),
+        ]
+        for (x, expected) in float16 {
+            #expect(GradientCompression.float16.quantize(x) == expected, "\(x)")
+        }
+        #expect(GradientCompression.float16.greatestFiniteMagnitude == 65504)
+        let bfloat16: [(Float, UInt16)] = [
+            (Float(bitPattern: 0x7F7F_8000), 0x7F7F), (.greatestFiniteMagnitude, 0x7F7F), (-.greatestFiniteMagnitude, 0xFF7F),
+            (Float(bitPattern: 0x7F7F_7FFF), 0x7F7F), (.infinity, 0x7F80),
+        ]
+        for (x, expected) in bfloat16 {
+            #expect(GradientCompression.bfloat16.quantize(x) == expected, "0x\(String(x.bitPattern, radix: 16))")
+        }
+        #expect(GradientCompression.bfloat16.greatestFiniteMagnitude == Float(bitPattern: 0x7F7F_0000))
+    }
+
+    /// The buffer form is the value form applied to each element.
+    @Test(arguments: formats)
+    func dequantizingABufferMatchesOneByOne(format: GradientCompression) {
+        let bits = (0..<1000).map { UInt16(truncatingIfNeeded: $0 &* 0x9E37) }
+        var values = [Float](repeating: 0, count: bits.count)
+        values.withUnsafeMutableBufferPointer { format.dequantize(bits, count: bits.count, into: $0.baseAddress!) }
+        #expect(values.map(\.bitPattern) == bits.map { format.dequantize($0).bitPattern })
+    }
+}
+
+/// `ErrorFeedback`: what is sent plus what is owed is what was computed, and what is owed stays
+/// small — which rounding alone does not achieve.
+@Suite struct ErrorFeedbackTests {
+    /// Sums of what `feedback` sends for `steps` gradients of `count` values, against the true
+    /// ones, all in Double (exact enough: its error is 2²⁹ times below the bounds checked).
+    struct Run {
+        var sent: [Double]
+        var truth: [Double]
+        /// Σ_t |g + e| over the steps: 2⁻²⁴ of it bounds what the Float32 additions g + e lost.
+        var addends: [Double]
+        /// max_t max_i |Σ sent − Σ true| after each step.
+        var drift: [Double] = []
+    }
+
+    /// `steps` steps of `count` gradients, sent through `feedback`, or only rounded if it is nil.
+    static func run(_ feedback: ErrorFeedback?, format: GradientCompression, count: Int, steps: Int, gradient: (Int, Int) -> Float) -> Run {
+        var run = Run(sent: Array(repeating: 0, count: count), truth: Array(repeating: 0, count: count), addends: Array(repeating: 0, count: count))
+        var g = [Float](repeating: 0, count: count), bits = [UInt16](repeating: 0, count: count)
+        for t in 0..<steps {
+            for i in 0..<count {
+                g[i] = gradient(t, i)
+                run.truth[i] += Double(g[i])
+                run.addends[i] += Double(abs(g[i] + (feedback?.residual[i] ?? 0)))
+            }
+            if let feedback {
+                feedback.compress(g, into: &bits)
+            } else {
+                for i in 0..<count { bits[i] = format.quantize(g[i]) }
+            }
+            for i in 0..<count { run.sent[i] += Double(format.dequantize(bits[i])) }
+            run.drift.append(zip(run.sent, run.truth).map { abs($0 - $1) }.max()!)
+        }
+        return run
+    }
+
+    /// Gradients over eight decades, 10⁻⁷ to 10, some below float16's smallest subnormal, seeded.
+    static func gradient(seed: UInt64) -> (Int, Int) -> Float {
+        { t, i in
+            var rng = Xoshiro256(seed: seed, stream: 7, UInt64(t), UInt64(i))
+            return Float(rng.nextGaussian() * pow(10, rng.nextUnit() * 8 - 7))
+        }
+    }
+
+    /// Over T steps Σ dequantize(sent) + e_T = Σ g, up to the Float32 rounding of each g + e
+    /// (the subtraction e = g′ − dequantize(q) is exact): at most 2⁻²⁴·Σ_t |g_t + e_{t−1}|.
+    @Test(arguments: GradientCompression.allCases)
+    func sentPlusResidualIsWhatWasComputed(format: GradientCompression) {
+        let feedback = ErrorFeedback(compression: format, count: 64)
+        let run = Self.run(feedback, format: format, count: feedback.count, steps: 300, gradient: Self.gradient(seed: 11))
+        for i in 0..<feedback.count {
+            let owed = Double(feedback.residual[i])
+            let bound = 0x1p-24 * run.addends[i]
+            #expect(abs(run.sent[i] + owed - run.truth[i]) <= bound, "value \(i): Σ sent + e = \(run.sent[i] + owed), Σ g = \(run.truth[i]), bound \(bound)")
+        }
+        // Not vacuous: rounding did take something, and error feedback gave it back later.
+        #expect((0..<feedback.count).contains { feedback.residual[$0] != 0 })
+    }
+
+    /// A constant gradient that the format rounds the same way every step: sent as it is, the
+    /// sum drifts by that rounding every step; with error feedback it never drifts by more than
+    /// about half a 16-bit unit. float16: 10⁻⁸ rounds to 0 and 1 + 2⁻¹² to 1; bfloat16: 1 + 2⁻⁹
+    /// rounds to 1 and 3·2⁻¹² − 2⁻²⁰ to 3·2⁻¹².
+    @Test(arguments: GradientCompression.allCases)
+    func errorFeedbackKeepsTheDriftBoundedWhileRoundingAloneLetsItGrow(format: GradientCompression) {
+        let constants: [Float] = format == .float16 ? [1e-8, 1 + 0x1p-12, -3e-6] : [1 + 0x1p-9, 3 * 0x1p-12 - 0x1p-20, -7e-3]
+        let gradient: (Int, Int) -> Float = { _, i in constants[i] }
+        let steps = 1000
+        let plain = Self.run(nil, format: format, count: constants.count, steps: steps, gradient: gradient)
+        let feedback = ErrorFeedback(compression: format, count: constants.count)
+        let corrected = Self.run(feedback, format: format, count: constants.count, steps: steps, gradient: gradient)
+
+        // Every |g′| stays below 2, where half a unit of the format is 2⁻¹¹ (float16) or 2⁻⁸
+        // (bfloat16); the additions g + e may lose 2⁻²⁴ of each |g′| besides.
+        let halfUnit = format == .float16 ? 0x1p-11 : 0x1p-8
+        let bound = halfUnit + 0x1p-24 * corrected.addends.max()!
+        #expect(corrected.drift.max()! <= bound, "with error feedback the drift reached \(corrected.drift.max()!)")
+        #expect(plain.drift[steps - 1] >= 9 * plain.drift[steps / 10 - 1], "rounding alone: \(plain.drift[steps / 10 - 1]) after \(steps / 10) steps, \(plain.drift[steps - 1]) after \(steps)")
+        #expect(plain.drift[steps - 1] > 100 * bound)
+    }
+
+    /// A value beyond float16's range is sent as 65504; the excess is owed and sent next step.
+    @Test func aClampedExcessIsSentLater() {
+        let feedback = ErrorFeedback(compression: .float16, count: 1)
+        var bits: [UInt16] = [0]
+        feedback.compress([70000], into: &bits)
+        #expect(bits == [0x7BFF] && feedback.residual[0] == 4496)
+        feedback.compress([0], into: &bits)
+        #expect(GradientCompression.float16.dequantize(bits[0]) == 4496 && feedback.residual[0] == 0)
+    }
+
+    /// A non-finite gradient is sent as such (the coordinator must see it) and leaves no NaN
+    /// behind; `reset` forgets what is owed.
+    @Test(arguments: GradientCompression.allCases)
+    func nonFiniteValuesLeaveNoResidual(format: GradientCompression) {
+        let feedback = ErrorFeedback(compression: format, count: 3)
+        var bits: [UInt16] = [0, 0, 0]
+        feedback.compress([1 + 0x1p-12, 1, 1], into: &bits)
+        #expect(feedback.residual[0] != 0)
+        feedback.compress([.nan, .infinity, -.infinity], into: &bits)
+        #expect(format.dequantize(bits[0]).isNaN && format.dequantize(bits[1]) == .infinity && format.dequantize(bits[2]) == -.infinity)
+        #expect((0..<3).allSatisfy { feedback.residual[$0] == 0 })
+        feedback.compress([1 + 0x1p-12, 0, 0], into: &bits)
+        feedback.reset()
+        #expect((0..<3).allSatisfy { feedback.residual[$0] == 0 })
+    }
+}
