@@ -213,7 +213,8 @@ final class WorkerPool: TimedGradientSource {
             computeSeconds += partial.computeSeconds.isFinite ? max(0, partial.computeSeconds) : 0
             examplesByWorker[worker.rank, default: 0] += Int(partial.exampleCount)
             let before = ContinuousClock.now
-            partial.gradients.withUnsafeFloats { g in
+            guard case .float32(let gradients) = partial.gradients else { return (bytes, .zero) }
+            gradients.withUnsafeFloats { g in
                 accumulator.add(
                     shard: Int(partial.shardID), gradients: g.baseAddress!, examples: Int(partial.exampleCount),
                     correct: Int(partial.correctCount), lossSum: partial.lossSum)
@@ -287,11 +288,14 @@ final class WorkerPool: TimedGradientSource {
         guard Int(partial.exampleCount) == work.selection.count else {
             return .poisoned("shard \(shard) reports \(partial.exampleCount) examples, the step gave it \(work.selection.count)")
         }
+        guard case .float32(let gradients) = partial.gradients else {
+            return .poisoned("gradients in \(partial.encoding), the run asked for float32")
+        }
         guard partial.gradients.count == layout.count else {
             return .poisoned("\(partial.gradients.count) gradient values, the network has \(layout.count)")
         }
         guard partial.lossSum.isFinite, partial.lossSum >= 0 else { return .poisoned("loss sum \(partial.lossSum)") }
-        guard partial.gradients.withUnsafeBytes(Finiteness.allFinite(bytes:)) else { return .poisoned("non-finite gradient values") }
+        guard gradients.withUnsafeBytes(Finiteness.allFinite(bytes:)) else { return .poisoned("non-finite gradient values") }
         return .accept
     }
 

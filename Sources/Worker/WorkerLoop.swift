@@ -82,7 +82,7 @@ final class WorkerLoop {
                     let partial = Partial(
                         step: step.step, shardID: work.shardID, exampleCount: UInt32(selection.count),
                         correctCount: UInt32(evaluation.correct), lossSum: evaluation.lossSum,
-                        computeSeconds: computeSeconds, gradients: [])
+                        computeSeconds: computeSeconds, gradients: .float32([]))
                     try link.send(frames: MessageCodec.encodePartial(
                         partial, gradients: UnsafeBufferPointer(start: gradient.values, count: gradient.count)))
                 }

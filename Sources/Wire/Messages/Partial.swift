@@ -11,8 +11,12 @@ public struct Partial: Sendable, Equatable {
     public var lossSum: Double
     /// Seconds the worker spent computing this partial (forward and backward), for the metrics.
     public var computeSeconds: Double
-    /// Σ dW and db over the examples, flattened in the same order as `Params.values`.
-    public var gradients: FloatArray
+    /// Σ dW and db over the examples, flattened in the same order as `Params.values`: Float32,
+    /// or rounded to 16 bits when the run compresses partials.
+    public var gradients: PartialGradients
+
+    /// How `gradients` travel; a run's partials all use the encoding its WELCOME announced.
+    public var encoding: GradientEncoding { gradients.encoding }
 
     public init(
         step: UInt64,
@@ -21,7 +25,7 @@ public struct Partial: Sendable, Equatable {
         correctCount: UInt32,
         lossSum: Double,
         computeSeconds: Double = 0,
-        gradients: FloatArray
+        gradients: PartialGradients
     ) {
         self.step = step
         self.shardID = shardID
