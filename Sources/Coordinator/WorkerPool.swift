@@ -20,6 +20,8 @@ final class WorkerPool: TimedGradientSource {
         var heartbeat: Duration = .milliseconds(500)  // workers beat at this rate; a lost one misses several
         var threads: Int
         var seed: UInt64
+        /// How workers send gradients; a partial in another encoding is refused.
+        var compress: CompressOption = .none
     }
 
     final class Worker {
@@ -77,6 +79,8 @@ final class WorkerPool: TimedGradientSource {
     private var localShards: [Int: ShardData] = [:]
     private lazy var localWorkspace = Workspace(shape: layout.shape)
     private lazy var localGradient = ParameterBuffer(layout: layout)
+    /// A 16-bit partial read back to Float32, by `verdict`, for the accumulator to add.
+    private lazy var decompressed = ParameterBuffer(layout: layout)
     /// Σ of the workers' reported compute time over this step's partials.
     private var computeSeconds = 0.0
     /// Examples each worker (by rank; −1 the coordinator) computed in this step.
@@ -213,11 +217,14 @@ final class WorkerPool: TimedGradientSource {
             computeSeconds += partial.computeSeconds.isFinite ? max(0, partial.computeSeconds) : 0
             examplesByWorker[worker.rank, default: 0] += Int(partial.exampleCount)
             let before = ContinuousClock.now
-            guard case .float32(let gradients) = partial.gradients else { return (bytes, .zero) }
-            gradients.withUnsafeFloats { g in
+            func add(_ g: UnsafePointer<Float>) {
                 accumulator.add(
-                    shard: Int(partial.shardID), gradients: g.baseAddress!, examples: Int(partial.exampleCount),
+                    shard: Int(partial.shardID), gradients: g, examples: Int(partial.exampleCount),
                     correct: Int(partial.correctCount), lossSum: partial.lossSum)
+            }
+            switch partial.gradients {
+            case .float32(let g): g.withUnsafeFloats { add($0.baseAddress!) }
+            case .float16, .bfloat16: add(decompressed.values)
             }
             return (bytes, ContinuousClock.now - before)
         case .success(.shardReady(let ready)):
@@ -252,7 +259,8 @@ final class WorkerPool: TimedGradientSource {
             try? transport.send(.welcome(Welcome(
                 rank: UInt32(worker.rank), heartbeatMilliseconds: UInt32(settings.heartbeat.inMilliseconds),
                 threads: UInt32(settings.threads), layers: layout.shape.layers.map(UInt32.init),
-                activation: layout.shape.activation.rawValue, seed: settings.seed)), to: peer)
+                activation: layout.shape.activation.rawValue, seed: settings.seed,
+                gradientEncoding: settings.compress.encoding)), to: peer)
             log.info("worker \(worker.rank) registered: \(worker.label)")
         case .success(.hello(let hello)):
             refuse(peer, version: hello.protocolVersion, address: address)
@@ -277,7 +285,8 @@ final class WorkerPool: TimedGradientSource {
         case poisoned(String)
     }
 
-    /// Whether a partial may be added.
+    /// Whether a partial may be added. A 16-bit partial is read back into `decompressed` here,
+    /// where its finiteness is checked, and added from there.
     private func verdict(on partial: Partial, from worker: Worker, accumulator: GradientAccumulator) -> Verdict {
         let shard = Int(partial.shardID)
         guard partial.step == UInt64(step) else { return .ignore("it is for step \(partial.step), not \(step)") }
@@ -288,15 +297,26 @@ final class WorkerPool: TimedGradientSource {
         guard Int(partial.exampleCount) == work.selection.count else {
             return .poisoned("shard \(shard) reports \(partial.exampleCount) examples, the step gave it \(work.selection.count)")
         }
-        guard case .float32(let gradients) = partial.gradients else {
-            return .poisoned("gradients in \(partial.encoding), the run asked for float32")
+        guard partial.encoding == settings.compress.encoding else {
+            return .poisoned("gradients in \(partial.encoding), the run asked for \(settings.compress.encoding)")
         }
         guard partial.gradients.count == layout.count else {
             return .poisoned("\(partial.gradients.count) gradient values, the network has \(layout.count)")
         }
         guard partial.lossSum.isFinite, partial.lossSum >= 0 else { return .poisoned("loss sum \(partial.lossSum)") }
-        guard gradients.withUnsafeBytes(Finiteness.allFinite(bytes:)) else { return .poisoned("non-finite gradient values") }
-        return .accept
+        let finite: Bool
+        switch partial.gradients {
+        case .float32(let g): finite = g.withUnsafeBytes(Finiteness.allFinite(bytes:))
+        case .float16(let bits): finite = readBack(bits, from: .float16)
+        case .bfloat16(let bits): finite = readBack(bits, from: .bfloat16)
+        }
+        return finite ? .accept : .poisoned("non-finite gradient values")
+    }
+
+    /// Converts 16-bit gradients into `decompressed`; returns whether they are all finite.
+    private func readBack(_ bits: HalfArray, from compression: GradientCompression) -> Bool {
+        bits.withUnsafeBits { compression.dequantize($0.baseAddress!, count: $0.count, into: decompressed.values) }
+        return decompressed.isFinite
     }
 
     /// Computes `shard`'s partial in this process and adds it, or throws if it is not finite.
