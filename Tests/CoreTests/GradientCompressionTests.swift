@@ -41,6 +41,39 @@ import Testing
         #expect(failures == 0, "patterns that do not round trip, first \(wrong.prefix(8).map { String($0, radix: 16) })")
     }
 
+    // MARK: Against Swift's Float16
+
+    /// Every binary16 pattern reads back as the Float32 Swift's `Float16` converts it to.
+    @Test func float16ReadsBackAsSwiftsFloat16() {
+        var wrong: [UInt16] = []
+        for pattern in 0...UInt16.max {
+            let (ours, swift) = (GradientCompression.float16.dequantize(pattern), Float(Float16(bitPattern: pattern)))
+            if ours.bitPattern != swift.bitPattern && !(ours.isNaN && swift.isNaN) { wrong.append(pattern) }
+        }
+        let failures = wrong.count
+        #expect(failures == 0, "first \(wrong.prefix(8).map { String($0, radix: 16) })")
+    }
+
+    /// Rounding to binary16 gives the bits Swift's `Float16(x)` gives (after the clamp): for
+    /// every sign and Float32 exponent, the fractions at and around the rounding boundaries and
+    /// a few hundred more, seeded.
+    @Test func float16RoundsAsSwiftsFloat16() {
+        var rng = Xoshiro256(seed: 16)
+        let fractions: [UInt32] = [0, 1, 0x0FFF, 0x1000, 0x1001, 0x1FFF, 0x2000, 0x3000, 0x7F_E000, 0x7F_EFFF, 0x7F_F000, 0x7F_FFFF]
+        var wrong: [UInt32] = []
+        for signAndExponent in UInt32(0)..<512 {
+            for index in 0..<300 {
+                let fraction = index < fractions.count ? fractions[index] : UInt32(truncatingIfNeeded: rng.next()) & 0x7F_FFFF
+                let x = Float(bitPattern: signAndExponent << 23 | fraction)
+                guard !x.isNaN else { continue }
+                let clamped = x.isFinite ? min(max(x, -65504), 65504) : x
+                if GradientCompression.float16.quantize(x) != Float16(clamped).bitPattern { wrong.append(x.bitPattern) }
+            }
+        }
+        let failures = wrong.count
+        #expect(failures == 0, "first \(wrong.prefix(8).map { String($0, radix: 16) })")
+    }
+
     // MARK: Rounding
 
     /// Halfway between two adjacent float16 values, the one with an even last bit wins; just
