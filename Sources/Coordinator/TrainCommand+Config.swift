@@ -9,7 +9,7 @@ extension TrainCommand {
         for key in [
             "dataset", "test-dataset", "layers", "activation", "init", "out", "optimizer", "lr", "momentum",
             "weight-decay", "lr-schedule", "lr-decay-epochs", "lr-decay-factor", "batch", "epochs", "steps", "seed",
-            "workers", "local-workers", "shards", "threads", "bind", "curve-secret-key", "authorized-keys",
+            "workers", "local-workers", "shards", "threads", "compress", "bind", "curve-secret-key", "authorized-keys",
             "register-timeout", "worker-timeout", "min-workers", "metrics", "checkpoint-dir", "checkpoint-every",
             "resume", "metrics-port", "metrics-host", "log-level", "plot",
         ] { keys[key] = .option }
@@ -26,7 +26,7 @@ extension TrainCommand {
             ("lr-decay-factor", "\(lrDecayFactor)"), ("batch", "\(batch)"), ("epochs", "\(epochs)"),
             ("steps", steps.map(String.init)), ("seed", "\(seed)"), ("workers", workers.map(String.init)),
             ("local-workers", localWorkers.map(String.init)), ("in-process", "\(inProcess)"),
-            ("shards", shards.map(String.init)), ("threads", "\(threads)"), ("bind", bind),
+            ("shards", shards.map(String.init)), ("threads", "\(threads)"), ("compress", compress.rawValue), ("bind", bind),
             ("curve-secret-key", curveSecretKey), ("authorized-keys", authorizedKeys), ("insecure", "\(insecure)"),
             ("register-timeout", "\(registerTimeout)"), ("worker-timeout", "\(workerTimeout)"),
             ("min-workers", "\(minWorkers)"), ("metrics", metrics), ("checkpoint-dir", checkpointDir),

@@ -84,6 +84,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "BLAS threads per process (workers get the same). In-process with --shards 2 or more: threads computing shards side by side, with the bits of one thread.")
     var threads: Int = 1
 
+    @Option(help: "Workers send their partial gradients as none (Float32), fp16 or bf16: half the bytes, but lossy. Each worker keeps every shard's rounding error and adds it to the next step (error feedback). Off by default; a compressed run is deterministic but not bit-identical to an uncompressed one. Not with --in-process, which sends nothing.")
+    var compress: CompressOption = .none
+
     @Option(help: "ZeroMQ endpoint the coordinator listens on. Default tcp://127.0.0.1:5555; with --local-workers, a private ipc:// socket.")
     var bind: String?
 
@@ -142,6 +145,9 @@ struct TrainCommand: ParsableCommand {
     func validate() throws {
         guard [workers != nil, localWorkers != nil, inProcess].filter({ $0 }).count == 1 else {
             throw ValidationError("give exactly one of --workers, --local-workers, --in-process")
+        }
+        if inProcess, compress != .none {
+            throw ValidationError("--compress \(compress.rawValue) rounds what workers send; --in-process sends nothing: drop --compress or use --local-workers")
         }
         if plot != nil, metrics == nil { throw ValidationError("--plot draws from the metrics: give --metrics FILE too") }
         if let metricsPort, !(0...65535).contains(metricsPort) { throw ValidationError("--metrics-port must be 0…65535, got \(metricsPort)") }
@@ -253,6 +259,9 @@ struct TrainCommand: ParsableCommand {
         let transport = try ZeroMQTransport.bind(endpoint, options: options)
         let listening = transport.boundEndpoint ?? endpoint
         log.info("listening on \(listening)")
+        if compress != .none {
+            log.notice("--compress \(compress.rawValue): partials travel as \(compress.encoding) with error feedback; the result is not bit-identical to an uncompressed run")
+        }
 
         let local = try localWorkers.map { try LocalWorkers(count: $0, endpoint: listening, logLevel: quiet ? "warning" : logLevel, log: log) }
         // Workers told goodbye leave at once; the grace only bounds a worker that missed it.
@@ -261,7 +270,8 @@ struct TrainCommand: ParsableCommand {
             transport: transport,
             settings: .init(
                 expectedWorkers: workerCount, minWorkers: minWorkers, registerTimeout: .seconds(registerTimeout),
-                workerTimeout: .seconds(workerTimeout), threads: threads, seed: job.options.seed),
+                workerTimeout: .seconds(workerTimeout), threads: threads, seed: job.options.seed,
+                compress: compress),
             layout: layout, plan: plan, supervisor: local, log: log)
         do {
             try pool.start(dataset: job.train)

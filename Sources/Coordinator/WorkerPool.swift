@@ -20,6 +20,8 @@ final class WorkerPool: TimedGradientSource {
         var heartbeat: Duration = .milliseconds(500)  // workers beat at this rate; a lost one misses several
         var threads: Int
         var seed: UInt64
+        /// How workers send gradients; a partial in another encoding is refused.
+        var compress: CompressOption = .none
     }
 
     final class Worker {
@@ -79,6 +81,8 @@ final class WorkerPool: TimedGradientSource {
     private var localShards: [Int: ShardData] = [:]
     private lazy var localWorkspace = Workspace(shape: layout.shape)
     private lazy var localGradient = ParameterBuffer(layout: layout)
+    /// A 16-bit partial read back to Float32, by `verdict`, for the accumulator to add.
+    private lazy var decompressed = ParameterBuffer(layout: layout)
     /// Σ of the workers' reported compute time over this step's partials.
     private var computeSeconds = 0.0
     /// Examples each worker (by rank; −1 the coordinator) computed in this step.
@@ -220,10 +224,14 @@ final class WorkerPool: TimedGradientSource {
                 examplesByWorker[worker.rank, default: 0] += Int(partial.exampleCount)
             }
             let before = ContinuousClock.now
-            partial.gradients.withUnsafeFloats { g in
+            func add(_ g: UnsafePointer<Float>) {
                 accumulator.add(
-                    shard: Int(partial.shardID), segment: segment, values: g.baseAddress!,
+                    shard: Int(partial.shardID), segment: segment, values: g,
                     examples: Int(partial.exampleCount), correct: Int(partial.correctCount), lossSum: partial.lossSum)
+            }
+            switch partial.gradients {
+            case .float32(let g): g.withUnsafeFloats { add($0.baseAddress!) }
+            case .float16, .bfloat16: add(decompressed.values)
             }
             return (bytes, ContinuousClock.now - before)
         case .success(.shardReady(let ready)):
@@ -258,7 +266,8 @@ final class WorkerPool: TimedGradientSource {
             try? transport.send(.welcome(Welcome(
                 rank: UInt32(worker.rank), heartbeatMilliseconds: UInt32(settings.heartbeat.inMilliseconds),
                 threads: UInt32(settings.threads), layers: layout.shape.layers.map(UInt32.init),
-                activation: layout.shape.activation.rawValue, seed: settings.seed)), to: peer)
+                activation: layout.shape.activation.rawValue, seed: settings.seed,
+                gradientEncoding: settings.compress.encoding)), to: peer)
             log.info("worker \(worker.rank) registered: \(worker.label)")
         case .success(.hello(let hello)):
             refuse(peer, version: hello.protocolVersion, address: address)
@@ -283,7 +292,8 @@ final class WorkerPool: TimedGradientSource {
         case poisoned(String)
     }
 
-    /// Whether a partial may be added.
+    /// Whether a partial may be added. A 16-bit partial is read back into `decompressed` here,
+    /// where its finiteness is checked, and added from there.
     private func verdict(on partial: Partial, from worker: Worker, accumulator: GradientAccumulator) -> Verdict {
         let shard = Int(partial.shardID)
         guard partial.step == UInt64(step) else { return .ignore("it is for step \(partial.step), not \(step)") }
@@ -298,14 +308,28 @@ final class WorkerPool: TimedGradientSource {
         guard Int(partial.exampleCount) == work.selection.count else {
             return .poisoned("shard \(shard) reports \(partial.exampleCount) examples, the step gave it \(work.selection.count)")
         }
+        guard partial.encoding == settings.compress.encoding else {
+            return .poisoned("gradients in \(partial.encoding), the run asked for \(settings.compress.encoding)")
+        }
         guard partial.gradients.count == segments[segment].count else {
             return .poisoned("\(partial.gradients.count) gradient values in segment \(segment), which has \(segments[segment].count)")
         }
         guard partial.lossSum.isFinite, partial.lossSum >= 0 else { return .poisoned("loss sum \(partial.lossSum)") }
-        guard partial.gradients.withUnsafeFloats({ floats in floats.baseAddress.map { Finiteness.allFinite($0, count: floats.count) } ?? true }) else {
-            return .poisoned("non-finite gradient values")
+        let finite: Bool
+        switch partial.gradients {
+        case .float32(let g):
+            finite = g.withUnsafeFloats { floats in floats.baseAddress.map { Finiteness.allFinite($0, count: floats.count) } ?? true }
+        case .float16(let bits): finite = readBack(bits, from: .float16)
+        case .bfloat16(let bits): finite = readBack(bits, from: .bfloat16)
         }
-        return .accept
+        return finite ? .accept : .poisoned("non-finite gradient values")
+    }
+
+    /// Converts 16-bit gradients into the start of `decompressed`; returns whether they are all finite.
+    private func readBack(_ bits: HalfArray, from compression: GradientCompression) -> Bool {
+        guard bits.count > 0 else { return true }
+        bits.withUnsafeBits { compression.dequantize($0.baseAddress!, count: $0.count, into: decompressed.values) }
+        return Finiteness.allFinite(decompressed.values, count: bits.count)
     }
 
     /// Computes `shard`'s partial in this process and adds it, or throws if it is not finite.

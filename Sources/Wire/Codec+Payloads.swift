@@ -13,6 +13,7 @@ extension MessageCodec {
             writer.write(welcome.layers)
             writer.write(welcome.activation)
             writer.write(welcome.seed)
+            writer.write(welcome.gradientEncoding.rawValue)
         case .refuse(let refuse):
             writer.write(refuse.reason)
         case .shard(let chunk):
@@ -52,7 +53,12 @@ extension MessageCodec {
             writer.write(partial.correctCount)
             writer.write(partial.lossSum)
             writer.write(partial.computeSeconds)
-            writer.write(partial.gradients)
+            writer.writePadding(partialPadding)
+            writer.write(partial.encoding.rawValue)
+            switch partial.gradients {
+            case .float32(let values): writer.write(values)
+            case .float16(let bits), .bfloat16(let bits): writer.write(bits)
+            }
         case .heartbeat(let heartbeat):
             writer.write(heartbeat.step)
         case .bye(let bye):
@@ -74,7 +80,8 @@ extension MessageCodec {
                 threads: try reader.read(UInt32.self, "threads"),
                 layers: try reader.read([UInt32].self, "layers"),
                 activation: try reader.read(String.self, "activation"),
-                seed: try reader.read(UInt64.self, "seed")
+                seed: try reader.read(UInt64.self, "seed"),
+                gradientEncoding: try readEncoding(from: &reader, "gradientEncoding")
             ))
         case .refuse:
             return .refuse(Refuse(reason: try reader.read(String.self, "reason")))
@@ -93,26 +100,46 @@ extension MessageCodec {
         case .step:
             return .step(try readStep(from: &reader))
         case .partial:
-            let partial = Partial(
-                step: try reader.read(UInt64.self, "step"),
-                shardID: try reader.read(UInt32.self, "shardID"),
-                segment: try reader.read(UInt32.self, "segment"),
-                exampleCount: try reader.read(UInt32.self, "exampleCount"),
-                correctCount: try reader.read(UInt32.self, "correctCount"),
-                lossSum: try reader.read(Double.self, "lossSum"),
-                computeSeconds: try reader.read(Double.self, "computeSeconds"),
-                gradients: try reader.read(FloatArray.self, "gradients")
-            )
-            guard partial.correctCount <= partial.exampleCount else {
-                throw .malformedPayload(
-                    "correctCount \(partial.correctCount) exceeds exampleCount \(partial.exampleCount)")
-            }
-            return .partial(partial)
+            return .partial(try readPartial(from: &reader))
         case .heartbeat:
             return .heartbeat(Heartbeat(step: try reader.read(UInt64.self, "step")))
         case .bye:
             return .bye(Bye(reason: try reader.read(String.self, "reason")))
         }
+    }
+
+    private static func readPartial(from reader: inout PayloadReader) throws(WireError) -> Partial {
+        let partial = Partial(
+            step: try reader.read(UInt64.self, "step"),
+            shardID: try reader.read(UInt32.self, "shardID"),
+            segment: try reader.read(UInt32.self, "segment"),
+            exampleCount: try reader.read(UInt32.self, "exampleCount"),
+            correctCount: try reader.read(UInt32.self, "correctCount"),
+            lossSum: try reader.read(Double.self, "lossSum"),
+            computeSeconds: try reader.read(Double.self, "computeSeconds"),
+            gradients: try readGradients(from: &reader)
+        )
+        guard partial.correctCount <= partial.exampleCount else {
+            throw .malformedPayload(
+                "correctCount \(partial.correctCount) exceeds exampleCount \(partial.exampleCount)")
+        }
+        return partial
+    }
+
+    /// Padding, the encoding, then the array in that encoding's width.
+    private static func readGradients(from reader: inout PayloadReader) throws(WireError) -> PartialGradients {
+        try reader.readPadding(partialPadding, "padding")
+        let encoding = try readEncoding(from: &reader, "encoding")
+        if encoding == .float32 { return .float32(try reader.read(FloatArray.self, "gradients")) }
+        return PartialGradients(encoding, bits: try reader.read(HalfArray.self, "gradients"))
+    }
+
+    private static func readEncoding(from reader: inout PayloadReader, _ field: String) throws(WireError) -> GradientEncoding {
+        let byte = try reader.read(UInt8.self, field)
+        guard let encoding = GradientEncoding(rawValue: byte) else {
+            throw .malformedPayload("unknown \(field) \(byte)")
+        }
+        return encoding
     }
 
     private static func readShardChunk(from reader: inout PayloadReader) throws(WireError) -> ShardChunk {
@@ -202,11 +229,16 @@ extension MessageCodec {
         case .params(let params):
             return 12 + 4 * params.values.count
         case .partial(let partial):
-            return 44 + 4 * partial.gradients.count
+            return 48 + partial.encoding.byteWidth * partial.gradients.count
         case .shardReady, .heartbeat:
             return 8
         }
     }
+
+    /// Zero bytes before a PARTIAL's encoding byte: with them the gradients start 4-byte aligned
+    /// in every frame (48 payload bytes after a 28-byte header), so a received Float32 array is
+    /// read where it lies.
+    static let partialPadding = 3
 
     /// How a `ShardWork` says which examples it selects.
     private enum SelectionTag: UInt8 {

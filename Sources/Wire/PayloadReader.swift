@@ -82,6 +82,26 @@ struct PayloadReader {
         return array
     }
 
+    /// A u32 count, then that many 16-bit values, as a view of the payload's bytes.
+    mutating func read(_: HalfArray.Type, _ field: String) throws(WireError) -> HalfArray {
+        let count = try readCount("\(field) count")
+        let (byteCount, overflow) = count.multipliedReportingOverflow(by: 2)
+        guard !overflow else { throw .malformedPayload("\(field) count \(count) overflows") }
+        try need(byteCount, for: field)
+        let array = HalfArray(viewing: bytes, offset: position, count: count)
+        position += byteCount
+        return array
+    }
+
+    /// `count` bytes of padding, which must be zero so that a message has one encoding.
+    mutating func readPadding(_ count: Int, _ field: String) throws(WireError) {
+        try need(count, for: field)
+        guard bytes[position..<position + count].allSatisfy({ $0 == 0 }) else {
+            throw .malformedPayload("\(field) is not zero")
+        }
+        position += count
+    }
+
     /// Fails unless the payload has been read to its last byte.
     func finish() throws(WireError) {
         guard remaining == 0 else { throw .trailingBytes(remaining) }

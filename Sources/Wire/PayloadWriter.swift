@@ -60,6 +60,17 @@ struct PayloadWriter {
         array.withUnsafeBytes { bytes.append(contentsOf: $0) }
     }
 
+    /// A u32 count, then the 16-bit values' little-endian bytes as they lie.
+    mutating func write(_ array: HalfArray) {
+        writeCount(array.count)
+        array.withUnsafeBytes { bytes.append(contentsOf: $0) }
+    }
+
+    /// `count` zero bytes, which keep the field after them aligned.
+    mutating func writePadding(_ count: Int) {
+        bytes.append(contentsOf: repeatElement(0, count: count))
+    }
+
     /// A u32 count, then IEEE 754 binary32 values back to back.
     mutating func write(_ array: [Float]) {
         writeCount(array.count)

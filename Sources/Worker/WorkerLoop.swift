@@ -36,7 +36,8 @@ final class WorkerLoop {
         BLAS.setThreads(Int(welcome.threads))
         let rank = Int(welcome.rank)
         log[metadataKey: "rank"] = "\(rank)"
-        log.info("registered with \(link.endpoint) as rank \(rank): \(shape)")
+        let compression = welcome.gradientEncoding.compression
+        log.info("registered with \(link.endpoint) as rank \(rank): \(shape)\(compression == nil ? "" : ", partials in \(welcome.gradientEncoding)")")
 
         let layout = ParameterLayout(shape: shape)
         let parameters = ParameterBuffer(layout: layout)
@@ -47,6 +48,9 @@ final class WorkerLoop {
         var assembler = ShardAssembler()
         /// The step whose PARAMS `parameters` holds.
         var parametersStep: UInt64?
+        /// With compression: each held shard's residual, and the 16-bit gradients being sent.
+        var feedback: [Int: ErrorFeedback] = [:]
+        var bits = [UInt16](repeating: 0, count: compression == nil ? 0 : layout.count)
 
         while true {
             switch try link.next() {
@@ -56,6 +60,9 @@ final class WorkerLoop {
                 }
                 if let shard = try assembler.add(chunk) {
                     shards[shard.id] = shard
+                    // A shard (re)assigned here starts with nothing owed: what its last host had
+                    // not sent is lost with that host.
+                    if let compression { feedback[shard.id] = ErrorFeedback(compression: compression, count: layout.count) }
                     try link.send(.shardReady(ShardReady(shardID: UInt32(shard.id), examples: UInt32(shard.count))))
                     log.debug("shard \(shard.id) ready: \(shard.count) examples")
                 }
@@ -87,10 +94,19 @@ final class WorkerLoop {
                         let partial = Partial(
                             step: step.step, shardID: work.shardID, segment: UInt32(index), exampleCount: UInt32(selection.count),
                             correctCount: UInt32(evaluation.correct), lossSum: evaluation.lossSum,
-                            computeSeconds: (ContinuousClock.now - started).inSeconds, gradients: [])
+                            computeSeconds: (ContinuousClock.now - started).inSeconds, gradients: .float32([]))
                         do {
-                            try self.link.send(frames: MessageCodec.encodePartial(
-                                partial, gradients: UnsafeBufferPointer(start: gradient.values + range.lowerBound, count: range.count)))
+                            if let residual = feedback[shard.id] {
+                                let frames = bits.withUnsafeMutableBufferPointer { bits in
+                                    residual.compress(gradient.values, into: bits.baseAddress!, range: range)
+                                    return MessageCodec.encodePartial(
+                                        partial, encoding: welcome.gradientEncoding, bits: UnsafeBufferPointer(rebasing: bits[range]))
+                                }
+                                try self.link.send(frames: frames)
+                            } else {
+                                try self.link.send(frames: MessageCodec.encodePartial(
+                                    partial, gradients: UnsafeBufferPointer(start: gradient.values + range.lowerBound, count: range.count)))
+                            }
                         } catch {
                             sendError = error
                         }
@@ -119,6 +135,17 @@ final class WorkerLoop {
         if faults.value(.stall, rank: rank) == step {
             log.warning("fault injection: stopping this process (SIGSTOP) at step \(step)")
             raise(SIGSTOP)
+        }
+    }
+}
+
+extension GradientEncoding {
+    /// The 16-bit format partials are rounded to, or nil for Float32.
+    var compression: GradientCompression? {
+        switch self {
+        case .float32: nil
+        case .float16: .float16
+        case .bfloat16: .bfloat16
         }
     }
 }

@@ -65,9 +65,10 @@ import Testing
         let settings = try FuzzSettings.fromEnvironment()
         var checker = DecodeChecker(test: "multi-frame", seed: settings.seed, cases: settings.multiFrameCases)
         var setup = FuzzSource(seed: settings.seed, stream: 4, case: 0)
-        let originals = [setup.multiFrameParams(), setup.multiFramePartial(), setup.multiFrameShard()]
+        let originals = [setup.multiFrameParams()] + GradientEncoding.allCases.map { setup.multiFramePartial($0) }
+            + [setup.multiFrameShard()]
         let encodings = originals.map(MessageCodec.encode)
-        #expect(encodings.map(\.count) == [3, 2, 2])
+        #expect(encodings.map(\.count) == [3, 2, 2, 2, 2])
         for (message, frames) in zip(originals, encodings) {
             checker.checkUnmodified(message, frames, "\(message.kind) of \(frames.count) frames")
         }
@@ -80,6 +81,24 @@ import Testing
         checker.finish(reaching: [
             "badPartNumbering", "inconsistentParts", "badChecksum", "malformedPayload", "accepted",
         ], if: settings.checksSpread)
+    }
+}
+
+extension CodecFuzzTests {
+    /// The generator is only as good as what it makes: every gradient encoding, in WELCOME and
+    /// in PARTIAL, turns up among the first thousand messages.
+    @Test func generatorMakesEveryGradientEncoding() {
+        var welcomes = Set<GradientEncoding>(), partials = Set<GradientEncoding>()
+        for index in 0..<1000 {
+            var source = FuzzSource(seed: FuzzSettings().seed, stream: 2, case: index)
+            switch source.message() {
+            case .welcome(let welcome): welcomes.insert(welcome.gradientEncoding)
+            case .partial(let partial): partials.insert(partial.encoding)
+            default: break
+            }
+        }
+        #expect(welcomes == Set(GradientEncoding.allCases))
+        #expect(partials == Set(GradientEncoding.allCases))
     }
 }
 
@@ -282,7 +301,12 @@ private extension Message {
         switch self {
         case .params(let params): params.values.contains { $0.isNaN }
         case .partial(let partial):
-            partial.lossSum.isNaN || partial.computeSeconds.isNaN || partial.gradients.contains { $0.isNaN }
+            // 16-bit gradients compare as bit patterns, so only Float32 ones can hold a NaN unequal to itself.
+            if case .float32(let gradients) = partial.gradients, gradients.contains(where: \.isNaN) {
+                true
+            } else {
+                partial.lossSum.isNaN || partial.computeSeconds.isNaN
+            }
         case .shard(let chunk): chunk.values.contains { $0.isNaN }
         case .hello, .welcome, .refuse, .shardReady, .step, .heartbeat, .bye: false
         }
@@ -422,7 +446,8 @@ private struct FuzzSource {
         case .welcome:
             .welcome(Welcome(
                 rank: integer(), heartbeatMilliseconds: integer(), threads: integer(),
-                layers: (0..<length()).map { _ in integer() }, activation: string(), seed: integer()
+                layers: (0..<length()).map { _ in integer() }, activation: string(), seed: integer(),
+                gradientEncoding: encoding()
             ))
         case .refuse: .refuse(Refuse(reason: string()))
         case .shard:
@@ -430,7 +455,7 @@ private struct FuzzSource {
         case .shardReady: .shardReady(ShardReady(shardID: integer(), examples: integer()))
         case .params: .params(Params(step: integer(), values: FloatArray(floats(length()))))
         case .step: .step(Step(step: integer(), plan: plan()))
-        case .partial: .partial(partial(gradients: floats(length())))
+        case .partial: .partial(partial(count: length(), bulk: false))
         case .heartbeat: .heartbeat(Heartbeat(step: integer()))
         case .bye: .bye(Bye(reason: string()))
         }
@@ -470,12 +495,22 @@ private struct FuzzSource {
         return plan
     }
 
-    mutating func partial(gradients: [Float]) -> Partial {
+    mutating func encoding() -> GradientEncoding {
+        GradientEncoding.allCases[int(0...GradientEncoding.allCases.count - 1)]
+    }
+
+    /// A partial of `count` gradients in any encoding; 16-bit ones of any bit pattern.
+    mutating func partial(count: Int, bulk: Bool) -> Partial {
         let exampleCount: UInt32 = integer()
+        let encoding = encoding()
+        let gradients: PartialGradients = switch encoding {
+        case .float32: .float32(FloatArray(bulk ? bulkFloats(count) : floats(count)))
+        case .float16, .bfloat16: PartialGradients(encoding, bits: HalfArray(bulk ? bulkBits(count) : (0..<count).map { _ in integer() }))
+        }
         return Partial(
             step: integer(), shardID: integer(), exampleCount: exampleCount,
             correctCount: chance(50) ? exampleCount : UInt32.random(in: 0...exampleCount, using: &random),
-            lossSum: double(), computeSeconds: double(), gradients: FloatArray(gradients)
+            lossSum: double(), computeSeconds: double(), gradients: gradients
         )
     }
 
@@ -488,6 +523,15 @@ private struct FuzzSource {
         }
     }
 
+    /// 16-bit patterns of any value, generated fast enough for megabyte messages.
+    mutating func bulkBits(_ count: Int) -> [UInt16] {
+        let raw = bytes(2 * count)
+        return [UInt16](unsafeUninitializedCapacity: count) { bits, initialized in
+            raw.withUnsafeBytes { UnsafeMutableRawBufferPointer(bits).copyMemory(from: $0) }
+            initialized = count
+        }
+    }
+
     // The multi-frame messages overrun whole frames by a little, so their last frame is small.
 
     mutating func multiFrameParams() -> Message {
@@ -495,8 +539,15 @@ private struct FuzzSource {
         return .params(Params(step: integer(), values: FloatArray(bulkFloats(count))))
     }
 
-    mutating func multiFramePartial() -> Message {
-        .partial(partial(gradients: bulkFloats(WireProtocol.maxFramePayload / 4 + int(0...64))))
+    /// The values' width sets how many make a frame.
+    mutating func multiFramePartial(_ encoding: GradientEncoding) -> Message {
+        var partial = partial(count: 0, bulk: true)
+        let count = WireProtocol.maxFramePayload / encoding.byteWidth + int(0...64)
+        partial.gradients = switch encoding {
+        case .float32: .float32(FloatArray(bulkFloats(count)))
+        case .float16, .bfloat16: PartialGradients(encoding, bits: HalfArray(bulkBits(count)))
+        }
+        return .partial(partial)
     }
 
     mutating func multiFrameShard() -> Message {

@@ -149,8 +149,28 @@ import Testing
     }
 
     @Test func partialCannotBeMoreCorrectThanItsExamples() {
-        let partial = Partial(step: 1, shardID: 0, exampleCount: 3, correctCount: 4, lossSum: 0, gradients: [])
+        let partial = Partial(step: 1, shardID: 0, exampleCount: 3, correctCount: 4, lossSum: 0, gradients: .float32([]))
         #expect(isMalformed(TestFrames.decodeError(MessageCodec.encode(.partial(partial)))))
+    }
+
+    /// An encoding byte that names no `GradientEncoding` is refused, in PARTIAL and in WELCOME;
+    /// so is padding that is not zero (a second encoding of the same message).
+    @Test(arguments: [UInt8(3), 4, 0x80, 255])
+    func unknownGradientEncodingIsMalformed(_ byte: UInt8) {
+        var partialFrame = MessageCodec.encode(SampleMessages.float16Partial)[0]
+        partialFrame[WireProtocol.headerSize + 43] = byte
+        #expect(TestFrames.decodeError([reseal(partialFrame)]) == .malformedPayload("unknown encoding \(byte)"))
+
+        var welcomeFrame = MessageCodec.encode(SampleMessages.welcome)[0]
+        welcomeFrame[welcomeFrame.count - 1] = byte
+        #expect(TestFrames.decodeError([reseal(welcomeFrame)]) == .malformedPayload("unknown gradientEncoding \(byte)"))
+    }
+
+    @Test(arguments: [40, 41, 42])
+    func partialPaddingMustBeZero(offset: Int) {
+        var frame = MessageCodec.encode(SampleMessages.partial)[0]
+        frame[WireProtocol.headerSize + offset] = 1
+        #expect(TestFrames.decodeError([reseal(frame)]) == .malformedPayload("padding is not zero"))
     }
 
     @Test func planMustNameEachShardOnce() {
@@ -187,10 +207,17 @@ import Testing
         floats.append(UInt32(0))
         floats.append(UInt32(1))
         floats.append(UInt32(1))
-        floats.append(UInt64(0))
-        floats.append(UInt32.max)  // gradients count
-        let partial = TestFrames.frame(.init(kind: MessageKind.partial.rawValue, step: 1), payload: floats.bytes)
-        #expect(isMalformed(TestFrames.decodeError([partial])))
+        floats.append(UInt64(0))  // lossSum
+        floats.append(UInt64(0))  // computeSeconds
+        for encoding in GradientEncoding.allCases {
+            var payload = floats
+            payload.append(UInt16(0))  // padding
+            payload.append(UInt8(0))
+            payload.append(encoding.rawValue)
+            payload.append(UInt32.max)  // gradients count
+            let partial = TestFrames.frame(.init(kind: MessageKind.partial.rawValue, step: 1), payload: payload.bytes)
+            #expect(isMalformed(TestFrames.decodeError([partial])), "\(encoding)")
+        }
 
         var values = TestFrames.Payload()
         values.append(UInt64(1))
@@ -252,7 +279,7 @@ import Testing
     /// one-frame message: refused, so every message has one encoding.
     @Test func emptyLastPartIsInconsistent() throws {
         func partial(_ count: Int) -> Message {
-            .partial(Partial(step: 1, shardID: 0, exampleCount: 1, correctCount: 1, lossSum: 0, gradients: FloatArray(Array(repeating: 1, count: count))))
+            .partial(Partial(step: 1, shardID: 0, exampleCount: 1, correctCount: 1, lossSum: 0, gradients: .float32(FloatArray(Array(repeating: 1, count: count)))))
         }
         let base = MessageCodec.encode(partial(0))[0].count - WireProtocol.headerSize
         try #require((WireProtocol.maxFramePayload - base) % 4 == 0)
@@ -267,6 +294,11 @@ import Testing
         empty[16] = 1  // part 1
         empty[18] = 2  // of 2; payload length 0, checksum 0 (the CRC-32C of nothing)
         #expect(TestFrames.decodeError([full[0], empty]) == .inconsistentParts)
+    }
+
+    /// `frame` with its checksum recomputed after an edit to its payload.
+    private func reseal(_ frame: [UInt8]) -> [UInt8] {
+        TestFrames.frame(TestFrames.header(of: frame).withDefaults, payload: TestFrames.payload(of: frame))
     }
 
     private func isMalformed(_ error: WireError?) -> Bool {

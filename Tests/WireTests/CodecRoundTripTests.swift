@@ -46,6 +46,53 @@ import Testing
         #expect(frames == [expected])
     }
 
+    /// Every encoding round trips, in WELCOME and in PARTIAL, with its bit patterns unchanged.
+    @Test(arguments: GradientEncoding.allCases)
+    func everyGradientEncodingRoundTrips(encoding: GradientEncoding) throws {
+        let welcome = Message.welcome(Welcome(
+            rank: 0, heartbeatMilliseconds: 500, threads: 2, layers: [3, 2], activation: "tanh", seed: 9,
+            gradientEncoding: encoding))
+        #expect(try MessageCodec.decode(MessageCodec.encode(welcome)) == welcome)
+
+        // NaNs with payloads, both zeros, both infinities, subnormals: in 16 bits as in 32.
+        let bits: [UInt16] = [0x7E01, 0xFC00, 0x7C00, 0x8000, 0x0000, 0x0001, 0x7BFF, 0xFF81, 0x3C00, 0x7F80]
+        let gradients: PartialGradients = encoding == .float32
+            ? .float32(FloatArray(bits.map { Float(bitPattern: UInt32($0) << 16 | UInt32($0)) }))
+            : PartialGradients(encoding, bits: HalfArray(bits))
+        let partial = Partial(step: 3, shardID: 1, exampleCount: 2, correctCount: 1, lossSum: 0.5, gradients: gradients)
+        guard case .partial(let decoded) = try MessageCodec.decode(MessageCodec.encode(.partial(partial))) else {
+            Issue.record("decoded to another kind")
+            return
+        }
+        #expect(decoded.encoding == encoding)
+        #expect(decoded.gradients.count == bits.count)
+        let sent = partial.gradients.withUnsafeBytes { [UInt8]($0) }
+        #expect(decoded.gradients.withUnsafeBytes { [UInt8]($0) } == sent)
+        #expect(sent.count == encoding.byteWidth * bits.count)
+    }
+
+    /// The exact payload of a bfloat16 PARTIAL: three zero bytes, the encoding byte, then the
+    /// u16 count and values, which start 4-byte aligned (28 + 48 bytes into the frame).
+    @Test func compressedPartialBytesMatchTheSpec() {
+        let partial = Partial(
+            step: 0x0102_0304_0506_0708, shardID: 5, segment: 3, exampleCount: 7, correctCount: 6, lossSum: 1.5,
+            computeSeconds: 0.25, gradients: .bfloat16([0x3F80, 0xBFC0]))
+        let payload = TestFrames.payload(of: MessageCodec.encode(.partial(partial))[0])
+        var expected = TestFrames.Payload()
+        expected.append(UInt64(0x0102_0304_0506_0708))
+        expected.append(UInt32(5))
+        expected.append(UInt32(3))  // segment
+        expected.append(UInt32(7))
+        expected.append(UInt32(6))
+        expected.append((1.5 as Double).bitPattern)
+        expected.append((0.25 as Double).bitPattern)
+        expected.bytes += [0, 0, 0, 2]  // padding, encoding bfloat16
+        expected.append(UInt32(2))
+        expected.bytes += [0x80, 0x3F, 0xC0, 0xBF]
+        #expect(payload == expected.bytes)
+        #expect((WireProtocol.headerSize + 48) % 4 == 0)
+    }
+
     @Test func largeStepIsCutIntoTwoFrames() throws {
         try expectMultiFrameRoundTrip(SampleMessages.largeStep, frames: 2)
     }
@@ -54,18 +101,22 @@ import Testing
         try expectMultiFrameRoundTrip(SampleMessages.largePartial, frames: 3)
     }
 
-    /// A Partial's payload is 44 bytes plus 4 per gradient: at exactly the limit it stays in
-    /// one frame, one float more and it takes two.
-    @Test func frameLimitIsInclusive() throws {
-        let fitting = (WireProtocol.maxFramePayload - 44) / 4
+    /// A Partial's payload is 48 bytes plus 4 per Float32 gradient or 2 per 16-bit one: at
+    /// exactly the limit it stays in one frame, one value more and it takes two.
+    @Test(arguments: GradientEncoding.allCases)
+    func frameLimitIsInclusive(encoding: GradientEncoding) throws {
+        let width = encoding.byteWidth
+        let fitting = (WireProtocol.maxFramePayload - 48) / width
         for (count, frameCount) in [(fitting, 1), (fitting + 1, 2)] {
+            let gradients: PartialGradients = encoding == .float32
+                ? .float32(FloatArray(SampleMessages.distinctFloats(count)))
+                : PartialGradients(encoding, bits: HalfArray(SampleMessages.distinctBits(count)))
             let message = Message.partial(Partial(
-                step: 1, shardID: 0, exampleCount: 1, correctCount: 1, lossSum: 0,
-                gradients: FloatArray(SampleMessages.distinctFloats(count))
+                step: 1, shardID: 0, exampleCount: 1, correctCount: 1, lossSum: 0, gradients: gradients
             ))
             let frames = MessageCodec.encode(message)
             #expect(frames.count == frameCount)
-            #expect(frames.reduce(0) { $0 + $1.count } == 44 + 4 * count + frameCount * WireProtocol.headerSize)
+            #expect(frames.reduce(0) { $0 + $1.count } == 48 + width * count + frameCount * WireProtocol.headerSize)
             #expect(try MessageCodec.decode(frames) == message)
         }
     }
@@ -78,13 +129,14 @@ import Testing
             .infinity, -.infinity, .leastNonzeroMagnitude, .greatestFiniteMagnitude, 1.0 / 3.0,
         ]
         let message = Message.partial(Partial(
-            step: 9, shardID: 0, exampleCount: 0, correctCount: 0, lossSum: -.nan, gradients: FloatArray(specials)
+            step: 9, shardID: 0, exampleCount: 0, correctCount: 0, lossSum: -.nan, gradients: .float32(FloatArray(specials))
         ))
-        guard case .partial(let decoded) = try MessageCodec.decode(MessageCodec.encode(message)) else {
-            Issue.record("decoded to another kind")
+        guard case .partial(let decoded) = try MessageCodec.decode(MessageCodec.encode(message)),
+              case .float32(let gradients) = decoded.gradients else {
+            Issue.record("decoded to another kind or encoding")
             return
         }
-        #expect(decoded.gradients.map { $0.bitPattern } == specials.map(\.bitPattern))
+        #expect(gradients.map { $0.bitPattern } == specials.map(\.bitPattern))
         #expect(decoded.lossSum.bitPattern == (-Double.nan).bitPattern)
     }
 

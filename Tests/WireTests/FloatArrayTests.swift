@@ -23,6 +23,22 @@ import Testing
         #expect(copied.map(\.bitPattern) == values.map(\.bitPattern))
     }
 
+    /// A PARTIAL's Float32 gradients, behind the padding and encoding byte, are read in place too.
+    @Test func decodedPartialGradientsAreViewsOfTheFrame() throws {
+        let values = SampleMessages.distinctFloats(333, seed: 0.5)
+        let frames = MessageCodec.encode(.partial(Partial(
+            step: 1, shardID: 0, exampleCount: 1, correctCount: 0, lossSum: 0, gradients: .float32(FloatArray(values)))))
+        guard case .partial(let decoded) = try MessageCodec.decode(frames), case .float32(let gradients) = decoded.gradients else {
+            Issue.record("decoded to another kind or encoding")
+            return
+        }
+        let frameRange = frames[0].withUnsafeBytes { UInt(bitPattern: $0.baseAddress) ..< UInt(bitPattern: $0.baseAddress) + UInt($0.count) }
+        gradients.withUnsafeFloats { floats in
+            #expect(frameRange.contains(UInt(bitPattern: floats.baseAddress)), "the floats were copied out of the frame")
+            #expect(floats.map(\.bitPattern) == values.map(\.bitPattern))
+        }
+    }
+
     /// Values at an odd offset are handed on as an aligned copy, with the same bits.
     @Test func unalignedViewsAreCopiedAligned() {
         let values: [Float] = [1.5, -.nan, .infinity, -0.0, 7]
@@ -42,11 +58,11 @@ import Testing
         #expect(inPlace.count == 2)
         #expect(inPlace == MessageCodec.encode(.params(Params(step: 11, values: FloatArray(values)))))
 
-        let header = Partial(step: 5, shardID: 2, exampleCount: 9, correctCount: 4, lossSum: 2.5, computeSeconds: 0.25, gradients: [])
+        let header = Partial(step: 5, shardID: 2, exampleCount: 9, correctCount: 4, lossSum: 2.5, computeSeconds: 0.25, gradients: .float32([]))
         let gradients = SampleMessages.distinctFloats(77)
         let partialFrames = gradients.withUnsafeBufferPointer { MessageCodec.encodePartial(header, gradients: $0) }
         var whole = header
-        whole.gradients = FloatArray(gradients)
+        whole.gradients = .float32(FloatArray(gradients))
         #expect(partialFrames == MessageCodec.encode(.partial(whole)))
         #expect(try MessageCodec.decode(partialFrames) == .partial(whole))
     }

@@ -10,7 +10,7 @@ enum SampleMessages {
     static let hello = Message.hello(Hello(name: "node-7.example.org:41213"))
     static let welcome = Message.welcome(Welcome(
         rank: 3, heartbeatMilliseconds: 500, threads: 1, layers: [784, 128, 64, 10],
-        activation: "relu", seed: 0xDEAD_BEEF_CAFE_F00D
+        activation: "relu", seed: 0xDEAD_BEEF_CAFE_F00D, gradientEncoding: .bfloat16
     ))
     static let refuse = Message.refuse(Refuse(reason: "protocol version 2, coordinator speaks 1 — über"))
     static let shard = Message.shard(ShardChunk(
@@ -36,7 +36,20 @@ enum SampleMessages {
     static let emptyStep = Message.step(Step(step: 0, plan: []))
     static let partial = Message.partial(Partial(
         step: 42, shardID: 3, exampleCount: 32, correctCount: 29, lossSum: 11.25, computeSeconds: 0.0125,
-        gradients: FloatArray(distinctFloats(40, seed: 0.25))
+        gradients: .float32(FloatArray(distinctFloats(40, seed: 0.25)))
+    ))
+    /// 16-bit patterns no two alike, with the top bit (the sign) set in some.
+    static func distinctBits(_ count: Int, seed: UInt16 = 0) -> [UInt16] {
+        (0..<count).map { UInt16(truncatingIfNeeded: $0 &* 0x9E37) ^ seed }
+    }
+
+    static let float16Partial = Message.partial(Partial(
+        step: 43, shardID: 1, exampleCount: 32, correctCount: 30, lossSum: 10.5, computeSeconds: 0.0125,
+        gradients: .float16(HalfArray(distinctBits(41, seed: 0x3C00)))
+    ))
+    static let bfloat16Partial = Message.partial(Partial(
+        step: 44, shardID: 2, exampleCount: 31, correctCount: 0, lossSum: 9.75, computeSeconds: 0.5,
+        gradients: .bfloat16(HalfArray(distinctBits(40, seed: 0x3F80)))
     ))
     static let heartbeat = Message.heartbeat(Heartbeat(step: UInt64.max))
     static let bye = Message.bye(Bye(reason: ""))
@@ -52,10 +65,11 @@ enum SampleMessages {
     /// A Partial just over two frames: three frames.
     static let largePartial = Message.partial(Partial(
         step: 8, shardID: 1, exampleCount: 600, correctCount: 0, lossSum: 1e30,
-        gradients: FloatArray(distinctFloats(WireProtocol.maxFramePayload / 2 + 100, seed: 0.5))
+        gradients: .float32(FloatArray(distinctFloats(WireProtocol.maxFramePayload / 2 + 100, seed: 0.5)))
     ))
 
     static let small: [Message] = [
-        hello, welcome, refuse, shard, emptyShard, shardReady, params, emptyParams, step, emptyStep, partial, heartbeat, bye,
+        hello, welcome, refuse, shard, emptyShard, shardReady, params, emptyParams, step, emptyStep, partial,
+        float16Partial, bfloat16Partial, heartbeat, bye,
     ]
 }

@@ -4,15 +4,7 @@
 /// to send is one copy of the caller's values. `copy(into:)` and `withUnsafeBytes` hand the
 /// values on in one bulk copy or none; the collection interface reads them one at a time.
 public struct FloatArray: @unchecked Sendable, Equatable, RandomAccessCollection, ExpressibleByArrayLiteral {
-    private enum Storage {
-        /// Bytes owned with the array: `bytes[offset...]`.
-        case owned([UInt8], offset: Int)
-        /// Memory the array does not own, valid only while an encoder runs (`MessageCodec`'s
-        /// `encodeParams` and `encodePartial`); never held beyond that call.
-        case borrowed(UnsafeRawBufferPointer)
-    }
-
-    private let storage: Storage
+    private let storage: ArrayBytes
     public let count: Int
 
     /// A copy of `values`.
@@ -39,7 +31,7 @@ public struct FloatArray: @unchecked Sendable, Equatable, RandomAccessCollection
         self.count = count
     }
 
-    /// The values at `values`, not copied: see `Storage.borrowed`.
+    /// The values at `values`, not copied: see `ArrayBytes.borrowed`.
     init(borrowing values: UnsafeBufferPointer<Float>) {
         count = values.count
         storage = .borrowed(UnsafeRawBufferPointer(values))
@@ -77,14 +69,7 @@ public struct FloatArray: @unchecked Sendable, Equatable, RandomAccessCollection
 
     /// The values' little-endian bytes, 4 × `count` of them, in place.
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        switch storage {
-        case .owned(let bytes, let offset):
-            return try bytes.withUnsafeBytes { raw in
-                try body(UnsafeRawBufferPointer(rebasing: raw[offset..<offset + 4 * count]))
-            }
-        case .borrowed(let raw):
-            return try body(raw)
-        }
+        try storage.withUnsafeBytes(count: 4 * count, body)
     }
 
     /// The values as Float32s in place, when the host is little-endian and they lie 4-byte

@@ -16,8 +16,12 @@ public struct Partial: Sendable, Equatable {
     /// Seconds from the start of the shard's forward pass to this segment's send, for the metrics
     /// (the last segment's is the whole computation).
     public var computeSeconds: Double
-    /// Σ dW and db over the examples, for the values of `Params.values` that the segment covers.
-    public var gradients: FloatArray
+    /// Σ dW and db over the examples, for the values of `Params.values` that the segment covers:
+    /// Float32, or rounded to 16 bits when the run compresses partials.
+    public var gradients: PartialGradients
+
+    /// How `gradients` travel; a run's partials all use the encoding its WELCOME announced.
+    public var encoding: GradientEncoding { gradients.encoding }
 
     public init(
         step: UInt64,
@@ -27,7 +31,7 @@ public struct Partial: Sendable, Equatable {
         correctCount: UInt32,
         lossSum: Double,
         computeSeconds: Double = 0,
-        gradients: FloatArray
+        gradients: PartialGradients
     ) {
         self.step = step
         self.shardID = shardID

@@ -13,6 +13,8 @@ public struct Welcome: Sendable, Equatable {
     public var activation: String
     /// The run's seed.
     public var seed: UInt64
+    /// How the worker must send its partials' gradients: Float32, or 16-bit with error feedback.
+    public var gradientEncoding: GradientEncoding
 
     public init(
         rank: UInt32,
@@ -20,7 +22,8 @@ public struct Welcome: Sendable, Equatable {
         threads: UInt32,
         layers: [UInt32],
         activation: String,
-        seed: UInt64
+        seed: UInt64,
+        gradientEncoding: GradientEncoding = .float32
     ) {
         self.rank = rank
         self.heartbeatMilliseconds = heartbeatMilliseconds
@@ -28,5 +31,6 @@ public struct Welcome: Sendable, Equatable {
         self.layers = layers
         self.activation = activation
         self.seed = seed
+        self.gradientEncoding = gradientEncoding
     }
 }

@@ -72,6 +72,7 @@ def hello(version, name):
 
 def partial(step, shard, examples, gradients, loss_sum=1.0, segment=0):
     payload = struct.pack("<QIIIIdd", step, shard, segment, examples, 0, loss_sum, 0.001)
+    payload += bytes(3) + bytes([0])  # padding, encoding float32
     payload += struct.pack("<I", len(gradients)) + struct.pack("<%df" % len(gradients), *gradients)
     return frame(PARTIAL, payload, step=step)
 
