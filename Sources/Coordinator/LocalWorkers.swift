@@ -14,6 +14,9 @@ final class LocalWorkers {
         guard FileManager.default.isExecutableFile(atPath: executable) else {
             throw CoordinatorError.workerExecutableMissing(executable)
         }
+        // One worker to a CPU while there are CPUs enough; more workers than CPUs float.
+        let cpus = CPUAffinity.allowed()
+        let pinned = count <= cpus.count
         for index in 0..<count {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: executable)
@@ -22,13 +25,18 @@ final class LocalWorkers {
                 "--parent-pid", String(getpid()), "--log-level", logLevel,
             ]
             do {
-                try process.run()
+                if pinned {
+                    try CPUAffinity.withThread(on: cpus[index]) { try process.run() }
+                } else {
+                    try process.run()
+                }
             } catch {
                 stop(grace: .zero)
                 throw CoordinatorError.workerExecutableMissing("\(executable) (\(error))")
             }
             processes.append(process)
         }
+        if pinned { log.debug("local workers pinned to CPUs \(cpus.prefix(count).map(String.init).joined(separator: ", "))") }
     }
 
     /// `worker` in the directory of the running `coordinator`.

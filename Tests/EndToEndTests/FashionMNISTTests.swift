@@ -46,6 +46,12 @@ extension EndToEnd {
                 ProcessTable.workers(of: coordinator.pid).count == 2 || !coordinator.isRunning
             }
             #expect(sawWorkers && coordinator.isRunning, "never saw the coordinator's 2 workers running")
+            // With CPUs enough, each local worker is pinned to one CPU of its own.
+            if Self.allowedCPUs(of: getpid()).count >= 2 {
+                let pinned = ProcessTable.workers(of: coordinator.pid).map { Self.allowedCPUs(of: $0.pid) }
+                #expect(pinned.count == 2 && pinned.allSatisfy { $0.count == 1 } && Set(pinned).count == 2,
+                        "the local workers are not pinned one to a CPU: \(pinned)")
+            }
             let outcome = try await coordinator.wait(timeout: .seconds(180))
             try #require(outcome.succeeded, "\(outcome.transcript)")
             let leftovers = ProcessTable.workers(of: outcome.pid)
@@ -63,6 +69,18 @@ extension EndToEnd {
                 in: scratch, timeout: .seconds(120))
             try #require(inProcess.succeeded, "\(inProcess.transcript)")
             #expect(try ModelComparison.sameBytes(out, reference), "--local-workers 2 and --in-process --shards 2 wrote different weights")
+        }
+
+        /// The CPUs a process may run on, from /proc/PID/status's `Cpus_allowed_list` ("0-1,4").
+        static func allowedCPUs(of pid: Int32) -> [Int] {
+            guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+                  let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed_list:") })
+            else { return [] }
+            return line.dropFirst("Cpus_allowed_list:".count).trimmingCharacters(in: .whitespaces)
+                .split(separator: ",").flatMap { range -> [Int] in
+                    let bounds = range.split(separator: "-").compactMap { Int($0) }
+                    return bounds.count == 2 ? Array(bounds[0]...bounds[1]) : bounds
+                }
         }
 
         /// One step line per step — 128 examples, 96 in the last step of each epoch — and one

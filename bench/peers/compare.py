@@ -9,7 +9,8 @@ Scenarios (each prints Descent's figure, PyTorch's and their ratio):
   full    full batch (all 60,000 examples every step), 1 thread: steps/s and peak RSS
 
 Descent's figures are the median step of `coordinator train --metrics` (first tenth dropped);
-PyTorch's the median step of the same loop, timed the same way. Needs `torch` (pip) and the
+PyTorch's the median step of the same loop, timed the same way. Each row runs the two sides
+alternately --repeat times and prints the medians and the median of the pairs' ratios. Needs `torch` (pip) and the
 release binaries (swift build -c release).
 """
 import argparse, gzip, json, os, resource, socket, statistics, struct, subprocess, sys, tempfile, time
@@ -140,6 +141,7 @@ def main():
     parser.add_argument("--full-steps", type=int, default=8)
     parser.add_argument("--threads", default="1,2", help="thread counts for the single-process rows, comma-separated")
     parser.add_argument("--only", default="single,ddp,full")
+    parser.add_argument("--repeat", type=int, default=3, help="alternating runs of each side per row (medians)")
     parser.add_argument("--json", help="append results as JSON lines here")
     args = parser.parse_args()
     try:
@@ -148,32 +150,46 @@ def main():
         sys.exit("PyTorch is not installed: pip install torch")
     rows = []
     only = args.only.split(",")
+
+    def paired(label, figure, ours, theirs, key):
+        """Runs the two alternately --repeat times (the machine drifts; pairs see the same drift)
+        and keeps the medians and the median of the pairs' ratios."""
+        d, t = [], []
+        for _ in range(args.repeat):
+            d.append(ours()[key])
+            t.append(theirs()[key])
+        ratio = statistics.median(a / b for a, b in zip(d, t))
+        rows.append((label, figure, statistics.median(d), statistics.median(t), ratio))
+
     if "single" in only:
         for threads in map(int, args.threads.split(",")):
             # With T threads Descent computes T shards side by side (the bits of one thread with
             # T shards); PyTorch splits each operator over its T threads.
             shards = ["--shards", str(threads)] if threads > 1 else []
-            d = descent(["--in-process", *shards], 512, args.steps, threads)
-            t = torch_single(512, args.steps, threads)
             label = "single process, batch 512, %d thread%s" % (threads, "s (shards)" if threads > 1 else "")
-            rows.append((label, "examples/s", d["examples_per_s"], t["examples_per_s"]))
+            paired(label, "examples/s",
+                   lambda: descent(["--in-process", *shards], 512, args.steps, threads),
+                   lambda: torch_single(512, args.steps, threads), "examples_per_s")
     if "ddp" in only:
-        d = descent(["--local-workers", "2"], 1024, args.steps, 1)
-        t = torch_ddp(1024, args.steps)
-        rows.append(("2 workers vs DDP gloo 2 ranks, global batch 1024", "examples/s", d["examples_per_s"], t["examples_per_s"]))
+        paired("2 workers vs DDP gloo 2 ranks, global batch 1024", "examples/s",
+               lambda: descent(["--local-workers", "2"], 1024, args.steps, 1),
+               lambda: torch_ddp(1024, args.steps), "examples_per_s")
     if "full" in only:
+        paired("full batch (60,000), 1 thread", "steps/s",
+               lambda: descent(["--in-process"], 0, args.full_steps, 1),
+               lambda: torch_full_batch(args.full_steps), "steps_per_s")
         d = descent(["--in-process"], 0, args.full_steps, 1)
         t = torch_full_batch(args.full_steps)
-        rows.append(("full batch (60,000), 1 thread", "steps/s", d["steps_per_s"], t["steps_per_s"]))
-        rows.append(("full batch (60,000), 1 thread", "peak RSS MB", d["peak_rss_mb"], t["peak_rss_mb"]))
+        rows.append(("full batch (60,000), 1 thread", "peak RSS MB", d["peak_rss_mb"], t["peak_rss_mb"],
+                     d["peak_rss_mb"] / t["peak_rss_mb"]))
     print(f"{'scenario':<52}{'figure':<13}{'Descent':>12}{'PyTorch':>12}{'ratio':>8}")
-    for scenario, figure, ours, theirs in rows:
-        print(f"{scenario:<52}{figure:<13}{ours:>12.1f}{theirs:>12.1f}{ours / theirs:>8.2f}")
+    for scenario, figure, ours, theirs, ratio in rows:
+        print(f"{scenario:<52}{figure:<13}{ours:>12.1f}{theirs:>12.1f}{ratio:>8.2f}")
     if args.json:
         with open(args.json, "a") as f:
-            for scenario, figure, ours, theirs in rows:
+            for scenario, figure, ours, theirs, ratio in rows:
                 f.write(json.dumps({"scenario": scenario, "figure": figure, "descent": ours, "pytorch": theirs,
-                                    "ratio": ours / theirs, "torch": torch.__version__}) + "\n")
+                                    "ratio": ratio, "repeat": args.repeat, "torch": torch.__version__}) + "\n")
 
 
 if __name__ == "__main__":
