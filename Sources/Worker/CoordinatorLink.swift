@@ -36,9 +36,10 @@ final class CoordinatorLink: @unchecked Sendable {
         self.parentPID = parentPID
         var options = ZeroMQOptions()
         options.curve = curve
-        // A few messages queued at most: shard chunks then wait in the coordinator's queue and the
-        // socket, not in this process beside the shard being assembled (peak RSS ≈ one shard).
-        options.receiveHighWaterMark = 8
+        // Two messages queued at most: shard chunks then wait in the coordinator's queue and the
+        // kernel's socket buffer, not in this process beside the shard being assembled (peak RSS ≈
+        // one shard; with 4 workers a queue of 8 added 6 MB to each worker's peak).
+        options.receiveHighWaterMark = 2
         transport = try ZeroMQTransport.connect(endpoint, options: options)
         var hello = MessageCodec.encode(.hello(Hello(protocolVersion: protocolVersion ?? WireProtocol.protocolVersion, name: name)))
         if let protocolVersion {
