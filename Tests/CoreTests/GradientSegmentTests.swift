@@ -23,6 +23,9 @@ import Testing
         for segment in layout.segments { for i in segment.range { covered[i] += 1 } }
         #expect(covered.allSatisfy { $0 == 1 })
         #expect(layout.segments.map(\.layer) == layout.segments.map(\.layer).sorted(by: >), "last layer first")
+        for l in 1..<layers.count {
+            #expect(layout.segments.filter { $0.layer == l }.count <= 1 + GradientSegment.maxBlocks)
+        }
     }
 
     /// Backward reports every segment once, in order, and a reported segment's values are final:
