@@ -73,24 +73,25 @@ struct PayloadReader {
 
     /// A u32 count, then that many binary32 values, as a view of the payload's bytes.
     mutating func read(_: FloatArray.Type, _ field: String) throws(WireError) -> FloatArray {
-        let count = try readCount("\(field) count")
-        let (byteCount, overflow) = count.multipliedReportingOverflow(by: 4)
-        guard !overflow else { throw .malformedPayload("\(field) count \(count) overflows") }
-        try need(byteCount, for: field)
-        let array = FloatArray(viewing: bytes, offset: position, count: count)
-        position += byteCount
-        return array
+        let (offset, count) = try readView(width: 4, field)
+        return FloatArray(viewing: bytes, offset: offset, count: count)
     }
 
     /// A u32 count, then that many 16-bit values, as a view of the payload's bytes.
     mutating func read(_: HalfArray.Type, _ field: String) throws(WireError) -> HalfArray {
+        let (offset, count) = try readView(width: 2, field)
+        return HalfArray(viewing: bytes, offset: offset, count: count)
+    }
+
+    /// A u32 count, then that many values of `width` bytes, skipped: where they start, and how
+    /// many there are.
+    private mutating func readView(width: Int, _ field: String) throws(WireError) -> (offset: Int, count: Int) {
         let count = try readCount("\(field) count")
-        let (byteCount, overflow) = count.multipliedReportingOverflow(by: 2)
+        let (byteCount, overflow) = count.multipliedReportingOverflow(by: width)
         guard !overflow else { throw .malformedPayload("\(field) count \(count) overflows") }
         try need(byteCount, for: field)
-        let array = HalfArray(viewing: bytes, offset: position, count: count)
-        position += byteCount
-        return array
+        defer { position += byteCount }
+        return (position, count)
     }
 
     /// `count` bytes of padding, which must be zero so that a message has one encoding.
