@@ -13,7 +13,8 @@ extension EndToEnd {
         /// Both formats train to within 2% of the uncompressed final loss (they agree to about
         /// 10⁻⁵ here: error feedback delays a rounding by a step, it does not drop it), repeat
         /// their own bits exactly, differ from the uncompressed weights, and receive about half
-        /// the bytes (partials are 44 + 2·307 bytes instead of 44 + 4·307; heartbeats aside).
+        /// the bytes (a partial's segments carry 2 bytes a value instead of 4; headers and
+        /// heartbeats aside).
         @Test(arguments: ["bf16", "fp16"])
         func compressedRunsTrainRepeatablyAndDifferFromUncompressed(format: String) async throws {
             let scratch = try ScratchDirectory("compress-\(format)")
