@@ -162,6 +162,17 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
     }
 
     public func send(_ frames: [[UInt8]], to peer: PeerID?) throws(WireError) {
+        _ = try send(frames, to: peer, waiting: true)
+    }
+
+    /// Sends `frames` only if the peer's queue has room now (`sendHighWaterMark` messages):
+    /// false, and nothing sent, when it is full. What lets a sender keep a bounded window of
+    /// messages in flight without blocking.
+    public func sendIfRoom(_ frames: [[UInt8]], to peer: PeerID?) throws(WireError) -> Bool {
+        try send(frames, to: peer, waiting: false)
+    }
+
+    private func send(_ frames: [[UInt8]], to peer: PeerID?, waiting: Bool) throws(WireError) -> Bool {
         guard !frames.isEmpty else { throw .emptyMessage }
         if isRouter && peer == nil {
             throw .misaddressed("a ROUTER must name the peer to send to")
@@ -169,13 +180,18 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
         if !isRouter && peer != nil {
             throw .misaddressed("a DEALER has one peer and takes none")
         }
-        try withSocket { socket throws(WireError) in
-            if let peer {
-                try sendFrame(peer.bytes, more: true, on: socket, to: peer)
+        return try withSocket { socket throws(WireError) -> Bool in
+            // Room is decided on a message's first part: once it is taken, the rest follow.
+            let parts = (peer.map { [$0.bytes] } ?? []) + frames
+            for (index, part) in parts.enumerated() {
+                let more = index < parts.count - 1
+                if index == 0 && !waiting {
+                    guard try sendFrame(part, more: more, on: socket, to: peer, dontWait: true) else { return false }
+                } else {
+                    _ = try sendFrame(part, more: more, on: socket, to: peer)
+                }
             }
-            for (index, frame) in frames.enumerated() {
-                try sendFrame(frame, more: index < frames.count - 1, on: socket, to: peer)
-            }
+            return true
         }
     }
 
@@ -222,9 +238,12 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
         init(_ bytes: [UInt8]) { self.bytes = bytes }
     }
 
+    /// Sends one part; with `dontWait`, returns false (the part closed, unsent) when the peer's
+    /// queue is full.
+    @discardableResult
     private func sendFrame(
-        _ bytes: [UInt8], more: Bool, on socket: UnsafeMutableRawPointer, to peer: PeerID?
-    ) throws(WireError) {
+        _ bytes: [UInt8], more: Bool, on socket: UnsafeMutableRawPointer, to peer: PeerID?, dontWait: Bool = false
+    ) throws(WireError) -> Bool {
         if bytes.count >= Self.zeroCopyBytes {
             // The array's storage is a heap object whose address holds while the owner keeps the
             // (immutable) array; libzmq calls the release function once it has sent the bytes,
@@ -247,17 +266,19 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
                 }
             }
         }
-        while zmq_msg_send(message, socket, more ? ZMQ_SNDMORE : 0) < 0 {
+        while zmq_msg_send(message, socket, (more ? ZMQ_SNDMORE : 0) | (dontWait ? ZMQ_DONTWAIT : 0)) < 0 {
             let code = zmq_errno()
             if code == EINTR { continue }
             zmq_msg_close(message)
             switch code {
             case EHOSTUNREACH: throw .peerUnreachable(peer ?? PeerID(bytes: []))
+            case EAGAIN where dontWait: return false
             case EAGAIN: throw .timedOut
             case ETERM: throw .closed
             default: throw Self.error("zmq_msg_send", code: code)
             }
         }
+        return true
     }
 
     /// Every part of the next message, or nil when none was waiting after all.

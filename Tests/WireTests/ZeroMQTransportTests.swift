@@ -165,9 +165,40 @@ import Testing
     }
 
     /// A ROUTER with one DEALER that has introduced itself, and the DEALER's identity.
-    private func connectedPair() throws -> (ZeroMQTransport, ZeroMQTransport, PeerID) {
-        let router = try ZeroMQTransport.bind("tcp://127.0.0.1:*")
-        let dealer = try ZeroMQTransport.connect(try #require(router.boundEndpoint))
+    /// `sendIfRoom` sends while the peer's queue has room, then says no without blocking;
+    /// nothing it said yes to is lost, and once the peer reads there is room again.
+    @Test func sendIfRoomStopsAtTheHighWaterMarkAndLosesNothing() throws {
+        var routerOptions = ZeroMQOptions()
+        routerOptions.sendHighWaterMark = 2
+        routerOptions.kernelBufferBytes = 64 << 10
+        var dealerOptions = ZeroMQOptions()
+        dealerOptions.receiveHighWaterMark = 1
+        dealerOptions.kernelBufferBytes = 64 << 10
+        let (router, dealer, peer) = try connectedPair(routerOptions, dealerOptions)
+        defer { router.close(); dealer.close() }
+
+        let frame = MessageCodec.encode(.shardReady(ShardReady(shardID: 1, examples: 2)))[0]
+        let big = [frame + [UInt8](repeating: 7, count: 256 << 10)]
+        var sent = 0
+        while sent < 200, try router.sendIfRoom(big, to: peer) { sent += 1 }
+        #expect(sent < 200, "the queue never filled")
+        #expect(sent >= 2, "not even the queue's own room was used")
+
+        var received = 0
+        while received < sent, try dealer.receive(timeoutMilliseconds: patience) != nil { received += 1 }
+        #expect(received == sent)
+        let clock = ContinuousClock()
+        let deadline = clock.now + .milliseconds(patience)
+        var roomAgain = false
+        while !roomAgain && clock.now < deadline { roomAgain = try router.sendIfRoom(big, to: peer) }
+        #expect(roomAgain, "no room after the peer read everything")
+    }
+
+    private func connectedPair(
+        _ routerOptions: ZeroMQOptions = ZeroMQOptions(), _ dealerOptions: ZeroMQOptions = ZeroMQOptions()
+    ) throws -> (ZeroMQTransport, ZeroMQTransport, PeerID) {
+        let router = try ZeroMQTransport.bind("tcp://127.0.0.1:*", options: routerOptions)
+        let dealer = try ZeroMQTransport.connect(try #require(router.boundEndpoint), options: dealerOptions)
         try dealer.send(SampleMessages.hello, to: nil)
         let hello = try #require(try router.receiveMessage(timeoutMilliseconds: patience))
         #expect(try hello.message.get() == SampleMessages.hello)
