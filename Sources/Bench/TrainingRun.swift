@@ -75,10 +75,15 @@ struct TrainingRun {
         return peak
     }
 
+    /// The parent's children that are `worker` processes. A child caught between its spawn and
+    /// its exec still shares the coordinator's memory and reports the coordinator's peak, so
+    /// only children already running `worker` (by /proc/PID/comm) count.
     private static func children(of parent: Int32) -> [Int32] {
         let task = "/proc/\(parent)/task/\(parent)/children"
         guard let text = try? String(contentsOfFile: task, encoding: .utf8) else { return [] }
-        return text.split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        return text.split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }.filter { pid in
+            (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) == "worker"
+        }
     }
 }
 
