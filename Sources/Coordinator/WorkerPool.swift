@@ -411,6 +411,8 @@ final class WorkerPool: TimedGradientSource {
         let worker: Worker
         let shard: Int
         var next = 0
+        /// The chunk at `next`, encoded but not yet taken by a full queue.
+        var encoded: [[UInt8]]?
     }
 
     /// Sends shard chunks while their workers' queues have room (`shardWindow` messages each),
@@ -431,13 +433,17 @@ final class WorkerPool: TimedGradientSource {
             while !done && transfer.next < range.count {
                 let m = min(perChunk, range.count - transfer.next)
                 let start = range.lowerBound + transfer.next
-                let frames = MessageCodec.encode(.shard(ShardChunk(
+                let frames = transfer.encoded ?? MessageCodec.encode(.shard(ShardChunk(
                     shardID: UInt32(transfer.shard), shardCount: UInt32(plan.shardCount), features: UInt32(n0),
                     shardExamples: UInt32(range.count), firstExample: UInt32(transfer.next),
                     labels: Array(dataset.labels[start..<start + m]),
                     values: Array(UnsafeBufferPointer(start: dataset.features.storage + start * n0, count: m * n0)))))
+                transfer.encoded = nil
                 do {
-                    guard try transport.sendIfRoom(frames, to: worker.peer) else { break }
+                    guard try transport.sendIfRoom(frames, to: worker.peer) else {
+                        transfer.encoded = frames
+                        break
+                    }
                 } catch {
                     // The worker is gone; the next liveness check moves the shard on.
                     worker.lastHeard = .now - settings.workerTimeout - .seconds(1)
