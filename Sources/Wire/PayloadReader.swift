@@ -71,16 +71,10 @@ struct PayloadReader {
         #endif
     }
 
-    /// A u32 count, then that many binary32 values, as a view of the payload's bytes.
-    mutating func read(_: FloatArray.Type, _ field: String) throws(WireError) -> FloatArray {
-        let (offset, count) = try readView(width: 4, field)
-        return FloatArray(viewing: bytes, offset: offset, count: count)
-    }
-
-    /// A u32 count, then that many 16-bit values, as a view of the payload's bytes.
-    mutating func read(_: HalfArray.Type, _ field: String) throws(WireError) -> HalfArray {
-        let (offset, count) = try readView(width: 2, field)
-        return HalfArray(viewing: bytes, offset: offset, count: count)
+    /// A u32 count, then that many scalars, as a view of the payload's bytes.
+    mutating func read<Element>(_: WireArray<Element>.Type, _ field: String) throws(WireError) -> WireArray<Element> {
+        let (offset, count) = try readView(width: MemoryLayout<Element.Bits>.size, field)
+        return WireArray(viewing: bytes, offset: offset, count: count)
     }
 
     /// A u32 count, then that many values of `width` bytes, skipped: where they start, and how

@@ -55,13 +55,7 @@ struct PayloadWriter {
     }
 
     /// A u32 count, then the values' little-endian bytes as they lie.
-    mutating func write(_ array: FloatArray) {
-        writeCount(array.count)
-        array.withUnsafeBytes { bytes.append(contentsOf: $0) }
-    }
-
-    /// A u32 count, then the 16-bit values' little-endian bytes as they lie.
-    mutating func write(_ array: HalfArray) {
+    mutating func write<Element>(_ array: WireArray<Element>) {
         writeCount(array.count)
         array.withUnsafeBytes { bytes.append(contentsOf: $0) }
     }

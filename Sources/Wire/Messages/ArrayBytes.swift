@@ -1,4 +1,4 @@
-/// The bytes behind a `FloatArray` or a `HalfArray`: owned with the array (a received array is
+/// The bytes behind a `WireArray` (`FloatArray`, `HalfArray`): owned with the array (a received array is
 /// its frame, viewed from an offset), or borrowed from the caller for the length of one call.
 enum ArrayBytes {
     /// Bytes owned with the array: `bytes[offset...]`.
