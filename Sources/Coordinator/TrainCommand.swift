@@ -236,7 +236,7 @@ struct TrainCommand: ParsableCommand {
         // Closing must not drop the goodbyes just sent: give them a second to leave.
         options.lingerMilliseconds = 1000
         // A short queue per worker: shard chunks are sent a window at a time (`WorkerPool.pumpShards`).
-        options.sendHighWaterMark = WorkerPool.shardWindow
+        options.sendHighWaterMark = ShardSender.window
         // The largest frame a worker sends is a PARTIAL's (or its first part).
         options.maxMessageBytes = ZeroMQOptions.frameLimit(payload: min(WireProtocol.maxFramePayload, 64 + 4 * layout.count))
         options.maxFramesPerMessage = (64 + 4 * layout.count) / WireProtocol.maxFramePayload + 1

@@ -44,12 +44,6 @@ final class WorkerPool: TimedGradientSource {
         }
     }
 
-    /// Bytes of examples per SHARD message: small enough that a worker assembling a shard holds
-    /// little beside it, large enough that a 60,000-example shard is a couple of hundred messages.
-    static let shardChunkBytes = 1 << 20
-    /// Messages queued for one worker at most (the coordinator's ZMQ_SNDHWM): shard chunks beyond
-    /// it wait unencoded in `outbox`, so at most this many MiB of them sit in memory per worker.
-    static let shardWindow: Int32 = 16
 
     private(set) var workers: [Worker] = []
     private(set) var lastTimings = StepTimings()
@@ -68,8 +62,8 @@ final class WorkerPool: TimedGradientSource {
     private var owner: [Int?]
     private var nextRank = 0
     private var lastBeat = ContinuousClock.now
-    /// Shards being sent, in the order they were assigned (`pumpShards`).
-    private var outbox: [ShardTransfer] = []
+    /// Shards on their way to their owners, a window of chunks at a time.
+    private let shardSender: ShardSender
     /// Workers that registered during training and wait for shards at the next step boundary.
     private var joiners: [Worker] = []
     /// Since when the pool has had fewer than `minWorkers` workers.
@@ -101,6 +95,7 @@ final class WorkerPool: TimedGradientSource {
         self.layout = layout
         segments = layout.segments.map(\.range)
         self.plan = plan
+        shardSender = ShardSender(transport: transport, plan: plan)
         self.supervisor = supervisor
         self.log = log
         owner = Array(repeating: nil, count: plan.shardCount)
@@ -195,7 +190,7 @@ final class WorkerPool: TimedGradientSource {
     private func receiveOne(timeout: Duration, accumulator: GradientAccumulator? = nil) throws -> (Int, Duration) {
         pumpShards()
         // While chunks wait for room, look again soon: a worker drains its queue in milliseconds.
-        let wait = outbox.isEmpty ? timeout : min(timeout, .milliseconds(2))
+        let wait = shardSender.isIdle ? timeout : min(timeout, .milliseconds(2))
         guard let envelope = try transport.receive(timeoutMilliseconds: wait.inMilliseconds), let peer = envelope.peer else { return (0, .zero) }
         let bytes = envelope.frames.reduce(0) { $0 + $1.count }
         let decoded = Result { () throws(WireError) in try MessageCodec.decode(envelope.frames) }
@@ -402,63 +397,20 @@ final class WorkerPool: TimedGradientSource {
     private func assign(_ shard: Int, to worker: Worker) {
         owner[shard] = worker.rank
         worker.shards.insert(shard)
-        outbox.append(ShardTransfer(worker: worker, shard: shard))
+        shardSender.send(shard, to: worker)
         pumpShards()
     }
 
-    /// A shard on its way to its owner: the chunks from `next` on are still to be sent.
-    struct ShardTransfer {
-        let worker: Worker
-        let shard: Int
-        var next = 0
-        /// The chunk at `next`, encoded but not yet taken by a full queue.
-        var encoded: [[UInt8]]?
-    }
-
-    /// Sends shard chunks while their workers' queues have room (`shardWindow` messages each),
-    /// so the coordinator holds a few chunks per worker in flight rather than every shard twice
-    /// over (its peak RSS was the dataset plus all its chunks: ~415 MB for Fashion-MNIST). Called
-    /// before every wait for a message; the wait is short while chunks are left.
+    /// Sends pending shard chunks while their workers' queues have room (see `ShardSender`).
     private func pumpShards() {
-        guard let dataset, !outbox.isEmpty else { return }
-        let n0 = dataset.featureCount
-        let perChunk = max(1, WorkerPool.shardChunkBytes / (n0 * 4 + 4))
-        var index = 0
-        while index < outbox.count {
-            var transfer = outbox[index]
-            let worker = transfer.worker
-            let range = plan.ranges[transfer.shard]
-            // A transfer whose worker was lost, or whose shard has moved on, is dropped.
-            var done = owner[transfer.shard] != worker.rank || !workers.contains { $0 === worker }
-            while !done && transfer.next < range.count {
-                let m = min(perChunk, range.count - transfer.next)
-                let start = range.lowerBound + transfer.next
-                let frames = transfer.encoded ?? MessageCodec.encode(.shard(ShardChunk(
-                    shardID: UInt32(transfer.shard), shardCount: UInt32(plan.shardCount), features: UInt32(n0),
-                    shardExamples: UInt32(range.count), firstExample: UInt32(transfer.next),
-                    labels: Array(dataset.labels[start..<start + m]),
-                    values: Array(UnsafeBufferPointer(start: dataset.features.storage + start * n0, count: m * n0)))))
-                transfer.encoded = nil
-                do {
-                    guard try transport.sendIfRoom(frames, to: worker.peer) else {
-                        transfer.encoded = frames
-                        break
-                    }
-                } catch {
-                    // The worker is gone; the next liveness check moves the shard on.
-                    worker.lastHeard = .now - settings.workerTimeout - .seconds(1)
-                    done = true
-                    break
-                }
-                transfer.next += m
-            }
-            if done || transfer.next >= range.count {
-                outbox.remove(at: index)
-            } else {
-                outbox[index] = transfer
-                index += 1
-            }
-        }
+        guard let dataset else { return }
+        shardSender.pump(
+            dataset: dataset,
+            stillOwned: { shard, worker in owner[shard] == worker.rank && workers.contains { $0 === worker } },
+            unreachable: { worker in
+                // The worker is gone; the next liveness check moves the shard on.
+                worker.lastHeard = .now - settings.workerTimeout - .seconds(1)
+            })
     }
 
     private func isReady(_ shard: Int) -> Bool {
