@@ -15,27 +15,3 @@ public enum PeakMemory {
         residentKilobytes().map { Double($0) / 1024 }
     }
 }
-
-/// How this process's allocator treats large blocks.
-public enum AllocatorTuning {
-    /// Keeps blocks up to 32 MiB on the heap, where a freed block is reused, instead of mapping
-    /// and unmapping them.
-    ///
-    /// glibc maps every block above 128 KiB afresh (raising that bound only to the size of the last
-    /// freed mapping, so a same-size block is mapped again): each ~1 MB message buffer of a step
-    /// then costs 256 page faults and zeroed pages, every step. Larger blocks — datasets, shards —
-    /// are still mapped, and freed memory above 64 MiB is returned to the system.
-    public static func keepMessageBuffersOnHeap() {
-        #if os(Linux)
-        // <malloc.h>'s M_MMAP_THRESHOLD and M_TRIM_THRESHOLD; the Glibc module does not export it.
-        _ = glibcMallopt(-3, 32 << 20)
-        _ = glibcMallopt(-1, 64 << 20)
-        #endif
-    }
-}
-
-#if os(Linux)
-/// glibc's `int mallopt(int param, int value)`.
-@_silgen_name("mallopt")
-private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
-#endif
