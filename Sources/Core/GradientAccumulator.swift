@@ -120,8 +120,7 @@ public final class GradientAccumulator: @unchecked Sendable {
         receivedCount[0] = segments.count
         for s in segments.indices {
             received[0][s] = true
-            nextShardOf[s] = 1
-            if shardCount == 1 { segmentsComplete += 1 }
+            advance(segment: s)
             drain(segment: s)
         }
         countStats()
@@ -141,6 +140,11 @@ public final class GradientAccumulator: @unchecked Sendable {
         } else {
             for i in 0..<range.count { target[i] += g[i] }
         }
+        advance(segment: s)
+    }
+
+    /// Segment s of the next shard is in the sum.
+    private func advance(segment s: Int) {
         nextShardOf[s] += 1
         if nextShardOf[s] == shardCount { segmentsComplete += 1 }
     }

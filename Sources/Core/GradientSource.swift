@@ -73,7 +73,8 @@ public final class InProcessGradients: GradientSource, @unchecked Sendable {
                 }
             }
         }
-        for item in work.sorted(by: { $0.shard < $1.shard }) {
+        // The accumulator puts them in shard order, whatever order they come in.
+        for item in work {
             let evaluation = evaluations[item.shard]
             accumulator.add(
                 shard: item.shard, gradients: partials[item.shard]!.values, examples: item.selection.count,

@@ -151,15 +151,16 @@ def main():
     rows = []
     only = args.only.split(",")
 
-    def paired(label, figure, ours, theirs, key):
+    def paired(label, ours, theirs, figures):
         """Runs the two alternately --repeat times (the machine drifts; pairs see the same drift)
-        and keeps the medians and the median of the pairs' ratios."""
+        and, for each (figure, key), keeps the medians and the median of the pairs' ratios."""
         d, t = [], []
         for _ in range(args.repeat):
-            d.append(ours()[key])
-            t.append(theirs()[key])
-        ratio = statistics.median(a / b for a, b in zip(d, t))
-        rows.append((label, figure, statistics.median(d), statistics.median(t), ratio))
+            d.append(ours())
+            t.append(theirs())
+        for figure, key in figures:
+            ratio = statistics.median(a[key] / b[key] for a, b in zip(d, t))
+            rows.append((label, figure, statistics.median(a[key] for a in d), statistics.median(b[key] for b in t), ratio))
 
     if "single" in only:
         for threads in map(int, args.threads.split(",")):
@@ -167,21 +168,18 @@ def main():
             # T shards); PyTorch splits each operator over its T threads.
             shards = ["--shards", str(threads)] if threads > 1 else []
             label = "single process, batch 512, %d thread%s" % (threads, "s (shards)" if threads > 1 else "")
-            paired(label, "examples/s",
+            paired(label,
                    lambda: descent(["--in-process", *shards], 512, args.steps, threads),
-                   lambda: torch_single(512, args.steps, threads), "examples_per_s")
+                   lambda: torch_single(512, args.steps, threads), [("examples/s", "examples_per_s")])
     if "ddp" in only:
-        paired("2 workers vs DDP gloo 2 ranks, global batch 1024", "examples/s",
+        paired("2 workers vs DDP gloo 2 ranks, global batch 1024",
                lambda: descent(["--local-workers", "2"], 1024, args.steps, 1),
-               lambda: torch_ddp(1024, args.steps), "examples_per_s")
+               lambda: torch_ddp(1024, args.steps), [("examples/s", "examples_per_s")])
     if "full" in only:
-        paired("full batch (60,000), 1 thread", "steps/s",
+        paired("full batch (60,000), 1 thread",
                lambda: descent(["--in-process"], 0, args.full_steps, 1),
-               lambda: torch_full_batch(args.full_steps), "steps_per_s")
-        d = descent(["--in-process"], 0, args.full_steps, 1)
-        t = torch_full_batch(args.full_steps)
-        rows.append(("full batch (60,000), 1 thread", "peak RSS MB", d["peak_rss_mb"], t["peak_rss_mb"],
-                     d["peak_rss_mb"] / t["peak_rss_mb"]))
+               lambda: torch_full_batch(args.full_steps),
+               [("steps/s", "steps_per_s"), ("peak RSS MB", "peak_rss_mb")])
     print(f"{'scenario':<52}{'figure':<13}{'Descent':>12}{'PyTorch':>12}{'ratio':>8}")
     for scenario, figure, ours, theirs, ratio in rows:
         print(f"{scenario:<52}{figure:<13}{ours:>12.1f}{theirs:>12.1f}{ratio:>8.2f}")
