@@ -26,7 +26,7 @@ let package = Package(
         ),
         .target(
             name: "Wire",
-            dependencies: ["CZeroMQ", "CCRC32C"]
+            dependencies: ["CZeroMQ", "CCRC32C", "CSharedMemory"]
         ),
 
         // MARK: Executables
@@ -59,6 +59,7 @@ let package = Package(
 
         // MARK: C shims
         .target(name: "CCRC32C"),
+        .target(name: "CSharedMemory"),
         .systemLibrary(
             name: "CBLAS",
             pkgConfig: "openblas",

@@ -39,6 +39,8 @@ public enum WireError: Error, Equatable, CustomStringConvertible {
     case closed
     /// A send could not complete within the send timeout.
     case timedOut
+    /// Memory shared with a peer on the same machine could not be set up.
+    case sharedMemory(String)
 
     public var description: String {
         switch self {
@@ -76,6 +78,8 @@ public enum WireError: Error, Equatable, CustomStringConvertible {
             "transport is closed"
         case .timedOut:
             "send timed out"
+        case .sharedMemory(let reason):
+            "shared memory: \(reason)"
         }
     }
 }

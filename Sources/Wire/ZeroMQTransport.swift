@@ -1,3 +1,4 @@
+import CSharedMemory
 import CZeroMQ
 import Foundation
 
@@ -28,6 +29,23 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
     /// Whether peers have network addresses: TCP yes; for ipc libzmq reports process credentials.
     private var knowsPeerAddresses = false
 
+    // MARK: Shared memory (ipc:// only; see `SharedRegion`)
+    /// A ROUTER that maps the regions its peers offer.
+    private var acceptsRegions = false
+    /// A DEALER that may offer one.
+    private var mayOfferRegion = false
+    /// ROUTER: each peer's accepted region.
+    private var regions: [PeerID: SharedRegion] = [:]
+    /// DEALER: the region offered, and whether the ROUTER accepted it.
+    private var offeredRegion: SharedRegion?
+    private var regionAccepted = false
+    /// The process credentials libzmq reports for the connection the last offer came on
+    /// (":uid:gid:pid" on Linux).
+    private var lastPeerCredentials: String?
+    /// Frames that went through shared memory, each way.
+    private var framesSentShared = 0
+    private var framesReceivedShared = 0
+
     /// At most this many frames of one message are kept (`ZeroMQOptions.maxFramesPerMessage`,
     /// plus one so an overlong message is seen as such); the rest are read and discarded, and the
     /// message then fails to decode. Bounds what one hostile message can make this process hold.
@@ -51,6 +69,7 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
             try check(zmq_bind(socket, endpoint), "zmq_bind \(endpoint)")
         }
         transport.knowsPeerAddresses = endpoint.hasPrefix("tcp://")
+        transport.acceptsRegions = options.sharedMemory && options.curve == nil && endpoint.hasPrefix("ipc://")
         return transport
     }
 
@@ -65,7 +84,59 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
             if options.curve != nil { try transport.startMonitor(socket) }
             try check(zmq_connect(socket, endpoint), "zmq_connect \(endpoint)")
         }
+        transport.mayOfferRegion = options.sharedMemory && options.curve == nil && endpoint.hasPrefix("ipc://")
         return transport
+    }
+
+    // MARK: Shared memory
+
+    /// A DEALER on an ipc:// endpoint offers the ROUTER a `SharedRegion` with rings of at least
+    /// `capacity` bytes each way. Once the ROUTER accepts (its answer is taken in by `receive`,
+    /// never returned), frames of 64 KiB or more go through the region when it has room. False
+    /// when shared memory does not apply here (not ipc://, turned off, offered already) or the
+    /// region cannot be made; messages then simply keep to the socket.
+    @discardableResult
+    public func offerSharedMemory(capacity: Int) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let socket, mayOfferRegion, !isRouter, offeredRegion == nil,
+              let region = try? SharedRegion.create(capacity: capacity) else { return false }
+        let offer = RegionHandshake(offer: getpid(), fd: region.fileDescriptor, capacity: UInt64(region.capacity))
+        guard (try? sendFrame(offer.bytes, more: false, on: socket, to: nil)) == true else { return false }
+        offeredRegion = region
+        return true
+    }
+
+    /// Whether frames travel through shared memory: on a DEALER, once its region was accepted;
+    /// on a ROUTER, with at least one peer.
+    public var usesSharedMemory: Bool {
+        lock.withLock { isRouter ? !regions.isEmpty : regionAccepted }
+    }
+
+    /// Frames sent and received through shared memory so far.
+    public var sharedFrameCounts: (sent: Int, received: Int) {
+        lock.withLock { (framesSentShared, framesReceivedShared) }
+    }
+
+    /// The region frames to or from `peer` go through, if any.
+    private func region(for peer: PeerID?) -> SharedRegion? {
+        if isRouter { return peer.flatMap { regions[$0] } }
+        return offeredRegion
+    }
+
+    /// A ROUTER's answer to an offer: accepted only when the offering process is the one at the
+    /// other end of the connection it came on, and its region checks out.
+    private func answer(_ offer: RegionHandshake, from peer: PeerID, on socket: UnsafeMutableRawPointer) {
+        guard case .offer(let pid, let fd, let capacity) = offer else { return }
+        var accepted = false
+        let credentialPID = lastPeerCredentials?.split(separator: ":").last.flatMap { Int32($0) }
+        if acceptsRegions, credentialPID == pid, capacity <= UInt64(SharedRegion.maxCapacity),
+           let region = try? SharedRegion.open(pid: pid, fd: fd, capacity: Int(capacity)) {
+            regions[peer] = region
+            accepted = true
+        }
+        _ = try? sendFrame(peer.bytes, more: true, on: socket, to: peer)
+        _ = try? sendFrame(RegionHandshake(accepted: accepted).bytes, more: false, on: socket, to: peer)
     }
 
     // MARK: Handshake failures
@@ -182,14 +253,26 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
         }
         return try withSocket { socket throws(WireError) -> Bool in
             // Room is decided on a message's first part: once it is taken, the rest follow.
-            let parts = (peer.map { [$0.bytes] } ?? []) + frames
-            for (index, part) in parts.enumerated() {
-                let more = index < parts.count - 1
-                if index == 0 && !waiting {
-                    guard try sendFrame(part, more: more, on: socket, to: peer, dontWait: true) else { return false }
-                } else {
-                    _ = try sendFrame(part, more: more, on: socket, to: peer)
+            var parts = (peer.map { [$0.bytes] } ?? []) + frames
+            if let region = isRouter || regionAccepted ? region(for: peer) : nil {
+                for index in parts.indices.dropFirst(isRouter ? 1 : 0) where parts[index].count >= Self.zeroCopyBytes {
+                    guard let reference = region.write(parts[index]) else { continue }
+                    parts[index] = reference.bytes
+                    framesSentShared += 1
                 }
+            }
+            do throws(WireError) {
+                for (index, part) in parts.enumerated() {
+                    let more = index < parts.count - 1
+                    if index == 0 && !waiting {
+                        guard try sendFrame(part, more: more, on: socket, to: peer, dontWait: true) else { return false }
+                    } else {
+                        _ = try sendFrame(part, more: more, on: socket, to: peer)
+                    }
+                }
+            } catch {
+                if case .peerUnreachable(let gone) = error { regions[gone] = nil }
+                throw error
             }
             return true
         }
@@ -202,9 +285,32 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
             while true {
                 let remaining = deadline.map { Self.millisecondsLeft(until: $0) } ?? timeoutMilliseconds
                 guard try Self.waitReadable(socket, timeoutMilliseconds: remaining) else { return nil }
-                if let parts = try receiveParts(on: socket) {
-                    if isRouter {
-                        return Envelope(peer: PeerID(bytes: parts[0]), frames: Array(parts.dropFirst()), address: lastPeerAddress)
+                if var parts = try receiveParts(on: socket) {
+                    let peer = isRouter ? PeerID(bytes: parts[0]) : nil
+                    let first = isRouter ? 1 : 0
+                    // The shared-memory handshake stays in the transport.
+                    if parts.count == first + 1, let handshake = RegionHandshake(parts[first]) {
+                        switch handshake {
+                        case .offer where isRouter:
+                            answer(handshake, from: peer!, on: socket)
+                            continue
+                        case .answer(let accepted) where !isRouter && offeredRegion != nil:
+                            regionAccepted = accepted
+                            if !accepted { offeredRegion = nil }
+                            continue
+                        default:
+                            break
+                        }
+                    }
+                    if let region = region(for: peer) {
+                        for index in parts.indices.dropFirst(first) {
+                            guard let reference = RingReference(parts[index]), let frame = region.read(reference) else { continue }
+                            parts[index] = frame
+                            framesReceivedShared += 1
+                        }
+                    }
+                    if let peer {
+                        return Envelope(peer: peer, frames: Array(parts.dropFirst()), address: lastPeerAddress)
                     }
                     return Envelope(peer: nil, frames: parts)
                 }
@@ -224,6 +330,9 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
             zmq_close(monitor)
             self.monitor = nil
         }
+        regions = [:]
+        offeredRegion = nil
+        regionAccepted = false
     }
 
     // MARK: Frames
@@ -300,6 +409,11 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
             if parts.isEmpty { lastPeerAddress = nil }
             if knowsPeerAddresses, lastPeerAddress == nil {
                 lastPeerAddress = zmq_msg_gets(message, "Peer-Address").flatMap { String(validatingCString: $0) }
+            }
+            // On ipc, the same property holds the sending process's credentials; an offer of
+            // shared memory is checked against them.
+            if acceptsRegions, parts.count == 1, zmq_msg_size(message) == 20 {
+                lastPeerCredentials = zmq_msg_gets(message, "Peer-Address").flatMap { String(validatingCString: $0) }
             }
             if parts.count < maxFramesKept + (isRouter ? 1 : 0) {
                 let size = zmq_msg_size(message)

@@ -125,6 +125,16 @@ final class CoordinatorLink: @unchecked Sendable {
         }
     }
 
+    /// On an ipc:// endpoint (the coordinator on this machine), offers it memory shared with this
+    /// process, through which a step's large frames — PARAMS, gradient segments — travel instead
+    /// of the socket: rings of one parameter set each way (`ZeroMQTransport.offerSharedMemory`).
+    func offerSharedMemory(parameterCount: Int) {
+        let capacity = parameterCount * MemoryLayout<Float>.size + (64 << 10)
+        if transport.offerSharedMemory(capacity: capacity) {
+            log.debug("offered the coordinator \(capacity) bytes of shared memory each way")
+        }
+    }
+
     func send(_ message: Message) throws {
         try send(frames: MessageCodec.encode(message))
     }

@@ -40,6 +40,7 @@ final class WorkerLoop {
         log.info("registered with \(link.endpoint) as rank \(rank): \(shape)\(compression == nil ? "" : ", partials in \(welcome.gradientEncoding)")")
 
         let layout = ParameterLayout(shape: shape)
+        link.offerSharedMemory(parameterCount: layout.count)
         let parameters = ParameterBuffer(layout: layout)
         let gradient = ParameterBuffer(layout: layout)
         let segments = layout.segments.map(\.range)

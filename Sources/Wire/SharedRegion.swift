@@ -1,0 +1,259 @@
+import CSharedMemory
+import Foundation
+
+/// Memory shared by a worker and its coordinator on one machine: two rings, one each way,
+/// through which the large frames of a message travel instead of through the socket.
+///
+/// The worker (the DEALER) creates the region as an anonymous memory file and offers it; the
+/// coordinator (the ROUTER) maps the same file through `/proc/<pid>/fd/<fd>` once it has checked
+/// that the process at the other end of its Unix-domain socket is that pid. A frame written into
+/// a ring is replaced, in the ZeroMQ message, by a 20-byte reference to it; the message still
+/// travels through the socket, so frames keep their order whichever way they went.
+///
+/// A receiver copies a frame out of the ring before anything reads it, so the codec checks
+/// (lengths, checksum) what the process will use, whatever the other side writes later. A
+/// sender that finds no room writes the frame to the socket as usual: the ring only ever saves
+/// copies and system calls, it never holds a message up.
+///
+/// Each ring is a byte ring with one producer and one consumer. The producer keeps its write
+/// position to itself; the consumer publishes how far it has read (a cursor in the region's
+/// header page). A frame never wraps: if it does not fit before the ring's end, it starts at the
+/// beginning, and the gap counts as read once a later frame is.
+final class SharedRegion {
+    /// "DSCSHM01", at the start of the header page.
+    static let magic: UInt64 = 0x3130_4D48_5343_5344
+    static let headerBytes = 4096
+    /// Frames start on cache lines.
+    static let alignment = 64
+    /// The largest ring a peer may offer (per direction).
+    static let maxCapacity = 256 << 20
+    /// What the memory file is called in /proc (`/memfd:descent-frames (deleted)`).
+    static let fileName = "descent-frames"
+
+    let base: UnsafeMutableRawPointer
+    /// Bytes of each ring.
+    let capacity: Int
+    let byteCount: Int
+    /// The memory file, open for as long as the region lives (the peer opens it through /proc).
+    let fileDescriptor: Int32
+    /// Whether this side is the ROUTER: it writes the ring to the dealer and reads the other.
+    private let isRouterSide: Bool
+    /// This side's write position in its outgoing ring, in bytes since the ring began.
+    private var head: UInt64
+
+    private init(base: UnsafeMutableRawPointer, capacity: Int, fileDescriptor: Int32, isRouterSide: Bool) {
+        self.base = base
+        self.capacity = capacity
+        self.byteCount = Self.headerBytes + 2 * capacity
+        self.fileDescriptor = fileDescriptor
+        self.isRouterSide = isRouterSide
+        head = 0
+        head = descent_load_acquire_u64(cursor(of: outgoing))
+    }
+
+    deinit {
+        munmap(base, byteCount)
+        close(fileDescriptor)
+    }
+
+    /// The worker's side: a new region with rings of `capacity` bytes (rounded up to pages).
+    static func create(capacity requested: Int) throws(WireError) -> SharedRegion {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let capacity = (max(requested, page) + page - 1) / page * page
+        guard capacity <= maxCapacity else { throw .sharedMemory("a ring of \(capacity) bytes is over the \(maxCapacity)-byte limit") }
+        let fd = descent_memfd_create(fileName)
+        guard fd >= 0 else { throw .sharedMemory("memfd_create: \(String(cString: strerror(errno)))") }
+        let bytes = headerBytes + 2 * capacity
+        guard ftruncate(fd, off_t(bytes)) == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw .sharedMemory("ftruncate to \(bytes) bytes: \(reason)")
+        }
+        guard let base = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), base != MAP_FAILED else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw .sharedMemory("mmap of \(bytes) bytes: \(reason)")
+        }
+        base.storeBytes(of: magic, as: UInt64.self)
+        base.storeBytes(of: UInt64(capacity), toByteOffset: 8, as: UInt64.self)
+        return SharedRegion(base: base, capacity: capacity, fileDescriptor: fd, isRouterSide: false)
+    }
+
+    /// The coordinator's side: maps the region that process `pid` offered as its descriptor `fd`.
+    /// Refuses anything but a region made by `create` with rings of `capacity` bytes.
+    static func open(pid: Int32, fd: Int32, capacity: Int) throws(WireError) -> SharedRegion {
+        guard pid > 0, fd >= 0, capacity > 0, capacity <= maxCapacity, capacity % alignment == 0 else {
+            throw .sharedMemory("an offer of pid \(pid), descriptor \(fd), \(capacity) bytes is not a region")
+        }
+        let path = "/proc/\(pid)/fd/\(fd)"
+        let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? ""
+        guard target.hasPrefix("/memfd:\(fileName)") else {
+            throw .sharedMemory("\(path) is not a Descent frame region ('\(target)')")
+        }
+        let descriptor = Foundation.open(path, O_RDWR | O_CLOEXEC)
+        guard descriptor >= 0 else { throw .sharedMemory("open \(path): \(String(cString: strerror(errno)))") }
+        let bytes = headerBytes + 2 * capacity
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, Int(status.st_size) == bytes else {
+            close(descriptor)
+            throw .sharedMemory("\(path) is not \(bytes) bytes long")
+        }
+        guard let base = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor, 0), base != MAP_FAILED else {
+            let reason = String(cString: strerror(errno))
+            close(descriptor)
+            throw .sharedMemory("mmap \(path): \(reason)")
+        }
+        guard base.load(as: UInt64.self) == magic, base.load(fromByteOffset: 8, as: UInt64.self) == UInt64(capacity) else {
+            munmap(base, bytes)
+            close(descriptor)
+            throw .sharedMemory("\(path) does not start with a Descent frame region's header")
+        }
+        return SharedRegion(base: base, capacity: capacity, fileDescriptor: descriptor, isRouterSide: true)
+    }
+
+    // MARK: Rings
+
+    /// 0: worker → coordinator, 1: coordinator → worker.
+    private var outgoing: Int { isRouterSide ? 1 : 0 }
+    private var incoming: Int { isRouterSide ? 0 : 1 }
+
+    /// How far the consumer of `ring` has read, on a cache line of its own.
+    private func cursor(of ring: Int) -> UnsafeMutablePointer<UInt64> {
+        (base + 64 * (ring + 1)).assumingMemoryBound(to: UInt64.self)
+    }
+
+    private func data(of ring: Int) -> UnsafeMutableRawPointer {
+        base + Self.headerBytes + ring * capacity
+    }
+
+    private static func aligned(_ count: Int) -> UInt64 {
+        UInt64((count + alignment - 1) / alignment * alignment)
+    }
+
+    /// Copies `frame` into the outgoing ring; nil, and nothing written, when it has no room.
+    func write(_ frame: [UInt8]) -> RingReference? {
+        let need = Self.aligned(frame.count)
+        let ring = UInt64(capacity)
+        guard need <= ring else { return nil }
+        let read = descent_load_acquire_u64(cursor(of: outgoing))
+        // The reader's cursor is believed only where a reader could have put it.
+        guard read <= head, head - read <= ring else { return nil }
+        var position = head
+        let offset = position % ring
+        if offset + need > ring { position += ring - offset }
+        guard position + need - read <= ring else { return nil }
+        frame.withUnsafeBytes { bytes in
+            data(of: outgoing).advanced(by: Int(position % ring)).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+        }
+        head = position + need
+        return RingReference(position: position, length: UInt64(frame.count))
+    }
+
+    /// A copy of the frame `reference` names in the incoming ring, marking it read; nil when the
+    /// reference points outside the ring.
+    func read(_ reference: RingReference) -> [UInt8]? {
+        let ring = UInt64(capacity)
+        let offset = reference.position % ring
+        guard reference.length <= ring - offset else { return nil }
+        let count = Int(reference.length)
+        let source = data(of: incoming).advanced(by: Int(offset))
+        let frame = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            if count > 0 { UnsafeMutableRawPointer(buffer.baseAddress!).copyMemory(from: source, byteCount: count) }
+            initialized = count
+        }
+        descent_store_release_u64(cursor(of: incoming), reference.position &+ Self.aligned(count))
+        return frame
+    }
+}
+
+/// Where a frame sent through a `SharedRegion` lies: the 20-byte frame sent in its place.
+struct RingReference: Equatable {
+    /// Bytes since the ring began (the ring offset is this modulo its capacity).
+    var position: UInt64
+    var length: UInt64
+
+    /// "DSMR": not the codec's "DSCT", so a reference is never taken for a frame.
+    static let magic: UInt32 = 0x524D_5344
+    static let byteCount = 20
+
+    var bytes: [UInt8] {
+        var frame = [UInt8](repeating: 0, count: Self.byteCount)
+        frame.withUnsafeMutableBytes { raw in
+            raw.storeBytes(of: Self.magic.littleEndian, toByteOffset: 0, as: UInt32.self)
+            raw.storeBytes(of: position.littleEndian, toByteOffset: 4, as: UInt64.self)
+            raw.storeBytes(of: length.littleEndian, toByteOffset: 12, as: UInt64.self)
+        }
+        return frame
+    }
+
+    init(position: UInt64, length: UInt64) {
+        self.position = position
+        self.length = length
+    }
+
+    /// The reference a frame carries, or nil for any other frame.
+    init?(_ frame: [UInt8]) {
+        guard frame.count == Self.byteCount else { return nil }
+        let fields = frame.withUnsafeBytes { raw in
+            (UInt32(littleEndian: raw.loadUnaligned(as: UInt32.self)),
+             UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 4, as: UInt64.self)),
+             UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 12, as: UInt64.self)))
+        }
+        guard fields.0 == Self.magic else { return nil }
+        position = fields.1
+        length = fields.2
+    }
+}
+
+/// The two transport-level messages that set a region up, never seen by the codec: a worker's
+/// offer (pid, descriptor, ring bytes) and the coordinator's answer.
+enum RegionHandshake: Equatable {
+    case offer(pid: Int32, fd: Int32, capacity: UInt64)
+    case answer(accepted: Bool)
+
+    /// "DSMO" and "DSMA".
+    static let offerMagic: UInt32 = 0x4F4D_5344
+    static let answerMagic: UInt32 = 0x414D_5344
+
+    var bytes: [UInt8] {
+        switch self {
+        case .offer(let pid, let fd, let capacity):
+            var frame = [UInt8](repeating: 0, count: 20)
+            frame.withUnsafeMutableBytes { raw in
+                raw.storeBytes(of: Self.offerMagic.littleEndian, toByteOffset: 0, as: UInt32.self)
+                raw.storeBytes(of: pid.littleEndian, toByteOffset: 4, as: Int32.self)
+                raw.storeBytes(of: fd.littleEndian, toByteOffset: 8, as: Int32.self)
+                raw.storeBytes(of: capacity.littleEndian, toByteOffset: 12, as: UInt64.self)
+            }
+            return frame
+        case .answer(let accepted):
+            var frame = [UInt8](repeating: 0, count: 8)
+            frame.withUnsafeMutableBytes { raw in
+                raw.storeBytes(of: Self.answerMagic.littleEndian, toByteOffset: 0, as: UInt32.self)
+                raw.storeBytes(of: UInt32(accepted ? 1 : 0).littleEndian, toByteOffset: 4, as: UInt32.self)
+            }
+            return frame
+        }
+    }
+
+    init(offer pid: Int32, fd: Int32, capacity: UInt64) { self = .offer(pid: pid, fd: fd, capacity: capacity) }
+    init(accepted: Bool) { self = .answer(accepted: accepted) }
+
+    /// The handshake message a one-frame message is, or nil for any other.
+    init?(_ frame: [UInt8]) {
+        guard frame.count >= 8 else { return nil }
+        let magic = frame.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) }
+        switch (magic, frame.count) {
+        case (Self.offerMagic, 20):
+            self = frame.withUnsafeBytes { raw in
+                .offer(pid: Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4, as: Int32.self)),
+                       fd: Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: Int32.self)),
+                       capacity: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 12, as: UInt64.self)))
+            }
+        case (Self.answerMagic, 8):
+            self = .answer(accepted: frame.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 4, as: UInt32.self) } != 0)
+        default:
+            return nil
+        }
+    }
+}

@@ -1,0 +1,191 @@
+import Foundation
+import Testing
+@testable import Wire
+
+/// Frames through memory shared by a worker and its coordinator (`SharedRegion`), and the
+/// transport's use of it on ipc:// endpoints.
+@Suite struct SharedMemoryTests {
+    private let patience = 5000
+
+    /// The worker's region and the coordinator's mapping of it, in this one process.
+    private func regionPair(capacity: Int = 64 << 10) throws -> (worker: SharedRegion, coordinator: SharedRegion) {
+        let worker = try SharedRegion.create(capacity: capacity)
+        let coordinator = try SharedRegion.open(pid: getpid(), fd: worker.fileDescriptor, capacity: worker.capacity)
+        return (worker, coordinator)
+    }
+
+    private func frame(_ count: Int, seed: UInt64) -> [UInt8] {
+        var random = SplitMix64(seed: seed)
+        return (0..<count).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+    }
+
+    @Test func framesCrossBothRingsThroughManyWrapArounds() throws {
+        let (worker, coordinator) = try regionPair()
+        var random = SplitMix64(seed: 11)
+        for index in 0..<400 {
+            let count = Int(random.next() % UInt64(worker.capacity / 3)) + 1
+            let up = frame(count, seed: UInt64(index))
+            let upReference = try #require(worker.write(up))
+            #expect(coordinator.read(upReference) == up)
+            let down = frame(count / 2 + 1, seed: UInt64(index) + 1000)
+            let downReference = try #require(coordinator.write(down))
+            #expect(worker.read(downReference) == down)
+        }
+    }
+
+    @Test func aFullRingRefusesUntilItsReaderCatchesUp() throws {
+        let (worker, coordinator) = try regionPair()
+        let quarter = frame(worker.capacity / 4, seed: 1)
+        let written = (0..<4).compactMap { _ in worker.write(quarter) }
+        #expect(written.count == 4)
+        #expect(worker.write([1]) == nil, "the ring is full")
+        #expect(coordinator.read(written[0]) == quarter)
+        let again = try #require(worker.write(quarter), "room once the first was read")
+        #expect(worker.write([1]) == nil)
+        for reference in written.dropFirst() + [again] { #expect(coordinator.read(reference) == quarter) }
+        #expect(worker.write(frame(worker.capacity + 1, seed: 2)) == nil, "larger than the ring")
+        #expect(worker.write(frame(worker.capacity * 3 / 4, seed: 3)) != nil, "the rest of the ring once all was read")
+    }
+
+    @Test func referencesOutsideTheRingAndForgedCursorsAreRefused() throws {
+        let (worker, coordinator) = try regionPair()
+        let capacity = UInt64(worker.capacity)
+        #expect(coordinator.read(RingReference(position: 0, length: capacity + 1)) == nil)
+        #expect(coordinator.read(RingReference(position: capacity - 10, length: 11)) == nil)
+        #expect(coordinator.read(RingReference(position: .max, length: .max)) == nil)
+        // The reader's cursor lives in shared memory: one that claims more than was written, or
+        // lags by more than a ring, leaves the writer refusing rather than overwriting.
+        let cursor = (worker.base + 64).assumingMemoryBound(to: UInt64.self)
+        cursor.pointee = 1 << 40
+        #expect(worker.write([1, 2, 3]) == nil)
+        cursor.pointee = 0
+        #expect(worker.write([1, 2, 3]) != nil)
+    }
+
+    @Test func onlyARegionMadeForFramesOpens() throws {
+        let region = try SharedRegion.create(capacity: 4096)
+        #expect(throws: WireError.self) { try SharedRegion.open(pid: getpid(), fd: region.fileDescriptor, capacity: region.capacity * 2) }
+        #expect(throws: WireError.self) { try SharedRegion.open(pid: getpid(), fd: 0, capacity: region.capacity) }
+        #expect(throws: WireError.self) { try SharedRegion.open(pid: -1, fd: region.fileDescriptor, capacity: region.capacity) }
+        #expect(throws: WireError.self) { try SharedRegion.open(pid: getpid(), fd: region.fileDescriptor, capacity: 0) }
+    }
+
+    @Test func handshakeAndReferenceFramesRoundTripAndAreNeverCodecFrames() throws {
+        for handshake in [RegionHandshake(offer: 42, fd: 7, capacity: 1 << 20), RegionHandshake(accepted: true), RegionHandshake(accepted: false)] {
+            #expect(RegionHandshake(handshake.bytes) == handshake)
+            #expect(throws: WireError.self) { try MessageCodec.decode([handshake.bytes]) }
+        }
+        let reference = RingReference(position: 123_456, length: 789)
+        #expect(RingReference(reference.bytes) == reference)
+        #expect(throws: WireError.self) { try MessageCodec.decode([reference.bytes]) }
+        for frame in MessageCodec.encode(SampleMessages.hello) {
+            #expect(RegionHandshake(frame) == nil)
+            #expect(RingReference(frame) == nil)
+        }
+    }
+
+    // MARK: Through the transport
+
+    private func ipcEndpoint() throws -> (String, URL) {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("descent-shm-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return ("ipc://\(directory.path)/s.sock", directory)
+    }
+
+    /// A router and a dealer on ipc:// whose shared memory is set up (or refused) before this returns.
+    private func ipcPair(capacity: Int, dealerOptions: ZeroMQOptions = ZeroMQOptions()) throws -> (ZeroMQTransport, ZeroMQTransport, PeerID, URL) {
+        let (endpoint, directory) = try ipcEndpoint()
+        let router = try ZeroMQTransport.bind(endpoint)
+        let dealer = try ZeroMQTransport.connect(endpoint, options: dealerOptions)
+        _ = dealer.offerSharedMemory(capacity: capacity)
+        try dealer.send(SampleMessages.hello, to: nil)
+        let hello = try #require(try router.receiveMessage(timeoutMilliseconds: patience))
+        #expect(try hello.message.get() == SampleMessages.hello)
+        let peer = try #require(hello.peer)
+        // The router's answer is taken in by the dealer's next receive.
+        try router.send(SampleMessages.welcome, to: peer)
+        let welcome = try #require(try dealer.receiveMessage(timeoutMilliseconds: patience))
+        #expect(try welcome.message.get() == SampleMessages.welcome)
+        return (router, dealer, peer, directory)
+    }
+
+    @Test func largeFramesGoThroughSharedMemoryOnIPCAndArriveIntact() throws {
+        let (router, dealer, peer, directory) = try ipcPair(capacity: 12 << 20)
+        defer { router.close(); dealer.close(); try? FileManager.default.removeItem(at: directory) }
+        #expect(dealer.usesSharedMemory)
+        #expect(router.usesSharedMemory)
+
+        for _ in 0..<3 {
+            try router.send(SampleMessages.largeStep, to: peer)
+            let step = try #require(try dealer.receiveMessage(timeoutMilliseconds: patience))
+            #expect(try step.message.get() == SampleMessages.largeStep)
+            try dealer.send(SampleMessages.largePartial, to: nil)
+            let partial = try #require(try router.receive(timeoutMilliseconds: patience))
+            #expect(partial.peer == peer)
+            #expect(partial.frames == MessageCodec.encode(SampleMessages.largePartial))
+        }
+        // Every large frame of those messages went through the rings; small ones kept to the socket.
+        let large = { (message: Message) in MessageCodec.encode(message).filter { $0.count >= ZeroMQTransport.zeroCopyBytes }.count }
+        #expect(router.sharedFrameCounts == (3 * large(SampleMessages.largeStep), 3 * large(SampleMessages.largePartial)))
+        #expect(dealer.sharedFrameCounts == (3 * large(SampleMessages.largePartial), 3 * large(SampleMessages.largeStep)))
+    }
+
+    @Test func framesTooLargeForTheRingTakeTheSocket() throws {
+        let (router, dealer, peer, directory) = try ipcPair(capacity: 64 << 10)
+        defer { router.close(); dealer.close(); try? FileManager.default.removeItem(at: directory) }
+        #expect(dealer.usesSharedMemory)
+        try dealer.send(SampleMessages.largePartial, to: nil)
+        let partial = try #require(try router.receive(timeoutMilliseconds: patience))
+        #expect(partial.frames == MessageCodec.encode(SampleMessages.largePartial))
+        try router.send(SampleMessages.largeStep, to: peer)
+        #expect(try dealer.receiveMessage(timeoutMilliseconds: patience)?.message.get() == SampleMessages.largeStep)
+        #expect(router.sharedFrameCounts == (0, 0))
+        #expect(dealer.sharedFrameCounts == (0, 0))
+    }
+
+    @Test func sharedMemoryIsOfferedOnlyOverIPCAndWhenAllowed() throws {
+        let router = try ZeroMQTransport.bind("tcp://127.0.0.1:*")
+        defer { router.close() }
+        let dealer = try ZeroMQTransport.connect(try #require(router.boundEndpoint))
+        defer { dealer.close() }
+        #expect(!dealer.offerSharedMemory(capacity: 1 << 20), "TCP peers may be on other machines")
+
+        var off = ZeroMQOptions()
+        off.sharedMemory = false
+        let (quiet, quietDealer, _, directory) = try ipcPair(capacity: 1 << 20, dealerOptions: off)
+        defer { quiet.close(); quietDealer.close(); try? FileManager.default.removeItem(at: directory) }
+        #expect(!quietDealer.usesSharedMemory)
+        #expect(!quiet.usesSharedMemory)
+    }
+
+    @Test func anOfferForAnotherProcessOrAnyOtherFileIsRefused() throws {
+        let (endpoint, directory) = try ipcEndpoint()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let router = try ZeroMQTransport.bind(endpoint)
+        defer { router.close() }
+        // A raw peer that names a region it does not own: the parent's pid, or a file that is not one.
+        let region = try SharedRegion.create(capacity: 4096)
+        var off = ZeroMQOptions()
+        off.sharedMemory = false
+        let forger = try ZeroMQTransport.connect(endpoint, options: off)
+        defer { forger.close() }
+        /// The router takes an offer in while receiving what follows it.
+        func passOffer() throws {
+            try forger.send(SampleMessages.hello, to: nil)
+            #expect(try router.receiveMessage(timeoutMilliseconds: patience)?.message.get() == SampleMessages.hello)
+        }
+        for offer in [RegionHandshake(offer: getppid(), fd: region.fileDescriptor, capacity: UInt64(region.capacity)),
+                      RegionHandshake(offer: getpid(), fd: 0, capacity: UInt64(region.capacity))] {
+            try forger.send([offer.bytes], to: nil)
+            try passOffer()
+            let answer = try #require(try forger.receive(timeoutMilliseconds: patience))
+            #expect(answer.frames == [RegionHandshake(accepted: false).bytes])
+        }
+        #expect(!router.usesSharedMemory)
+        // The same offer made honestly is accepted.
+        try forger.send([RegionHandshake(offer: getpid(), fd: region.fileDescriptor, capacity: UInt64(region.capacity)).bytes], to: nil)
+        try passOffer()
+        #expect(try forger.receive(timeoutMilliseconds: patience)?.frames == [RegionHandshake(accepted: true).bytes])
+        #expect(router.usesSharedMemory)
+    }
+}
