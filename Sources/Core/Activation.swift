@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A hidden layer's nonlinearity g, with the fused passes the network needs around each gemm.
 public enum Activation: String, Sendable, CaseIterable {
@@ -16,7 +23,7 @@ public enum Activation: String, Sendable, CaseIterable {
         switch self {
         case .relu: return z > 0 ? z : 0
         case .leakyRelu: return z > 0 ? z : Activation.leakySlope * z
-        case .tanh: return Foundation.tanh(z)
+        case .tanh: return Glibc.tanh(z)
         case .sigmoid: return Activation.logistic(z)
         }
     }
@@ -37,8 +44,8 @@ public enum Activation: String, Sendable, CaseIterable {
     /// 1 / (1 + e^−z), without overflow for large |z|.
     @inline(__always)
     public static func logistic(_ z: Float) -> Float {
-        if z >= 0 { return 1 / (1 + Foundation.exp(-z)) }
-        let e = Foundation.exp(z)
+        if z >= 0 { return 1 / (1 + Glibc.exp(-z)) }
+        let e = Glibc.exp(z)
         return e / (1 + e)
     }
 

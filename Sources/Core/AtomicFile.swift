@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Whole-file writes that a crash can never leave half done, and the matching whole-file read.
 ///
@@ -31,8 +38,8 @@ public enum AtomicFile {
     public static func write(
         _ data: some DataProtocol, to path: String, permissions: mode_t = 0o644
     ) throws(IOError) {
-        let directory = (path as NSString).deletingLastPathComponent
-        let name = (path as NSString).lastPathComponent
+        let directory = PathName.directory(of: path)
+        let name = PathName.lastComponent(of: path)
         let temporary = (directory.isEmpty ? "" : directory + "/")
             + ".\(name).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
 
@@ -77,7 +84,7 @@ public enum AtomicFile {
         let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
             initialized = 0
             while initialized < size {
-                let n = Foundation.read(fd, buffer.baseAddress! + initialized, size - initialized)
+                let n = Glibc.read(fd, buffer.baseAddress! + initialized, size - initialized)
                 if n > 0 {
                     initialized += n
                 } else if n == 0 {
@@ -96,7 +103,7 @@ public enum AtomicFile {
     private static func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) -> IOError? {
         var offset = 0
         while offset < buffer.count {
-            let n = Foundation.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+            let n = Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
             if n >= 0 {
                 offset += n
             } else if errno != EINTR {

@@ -1,5 +1,12 @@
 import CZlib
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Everything a run needs to go on exactly where it stopped: W, b, the optimizer's state, the
 /// step — and, since shuffles derive from (seed, epoch, shard), the shuffle state with it.
@@ -22,7 +29,10 @@ public struct Checkpoint {
     /// How many checkpoints a directory keeps.
     public static let kept = 3
 
-    public static func fileName(step: Int) -> String { String(format: "checkpoint-%09d.safetensors", step) }
+    public static func fileName(step: Int) -> String {
+        let digits = String(step)
+        return "checkpoint-" + String(repeating: "0", count: max(0, 9 - digits.count)) + digits + ".safetensors"
+    }
 
     /// Writes the trainer's state atomically into `directory`, then removes all but the newest few.
     @discardableResult
@@ -32,10 +42,10 @@ public struct Checkpoint {
         if let v = trainer.optimizer.secondMoment { file.tensors[ModelFile.optimizerPrefix + "v"] = .init(shape: [v.count], values: v.array) }
         file.metadata["updates"] = String(trainer.optimizer.updates)
         file.metadata["checksum"] = String(checksum(file.tensors))
-        let path = (directory as NSString).appendingPathComponent(fileName(step: trainer.step))
+        let path = PathName.join(directory, fileName(step: trainer.step))
         try file.write(to: path)
         for old in try list(directory).dropLast(kept) {
-            try? FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent(old))
+            try? FileManager.default.removeItem(atPath: PathName.join(directory, old))
         }
         return path
     }
@@ -51,12 +61,12 @@ public struct Checkpoint {
     ///
     /// - Parameter skipped: called with each newer file passed over and why.
     public static func newest(in directory: String, run: [String: String], skipped: (String, String) -> Void) throws -> Checkpoint? {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+        var isDirectory = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory else {
             throw ConfigurationError.invalid(field: "--resume", reason: "'\(directory)' is not a directory")
         }
         for name in try list(directory).reversed() {
-            let path = (directory as NSString).appendingPathComponent(name)
+            let path = PathName.join(directory, name)
             do {
                 return try load(path, run: run)
             } catch let error as ConfigurationError {

@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Where a data set comes from: the value of `--dataset` and `--test-dataset`.
 public enum DatasetSpec: Sendable, Equatable, CustomStringConvertible {
@@ -68,13 +75,13 @@ public enum DatasetSpec: Sendable, Equatable, CustomStringConvertible {
     /// `directory`, or, when the directory holds exactly one images file and its labels, that
     /// pair for either split.
     static func loadIDX(directory: String, split: Split) throws(DatasetError) -> Dataset {
-        var isDirectory: ObjCBool = false
+        var isDirectory = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) else {
             throw .missingFile(directory)
         }
-        guard isDirectory.boolValue else { throw .notADirectory(directory) }
+        guard isDirectory else { throw .notADirectory(directory) }
 
-        let path = { (name: String) in (directory as NSString).appendingPathComponent(name) }
+        let path = { (name: String) in PathName.join(directory, name) }
         if let images = existing(path("\(split.idxPrefix)-images-idx3-ubyte")) {
             guard let labels = existing(path("\(split.idxPrefix)-labels-idx1-ubyte")) else {
                 throw .missingFile(path("\(split.idxPrefix)-labels-idx1-ubyte[.gz]"))

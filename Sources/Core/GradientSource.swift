@@ -1,4 +1,12 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
 
 /// Where a step's partials come from: this process (`InProcessGradients`) or a pool of workers.
 public protocol GradientSource: AnyObject {

@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What a network is, without its numbers: layer sizes n0…nL, the hidden activation, the output.
 public struct NetworkShape: Sendable, Equatable, CustomStringConvertible {
@@ -25,7 +32,10 @@ public struct NetworkShape: Sendable, Equatable, CustomStringConvertible {
     public init(parsing text: String, activation: Activation) throws(ConfigurationError) {
         var sizes: [Int] = []
         for part in text.split(separator: ",", omittingEmptySubsequences: false) {
-            guard let n = Int(part.trimmingCharacters(in: .whitespaces)) else {
+            var digits = part
+            while digits.first?.isWhitespace == true { digits.removeFirst() }
+            while digits.last?.isWhitespace == true { digits.removeLast() }
+            guard let n = Int(digits) else {
                 throw .invalid(field: "layers", reason: "'\(part)' in '\(text)' is not a whole number")
             }
             sizes.append(n)

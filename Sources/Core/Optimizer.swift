@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Which update rule turns the averaged gradient into new parameters.
 public enum OptimizerKind: String, Sendable, CaseIterable {
@@ -114,8 +121,8 @@ public final class Optimizer: @unchecked Sendable {
             let m2 = secondMoment!.values + start
             let b1 = settings.beta1, b2 = settings.beta2, eps = settings.epsilon
             let t = Float(updates)
-            let correction1 = 1 - Foundation.pow(b1, t)
-            let correction2 = 1 - Foundation.pow(b2, t)
+            let correction1 = 1 - Glibc.pow(b1, t)
+            let correction2 = 1 - Glibc.pow(b2, t)
             for i in 0..<count {
                 let g = s[i] / mf + decay * w[i]
                 let first = b1 * m1[i] + (1 - b1) * g

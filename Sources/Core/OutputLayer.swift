@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The last layer's activation and its loss, paired so that dZ[L] = A[L] − Y.
 ///
@@ -43,13 +50,13 @@ public enum OutputLayer: String, Sendable {
                 let shiftedTarget = col[y] - maxValue
                 var sum: Float = 0
                 for i in 0..<n {
-                    let e = Foundation.exp(col[i] - maxValue)
+                    let e = Glibc.exp(col[i] - maxValue)
                     col[i] = e
                     sum += e
                 }
                 if labels != nil {
                     // −log softmax_y = log Σ e^(z_i − max) − (z_y − max); sum ≥ 1, so the log is finite.
-                    result.lossSum += Double(Foundation.log(sum)) - Double(shiftedTarget)
+                    result.lossSum += Double(Glibc.log(sum)) - Double(shiftedTarget)
                     if argmax == y { result.correct += 1 }
                 }
                 let inverse = 1 / sum
@@ -63,7 +70,7 @@ public enum OutputLayer: String, Sendable {
                 if let labels {
                     let y = Float(labels[j])
                     // Binary cross-entropy from the logit: max(v, 0) − v·y + log(1 + e^−|v|).
-                    result.lossSum += Double(max(v, 0) - v * y + Foundation.log1p(Foundation.exp(-abs(v))))
+                    result.lossSum += Double(max(v, 0) - v * y + Glibc.log1p(Glibc.exp(-abs(v))))
                     if (a >= 0.5) == (y == 1) { result.correct += 1 }
                 }
             }

@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A set of named F32 tensors and string metadata in the safetensors format.
 ///
@@ -50,10 +57,10 @@ public struct SafetensorsFile: Sendable, Equatable {
         let dataStart = 8 + Int(headerLength)
         let bufferSize = bytes.count - dataStart
 
-        let header: [String: Any]
+        let header: [String: JSONValue]
         do {
-            let json = try JSONSerialization.jsonObject(with: Data(bytes[8..<dataStart]))
-            guard let object = json as? [String: Any] else {
+            let json = try JSONDecoder().decode(JSONValue.self, from: Data(bytes[8..<dataStart]))
+            guard case .object(let object) = json else {
                 throw SafetensorsError.invalidJSON(file: file, detail: "the top level is not an object")
             }
             header = object
@@ -84,12 +91,12 @@ public struct SafetensorsFile: Sendable, Equatable {
         try Self.checkNoOverlap(ranges, file: file)
     }
 
-    private static func metadata(_ value: Any?, file: String) throws(SafetensorsError) -> [String: String] {
+    private static func metadata(_ value: JSONValue?, file: String) throws(SafetensorsError) -> [String: String] {
         guard let value else { return [:] }
-        guard let object = value as? [String: Any] else { throw .badMetadata(file: file, detail: "is not an object") }
+        guard case .object(let object) = value else { throw .badMetadata(file: file, detail: "is not an object") }
         var metadata: [String: String] = [:]
         for (key, value) in object {
-            guard let text = value as? String else {
+            guard case .string(let text) = value else {
                 throw .badMetadata(file: file, detail: "value of \"\(key)\" is not a string")
             }
             metadata[key] = text
@@ -100,13 +107,13 @@ public struct SafetensorsFile: Sendable, Equatable {
     /// Validates one header entry: F32, a non-negative shape, and in-bounds offsets spanning
     /// exactly product(shape) × 4 bytes.
     private static func entry(
-        name: String, _ value: Any, bufferSize: Int, file: String
+        name: String, _ value: JSONValue, bufferSize: Int, file: String
     ) throws(SafetensorsError) -> (shape: [Int], range: Range<Int>) {
-        guard let entry = value as? [String: Any] else {
+        guard case .object(let entry) = value else {
             throw .invalidJSON(file: file, detail: "entry \"\(name)\" is not an object")
         }
         guard let dtypeValue = entry["dtype"] else { throw .missingField(file: file, tensor: name, field: "dtype") }
-        guard let dtype = dtypeValue as? String else {
+        guard case .string(let dtype) = dtypeValue else {
             throw .badField(file: file, tensor: name, field: "dtype", detail: "is not a string")
         }
         guard dtype == "F32" else { throw .unsupportedDType(file: file, tensor: name, dtype: dtype) }
@@ -136,11 +143,11 @@ public struct SafetensorsFile: Sendable, Equatable {
     }
 
     /// The JSON array as integers, or nil if it is not an array of whole numbers.
-    private static func integers(_ value: Any) -> [Int]? {
-        guard let array = value as? [Any] else { return nil }
+    private static func integers(_ value: JSONValue) -> [Int]? {
+        guard case .array(let array) = value else { return nil }
         var result: [Int] = []
         for element in array {
-            guard let integer = element as? Int else { return nil }
+            guard case .integer(let integer) = element else { return nil }
             result.append(integer)
         }
         return result
@@ -246,5 +253,36 @@ public struct SafetensorsFile: Sendable, Equatable {
         }
         if x.count - i != y.count - j { return x.count - i < y.count - j }
         return x.lexicographicallyPrecedes(y)
+    }
+}
+
+/// A JSON value, as the safetensors header is read (JSONDecoder has no untyped form).
+enum JSONValue: Decodable, Equatable {
+    case object([String: JSONValue])
+    case array([JSONValue])
+    case string(String)
+    /// A number written without fraction or exponent that fits an Int.
+    case integer(Int)
+    case number(Double)
+    case bool(Bool)
+    case null
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() {
+            self = .null
+        } else if let value = try? container.decode(Bool.self) {
+            self = .bool(value)
+        } else if let value = try? container.decode(Int.self) {
+            self = .integer(value)
+        } else if let value = try? container.decode(Double.self) {
+            self = .number(value)
+        } else if let value = try? container.decode(String.self) {
+            self = .string(value)
+        } else if let value = try? container.decode([JSONValue].self) {
+            self = .array(value)
+        } else {
+            self = .object(try container.decode([String: JSONValue].self))
+        }
     }
 }

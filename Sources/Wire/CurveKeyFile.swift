@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Key files as `coordinator keygen` writes them: `NAME.key` holds the Z85 secret key (mode
 /// 0600), `NAME.pub` the Z85 public key, each on one line.
@@ -43,11 +50,11 @@ public enum CurveKeyFile {
         do {
             names = try FileManager.default.contentsOfDirectory(atPath: directory)
         } catch {
-            throw .unreadable(path: directory, reason: "\(error.localizedDescription)")
+            throw .unreadable(path: directory, reason: "not a readable directory")
         }
         var keys = Set<String>()
         for name in names.sorted() where name.hasSuffix(".pub") {
-            keys.insert(try readPublicKey((directory as NSString).appendingPathComponent(name)))
+            keys.insert(try readPublicKey(directory.hasSuffix("/") ? directory + name : directory + "/" + name))
         }
         guard !keys.isEmpty else { throw .noKeys(directory: directory) }
         return keys
@@ -57,8 +64,10 @@ public enum CurveKeyFile {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw .unreadable(path: path, reason: "no such file, or not readable")
         }
-        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        var text = Substring(String(decoding: data, as: UTF8.self))
+        while text.first?.isWhitespace == true { text.removeFirst() }
+        while text.last?.isWhitespace == true { text.removeLast() }
         guard text.utf8.count == 40 else { throw .notAKey(path: path) }
-        return text
+        return String(text)
     }
 }

@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// An in-process `Transport` for unit tests: one ROUTER and any number of DEALERs joined
 /// by queues, with ZeroMQ's semantics as the roles use them.

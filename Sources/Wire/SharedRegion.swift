@@ -1,5 +1,12 @@
 import CSharedMemory
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Memory shared by a worker and its coordinator on one machine: two rings, one each way,
 /// through which the large frames of a message travel instead of through the socket.
@@ -90,7 +97,7 @@ final class SharedRegion {
         guard target.hasPrefix("/memfd:\(fileName)") else {
             throw .sharedMemory("\(path) is not a Descent frame region ('\(target)')")
         }
-        let descriptor = Foundation.open(path, O_RDWR | O_CLOEXEC)
+        let descriptor = Glibc.open(path, O_RDWR | O_CLOEXEC)
         guard descriptor >= 0 else { throw .sharedMemory("open \(path): \(String(cString: strerror(errno)))") }
         let bytes = headerBytes + 2 * capacity
         var status = stat()

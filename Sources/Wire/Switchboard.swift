@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The queues behind a set of `InMemoryTransport`s: one inbox per endpoint, all guarded by
 /// one condition, which every change broadcasts.
@@ -7,7 +14,7 @@ import Foundation
 final class Switchboard: @unchecked Sendable {
     static let routerAddress = 0
 
-    private let condition = NSCondition()
+    private let condition = Condition()
     private var inboxes: [Int: [Envelope]] = [routerAddress: []]
     private var open: Set<Int> = [routerAddress]
     private var nextAddress = 1
@@ -48,7 +55,7 @@ final class Switchboard: @unchecked Sendable {
     /// The oldest message in `address`'s inbox, waiting up to `timeoutMilliseconds`
     /// (0 = poll, -1 = forever) for one to arrive.
     func receive(at address: Int, timeoutMilliseconds: Int) throws(WireError) -> Envelope? {
-        let deadline = Date(timeIntervalSinceNow: Double(max(timeoutMilliseconds, 0)) / 1000)
+        let deadline = Condition.deadline(milliseconds: max(timeoutMilliseconds, 0))
         condition.lock()
         defer { condition.unlock() }
         while true {
@@ -59,10 +66,12 @@ final class Switchboard: @unchecked Sendable {
             }
             if timeoutMilliseconds < 0 {
                 condition.wait()
-            } else if Date() >= deadline {
-                return nil
-            } else {
-                _ = condition.wait(until: deadline)
+            } else if timeoutMilliseconds == 0 || !condition.wait(until: deadline) {
+                // Timed out: one last look, in case the message came with the deadline.
+                guard open.contains(address) else { throw .closed }
+                guard let envelope = inboxes[address]?.first else { return nil }
+                inboxes[address]?.removeFirst()
+                return envelope
             }
         }
     }

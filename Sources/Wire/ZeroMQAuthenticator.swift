@@ -1,5 +1,13 @@
 import CZeroMQ
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
 
 /// The ZAP handler (ZeroMQ RFC 27) that admits only workers whose CURVE public key is listed.
 ///
@@ -21,7 +29,7 @@ public final class ZeroMQAuthenticator: @unchecked Sendable {
     private let authorized: Set<String>
     private let onDecision: @Sendable (Decision) -> Void
     private let socket: UnsafeMutableRawPointer
-    private let lock = NSLock()
+    private let lock = Lock()
     private var running = true
     private let stopped = DispatchSemaphore(value: 0)
 
@@ -39,7 +47,7 @@ public final class ZeroMQAuthenticator: @unchecked Sendable {
             throw failure
         }
         self.socket = socket
-        Thread.detachNewThread { [self] in serve() }
+        detachThread { [self] in serve() }
     }
 
     /// Stops answering; call before the process closes its sockets.

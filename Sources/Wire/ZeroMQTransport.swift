@@ -1,6 +1,13 @@
 import CSharedMemory
 import CZeroMQ
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A `Transport` over a ZeroMQ socket: a ROUTER for the coordinator (`bind`), a DEALER for a
 /// worker (`connect`). The only file that touches libzmq.
@@ -15,7 +22,7 @@ import Foundation
 /// another thread until it returns; a role's loop should wait with a timeout and send between
 /// waits.
 public final class ZeroMQTransport: Transport, @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Lock()
     private var socket: UnsafeMutableRawPointer?
     /// Reused for every frame sent and received; libzmq keeps small frames inside the
     /// zmq_msg_t itself, so it must live at a stable address, not in a Swift local.

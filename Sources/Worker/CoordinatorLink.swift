@@ -1,5 +1,12 @@
 import Core
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import Wire
 
@@ -22,7 +29,7 @@ final class CoordinatorLink: @unchecked Sendable {
     private let log = Logger(label: "descent.worker.link")
     private var lastHeard = ContinuousClock.now
     private var lastSentUnlocked = ContinuousClock.now
-    private let beatLock = NSLock()
+    private let beatLock = Lock()
     private var beating = true
     /// Whether the worker's own thread is inside `next()`, beating by itself.
     private var waiting = false
@@ -152,9 +159,9 @@ final class CoordinatorLink: @unchecked Sendable {
 
     private func startHeartbeats() {
         let beat = Duration.milliseconds(Int(max(welcome.heartbeatMilliseconds, 10)))
-        Thread.detachNewThread { [self] in
+        detachThread { [self] in
             while true {
-                Thread.sleep(forTimeInterval: beat.inSeconds / 2)
+                usleep(useconds_t(beat.inMilliseconds * 500))
                 let (running, due) = beatLock.withLock { (beating, !waiting && ContinuousClock.now - lastSentUnlocked >= beat) }
                 guard running else { return }
                 if due { try? send(.heartbeat(Heartbeat(step: 0))) }

@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Faults a test asks a worker to commit on purpose, in the spirit of ps-lite's PS_DROP_MSG.
 ///
