@@ -33,14 +33,28 @@ public final class ParameterBuffer: @unchecked Sendable {
     public let layout: ParameterLayout
     public let values: UnsafeMutablePointer<Float>
     public var count: Int { layout.count }
+    /// What keeps borrowed values alive; nil when the buffer owns them.
+    private let owner: Any?
 
     public init(layout: ParameterLayout) {
         self.layout = layout
         values = .allocate(capacity: layout.count)
         values.initialize(repeating: 0, count: layout.count)
+        owner = nil
     }
 
-    deinit { values.deallocate() }
+    /// Values that lie elsewhere — a worker's parameters, read where they arrived — held alive
+    /// and unchanged by `owner` for as long as this buffer lives. Never written through.
+    public init(layout: ParameterLayout, borrowing values: UnsafePointer<Float>, owner: Any) {
+        self.layout = layout
+        self.values = UnsafeMutablePointer(mutating: values)
+        self.owner = owner
+    }
+
+    /// Whether the buffer owns its values (and may be written).
+    public var ownsValues: Bool { owner == nil }
+
+    deinit { if owner == nil { values.deallocate() } }
 
     /// W[l], column-major (n_l, n_{l−1}).
     @inline(__always) public func weight(_ l: Int) -> UnsafeMutablePointer<Float> { values + layout.weightOffsets[l] }

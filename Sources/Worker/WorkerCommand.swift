@@ -54,6 +54,7 @@ struct WorkerCommand: ParsableCommand {
 
     func run() throws {
         AllocatorTuning.keepMessageBuffersOnHeap()
+        AllocatorTuning.shareOneHeap()
         let level = Logger.Level(rawValue: logLevel) ?? .info
         let workerName = name ?? "\(ProcessInfo.processInfo.hostName):\(getpid())"
         LoggingSystem.bootstrap { label in

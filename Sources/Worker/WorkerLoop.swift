@@ -48,7 +48,8 @@ final class WorkerLoop {
 
         let layout = ParameterLayout(shape: shape)
         link.offerSharedMemory(parameterCount: layout.count)
-        let parameters = ParameterBuffer(layout: layout)
+        /// The step's parameters: where they lie in the PARAMS frame that brought them (no copy).
+        var parameters = ParameterBuffer(layout: layout)
         let gradient = ParameterBuffer(layout: layout)
         let segments = layout.segments.map(\.range)
         let workspace = Workspace(shape: shape)
@@ -78,7 +79,13 @@ final class WorkerLoop {
                 guard params.values.count == layout.count else {
                     throw WorkerError.protocolViolation("step \(params.step) carries \(params.values.count) parameters, the network has \(layout.count)")
                 }
-                params.values.copy(into: parameters.values)
+                if let values = params.values.receivedFloats {
+                    // Computed from where they lie: the buffer holds the message, and so its frame.
+                    parameters = ParameterBuffer(layout: layout, borrowing: values, owner: params)
+                } else {
+                    if !parameters.ownsValues { parameters = ParameterBuffer(layout: layout) }
+                    params.values.copy(into: parameters.values)
+                }
                 parametersStep = params.step
             case .step(let step):
                 try injectFaults(rank: rank, step: Int(step.step))

@@ -23,6 +23,29 @@ import Testing
         #expect(copied.map(\.bitPattern) == values.map(\.bitPattern))
     }
 
+    /// A worker computes with the parameters where they arrived: the pointer stays good, and the
+    /// values unchanged, for as long as any copy of the message lives.
+    @Test func receivedFloatsOutliveTheDecodingAsLongAsTheMessage() throws {
+        let values = SampleMessages.distinctFloats(4097, seed: 0.75)
+        var kept: Params?
+        let pointer: UnsafePointer<Float>
+        do {
+            guard case .params(let decoded) = try MessageCodec.decode(MessageCodec.encode(.params(Params(step: 9, values: FloatArray(values))))) else {
+                Issue.record("decoded to another kind")
+                return
+            }
+            kept = decoded
+            pointer = try #require(decoded.values.receivedFloats)
+        }
+        // Churn the heap: had the frame been freed, its memory would be reused here.
+        let churn = (0..<64).map { [Float](repeating: .nan, count: 4097 + $0) }
+        #expect(churn.count == 64)
+        #expect(UnsafeBufferPointer(start: pointer, count: values.count).map(\.bitPattern) == values.map(\.bitPattern))
+        #expect(kept?.step == 9)
+        #expect(Params(step: 1, values: FloatArray(borrowing: UnsafeBufferPointer(start: pointer, count: 1))).values.receivedFloats == nil,
+                "borrowed values are valid only during an encoder's call")
+    }
+
     /// A PARTIAL's Float32 gradients, behind the padding and encoding byte, are read in place too.
     @Test func decodedPartialGradientsAreViewsOfTheFrame() throws {
         let values = SampleMessages.distinctFloats(333, seed: 0.5)

@@ -118,6 +118,21 @@ public struct WireArray<Element: WireScalar>: @unchecked Sendable, Equatable, Ra
 }
 
 extension WireArray where Element == Float {
+    /// Where a received array's values lie in their frame, when they can be used there (a
+    /// little-endian host, aligned as in every frame this protocol makes); nil otherwise. Valid for
+    /// as long as this array, or a copy of it, lives: the frame is never written.
+    public var receivedFloats: UnsafePointer<Float>? {
+        #if _endian(little)
+        guard case .owned = storage else { return nil }
+        return withUnsafeBytes { bytes in
+            guard let base = bytes.baseAddress, Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0 else { return nil }
+            return base.assumingMemoryBound(to: Float.self)
+        }
+        #else
+        return nil
+        #endif
+    }
+
     /// `withUnsafeElements`, by its Float32 name.
     public func withUnsafeFloats<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
         try withUnsafeElements(body)
