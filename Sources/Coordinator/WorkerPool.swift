@@ -35,6 +35,8 @@ final class WorkerPool: TimedGradientSource {
         var shards: Set<Int> = []
         var ready: Set<Int> = []
         var lastHeard = ContinuousClock.now
+        /// Whether the log has said how this worker's frames travel.
+        var transportLogged = false
 
         init(peer: PeerID, rank: Int, name: String, address: String?) {
             self.peer = peer
@@ -179,6 +181,10 @@ final class WorkerPool: TimedGradientSource {
             return 0
         }
         requested.formUnion(shards)
+        if !worker.transportLogged {
+            worker.transportLogged = true
+            if transport.sharesMemory(with: worker.peer) { log.debug("worker \(worker.rank) (\(worker.label)): large frames go through shared memory") }
+        }
         return (parameterFrames + frames).reduce(0) { $0 + $1.count }
     }
 

@@ -120,6 +120,11 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
         lock.withLock { isRouter ? !regions.isEmpty : regionAccepted }
     }
 
+    /// Whether frames to and from `peer` (on a ROUTER) go through shared memory.
+    public func sharesMemory(with peer: PeerID) -> Bool {
+        lock.withLock { regions[peer] != nil }
+    }
+
     /// Frames sent and received through shared memory so far.
     public var sharedFrameCounts: (sent: Int, received: Int) {
         lock.withLock { (framesSentShared, framesReceivedShared) }

@@ -52,6 +52,12 @@ extension EndToEnd {
                 #expect(pinned.count == 2 && pinned.allSatisfy { $0.count == 1 } && Set(pinned).count == 2,
                         "the local workers are not pinned one to a CPU: \(pinned)")
             }
+            // Local workers offer shared memory, and the coordinator maps both regions: the step's
+            // large frames go through them (and the weights below still match to the byte).
+            let sharing = await coordinator.poll(timeout: .seconds(60)) {
+                Self.sharedRegions(mappedBy: coordinator.pid) == 2 || !coordinator.isRunning
+            }
+            #expect(sharing, "the coordinator did not map its 2 local workers' shared memory")
             let outcome = try await coordinator.wait(timeout: .seconds(180))
             try #require(outcome.succeeded, "\(outcome.transcript)")
             let leftovers = ProcessTable.workers(of: outcome.pid)
@@ -69,6 +75,12 @@ extension EndToEnd {
                 in: scratch, timeout: .seconds(120))
             try #require(inProcess.succeeded, "\(inProcess.transcript)")
             #expect(try ModelComparison.sameBytes(out, reference), "--local-workers 2 and --in-process --shards 2 wrote different weights")
+        }
+
+        /// How many workers' frame regions (`/memfd:descent-frames`) a process has mapped.
+        static func sharedRegions(mappedBy pid: Int32) -> Int {
+            guard let maps = try? String(contentsOfFile: "/proc/\(pid)/maps", encoding: .utf8) else { return 0 }
+            return Set(maps.split(separator: "\n").filter { $0.contains("/memfd:descent-frames") }.map { $0.split(separator: " ")[4] }).count
         }
 
         /// The CPUs a process may run on, from /proc/PID/status's `Cpus_allowed_list` ("0-1,4").
