@@ -385,6 +385,7 @@ final class WorkerPool: TimedGradientSource {
             return
         }
         workers.remove(at: index)
+        transport.releaseSharedMemory(with: worker.peer)
         lost += 1
         let orphans = worker.shards.sorted()
         log.warning("worker \(worker.rank) (\(worker.label)) lost: \(reason); its shard(s) \(orphans) move to the survivors")

@@ -100,13 +100,18 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
     /// A DEALER on an ipc:// endpoint offers the ROUTER a `SharedRegion` with rings of at least
     /// `capacity` bytes each way. Once the ROUTER accepts (its answer is taken in by `receive`,
     /// never returned), frames of 64 KiB or more go through the region when it has room. False
-    /// when shared memory does not apply here (not ipc://, turned off, offered already) or the
-    /// region cannot be made; messages then simply keep to the socket.
+    /// when shared memory does not apply here (not ipc://, turned off) or the region cannot be
+    /// made; messages then simply keep to the socket.
+    ///
+    /// An offer starts over: a region offered before is given up first, for the coordinator that
+    /// welcomes this worker anew (it restarted) knows nothing of it.
     @discardableResult
     public func offerSharedMemory(capacity: Int) -> Bool {
         lock.lock()
         defer { lock.unlock() }
-        guard let socket, mayOfferRegion, !isRouter, offeredRegion == nil,
+        offeredRegion = nil
+        regionAccepted = false
+        guard let socket, mayOfferRegion, !isRouter,
               let region = try? SharedRegion.create(capacity: capacity) else { return false }
         let offer = RegionHandshake(offer: getpid(), fd: region.fileDescriptor, capacity: UInt64(region.capacity))
         guard (try? sendFrame(offer.bytes, more: false, on: socket, to: nil)) == true else { return false }
@@ -123,6 +128,11 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
     /// Whether frames to and from `peer` (on a ROUTER) go through shared memory.
     public func sharesMemory(with peer: PeerID) -> Bool {
         lock.withLock { regions[peer] != nil }
+    }
+
+    /// Unmaps the region shared with `peer` (on a ROUTER), which has gone or been dropped.
+    public func releaseSharedMemory(with peer: PeerID) {
+        lock.withLock { regions[peer] = nil }
     }
 
     /// Frames sent and received through shared memory so far.

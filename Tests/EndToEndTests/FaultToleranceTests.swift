@@ -321,19 +321,28 @@ extension EndToEnd {
             try await restartCoordinator(with: SIGTERM, label: "restart-term")
         }
 
-        private func restartCoordinator(with signalNumber: Int32, label: String, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        /// The same over ipc://, with a network wide enough (8-4096-3) that its parameters and
+        /// layer 1's gradient travel through shared memory: the rejoining worker gives up the
+        /// region the killed coordinator had mapped and offers the new one a fresh region.
+        @Test func workerRejoinsARestartedCoordinatorOverIPCWithSharedMemory() async throws {
+            try await restartCoordinator(with: SIGKILL, label: "restart-ipc", overIPC: true)
+        }
+
+        private func restartCoordinator(
+            with signalNumber: Int32, label: String, overIPC: Bool = false, sourceLocation: SourceLocation = #_sourceLocation
+        ) async throws {
             let scratch = try ScratchDirectory(label)
             let reaper = ProcessReaper()
             defer { reaper.killAll() }
             let csv = try LabelledData.synthetic().write(to: scratch.file("data.csv"))
             let steps = 100
-            let common = SyntheticTraining.flags(csv: csv, batch: Self.batch, steps: steps)
+            let common = SyntheticTraining.flags(csv: csv, batch: Self.batch, steps: steps) + (overIPC ? ["--layers", "8,4096,3"] : [])
             let reference = scratch.file("uninterrupted.safetensors")
             try await SyntheticTraining.run(common + ["--in-process", "--out", reference], in: scratch, sourceLocation: sourceLocation)
 
-            let endpoint = "tcp://127.0.0.1:\(try FreePort.next())"
+            let endpoint = overIPC ? "ipc://\(scratch.file("coordinator.sock"))" : "tcp://127.0.0.1:\(try FreePort.next())"
             let checkpoints = scratch.file("checkpoints")
-            let distributed = common + ["--workers", "1", "--bind", endpoint, "--register-timeout", "20",
+            let distributed = common + ["--workers", "1", "--bind", endpoint, "--register-timeout", "20", "--log-level", "debug",
                                         "--checkpoint-dir", checkpoints, "--checkpoint-every", "5"]
             let out = scratch.file("out.safetensors"), metrics = scratch.file("first.jsonl")
             let first = reaper.track(try Descent.launchCoordinator(distributed + ["--out", out, "--metrics", metrics], in: scratch))
@@ -366,6 +375,10 @@ extension EndToEnd {
             let ended = try await worker.wait(timeout: .seconds(20))
             #expect(ended.succeeded, "\(ended.transcript)", sourceLocation: sourceLocation)
             #expect(ended.stderr.contains("welcomed this worker anew"), "the worker did not start a new session\n\(ended.transcript)", sourceLocation: sourceLocation)
+            if overIPC {
+                #expect(resumed.stderr.contains("large frames go through shared memory"),
+                        "the restarted coordinator did not share memory with the worker\n\(resumed.transcript)", sourceLocation: sourceLocation)
+            }
         }
 
         // MARK: Too few workers
