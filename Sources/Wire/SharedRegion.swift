@@ -76,11 +76,7 @@ final class SharedRegion {
             close(fd)
             throw .sharedMemory("ftruncate to \(bytes) bytes: \(reason)")
         }
-        guard let base = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), base != MAP_FAILED else {
-            let reason = String(cString: strerror(errno))
-            close(fd)
-            throw .sharedMemory("mmap of \(bytes) bytes: \(reason)")
-        }
+        let base = try map(fd, bytes: bytes, naming: "memfd")
         base.storeBytes(of: magic, as: UInt64.self)
         base.storeBytes(of: UInt64(capacity), toByteOffset: 8, as: UInt64.self)
         return SharedRegion(base: base, capacity: capacity, fileDescriptor: fd, isRouterSide: false)
@@ -105,17 +101,23 @@ final class SharedRegion {
             close(descriptor)
             throw .sharedMemory("\(path) is not \(bytes) bytes long")
         }
-        guard let base = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor, 0), base != MAP_FAILED else {
-            let reason = String(cString: strerror(errno))
-            close(descriptor)
-            throw .sharedMemory("mmap \(path): \(reason)")
-        }
+        let base = try map(descriptor, bytes: bytes, naming: path)
         guard base.load(as: UInt64.self) == magic, base.load(fromByteOffset: 8, as: UInt64.self) == UInt64(capacity) else {
             munmap(base, bytes)
             close(descriptor)
             throw .sharedMemory("\(path) does not start with a Descent frame region's header")
         }
         return SharedRegion(base: base, capacity: capacity, fileDescriptor: descriptor, isRouterSide: true)
+    }
+
+    /// Maps `bytes` of the file `fd`, shared; closes it if that fails.
+    private static func map(_ fd: Int32, bytes: Int, naming name: String) throws(WireError) -> UnsafeMutableRawPointer {
+        guard let base = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), base != MAP_FAILED else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw .sharedMemory("mmap of \(bytes) bytes of \(name): \(reason)")
+        }
+        return base
     }
 
     // MARK: Rings
