@@ -62,9 +62,16 @@ enum ConfigFile {
         }
         let known = TrainCommand.configKeys
         var flags: [String] = []
+        /// Where each key was first given: YAML keeps a repeated key, and the command line would
+        /// take the last one without a word.
+        var seen: [String: String] = [:]
         for (keyNode, value) in mapping {
             let line = keyNode.mark.map { "line \($0.line)" } ?? "?"
             guard let key = keyNode.string else { throw Problem(description: "\(path) \(line): a key must be a flag name") }
+            if let first = seen[key] {
+                throw Problem(description: "\(path) \(line): '\(key)' is given twice (first at \(first))")
+            }
+            seen[key] = line
             guard let kind = known[key] else {
                 throw Problem(description: "\(path) \(line): unknown key '\(key)' (keys are train's flags without dashes; see coordinator train --help)")
             }

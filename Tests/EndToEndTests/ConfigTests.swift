@@ -151,6 +151,7 @@ extension EndToEnd {
             BadConfig(line: "in-process: maybe", replacing: "in-process", named: ["in-process", "maybe"]),
             BadConfig(line: "steps: [5", replacing: "steps", named: ["bad.yaml", "YAML"]),
             BadConfig(line: "  seed: 3", named: ["bad.yaml", "YAML"]),
+            BadConfig(line: "steps: 7", named: ["bad.yaml", "line 9", "'steps' is given twice", "line 8"]),
         ]
 
         @Test(arguments: badConfigs)
