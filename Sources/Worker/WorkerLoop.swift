@@ -49,7 +49,9 @@ final class WorkerLoop {
         let layout = ParameterLayout(shape: shape)
         link.offerSharedMemory(parameterCount: layout.count)
         /// The step's parameters: where they lie in the PARAMS frame that brought them (no copy).
-        var parameters = ParameterBuffer(layout: layout)
+        /// Let go once the STEP is done, so the frame is free before the next PARAMS arrives
+        /// (every STEP follows its own PARAMS): a worker never holds two parameter sets.
+        var parameters: ParameterBuffer?
         let gradient = ParameterBuffer(layout: layout)
         let segments = layout.segments.map(\.range)
         let workspace = Workspace(shape: shape)
@@ -83,15 +85,17 @@ final class WorkerLoop {
                     // Computed from where they lie: the buffer holds the message, and so its frame.
                     parameters = ParameterBuffer(layout: layout, borrowing: values, owner: params)
                 } else {
-                    if !parameters.ownsValues { parameters = ParameterBuffer(layout: layout) }
-                    params.values.copy(into: parameters.values)
+                    let copy = ParameterBuffer(layout: layout)
+                    params.values.copy(into: copy.values)
+                    parameters = copy
                 }
                 parametersStep = params.step
             case .step(let step):
                 try injectFaults(rank: rank, step: Int(step.step))
-                guard parametersStep == step.step else {
+                guard let stepParameters = parameters, parametersStep == step.step else {
                     throw WorkerError.protocolViolation("step \(step.step) arrived without its parameters")
                 }
+                defer { (parameters, parametersStep) = (nil, nil) }
                 for work in step.plan {
                     let selection = work.examples.core
                     guard let shard = shards[Int(work.shardID)], shard.accepts(selection) else {
@@ -101,7 +105,7 @@ final class WorkerLoop {
                     // so the coordinator adds it while the rest is still being computed.
                     let started = ContinuousClock.now
                     var sendError: Error?
-                    _ = shard.computePartial(parameters, selection: selection, workspace: workspace, into: gradient) { index, evaluation in
+                    _ = shard.computePartial(stepParameters, selection: selection, workspace: workspace, into: gradient) { index, evaluation in
                         guard sendError == nil else { return }
                         let range = segments[index]
                         if index == 0, let delay = self.faults.value(.delay, rank: rank) { usleep(useconds_t(delay * 1000)) }
