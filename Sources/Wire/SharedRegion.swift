@@ -39,7 +39,7 @@ final class SharedRegion {
 
     let base: UnsafeMutableRawPointer
     /// Bytes of each ring.
-    let capacity: Int
+    let sizes: RingSizes
     let byteCount: Int
     /// The memory file, open for as long as the region lives (the peer opens it through /proc).
     let fileDescriptor: Int32
@@ -48,10 +48,10 @@ final class SharedRegion {
     /// This side's write position in its outgoing ring, in bytes since the ring began.
     private var head: UInt64
 
-    private init(base: UnsafeMutableRawPointer, capacity: Int, fileDescriptor: Int32, isRouterSide: Bool) {
+    private init(base: UnsafeMutableRawPointer, sizes: RingSizes, fileDescriptor: Int32, isRouterSide: Bool) {
         self.base = base
-        self.capacity = capacity
-        self.byteCount = Self.headerBytes + 2 * capacity
+        self.sizes = sizes
+        self.byteCount = Self.headerBytes + sizes.total
         self.fileDescriptor = fileDescriptor
         self.isRouterSide = isRouterSide
         head = 0
@@ -63,14 +63,14 @@ final class SharedRegion {
         close(fileDescriptor)
     }
 
-    /// The worker's side: a new region with rings of `capacity` bytes (rounded up to pages).
-    static func create(capacity requested: Int) throws(WireError) -> SharedRegion {
+    /// The worker's side: a new region with rings of at least `requested` bytes (rounded up to pages).
+    static func create(_ requested: RingSizes) throws(WireError) -> SharedRegion {
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let capacity = (max(requested, page) + page - 1) / page * page
-        guard capacity <= maxCapacity else { throw .sharedMemory("a ring of \(capacity) bytes is over the \(maxCapacity)-byte limit") }
+        let sizes = requested.rounded(to: page)
+        guard sizes.isValid else { throw .sharedMemory("rings of \(sizes) bytes are over the \(maxCapacity)-byte limit") }
         let fd = descent_memfd_create(fileName)
         guard fd >= 0 else { throw .sharedMemory("memfd_create: \(String(cString: strerror(errno)))") }
-        let bytes = headerBytes + 2 * capacity
+        let bytes = headerBytes + sizes.total
         guard ftruncate(fd, off_t(bytes)) == 0 else {
             let reason = String(cString: strerror(errno))
             close(fd)
@@ -78,15 +78,16 @@ final class SharedRegion {
         }
         let base = try map(fd, bytes: bytes, naming: "memfd")
         base.storeBytes(of: magic, as: UInt64.self)
-        base.storeBytes(of: UInt64(capacity), toByteOffset: 8, as: UInt64.self)
-        return SharedRegion(base: base, capacity: capacity, fileDescriptor: fd, isRouterSide: false)
+        base.storeBytes(of: UInt64(sizes.toCoordinator), toByteOffset: 8, as: UInt64.self)
+        base.storeBytes(of: UInt64(sizes.toWorker), toByteOffset: 16, as: UInt64.self)
+        return SharedRegion(base: base, sizes: sizes, fileDescriptor: fd, isRouterSide: false)
     }
 
     /// The coordinator's side: maps the region that process `pid` offered as its descriptor `fd`.
-    /// Refuses anything but a region made by `create` with rings of `capacity` bytes.
-    static func open(pid: Int32, fd: Int32, capacity: Int) throws(WireError) -> SharedRegion {
-        guard pid > 0, fd >= 0, capacity > 0, capacity <= maxCapacity, capacity % alignment == 0 else {
-            throw .sharedMemory("an offer of pid \(pid), descriptor \(fd), \(capacity) bytes is not a region")
+    /// Refuses anything but a region made by `create` with rings of these `sizes`.
+    static func open(pid: Int32, fd: Int32, sizes: RingSizes) throws(WireError) -> SharedRegion {
+        guard pid > 0, fd >= 0, sizes.isValid else {
+            throw .sharedMemory("an offer of pid \(pid), descriptor \(fd), rings of \(sizes) bytes is not a region")
         }
         let path = "/proc/\(pid)/fd/\(fd)"
         let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? ""
@@ -95,19 +96,20 @@ final class SharedRegion {
         }
         let descriptor = Glibc.open(path, O_RDWR | O_CLOEXEC)
         guard descriptor >= 0 else { throw .sharedMemory("open \(path): \(String(cString: strerror(errno)))") }
-        let bytes = headerBytes + 2 * capacity
+        let bytes = headerBytes + sizes.total
         var status = stat()
         guard fstat(descriptor, &status) == 0, Int(status.st_size) == bytes else {
             close(descriptor)
             throw .sharedMemory("\(path) is not \(bytes) bytes long")
         }
         let base = try map(descriptor, bytes: bytes, naming: path)
-        guard base.load(as: UInt64.self) == magic, base.load(fromByteOffset: 8, as: UInt64.self) == UInt64(capacity) else {
+        guard base.load(as: UInt64.self) == magic, base.load(fromByteOffset: 8, as: UInt64.self) == UInt64(sizes.toCoordinator),
+              base.load(fromByteOffset: 16, as: UInt64.self) == UInt64(sizes.toWorker) else {
             munmap(base, bytes)
             close(descriptor)
             throw .sharedMemory("\(path) does not start with a Descent frame region's header")
         }
-        return SharedRegion(base: base, capacity: capacity, fileDescriptor: descriptor, isRouterSide: true)
+        return SharedRegion(base: base, sizes: sizes, fileDescriptor: descriptor, isRouterSide: true)
     }
 
     /// Maps `bytes` of the file `fd`, shared; closes it if that fails.
@@ -132,8 +134,10 @@ final class SharedRegion {
     }
 
     private func data(of ring: Int) -> UnsafeMutableRawPointer {
-        base + Self.headerBytes + ring * capacity
+        base + Self.headerBytes + (ring == 0 ? 0 : sizes.toCoordinator)
     }
+
+    private func capacity(of ring: Int) -> Int { ring == 0 ? sizes.toCoordinator : sizes.toWorker }
 
     private static func aligned(_ count: Int) -> UInt64 {
         UInt64((count + alignment - 1) / alignment * alignment)
@@ -142,7 +146,7 @@ final class SharedRegion {
     /// Copies `frame` into the outgoing ring; nil, and nothing written, when it has no room.
     func write(_ frame: [UInt8]) -> RingReference? {
         let need = Self.aligned(frame.count)
-        let ring = UInt64(capacity)
+        let ring = UInt64(capacity(of: outgoing))
         guard need <= ring else { return nil }
         let read = descent_load_acquire_u64(cursor(of: outgoing))
         // The reader's cursor is believed only where a reader could have put it.
@@ -161,7 +165,7 @@ final class SharedRegion {
     /// A copy of the frame `reference` names in the incoming ring, marking it read; nil when the
     /// reference points outside the ring.
     func read(_ reference: RingReference) -> [UInt8]? {
-        let ring = UInt64(capacity)
+        let ring = UInt64(capacity(of: incoming))
         let offset = reference.position % ring
         guard reference.length <= ring - offset else { return nil }
         let count = Int(reference.length)
@@ -172,6 +176,26 @@ final class SharedRegion {
         }
         descent_store_release_u64(cursor(of: incoming), reference.position &+ Self.aligned(count))
         return frame
+    }
+}
+
+/// Bytes of a region's two rings: toward the coordinator (gradient segments, a few at a time)
+/// and toward the worker (PARAMS, whole).
+struct RingSizes: Equatable, CustomStringConvertible {
+    var toCoordinator: Int
+    var toWorker: Int
+
+    var total: Int { toCoordinator + toWorker }
+    var description: String { "\(toCoordinator) and \(toWorker)" }
+
+    /// Both positive, within `SharedRegion.maxCapacity`, in whole cache lines.
+    var isValid: Bool {
+        [toCoordinator, toWorker].allSatisfy { $0 > 0 && $0 <= SharedRegion.maxCapacity && $0 % SharedRegion.alignment == 0 }
+    }
+
+    func rounded(to page: Int) -> RingSizes {
+        let round = { (bytes: Int) in (max(bytes, page) + page - 1) / page * page }
+        return RingSizes(toCoordinator: round(toCoordinator), toWorker: round(toWorker))
     }
 }
 
@@ -217,7 +241,7 @@ struct RingReference: Equatable {
 /// The two transport-level messages that set a region up, never seen by the codec: a worker's
 /// offer (pid, descriptor, ring bytes) and the coordinator's answer.
 enum RegionHandshake: Equatable {
-    case offer(pid: Int32, fd: Int32, capacity: UInt64)
+    case offer(pid: Int32, fd: Int32, sizes: RingSizes)
     case answer(accepted: Bool)
 
     /// "DSMO" and "DSMA".
@@ -226,13 +250,14 @@ enum RegionHandshake: Equatable {
 
     var bytes: [UInt8] {
         switch self {
-        case .offer(let pid, let fd, let capacity):
+        case .offer(let pid, let fd, let sizes):
             var frame = [UInt8](repeating: 0, count: 20)
             frame.withUnsafeMutableBytes { raw in
                 raw.storeBytes(of: Self.offerMagic.littleEndian, toByteOffset: 0, as: UInt32.self)
                 raw.storeBytes(of: pid.littleEndian, toByteOffset: 4, as: Int32.self)
                 raw.storeBytes(of: fd.littleEndian, toByteOffset: 8, as: Int32.self)
-                raw.storeBytes(of: capacity.littleEndian, toByteOffset: 12, as: UInt64.self)
+                raw.storeBytes(of: UInt32(clamping: sizes.toCoordinator).littleEndian, toByteOffset: 12, as: UInt32.self)
+                raw.storeBytes(of: UInt32(clamping: sizes.toWorker).littleEndian, toByteOffset: 16, as: UInt32.self)
             }
             return frame
         case .answer(let accepted):
@@ -245,7 +270,7 @@ enum RegionHandshake: Equatable {
         }
     }
 
-    init(offer pid: Int32, fd: Int32, capacity: UInt64) { self = .offer(pid: pid, fd: fd, capacity: capacity) }
+    init(offer pid: Int32, fd: Int32, sizes: RingSizes) { self = .offer(pid: pid, fd: fd, sizes: sizes) }
     init(accepted: Bool) { self = .answer(accepted: accepted) }
 
     /// The handshake message a one-frame message is, or nil for any other.
@@ -257,7 +282,9 @@ enum RegionHandshake: Equatable {
             self = frame.withUnsafeBytes { raw in
                 .offer(pid: Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4, as: Int32.self)),
                        fd: Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: Int32.self)),
-                       capacity: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 12, as: UInt64.self)))
+                       sizes: RingSizes(
+                           toCoordinator: Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 12, as: UInt32.self))),
+                           toWorker: Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 16, as: UInt32.self)))))
             }
         case (Self.answerMagic, 8):
             self = .answer(accepted: frame.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 4, as: UInt32.self) } != 0)

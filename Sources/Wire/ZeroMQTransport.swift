@@ -97,8 +97,10 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
 
     // MARK: Shared memory
 
-    /// A DEALER on an ipc:// endpoint offers the ROUTER a `SharedRegion` with rings of at least
-    /// `capacity` bytes each way. Once the ROUTER accepts (its answer is taken in by `receive`,
+    /// A DEALER on an ipc:// endpoint offers the ROUTER a `SharedRegion` with a ring of at least
+    /// `sending` bytes for what it sends and one of `receiving` bytes for what it receives (each
+    /// should hold the largest frame that is to go through it, twice where frames follow each other
+    /// closely). Once the ROUTER accepts (its answer is taken in by `receive`,
     /// never returned), frames of 64 KiB or more go through the region when it has room. False
     /// when shared memory does not apply here (not ipc://, turned off) or the region cannot be
     /// made; messages then simply keep to the socket.
@@ -106,14 +108,14 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
     /// An offer starts over: a region offered before is given up first, for the coordinator that
     /// welcomes this worker anew (it restarted) knows nothing of it.
     @discardableResult
-    public func offerSharedMemory(capacity: Int) -> Bool {
+    public func offerSharedMemory(sending: Int, receiving: Int) -> Bool {
         lock.lock()
         defer { lock.unlock() }
         offeredRegion = nil
         regionAccepted = false
         guard let socket, mayOfferRegion, !isRouter,
-              let region = try? SharedRegion.create(capacity: capacity) else { return false }
-        let offer = RegionHandshake(offer: getpid(), fd: region.fileDescriptor, capacity: UInt64(region.capacity))
+              let region = try? SharedRegion.create(RingSizes(toCoordinator: sending, toWorker: receiving)) else { return false }
+        let offer = RegionHandshake(offer: getpid(), fd: region.fileDescriptor, sizes: region.sizes)
         guard (try? sendFrame(offer.bytes, more: false, on: socket, to: nil)) == true else { return false }
         offeredRegion = region
         return true
@@ -149,11 +151,10 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
     /// A ROUTER's answer to an offer: accepted only when the offering process is the one at the
     /// other end of the connection it came on, and its region checks out.
     private func answer(_ offer: RegionHandshake, from peer: PeerID, on socket: UnsafeMutableRawPointer) {
-        guard case .offer(let pid, let fd, let capacity) = offer else { return }
+        guard case .offer(let pid, let fd, let sizes) = offer else { return }
         var accepted = false
         let credentialPID = lastPeerCredentials?.split(separator: ":").last.flatMap { Int32($0) }
-        if acceptsRegions, credentialPID == pid, capacity <= UInt64(SharedRegion.maxCapacity),
-           let region = try? SharedRegion.open(pid: pid, fd: fd, capacity: Int(capacity)) {
+        if acceptsRegions, credentialPID == pid, let region = try? SharedRegion.open(pid: pid, fd: fd, sizes: sizes) {
             regions[peer] = region
             accepted = true
         }

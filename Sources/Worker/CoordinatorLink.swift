@@ -133,12 +133,16 @@ final class CoordinatorLink: @unchecked Sendable {
     }
 
     /// On an ipc:// endpoint (the coordinator on this machine), offers it memory shared with this
-    /// process, through which a step's large frames — PARAMS, gradient segments — travel instead
-    /// of the socket: rings of one parameter set each way (`ZeroMQTransport.offerSharedMemory`).
-    func offerSharedMemory(parameterCount: Int) {
-        let capacity = parameterCount * MemoryLayout<Float>.size + (64 << 10)
-        if transport.offerSharedMemory(capacity: capacity) {
-            log.debug("offered the coordinator \(capacity) bytes of shared memory each way")
+    /// process, through which a step's large frames travel instead of the socket: PARAMS one way,
+    /// gradient segments the other (`ZeroMQTransport.offerSharedMemory`). The ring toward the
+    /// coordinator holds two of the largest segments, the other one whole parameter set.
+    func offerSharedMemory(layout: ParameterLayout) {
+        let slack = 64 << 10
+        let largestSegment = layout.segments.map(\.range.count).max() ?? layout.count
+        let sending = 2 * largestSegment * MemoryLayout<Float>.size + slack
+        let receiving = layout.count * MemoryLayout<Float>.size + slack
+        if transport.offerSharedMemory(sending: sending, receiving: receiving) {
+            log.debug("offered the coordinator shared memory: \(sending) bytes toward it, \(receiving) back")
         }
     }
 

@@ -47,7 +47,7 @@ final class WorkerLoop {
         log.info("registered with \(link.endpoint) as rank \(rank): \(shape)\(compression == nil ? "" : ", partials in \(welcome.gradientEncoding)")")
 
         let layout = ParameterLayout(shape: shape)
-        link.offerSharedMemory(parameterCount: layout.count)
+        link.offerSharedMemory(layout: layout)
         /// The step's parameters: where they lie in the PARAMS frame that brought them (no copy).
         /// Let go once the STEP is done, so the frame is free before the next PARAMS arrives
         /// (every STEP follows its own PARAMS): a worker never holds two parameter sets.

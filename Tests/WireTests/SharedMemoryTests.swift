@@ -9,8 +9,8 @@ import Testing
 
     /// The worker's region and the coordinator's mapping of it, in this one process.
     private func regionPair(capacity: Int = 64 << 10) throws -> (worker: SharedRegion, coordinator: SharedRegion) {
-        let worker = try SharedRegion.create(capacity: capacity)
-        let coordinator = try SharedRegion.open(pid: getpid(), fd: worker.fileDescriptor, capacity: worker.capacity)
+        let worker = try SharedRegion.create(RingSizes(toCoordinator: capacity, toWorker: capacity))
+        let coordinator = try SharedRegion.open(pid: getpid(), fd: worker.fileDescriptor, sizes: worker.sizes)
         return (worker, coordinator)
     }
 
@@ -63,15 +63,17 @@ import Testing
     }
 
     @Test func onlyARegionMadeForFramesOpens() throws {
-        let region = try SharedRegion.create(capacity: 4096)
-        #expect(throws: WireError.self) { try SharedRegion.open(pid: getpid(), fd: region.fileDescriptor, capacity: region.capacity * 2) }
-        #expect(throws: WireError.self) { try SharedRegion.open(pid: getpid(), fd: 0, capacity: region.capacity) }
-        #expect(throws: WireError.self) { try SharedRegion.open(pid: -1, fd: region.fileDescriptor, capacity: region.capacity) }
-        #expect(throws: WireError.self) { try SharedRegion.open(pid: getpid(), fd: region.fileDescriptor, capacity: 0) }
+        let region = try SharedRegion.create(RingSizes(toCoordinator: 4096, toWorker: 8192))
+        let swapped = RingSizes(toCoordinator: region.sizes.toWorker, toWorker: region.sizes.toCoordinator)
+        #expect(throws: WireError.self) { try SharedRegion.open(pid: getpid(), fd: region.fileDescriptor, sizes: swapped) }
+        #expect(throws: WireError.self) { try SharedRegion.open(pid: getpid(), fd: 0, sizes: region.sizes) }
+        #expect(throws: WireError.self) { try SharedRegion.open(pid: -1, fd: region.fileDescriptor, sizes: region.sizes) }
+        #expect(throws: WireError.self) { try SharedRegion.open(pid: getpid(), fd: region.fileDescriptor, sizes: RingSizes(toCoordinator: 0, toWorker: 8192)) }
+        #expect(try SharedRegion.open(pid: getpid(), fd: region.fileDescriptor, sizes: region.sizes).sizes == region.sizes)
     }
 
     @Test func handshakeAndReferenceFramesRoundTripAndAreNeverCodecFrames() throws {
-        for handshake in [RegionHandshake(offer: 42, fd: 7, capacity: 1 << 20), RegionHandshake(accepted: true), RegionHandshake(accepted: false)] {
+        for handshake in [RegionHandshake(offer: 42, fd: 7, sizes: RingSizes(toCoordinator: 1 << 19, toWorker: 1 << 20)), RegionHandshake(accepted: true), RegionHandshake(accepted: false)] {
             #expect(RegionHandshake(handshake.bytes) == handshake)
             #expect(throws: WireError.self) { try MessageCodec.decode([handshake.bytes]) }
         }
@@ -93,11 +95,11 @@ import Testing
     }
 
     /// A router and a dealer on ipc:// whose shared memory is set up (or refused) before this returns.
-    private func ipcPair(capacity: Int, dealerOptions: ZeroMQOptions = ZeroMQOptions()) throws -> (ZeroMQTransport, ZeroMQTransport, PeerID, URL) {
+    private func ipcPair(capacity: Int, receiving: Int? = nil, dealerOptions: ZeroMQOptions = ZeroMQOptions()) throws -> (ZeroMQTransport, ZeroMQTransport, PeerID, URL) {
         let (endpoint, directory) = try ipcEndpoint()
         let router = try ZeroMQTransport.bind(endpoint)
         let dealer = try ZeroMQTransport.connect(endpoint, options: dealerOptions)
-        _ = dealer.offerSharedMemory(capacity: capacity)
+        _ = dealer.offerSharedMemory(sending: capacity, receiving: receiving ?? capacity)
         try dealer.send(SampleMessages.hello, to: nil)
         let hello = try #require(try router.receiveMessage(timeoutMilliseconds: patience))
         #expect(try hello.message.get() == SampleMessages.hello)
@@ -143,12 +145,25 @@ import Testing
         #expect(dealer.sharedFrameCounts == (0, 0))
     }
 
+    /// Each way has its own ring: a frame too large for one still goes through the other.
+    @Test func eachWayHasARingOfItsOwnSize() throws {
+        let (router, dealer, peer, directory) = try ipcPair(capacity: 64 << 10, receiving: 12 << 20)
+        defer { router.close(); dealer.close(); try? FileManager.default.removeItem(at: directory) }
+        try router.send(SampleMessages.largeStep, to: peer)
+        #expect(try dealer.receiveMessage(timeoutMilliseconds: patience)?.message.get() == SampleMessages.largeStep)
+        try dealer.send(SampleMessages.largePartial, to: nil)
+        #expect(try router.receive(timeoutMilliseconds: patience)?.frames == MessageCodec.encode(SampleMessages.largePartial))
+        let large = { (message: Message) in MessageCodec.encode(message).filter { $0.count >= ZeroMQTransport.zeroCopyBytes }.count }
+        #expect(router.sharedFrameCounts == (large(SampleMessages.largeStep), 0), "the step's frames go through the large ring, the partial's not")
+        #expect(dealer.sharedFrameCounts == (0, large(SampleMessages.largeStep)))
+    }
+
     @Test func sharedMemoryIsOfferedOnlyOverIPCAndWhenAllowed() throws {
         let router = try ZeroMQTransport.bind("tcp://127.0.0.1:*")
         defer { router.close() }
         let dealer = try ZeroMQTransport.connect(try #require(router.boundEndpoint))
         defer { dealer.close() }
-        #expect(!dealer.offerSharedMemory(capacity: 1 << 20), "TCP peers may be on other machines")
+        #expect(!dealer.offerSharedMemory(sending: 1 << 20, receiving: 1 << 20), "TCP peers may be on other machines")
 
         var off = ZeroMQOptions()
         off.sharedMemory = false
@@ -164,7 +179,7 @@ import Testing
         let router = try ZeroMQTransport.bind(endpoint)
         defer { router.close() }
         // A raw peer that names a region it does not own: the parent's pid, or a file that is not one.
-        let region = try SharedRegion.create(capacity: 4096)
+        let region = try SharedRegion.create(RingSizes(toCoordinator: 4096, toWorker: 4096))
         var off = ZeroMQOptions()
         off.sharedMemory = false
         let forger = try ZeroMQTransport.connect(endpoint, options: off)
@@ -174,8 +189,8 @@ import Testing
             try forger.send(SampleMessages.hello, to: nil)
             #expect(try router.receiveMessage(timeoutMilliseconds: patience)?.message.get() == SampleMessages.hello)
         }
-        for offer in [RegionHandshake(offer: getppid(), fd: region.fileDescriptor, capacity: UInt64(region.capacity)),
-                      RegionHandshake(offer: getpid(), fd: 0, capacity: UInt64(region.capacity))] {
+        for offer in [RegionHandshake(offer: getppid(), fd: region.fileDescriptor, sizes: region.sizes),
+                      RegionHandshake(offer: getpid(), fd: 0, sizes: region.sizes)] {
             try forger.send([offer.bytes], to: nil)
             try passOffer()
             let answer = try #require(try forger.receive(timeoutMilliseconds: patience))
@@ -183,9 +198,14 @@ import Testing
         }
         #expect(!router.usesSharedMemory)
         // The same offer made honestly is accepted.
-        try forger.send([RegionHandshake(offer: getpid(), fd: region.fileDescriptor, capacity: UInt64(region.capacity)).bytes], to: nil)
+        try forger.send([RegionHandshake(offer: getpid(), fd: region.fileDescriptor, sizes: region.sizes).bytes], to: nil)
         try passOffer()
         #expect(try forger.receive(timeoutMilliseconds: patience)?.frames == [RegionHandshake(accepted: true).bytes])
         #expect(router.usesSharedMemory)
     }
+}
+
+/// The test regions are the same size both ways.
+extension SharedRegion {
+    fileprivate var capacity: Int { sizes.toCoordinator }
 }
