@@ -57,6 +57,9 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
     /// plus one so an overlong message is seen as such); the rest are read and discarded, and the
     /// message then fails to decode. Bounds what one hostile message can make this process hold.
     private let maxFramesKept: Int
+    /// The largest frame taken from a peer (`ZeroMQOptions.maxMessageBytes`): libzmq enforces it on
+    /// the socket, this transport on frames that come through shared memory.
+    private let maxFrameBytes: UInt64
 
     /// The process-wide context; a ZeroMQ context is thread-safe, hence `@unchecked Sendable`.
     struct Context: @unchecked Sendable {
@@ -220,6 +223,7 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
     private init(type: Int32, options: ZeroMQOptions) throws(WireError) {
         isRouter = type == ZMQ_ROUTER
         maxFramesKept = options.maxFramesPerMessage + 1
+        maxFrameBytes = options.maxMessageBytes < 0 ? .max : UInt64(options.maxMessageBytes)
         message.initialize(to: zmq_msg_t())
         guard let context = Self.context.handle else {
             throw Self.error("zmq_ctx_new")
@@ -325,9 +329,12 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
                             break
                         }
                     }
+                    // A reference that cannot be followed — outside the ring, longer than a frame may
+                    // be, from a peer without a region — stays as it is, and the codec refuses it.
                     if let region = region(for: peer) {
                         for index in parts.indices.dropFirst(first) {
-                            guard let reference = RingReference(parts[index]), let frame = region.read(reference) else { continue }
+                            guard let reference = RingReference(parts[index]), reference.length <= maxFrameBytes,
+                                  let frame = region.read(reference) else { continue }
                             parts[index] = frame
                             framesReceivedShared += 1
                         }

@@ -95,9 +95,11 @@ import Testing
     }
 
     /// A router and a dealer on ipc:// whose shared memory is set up (or refused) before this returns.
-    private func ipcPair(capacity: Int, receiving: Int? = nil, dealerOptions: ZeroMQOptions = ZeroMQOptions()) throws -> (ZeroMQTransport, ZeroMQTransport, PeerID, URL) {
+    private func ipcPair(
+        capacity: Int, receiving: Int? = nil, routerOptions: ZeroMQOptions = ZeroMQOptions(), dealerOptions: ZeroMQOptions = ZeroMQOptions()
+    ) throws -> (ZeroMQTransport, ZeroMQTransport, PeerID, URL) {
         let (endpoint, directory) = try ipcEndpoint()
-        let router = try ZeroMQTransport.bind(endpoint)
+        let router = try ZeroMQTransport.bind(endpoint, options: routerOptions)
         let dealer = try ZeroMQTransport.connect(endpoint, options: dealerOptions)
         _ = dealer.offerSharedMemory(sending: capacity, receiving: receiving ?? capacity)
         try dealer.send(SampleMessages.hello, to: nil)
@@ -156,6 +158,24 @@ import Testing
         let large = { (message: Message) in MessageCodec.encode(message).filter { $0.count >= ZeroMQTransport.zeroCopyBytes }.count }
         #expect(router.sharedFrameCounts == (large(SampleMessages.largeStep), 0), "the step's frames go through the large ring, the partial's not")
         #expect(dealer.sharedFrameCounts == (0, large(SampleMessages.largeStep)))
+    }
+
+    /// The frame limit libzmq keeps on the socket holds for frames in shared memory too: a
+    /// reference to a longer one is not followed, and the message fails to decode (a reference is
+    /// shorter than a frame header).
+    @Test func framesLongerThanTheLimitAreNotTakenFromSharedMemory() throws {
+        var limited = ZeroMQOptions()
+        limited.maxMessageBytes = 256 << 10
+        let (router, dealer, _, directory) = try ipcPair(capacity: 12 << 20, routerOptions: limited)
+        defer { router.close(); dealer.close(); try? FileManager.default.removeItem(at: directory) }
+        #expect(dealer.usesSharedMemory)
+        try dealer.send(SampleMessages.largePartial, to: nil)
+        let received = try #require(try router.receiveMessage(timeoutMilliseconds: patience))
+        guard case .failure = received.message else {
+            Issue.record("a 2 MiB frame was taken past a 256 KiB limit: \(received.message)")
+            return
+        }
+        #expect(router.sharedFrameCounts.received == 0)
     }
 
     @Test func sharedMemoryIsOfferedOnlyOverIPCAndWhenAllowed() throws {
