@@ -139,6 +139,9 @@ final class SharedRegion {
 
     private func capacity(of ring: Int) -> Int { ring == 0 ? sizes.toCoordinator : sizes.toWorker }
 
+    /// Bytes of the ring this side reads.
+    var incomingCapacity: Int { capacity(of: incoming) }
+
     private static func aligned(_ count: Int) -> UInt64 {
         UInt64((count + alignment - 1) / alignment * alignment)
     }

@@ -331,10 +331,15 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
                     }
                     // A reference that cannot be followed — outside the ring, longer than a frame may
                     // be, from a peer without a region — stays as it is, and the codec refuses it.
+                    // One message's frames were all in the ring at once, so together they are at
+                    // most a ring long: references that add up to more (the same frame named again
+                    // and again) are not followed either.
                     if let region = region(for: peer) {
+                        var budget = UInt64(region.incomingCapacity)
                         for index in parts.indices.dropFirst(first) {
-                            guard let reference = RingReference(parts[index]), reference.length <= maxFrameBytes,
+                            guard let reference = RingReference(parts[index]), reference.length <= min(maxFrameBytes, budget),
                                   let frame = region.read(reference) else { continue }
+                            budget -= reference.length
                             parts[index] = frame
                             framesReceivedShared += 1
                         }

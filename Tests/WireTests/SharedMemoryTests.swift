@@ -178,6 +178,24 @@ import Testing
         #expect(router.sharedFrameCounts.received == 0)
     }
 
+    /// References that together name more than the ring holds — one frame named again and again
+    /// — are not all followed: a peer cannot make the receiver copy more than a ring per message.
+    @Test func oneMessageCannotNameMoreThanARingOfFrames() throws {
+        let (router, dealer, peer, directory) = try ipcPair(capacity: 1 << 20)
+        defer { router.close(); dealer.close(); try? FileManager.default.removeItem(at: directory) }
+        let frame = [UInt8](repeating: 7, count: 300 << 10)
+        // The real frame goes through the ring; the reference the router then gets is repeated.
+        try dealer.send([frame], to: nil)
+        _ = try #require(try router.receive(timeoutMilliseconds: patience))
+        let reference = RingReference(position: 0, length: UInt64(frame.count)).bytes
+        // Frames this small take the socket as they are: a message of ten references to it.
+        try dealer.send(Array(repeating: reference, count: 10), to: nil)
+        let received = try #require(try router.receive(timeoutMilliseconds: patience))
+        #expect(received.peer == peer)
+        #expect(received.frames.filter { $0 == frame }.count == 3, "a 1 MiB ring holds three 300 KiB frames at most")
+        #expect(received.frames.filter { $0 == reference }.count == 7)
+    }
+
     @Test func sharedMemoryIsOfferedOnlyOverIPCAndWhenAllowed() throws {
         let router = try ZeroMQTransport.bind("tcp://127.0.0.1:*")
         defer { router.close() }
