@@ -159,7 +159,7 @@ final class SharedRegion {
         if offset + need > ring { position += ring - offset }
         guard position + need - read <= ring else { return nil }
         frame.withUnsafeBytes { bytes in
-            data(of: outgoing).advanced(by: Int(position % ring)).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+            if let source = bytes.baseAddress { data(of: outgoing).advanced(by: Int(position % ring)).copyMemory(from: source, byteCount: bytes.count) }
         }
         head = position + need
         return RingReference(position: position, length: UInt64(frame.count))

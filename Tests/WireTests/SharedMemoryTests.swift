@@ -31,6 +31,8 @@ import Testing
             let downReference = try #require(coordinator.write(down))
             #expect(worker.read(downReference) == down)
         }
+        let empty = try #require(worker.write([]))
+        #expect(coordinator.read(empty) == [])
     }
 
     @Test func aFullRingRefusesUntilItsReaderCatchesUp() throws {
