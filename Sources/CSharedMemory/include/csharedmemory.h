@@ -5,9 +5,6 @@
 /// memfd_create(name, MFD_CLOEXEC): an anonymous file in memory; -1 and errno on failure.
 int descent_memfd_create(const char *name);
 
-/// The process id at the other end of a Unix-domain socket (SO_PEERCRED), or -1.
-int descent_socket_peer_pid(int fd);
-
 /// A 64-bit cursor in memory shared with another process, read with acquire ordering.
 uint64_t descent_load_acquire_u64(const uint64_t *cursor);
 
