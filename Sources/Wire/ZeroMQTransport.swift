@@ -22,12 +22,12 @@ import Glibc
 /// another thread until it returns; a role's loop should wait with a timeout and send between
 /// waits.
 public final class ZeroMQTransport: Transport, @unchecked Sendable {
-    private let lock = Lock()
-    private var socket: UnsafeMutableRawPointer?
+    let lock = Lock()
+    var socket: UnsafeMutableRawPointer?
     /// Reused for every frame sent and received; libzmq keeps small frames inside the
     /// zmq_msg_t itself, so it must live at a stable address, not in a Swift local.
     private let message = UnsafeMutablePointer<zmq_msg_t>.allocate(capacity: 1)
-    private let isRouter: Bool
+    let isRouter: Bool
     /// A PAIR socket receiving the DEALER's handshake events, when CURVE is on.
     private var monitor: UnsafeMutableRawPointer?
     private var lastHandshakeFailure: String?
@@ -36,22 +36,22 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
     /// Whether peers have network addresses: TCP yes; for ipc libzmq reports process credentials.
     private var knowsPeerAddresses = false
 
-    // MARK: Shared memory (ipc:// only; see `SharedRegion`)
+    // MARK: Shared memory (ipc:// only; see `SharedRegion` and ZeroMQTransport+SharedMemory.swift)
     /// A ROUTER that maps the regions its peers offer.
-    private var acceptsRegions = false
+    var acceptsRegions = false
     /// A DEALER that may offer one.
-    private var mayOfferRegion = false
+    var mayOfferRegion = false
     /// ROUTER: each peer's accepted region.
-    private var regions: [PeerID: SharedRegion] = [:]
+    var regions: [PeerID: SharedRegion] = [:]
     /// DEALER: the region offered, and whether the ROUTER accepted it.
-    private var offeredRegion: SharedRegion?
-    private var regionAccepted = false
+    var offeredRegion: SharedRegion?
+    var regionAccepted = false
     /// The process credentials libzmq reports for the connection the last offer came on
     /// (":uid:gid:pid" on Linux).
-    private var lastPeerCredentials: String?
+    var lastPeerCredentials: String?
     /// Frames that went through shared memory, each way.
-    private var framesSentShared = 0
-    private var framesReceivedShared = 0
+    var framesSentShared = 0
+    var framesReceivedShared = 0
 
     /// At most this many frames of one message are kept (`ZeroMQOptions.maxFramesPerMessage`,
     /// plus one so an overlong message is seen as such); the rest are read and discarded, and the
@@ -59,7 +59,7 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
     private let maxFramesKept: Int
     /// The largest frame taken from a peer (`ZeroMQOptions.maxMessageBytes`): libzmq enforces it on
     /// the socket, this transport on frames that come through shared memory.
-    private let maxFrameBytes: UInt64
+    let maxFrameBytes: UInt64
 
     /// The process-wide context; a ZeroMQ context is thread-safe, hence `@unchecked Sendable`.
     struct Context: @unchecked Sendable {
@@ -96,73 +96,6 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
         }
         transport.mayOfferRegion = options.sharedMemory && options.curve == nil && endpoint.hasPrefix("ipc://")
         return transport
-    }
-
-    // MARK: Shared memory
-
-    /// A DEALER on an ipc:// endpoint offers the ROUTER a `SharedRegion` with a ring of at least
-    /// `sending` bytes for what it sends and one of `receiving` bytes for what it receives (each
-    /// should hold the largest frame that is to go through it, twice where frames follow each other
-    /// closely). Once the ROUTER accepts (its answer is taken in by `receive`,
-    /// never returned), frames of 64 KiB or more go through the region when it has room. False
-    /// when shared memory does not apply here (not ipc://, turned off) or the region cannot be
-    /// made; messages then simply keep to the socket.
-    ///
-    /// An offer starts over: a region offered before is given up first, for the coordinator that
-    /// welcomes this worker anew (it restarted) knows nothing of it.
-    @discardableResult
-    public func offerSharedMemory(sending: Int, receiving: Int) -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        offeredRegion = nil
-        regionAccepted = false
-        guard let socket, mayOfferRegion, !isRouter,
-              let region = try? SharedRegion.create(RingSizes(toCoordinator: sending, toWorker: receiving)) else { return false }
-        let offer = RegionHandshake(offer: getpid(), fd: region.fileDescriptor, sizes: region.sizes)
-        guard (try? sendFrame(offer.bytes, more: false, on: socket, to: nil)) == true else { return false }
-        offeredRegion = region
-        return true
-    }
-
-    /// Whether frames travel through shared memory: on a DEALER, once its region was accepted;
-    /// on a ROUTER, with at least one peer.
-    public var usesSharedMemory: Bool {
-        lock.withLock { isRouter ? !regions.isEmpty : regionAccepted }
-    }
-
-    /// Whether frames to and from `peer` (on a ROUTER) go through shared memory.
-    public func sharesMemory(with peer: PeerID) -> Bool {
-        lock.withLock { regions[peer] != nil }
-    }
-
-    /// Unmaps the region shared with `peer` (on a ROUTER), which has gone or been dropped.
-    public func releaseSharedMemory(with peer: PeerID) {
-        lock.withLock { regions[peer] = nil }
-    }
-
-    /// Frames sent and received through shared memory so far.
-    public var sharedFrameCounts: (sent: Int, received: Int) {
-        lock.withLock { (framesSentShared, framesReceivedShared) }
-    }
-
-    /// The region frames to or from `peer` go through, if any.
-    private func region(for peer: PeerID?) -> SharedRegion? {
-        if isRouter { return peer.flatMap { regions[$0] } }
-        return offeredRegion
-    }
-
-    /// A ROUTER's answer to an offer: accepted only when the offering process is the one at the
-    /// other end of the connection it came on, and its region checks out.
-    private func answer(_ offer: RegionHandshake, from peer: PeerID, on socket: UnsafeMutableRawPointer) {
-        guard case .offer(let pid, let fd, let sizes) = offer else { return }
-        var accepted = false
-        let credentialPID = lastPeerCredentials?.split(separator: ":").last.flatMap { Int32($0) }
-        if acceptsRegions, credentialPID == pid, let region = try? SharedRegion.open(pid: pid, fd: fd, sizes: sizes) {
-            regions[peer] = region
-            accepted = true
-        }
-        _ = try? sendFrame(peer.bytes, more: true, on: socket, to: peer)
-        _ = try? sendFrame(RegionHandshake(accepted: accepted).bytes, more: false, on: socket, to: peer)
     }
 
     // MARK: Handshake failures
@@ -281,13 +214,7 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
         return try withSocket { socket throws(WireError) -> Bool in
             // Room is decided on a message's first part: once it is taken, the rest follow.
             var parts = (peer.map { [$0.bytes] } ?? []) + frames
-            if let region = isRouter || regionAccepted ? region(for: peer) : nil {
-                for index in parts.indices.dropFirst(isRouter ? 1 : 0) where parts[index].count >= Self.zeroCopyBytes {
-                    guard let reference = region.write(parts[index]) else { continue }
-                    parts[index] = reference.bytes
-                    framesSentShared += 1
-                }
-            }
+            placeInSharedMemory(&parts, to: peer)
             do throws(WireError) {
                 for (index, part) in parts.enumerated() {
                     let more = index < parts.count - 1
@@ -314,36 +241,9 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
                 guard try Self.waitReadable(socket, timeoutMilliseconds: remaining) else { return nil }
                 if var parts = try receiveParts(on: socket) {
                     let peer = isRouter ? PeerID(bytes: parts[0]) : nil
-                    let first = isRouter ? 1 : 0
                     // The shared-memory handshake stays in the transport.
-                    if parts.count == first + 1, let handshake = RegionHandshake(parts[first]) {
-                        switch handshake {
-                        case .offer where isRouter:
-                            answer(handshake, from: peer!, on: socket)
-                            continue
-                        case .answer(let accepted) where !isRouter && offeredRegion != nil:
-                            regionAccepted = accepted
-                            if !accepted { offeredRegion = nil }
-                            continue
-                        default:
-                            break
-                        }
-                    }
-                    // A reference that cannot be followed — outside the ring, longer than a frame may
-                    // be, from a peer without a region — stays as it is, and the codec refuses it.
-                    // One message's frames were all in the ring at once, so together they are at
-                    // most a ring long: references that add up to more (the same frame named again
-                    // and again) are not followed either.
-                    if let region = region(for: peer) {
-                        var budget = UInt64(region.incomingCapacity)
-                        for index in parts.indices.dropFirst(first) {
-                            guard let reference = RingReference(parts[index]), reference.length <= min(maxFrameBytes, budget),
-                                  let frame = region.read(reference) else { continue }
-                            budget -= reference.length
-                            parts[index] = frame
-                            framesReceivedShared += 1
-                        }
-                    }
+                    if takeHandshake(parts, from: peer, on: socket) { continue }
+                    followReferences(&parts, from: peer)
                     if let peer {
                         return Envelope(peer: peer, frames: Array(parts.dropFirst()), address: lastPeerAddress)
                     }
@@ -385,7 +285,7 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
     /// Sends one part; with `dontWait`, returns false (the part closed, unsent) when the peer's
     /// queue is full.
     @discardableResult
-    private func sendFrame(
+    func sendFrame(
         _ bytes: [UInt8], more: Bool, on socket: UnsafeMutableRawPointer, to peer: PeerID?, dontWait: Bool = false
     ) throws(WireError) -> Bool {
         if bytes.count >= Self.zeroCopyBytes {
@@ -466,7 +366,7 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
 
     // MARK: Helpers
 
-    private func withSocket<T>(
+    func withSocket<T>(
         _ body: (UnsafeMutableRawPointer) throws(WireError) -> T
     ) throws(WireError) -> T {
         lock.lock()

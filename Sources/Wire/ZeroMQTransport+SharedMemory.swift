@@ -1,0 +1,122 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Large frames through memory shared with a peer on this machine (docs/PROTOCOL.md, "Shared
+/// memory"): the offer and its answer, and frames swapped for references to them and back.
+/// The members that take a socket run under the transport's lock.
+extension ZeroMQTransport {
+    /// A DEALER on an ipc:// endpoint offers the ROUTER a `SharedRegion` with a ring of at least
+    /// `sending` bytes for what it sends and one of `receiving` bytes for what it receives (each
+    /// should hold the largest frame that is to go through it, twice where frames follow each other
+    /// closely). Once the ROUTER accepts (its answer is taken in by `receive`,
+    /// never returned), frames of 64 KiB or more go through the region when it has room. False
+    /// when shared memory does not apply here (not ipc://, turned off) or the region cannot be
+    /// made; messages then simply keep to the socket.
+    ///
+    /// An offer starts over: a region offered before is given up first, for the coordinator that
+    /// welcomes this worker anew (it restarted) knows nothing of it.
+    @discardableResult
+    public func offerSharedMemory(sending: Int, receiving: Int) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        offeredRegion = nil
+        regionAccepted = false
+        guard let socket, mayOfferRegion, !isRouter,
+              let region = try? SharedRegion.create(RingSizes(toCoordinator: sending, toWorker: receiving)) else { return false }
+        let offer = RegionHandshake(offer: getpid(), fd: region.fileDescriptor, sizes: region.sizes)
+        guard (try? sendFrame(offer.bytes, more: false, on: socket, to: nil)) == true else { return false }
+        offeredRegion = region
+        return true
+    }
+
+    /// Whether frames travel through shared memory: on a DEALER, once its region was accepted;
+    /// on a ROUTER, with at least one peer.
+    public var usesSharedMemory: Bool {
+        lock.withLock { isRouter ? !regions.isEmpty : regionAccepted }
+    }
+
+    /// Whether frames to and from `peer` (on a ROUTER) go through shared memory.
+    public func sharesMemory(with peer: PeerID) -> Bool {
+        lock.withLock { regions[peer] != nil }
+    }
+
+    /// Unmaps the region shared with `peer` (on a ROUTER), which has gone or been dropped.
+    public func releaseSharedMemory(with peer: PeerID) {
+        lock.withLock { regions[peer] = nil }
+    }
+
+    /// Frames sent and received through shared memory so far.
+    public var sharedFrameCounts: (sent: Int, received: Int) {
+        lock.withLock { (framesSentShared, framesReceivedShared) }
+    }
+
+    /// The region frames to or from `peer` go through, if any. A DEALER reads its offered region
+    /// at once (the ROUTER writes only after accepting) but writes to it only once accepted.
+    private func region(for peer: PeerID?) -> SharedRegion? {
+        if isRouter { return peer.flatMap { regions[$0] } }
+        return offeredRegion
+    }
+
+    /// Moves a message's frames of 64 KiB or more into the region shared with `peer`, where it
+    /// has room, leaving references in their place (`parts` starts with the peer's identity on a
+    /// ROUTER).
+    func placeInSharedMemory(_ parts: inout [[UInt8]], to peer: PeerID?) {
+        guard let region = isRouter || regionAccepted ? region(for: peer) : nil else { return }
+        for index in parts.indices.dropFirst(isRouter ? 1 : 0) where parts[index].count >= Self.zeroCopyBytes {
+            guard let reference = region.write(parts[index]) else { continue }
+            parts[index] = reference.bytes
+            framesSentShared += 1
+        }
+    }
+
+    /// Takes in a message of the shared-memory handshake; false for any other message, which is
+    /// the caller's.
+    func takeHandshake(_ parts: [[UInt8]], from peer: PeerID?, on socket: UnsafeMutableRawPointer) -> Bool {
+        let first = isRouter ? 1 : 0
+        guard parts.count == first + 1, let handshake = RegionHandshake(parts[first]) else { return false }
+        switch handshake {
+        case .offer where isRouter:
+            answer(handshake, from: peer!, on: socket)
+            return true
+        case .answer(let accepted) where !isRouter && offeredRegion != nil:
+            regionAccepted = accepted
+            if !accepted { offeredRegion = nil }
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// Puts the frames that references name back in their place, copied out of the region.
+    ///
+    /// A reference that cannot be followed — outside the ring, longer than a frame may be, from a
+    /// peer without a region — stays as it is, and the codec refuses it. One message's frames
+    /// were all in the ring at once, so together they are at most a ring long: references that
+    /// add up to more (the same frame named again and again) are not followed either.
+    func followReferences(_ parts: inout [[UInt8]], from peer: PeerID?) {
+        guard let region = region(for: peer) else { return }
+        var budget = UInt64(region.incomingCapacity)
+        for index in parts.indices.dropFirst(isRouter ? 1 : 0) {
+            guard let reference = RingReference(parts[index]), reference.length <= min(maxFrameBytes, budget),
+                  let frame = region.read(reference) else { continue }
+            budget -= reference.length
+            parts[index] = frame
+            framesReceivedShared += 1
+        }
+    }
+
+    /// A ROUTER's answer to an offer: accepted only when the offering process is the one at the
+    /// other end of the connection it came on, and its region checks out.
+    private func answer(_ offer: RegionHandshake, from peer: PeerID, on socket: UnsafeMutableRawPointer) {
+        guard case .offer(let pid, let fd, let sizes) = offer else { return }
+        var accepted = false
+        let credentialPID = lastPeerCredentials?.split(separator: ":").last.flatMap { Int32($0) }
+        if acceptsRegions, credentialPID == pid, let region = try? SharedRegion.open(pid: pid, fd: fd, sizes: sizes) {
+            regions[peer] = region
+            accepted = true
+        }
+        _ = try? sendFrame(peer.bytes, more: true, on: socket, to: peer)
+        _ = try? sendFrame(RegionHandshake(accepted: accepted).bytes, more: false, on: socket, to: peer)
+    }
+}
