@@ -157,7 +157,11 @@ final class SharedRegion {
         var position = head
         let offset = position % ring
         if offset + need > ring { position += ring - offset }
-        guard position + need - read <= ring else { return nil }
+        // Unread bytes lie in [read, head); a frame that wraps to the ring's start must end, one
+        // ring back, before them. An empty ring has none: the gap skipped at its end is no
+        // reader's, or a frame longer than half the ring, after one that left the head mid-ring,
+        // would never fit again.
+        guard read == head || position + need - read <= ring else { return nil }
         frame.withUnsafeBytes { bytes in
             if let source = bytes.baseAddress { data(of: outgoing).advanced(by: Int(position % ring)).copyMemory(from: source, byteCount: bytes.count) }
         }

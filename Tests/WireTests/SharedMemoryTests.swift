@@ -49,6 +49,23 @@ import Testing
         #expect(worker.write(frame(worker.capacity * 3 / 4, seed: 3)) != nil, "the rest of the ring once all was read")
     }
 
+    /// A frame nearly a ring long after a small one: once the small one is read, the ring is
+    /// empty and the long one wraps to its start (a PARAMS set after the last shard chunk; the
+    /// ring toward a worker holds one parameter set and little more).
+    @Test func anEmptiedRingTakesAFrameNearlyAsLongWhereverItsHeadStands() throws {
+        let (worker, coordinator) = try regionPair()
+        for round in 0..<3 {
+            let small = frame(1000 + round, seed: UInt64(round))
+            let smallReference = try #require(coordinator.write(small))
+            #expect(worker.read(smallReference) == small)
+            let long = frame(coordinator.capacity - 64 * (round + 1), seed: UInt64(round) + 100)
+            let written = coordinator.write(long)
+            let longReference = try #require(written, "round \(round): the ring is empty")
+            #expect(coordinator.write(small) == nil, "round \(round): the long frame is unread")
+            #expect(worker.read(longReference) == long)
+        }
+    }
+
     @Test func referencesOutsideTheRingAndForgedCursorsAreRefused() throws {
         let (worker, coordinator) = try regionPair()
         let capacity = UInt64(worker.capacity)
