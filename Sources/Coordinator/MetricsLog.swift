@@ -41,6 +41,7 @@ final class MetricsLog {
         line.add("step_s", t.total)
         line.add("bytes_sent", t.bytesSent)
         line.add("bytes_received", t.bytesReceived)
+        line.add("bytes_received_shared", t.bytesReceivedShared)
         if !t.examplesByWorker.isEmpty {
             line.add("worker_examples", Dictionary(uniqueKeysWithValues: t.examplesByWorker.map { ($0.key < 0 ? "coordinator" : String($0.key), $0.value) }))
         }

@@ -19,6 +19,7 @@ final class TrainingMetrics {
     private let rejectedMessages: Metrics.Counter
     private let bytesSent: Metrics.Counter
     private let bytesReceived: Metrics.Counter
+    private let bytesReceivedShared: Metrics.Counter
     private let phases: [(KeyPath<StepTimings, Double>, Metrics.Timer)]
     private var lastLost = 0
     private var lastRejected = 0
@@ -44,6 +45,7 @@ final class TrainingMetrics {
         rejectedMessages = Metrics.Counter(label: "descent_rejected_messages_total")
         bytesSent = Metrics.Counter(label: "descent_bytes_sent_total")
         bytesReceived = Metrics.Counter(label: "descent_bytes_received_total")
+        bytesReceivedShared = Metrics.Counter(label: "descent_bytes_received_shared_total")
         phases = [
             (\.compute, "compute"), (\.send, "send"), (\.wait, "wait"), (\.reduce, "reduce"), (\.update, "update"), (\.total, "step"),
         ].map { ($0.0, Metrics.Timer(label: "descent_step_phase_seconds", dimensions: [("phase", $0.1)])) }
@@ -60,6 +62,7 @@ final class TrainingMetrics {
         let t = report.timings
         bytesSent.increment(by: t.bytesSent)
         bytesReceived.increment(by: t.bytesReceived)
+        bytesReceivedShared.increment(by: t.bytesReceivedShared)
         lostWorkers.increment(by: max(0, t.lostWorkers - lastLost))
         rejectedMessages.increment(by: max(0, t.rejectedMessages - lastRejected))
         lastLost = t.lostWorkers

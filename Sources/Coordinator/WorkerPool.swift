@@ -137,6 +137,7 @@ final class WorkerPool: TimedGradientSource {
     func computePartials(step: Int, parameters p: ParameterBuffer, work: [Core.ShardWork], into accumulator: GradientAccumulator) throws {
         var timings = StepTimings()
         let started = ContinuousClock.now
+        let sharedBefore = transport.sharedBytesReceived
         self.step = step
         stepWork = Dictionary(uniqueKeysWithValues: work.map { ($0.shard, $0) })
         requested = []
@@ -163,6 +164,7 @@ final class WorkerPool: TimedGradientSource {
         timings.lostWorkers = lost
         timings.rejectedMessages = rejected
         timings.reduce = reduce.inSeconds
+        timings.bytesReceivedShared = transport.sharedBytesReceived - sharedBefore
         timings.wait = (ContinuousClock.now - sent - reduce).inSeconds
         lastTimings = timings
     }

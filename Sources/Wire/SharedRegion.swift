@@ -139,18 +139,20 @@ final class SharedRegion {
 
     private func capacity(of ring: Int) -> Int { ring == 0 ? sizes.toCoordinator : sizes.toWorker }
 
-    /// Bytes of the ring this side reads.
+    /// Bytes of the ring this side reads, and of the one it writes.
     var incomingCapacity: Int { capacity(of: incoming) }
+    var outgoingCapacity: Int { capacity(of: outgoing) }
 
     private static func aligned(_ count: Int) -> UInt64 {
         UInt64((count + alignment - 1) / alignment * alignment)
     }
 
-    /// Copies `frame` into the outgoing ring; nil, and nothing written, when it has no room.
+    /// Copies `frame` into the outgoing ring; nil, and nothing written, when it has no room (or
+    /// this way has no ring).
     func write(_ frame: [UInt8]) -> RingReference? {
         let need = Self.aligned(frame.count)
         let ring = UInt64(capacity(of: outgoing))
-        guard need <= ring else { return nil }
+        guard ring > 0, need <= ring else { return nil }
         let read = descent_load_acquire_u64(cursor(of: outgoing))
         // The reader's cursor is believed only where a reader could have put it.
         guard read <= head, head - read <= ring else { return nil }
@@ -170,9 +172,10 @@ final class SharedRegion {
     }
 
     /// A copy of the frame `reference` names in the incoming ring, marking it read; nil when the
-    /// reference points outside the ring.
+    /// reference points outside the ring (or this way has none).
     func read(_ reference: RingReference) -> [UInt8]? {
         let ring = UInt64(capacity(of: incoming))
+        guard ring > 0 else { return nil }
         let offset = reference.position % ring
         guard reference.length <= ring - offset else { return nil }
         let count = Int(reference.length)
@@ -187,7 +190,7 @@ final class SharedRegion {
 }
 
 /// Bytes of a region's two rings: toward the coordinator (gradient segments, a few at a time)
-/// and toward the worker (PARAMS, whole).
+/// and toward the worker. Either may be empty (0 bytes): frames that way take the socket.
 struct RingSizes: Equatable, CustomStringConvertible {
     var toCoordinator: Int
     var toWorker: Int
@@ -195,13 +198,14 @@ struct RingSizes: Equatable, CustomStringConvertible {
     var total: Int { toCoordinator + toWorker }
     var description: String { "\(toCoordinator) and \(toWorker)" }
 
-    /// Both positive, within `SharedRegion.maxCapacity`, in whole cache lines.
+    /// Not both empty, each within `SharedRegion.maxCapacity`, in whole cache lines.
     var isValid: Bool {
-        [toCoordinator, toWorker].allSatisfy { $0 > 0 && $0 <= SharedRegion.maxCapacity && $0 % SharedRegion.alignment == 0 }
+        total > 0 && [toCoordinator, toWorker].allSatisfy { $0 >= 0 && $0 <= SharedRegion.maxCapacity && $0 % SharedRegion.alignment == 0 }
     }
 
+    /// Each ring rounded up to whole pages; an empty one stays empty.
     func rounded(to page: Int) -> RingSizes {
-        let round = { (bytes: Int) in (max(bytes, page) + page - 1) / page * page }
+        let round = { (bytes: Int) in bytes <= 0 ? 0 : (bytes + page - 1) / page * page }
         return RingSizes(toCoordinator: round(toCoordinator), toWorker: round(toWorker))
     }
 }

@@ -9,7 +9,7 @@ extension ZeroMQTransport {
     /// A DEALER on an ipc:// endpoint offers the ROUTER a `SharedRegion` with a ring of at least
     /// `sending` bytes for what it sends and one of `receiving` bytes for what it receives (each
     /// should hold the largest frame that is to go through it, twice where frames follow each other
-    /// closely). Once the ROUTER accepts (its answer is taken in by `receive`,
+    /// closely; 0 for none that way). Once the ROUTER accepts (its answer is taken in by `receive`,
     /// never returned), frames of 64 KiB or more go through the region when it has room. False
     /// when shared memory does not apply here (not ipc://, turned off) or the region cannot be
     /// made; messages then simply keep to the socket.
@@ -51,6 +51,17 @@ extension ZeroMQTransport {
         lock.withLock { (framesSentShared, framesReceivedShared) }
     }
 
+    /// Bytes of the frames received through shared memory so far.
+    public var sharedBytesReceived: Int {
+        lock.withLock { bytesReceivedShared }
+    }
+
+    /// Frames that were to go through shared memory but found no room in the ring, and took the
+    /// socket instead.
+    public var framesSentWithoutRoom: Int {
+        lock.withLock { framesWithoutRoom }
+    }
+
     /// The region frames to or from `peer` go through, if any. A DEALER reads its offered region
     /// at once (the ROUTER writes only after accepting) but writes to it only once accepted.
     private func region(for peer: PeerID?) -> SharedRegion? {
@@ -62,9 +73,12 @@ extension ZeroMQTransport {
     /// has room, leaving references in their place (`parts` starts with the peer's identity on a
     /// ROUTER).
     func placeInSharedMemory(_ parts: inout [[UInt8]], to peer: PeerID?) {
-        guard let region = isRouter || regionAccepted ? region(for: peer) : nil else { return }
+        guard let region = isRouter || regionAccepted ? region(for: peer) : nil, region.outgoingCapacity > 0 else { return }
         for index in parts.indices.dropFirst(isRouter ? 1 : 0) where parts[index].count >= Self.zeroCopyBytes {
-            guard let reference = region.write(parts[index]) else { continue }
+            guard let reference = region.write(parts[index]) else {
+                framesWithoutRoom += 1
+                continue
+            }
             parts[index] = reference.bytes
             framesSentShared += 1
         }
@@ -103,6 +117,7 @@ extension ZeroMQTransport {
             budget -= reference.length
             parts[index] = frame
             framesReceivedShared += 1
+            bytesReceivedShared += frame.count
         }
     }
 

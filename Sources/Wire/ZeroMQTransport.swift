@@ -49,9 +49,12 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
     /// The process credentials libzmq reports for the connection the last offer came on
     /// (":uid:gid:pid" on Linux).
     var lastPeerCredentials: String?
-    /// Frames that went through shared memory, each way.
+    /// Frames that went through shared memory, each way; bytes of those received; frames that
+    /// would have but found no room in the ring, and took the socket.
     var framesSentShared = 0
     var framesReceivedShared = 0
+    var bytesReceivedShared = 0
+    var framesWithoutRoom = 0
 
     /// At most this many frames of one message are kept (`ZeroMQOptions.maxFramesPerMessage`,
     /// plus one so an overlong message is seen as such); the rest are read and discarded, and the

@@ -137,6 +137,7 @@ final class WorkerLoop {
                 return true
             case .bye(let bye):
                 log.info("coordinator said goodbye: \(bye.reason)")
+                if let summary = link.sharedMemorySummary { log.debug("\(summary)") }
                 return false
             case .refuse(let refuse):
                 throw WorkerError.refused(reason: refuse.reason)

@@ -68,6 +68,14 @@ extension EndToEnd {
             #expect(accuracy >= Self.minimumAccuracy)
             #expect(summary.int("workers") == 2)
             try Self.checkMetrics(metrics, workers: 2, finalAccuracy: accuracy)
+            // The gradient segments came through the rings, which hold a whole gradient: a ring
+            // that turned frames away (they then quietly take the socket) would show here. Only
+            // small frames — layer 3's segments, heartbeats — keep to the socket.
+            let steps = try MetricsFile(path: metrics).steps
+            let received = steps.reduce(0) { $0 + ($1.int("bytes_received") ?? 0) }
+            let shared = steps.reduce(0) { $0 + ($1.int("bytes_received_shared") ?? 0) }
+            #expect(received > 0 && Double(shared) >= 0.9 * Double(received),
+                    "only \(shared) of \(received) bytes received came through shared memory")
 
             let reference = scratch.file("reference.safetensors")
             let inProcess = try await Descent.coordinator(

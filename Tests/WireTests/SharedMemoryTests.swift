@@ -50,8 +50,8 @@ import Testing
     }
 
     /// A frame nearly a ring long after a small one: once the small one is read, the ring is
-    /// empty and the long one wraps to its start (a PARAMS set after the last shard chunk; the
-    /// ring toward a worker holds one parameter set and little more).
+    /// empty and the long one wraps to its start. (A ring that held one parameter set and little
+    /// more once took none after the last shard chunk, so every PARAMS took the socket.)
     @Test func anEmptiedRingTakesAFrameNearlyAsLongWhereverItsHeadStands() throws {
         let (worker, coordinator) = try regionPair()
         for round in 0..<3 {
@@ -177,6 +177,32 @@ import Testing
         let large = { (message: Message) in MessageCodec.encode(message).filter { $0.count >= ZeroMQTransport.zeroCopyBytes }.count }
         #expect(router.sharedFrameCounts == (large(SampleMessages.largeStep), 0), "the step's frames go through the large ring, the partial's not")
         #expect(dealer.sharedFrameCounts == (0, large(SampleMessages.largeStep)))
+    }
+
+    /// A way without a ring (0 bytes, as a worker offers toward itself): its frames take the socket,
+    /// the other way still uses shared memory, and a reference into the missing ring is refused,
+    /// not followed.
+    @Test func aWayWithoutARingKeepsToTheSocket() throws {
+        #expect(RingSizes(toCoordinator: 4096, toWorker: 0).isValid)
+        #expect(!RingSizes(toCoordinator: 0, toWorker: 0).isValid)
+        #expect(RingSizes(toCoordinator: 100, toWorker: 0).rounded(to: 4096) == RingSizes(toCoordinator: 4096, toWorker: 0))
+        let (router, dealer, peer, directory) = try ipcPair(capacity: 12 << 20, receiving: 0)
+        defer { router.close(); dealer.close(); try? FileManager.default.removeItem(at: directory) }
+        #expect(dealer.usesSharedMemory)
+        try router.send(SampleMessages.largeStep, to: peer)
+        #expect(try dealer.receiveMessage(timeoutMilliseconds: patience)?.message.get() == SampleMessages.largeStep)
+        try dealer.send(SampleMessages.largePartial, to: nil)
+        #expect(try router.receive(timeoutMilliseconds: patience)?.frames == MessageCodec.encode(SampleMessages.largePartial))
+        let large = { (message: Message) in MessageCodec.encode(message).filter { $0.count >= ZeroMQTransport.zeroCopyBytes }.count }
+        #expect(router.sharedFrameCounts == (0, large(SampleMessages.largePartial)))
+        #expect(dealer.sharedFrameCounts == (large(SampleMessages.largePartial), 0))
+        try router.send([RingReference(position: 0, length: 64).bytes], to: peer)
+        let forged = try #require(try dealer.receiveMessage(timeoutMilliseconds: patience))
+        guard case .failure = forged.message else {
+            Issue.record("a reference into a ring that does not exist was followed: \(forged.message)")
+            return
+        }
+        #expect(dealer.sharedFrameCounts.received == 0)
     }
 
     /// The frame limit libzmq keeps on the socket holds for frames in shared memory too: a
