@@ -75,8 +75,11 @@ final class WorkerPool: TimedGradientSource {
     private var step = 0
     private var stepWork: [Int: Core.ShardWork] = [:]
     private var requested: Set<Int> = []
-    /// This step's PARAMS, encoded once and sent as they are to every worker asked for partials.
+    /// This step's PARAMS, encoded once (when a worker takes them through the socket) and sent as
+    /// they are to every worker asked for partials.
     private var parameterFrames: [[UInt8]] = []
+    /// The step's reference to its PARAMS on the parameters shared with local workers.
+    private var sharedParameterFrames: [[UInt8]]?
     private var currentParameters: ParameterBuffer?
     /// For arbitration: the coordinator's own view of each shard, made on first need.
     private var localShards: [Int: ShardData] = [:]
@@ -98,6 +101,9 @@ final class WorkerPool: TimedGradientSource {
         segments = layout.segments.map(\.range)
         self.plan = plan
         shardSender = ShardSender(transport: transport, plan: plan)
+        // Local workers that share memory compute from the coordinator's own copy of each step's
+        // PARAMS, where it lies; the others get it through the socket.
+        transport.shareParameters(frameBytes: MessageCodec.paramsFrameBytes(count: layout.count))
         self.supervisor = supervisor
         self.log = log
         owner = Array(repeating: nil, count: plan.shardCount)
@@ -141,7 +147,8 @@ final class WorkerPool: TimedGradientSource {
         self.step = step
         stepWork = Dictionary(uniqueKeysWithValues: work.map { ($0.shard, $0) })
         requested = []
-        parameterFrames = MessageCodec.encodeParams(step: UInt64(step), values: UnsafeBufferPointer(start: p.values, count: p.count))
+        sharedParameterFrames = transport.publishParameters(step: UInt64(step), values: UnsafeBufferPointer(start: p.values, count: p.count))
+        parameterFrames = []
         currentParameters = p
         admitJoiners()
         for worker in workers { timings.bytesSent += try request(from: worker, accumulator: accumulator) }
@@ -175,7 +182,7 @@ final class WorkerPool: TimedGradientSource {
         guard !shards.isEmpty else { return 0 }
         let frames = MessageCodec.encode(.step(Step(step: UInt64(step), plan: shards.map { stepWork[$0]!.wire })))
         do {
-            try transport.send(parameterFrames, to: worker.peer)
+            try transport.send(parameters(for: worker), to: worker.peer)
             try transport.send(frames, to: worker.peer)
         } catch {
             guard case .peerUnreachable = error else { throw error }
@@ -185,9 +192,27 @@ final class WorkerPool: TimedGradientSource {
         requested.formUnion(shards)
         if !worker.transportLogged {
             worker.transportLogged = true
-            if transport.sharesMemory(with: worker.peer) { log.debug("worker \(worker.rank) (\(worker.label)): large frames go through shared memory") }
+            if transport.sharesMemory(with: worker.peer) {
+                log.debug("worker \(worker.rank) (\(worker.label)): large frames go through shared memory\(readsShared(worker) ? "; it computes from the shared parameters" : "")")
+            }
         }
-        return (parameterFrames + frames).reduce(0) { $0 + $1.count }
+        return (parameters(for: worker) + frames).reduce(0) { $0 + $1.count }
+    }
+
+    /// Whether `worker` computes from the shared parameters (a local worker whose region was
+    /// accepted, and which mapped them).
+    private func readsShared(_ worker: Worker) -> Bool {
+        sharedParameterFrames != nil && transport.readsSharedParameters(worker.peer)
+    }
+
+    /// The step's PARAMS for `worker`: a reference to the shared parameters, or the frames
+    /// themselves, encoded once a step on first need and sent as they are to every worker.
+    private func parameters(for worker: Worker) -> [[UInt8]] {
+        if readsShared(worker), let sharedParameterFrames { return sharedParameterFrames }
+        if parameterFrames.isEmpty, let p = currentParameters {
+            parameterFrames = MessageCodec.encodeParams(step: UInt64(step), values: UnsafeBufferPointer(start: p.values, count: p.count))
+        }
+        return parameterFrames
     }
 
     // MARK: Messages

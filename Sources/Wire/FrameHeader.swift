@@ -25,26 +25,37 @@ struct FrameHeader: Equatable {
 
     /// Writes the header over `frame[0..<WireProtocol.headerSize]`.
     func write(into frame: inout [UInt8]) {
-        frame.withUnsafeMutableBytes { raw in
-            raw.storeBytes(of: magic.littleEndian, toByteOffset: 0, as: UInt32.self)
-            raw.storeBytes(of: version.littleEndian, toByteOffset: 4, as: UInt16.self)
-            raw.storeBytes(of: kind, toByteOffset: 6, as: UInt8.self)
-            raw.storeBytes(of: flags, toByteOffset: 7, as: UInt8.self)
-            raw.storeBytes(of: step.littleEndian, toByteOffset: 8, as: UInt64.self)
-            raw.storeBytes(of: part.littleEndian, toByteOffset: 16, as: UInt16.self)
-            raw.storeBytes(of: parts.littleEndian, toByteOffset: 18, as: UInt16.self)
-            raw.storeBytes(of: payloadLength.littleEndian, toByteOffset: 20, as: UInt32.self)
-            raw.storeBytes(of: checksum.littleEndian, toByteOffset: 24, as: UInt32.self)
-        }
+        frame.withUnsafeMutableBytes { write(to: $0.baseAddress!) }
+    }
+
+    /// Writes the header's `WireProtocol.headerSize` bytes at `raw`.
+    func write(to raw: UnsafeMutableRawPointer) {
+        raw.storeBytes(of: magic.littleEndian, toByteOffset: 0, as: UInt32.self)
+        raw.storeBytes(of: version.littleEndian, toByteOffset: 4, as: UInt16.self)
+        raw.storeBytes(of: kind, toByteOffset: 6, as: UInt8.self)
+        raw.storeBytes(of: flags, toByteOffset: 7, as: UInt8.self)
+        raw.storeBytes(of: step.littleEndian, toByteOffset: 8, as: UInt64.self)
+        raw.storeBytes(of: part.littleEndian, toByteOffset: 16, as: UInt16.self)
+        raw.storeBytes(of: parts.littleEndian, toByteOffset: 18, as: UInt16.self)
+        raw.storeBytes(of: payloadLength.littleEndian, toByteOffset: 20, as: UInt32.self)
+        raw.storeBytes(of: checksum.littleEndian, toByteOffset: 24, as: UInt32.self)
     }
 
     /// Reads and checks the header of `frame`, and checks the payload it describes: the
     /// length, the limit and the checksum. It does not look inside the payload.
     init(validating frame: [UInt8]) throws(WireError) {
+        let header = frame.withUnsafeBytes { raw in Result { () throws(WireError) in try FrameHeader(validating: raw) } }
+        self = try header.get()
+    }
+
+    /// `init(validating:)` for a frame at `frame`, whose payload may be up to `maxPayload` bytes
+    /// (a frame in memory shared on one machine is not cut to `WireProtocol.maxFramePayload`).
+    /// Each field is read once.
+    init(validating frame: UnsafeRawBufferPointer, maxPayload: Int = WireProtocol.maxFramePayload) throws(WireError) {
         guard frame.count >= WireProtocol.headerSize else {
             throw .truncated(expected: WireProtocol.headerSize, got: frame.count)
         }
-        let fields = frame.withUnsafeBytes { raw in
+        let fields = { (raw: UnsafeRawBufferPointer) in
             (
                 magic: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt32.self)),
                 version: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 4, as: UInt16.self)),
@@ -56,7 +67,7 @@ struct FrameHeader: Equatable {
                 payloadLength: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 20, as: UInt32.self)),
                 checksum: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 24, as: UInt32.self))
             )
-        }
+        }(frame)
         guard fields.magic == WireProtocol.magic else { throw .badMagic(fields.magic) }
         guard fields.version == WireProtocol.protocolVersion else {
             throw .versionMismatch(expected: WireProtocol.protocolVersion, got: fields.version)
@@ -66,14 +77,12 @@ struct FrameHeader: Equatable {
         guard fields.parts >= 1, fields.part < fields.parts else { throw .badPartNumbering }
 
         let length = Int(fields.payloadLength)
-        guard length <= WireProtocol.maxFramePayload else { throw .oversizedFrame(length) }
+        guard length <= maxPayload else { throw .oversizedFrame(length) }
         let available = frame.count - WireProtocol.headerSize
         guard available >= length else { throw .truncated(expected: length, got: available) }
         guard available == length else { throw .trailingBytes(available - length) }
 
-        let actual = frame.withUnsafeBytes { raw in
-            CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[WireProtocol.headerSize...]))
-        }
+        let actual = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: frame[WireProtocol.headerSize...]))
         guard actual == fields.checksum else {
             throw .badChecksum(expected: fields.checksum, got: actual)
         }

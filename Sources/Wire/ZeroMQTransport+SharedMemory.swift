@@ -22,6 +22,7 @@ extension ZeroMQTransport {
         defer { lock.unlock() }
         offeredRegion = nil
         regionAccepted = false
+        board = nil
         guard let socket, mayOfferRegion, !isRouter,
               let region = try? SharedRegion.create(RingSizes(toCoordinator: sending, toWorker: receiving)) else { return false }
         let offer = RegionHandshake(offer: getpid(), fd: region.fileDescriptor, sizes: region.sizes)
@@ -43,7 +44,50 @@ extension ZeroMQTransport {
 
     /// Unmaps the region shared with `peer` (on a ROUTER), which has gone or been dropped.
     public func releaseSharedMemory(with peer: PeerID) {
-        lock.withLock { regions[peer] = nil }
+        lock.withLock {
+            regions[peer] = nil
+            boardPeers.remove(peer)
+        }
+    }
+
+    // MARK: Shared parameters
+
+    /// On a ROUTER that takes shared memory: makes a `ParameterBoard` for PARAMS frames of
+    /// `frameBytes` and offers it to every peer whose region it accepts from now on (docs/PROTOCOL.md,
+    /// "Shared memory"). False when shared memory does not apply, or the board cannot be made.
+    @discardableResult
+    public func shareParameters(frameBytes: Int) -> Bool {
+        lock.withLock {
+            guard isRouter, acceptsRegions else { return false }
+            if let board, board.slotBytes >= frameBytes { return true }
+            board = try? ParameterBoard.create(frameBytes: frameBytes)
+            boardPeers = []
+            return board != nil
+        }
+    }
+
+    /// Whether `peer` (on a ROUTER) has mapped the shared parameters, and takes `publishParameters`'s
+    /// reference in place of a PARAMS message.
+    public func readsSharedParameters(_ peer: PeerID) -> Bool {
+        lock.withLock { boardPeers.contains(peer) }
+    }
+
+    /// On a ROUTER: writes PARAMS for `step` onto the shared parameters (their one copy for the
+    /// step); the one-frame message to send each peer that `readsSharedParameters` in its place, or
+    /// nil without a board (or when the values do not fit it).
+    public func publishParameters(step: UInt64, values: UnsafeBufferPointer<Float>) -> [[UInt8]]? {
+        lock.withLock { board?.publish(step: step, values: values).map { [$0.bytes] } }
+    }
+
+    /// On a DEALER: the PARAMS `envelope` names on the shared parameters, checked and viewed where
+    /// it lies (no copy); nil when the envelope is anything else. A reference without a board, or
+    /// to a frame that fails its checks, is a failure, as an undecodable message is.
+    public func sharedParameters(in envelope: Envelope) -> Result<Params, WireError>? {
+        guard envelope.frames.count == 1, let reference = BoardReference(envelope.frames[0]) else { return nil }
+        return lock.withLock {
+            guard let board else { return .failure(.sharedMemory("a reference to shared parameters, which this worker has not mapped")) }
+            return Result { () throws(WireError) in try board.params(reference) }
+        }
     }
 
     /// Frames sent and received through shared memory so far.
@@ -97,6 +141,15 @@ extension ZeroMQTransport {
             regionAccepted = accepted
             if !accepted { offeredRegion = nil }
             return true
+        case .boardOffer(let pid, let fd, let slotBytes) where !isRouter && regionAccepted:
+            // The board must be the ROUTER's own: the process at the other end of this connection.
+            let credentialPID = lastPeerCredentials?.split(separator: ":").last.flatMap { Int32($0) }
+            board = credentialPID == pid ? try? ParameterBoard.open(pid: pid, fd: fd, slotBytes: slotBytes) : nil
+            _ = try? sendFrame(RegionHandshake.boardAnswer(accepted: board != nil).bytes, more: false, on: socket, to: nil)
+            return true
+        case .boardAnswer(let accepted) where isRouter && regions[peer!] != nil && board != nil:
+            if accepted { boardPeers.insert(peer!) } else { boardPeers.remove(peer!) }
+            return true
         default:
             return false
         }
@@ -133,5 +186,11 @@ extension ZeroMQTransport {
         }
         _ = try? sendFrame(peer.bytes, more: true, on: socket, to: peer)
         _ = try? sendFrame(RegionHandshake(accepted: accepted).bytes, more: false, on: socket, to: peer)
+        boardPeers.remove(peer)
+        if accepted, let board {
+            let offer = RegionHandshake.boardOffer(pid: getpid(), fd: board.fileDescriptor, slotBytes: board.slotBytes)
+            _ = try? sendFrame(peer.bytes, more: true, on: socket, to: peer)
+            _ = try? sendFrame(offer.bytes, more: false, on: socket, to: peer)
+        }
     }
 }

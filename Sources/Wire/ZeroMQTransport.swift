@@ -49,6 +49,10 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
     /// The process credentials libzmq reports for the connection the last offer came on
     /// (":uid:gid:pid" on Linux).
     var lastPeerCredentials: String?
+    /// ROUTER: the parameters it shares (`shareParameters`), and the peers that mapped them.
+    /// DEALER: the parameters its ROUTER shares, once mapped.
+    var board: ParameterBoard?
+    var boardPeers: Set<PeerID> = []
     /// Frames that went through shared memory, each way; bytes of those received; frames that
     /// would have but found no room in the ring, and took the socket.
     var framesSentShared = 0
@@ -271,6 +275,8 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
         regions = [:]
         offeredRegion = nil
         regionAccepted = false
+        board = nil
+        boardPeers = []
     }
 
     // MARK: Frames
@@ -350,7 +356,7 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
             }
             // On ipc, the same property holds the sending process's credentials; an offer of
             // shared memory is checked against them.
-            if acceptsRegions, parts.count == 1, zmq_msg_size(message) == 20 {
+            if acceptsRegions || mayOfferRegion, parts.count == (isRouter ? 1 : 0), zmq_msg_size(message) == RegionHandshake.offerBytes {
                 lastPeerCredentials = zmq_msg_gets(message, "Peer-Address").flatMap { String(validatingCString: $0) }
             }
             if parts.count < maxFramesKept + (isRouter ? 1 : 0) {

@@ -107,7 +107,7 @@ final class CoordinatorLink: @unchecked Sendable {
             if beatLock.withLock({ ContinuousClock.now - lastSentUnlocked >= beat }) {
                 try send(.heartbeat(Heartbeat(step: 0)))
             }
-            guard let (_, result) = try transport.receiveMessage(timeoutMilliseconds: beat.inMilliseconds / 2) else {
+            guard let envelope = try transport.receive(timeoutMilliseconds: beat.inMilliseconds / 2) else {
                 if let parentPID, getppid() != parentPID { throw WorkerError.parentExited }
                 let silence = ContinuousClock.now - lastHeard
                 if silence > reconnectTimeout {
@@ -119,6 +119,9 @@ final class CoordinatorLink: @unchecked Sendable {
                 }
                 continue
             }
+            // PARAMS from a coordinator on this machine may be a reference to its shared copy.
+            let result = transport.sharedParameters(in: envelope)?.map(Message.params)
+                ?? Result { () throws(WireError) in try MessageCodec.decode(envelope.frames) }
             switch result {
             case .success(let message):
                 lastHeard = .now

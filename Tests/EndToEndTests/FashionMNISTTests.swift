@@ -58,6 +58,12 @@ extension EndToEnd {
                 Self.sharedRegions(mappedBy: coordinator.pid) == 2 || !coordinator.isRunning
             }
             #expect(sharing, "the coordinator did not map its 2 local workers' shared memory")
+            // …and each worker maps the coordinator's parameters, and computes from them there.
+            let reading = await coordinator.poll(timeout: .seconds(60)) {
+                let workers = ProcessTable.workers(of: coordinator.pid)
+                return (workers.count == 2 && workers.allSatisfy { Self.mapsParameterBoard($0.pid) }) || !coordinator.isRunning
+            }
+            #expect(reading, "the local workers did not map the coordinator's shared parameters")
             let outcome = try await coordinator.wait(timeout: .seconds(180))
             try #require(outcome.succeeded, "\(outcome.transcript)")
             let leftovers = ProcessTable.workers(of: outcome.pid)
@@ -89,6 +95,12 @@ extension EndToEnd {
         static func sharedRegions(mappedBy pid: Int32) -> Int {
             guard let maps = try? String(contentsOfFile: "/proc/\(pid)/maps", encoding: .utf8) else { return 0 }
             return Set(maps.split(separator: "\n").filter { $0.contains("/memfd:descent-frames") }.map { $0.split(separator: " ")[4] }).count
+        }
+
+        /// Whether a process maps a coordinator's shared parameters (`/memfd:descent-params`).
+        static func mapsParameterBoard(_ pid: Int32) -> Bool {
+            guard let maps = try? String(contentsOfFile: "/proc/\(pid)/maps", encoding: .utf8) else { return false }
+            return maps.contains("/memfd:descent-params")
         }
 
         /// The CPUs a process may run on, from /proc/PID/status's `Cpus_allowed_list` ("0-1,4").

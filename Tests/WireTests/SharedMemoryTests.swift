@@ -107,29 +107,13 @@ import Testing
 
     // MARK: Through the transport
 
-    private func ipcEndpoint() throws -> (String, URL) {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("descent-shm-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        return ("ipc://\(directory.path)/s.sock", directory)
-    }
+    private func ipcEndpoint() throws -> (String, URL) { try IPCFixture.endpoint() }
 
     /// A router and a dealer on ipc:// whose shared memory is set up (or refused) before this returns.
     private func ipcPair(
         capacity: Int, receiving: Int? = nil, routerOptions: ZeroMQOptions = ZeroMQOptions(), dealerOptions: ZeroMQOptions = ZeroMQOptions()
     ) throws -> (ZeroMQTransport, ZeroMQTransport, PeerID, URL) {
-        let (endpoint, directory) = try ipcEndpoint()
-        let router = try ZeroMQTransport.bind(endpoint, options: routerOptions)
-        let dealer = try ZeroMQTransport.connect(endpoint, options: dealerOptions)
-        _ = dealer.offerSharedMemory(sending: capacity, receiving: receiving ?? capacity)
-        try dealer.send(SampleMessages.hello, to: nil)
-        let hello = try #require(try router.receiveMessage(timeoutMilliseconds: patience))
-        #expect(try hello.message.get() == SampleMessages.hello)
-        let peer = try #require(hello.peer)
-        // The router's answer is taken in by the dealer's next receive.
-        try router.send(SampleMessages.welcome, to: peer)
-        let welcome = try #require(try dealer.receiveMessage(timeoutMilliseconds: patience))
-        #expect(try welcome.message.get() == SampleMessages.welcome)
-        return (router, dealer, peer, directory)
+        try IPCFixture.pair(capacity: capacity, receiving: receiving, routerOptions: routerOptions, dealerOptions: dealerOptions)
     }
 
     @Test func largeFramesGoThroughSharedMemoryOnIPCAndArriveIntact() throws {

@@ -5,6 +5,16 @@
 /// memfd_create(name, MFD_CLOEXEC): an anonymous file in memory; -1 and errno on failure.
 int descent_memfd_create(const char *name);
 
+/// memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING): a memory file that can be sealed.
+int descent_memfd_create_sealable(const char *name);
+
+/// Seals `fd` against any new writable mapping or write, and against resizing (F_SEAL_FUTURE_WRITE,
+/// F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_SEAL); mappings made before stay writable. 0, or -1 and errno.
+int descent_seal_against_writers(int fd);
+
+/// Whether `fd` carries the seals `descent_seal_against_writers` adds.
+int descent_is_sealed_against_writers(int fd);
+
 /// A 64-bit cursor in memory shared with another process, read with acquire ordering.
 uint64_t descent_load_acquire_u64(const uint64_t *cursor);
 

@@ -62,6 +62,13 @@ public struct WireArray<Element: WireScalar>: @unchecked Sendable, Equatable, Ra
         storage = .borrowed(UnsafeRawBufferPointer(values))
     }
 
+    /// The `count` values at `bytes`, in memory `owner` keeps mapped: a view, no copy.
+    init(sharing bytes: UnsafeRawBufferPointer, count: Int, owner: AnyObject) {
+        precondition(Self.width * count <= bytes.count, "a view inside its bytes")
+        storage = .shared(bytes, owner: owner)
+        self.count = count
+    }
+
     public var startIndex: Int { 0 }
     public var endIndex: Int { count }
 
@@ -118,12 +125,12 @@ public struct WireArray<Element: WireScalar>: @unchecked Sendable, Equatable, Ra
 }
 
 extension WireArray where Element == Float {
-    /// Where a received array's values lie in their frame, when they can be used there (a
-    /// little-endian host, aligned as in every frame this protocol makes); nil otherwise. Valid for
-    /// as long as this array, or a copy of it, lives: the frame is never written.
+    /// Where a received array's values lie in their frame (or in memory shared by the coordinator),
+    /// when they can be used there (a little-endian host, aligned as in every frame this protocol
+    /// makes); nil otherwise. Valid for as long as this array, or a copy of it, lives.
     public var receivedFloats: UnsafePointer<Float>? {
         #if _endian(little)
-        guard case .owned = storage else { return nil }
+        if case .borrowed = storage { return nil }
         return withUnsafeBytes { bytes in
             guard let base = bytes.baseAddress, Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0 else { return nil }
             return base.assumingMemoryBound(to: Float.self)

@@ -1,0 +1,53 @@
+/// PARAMS written where it is read: one frame in memory the coordinator shares with its local
+/// workers (`ParameterBoard`), encoded there once per step and decoded there by every worker.
+extension MessageCodec {
+    /// Bytes of a PARAMS payload before its values: the step (u64) and the values' count (u32).
+    private static let paramsPreamble = 12
+
+    /// Bytes of the one frame `encodeParams(step:values:into:)` writes for `count` values.
+    public static func paramsFrameBytes(count: Int) -> Int {
+        WireProtocol.headerSize + paramsPreamble + 4 * count
+    }
+
+    /// Writes PARAMS for `step` as one frame at `destination`, which has room for
+    /// `paramsFrameBytes(count:)`: the bytes `encode` makes for it, except that the frame is never
+    /// cut at `WireProtocol.maxFramePayload` (memory shared on one machine has no frame limit).
+    /// One copy of `values`, then its checksum.
+    static func encodeParams(step: UInt64, values: UnsafeBufferPointer<Float>, into destination: UnsafeMutableRawPointer) {
+        let payload = destination + WireProtocol.headerSize
+        payload.storeBytes(of: step.littleEndian, as: UInt64.self)
+        payload.storeBytes(of: UInt32(values.count).littleEndian, toByteOffset: 8, as: UInt32.self)
+        let floats = payload + paramsPreamble
+        #if _endian(little)
+        if let base = values.baseAddress { floats.copyMemory(from: base, byteCount: 4 * values.count) }
+        #else
+        for (i, value) in values.enumerated() { floats.storeBytes(of: value.bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
+        #endif
+        let length = paramsPreamble + 4 * values.count
+        let checksum = CRC32C.checksum(UnsafeRawBufferPointer(start: payload, count: length))
+        FrameHeader(kind: .params, step: step, part: 0, parts: 1, payloadLength: UInt32(length), checksum: checksum)
+            .write(to: destination)
+    }
+
+    /// The PARAMS message in the one frame `frame`, checked as `decode` checks one (header,
+    /// checksum, fields; a payload of any length that fits), its values viewed where they lie and
+    /// kept mapped by `owner`. Each field is read once, so what was checked is what is used —
+    /// except the values themselves, which only the coordinator that wrote them could change.
+    static func decodeParams(inPlace frame: UnsafeRawBufferPointer, owner: AnyObject) throws(WireError) -> Params {
+        let header = try FrameHeader(validating: frame, maxPayload: frame.count - WireProtocol.headerSize)
+        guard header.kind == MessageKind.params.rawValue else {
+            throw .malformedPayload("a frame in shared parameters holds a \(MessageKind(rawValue: header.kind).map { "\($0)" } ?? "?") message, not PARAMS")
+        }
+        guard header.parts == 1 else { throw .badPartNumbering }
+        let payload = UnsafeRawBufferPointer(rebasing: frame[WireProtocol.headerSize...])
+        guard payload.count >= paramsPreamble else { throw .truncated(expected: paramsPreamble, got: payload.count) }
+        let step = UInt64(littleEndian: payload.loadUnaligned(as: UInt64.self))
+        let count = Int(UInt32(littleEndian: payload.loadUnaligned(fromByteOffset: 8, as: UInt32.self)))
+        guard payload.count - paramsPreamble == 4 * count else {
+            throw .malformedPayload("values count \(count) does not fill a \(payload.count)-byte payload")
+        }
+        guard step == header.step else { throw .malformedPayload("header step \(header.step) but payload step \(step)") }
+        let values = UnsafeRawBufferPointer(rebasing: payload[paramsPreamble...])
+        return Params(step: step, values: FloatArray(sharing: values, count: count, owner: owner))
+    }
+}

@@ -1,0 +1,192 @@
+import CSharedMemory
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The parameters a coordinator shares with its local workers (docs/PROTOCOL.md, "Shared
+/// memory"): one memory file whose slot holds one PARAMS frame.
+///
+/// The coordinator writes each step's frame into the slot — its one copy of W, b for the step,
+/// which a socket send would also make — and sends each worker a 24-byte reference in its place. A
+/// worker checks the frame where it lies (header, checksum, fields) and computes from it: no copy,
+/// and no megabyte through the socket per worker. The coordinator writes the next step's frame
+/// only once every partial of this one is in, and a worker reads the frame only until it has sent
+/// its last partial, so no worker of the running step reads while the coordinator writes. (A
+/// worker the coordinator gave up on may still be reading: what it computes is for a step that is
+/// over, and is ignored.)
+///
+/// The coordinator creates the file and seals it against new writers (`F_SEAL_FUTURE_WRITE`)
+/// before offering it: a worker can map it only to read, so no process but the coordinator can
+/// change what the workers compute from. A worker maps it read-only after checking that it is the
+/// coordinator's (the pid libzmq reports for the connection), a `descent-params` memory file of the
+/// size offered, sealed, with the header in place.
+final class ParameterBoard {
+    /// "DSCPRM01", at the start of the header page.
+    static let magic: UInt64 = 0x3130_4D52_5043_5344
+    static let headerBytes = 4096
+    static let slots = 1
+    /// The largest slot a coordinator may offer.
+    static let maxSlotBytes = 1 << 30
+    /// What the memory file is called in /proc (`/memfd:descent-params (deleted)`).
+    static let fileName = "descent-params"
+
+    let base: UnsafeMutableRawPointer
+    /// Bytes of each slot: one PARAMS frame.
+    let slotBytes: Int
+    let byteCount: Int
+    /// The memory file, open for as long as the board lives.
+    let fileDescriptor: Int32
+
+    private init(base: UnsafeMutableRawPointer, slotBytes: Int, fileDescriptor: Int32) {
+        self.base = base
+        self.slotBytes = slotBytes
+        self.byteCount = Self.bytes(slotBytes: slotBytes)
+        self.fileDescriptor = fileDescriptor
+    }
+
+    deinit {
+        munmap(base, byteCount)
+        close(fileDescriptor)
+    }
+
+    private static func bytes(slotBytes: Int) -> Int { headerBytes + slots * slotBytes }
+
+    /// Slots start on cache lines.
+    private static func isValid(slotBytes: Int) -> Bool {
+        slotBytes > WireProtocol.headerSize && slotBytes <= maxSlotBytes && slotBytes % 64 == 0
+    }
+
+    /// The coordinator's side: a board whose slots hold a frame of `frameBytes`, sealed against
+    /// any writer but this mapping.
+    static func create(frameBytes: Int) throws(WireError) -> ParameterBoard {
+        let slotBytes = (frameBytes + 63) / 64 * 64
+        guard isValid(slotBytes: slotBytes) else { throw .sharedMemory("a \(frameBytes)-byte PARAMS frame does not fit a shared slot") }
+        let fd = descent_memfd_create_sealable(fileName)
+        guard fd >= 0 else { throw .sharedMemory("memfd_create: \(String(cString: strerror(errno)))") }
+        let bytes = Self.bytes(slotBytes: slotBytes)
+        guard ftruncate(fd, off_t(bytes)) == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw .sharedMemory("ftruncate to \(bytes) bytes: \(reason)")
+        }
+        guard let base = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), base != MAP_FAILED else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw .sharedMemory("mmap of \(bytes) bytes of memfd: \(reason)")
+        }
+        base.storeBytes(of: magic, as: UInt64.self)
+        base.storeBytes(of: UInt64(slotBytes), toByteOffset: 8, as: UInt64.self)
+        guard descent_seal_against_writers(fd) == 0 else {
+            let reason = String(cString: strerror(errno))
+            munmap(base, bytes)
+            close(fd)
+            throw .sharedMemory("sealing the parameters' memory file: \(reason)")
+        }
+        return ParameterBoard(base: base, slotBytes: slotBytes, fileDescriptor: fd)
+    }
+
+    /// A worker's side: maps, read-only, the board that process `pid` offered as its descriptor
+    /// `fd`. Refuses anything but a sealed board made by `create` with slots of `slotBytes`.
+    static func open(pid: Int32, fd: Int32, slotBytes: Int) throws(WireError) -> ParameterBoard {
+        guard pid > 0, fd >= 0, isValid(slotBytes: slotBytes) else {
+            throw .sharedMemory("an offer of pid \(pid), descriptor \(fd), slots of \(slotBytes) bytes is not a parameter board")
+        }
+        let path = "/proc/\(pid)/fd/\(fd)"
+        let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? ""
+        guard target.hasPrefix("/memfd:\(fileName)") else {
+            throw .sharedMemory("\(path) is not a Descent parameter board ('\(target)')")
+        }
+        let descriptor = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw .sharedMemory("open \(path): \(String(cString: strerror(errno)))") }
+        let bytes = Self.bytes(slotBytes: slotBytes)
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, Int(status.st_size) == bytes, descent_is_sealed_against_writers(descriptor) != 0 else {
+            close(descriptor)
+            throw .sharedMemory("\(path) is not a sealed \(bytes)-byte board")
+        }
+        guard let base = mmap(nil, bytes, PROT_READ, MAP_SHARED, descriptor, 0), base != MAP_FAILED else {
+            let reason = String(cString: strerror(errno))
+            close(descriptor)
+            throw .sharedMemory("mmap of \(bytes) bytes of \(path): \(reason)")
+        }
+        guard base.load(as: UInt64.self) == magic, base.load(fromByteOffset: 8, as: UInt64.self) == UInt64(slotBytes) else {
+            munmap(base, bytes)
+            close(descriptor)
+            throw .sharedMemory("\(path) does not start with a Descent parameter board's header")
+        }
+        return ParameterBoard(base: base, slotBytes: slotBytes, fileDescriptor: descriptor)
+    }
+
+    private func slot(_ index: Int) -> UnsafeMutableRawPointer {
+        base + Self.headerBytes + index * slotBytes
+    }
+
+    /// The coordinator's side: writes PARAMS for `step` into the slot; the reference to send each
+    /// worker in its place.
+    func publish(step: UInt64, values: UnsafeBufferPointer<Float>) -> BoardReference? {
+        let length = MessageCodec.paramsFrameBytes(count: values.count)
+        guard length <= slotBytes else { return nil }
+        let index = Int(step % UInt64(Self.slots))
+        MessageCodec.encodeParams(step: step, values: values, into: slot(index))
+        return BoardReference(slot: UInt32(index), length: UInt32(length), step: step)
+    }
+
+    /// A worker's side: the PARAMS that `reference` names, checked where it lies and viewed there.
+    func params(_ reference: BoardReference) throws(WireError) -> Params {
+        guard Int(reference.slot) < Self.slots, Int(reference.length) <= slotBytes else {
+            throw .sharedMemory("a reference to slot \(reference.slot), \(reference.length) bytes, is outside the parameter board")
+        }
+        let frame = UnsafeRawBufferPointer(start: slot(Int(reference.slot)), count: Int(reference.length))
+        let params = try MessageCodec.decodeParams(inPlace: frame, owner: self)
+        guard params.step == reference.step else {
+            throw .sharedMemory("the parameter board holds step \(params.step) where step \(reference.step) was announced")
+        }
+        return params
+    }
+}
+
+/// Where a step's PARAMS lies on a `ParameterBoard`: the 24-byte frame a worker gets in its place.
+struct BoardReference: Equatable {
+    var slot: UInt32
+    var length: UInt32
+    var step: UInt64
+
+    /// "DSMP".
+    static let magic: UInt32 = 0x504D_5344
+    static let byteCount = 24
+
+    var bytes: [UInt8] {
+        var frame = [UInt8](repeating: 0, count: Self.byteCount)
+        frame.withUnsafeMutableBytes { raw in
+            raw.storeBytes(of: Self.magic.littleEndian, toByteOffset: 0, as: UInt32.self)
+            raw.storeBytes(of: slot.littleEndian, toByteOffset: 4, as: UInt32.self)
+            raw.storeBytes(of: length.littleEndian, toByteOffset: 8, as: UInt32.self)
+            raw.storeBytes(of: step.littleEndian, toByteOffset: 16, as: UInt64.self)
+        }
+        return frame
+    }
+
+    init(slot: UInt32, length: UInt32, step: UInt64) {
+        self.slot = slot
+        self.length = length
+        self.step = step
+    }
+
+    /// The reference a frame carries, or nil for any other frame.
+    init?(_ frame: [UInt8]) {
+        guard frame.count == Self.byteCount else { return nil }
+        let fields = frame.withUnsafeBytes { raw in
+            (UInt32(littleEndian: raw.loadUnaligned(as: UInt32.self)),
+             UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4, as: UInt32.self)),
+             UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt32.self)),
+             UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self)))
+        }
+        guard fields.0 == Self.magic else { return nil }
+        (slot, length, step) = (fields.1, fields.2, fields.3)
+    }
+}
