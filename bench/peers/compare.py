@@ -159,6 +159,7 @@ def main():
             d.append(ours())
             t.append(theirs())
         for figure, key in figures:
+            print("%s, %s, pair by pair: %s" % (label, figure, ", ".join("%.1f/%.1f" % (a[key], b[key]) for a, b in zip(d, t))), file=sys.stderr)
             ratio = statistics.median(a[key] / b[key] for a, b in zip(d, t))
             rows.append((label, figure, statistics.median(a[key] for a in d), statistics.median(b[key] for b in t), ratio))
 
