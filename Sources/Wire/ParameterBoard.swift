@@ -1,13 +1,3 @@
-import CSharedMemory
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// The parameters a coordinator shares with its local workers (docs/PROTOCOL.md, "Shared
 /// memory"): one memory file whose slot holds one PARAMS frame.
 ///
@@ -35,23 +25,18 @@ final class ParameterBoard {
     /// What the memory file is called in /proc (`/memfd:descent-params (deleted)`).
     static let fileName = "descent-params"
 
-    let base: UnsafeMutableRawPointer
+    /// The memory file, mapped for as long as the board lives.
+    private let file: MemoryFile
     /// Bytes of each slot: one PARAMS frame.
     let slotBytes: Int
-    let byteCount: Int
-    /// The memory file, open for as long as the board lives.
-    let fileDescriptor: Int32
 
-    private init(base: UnsafeMutableRawPointer, slotBytes: Int, fileDescriptor: Int32) {
-        self.base = base
+    var base: UnsafeMutableRawPointer { file.base }
+    var byteCount: Int { file.byteCount }
+    var fileDescriptor: Int32 { file.fileDescriptor }
+
+    private init(file: MemoryFile, slotBytes: Int) {
+        self.file = file
         self.slotBytes = slotBytes
-        self.byteCount = Self.bytes(slotBytes: slotBytes)
-        self.fileDescriptor = fileDescriptor
-    }
-
-    deinit {
-        munmap(base, byteCount)
-        close(fileDescriptor)
     }
 
     private static func bytes(slotBytes: Int) -> Int { headerBytes + slots * slotBytes }
@@ -66,28 +51,10 @@ final class ParameterBoard {
     static func create(frameBytes: Int) throws(WireError) -> ParameterBoard {
         let slotBytes = (frameBytes + 63) / 64 * 64
         guard isValid(slotBytes: slotBytes) else { throw .sharedMemory("a \(frameBytes)-byte PARAMS frame does not fit a shared slot") }
-        let fd = descent_memfd_create_sealable(fileName)
-        guard fd >= 0 else { throw .sharedMemory("memfd_create: \(String(cString: strerror(errno)))") }
-        let bytes = Self.bytes(slotBytes: slotBytes)
-        guard ftruncate(fd, off_t(bytes)) == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(fd)
-            throw .sharedMemory("ftruncate to \(bytes) bytes: \(reason)")
-        }
-        guard let base = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), base != MAP_FAILED else {
-            let reason = String(cString: strerror(errno))
-            close(fd)
-            throw .sharedMemory("mmap of \(bytes) bytes of memfd: \(reason)")
-        }
-        base.storeBytes(of: magic, as: UInt64.self)
-        base.storeBytes(of: UInt64(slotBytes), toByteOffset: 8, as: UInt64.self)
-        guard descent_seal_against_writers(fd) == 0 else {
-            let reason = String(cString: strerror(errno))
-            munmap(base, bytes)
-            close(fd)
-            throw .sharedMemory("sealing the parameters' memory file: \(reason)")
-        }
-        return ParameterBoard(base: base, slotBytes: slotBytes, fileDescriptor: fd)
+        let file = try MemoryFile.create(named: fileName, bytes: bytes(slotBytes: slotBytes), sealed: true)
+        file.base.storeBytes(of: magic, as: UInt64.self)
+        file.base.storeBytes(of: UInt64(slotBytes), toByteOffset: 8, as: UInt64.self)
+        return ParameterBoard(file: file, slotBytes: slotBytes)
     }
 
     /// A worker's side: maps, read-only, the board that process `pid` offered as its descriptor
@@ -96,30 +63,12 @@ final class ParameterBoard {
         guard pid > 0, fd >= 0, isValid(slotBytes: slotBytes) else {
             throw .sharedMemory("an offer of pid \(pid), descriptor \(fd), slots of \(slotBytes) bytes is not a parameter board")
         }
-        let path = "/proc/\(pid)/fd/\(fd)"
-        let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? ""
-        guard target.hasPrefix("/memfd:\(fileName)") else {
-            throw .sharedMemory("\(path) is not a Descent parameter board ('\(target)')")
+        let file = try MemoryFile.open(
+            pid: pid, fd: fd, named: fileName, bytes: bytes(slotBytes: slotBytes), writable: false, sealed: true, what: "a Descent parameter board")
+        guard file.base.load(as: UInt64.self) == magic, file.base.load(fromByteOffset: 8, as: UInt64.self) == UInt64(slotBytes) else {
+            throw .sharedMemory("/proc/\(pid)/fd/\(fd) does not start with a Descent parameter board's header")
         }
-        let descriptor = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw .sharedMemory("open \(path): \(String(cString: strerror(errno)))") }
-        let bytes = Self.bytes(slotBytes: slotBytes)
-        var status = stat()
-        guard fstat(descriptor, &status) == 0, Int(status.st_size) == bytes, descent_is_sealed_against_writers(descriptor) != 0 else {
-            close(descriptor)
-            throw .sharedMemory("\(path) is not a sealed \(bytes)-byte board")
-        }
-        guard let base = mmap(nil, bytes, PROT_READ, MAP_SHARED, descriptor, 0), base != MAP_FAILED else {
-            let reason = String(cString: strerror(errno))
-            close(descriptor)
-            throw .sharedMemory("mmap of \(bytes) bytes of \(path): \(reason)")
-        }
-        guard base.load(as: UInt64.self) == magic, base.load(fromByteOffset: 8, as: UInt64.self) == UInt64(slotBytes) else {
-            munmap(base, bytes)
-            close(descriptor)
-            throw .sharedMemory("\(path) does not start with a Descent parameter board's header")
-        }
-        return ParameterBoard(base: base, slotBytes: slotBytes, fileDescriptor: descriptor)
+        return ParameterBoard(file: file, slotBytes: slotBytes)
     }
 
     private func slot(_ index: Int) -> UnsafeMutableRawPointer {

@@ -1,9 +1,4 @@
 import CSharedMemory
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -37,30 +32,24 @@ final class SharedRegion {
     /// What the memory file is called in /proc (`/memfd:descent-frames (deleted)`).
     static let fileName = "descent-frames"
 
-    let base: UnsafeMutableRawPointer
+    /// The memory file, mapped for as long as the region lives (the peer opens it through /proc).
+    private let file: MemoryFile
     /// Bytes of each ring.
     let sizes: RingSizes
-    let byteCount: Int
-    /// The memory file, open for as long as the region lives (the peer opens it through /proc).
-    let fileDescriptor: Int32
     /// Whether this side is the ROUTER: it writes the ring to the dealer and reads the other.
     private let isRouterSide: Bool
     /// This side's write position in its outgoing ring, in bytes since the ring began.
     private var head: UInt64
 
-    private init(base: UnsafeMutableRawPointer, sizes: RingSizes, fileDescriptor: Int32, isRouterSide: Bool) {
-        self.base = base
+    var base: UnsafeMutableRawPointer { file.base }
+    var fileDescriptor: Int32 { file.fileDescriptor }
+
+    private init(file: MemoryFile, sizes: RingSizes, isRouterSide: Bool) {
+        self.file = file
         self.sizes = sizes
-        self.byteCount = Self.headerBytes + sizes.total
-        self.fileDescriptor = fileDescriptor
         self.isRouterSide = isRouterSide
         head = 0
         head = descent_load_acquire_u64(cursor(of: outgoing))
-    }
-
-    deinit {
-        munmap(base, byteCount)
-        close(fileDescriptor)
     }
 
     /// The worker's side: a new region with rings of at least `requested` bytes (rounded up to pages).
@@ -68,19 +57,11 @@ final class SharedRegion {
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let sizes = requested.rounded(to: page)
         guard sizes.isValid else { throw .sharedMemory("rings of \(sizes) bytes are over the \(maxCapacity)-byte limit") }
-        let fd = descent_memfd_create(fileName)
-        guard fd >= 0 else { throw .sharedMemory("memfd_create: \(String(cString: strerror(errno)))") }
-        let bytes = headerBytes + sizes.total
-        guard ftruncate(fd, off_t(bytes)) == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(fd)
-            throw .sharedMemory("ftruncate to \(bytes) bytes: \(reason)")
-        }
-        let base = try map(fd, bytes: bytes, naming: "memfd")
-        base.storeBytes(of: magic, as: UInt64.self)
-        base.storeBytes(of: UInt64(sizes.toCoordinator), toByteOffset: 8, as: UInt64.self)
-        base.storeBytes(of: UInt64(sizes.toWorker), toByteOffset: 16, as: UInt64.self)
-        return SharedRegion(base: base, sizes: sizes, fileDescriptor: fd, isRouterSide: false)
+        let file = try MemoryFile.create(named: fileName, bytes: headerBytes + sizes.total, sealed: false)
+        file.base.storeBytes(of: magic, as: UInt64.self)
+        file.base.storeBytes(of: UInt64(sizes.toCoordinator), toByteOffset: 8, as: UInt64.self)
+        file.base.storeBytes(of: UInt64(sizes.toWorker), toByteOffset: 16, as: UInt64.self)
+        return SharedRegion(file: file, sizes: sizes, isRouterSide: false)
     }
 
     /// The coordinator's side: maps the region that process `pid` offered as its descriptor `fd`.
@@ -89,37 +70,13 @@ final class SharedRegion {
         guard pid > 0, fd >= 0, sizes.isValid else {
             throw .sharedMemory("an offer of pid \(pid), descriptor \(fd), rings of \(sizes) bytes is not a region")
         }
-        let path = "/proc/\(pid)/fd/\(fd)"
-        let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? ""
-        guard target.hasPrefix("/memfd:\(fileName)") else {
-            throw .sharedMemory("\(path) is not a Descent frame region ('\(target)')")
+        let file = try MemoryFile.open(
+            pid: pid, fd: fd, named: fileName, bytes: headerBytes + sizes.total, writable: true, sealed: false, what: "a Descent frame region")
+        guard file.base.load(as: UInt64.self) == magic, file.base.load(fromByteOffset: 8, as: UInt64.self) == UInt64(sizes.toCoordinator),
+              file.base.load(fromByteOffset: 16, as: UInt64.self) == UInt64(sizes.toWorker) else {
+            throw .sharedMemory("/proc/\(pid)/fd/\(fd) does not start with a Descent frame region's header")
         }
-        let descriptor = Glibc.open(path, O_RDWR | O_CLOEXEC)
-        guard descriptor >= 0 else { throw .sharedMemory("open \(path): \(String(cString: strerror(errno)))") }
-        let bytes = headerBytes + sizes.total
-        var status = stat()
-        guard fstat(descriptor, &status) == 0, Int(status.st_size) == bytes else {
-            close(descriptor)
-            throw .sharedMemory("\(path) is not \(bytes) bytes long")
-        }
-        let base = try map(descriptor, bytes: bytes, naming: path)
-        guard base.load(as: UInt64.self) == magic, base.load(fromByteOffset: 8, as: UInt64.self) == UInt64(sizes.toCoordinator),
-              base.load(fromByteOffset: 16, as: UInt64.self) == UInt64(sizes.toWorker) else {
-            munmap(base, bytes)
-            close(descriptor)
-            throw .sharedMemory("\(path) does not start with a Descent frame region's header")
-        }
-        return SharedRegion(base: base, sizes: sizes, fileDescriptor: descriptor, isRouterSide: true)
-    }
-
-    /// Maps `bytes` of the file `fd`, shared; closes it if that fails.
-    private static func map(_ fd: Int32, bytes: Int, naming name: String) throws(WireError) -> UnsafeMutableRawPointer {
-        guard let base = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), base != MAP_FAILED else {
-            let reason = String(cString: strerror(errno))
-            close(fd)
-            throw .sharedMemory("mmap of \(bytes) bytes of \(name): \(reason)")
-        }
-        return base
+        return SharedRegion(file: file, sizes: sizes, isRouterSide: true)
     }
 
     // MARK: Rings
