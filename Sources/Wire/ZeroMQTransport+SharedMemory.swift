@@ -74,9 +74,9 @@ extension ZeroMQTransport {
 
     /// On a ROUTER: writes PARAMS for `step` onto the shared parameters (their one copy for the
     /// step); the one-frame message to send each peer that `readsSharedParameters` in its place, or
-    /// nil without a board (or when the values do not fit it).
+    /// nil without a board, without a peer reading it, or when the values do not fit it.
     public func publishParameters(step: UInt64, values: UnsafeBufferPointer<Float>) -> [[UInt8]]? {
-        lock.withLock { board?.publish(step: step, values: values).map { [$0.bytes] } }
+        lock.withLock { boardPeers.isEmpty ? nil : board?.publish(step: step, values: values).map { [$0.bytes] } }
     }
 
     /// On a DEALER: the PARAMS `envelope` names on the shared parameters, checked and viewed where

@@ -103,9 +103,11 @@ import Testing
         // Any other message is the codec's.
         try router.send(SampleMessages.heartbeat, to: peer)
         #expect(dealer.sharedParameters(in: try #require(try dealer.receive(timeoutMilliseconds: patience))) == nil)
-        // Once the dealer is released (lost), it gets PARAMS through the socket again.
+        // Once the dealer is released (lost), it gets PARAMS through the socket again, and with no
+        // peer reading them the parameters are not written at all.
         router.releaseSharedMemory(with: peer)
         #expect(!router.readsSharedParameters(peer))
+        #expect(values(count, seed: 4).withUnsafeBufferPointer { router.publishParameters(step: 4, values: $0) } == nil)
     }
 
     @Test func aReferenceWithoutABoardIsRefusedNotFollowed() throws {
