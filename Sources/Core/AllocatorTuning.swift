@@ -15,6 +15,15 @@ public enum AllocatorTuning {
         #endif
     }
 
+    /// Gives the system back the heap's free pages (`malloc_trim`): for after a burst of large
+    /// short-lived blocks (a shard's chunks as they arrived), which `keepMessageBuffersOnHeap`
+    /// would otherwise keep resident for good.
+    public static func returnFreeMemory() {
+        #if os(Linux)
+        _ = glibcMallocTrim(0)
+        #endif
+    }
+
     /// Makes every thread allocate from the one main heap. A worker's ZeroMQ I/O thread receives
     /// the shard's chunks into 1 MiB buffers; in an arena of its own they would stay resident
     /// after the shard is assembled, beside the main heap (about 1 MB of a worker's peak), instead
@@ -28,6 +37,10 @@ public enum AllocatorTuning {
 }
 
 #if os(Linux)
+/// glibc's `int malloc_trim(size_t pad)`.
+@_silgen_name("malloc_trim")
+private func glibcMallocTrim(_ pad: Int) -> Int32
+
 /// glibc's `int mallopt(int param, int value)`.
 @_silgen_name("mallopt")
 private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32

@@ -75,6 +75,8 @@ final class WorkerLoop {
                     // not sent is lost with that host.
                     if let compression { feedback[shard.id] = ErrorFeedback(compression: compression, count: layout.count) }
                     try link.send(.shardReady(ShardReady(shardID: UInt32(shard.id), examples: UInt32(shard.count))))
+                    // The chunks it came in are freed: their pages need not stay resident.
+                    AllocatorTuning.returnFreeMemory()
                     log.debug("shard \(shard.id) ready: \(shard.count) examples")
                 }
             case .params(let params):
