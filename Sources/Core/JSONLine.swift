@@ -8,31 +8,68 @@ import Glibc
 #endif
 
 /// One JSON object on one line, keys in the order given: the metrics file's and summary's format.
+///
+/// Built in one growing string (a metrics line is written every step, on the coordinator's
+/// critical path: 80 µs when each member was a string of its own, joined at the end).
 public struct JSONLine {
-    private var parts: [String] = []
+    private var body = ""
 
-    public init() {}
+    public init() {
+        body.reserveCapacity(512)
+    }
 
-    public mutating func add(_ key: String, _ value: Int) { parts.append("\(JSONLine.quote(key)):\(value)") }
+    private mutating func member(_ key: String) {
+        body += body.isEmpty ? "{" : ","
+        JSONLine.quote(key, into: &body)
+        body += ":"
+    }
+
+    public mutating func add(_ key: String, _ value: Int) {
+        member(key)
+        body += String(value)
+    }
 
     /// Non-finite numbers have no JSON form and are written as null.
     public mutating func add(_ key: String, _ value: Double) {
-        parts.append("\(JSONLine.quote(key)):\(value.isFinite ? "\(value)" : "null")")
+        member(key)
+        body += value.isFinite ? value.description : "null"
     }
 
     /// A flat object of whole numbers, keys in sorted order: `{"0":512,"1":512}`.
     public mutating func add(_ key: String, _ values: [String: Int]) {
-        let members = values.keys.sorted().map { "\(JSONLine.quote($0)):\(values[$0]!)" }
-        parts.append("\(JSONLine.quote(key)):{" + members.joined(separator: ",") + "}")
+        member(key)
+        body += "{"
+        for (index, name) in values.keys.sorted().enumerated() {
+            if index > 0 { body += "," }
+            JSONLine.quote(name, into: &body)
+            body += ":" + String(values[name]!)
+        }
+        body += "}"
     }
 
-    public mutating func add(_ key: String, _ value: String) { parts.append("\(JSONLine.quote(key)):\(JSONLine.quote(value))") }
+    public mutating func add(_ key: String, _ value: String) {
+        member(key)
+        JSONLine.quote(value, into: &body)
+    }
 
-    public var text: String { "{" + parts.joined(separator: ",") + "}" }
+    public var text: String { body.isEmpty ? "{}" : body + "}" }
 
     /// A JSON string literal (RFC 8259 §7): quotes, backslashes and control characters escaped.
     static func quote(_ s: String) -> String {
-        var out = "\""
+        var out = ""
+        quote(s, into: &out)
+        return out
+    }
+
+    /// `quote(s)`, appended to `out`; a string with nothing to escape is appended as it is.
+    static func quote(_ s: String, into out: inout String) {
+        if s.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x22 && $0 != 0x5C }) {
+            out += "\""
+            out += s
+            out += "\""
+            return
+        }
+        out += "\""
         for scalar in s.unicodeScalars {
             switch scalar {
             case "\"": out += "\\\""
@@ -46,6 +83,6 @@ public struct JSONLine {
             default: out.unicodeScalars.append(scalar)
             }
         }
-        return out + "\""
+        out += "\""
     }
 }
