@@ -12,41 +12,6 @@ import Wire
 /// re-sends their data, and the step's missing partials are asked of the new owners. Partials
 /// already in stay in: each is exact whoever computed it, and they are added in shard order.
 final class WorkerPool: TimedGradientSource {
-    struct Settings {
-        var expectedWorkers: Int
-        var minWorkers: Int
-        var registerTimeout: Duration
-        var workerTimeout: Duration
-        var heartbeat: Duration = .milliseconds(500)  // workers beat at this rate; a lost one misses several
-        var threads: Int
-        var seed: UInt64
-        /// How workers send gradients; a partial in another encoding is refused.
-        var compress: CompressOption = .none
-    }
-
-    final class Worker {
-        let peer: PeerID
-        let rank: Int
-        let name: String
-        /// The worker's IP address (TCP), for logs.
-        let address: String?
-        /// How logs name it: "local-0" or "node7:4411 at 10.0.0.7".
-        var label: String { address.map { "\(name) at \($0)" } ?? name }
-        var shards: Set<Int> = []
-        var ready: Set<Int> = []
-        var lastHeard = ContinuousClock.now
-        /// Whether the log has said how this worker's frames travel.
-        var transportLogged = false
-
-        init(peer: PeerID, rank: Int, name: String, address: String?) {
-            self.peer = peer
-            self.rank = rank
-            self.name = name
-            self.address = address
-        }
-    }
-
-
     private(set) var workers: [Worker] = []
     private(set) var lastTimings = StepTimings()
     /// Messages dropped: undecodable, from strangers, stale, duplicated or implausible.

@@ -1,0 +1,39 @@
+import Foundation
+import Wire
+
+/// What a `WorkerPool` is configured with, and what it knows of each worker.
+extension WorkerPool {
+    struct Settings {
+        var expectedWorkers: Int
+        var minWorkers: Int
+        var registerTimeout: Duration
+        var workerTimeout: Duration
+        var heartbeat: Duration = .milliseconds(500)  // workers beat at this rate; a lost one misses several
+        var threads: Int
+        var seed: UInt64
+        /// How workers send gradients; a partial in another encoding is refused.
+        var compress: CompressOption = .none
+    }
+
+    final class Worker {
+        let peer: PeerID
+        let rank: Int
+        let name: String
+        /// The worker's IP address (TCP), for logs.
+        let address: String?
+        /// How logs name it: "local-0" or "node7:4411 at 10.0.0.7".
+        var label: String { address.map { "\(name) at \($0)" } ?? name }
+        var shards: Set<Int> = []
+        var ready: Set<Int> = []
+        var lastHeard = ContinuousClock.now
+        /// Whether the log has said how this worker's frames travel.
+        var transportLogged = false
+
+        init(peer: PeerID, rank: Int, name: String, address: String?) {
+            self.peer = peer
+            self.rank = rank
+            self.name = name
+            self.address = address
+        }
+    }
+}
