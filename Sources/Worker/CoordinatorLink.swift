@@ -35,6 +35,12 @@ final class CoordinatorLink: @unchecked Sendable {
     private var waiting = false
     /// Frames that failed to decode; dropped, never acted on.
     private(set) var rejectedFrames = 0
+    /// Whether the last PARAMS was a reference to shared parameters that could not be read: they
+    /// already hold a later step's, so the coordinator moved on without this worker.
+    private(set) var missedSharedParameters = false
+    /// Fault injection (`pause@R=STEP`): the step whose shared parameters stop this process
+    /// (SIGSTOP) as they arrive, before they are read.
+    var pauseBeforeSharedParameters: UInt64?
 
     /// - Parameter protocolVersion: a version to claim instead of this build's (fault injection).
     init(endpoint: String, name: String, curve: CurveSecurity?, protocolVersion: UInt16? = nil, registerTimeout: Duration, reconnectTimeout: Duration, parentPID: Int32?) throws {
@@ -120,8 +126,13 @@ final class CoordinatorLink: @unchecked Sendable {
                 continue
             }
             // PARAMS from a coordinator on this machine may be a reference to its shared copy.
-            let result = transport.sharedParameters(in: envelope)?.map(Message.params)
-                ?? Result { () throws(WireError) in try MessageCodec.decode(envelope.frames) }
+            if let pause = pauseBeforeSharedParameters, transport.sharedParametersStep(in: envelope) == pause {
+                log.warning("fault injection: stopping this process (SIGSTOP) as step \(pause)'s parameters arrive")
+                raise(SIGSTOP)
+            }
+            let shared = transport.sharedParameters(in: envelope)
+            if let shared { missedSharedParameters = (try? shared.get()) == nil }
+            let result = shared?.map(Message.params) ?? Result { () throws(WireError) in try MessageCodec.decode(envelope.frames) }
             switch result {
             case .success(let message):
                 lastHeard = .now

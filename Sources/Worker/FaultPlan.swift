@@ -14,11 +14,13 @@ import Glibc
 /// - `delay@R=MS` — hold every partial back MS milliseconds before sending it;
 /// - `exit@R=STEP` — exit abruptly (status 3, no goodbye) on receiving step STEP;
 /// - `stall@R=STEP` — stop the process (SIGSTOP: alive, silent) on receiving step STEP;
+/// - `pause@R=STEP` — stop the process when step STEP's PARAMS arrives as a reference to shared
+///   parameters, before it is read;
 /// - `nan@R=STEP` — send NaN gradients for step STEP;
 /// - `version@*=V` — claim protocol version V when registering.
 struct FaultPlan {
     enum Action: String {
-        case delay, exit, stall, nan, version
+        case delay, exit, stall, pause, nan, version
     }
 
     struct Fault {

@@ -47,6 +47,7 @@ final class WorkerLoop {
         log.info("registered with \(link.endpoint) as rank \(rank): \(shape)\(compression == nil ? "" : ", partials in \(welcome.gradientEncoding)")")
 
         let layout = ParameterLayout(shape: shape)
+        link.pauseBeforeSharedParameters = faults.value(.pause, rank: rank).map(UInt64.init)
         link.offerSharedMemory(layout: layout)
         /// The step's parameters: where they lie in the PARAMS frame that brought them (no copy).
         /// Let go once the STEP is done, so the frame is free before the next PARAMS arrives
@@ -95,6 +96,12 @@ final class WorkerLoop {
             case .step(let step):
                 try injectFaults(rank: rank, step: Int(step.step))
                 guard let stepParameters = parameters, parametersStep == step.step else {
+                    if link.missedSharedParameters {
+                        // Late (stopped, or starved of CPU): the coordinator went on without this
+                        // worker, which will be welcomed anew once it says hello again.
+                        log.warning("step \(step.step) skipped: its parameters in shared memory already belong to a later step")
+                        continue
+                    }
                     throw WorkerError.protocolViolation("step \(step.step) arrived without its parameters")
                 }
                 defer { (parameters, parametersStep) = (nil, nil) }
@@ -134,6 +141,7 @@ final class WorkerLoop {
                     }
                     if let sendError { throw sendError }
                 }
+
             case .welcome:
                 log.notice("the coordinator welcomed this worker anew (it restarted); starting over")
                 return true

@@ -279,6 +279,54 @@ extension EndToEnd {
             #expect(leftovers.isEmpty, "workers outlived the coordinator:\n\(ProcessTable.describe(leftovers))")
         }
 
+        /// A worker on this machine that falls behind — stopped between two steps, past
+        /// `--worker-timeout`, then let go — finds the shared parameters already holding a later
+        /// step: it skips the step it was late for, rather than taking it for a protocol violation,
+        /// rejoins, and the run's bits are the undisturbed run's.
+        @Test func aLateLocalWorkerSkipsTheStepItMissed() async throws {
+            let scratch = try ScratchDirectory("late-ipc")
+            let reaper = ProcessReaper()
+            defer { reaper.killAll() }
+            let csv = try LabelledData.synthetic().write(to: scratch.file("data.csv"))
+            let common = SyntheticTraining.flags(csv: csv, batch: Self.batch, steps: 150) + ["--shards", "2"]
+            let reference = scratch.file("in-process.safetensors")
+            try await SyntheticTraining.run(common + ["--in-process", "--out", reference], in: scratch)
+
+            let endpoint = "ipc://\(scratch.file("coordinator.sock"))"
+            let out = scratch.file("late.safetensors"), metrics = scratch.file("late.jsonl")
+            let coordinator = reaper.track(try Descent.launchCoordinator(
+                common + ["--workers", "2", "--bind", endpoint, "--worker-timeout", "1", "--min-workers", "1", "--log-level", "debug",
+                          "--out", out, "--metrics", metrics],
+                in: scratch))
+            let faults = ["DESCENT_FAULTS": "pause@0=5," + Self.slow]
+            let workers = try (0..<2).map { index in
+                reaper.track(try Descent.launchWorker(
+                    ["--connect", endpoint, "--name", "late-\(index)", "--log-level", "debug"], environment: faults, in: scratch))
+            }
+            var stopped: LaunchedProcess?
+            let sawStop = await Poll.until(timeout: .seconds(30)) {
+                stopped = workers.first { ProcessTable.entry($0.pid)?.state == "T" }
+                return stopped != nil || !coordinator.isRunning
+            }
+            let late = try #require(sawStop ? stopped : nil, "no worker was ever seen stopped (SIGSTOP)\n\(ProcessOutcome.tail(coordinator.stderrSoFar))")
+            let lost = await Poll.until(timeout: .seconds(30)) { coordinator.stderrSoFar.contains(" lost: ") || !coordinator.isRunning }
+            #expect(lost && coordinator.isRunning, "the coordinator never gave up on the stopped worker\n\(ProcessOutcome.tail(coordinator.stderrSoFar))")
+            // Once the run is past step 6, the shared parameters no longer hold step 5's.
+            let movedOn = await MetricsFile.waitForSteps(8, in: metrics, of: coordinator)
+            try #require(movedOn, "the run never went past the stopped worker\n\(ProcessOutcome.tail(coordinator.stderrSoFar))")
+            late.send(SIGCONT)
+            let skipped = await Poll.until(timeout: .seconds(30)) { late.stderrSoFar.contains("skipped: its parameters in shared memory") || !late.isRunning }
+            #expect(skipped, "the late worker did not skip the step it missed\n\(ProcessOutcome.tail(late.stderrSoFar))")
+
+            let outcome = try await coordinator.wait(timeout: .seconds(90))
+            try #require(outcome.succeeded, "\(outcome.transcript)")
+            let ended = try await late.wait(timeout: .seconds(30))
+            #expect(ended.succeeded && !ended.stderr.contains("protocol"), "the late worker did not carry on\n\(ended.transcript)")
+            #expect(ended.stderr.contains("skipped: its parameters in shared memory"), "\(ended.transcript)")
+            #expect(outcome.stderr.contains("computes from the shared parameters"), "the workers did not read shared parameters\n\(outcome.transcript)")
+            #expect(try ModelComparison.sameBytes(out, reference), "a late worker changed the weights")
+        }
+
         // MARK: Coordinator lost
 
         @Test func workerGivesUpOnAKilledCoordinator() async throws {
