@@ -125,11 +125,11 @@ final class CoordinatorLink: @unchecked Sendable {
                 }
                 continue
             }
-            // PARAMS from a coordinator on this machine may be a reference to its shared copy.
             if let pause = pauseBeforeSharedParameters, transport.sharedParametersStep(in: envelope) == pause {
                 log.warning("fault injection: stopping this process (SIGSTOP) as step \(pause)'s parameters arrive")
                 raise(SIGSTOP)
             }
+            // PARAMS from a coordinator on this machine may be a reference to its shared copy.
             let shared = transport.sharedParameters(in: envelope)
             if let shared { missedSharedParameters = (try? shared.get()) == nil }
             let result = shared?.map(Message.params) ?? Result { () throws(WireError) in try MessageCodec.decode(envelope.frames) }
@@ -154,11 +154,11 @@ final class CoordinatorLink: @unchecked Sendable {
     /// shard a step never finds it full. (One that held two of the largest segments sent half of
     /// them through the socket at small batches, where backprop outruns a busy coordinator.)
     ///
-    /// None the other way: PARAMS keeps to the socket. In a ring, the coordinator itself would copy
-    /// the parameter set once per worker, one worker after the other, at the one point of a step
-    /// where every worker waits for it (0.12 ms each, traced); a zero-copy send hands the same
-    /// frame to ZeroMQ's I/O threads. Measured with 2 workers, parameters through rings made a
-    /// step 8% slower (docs/PERFORMANCE.md).
+    /// None the other way: PARAMS comes as a reference to the coordinator's shared parameters
+    /// (`ParameterBoard`), one copy for every local worker. Through a ring the coordinator would
+    /// copy the parameter set once per worker, one worker after the other, at the one point of a
+    /// step where every worker waits for it (0.12 ms each, traced): measured with 2 workers, that
+    /// made a step 8% slower than the socket (docs/PERFORMANCE.md).
     func offerSharedMemory(layout: ParameterLayout) {
         let slack = 64 << 10
         let largestSegment = layout.segments.map(\.range.count).max() ?? layout.count

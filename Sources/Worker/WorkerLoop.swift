@@ -49,9 +49,10 @@ final class WorkerLoop {
         let layout = ParameterLayout(shape: shape)
         link.pauseBeforeSharedParameters = faults.value(.pause, rank: rank).map(UInt64.init)
         link.offerSharedMemory(layout: layout)
-        /// The step's parameters: where they lie in the PARAMS frame that brought them (no copy).
-        /// Let go once the STEP is done, so the frame is free before the next PARAMS arrives
-        /// (every STEP follows its own PARAMS): a worker never holds two parameter sets.
+        /// The step's parameters: where they lie in the PARAMS frame that brought them, or in the
+        /// coordinator's shared parameters (no copy either way). Let go once the STEP is done, so
+        /// the frame is free before the next PARAMS arrives (every STEP follows its own PARAMS): a
+        /// worker never holds two parameter sets.
         var parameters: ParameterBuffer?
         let gradient = ParameterBuffer(layout: layout)
         let segments = layout.segments.map(\.range)
@@ -141,7 +142,6 @@ final class WorkerLoop {
                     }
                     if let sendError { throw sendError }
                 }
-
             case .welcome:
                 log.notice("the coordinator welcomed this worker anew (it restarted); starting over")
                 return true
