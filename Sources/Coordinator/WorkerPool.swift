@@ -146,8 +146,9 @@ final class WorkerPool: TimedGradientSource {
         let shards = worker.ready.sorted().filter { stepWork[$0] != nil && !requested.contains($0) && !accumulator.has(shard: $0) }
         guard !shards.isEmpty else { return 0 }
         let frames = MessageCodec.encode(.step(Step(step: UInt64(step), plan: shards.map { stepWork[$0]!.wire })))
+        let params = parameters(for: worker)
         do {
-            try transport.send(parameters(for: worker), to: worker.peer)
+            try transport.send(params, to: worker.peer)
             try transport.send(frames, to: worker.peer)
         } catch {
             guard case .peerUnreachable = error else { throw error }
@@ -161,7 +162,7 @@ final class WorkerPool: TimedGradientSource {
                 log.debug("worker \(worker.rank) (\(worker.label)): large frames go through shared memory\(readsShared(worker) ? "; it computes from the shared parameters" : "")")
             }
         }
-        return (parameters(for: worker) + frames).reduce(0) { $0 + $1.count }
+        return (params + frames).reduce(0) { $0 + $1.count }
     }
 
     /// Whether `worker` computes from the shared parameters (a local worker whose region was

@@ -19,7 +19,6 @@ final class ParameterBoard {
     /// "DSCPRM01", at the start of the header page.
     static let magic: UInt64 = 0x3130_4D52_5043_5344
     static let headerBytes = 4096
-    static let slots = 1
     /// The largest slot a coordinator may offer.
     static let maxSlotBytes = 1 << 30
     /// What the memory file is called in /proc (`/memfd:descent-params (deleted)`).
@@ -39,14 +38,14 @@ final class ParameterBoard {
         self.slotBytes = slotBytes
     }
 
-    private static func bytes(slotBytes: Int) -> Int { headerBytes + slots * slotBytes }
+    private static func bytes(slotBytes: Int) -> Int { headerBytes + slotBytes }
 
     /// Slots start on cache lines.
     private static func isValid(slotBytes: Int) -> Bool {
         slotBytes > WireProtocol.headerSize && slotBytes <= maxSlotBytes && slotBytes % 64 == 0
     }
 
-    /// The coordinator's side: a board whose slots hold a frame of `frameBytes`, sealed against
+    /// The coordinator's side: a board whose slot holds a frame of `frameBytes`, sealed against
     /// any writer but this mapping.
     static func create(frameBytes: Int) throws(WireError) -> ParameterBoard {
         let slotBytes = (frameBytes + 63) / 64 * 64
@@ -58,10 +57,10 @@ final class ParameterBoard {
     }
 
     /// A worker's side: maps, read-only, the board that process `pid` offered as its descriptor
-    /// `fd`. Refuses anything but a sealed board made by `create` with slots of `slotBytes`.
+    /// `fd`. Refuses anything but a sealed board made by `create` with a slot of `slotBytes`.
     static func open(pid: Int32, fd: Int32, slotBytes: Int) throws(WireError) -> ParameterBoard {
         guard pid > 0, fd >= 0, isValid(slotBytes: slotBytes) else {
-            throw .sharedMemory("an offer of pid \(pid), descriptor \(fd), slots of \(slotBytes) bytes is not a parameter board")
+            throw .sharedMemory("an offer of pid \(pid), descriptor \(fd), a slot of \(slotBytes) bytes is not a parameter board")
         }
         let file = try MemoryFile.open(
             pid: pid, fd: fd, named: fileName, bytes: bytes(slotBytes: slotBytes), writable: false, sealed: true, what: "a Descent parameter board")
@@ -71,26 +70,24 @@ final class ParameterBoard {
         return ParameterBoard(file: file, slotBytes: slotBytes)
     }
 
-    private func slot(_ index: Int) -> UnsafeMutableRawPointer {
-        base + Self.headerBytes + index * slotBytes
-    }
+    /// Where the PARAMS frame lies.
+    private var slot: UnsafeMutableRawPointer { base + Self.headerBytes }
 
     /// The coordinator's side: writes PARAMS for `step` into the slot; the reference to send each
     /// worker in its place.
     func publish(step: UInt64, values: UnsafeBufferPointer<Float>) -> BoardReference? {
         let length = MessageCodec.paramsFrameBytes(count: values.count)
         guard length <= slotBytes else { return nil }
-        let index = Int(step % UInt64(Self.slots))
-        MessageCodec.encodeParams(step: step, values: values, into: slot(index))
-        return BoardReference(slot: UInt32(index), length: UInt32(length), step: step)
+        MessageCodec.encodeParams(step: step, values: values, into: slot)
+        return BoardReference(slot: 0, length: UInt32(length), step: step)
     }
 
     /// A worker's side: the PARAMS that `reference` names, checked where it lies and viewed there.
     func params(_ reference: BoardReference) throws(WireError) -> Params {
-        guard Int(reference.slot) < Self.slots, Int(reference.length) <= slotBytes else {
+        guard reference.slot == 0, Int(reference.length) <= slotBytes else {
             throw .sharedMemory("a reference to slot \(reference.slot), \(reference.length) bytes, is outside the parameter board")
         }
-        let frame = UnsafeRawBufferPointer(start: slot(Int(reference.slot)), count: Int(reference.length))
+        let frame = UnsafeRawBufferPointer(start: slot, count: Int(reference.length))
         let params = try MessageCodec.decodeParams(inPlace: frame, owner: self)
         guard params.step == reference.step else {
             throw .sharedMemory("the parameter board holds step \(params.step) where step \(reference.step) was announced")
