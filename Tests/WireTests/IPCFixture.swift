@@ -41,3 +41,26 @@ enum IPCFixture {
         return (router, dealer, peer, directory)
     }
 }
+
+/// The large messages of a step, each way through a router and dealer of any kind: PARAMS-sized
+/// `SampleMessages.largeStep` from the router, `largePartial` from the dealer.
+enum LargeExchange {
+    /// Frames of `message` large enough for shared memory (64 KiB or more).
+    static func sharedFrames(_ message: Message) -> Int {
+        MessageCodec.encode(message).filter { $0.count >= ZeroMQTransport.zeroCopyBytes }.count
+    }
+
+    /// Sends `largeStep` to the dealer and `largePartial` back, and checks each arrives intact:
+    /// the step decoded, the partial frame for frame from `peer`.
+    static func run(
+        router: ZeroMQTransport, dealer: ZeroMQTransport, peer: PeerID, sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
+        try router.send(SampleMessages.largeStep, to: peer)
+        let step = try #require(try dealer.receiveMessage(timeoutMilliseconds: IPCFixture.patience), sourceLocation: sourceLocation)
+        #expect(try step.message.get() == SampleMessages.largeStep, sourceLocation: sourceLocation)
+        try dealer.send(SampleMessages.largePartial, to: nil)
+        let partial = try #require(try router.receive(timeoutMilliseconds: IPCFixture.patience), sourceLocation: sourceLocation)
+        #expect(partial.peer == peer, sourceLocation: sourceLocation)
+        #expect(partial.frames == MessageCodec.encode(SampleMessages.largePartial), sourceLocation: sourceLocation)
+    }
+}

@@ -122,17 +122,9 @@ import Testing
         #expect(dealer.usesSharedMemory)
         #expect(router.usesSharedMemory)
 
-        for _ in 0..<3 {
-            try router.send(SampleMessages.largeStep, to: peer)
-            let step = try #require(try dealer.receiveMessage(timeoutMilliseconds: patience))
-            #expect(try step.message.get() == SampleMessages.largeStep)
-            try dealer.send(SampleMessages.largePartial, to: nil)
-            let partial = try #require(try router.receive(timeoutMilliseconds: patience))
-            #expect(partial.peer == peer)
-            #expect(partial.frames == MessageCodec.encode(SampleMessages.largePartial))
-        }
+        for _ in 0..<3 { try LargeExchange.run(router: router, dealer: dealer, peer: peer) }
         // Every large frame of those messages went through the rings; small ones kept to the socket.
-        let large = { (message: Message) in MessageCodec.encode(message).filter { $0.count >= ZeroMQTransport.zeroCopyBytes }.count }
+        let large = LargeExchange.sharedFrames
         #expect(router.sharedFrameCounts == (3 * large(SampleMessages.largeStep), 3 * large(SampleMessages.largePartial)))
         #expect(dealer.sharedFrameCounts == (3 * large(SampleMessages.largePartial), 3 * large(SampleMessages.largeStep)))
     }
@@ -141,11 +133,7 @@ import Testing
         let (router, dealer, peer, directory) = try ipcPair(capacity: 64 << 10)
         defer { router.close(); dealer.close(); try? FileManager.default.removeItem(at: directory) }
         #expect(dealer.usesSharedMemory)
-        try dealer.send(SampleMessages.largePartial, to: nil)
-        let partial = try #require(try router.receive(timeoutMilliseconds: patience))
-        #expect(partial.frames == MessageCodec.encode(SampleMessages.largePartial))
-        try router.send(SampleMessages.largeStep, to: peer)
-        #expect(try dealer.receiveMessage(timeoutMilliseconds: patience)?.message.get() == SampleMessages.largeStep)
+        try LargeExchange.run(router: router, dealer: dealer, peer: peer)
         #expect(router.sharedFrameCounts == (0, 0))
         #expect(dealer.sharedFrameCounts == (0, 0))
     }
@@ -154,11 +142,8 @@ import Testing
     @Test func eachWayHasARingOfItsOwnSize() throws {
         let (router, dealer, peer, directory) = try ipcPair(capacity: 64 << 10, receiving: 12 << 20)
         defer { router.close(); dealer.close(); try? FileManager.default.removeItem(at: directory) }
-        try router.send(SampleMessages.largeStep, to: peer)
-        #expect(try dealer.receiveMessage(timeoutMilliseconds: patience)?.message.get() == SampleMessages.largeStep)
-        try dealer.send(SampleMessages.largePartial, to: nil)
-        #expect(try router.receive(timeoutMilliseconds: patience)?.frames == MessageCodec.encode(SampleMessages.largePartial))
-        let large = { (message: Message) in MessageCodec.encode(message).filter { $0.count >= ZeroMQTransport.zeroCopyBytes }.count }
+        try LargeExchange.run(router: router, dealer: dealer, peer: peer)
+        let large = LargeExchange.sharedFrames
         #expect(router.sharedFrameCounts == (large(SampleMessages.largeStep), 0), "the step's frames go through the large ring, the partial's not")
         #expect(dealer.sharedFrameCounts == (0, large(SampleMessages.largeStep)))
     }
@@ -173,11 +158,8 @@ import Testing
         let (router, dealer, peer, directory) = try ipcPair(capacity: 12 << 20, receiving: 0)
         defer { router.close(); dealer.close(); try? FileManager.default.removeItem(at: directory) }
         #expect(dealer.usesSharedMemory)
-        try router.send(SampleMessages.largeStep, to: peer)
-        #expect(try dealer.receiveMessage(timeoutMilliseconds: patience)?.message.get() == SampleMessages.largeStep)
-        try dealer.send(SampleMessages.largePartial, to: nil)
-        #expect(try router.receive(timeoutMilliseconds: patience)?.frames == MessageCodec.encode(SampleMessages.largePartial))
-        let large = { (message: Message) in MessageCodec.encode(message).filter { $0.count >= ZeroMQTransport.zeroCopyBytes }.count }
+        try LargeExchange.run(router: router, dealer: dealer, peer: peer)
+        let large = LargeExchange.sharedFrames
         #expect(router.sharedFrameCounts == (0, large(SampleMessages.largePartial)))
         #expect(dealer.sharedFrameCounts == (large(SampleMessages.largePartial), 0))
         try router.send([RingReference(position: 0, length: 64).bytes], to: peer)

@@ -58,15 +58,7 @@ import Testing
     @Test func multiFrameMessagesCrossTheSocketWhole() throws {
         let (router, dealer, peer) = try connectedPair()
         defer { router.close(); dealer.close() }
-
-        try router.send(SampleMessages.largeStep, to: peer)
-        let step = try #require(try dealer.receiveMessage(timeoutMilliseconds: patience))
-        #expect(try step.message.get() == SampleMessages.largeStep)
-
-        try dealer.send(SampleMessages.largePartial, to: nil)
-        let partial = try #require(try router.receive(timeoutMilliseconds: patience))
-        #expect(partial.peer == peer)
-        #expect(partial.frames == MessageCodec.encode(SampleMessages.largePartial))
+        try LargeExchange.run(router: router, dealer: dealer, peer: peer)
     }
 
     @Test func receiveReturnsNilWhenNothingArrives() throws {
