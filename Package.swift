@@ -22,7 +22,7 @@ let package = Package(
         // MARK: Libraries
         .target(
             name: "Core",
-            dependencies: ["CBLAS", "CZlib"]
+            dependencies: ["CBLAS", "CGather", "CZlib"]
         ),
         .target(
             name: "Wire",
@@ -59,6 +59,7 @@ let package = Package(
 
         // MARK: C shims
         .target(name: "CCRC32C"),
+        .target(name: "CGather"),
         .target(name: "CSharedMemory"),
         .systemLibrary(
             name: "CBLAS",

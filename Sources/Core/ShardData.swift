@@ -1,3 +1,5 @@
+import CGather
+
 /// One shard's examples, and the computation of its partial: the same code in every process.
 ///
 /// Invariant 3 lives here: a partial depends only on the shard's data, the selection and the
@@ -59,12 +61,13 @@ public final class ShardData: @unchecked Sendable {
         case .list(let indices):
             let m = indices.count
             let (x, y) = ws.reserveGathered(m)
-            let n0 = featureCount
             for (column, index) in indices.enumerated() {
                 let i = Int(index)
                 precondition(i >= 0 && i < count, "selection outside shard \(id)")
-                (x + column * n0).update(from: features + i * n0, count: n0)
                 y[column] = labels[i]
+            }
+            indices.withUnsafeBufferPointer { indices in
+                descent_gather_columns(x, features, indices.baseAddress, indices.count, featureCount)
             }
             return Network.gradientSum(p, input: x, count: m, labels: y, workspace: ws, into: grad, onSegment: onSegment)
         }
