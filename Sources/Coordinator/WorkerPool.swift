@@ -43,12 +43,8 @@ final class WorkerPool: TimedGradientSource {
     /// The next step's shuffled selections, by shard (`prepare(next:)`), announced to the workers
     /// right after this step's STEP so they gather those examples while they wait.
     private var nextWork: [Int: Core.ShardWork] = [:]
-    /// This step's PARAMS, encoded once (when a worker takes them through the socket) and sent as
-    /// they are to every worker asked for partials.
-    private var parameterFrames: [[UInt8]] = []
-    /// The step's reference to its PARAMS on the parameters shared with local workers.
-    private var sharedParameterFrames: [[UInt8]]?
-    private var currentParameters: ParameterBuffer?
+    /// This step's W, b and their PARAMS, as each worker takes them.
+    private var parameters: StepParameters?
     /// For arbitration: the coordinator's own view of each shard, made on first need.
     private var localShards: [Int: ShardData] = [:]
     private lazy var localWorkspace = Workspace(shape: layout.shape)
@@ -115,9 +111,9 @@ final class WorkerPool: TimedGradientSource {
         self.step = step
         stepWork = Dictionary(uniqueKeysWithValues: work.map { ($0.shard, $0) })
         requested = []
-        sharedParameterFrames = transport.publishParameters(step: UInt64(step), values: UnsafeBufferPointer(start: p.values, count: p.count))
-        parameterFrames = []
-        currentParameters = p
+        parameters = StepParameters(
+            step: step, values: p,
+            sharedReference: transport.publishParameters(step: UInt64(step), values: UnsafeBufferPointer(start: p.values, count: p.count)))
         admitJoiners()
         for worker in workers { timings.bytesSent += try request(from: worker, accumulator: accumulator) }
         for worker in workers { timings.bytesSent += announceNextPlan(to: worker) }
@@ -151,7 +147,8 @@ final class WorkerPool: TimedGradientSource {
         let shards = worker.ready.sorted().filter { stepWork[$0] != nil && !requested.contains($0) && !accumulator.has(shard: $0) }
         guard !shards.isEmpty else { return 0 }
         let frames = MessageCodec.encode(.step(Step(step: UInt64(step), plan: shards.map { stepWork[$0]!.wire })))
-        let params = parameters(for: worker)
+        let sharedReader = readsShared(worker)
+        guard let params = parameters?.frames(sharedReader: sharedReader) else { return 0 }
         do {
             try transport.send(params, to: worker.peer)
             try transport.send(frames, to: worker.peer)
@@ -194,17 +191,7 @@ final class WorkerPool: TimedGradientSource {
     /// Whether `worker` computes from the shared parameters (a local worker whose region was
     /// accepted, and which mapped them).
     private func readsShared(_ worker: Worker) -> Bool {
-        sharedParameterFrames != nil && transport.readsSharedParameters(worker.peer)
-    }
-
-    /// The step's PARAMS for `worker`: a reference to the shared parameters, or the frames
-    /// themselves, encoded once a step on first need and sent as they are to every worker.
-    private func parameters(for worker: Worker) -> [[UInt8]] {
-        if readsShared(worker), let sharedParameterFrames { return sharedParameterFrames }
-        if parameterFrames.isEmpty, let p = currentParameters {
-            parameterFrames = MessageCodec.encodeParams(step: UInt64(step), values: UnsafeBufferPointer(start: p.values, count: p.count))
-        }
-        return parameterFrames
+        parameters?.sharedReference != nil && transport.readsSharedParameters(worker.peer)
     }
 
     // MARK: Messages
@@ -362,7 +349,7 @@ final class WorkerPool: TimedGradientSource {
 
     /// Computes `shard`'s partial in this process and adds it, or throws if it is not finite.
     private func arbitrate(shard: Int, accumulator: GradientAccumulator) throws {
-        guard let dataset, let p = currentParameters, let work = stepWork[shard] else { return }
+        guard let dataset, let p = parameters?.values, let work = stepWork[shard] else { return }
         let data = localShards[shard] ?? ShardData(id: shard, dataset: dataset, range: plan.ranges[shard])
         localShards[shard] = data
         let evaluation = data.computePartial(p, selection: work.selection, workspace: localWorkspace, into: localGradient)
