@@ -40,9 +40,6 @@ final class WorkerPool: TimedGradientSource {
     private var step = 0
     private var stepWork: [Int: Core.ShardWork] = [:]
     private var requested: Set<Int> = []
-    /// The next step's shuffled selections, by shard (`prepare(next:)`), announced to the workers
-    /// right after this step's STEP so they gather those examples while they wait.
-    private var nextWork: [Int: Core.ShardWork] = [:]
     /// This step's W, b and their PARAMS, as each worker takes them.
     private var parameters: StepParameters?
     /// For arbitration: the coordinator's own view of each shard, made on first need.
@@ -116,8 +113,6 @@ final class WorkerPool: TimedGradientSource {
             sharedReference: transport.publishParameters(step: UInt64(step), values: UnsafeBufferPointer(start: p.values, count: p.count)))
         admitJoiners()
         for worker in workers { timings.bytesSent += try request(from: worker, accumulator: accumulator) }
-        for worker in workers { timings.bytesSent += announceNextPlan(to: worker) }
-        nextWork = [:]
         let sent = ContinuousClock.now
         timings.send = (sent - started).inSeconds
 
@@ -165,27 +160,6 @@ final class WorkerPool: TimedGradientSource {
             }
         }
         return (params + frames).reduce(0) { $0 + $1.count }
-    }
-
-    func prepare(next work: [Core.ShardWork]) {
-        nextWork = Dictionary(uniqueKeysWithValues: work.compactMap { item in
-            if case .list = item.selection { (item.shard, item) } else { nil }
-        })
-    }
-
-    /// Sends `worker` a NEXT_PLAN: the shuffled selections the next step will most likely ask of
-    /// the shards it holds. A hint, so a send that fails is only logged (the STEP's will not be).
-    private func announceNextPlan(to worker: Worker) -> Int {
-        let plan = worker.ready.sorted().compactMap { nextWork[$0]?.wire }
-        guard !plan.isEmpty else { return 0 }
-        let frames = MessageCodec.encode(.nextPlan(Step(step: UInt64(step + 1), plan: plan)))
-        do {
-            try transport.send(frames, to: worker.peer)
-        } catch {
-            log.debug("could not announce the next plan to worker \(worker.rank): \(error)")
-            return 0
-        }
-        return frames.reduce(0) { $0 + $1.count }
     }
 
     /// Whether `worker` computes from the shared parameters (a local worker whose region was

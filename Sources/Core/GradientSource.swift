@@ -17,11 +17,6 @@ public protocol GradientSource: AnyObject {
     /// `accumulator`, and returns when the accumulator is complete.
     func computePartials(step: Int, parameters p: ParameterBuffer, work: [ShardWork], into accumulator: GradientAccumulator) throws
 
-    /// The work of the step after the next `computePartials`, named just before it is called so
-    /// a source can get ready while that step runs (workers gather those examples while they
-    /// wait for the update). A hint: what the later `computePartials` is given is what counts.
-    func prepare(next work: [ShardWork])
-
     /// Releases workers and sockets; called once at the end of a run, successful or not.
     /// `resumable`: the run was checkpointed and may be resumed, so workers that can wait for a
     /// restarted coordinator should not be told to leave.
@@ -30,7 +25,6 @@ public protocol GradientSource: AnyObject {
 
 extension GradientSource {
     public func shutdown(reason: String, resumable: Bool) {}
-    public func prepare(next work: [ShardWork]) {}
 }
 
 /// The reference path: every shard computed in this process, with the same arithmetic a worker

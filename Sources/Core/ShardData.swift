@@ -59,41 +59,18 @@ public final class ShardData: @unchecked Sendable {
                 p, input: features + r.lowerBound * featureCount, count: r.count,
                 labels: labels + r.lowerBound, workspace: ws, into: grad, onSegment: onSegment)
         case .list(let indices):
-            let (x, y) = gather(indices, into: ws)
-            return Network.gradientSum(p, input: x, count: indices.count, labels: y, workspace: ws, into: grad, onSegment: onSegment)
+            let m = indices.count
+            let (x, y) = ws.reserveGathered(m)
+            for (column, index) in indices.enumerated() {
+                let i = Int(index)
+                precondition(i >= 0 && i < count, "selection outside shard \(id)")
+                y[column] = labels[i]
+            }
+            indices.withUnsafeBufferPointer { indices in
+                descent_gather_columns(x, features, indices.baseAddress, indices.count, featureCount)
+            }
+            return Network.gradientSum(p, input: x, count: m, labels: y, workspace: ws, into: grad, onSegment: onSegment)
         }
-    }
-
-    /// Gathers a shuffled selection into `ws` ahead of the step that will compute it, so a worker
-    /// copies the examples while it would otherwise wait for the coordinator's update;
-    /// `computePartial` then finds them in place. The same copy either way, so the same bits.
-    /// Does nothing for a contiguous selection (used in place) or one this shard cannot serve.
-    public func prepare(_ selection: ExampleSelection, workspace ws: Workspace) {
-        guard case .list(let indices) = selection, accepts(selection) else { return }
-        _ = gather(indices, into: ws)
-    }
-
-    /// Whether `ws` already holds this selection's examples, gathered by `prepare`.
-    public func isPrepared(_ selection: ExampleSelection, in ws: Workspace) -> Bool {
-        guard case .list(let indices) = selection else { return false }
-        return ws.holdsGathered(indices, of: self)
-    }
-
-    /// `indices`' examples and labels, column after column in the workspace's gathered buffers;
-    /// not copied again when the buffers already hold them (`prepare`).
-    private func gather(_ indices: [Int32], into ws: Workspace) -> (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Int32>) {
-        let (x, y) = ws.reserveGathered(indices.count)
-        guard !ws.holdsGathered(indices, of: self) else { return (x, y) }
-        for (column, index) in indices.enumerated() {
-            let i = Int(index)
-            precondition(i >= 0 && i < count, "selection outside shard \(id)")
-            y[column] = labels[i]
-        }
-        indices.withUnsafeBufferPointer { indices in
-            descent_gather_columns(x, features, indices.baseAddress, indices.count, featureCount)
-        }
-        ws.markGathered(indices, of: self)
-        return (x, y)
     }
 
     /// Whether a selection names only examples this shard has.

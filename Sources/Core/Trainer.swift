@@ -66,22 +66,18 @@ public final class Trainer {
         var examples = 0
         var lastLoss = Double.nan
         var lastTest: Evaluator.Result?
-        var orders = EpochOrders(schedule: schedule)
+        var permutations: [[Int32]] = []
+        var permutationsEpoch = -1
         let perEpoch = schedule.stepsPerEpoch
-        /// The work of step `step`, when the step before named it to the source ahead of time.
-        var upcoming: [ShardWork]?
 
         while step < totalSteps {
             let stepStart = DispatchTime.now()
             let epoch = step / perEpoch, j = step % perEpoch
-            let work = upcoming ?? orders.work(step: step)
-            upcoming = nil
-            // A shuffled step's examples are gathered: the source may gather the next one's early.
-            if !schedule.isFullBatch, step + 1 < totalSteps {
-                let next = orders.work(step: step + 1)
-                source.prepare(next: next)
-                upcoming = next
+            if !schedule.isFullBatch && epoch != permutationsEpoch {
+                permutations = schedule.permutations(epoch: epoch)
+                permutationsEpoch = epoch
             }
+            let work = schedule.work(stepInEpoch: j, permutations: permutations)
             accumulator.reset()
             try source.computePartials(step: step + 1, parameters: parameters, work: work, into: accumulator)
             let computed = DispatchTime.now()
@@ -126,29 +122,6 @@ public final class Trainer {
         return TrainingSummary(
             steps: step, finalLoss: lastLoss, test: lastTest, examples: examples,
             wallSeconds: seconds(started, DispatchTime.now()), workers: source.workerCount)
-    }
-}
-
-/// Each step's work from the schedule, with the shuffled orders of the current epoch and, near
-/// its end, of the next, each made once.
-private struct EpochOrders {
-    let schedule: BatchSchedule
-    private var made: [(epoch: Int, permutations: [[Int32]])] = []
-
-    init(schedule: BatchSchedule) { self.schedule = schedule }
-
-    /// The work of step `step` (0-based) of the run.
-    mutating func work(step: Int) -> [ShardWork] {
-        let perEpoch = schedule.stepsPerEpoch
-        return schedule.work(stepInEpoch: step % perEpoch, permutations: permutations(epoch: step / perEpoch))
-    }
-
-    private mutating func permutations(epoch: Int) -> [[Int32]] {
-        guard !schedule.isFullBatch else { return [] }
-        if let hit = made.first(where: { $0.epoch == epoch }) { return hit.permutations }
-        let permutations = schedule.permutations(epoch: epoch)
-        made = made.suffix(1) + [(epoch, permutations)]
-        return permutations
     }
 }
 

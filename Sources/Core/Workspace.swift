@@ -13,10 +13,6 @@ public final class Workspace: @unchecked Sendable {
     /// Examples gathered from a shard for a shuffled mini-batch, (n0, capacity).
     private(set) var gatheredInput: UnsafeMutablePointer<Float>?
     private(set) var gatheredLabels: UnsafeMutablePointer<Int32>?
-    /// What `gatheredInput` and `gatheredLabels` hold: these examples of this shard, in this
-    /// order. Weak, so a shard that is gone (and any later one at its address) never matches.
-    private weak var gatheredShard: ShardData?
-    private var gatheredIndices: [Int32] = []
 
     /// The gradient's segments (`ParameterLayout.segments`), computed once.
     let segments: [GradientSegment]
@@ -52,17 +48,6 @@ public final class Workspace: @unchecked Sendable {
         return (gatheredInput!, gatheredLabels!)
     }
 
-    /// Whether the gathered buffers hold exactly `indices` of `shard`, in order.
-    func holdsGathered(_ indices: [Int32], of shard: ShardData) -> Bool {
-        gatheredShard === shard && gatheredIndices == indices
-    }
-
-    /// Records what was just gathered; nil shard: the buffers hold nothing known.
-    func markGathered(_ indices: [Int32], of shard: ShardData?) {
-        gatheredShard = shard
-        gatheredIndices = shard == nil ? [] : indices
-    }
-
     /// A[L], (n_L, m): the network's outputs after `forward`.
     public var output: UnsafeMutablePointer<Float> { activations[shape.depth] }
 
@@ -75,6 +60,5 @@ public final class Workspace: @unchecked Sendable {
         gatheredInput = nil
         gatheredLabels?.deallocate()
         gatheredLabels = nil
-        markGathered([], of: nil)
     }
 }

@@ -30,7 +30,7 @@ extension MessageCodec {
         case .params(let params):
             writer.write(params.step)
             writer.write(params.values)
-        case .step(let step), .nextPlan(let step):
+        case .step(let step):
             writer.write(step.step)
             writer.writeCount(step.plan.count)
             for work in step.plan {
@@ -99,8 +99,6 @@ extension MessageCodec {
             ))
         case .step:
             return .step(try readStep(from: &reader))
-        case .nextPlan:
-            return .nextPlan(try readStep(from: &reader))
         case .partial:
             return .partial(try readPartial(from: &reader))
         case .heartbeat:
@@ -220,7 +218,7 @@ extension MessageCodec {
             return 32 + 4 * welcome.layers.count + size(welcome.activation)
         case .shard(let chunk):
             return 32 + 4 * chunk.labels.count + 4 * chunk.values.count
-        case .step(let step), .nextPlan(let step):
+        case .step(let step):
             let plan = step.plan.reduce(0) { total, work in
                 switch work.examples {
                 case .range: total + 13

@@ -123,7 +123,7 @@ public enum MessageCodec {
     static func headerStep(_ message: Message) -> UInt64 {
         switch message {
         case .params(let params): params.step
-        case .step(let step), .nextPlan(let step): step.step
+        case .step(let step): step.step
         case .partial(let partial): partial.step
         case .heartbeat(let heartbeat): heartbeat.step
         case .hello, .welcome, .refuse, .shard, .shardReady, .bye: 0

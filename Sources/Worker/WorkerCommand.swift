@@ -41,10 +41,6 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: .hidden)
     var parentPid: Int32?
 
-    /// The nice value a local worker (one started by its coordinator) runs at: 10 measured best
-    /// of 1, 5 and 10; it costs the workers nothing, as the coordinator uses about 5% of a core.
-    static let localNiceness: Int32 = 10
-
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -57,13 +53,6 @@ struct WorkerCommand: ParsableCommand {
     }
 
     func run() throws {
-        // A local worker shares the cores with its coordinator, whose serial work between two
-        // steps (the last partial added, the update, the next broadcast) every worker waits for,
-        // while the workers gather the next step's examples (NEXT_PLAN). At a lower priority than
-        // the coordinator, the scheduler runs the coordinator as soon as it wakes instead of
-        // after the gather: 4.7% faster steps with 2 workers on 2 cores (docs/PERFORMANCE.md).
-        // Set first, so every thread this process makes inherits it.
-        if parentPid != nil { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, Self.localNiceness) }
         AllocatorTuning.keepMessageBuffersOnHeap()
         AllocatorTuning.shareOneHeap()
         let level = Logger.Level(rawValue: logLevel) ?? .info

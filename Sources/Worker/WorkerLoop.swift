@@ -64,9 +64,6 @@ final class WorkerLoop {
         /// With compression: each held shard's residual, and the 16-bit gradients being sent.
         var feedback: [Int: ErrorFeedback] = [:]
         var bits = [UInt16](repeating: 0, count: compression == nil ? 0 : layout.count)
-        /// Shuffled selections computed, and how many of them NEXT_PLAN let this worker gather
-        /// while it waited for the coordinator.
-        var (gathered, gatheredAhead) = (0, 0)
 
         while true {
             switch try link.next() {
@@ -97,14 +94,6 @@ final class WorkerLoop {
                     parameters = copy
                 }
                 parametersStep = params.step
-            case .nextPlan(let upcoming):
-                // Sent just after this step's STEP, so read once this worker's partials are out,
-                // while the coordinator waits for the others' and updates W, b: meanwhile, copy
-                // the next step's examples into place. Only the plan's first shard (one buffer);
-                // the STEP's own plan is what counts.
-                if let work = upcoming.plan.first, let shard = shards[Int(work.shardID)] {
-                    shard.prepare(work.examples.core, workspace: workspace)
-                }
             case .step(let step):
                 try injectFaults(rank: rank, step: Int(step.step))
                 guard let stepParameters = parameters, parametersStep == step.step else {
@@ -121,10 +110,6 @@ final class WorkerLoop {
                     let selection = work.examples.core
                     guard let shard = shards[Int(work.shardID)], shard.accepts(selection) else {
                         throw WorkerError.protocolViolation("step \(step.step) asks for examples of shard \(work.shardID), which this worker does not hold")
-                    }
-                    if case .list = selection {
-                        gathered += 1
-                        if shard.isPrepared(selection, in: workspace) { gatheredAhead += 1 }
                     }
                     // Each segment of the gradient goes out as soon as backprop has finished it,
                     // so the coordinator adds it while the rest is still being computed.
@@ -163,7 +148,6 @@ final class WorkerLoop {
             case .bye(let bye):
                 log.info("coordinator said goodbye: \(bye.reason)")
                 if let summary = link.sharedMemorySummary { log.debug("\(summary)") }
-                log.debug("\(gatheredAhead) of \(gathered) shuffled selections were gathered ahead, while waiting for the coordinator")
                 return false
             case .refuse(let refuse):
                 throw WorkerError.refused(reason: refuse.reason)

@@ -21,17 +21,8 @@ extension EndToEnd {
 
             for workers in 1...4 {
                 let out = scratch.file("workers-\(workers).safetensors"), metricsPath = scratch.file("workers-\(workers).jsonl")
-                let outcome = try await SyntheticTraining.outcome(
-                    common + ["--local-workers", String(workers), "--out", out, "--metrics", metricsPath, "--log-level", "debug"], in: scratch)
-                #expect(try outcome.summary().int("workers") == workers)
-                // While it waited for each update, every worker gathered the next step's examples
-                // of the first shard in its plan (NEXT_PLAN): in every step but the first.
-                let gathered = Self.gatheredAhead(in: outcome.stderr)
-                #expect(gathered.count == workers, "not every worker reported what it gathered ahead\n\(outcome.transcript)")
-                for (ahead, shuffled) in gathered {
-                    #expect(batch == 0 ? shuffled == 0 : ahead == SyntheticTraining.steps - 1 && shuffled >= SyntheticTraining.steps,
-                            "--local-workers \(workers): \(ahead) of \(shuffled) selections gathered ahead")
-                }
+                let summary = try await SyntheticTraining.run(common + ["--local-workers", String(workers), "--out", out, "--metrics", metricsPath], in: scratch)
+                #expect(summary.int("workers") == workers)
                 let difference = try ModelComparison.relativeDifference(out, reference)
                 #expect(try ModelComparison.sameBytes(out, reference),
                         "--local-workers \(workers) --shards 4 differs from --in-process --shards 4 (max |Δ|/max|W| = \(difference))")
@@ -48,16 +39,6 @@ extension EndToEnd {
                 let firstDifference = reported.indices.first { $0 >= losses.count || reported[$0] != losses[$0] }
                 let sameLosses = reported == losses
                 #expect(sameLosses, "--local-workers \(workers) reported other losses from step \((firstDifference ?? reported.count) + 1)")
-            }
-        }
-
-        /// Each worker's "A of S shuffled selections were gathered ahead" (debug log, on goodbye).
-        static func gatheredAhead(in log: String) -> [(ahead: Int, shuffled: Int)] {
-            log.split(whereSeparator: \.isNewline).compactMap { line in
-                guard let range = line.range(of: " shuffled selections were gathered ahead") else { return nil }
-                let words = line[..<range.lowerBound].split(separator: " ")
-                guard words.count >= 3, words[words.count - 2] == "of", let a = Int(words[words.count - 3]), let s = Int(words.last!) else { return nil }
-                return (a, s)
             }
         }
 

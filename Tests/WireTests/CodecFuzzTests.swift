@@ -308,7 +308,7 @@ private extension Message {
                 partial.lossSum.isNaN || partial.computeSeconds.isNaN
             }
         case .shard(let chunk): chunk.values.contains { $0.isNaN }
-        case .hello, .welcome, .refuse, .shardReady, .step, .nextPlan, .heartbeat, .bye: false
+        case .hello, .welcome, .refuse, .shardReady, .step, .heartbeat, .bye: false
         }
     }
 }
@@ -455,7 +455,6 @@ private struct FuzzSource {
         case .shardReady: .shardReady(ShardReady(shardID: integer(), examples: integer()))
         case .params: .params(Params(step: integer(), values: FloatArray(floats(length()))))
         case .step: .step(Step(step: integer(), plan: plan()))
-        case .nextPlan: .nextPlan(Step(step: integer(), plan: plan()))
         case .partial: .partial(partial(count: length(), bulk: false))
         case .heartbeat: .heartbeat(Heartbeat(step: integer()))
         case .bye: .bye(Bye(reason: string()))

@@ -34,10 +34,6 @@ enum SampleMessages {
         ]
     ))
     static let emptyStep = Message.step(Step(step: 0, plan: []))
-    static let nextPlan = Message.nextPlan(Step(
-        step: 43,
-        plan: [ShardWork(shardID: 3, examples: .list([5, 1, 4_000_000_000, 0])), ShardWork(shardID: 0, examples: .range(start: 32, count: 32))]
-    ))
     static let partial = Message.partial(Partial(
         step: 42, shardID: 3, exampleCount: 32, correctCount: 29, lossSum: 11.25, computeSeconds: 0.0125,
         gradients: .float32(FloatArray(distinctFloats(40, seed: 0.25)))
@@ -73,7 +69,7 @@ enum SampleMessages {
     ))
 
     static let small: [Message] = [
-        hello, welcome, refuse, shard, emptyShard, shardReady, params, emptyParams, step, emptyStep, nextPlan, partial,
+        hello, welcome, refuse, shard, emptyShard, shardReady, params, emptyParams, step, emptyStep, partial,
         float16Partial, bfloat16Partial, heartbeat, bye,
     ]
 }

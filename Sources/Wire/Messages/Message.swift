@@ -7,8 +7,6 @@ public enum Message: Sendable, Equatable {
     case shardReady(ShardReady)
     case params(Params)
     case step(Step)
-    /// The plan the next STEP is expected to carry: a hint (`NEXT_PLAN`), never an order.
-    case nextPlan(Step)
     case partial(Partial)
     case heartbeat(Heartbeat)
     case bye(Bye)
@@ -23,7 +21,6 @@ public enum Message: Sendable, Equatable {
         case .shardReady: .shardReady
         case .params: .params
         case .step: .step
-        case .nextPlan: .nextPlan
         case .partial: .partial
         case .heartbeat: .heartbeat
         case .bye: .bye

@@ -29,20 +29,12 @@ enum SyntheticTraining {
         _ arguments: [String], environment: [String: String] = [:], in scratch: ScratchDirectory,
         sourceLocation: SourceLocation = #_sourceLocation
     ) async throws -> [String: Any] {
-        try await outcome(arguments, environment: environment, in: scratch, sourceLocation: sourceLocation).summary()
-    }
-
-    /// `run`, returning all the coordinator printed.
-    static func outcome(
-        _ arguments: [String], environment: [String: String] = [:], in scratch: ScratchDirectory,
-        sourceLocation: SourceLocation = #_sourceLocation
-    ) async throws -> ProcessOutcome {
         let outcome = try await Descent.launchCoordinator(arguments, environment: environment, in: scratch).wait(timeout: .seconds(60))
         try #require(outcome.succeeded, "\(outcome.transcript)", sourceLocation: sourceLocation)
         if arguments.contains("--local-workers") {
             let leftovers = ProcessTable.workers(of: outcome.pid)
             #expect(leftovers.isEmpty, "workers outlived `\(outcome.command)`:\n\(ProcessTable.describe(leftovers))", sourceLocation: sourceLocation)
         }
-        return outcome
+        return try outcome.summary()
     }
 }
