@@ -134,6 +134,31 @@ private func train(
         #expect(TestNetworks.bits(fromDataset) != TestNetworks.bits(scratch), "different examples, different partial")
     }
 
+    /// A shuffled selection is gathered (`CGather`) into exactly the examples it names, in its
+    /// order, repeats included: its partial has the bits of the same examples laid out by hand
+    /// and taken in place. 37 features: examples that start and end mid cache line.
+    @Test(arguments: [6, 37])
+    func aGatheredSelectionIsTheExamplesItNames(features: Int) throws {
+        let shape = try NetworkShape(layers: [features, 8, 3], activation: .relu)
+        let p = TestNetworks.randomParameters(shape, seed: 4)
+        let batch = ExampleBatch(features: features, count: 50, classes: 3, seed: 31)
+        let indices: [Int32] = [49, 0, 17, 17, 3, 48, 25, 1, 30]
+        let shard = ShardData(id: 0, features: batch.features.copy(), labels: batch.labels)
+        let gathered = ParameterBuffer(layout: p.layout)
+        let e1 = shard.computePartial(p, selection: .list(indices), workspace: Workspace(shape: shape), into: gathered)
+
+        let values = batch.features.columnMajorValues
+        let byHand = ShardData(
+            id: 0,
+            features: Matrix(rows: features, cols: indices.count, columnMajor: indices.flatMap { values[Int($0) * features..<(Int($0) + 1) * features] }),
+            labels: indices.map { batch.labels[Int($0)] })
+        let inPlace = ParameterBuffer(layout: p.layout)
+        let e2 = byHand.computePartial(p, selection: .range(0..<indices.count), workspace: Workspace(shape: shape), into: inPlace)
+
+        #expect(TestNetworks.bits(gathered) == TestNetworks.bits(inPlace))
+        #expect(e1.lossSum.bitPattern == e2.lossSum.bitPattern && e1.correct == e2.correct)
+    }
+
     /// One full-batch sgd step from known weights is W − α·∇J, ∇J from the Float64 reference.
     @Test(arguments: [1, 3])
     func fullBatchSGDStepMatchesReference(shards: Int) throws {
