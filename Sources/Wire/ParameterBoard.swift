@@ -106,15 +106,15 @@ struct BoardReference: Equatable {
     static let magic: UInt32 = 0x504D_5344
     static let byteCount = 24
 
+    /// magic, slot, length (u32 each), 4 zero bytes, step (u64): little-endian, like a payload.
     var bytes: [UInt8] {
-        var frame = [UInt8](repeating: 0, count: Self.byteCount)
-        frame.withUnsafeMutableBytes { raw in
-            raw.storeBytes(of: Self.magic.littleEndian, toByteOffset: 0, as: UInt32.self)
-            raw.storeBytes(of: slot.littleEndian, toByteOffset: 4, as: UInt32.self)
-            raw.storeBytes(of: length.littleEndian, toByteOffset: 8, as: UInt32.self)
-            raw.storeBytes(of: step.littleEndian, toByteOffset: 16, as: UInt64.self)
-        }
-        return frame
+        var writer = PayloadWriter(reserved: 0, capacity: Self.byteCount)
+        writer.write(Self.magic)
+        writer.write(slot)
+        writer.write(length)
+        writer.writePadding(4)
+        writer.write(step)
+        return writer.finish()
     }
 
     init(slot: UInt32, length: UInt32, step: UInt64) {
@@ -126,13 +126,11 @@ struct BoardReference: Equatable {
     /// The reference a frame carries, or nil for any other frame.
     init?(_ frame: [UInt8]) {
         guard frame.count == Self.byteCount else { return nil }
-        let fields = frame.withUnsafeBytes { raw in
-            (UInt32(littleEndian: raw.loadUnaligned(as: UInt32.self)),
-             UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4, as: UInt32.self)),
-             UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt32.self)),
-             UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self)))
-        }
-        guard fields.0 == Self.magic else { return nil }
-        (slot, length, step) = (fields.1, fields.2, fields.3)
+        var reader = PayloadReader(frame, from: 0)
+        guard (try? reader.read(UInt32.self, "magic")) == Self.magic,
+              let slot = try? reader.read(UInt32.self, "slot"), let length = try? reader.read(UInt32.self, "length"),
+              (try? reader.readPadding(4, "padding")) != nil, let step = try? reader.read(UInt64.self, "step")
+        else { return nil }
+        (self.slot, self.length, self.step) = (slot, length, step)
     }
 }

@@ -177,14 +177,13 @@ struct RingReference: Equatable {
     static let magic: UInt32 = 0x524D_5344
     static let byteCount = 20
 
+    /// magic (u32), position, length (u64 each): little-endian, like a payload.
     var bytes: [UInt8] {
-        var frame = [UInt8](repeating: 0, count: Self.byteCount)
-        frame.withUnsafeMutableBytes { raw in
-            raw.storeBytes(of: Self.magic.littleEndian, toByteOffset: 0, as: UInt32.self)
-            raw.storeBytes(of: position.littleEndian, toByteOffset: 4, as: UInt64.self)
-            raw.storeBytes(of: length.littleEndian, toByteOffset: 12, as: UInt64.self)
-        }
-        return frame
+        var writer = PayloadWriter(reserved: 0, capacity: Self.byteCount)
+        writer.write(Self.magic)
+        writer.write(position)
+        writer.write(length)
+        return writer.finish()
     }
 
     init(position: UInt64, length: UInt64) {
@@ -195,13 +194,10 @@ struct RingReference: Equatable {
     /// The reference a frame carries, or nil for any other frame.
     init?(_ frame: [UInt8]) {
         guard frame.count == Self.byteCount else { return nil }
-        let fields = frame.withUnsafeBytes { raw in
-            (UInt32(littleEndian: raw.loadUnaligned(as: UInt32.self)),
-             UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 4, as: UInt64.self)),
-             UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 12, as: UInt64.self)))
-        }
-        guard fields.0 == Self.magic else { return nil }
-        position = fields.1
-        length = fields.2
+        var reader = PayloadReader(frame, from: 0)
+        guard (try? reader.read(UInt32.self, "magic")) == Self.magic,
+              let position = try? reader.read(UInt64.self, "position"), let length = try? reader.read(UInt64.self, "length")
+        else { return nil }
+        (self.position, self.length) = (position, length)
     }
 }

@@ -98,10 +98,20 @@ import Testing
         }
         let reference = RingReference(position: 123_456, length: 789)
         #expect(RingReference(reference.bytes) == reference)
+        #expect(reference.bytes == [0x44, 0x53, 0x4D, 0x52, 0x40, 0xE2, 0x01, 0, 0, 0, 0, 0, 0x15, 0x03, 0, 0, 0, 0, 0, 0])
         #expect(throws: WireError.self) { try MessageCodec.decode([reference.bytes]) }
+        // The 24-byte PARAMS reference of docs/PROTOCOL.md, byte for byte; its padding must be zero.
+        let board = BoardReference(slot: 0, length: 0x0102_0304, step: 0x0506)
+        #expect(BoardReference(board.bytes) == board)
+        #expect(board.bytes == [0x44, 0x53, 0x4D, 0x50, 0, 0, 0, 0, 0x04, 0x03, 0x02, 0x01, 0, 0, 0, 0, 0x06, 0x05, 0, 0, 0, 0, 0, 0])
+        var padded = board.bytes
+        padded[13] = 1
+        #expect(BoardReference(padded) == nil)
+        #expect(throws: WireError.self) { try MessageCodec.decode([board.bytes]) }
         for frame in MessageCodec.encode(SampleMessages.hello) {
             #expect(RegionHandshake(frame) == nil)
             #expect(RingReference(frame) == nil)
+            #expect(BoardReference(frame) == nil)
         }
     }
 
