@@ -14,6 +14,8 @@ enum RegionHandshake: Equatable {
     static let boardAnswerMagic: UInt32 = 0x434D_5344
     /// Bytes of either offer: the process credentials are read for a message this long.
     static let offerBytes = 20
+    /// Bytes of either answer.
+    static let answerBytes = 8
 
     var bytes: [UInt8] {
         switch self {
@@ -28,25 +30,23 @@ enum RegionHandshake: Equatable {
         }
     }
 
+    /// magic, pid, fd and two sizes: 32-bit fields, little-endian like a payload.
     private static func offer(_ magic: UInt32, pid: Int32, fd: Int32, _ first: Int, _ second: Int) -> [UInt8] {
-        var frame = [UInt8](repeating: 0, count: offerBytes)
-        frame.withUnsafeMutableBytes { raw in
-            raw.storeBytes(of: magic.littleEndian, toByteOffset: 0, as: UInt32.self)
-            raw.storeBytes(of: pid.littleEndian, toByteOffset: 4, as: Int32.self)
-            raw.storeBytes(of: fd.littleEndian, toByteOffset: 8, as: Int32.self)
-            raw.storeBytes(of: UInt32(clamping: first).littleEndian, toByteOffset: 12, as: UInt32.self)
-            raw.storeBytes(of: UInt32(clamping: second).littleEndian, toByteOffset: 16, as: UInt32.self)
-        }
-        return frame
+        var writer = PayloadWriter(reserved: 0, capacity: offerBytes)
+        writer.write(magic)
+        writer.write(pid)
+        writer.write(fd)
+        writer.write(UInt32(clamping: first))
+        writer.write(UInt32(clamping: second))
+        return writer.finish()
     }
 
+    /// magic, then 1 or 0.
     private static func answer(_ magic: UInt32, _ accepted: Bool) -> [UInt8] {
-        var frame = [UInt8](repeating: 0, count: 8)
-        frame.withUnsafeMutableBytes { raw in
-            raw.storeBytes(of: magic.littleEndian, toByteOffset: 0, as: UInt32.self)
-            raw.storeBytes(of: UInt32(accepted ? 1 : 0).littleEndian, toByteOffset: 4, as: UInt32.self)
-        }
-        return frame
+        var writer = PayloadWriter(reserved: 0, capacity: answerBytes)
+        writer.write(magic)
+        writer.write(UInt32(accepted ? 1 : 0))
+        return writer.finish()
     }
 
     init(offer pid: Int32, fd: Int32, sizes: RingSizes) { self = .offer(pid: pid, fd: fd, sizes: sizes) }
@@ -54,23 +54,19 @@ enum RegionHandshake: Equatable {
 
     /// The handshake message a one-frame message is, or nil for any other.
     init?(_ frame: [UInt8]) {
-        guard frame.count >= 8 else { return nil }
-        let magic = frame.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) }
-        let fields = frame.withUnsafeBytes { raw in
-            (pid: Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4, as: Int32.self)),
-             fd: frame.count < 12 ? 0 : Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: Int32.self)),
-             first: frame.count < 16 ? 0 : Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 12, as: UInt32.self))),
-             second: frame.count < 20 ? 0 : Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 16, as: UInt32.self))))
-        }
+        var reader = PayloadReader(frame, from: 0)
+        guard let magic = try? reader.read(UInt32.self, "magic") else { return nil }
         switch (magic, frame.count) {
-        case (Self.offerMagic, Self.offerBytes):
-            self = .offer(pid: fields.pid, fd: fields.fd, sizes: RingSizes(toCoordinator: fields.first, toWorker: fields.second))
-        case (Self.boardOfferMagic, Self.offerBytes):
-            self = .boardOffer(pid: fields.pid, fd: fields.fd, slotBytes: fields.first)
-        case (Self.answerMagic, 8):
-            self = .answer(accepted: fields.pid != 0)
-        case (Self.boardAnswerMagic, 8):
-            self = .boardAnswer(accepted: fields.pid != 0)
+        case (Self.offerMagic, Self.offerBytes), (Self.boardOfferMagic, Self.offerBytes):
+            guard let pid = try? reader.read(Int32.self, "pid"), let fd = try? reader.read(Int32.self, "fd"),
+                  let first = try? reader.read(UInt32.self, "size"), let second = try? reader.read(UInt32.self, "size")
+            else { return nil }
+            self = magic == Self.offerMagic
+                ? .offer(pid: pid, fd: fd, sizes: RingSizes(toCoordinator: Int(first), toWorker: Int(second)))
+                : .boardOffer(pid: pid, fd: fd, slotBytes: Int(first))
+        case (Self.answerMagic, Self.answerBytes), (Self.boardAnswerMagic, Self.answerBytes):
+            guard let accepted = try? reader.read(UInt32.self, "accepted") else { return nil }
+            self = magic == Self.answerMagic ? .answer(accepted: accepted != 0) : .boardAnswer(accepted: accepted != 0)
         default:
             return nil
         }

@@ -92,7 +92,14 @@ import Testing
     }
 
     @Test func handshakeAndReferenceFramesRoundTripAndAreNeverCodecFrames() throws {
-        for handshake in [RegionHandshake(offer: 42, fd: 7, sizes: RingSizes(toCoordinator: 1 << 19, toWorker: 1 << 20)), RegionHandshake(accepted: true), RegionHandshake(accepted: false)] {
+        let offer = RegionHandshake(offer: 42, fd: 7, sizes: RingSizes(toCoordinator: 1 << 19, toWorker: 1 << 20))
+        #expect(offer.bytes == [0x44, 0x53, 0x4D, 0x4F, 42, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0x08, 0, 0, 0, 0x10, 0])
+        #expect(RegionHandshake.boardAnswer(accepted: true).bytes == [0x44, 0x53, 0x4D, 0x43, 1, 0, 0, 0])
+        let handshakes = [
+            offer, RegionHandshake(accepted: true), RegionHandshake(accepted: false),
+            .boardOffer(pid: 42, fd: 9, slotBytes: 940_096), .boardAnswer(accepted: true), .boardAnswer(accepted: false),
+        ]
+        for handshake in handshakes {
             #expect(RegionHandshake(handshake.bytes) == handshake)
             #expect(throws: WireError.self) { try MessageCodec.decode([handshake.bytes]) }
         }
