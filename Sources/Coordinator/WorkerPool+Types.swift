@@ -63,3 +63,10 @@ extension WorkerPool {
         }
     }
 }
+
+/// Keeps a received partial's frame alive while one of its segments waits in the accumulator
+/// for its turn (`GradientAccumulator.add(…, keptBy:)`).
+final class FrameKeeper {
+    let gradients: FloatArray
+    init(_ gradients: FloatArray) { self.gradients = gradients }
+}

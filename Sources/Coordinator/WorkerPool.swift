@@ -179,7 +179,7 @@ final class WorkerPool: TimedGradientSource {
         let wait = shardSender.isIdle ? timeout : min(timeout, .milliseconds(2))
         guard let envelope = try transport.receive(timeoutMilliseconds: wait.inMilliseconds), let peer = envelope.peer else { return (0, .zero) }
         let bytes = envelope.frames.reduce(0) { $0 + $1.count }
-        let decoded = Result { () throws(WireError) in try MessageCodec.decode(envelope.frames) }
+        let decoded = Result { () throws(WireError) in try MessageCodec.decode(envelope) }
         guard let worker = (workers + joiners).first(where: { $0.peer == peer }) else {
             try welcome(peer, decoded, address: envelope.address)
             return (bytes, .zero)
@@ -213,14 +213,17 @@ final class WorkerPool: TimedGradientSource {
                 examplesByWorker[worker.rank, default: 0] += Int(partial.exampleCount)
             }
             let before = ContinuousClock.now
-            func add(_ g: UnsafePointer<Float>) {
+            func add(_ g: UnsafePointer<Float>, keptBy owner: AnyObject?) {
                 accumulator.add(
                     shard: Int(partial.shardID), segment: segment, values: g,
-                    examples: Int(partial.exampleCount), correct: Int(partial.correctCount), lossSum: partial.lossSum)
+                    examples: Int(partial.exampleCount), correct: Int(partial.correctCount), lossSum: partial.lossSum, keptBy: owner)
             }
             switch partial.gradients {
-            case .float32(let g): g.withUnsafeFloats { add($0.baseAddress!) }
-            case .float16, .bfloat16: add(decompressed.values)
+            case .float32(let g):
+                // The frame is this process's own copy and nothing changes it: a segment ahead of
+                // its turn waits in it, kept alive by the box, instead of being copied.
+                g.withUnsafeFloats { add($0.baseAddress!, keptBy: FrameKeeper(g)) }
+            case .float16, .bfloat16: add(decompressed.values, keptBy: nil)
             }
             return (bytes, ContinuousClock.now - before)
         case .success(.shardReady(let ready)):

@@ -22,8 +22,10 @@ public final class GradientAccumulator: @unchecked Sendable {
     /// received[k][s]: shard k's segment s is in (added or waiting).
     private var received: [[Bool]]
     private var receivedCount: [Int]
-    /// Shards' segments that arrived ahead of their turn, written at their place in a full buffer.
+    /// Shards' segments that arrived ahead of their turn, written at their place in a full buffer…
     private var waiting: [ParameterBuffer?]
+    /// …or, when their owner keeps them (`add(…, keptBy:)`), left where they are: held[k][s].
+    private var held: [[HeldSegment?]]
     private var stats: [(examples: Int, correct: Int, lossSum: Double)?]
     private var shardsCounted = 0
     private var segmentsComplete = 0
@@ -39,6 +41,7 @@ public final class GradientAccumulator: @unchecked Sendable {
         received = Array(repeating: Array(repeating: false, count: segments.count), count: shards)
         receivedCount = Array(repeating: 0, count: shards)
         waiting = Array(repeating: nil, count: shards)
+        held = Array(repeating: Array(repeating: nil, count: segments.count), count: shards)
         stats = Array(repeating: nil, count: shards)
     }
 
@@ -59,6 +62,7 @@ public final class GradientAccumulator: @unchecked Sendable {
             for s in received[k].indices { received[k][s] = false }
             receivedCount[k] = 0
             stats[k] = nil
+            for s in held[k].indices { held[k][s] = nil }
         }
     }
 
@@ -86,7 +90,13 @@ public final class GradientAccumulator: @unchecked Sendable {
 
     /// Takes segment s of shard k's partial: `values` holds that segment's values. The shard's
     /// statistics come with each segment; the first to arrive counts.
-    public func add(shard k: Int, segment s: Int, values: UnsafePointer<Float>, examples n: Int, correct c: Int, lossSum loss: Double) {
+    ///
+    /// `owner`, when given, keeps the values alive and unchanged until `reset`: a segment that
+    /// arrives ahead of its turn then waits where it lies instead of being copied.
+    public func add(
+        shard k: Int, segment s: Int, values: UnsafePointer<Float>, examples n: Int, correct c: Int, lossSum loss: Double,
+        keptBy owner: AnyObject? = nil
+    ) {
         precondition(k >= 0 && k < shardCount && s >= 0 && s < segments.count && !received[k][s], "shard \(k) segment \(s) twice or out of range")
         received[k][s] = true
         receivedCount[k] += 1
@@ -94,6 +104,8 @@ public final class GradientAccumulator: @unchecked Sendable {
         if nextShardOf[s] == k {
             fold(segment: s, values)
             drain(segment: s)
+        } else if let owner {
+            held[k][s] = HeldSegment(values: values, owner: owner)
         } else {
             let slot = waiting[k] ?? ParameterBuffer(layout: layout)
             waiting[k] = slot
@@ -128,7 +140,13 @@ public final class GradientAccumulator: @unchecked Sendable {
 
     private func drain(segment s: Int) {
         while nextShardOf[s] < shardCount, received[nextShardOf[s]][s] {
-            fold(segment: s, waiting[nextShardOf[s]]!.values + segments[s].lowerBound)
+            let k = nextShardOf[s]
+            if let kept = held[k][s] {
+                fold(segment: s, kept.values)
+                held[k][s] = nil
+            } else {
+                fold(segment: s, waiting[k]!.values + segments[s].lowerBound)
+            }
         }
     }
 
@@ -158,4 +176,10 @@ public final class GradientAccumulator: @unchecked Sendable {
             shardsCounted += 1
         }
     }
+}
+
+/// A segment that waits for its turn where its owner keeps it.
+private struct HeldSegment {
+    let values: UnsafePointer<Float>
+    let owner: AnyObject
 }

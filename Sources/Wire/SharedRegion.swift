@@ -131,18 +131,34 @@ final class SharedRegion {
     /// A copy of the frame `reference` names in the incoming ring, marking it read; nil when the
     /// reference points outside the ring (or this way has none).
     func read(_ reference: RingReference) -> [UInt8]? {
+        readFrame(reference)?.bytes
+    }
+
+    /// `read`, with the CRC-32C of the copy's payload (the bytes after a frame header), computed
+    /// as it is copied: one pass over the bytes where a copy and then a checksum take two. Each
+    /// byte is read from the ring once, so the checksum is of the copy whatever the peer writes
+    /// meanwhile. No checksum for a copy shorter than a frame header.
+    func readFrame(_ reference: RingReference) -> (bytes: [UInt8], payloadChecksum: UInt32?)? {
         let ring = UInt64(capacity(of: incoming))
         guard ring > 0 else { return nil }
         let offset = reference.position % ring
         guard reference.length <= ring - offset else { return nil }
         let count = Int(reference.length)
+        let header = WireProtocol.headerSize
         let source = data(of: incoming).advanced(by: Int(offset))
+        var checksum: UInt32?
         let frame = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-            if count > 0 { UnsafeMutableRawPointer(buffer.baseAddress!).copyMemory(from: source, byteCount: count) }
+            let destination = UnsafeMutableRawPointer(buffer.baseAddress!)
+            if count >= header {
+                destination.copyMemory(from: source, byteCount: header)
+                checksum = CRC32C.copy(UnsafeRawBufferPointer(start: source + header, count: count - header), to: destination + header)
+            } else if count > 0 {
+                destination.copyMemory(from: source, byteCount: count)
+            }
             initialized = count
         }
         descent_store_release_u64(cursor(of: incoming), reference.position &+ Self.aligned(count))
-        return frame
+        return (frame, checksum)
     }
 }
 

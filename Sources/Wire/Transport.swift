@@ -29,7 +29,7 @@ extension Transport {
             return nil
         }
         let message = Result { () throws(WireError) -> Message in
-            try MessageCodec.decode(envelope.frames)
+            try MessageCodec.decode(envelope)
         }
         return (envelope.peer, message)
     }

@@ -161,23 +161,29 @@ extension ZeroMQTransport {
         }
     }
 
-    /// Puts the frames that references name back in their place, copied out of the region.
+    /// Puts the frames that references name back in their place, copied out of the region; the
+    /// payload checksums of those copies, computed as they were made, by part (empty when no
+    /// frame came through the region).
     ///
     /// A reference that cannot be followed — outside the ring, longer than a frame may be, from a
     /// peer without a region — stays as it is, and the codec refuses it. One message's frames
     /// were all in the ring at once, so together they are at most a ring long: references that
     /// add up to more (the same frame named again and again) are not followed either.
-    func followReferences(_ parts: inout [[UInt8]], from peer: PeerID?) {
-        guard let region = region(for: peer) else { return }
+    func followReferences(_ parts: inout [[UInt8]], from peer: PeerID?) -> [UInt32?] {
+        guard let region = region(for: peer) else { return [] }
         var budget = UInt64(region.incomingCapacity)
+        var checksums: [UInt32?] = []
         for index in parts.indices.dropFirst(isRouter ? 1 : 0) {
             guard let reference = RingReference(parts[index]), reference.length <= min(maxFrameBytes, budget),
-                  let frame = region.read(reference) else { continue }
+                  let frame = region.readFrame(reference) else { continue }
             budget -= reference.length
-            parts[index] = frame
+            parts[index] = frame.bytes
+            if checksums.isEmpty { checksums = Array(repeating: nil, count: parts.count) }
+            checksums[index] = frame.payloadChecksum
             framesReceivedShared += 1
-            bytesReceivedShared += frame.count
+            bytesReceivedShared += frame.bytes.count
         }
+        return checksums
     }
 
     /// A ROUTER's answer to an offer: accepted only when the offering process is the one at the

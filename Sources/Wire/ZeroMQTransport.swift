@@ -250,11 +250,12 @@ public final class ZeroMQTransport: Transport, @unchecked Sendable {
                     let peer = isRouter ? PeerID(bytes: parts[0]) : nil
                     // The shared-memory handshake stays in the transport.
                     if takeHandshake(parts, from: peer, on: socket) { continue }
-                    followReferences(&parts, from: peer)
+                    let checksums = followReferences(&parts, from: peer)
                     if let peer {
-                        return Envelope(peer: peer, frames: Array(parts.dropFirst()), address: lastPeerAddress)
+                        return Envelope(
+                            peer: peer, frames: Array(parts.dropFirst()), address: lastPeerAddress, payloadChecksums: Array(checksums.dropFirst()))
                     }
-                    return Envelope(peer: nil, frames: parts)
+                    return Envelope(peer: nil, frames: parts, address: nil, payloadChecksums: checksums)
                 }
                 if timeoutMilliseconds == 0 { return nil }
             }

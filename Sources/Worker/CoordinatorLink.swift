@@ -132,7 +132,7 @@ final class CoordinatorLink: @unchecked Sendable {
             // PARAMS from a coordinator on this machine may be a reference to its shared copy.
             let shared = transport.sharedParameters(in: envelope)
             if let shared { missedSharedParameters = (try? shared.get()) == nil }
-            let result = shared?.map(Message.params) ?? Result { () throws(WireError) in try MessageCodec.decode(envelope.frames) }
+            let result = shared?.map(Message.params) ?? Result { () throws(WireError) in try MessageCodec.decode(envelope) }
             switch result {
             case .success(let message):
                 lastHeard = .now

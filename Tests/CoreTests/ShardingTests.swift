@@ -261,6 +261,38 @@ private func indices(_ selection: ExampleSelection) -> [Int] {
         #expect(pieces.sum.array.map(\.bitPattern) == whole.sum.array.map(\.bitPattern))
         #expect(pieces.examples == whole.examples && pieces.correct == whole.correct)
         #expect(pieces.lossSum.bitPattern == whole.lossSum.bitPattern)
+
+        // Segments whose owner keeps them wait where they lie; the bits are the same, and each
+        // is let go once it is added.
+        let kept = GradientAccumulator(layout: layout, shards: shards)
+        var owners: [WeakBox] = []
+        for (k, s) in arrivals {
+            let segment = SegmentBox(Array(g[k][kept.segments[s]]))
+            owners.append(WeakBox(segment))
+            segment.values.withUnsafeBufferPointer {
+                kept.add(shard: k, segment: s, values: $0.baseAddress!, examples: k + 1, correct: k, lossSum: Double(k) / 3, keptBy: segment)
+            }
+        }
+        #expect(kept.isComplete)
+        #expect(kept.sum.array.map(\.bitPattern) == whole.sum.array.map(\.bitPattern))
+        #expect(owners.allSatisfy { $0.value == nil }, "every kept segment let go once added")
+    }
+
+    /// A kept segment is held only until its turn, and a step that never reached its turn lets
+    /// it go on `reset`.
+    @Test func aKeptSegmentIsHeldUntilItsTurnOrTheNextStep() {
+        let g = partials()
+        let accumulator = GradientAccumulator(layout: layout, shards: shards)
+        let s = accumulator.segments.count - 1
+        var owner: SegmentBox? = SegmentBox(Array(g[1][accumulator.segments[s]]))
+        let watch = WeakBox(owner!)
+        owner!.values.withUnsafeBufferPointer {
+            accumulator.add(shard: 1, segment: s, values: $0.baseAddress!, examples: 1, correct: 0, lossSum: 0, keptBy: owner!)
+        }
+        owner = nil
+        #expect(watch.value != nil, "shard 1 waits for shard 0")
+        accumulator.reset()
+        #expect(watch.value == nil, "let go with the step")
     }
 
     /// The check above is only meaningful if another order would give other bits.
@@ -316,4 +348,15 @@ private func indices(_ selection: ExampleSelection) -> [Int] {
         #expect(accumulator.sum.array.map(\.bitPattern) == shardOrderSum(second).map(\.bitPattern))
         #expect(accumulator.examples == 10 && accumulator.correct == 0 && accumulator.lossSum == 2.5)
     }
+}
+
+/// Values a test hands the accumulator to keep (`add(…, keptBy:)`).
+private final class SegmentBox {
+    let values: [Float]
+    init(_ values: [Float]) { self.values = values }
+}
+
+private final class WeakBox {
+    weak var value: SegmentBox?
+    init(_ value: SegmentBox) { self.value = value }
 }

@@ -35,6 +35,20 @@ import Testing
         #expect(coordinator.read(empty) == [])
     }
 
+    /// A frame read from the ring comes with the checksum of its payload (the bytes after a frame
+    /// header), computed as it was copied; a copy too short to be a frame has none.
+    @Test func aFrameReadFromTheRingComesWithItsPayloadChecksum() throws {
+        let (worker, coordinator) = try regionPair(capacity: 256 << 10)
+        for (index, count) in [0, 1, WireProtocol.headerSize - 1, WireProtocol.headerSize, WireProtocol.headerSize + 1, 4099, 200_003].enumerated() {
+            let sent = frame(count, seed: UInt64(index) + 50)
+            let reference = try #require(worker.write(sent))
+            let received = try #require(coordinator.readFrame(reference))
+            #expect(received.bytes == sent)
+            let expected = count < WireProtocol.headerSize ? nil : CRC32C.checksum(Array(sent[WireProtocol.headerSize...]))
+            #expect(received.payloadChecksum == expected, "a frame of \(count) bytes")
+        }
+    }
+
     @Test func aFullRingRefusesUntilItsReaderCatchesUp() throws {
         let (worker, coordinator) = try regionPair()
         let quarter = frame(worker.capacity / 4, seed: 1)
@@ -144,6 +158,42 @@ import Testing
         let large = LargeExchange.sharedFrames
         #expect(router.sharedFrameCounts == (3 * large(SampleMessages.largeStep), 3 * large(SampleMessages.largePartial)))
         #expect(dealer.sharedFrameCounts == (3 * large(SampleMessages.largePartial), 3 * large(SampleMessages.largeStep)))
+    }
+
+    /// A frame damaged before it went into the ring is refused for its checksum, which the
+    /// receiver computed as it copied the frame out; the checksum it was given is the one checked.
+    @Test func aDamagedFrameThroughSharedMemoryIsRefusedForItsChecksum() throws {
+        let (router, dealer, peer, directory) = try ipcPair(capacity: 12 << 20)
+        defer { router.close(); dealer.close(); try? FileManager.default.removeItem(at: directory) }
+        /// Whether decoding fails for a bad checksum (without printing a message of megabytes).
+        func refusedForChecksum(_ decode: () throws -> Message) -> Bool {
+            do {
+                _ = try decode()
+                return false
+            } catch WireError.badChecksum {
+                return true
+            } catch {
+                return false
+            }
+        }
+        // Three frames, the two full ones through the ring, the short last one through the
+        // socket; the second damaged.
+        var frames = MessageCodec.encode(SampleMessages.largePartial)
+        #expect(frames.count == 3 && frames.map { $0.count >= ZeroMQTransport.zeroCopyBytes } == [true, true, false])
+        frames[1][frames[1].count / 2] ^= 0x10
+        try dealer.send(frames, to: nil)
+        let envelope = try #require(try router.receive(timeoutMilliseconds: patience))
+        #expect(envelope.peer == peer && router.sharedFrameCounts.received == 2)
+        #expect(envelope.payloadChecksums.map { $0 != nil } == [true, true, false])
+        #expect(refusedForChecksum { try MessageCodec.decode(envelope) })
+        // Undamaged, the same message decodes, with the checksums computed on the way in…
+        try dealer.send(MessageCodec.encode(SampleMessages.largePartial), to: nil)
+        let intact = try #require(try router.receive(timeoutMilliseconds: patience))
+        #expect((try MessageCodec.decode(intact)) == SampleMessages.largePartial)
+        // …which are what decoding compares: given another, it refuses the same bytes.
+        var wrong = intact.payloadChecksums
+        wrong[1] = wrong[1].map { $0 ^ 1 }
+        #expect(refusedForChecksum { try MessageCodec.decode(intact.frames, payloadChecksums: wrong) })
     }
 
     @Test func framesTooLargeForTheRingTakeTheSocket() throws {
