@@ -80,26 +80,26 @@ public final class Optimizer: @unchecked Sendable {
 
     /// One segment's update; with `write` false it only reports whether every new value is finite.
     ///
-    /// Each rule is written out once per mode so both loops vectorise: the check keeps the largest
-    /// exponent field it has seen (`Finiteness`) instead of branching on every value.
+    /// Each rule is written out once per mode so both loops vectorise: the check ors the values'
+    /// finiteness marks together (`Finiteness`) instead of branching on every value.
     private func update(
         _ p: ParameterBuffer, _ sum: ParameterBuffer, from start: Int, count: Int, m: Int, alpha: Float, decay: Float, write: Bool
     ) -> Bool {
         let w = p.values + start
         let s = sum.values + start
         let mf = Float(m)
-        var largest: UInt32 = 0
+        var marks: UInt32 = 0
         switch settings.kind {
         case .sgd:
             switch (decay == 0, write) {
             case (true, true):
                 for i in 0..<count { w[i] = w[i] - alpha * (s[i] / mf) }
             case (true, false):
-                for i in 0..<count { largest = max(largest, Finiteness.exponent(w[i] - alpha * (s[i] / mf))) }
+                for i in 0..<count { marks |= Finiteness.mark(w[i] - alpha * (s[i] / mf)) }
             case (false, true):
                 for i in 0..<count { w[i] = w[i] - alpha * (s[i] / mf + decay * w[i]) }
             case (false, false):
-                for i in 0..<count { largest = max(largest, Finiteness.exponent(w[i] - alpha * (s[i] / mf + decay * w[i]))) }
+                for i in 0..<count { marks |= Finiteness.mark(w[i] - alpha * (s[i] / mf + decay * w[i])) }
             }
         case .momentum:
             let v = firstMoment!.values + start
@@ -113,7 +113,7 @@ public final class Optimizer: @unchecked Sendable {
             } else {
                 for i in 0..<count {
                     let velocity = mu * v[i] + (s[i] / mf + decay * w[i])
-                    largest = max(largest, Finiteness.exponent(velocity), Finiteness.exponent(w[i] - alpha * velocity))
+                    marks |= Finiteness.mark(velocity) | Finiteness.mark(w[i] - alpha * velocity)
                 }
             }
         case .adam:
@@ -133,10 +133,10 @@ public final class Optimizer: @unchecked Sendable {
                     m2[i] = second
                     w[i] = next
                 } else {
-                    largest = max(largest, Finiteness.exponent(next), Finiteness.exponent(second))
+                    marks |= Finiteness.mark(next) | Finiteness.mark(second)
                 }
             }
         }
-        return largest != Finiteness.exponentMask
+        return Finiteness.allFinite(marks: marks)
     }
 }

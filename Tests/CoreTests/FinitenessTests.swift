@@ -25,6 +25,30 @@ import Testing
         #expect(Finiteness.allFinite([], count: 0))
     }
 
+    /// Every exponent field but all ones is finite, with either sign and any mantissa, alone or
+    /// all together (or-ed marks of finite values never reach the bit a non-finite one sets); the
+    /// all-ones field is not, whatever else is in the buffer.
+    @Test func everyExponentFieldIsClassifiedByItsBits() {
+        let mantissas: [UInt32] = [0, 1, 0x40_0000, 0x7F_FFFF]
+        var all: [Float] = []
+        for exponent in UInt32(0)..<255 {
+            for mantissa in mantissas {
+                for sign in [UInt32(0), 0x8000_0000] {
+                    let value = Float(bitPattern: sign | exponent << 23 | mantissa)
+                    #expect(Finiteness.allFinite([value], count: 1), "exponent \(exponent)")
+                    #expect(Finiteness.allFinite(marks: Finiteness.mark(value)))
+                    all.append(value)
+                }
+            }
+        }
+        #expect(Finiteness.allFinite(all, count: all.count))
+        for mantissa in mantissas {
+            let value = Float(bitPattern: 0xFF << 23 | mantissa)
+            #expect(!Finiteness.allFinite(all + [value], count: all.count + 1))
+            #expect(!Finiteness.allFinite(marks: Finiteness.mark(value) | Finiteness.mark(1)))
+        }
+    }
+
     /// `ParameterBuffer.isFinite` is the same check.
     @Test func parameterBufferUsesIt() throws {
         let buffer = ParameterBuffer(layout: ParameterLayout(shape: try NetworkShape(layers: [3, 4, 2], activation: .relu)))
