@@ -36,37 +36,57 @@ public struct OptimizerSettings: Sendable, Equatable {
 public final class Optimizer: @unchecked Sendable {
     public let settings: OptimizerSettings
     /// momentum: v; adam: the first moment m.
-    public let firstMoment: ParameterBuffer?
+    public private(set) var firstMoment: ParameterBuffer?
     /// adam: the second moment v.
-    public let secondMoment: ParameterBuffer?
+    public private(set) var secondMoment: ParameterBuffer?
     /// Updates applied so far (adam's bias correction needs it).
     public var updates: Int = 0
+    /// Where `update(_:gradientSum:exampleCount:learningRate:into:)` writes the next moments, to
+    /// be swapped in once all are known finite.
+    private var nextFirstMoment: ParameterBuffer?
+    private var nextSecondMoment: ParameterBuffer?
 
     public init(settings: OptimizerSettings, layout: ParameterLayout) {
         self.settings = settings
         firstMoment = settings.kind == .sgd ? nil : ParameterBuffer(layout: layout)
         secondMoment = settings.kind == .adam ? ParameterBuffer(layout: layout) : nil
+        nextFirstMoment = settings.kind == .sgd ? nil : ParameterBuffer(layout: layout)
+        nextSecondMoment = settings.kind == .adam ? ParameterBuffer(layout: layout) : nil
     }
 
-    /// W, b −= update(Σ/m) with learning rate α.
+    /// W, b −= update(Σ/m) with learning rate α, in place and unchecked.
     public func apply(to p: ParameterBuffer, gradientSum sum: ParameterBuffer, exampleCount m: Int, learningRate alpha: Float) {
         precondition(m > 0, "a step must have examples")
         updates += 1
         forEachSegment(p) { start, count, decay in
-            _ = update(p, sum, from: start, count: count, m: m, alpha: alpha, decay: decay, write: true)
+            _ = update(p, sum, from: start, count: count, m: m, alpha: alpha, decay: decay, into: p.values, firstMoment, secondMoment)
         }
     }
 
-    /// Whether `apply` with these arguments would leave every parameter and moment finite; it
-    /// changes nothing. A step that would not is refused, so W, b never hold an overflow.
-    public func updateStaysFinite(_ p: ParameterBuffer, gradientSum sum: ParameterBuffer, exampleCount m: Int, learningRate alpha: Float) -> Bool {
+    /// One update, checked as it is computed: the new W, b are written into `next`, and the new
+    /// moments beside the current ones. When every new value is finite the moments are swapped
+    /// in and it returns true: the caller then takes `next` as W, b (the same bits `apply` leaves
+    /// in `p`). When any is not it returns false and nothing the optimizer or `p` holds has
+    /// changed: a step that would overflow is refused, so W, b never hold an overflow.
+    ///
+    /// One pass over W, Σ and the moments, where checking and then applying take two.
+    public func update(
+        _ p: ParameterBuffer, gradientSum sum: ParameterBuffer, exampleCount m: Int, learningRate alpha: Float, into next: ParameterBuffer
+    ) -> Bool {
+        precondition(m > 0, "a step must have examples")
+        precondition(next.count == p.count && next.ownsValues && next !== p, "the next W, b go into a buffer of their own")
         updates += 1
-        defer { updates -= 1 }
-        var finite = true
+        var marks: UInt32 = 0
         forEachSegment(p) { start, count, decay in
-            if finite { finite = update(p, sum, from: start, count: count, m: m, alpha: alpha, decay: decay, write: false) }
+            marks |= update(p, sum, from: start, count: count, m: m, alpha: alpha, decay: decay, into: next.values, nextFirstMoment, nextSecondMoment)
         }
-        return finite
+        guard Finiteness.allFinite(marks: marks) else {
+            updates -= 1
+            return false
+        }
+        swap(&firstMoment, &nextFirstMoment)
+        swap(&secondMoment, &nextSecondMoment)
+        return true
     }
 
     /// W[l] with weight decay, then b[l] without, for every layer.
@@ -78,47 +98,52 @@ public final class Optimizer: @unchecked Sendable {
         }
     }
 
-    /// One segment's update; with `write` false it only reports whether every new value is finite.
+    /// One segment's update, read from `p` and the moments and written to `out` and `outFirst`,
+    /// `outSecond` (which may be `p`'s values and the moments themselves: each value is read
+    /// before it is written). Returns the new values' finiteness marks, or-ed (`Finiteness`):
+    /// W, b and the moments that could overflow.
     ///
-    /// Each rule is written out once per mode so both loops vectorise: the check ors the values'
-    /// finiteness marks together (`Finiteness`) instead of branching on every value.
+    /// Each rule is written out once, with its marks, so the loops vectorise without a branch.
     private func update(
-        _ p: ParameterBuffer, _ sum: ParameterBuffer, from start: Int, count: Int, m: Int, alpha: Float, decay: Float, write: Bool
-    ) -> Bool {
+        _ p: ParameterBuffer, _ sum: ParameterBuffer, from start: Int, count: Int, m: Int, alpha: Float, decay: Float,
+        into out: UnsafeMutablePointer<Float>, _ outFirst: ParameterBuffer?, _ outSecond: ParameterBuffer?
+    ) -> UInt32 {
         let w = p.values + start
         let s = sum.values + start
+        let o = out + start
         let mf = Float(m)
         var marks: UInt32 = 0
         switch settings.kind {
         case .sgd:
-            switch (decay == 0, write) {
-            case (true, true):
-                for i in 0..<count { w[i] = w[i] - alpha * (s[i] / mf) }
-            case (true, false):
-                for i in 0..<count { marks |= Finiteness.mark(w[i] - alpha * (s[i] / mf)) }
-            case (false, true):
-                for i in 0..<count { w[i] = w[i] - alpha * (s[i] / mf + decay * w[i]) }
-            case (false, false):
-                for i in 0..<count { marks |= Finiteness.mark(w[i] - alpha * (s[i] / mf + decay * w[i])) }
-            }
-        case .momentum:
-            let v = firstMoment!.values + start
-            let mu = settings.momentum
-            if write {
+            if decay == 0 {
                 for i in 0..<count {
-                    let velocity = mu * v[i] + (s[i] / mf + decay * w[i])
-                    v[i] = velocity
-                    w[i] = w[i] - alpha * velocity
+                    let next = w[i] - alpha * (s[i] / mf)
+                    o[i] = next
+                    marks |= Finiteness.mark(next)
                 }
             } else {
                 for i in 0..<count {
-                    let velocity = mu * v[i] + (s[i] / mf + decay * w[i])
-                    marks |= Finiteness.mark(velocity) | Finiteness.mark(w[i] - alpha * velocity)
+                    let next = w[i] - alpha * (s[i] / mf + decay * w[i])
+                    o[i] = next
+                    marks |= Finiteness.mark(next)
                 }
+            }
+        case .momentum:
+            let v = firstMoment!.values + start
+            let ov = outFirst!.values + start
+            let mu = settings.momentum
+            for i in 0..<count {
+                let velocity = mu * v[i] + (s[i] / mf + decay * w[i])
+                let next = w[i] - alpha * velocity
+                ov[i] = velocity
+                o[i] = next
+                marks |= Finiteness.mark(velocity) | Finiteness.mark(next)
             }
         case .adam:
             let m1 = firstMoment!.values + start
             let m2 = secondMoment!.values + start
+            let o1 = outFirst!.values + start
+            let o2 = outSecond!.values + start
             let b1 = settings.beta1, b2 = settings.beta2, eps = settings.epsilon
             let t = Float(updates)
             let correction1 = 1 - Glibc.pow(b1, t)
@@ -128,15 +153,12 @@ public final class Optimizer: @unchecked Sendable {
                 let first = b1 * m1[i] + (1 - b1) * g
                 let second = b2 * m2[i] + (1 - b2) * g * g
                 let next = w[i] - alpha * (first / correction1) / ((second / correction2).squareRoot() + eps)
-                if write {
-                    m1[i] = first
-                    m2[i] = second
-                    w[i] = next
-                } else {
-                    marks |= Finiteness.mark(next) | Finiteness.mark(second)
-                }
+                o1[i] = first
+                o2[i] = second
+                o[i] = next
+                marks |= Finiteness.mark(next) | Finiteness.mark(second)
             }
         }
-        return Finiteness.allFinite(marks: marks)
+        return marks
     }
 }

@@ -15,7 +15,10 @@ import Dispatch
 public final class Trainer {
     public let options: TrainingOptions
     public let schedule: BatchSchedule
-    public let parameters: ParameterBuffer
+    /// W, b. Each update is computed into `nextParameters`, and the two change places once it is
+    /// known finite: read it afresh after every step.
+    public private(set) var parameters: ParameterBuffer
+    private var nextParameters: ParameterBuffer
     public let optimizer: Optimizer
     public private(set) var step = 0
     private let source: GradientSource
@@ -32,6 +35,7 @@ public final class Trainer {
         schedule = try BatchSchedule(plan: plan, batch: options.batch, seed: options.seed)
         let layout = ParameterLayout(shape: options.shape)
         parameters = ParameterBuffer(layout: layout)
+        nextParameters = ParameterBuffer(layout: layout)
         if let initial {
             parameters.copy(from: initial)
         } else {
@@ -89,11 +93,11 @@ public final class Trainer {
             let loss = accumulator.lossSum / Double(expected)
             guard loss.isFinite else { throw TrainingError.diverged(step: step + 1, loss: loss) }
             let rate = options.schedule.rate(base: options.learningRate, step: step, epoch: epoch)
-            // A non-finite gradient makes a non-finite update, so this one pass also covers it.
-            guard optimizer.updateStaysFinite(parameters, gradientSum: accumulator.sum, exampleCount: expected, learningRate: rate) else {
+            // A non-finite gradient makes a non-finite update, so its check also covers it.
+            guard optimizer.update(parameters, gradientSum: accumulator.sum, exampleCount: expected, learningRate: rate, into: nextParameters) else {
                 throw TrainingError.diverged(step: step + 1, loss: loss)
             }
-            optimizer.apply(to: parameters, gradientSum: accumulator.sum, exampleCount: expected, learningRate: rate)
+            swap(&parameters, &nextParameters)
             step += 1
             let updated = DispatchTime.now()
 

@@ -57,8 +57,8 @@ private let cosineRates: [(Int, Double)] = [
         }
     }
 
-    /// `updateStaysFinite` says yes to an ordinary step and no to one whose new values overflow
-    /// or whose gradient is not finite, wherever the bad value sits, and changes nothing.
+    /// `update` takes an ordinary step and refuses one whose new values overflow or whose
+    /// gradient is not finite, wherever the bad value sits, changing nothing then.
     @Test(arguments: OptimizerKind.allCases)
     func updatesThatWouldOverflowAreRefused(kind: OptimizerKind) {
         var settings = OptimizerSettings(kind: kind)
@@ -68,17 +68,46 @@ private let cosineRates: [(Int, Double)] = [
                 for position in [0, 13, layout.count - 1] {
                     let optimizer = Optimizer(settings: settings, layout: layout)
                     let p = randomBuffer(seed: 1, low: 0.5, high: 1.5)
+                    let next = ParameterBuffer(layout: layout)
                     let sum = randomBuffer(seed: 2, low: 0.1, high: 5)
-                    #expect(optimizer.updateStaysFinite(p, gradientSum: sum, exampleCount: 1, learningRate: alpha))
+                    // One ordinary step first, so the moments hold something to keep.
+                    #expect(optimizer.update(p, gradientSum: sum, exampleCount: 1, learningRate: alpha, into: next))
+                    #expect(optimizer.updates == 1)
+                    p.copy(from: next)
                     // Σ = max Float with m = 1 and α = 1e5: α·Σ overflows (adam normalises the
                     // step, but its second moment g² overflows).
                     sum.values[position] = bad
-                    let before = p.array
-                    #expect(!optimizer.updateStaysFinite(p, gradientSum: sum, exampleCount: 1, learningRate: 1e5),
+                    let before = p.array, moments = [optimizer.firstMoment?.array, optimizer.secondMoment?.array]
+                    #expect(!optimizer.update(p, gradientSum: sum, exampleCount: 1, learningRate: 1e5, into: next),
                             "\(kind), decay \(decay), \(bad) at \(position)")
                     #expect(p.array.map(\.bitPattern) == before.map(\.bitPattern))
-                    #expect(optimizer.updates == 0)
+                    #expect([optimizer.firstMoment?.array, optimizer.secondMoment?.array].map { $0?.map(\.bitPattern) } == moments.map { $0?.map(\.bitPattern) })
+                    #expect(optimizer.updates == 1)
                 }
+            }
+        }
+    }
+
+    /// The checked update out of place gives the bits of `apply` in place — W, b and the moments —
+    /// step after step, for every rule, with and without weight decay.
+    @Test(arguments: OptimizerKind.allCases)
+    func aCheckedUpdateIsTheBitsOfApply(kind: OptimizerKind) {
+        var settings = OptimizerSettings(kind: kind)
+        for decay: Float in [0, 0.01] {
+            settings.weightDecay = decay
+            let inPlace = Optimizer(settings: settings, layout: layout), checked = Optimizer(settings: settings, layout: layout)
+            let p = randomBuffer(seed: 4, low: -1.5, high: 1.5)
+            var w = ParameterBuffer(layout: layout), next = ParameterBuffer(layout: layout)
+            w.copy(from: p)
+            for step in 0..<4 {
+                let sum = randomBuffer(seed: 20 + UInt64(step), low: -5, high: 5)
+                inPlace.apply(to: p, gradientSum: sum, exampleCount: m, learningRate: alpha)
+                #expect(checked.update(w, gradientSum: sum, exampleCount: m, learningRate: alpha, into: next))
+                swap(&w, &next)
+                #expect(w.array.map(\.bitPattern) == p.array.map(\.bitPattern), "\(kind), decay \(decay), step \(step)")
+                #expect(checked.firstMoment?.array.map(\.bitPattern) == inPlace.firstMoment?.array.map(\.bitPattern))
+                #expect(checked.secondMoment?.array.map(\.bitPattern) == inPlace.secondMoment?.array.map(\.bitPattern))
+                #expect(checked.updates == inPlace.updates)
             }
         }
     }
