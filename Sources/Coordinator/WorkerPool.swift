@@ -180,7 +180,7 @@ final class WorkerPool: TimedGradientSource {
         guard let envelope = try transport.receive(timeoutMilliseconds: wait.inMilliseconds), let peer = envelope.peer else { return (0, .zero) }
         let bytes = envelope.frames.reduce(0) { $0 + $1.count }
         let decoded = Result { () throws(WireError) in try MessageCodec.decode(envelope) }
-        guard let worker = (workers + joiners).first(where: { $0.peer == peer }) else {
+        guard let worker = workers.first(where: { $0.peer == peer }) ?? joiners.first(where: { $0.peer == peer }) else {
             try welcome(peer, decoded, address: envelope.address)
             return (bytes, .zero)
         }
