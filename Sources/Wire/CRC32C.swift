@@ -33,10 +33,15 @@ public enum CRC32C {
     /// byte is read once, so the checksum is of the bytes now at `destination` even when another
     /// process writes `source` meanwhile (memory shared with a peer). The ranges must not overlap.
     public static func copy(_ source: UnsafeRawBufferPointer, to destination: UnsafeMutableRawPointer) -> UInt32 {
-        guard let base = source.baseAddress, source.count > 0 else { return 0 }
-        if usesHardware { return ~descent_crc32c_hardware_copy(~0, destination, base, source.count) }
+        update(0, copying: source, to: destination)
+    }
+
+    /// `update(crc, with: source)`, copying `source` to `destination` in the same pass (see `copy`).
+    public static func update(_ crc: UInt32, copying source: UnsafeRawBufferPointer, to destination: UnsafeMutableRawPointer) -> UInt32 {
+        guard let base = source.baseAddress, source.count > 0 else { return crc }
+        if usesHardware { return ~descent_crc32c_hardware_copy(~crc, destination, base, source.count) }
         destination.copyMemory(from: base, byteCount: source.count)
-        return softwareUpdate(0, base: UnsafeRawPointer(destination), count: source.count)
+        return softwareUpdate(crc, base: UnsafeRawPointer(destination), count: source.count)
     }
 
     /// Slicing-by-8; also what tests hold the hardware path against.

@@ -12,19 +12,20 @@ extension MessageCodec {
     /// Writes PARAMS for `step` as one frame at `destination`, which has room for
     /// `paramsFrameBytes(count:)`: the bytes `encode` makes for it, except that the frame is never
     /// cut at `WireProtocol.maxFramePayload` (memory shared on one machine has no frame limit).
-    /// One copy of `values`, then its checksum.
+    /// One pass over `values`, copying and checksumming them together.
     static func encodeParams(step: UInt64, values: UnsafeBufferPointer<Float>, into destination: UnsafeMutableRawPointer) {
         let payload = destination + WireProtocol.headerSize
         payload.storeBytes(of: step.littleEndian, as: UInt64.self)
         payload.storeBytes(of: UInt32(values.count).littleEndian, toByteOffset: 8, as: UInt32.self)
         let floats = payload + paramsPreamble
+        var checksum = CRC32C.checksum(UnsafeRawBufferPointer(start: payload, count: paramsPreamble))
         #if _endian(little)
-        if let base = values.baseAddress { floats.copyMemory(from: base, byteCount: 4 * values.count) }
+        checksum = CRC32C.update(checksum, copying: UnsafeRawBufferPointer(values), to: floats)
         #else
         for (i, value) in values.enumerated() { floats.storeBytes(of: value.bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
+        checksum = CRC32C.update(checksum, with: UnsafeRawBufferPointer(start: floats, count: 4 * values.count))
         #endif
         let length = paramsPreamble + 4 * values.count
-        let checksum = CRC32C.checksum(UnsafeRawBufferPointer(start: payload, count: length))
         FrameHeader(kind: .params, step: step, part: 0, parts: 1, payloadLength: UInt32(length), checksum: checksum)
             .write(to: destination)
     }

@@ -88,6 +88,12 @@ import Testing
             #expect(Array(copied[offset..<offset + length]) == expected, "start \(start), offset \(offset), length \(length)")
             #expect(copied[..<offset].allSatisfy { $0 == 0xA5 } && copied[(offset + length)...].allSatisfy { $0 == 0xA5 }, "nothing outside")
             #expect(checksum == CRC32C.checksum(expected), "start \(start), offset \(offset), length \(length)")
+            // Continued from a checksum of other bytes, as `update(_:with:)` continues one.
+            let head = CRC32C.checksum(Array("head".utf8))
+            let continued = bytes[start..<start + length].withUnsafeBytes { source in
+                copied.withUnsafeMutableBytes { CRC32C.update(head, copying: source, to: $0.baseAddress! + offset) }
+            }
+            #expect(continued == CRC32C.checksum(Array("head".utf8) + expected))
         }
     }
 }
