@@ -1,5 +1,6 @@
-/// PARAMS written where it is read: one frame in memory the coordinator shares with its local
-/// workers (`ParameterBoard`), encoded there once per step and decoded there by every worker.
+/// Frames written where they travel from. PARAMS: one frame in memory the coordinator shares
+/// with its local workers (`ParameterBoard`), encoded there once per step and decoded there by
+/// every worker. PARTIAL: one frame a worker writes straight into its ring toward the coordinator.
 extension MessageCodec {
     /// Bytes of a PARAMS payload before its values: the step (u64) and the values' count (u32).
     private static let paramsPreamble = 12
@@ -27,6 +28,40 @@ extension MessageCodec {
         #endif
         let length = paramsPreamble + 4 * values.count
         FrameHeader(kind: .params, step: step, part: 0, parts: 1, payloadLength: UInt32(length), checksum: checksum)
+            .write(to: destination)
+    }
+
+    /// Bytes of the one frame `encodePartial(_:gradients:into:)` writes for `count` float32 values;
+    /// nil when they need more than one frame (`encodePartial(_:gradients:)` then cuts them).
+    public static func partialFrameBytes(count: Int) -> Int? {
+        let payload = partialPreamble + 4 * count
+        return payload <= WireProtocol.maxFramePayload ? WireProtocol.headerSize + payload : nil
+    }
+
+    /// Bytes of a float32 PARTIAL's payload before its values: its fields, then the values' count (u32).
+    private static let partialPreamble = 48
+
+    /// Writes `partial` with the float32 `gradients` as one frame at `destination`, which has room
+    /// for `partialFrameBytes(count:)`: the bytes `encodePartial(_:gradients:)` makes. One pass over
+    /// the values, copying and checksumming them together.
+    public static func encodePartial(_ partial: Partial, gradients: UnsafeBufferPointer<Float>, into destination: UnsafeMutableRawPointer) {
+        precondition(partialFrameBytes(count: gradients.count) != nil, "\(gradients.count) values need more than one frame")
+        var writer = PayloadWriter(reserved: 0, capacity: partialPreamble)
+        writePartialFields(partial, encoding: .float32, into: &writer)
+        writer.writeCount(gradients.count)
+        let fields = writer.finish()
+        precondition(fields.count == partialPreamble, "a PARTIAL's fields are \(partialPreamble) bytes")
+        let payload = destination + WireProtocol.headerSize
+        var checksum = fields.withUnsafeBytes { CRC32C.update(0, copying: $0, to: payload) }
+        let floats = payload + partialPreamble
+        #if _endian(little)
+        checksum = CRC32C.update(checksum, copying: UnsafeRawBufferPointer(gradients), to: floats)
+        #else
+        for (i, value) in gradients.enumerated() { floats.storeBytes(of: value.bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
+        checksum = CRC32C.update(checksum, with: UnsafeRawBufferPointer(start: floats, count: 4 * gradients.count))
+        #endif
+        let length = partialPreamble + 4 * gradients.count
+        FrameHeader(kind: .partial, step: partial.step, part: 0, parts: 1, payloadLength: UInt32(length), checksum: checksum)
             .write(to: destination)
     }
 

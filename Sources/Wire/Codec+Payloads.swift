@@ -46,15 +46,7 @@ extension MessageCodec {
                 }
             }
         case .partial(let partial):
-            writer.write(partial.step)
-            writer.write(partial.shardID)
-            writer.write(partial.segment)
-            writer.write(partial.exampleCount)
-            writer.write(partial.correctCount)
-            writer.write(partial.lossSum)
-            writer.write(partial.computeSeconds)
-            writer.writePadding(partialPadding)
-            writer.write(partial.encoding.rawValue)
+            writePartialFields(partial, encoding: partial.encoding, into: &writer)
             switch partial.gradients {
             case .float32(let values): writer.write(values)
             case .float16(let bits), .bfloat16(let bits): writer.write(bits)
@@ -233,6 +225,19 @@ extension MessageCodec {
         case .shardReady, .heartbeat:
             return 8
         }
+    }
+
+    /// A PARTIAL's payload up to its gradients (their count and values follow), for gradients in `encoding`.
+    static func writePartialFields(_ partial: Partial, encoding: GradientEncoding, into writer: inout PayloadWriter) {
+        writer.write(partial.step)
+        writer.write(partial.shardID)
+        writer.write(partial.segment)
+        writer.write(partial.exampleCount)
+        writer.write(partial.correctCount)
+        writer.write(partial.lossSum)
+        writer.write(partial.computeSeconds)
+        writer.writePadding(partialPadding)
+        writer.write(encoding.rawValue)
     }
 
     /// Zero bytes before a PARTIAL's encoding byte: with them the gradients start 4-byte aligned

@@ -107,7 +107,17 @@ final class SharedRegion {
     /// Copies `frame` into the outgoing ring; nil, and nothing written, when it has no room (or
     /// this way has no ring).
     func write(_ frame: [UInt8]) -> RingReference? {
-        let need = Self.aligned(frame.count)
+        write(count: frame.count) { destination in
+            frame.withUnsafeBytes { bytes in
+                if let source = bytes.baseAddress { destination.copyMemory(from: source, byteCount: bytes.count) }
+            }
+        }
+    }
+
+    /// A frame of `count` bytes that `body` writes straight into the outgoing ring (no frame of
+    /// its own to copy from); nil, and `body` not called, when the ring has no room.
+    func write(count: Int, by body: (UnsafeMutableRawPointer) -> Void) -> RingReference? {
+        let need = Self.aligned(count)
         let ring = UInt64(capacity(of: outgoing))
         guard ring > 0, need <= ring else { return nil }
         let read = descent_load_acquire_u64(cursor(of: outgoing))
@@ -121,11 +131,9 @@ final class SharedRegion {
         // reader's, or a frame longer than half the ring, after one that left the head mid-ring,
         // would never fit again.
         guard read == head || position + need - read <= ring else { return nil }
-        frame.withUnsafeBytes { bytes in
-            if let source = bytes.baseAddress { data(of: outgoing).advanced(by: Int(position % ring)).copyMemory(from: source, byteCount: bytes.count) }
-        }
+        body(data(of: outgoing).advanced(by: Int(position % ring)))
         head = position + need
-        return RingReference(position: position, length: UInt64(frame.count))
+        return RingReference(position: position, length: UInt64(count))
     }
 
     /// A copy of the frame `reference` names in the incoming ring, marking it read; nil when the

@@ -134,6 +134,27 @@ extension ZeroMQTransport {
         }
     }
 
+    /// On a DEALER: sends a message of one frame of `frameBytes` that `encode` writes at the
+    /// address it is given — straight into the ring toward the ROUTER when the frame is large
+    /// enough to go that way and the ring has room (the frame is then never copied), else into a
+    /// frame of its own that is sent as `send` sends one.
+    public func send(frameBytes: Int, encodedBy encode: (UnsafeMutableRawPointer) -> Void) throws(WireError) {
+        precondition(!isRouter, "a ROUTER sends frames it has encoded")
+        let sent = try withSocket { socket throws(WireError) -> Bool in
+            guard regionAccepted, frameBytes >= Self.zeroCopyBytes, let region = offeredRegion,
+                  let reference = region.write(count: frameBytes, by: encode) else { return false }
+            framesSentShared += 1
+            try sendFrame(reference.bytes, more: false, on: socket, to: nil)
+            return true
+        }
+        guard !sent else { return }
+        let frame = [UInt8](unsafeUninitializedCapacity: frameBytes) { buffer, initialized in
+            encode(UnsafeMutableRawPointer(buffer.baseAddress!))
+            initialized = frameBytes
+        }
+        try send([frame], to: nil)
+    }
+
     /// Takes in a message of the shared-memory handshake; false for any other message, which is
     /// the caller's.
     func takeHandshake(_ parts: [[UInt8]], from peer: PeerID?, on socket: UnsafeMutableRawPointer) -> Bool {

@@ -178,6 +178,16 @@ final class CoordinatorLink: @unchecked Sendable {
         beatLock.withLock { lastSentUnlocked = .now }
     }
 
+    /// Sends `partial` with the float32 `gradients`, encoded where it travels from: into the ring
+    /// toward the coordinator when it goes that way (one pass over the values, no frame to copy).
+    func send(_ partial: Partial, gradients: UnsafeBufferPointer<Float>) throws {
+        guard let frameBytes = MessageCodec.partialFrameBytes(count: gradients.count) else {
+            return try send(frames: MessageCodec.encodePartial(partial, gradients: gradients))
+        }
+        try transport.send(frameBytes: frameBytes) { MessageCodec.encodePartial(partial, gradients: gradients, into: $0) }
+        beatLock.withLock { lastSentUnlocked = .now }
+    }
+
     /// How the session's gradient frames travelled, for the log: through shared memory, or
     /// through the socket for want of room in the ring.
     var sharedMemorySummary: String? {

@@ -133,8 +133,7 @@ final class WorkerLoop {
                                 }
                                 try self.link.send(frames: frames)
                             } else {
-                                try self.link.send(frames: MessageCodec.encodePartial(
-                                    partial, gradients: UnsafeBufferPointer(start: gradient.values + range.lowerBound, count: range.count)))
+                                try self.link.send(partial, gradients: UnsafeBufferPointer(start: gradient.values + range.lowerBound, count: range.count))
                             }
                         } catch {
                             sendError = error

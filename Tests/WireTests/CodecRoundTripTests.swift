@@ -93,6 +93,27 @@ import Testing
         #expect((WireProtocol.headerSize + 48) % 4 == 0)
     }
 
+    /// A float32 PARTIAL written in place is byte for byte the frame `encode` makes, for any
+    /// number of values that fits one frame; more than that has no one-frame size.
+    @Test func aPartialWrittenInPlaceIsTheCodecsFrame() throws {
+        let most = (WireProtocol.maxFramePayload - 48) / 4
+        for count in [0, 1, 7, 1000, 65_537, most] {
+            let values = SampleMessages.distinctFloats(count, seed: 0.25)
+            let partial = Partial(
+                step: 9, shardID: 3, segment: 2, exampleCount: 64, correctCount: 17, lossSum: 12.5,
+                computeSeconds: 0.003, gradients: .float32(FloatArray(values)))
+            let expected = MessageCodec.encode(.partial(partial))
+            #expect(expected.count == 1)
+            let size = try #require(MessageCodec.partialFrameBytes(count: count))
+            var frame = [UInt8](repeating: 0xEE, count: size)
+            values.withUnsafeBufferPointer { gradients in
+                frame.withUnsafeMutableBytes { MessageCodec.encodePartial(partial, gradients: gradients, into: $0.baseAddress!) }
+            }
+            #expect(frame == expected[0], "\(count) values")
+        }
+        #expect(MessageCodec.partialFrameBytes(count: most + 1) == nil)
+    }
+
     @Test func largeStepIsCutIntoTwoFrames() throws {
         try expectMultiFrameRoundTrip(SampleMessages.largeStep, frames: 2)
     }

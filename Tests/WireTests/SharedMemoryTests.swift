@@ -196,6 +196,39 @@ import Testing
         #expect(refusedForChecksum { try MessageCodec.decode(intact.frames, payloadChecksums: wrong) })
     }
 
+    /// A frame a dealer encodes in place goes straight into its ring when it is large and there
+    /// is room, and otherwise into a frame of its own through the socket; each arrives intact.
+    @Test func aFrameEncodedInPlaceGoesIntoTheRingOrElseTheSocket() throws {
+        func send(_ dealer: ZeroMQTransport, _ values: [Float]) throws -> Message {
+            let partial = Partial(
+                step: 4, shardID: 0, segment: 1, exampleCount: 8, correctCount: 2, lossSum: 3, computeSeconds: 0,
+                gradients: .float32(FloatArray(values)))
+            let size = try #require(MessageCodec.partialFrameBytes(count: values.count))
+            try values.withUnsafeBufferPointer { gradients in
+                try dealer.send(frameBytes: size) { MessageCodec.encodePartial(partial, gradients: gradients, into: $0) }
+            }
+            return .partial(partial)
+        }
+        let (router, dealer, peer, directory) = try ipcPair(capacity: 1 << 20)
+        defer { router.close(); dealer.close(); try? FileManager.default.removeItem(at: directory) }
+        #expect(dealer.usesSharedMemory)
+        let large = SampleMessages.distinctFloats(100_000, seed: 0.5), small = SampleMessages.distinctFloats(100, seed: 1.5)
+        for (values, shared) in [(large, 1), (small, 1), (large, 2)] {
+            let sent = try send(dealer, values)
+            let received = try #require(try router.receiveMessage(timeoutMilliseconds: patience))
+            let intact = try received.message.get() == sent
+            #expect(received.peer == peer && intact)
+            #expect(dealer.sharedFrameCounts.sent == shared && router.sharedFrameCounts.received == shared, "\(values.count) values")
+        }
+        // Larger than the ring: a frame of its own, through the socket.
+        let tooLarge = SampleMessages.distinctFloats(300_000, seed: 2.5)
+        let sent = try send(dealer, tooLarge)
+        let received = try #require(try router.receiveMessage(timeoutMilliseconds: patience))
+        let intact = try received.message.get() == sent
+        #expect(intact)
+        #expect(dealer.sharedFrameCounts.sent == 2 && dealer.framesSentWithoutRoom == 1)
+    }
+
     @Test func framesTooLargeForTheRingTakeTheSocket() throws {
         let (router, dealer, peer, directory) = try ipcPair(capacity: 64 << 10)
         defer { router.close(); dealer.close(); try? FileManager.default.removeItem(at: directory) }
