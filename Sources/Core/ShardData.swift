@@ -9,24 +9,39 @@ public final class ShardData: @unchecked Sendable {
     public let featureCount: Int
     public let count: Int
     /// (n0, count), column-major.
-    public let features: UnsafePointer<Float>
+    private let features: Features
     public let labels: UnsafePointer<Int32>
     /// Keeps the memory behind `features` and `labels` alive.
     private let owner: AnyObject?
     private let ownedLabels: UnsafeMutablePointer<Int32>?
+    private let ownedCodes: UnsafeMutablePointer<UInt8>?
+
+    /// How the features are kept.
+    private enum Features {
+        case floats(UnsafePointer<Float>)
+        /// One byte per value, the value code / 255 (`descent_decode_byte_codes`): a quarter of
+        /// the memory, decoded as examples are gathered into a batch.
+        case byteCodes(UnsafePointer<UInt8>)
+    }
+
+    /// Whether the features are kept as byte codes, one byte per value (see `ShardFeatureBuilder`).
+    public var keepsByteCodes: Bool {
+        if case .byteCodes = features { return true }
+        return false
+    }
+
+    /// Bytes the features take in memory.
+    public var featureBytes: Int { featureCount * count * (keepsByteCodes ? 1 : MemoryLayout<Float>.size) }
 
     /// A view of examples `range` of a dataset held elsewhere (in-process training).
     public init(id: Int, dataset: Dataset, range: Range<Int>) {
         self.id = id
         featureCount = dataset.featureCount
         count = range.count
-        features = UnsafePointer(dataset.features.storage + range.lowerBound * featureCount)
-        let labelCopy = UnsafeMutablePointer<Int32>.allocate(capacity: max(range.count, 1))
-        dataset.labels.withUnsafeBufferPointer { all in
-            labelCopy.update(from: all.baseAddress! + range.lowerBound, count: range.count)
-        }
-        labels = UnsafePointer(labelCopy)
-        ownedLabels = labelCopy
+        features = .floats(UnsafePointer(dataset.features.storage + range.lowerBound * featureCount))
+        labels = Self.copy(dataset.labels[range])
+        ownedLabels = UnsafeMutablePointer(mutating: labels)
+        ownedCodes = nil
         owner = dataset.features
     }
 
@@ -36,15 +51,34 @@ public final class ShardData: @unchecked Sendable {
         self.id = id
         featureCount = matrix.rows
         count = matrix.cols
-        features = UnsafePointer(matrix.storage)
-        let labelCopy = UnsafeMutablePointer<Int32>.allocate(capacity: max(labelValues.count, 1))
-        labelValues.withUnsafeBufferPointer { labelCopy.update(from: $0.baseAddress!, count: labelValues.count) }
-        labels = UnsafePointer(labelCopy)
-        ownedLabels = labelCopy
+        features = .floats(UnsafePointer(matrix.storage))
+        labels = Self.copy(labelValues[...])
+        ownedLabels = UnsafeMutablePointer(mutating: labels)
+        ownedCodes = nil
         owner = matrix
     }
 
-    deinit { ownedLabels?.deallocate() }
+    fileprivate init(id: Int, featureCount: Int, codes: UnsafeMutablePointer<UInt8>, labels labelValues: [Int32]) {
+        self.id = id
+        self.featureCount = featureCount
+        count = labelValues.count
+        features = .byteCodes(UnsafePointer(codes))
+        labels = Self.copy(labelValues[...])
+        ownedLabels = UnsafeMutablePointer(mutating: labels)
+        ownedCodes = codes
+        owner = nil
+    }
+
+    private static func copy(_ labels: ArraySlice<Int32>) -> UnsafePointer<Int32> {
+        let copy = UnsafeMutablePointer<Int32>.allocate(capacity: max(labels.count, 1))
+        labels.withUnsafeBufferPointer { copy.update(from: $0.baseAddress!, count: labels.count) }
+        return UnsafePointer(copy)
+    }
+
+    deinit {
+        ownedLabels?.deallocate()
+        ownedCodes?.deallocate()
+    }
 
     /// Σ dW, Σ db over the selected examples into `grad`; returns their Σ loss and correct count.
     /// `onSegment`: see `Network.gradientSum`.
@@ -52,13 +86,18 @@ public final class ShardData: @unchecked Sendable {
         _ p: ParameterBuffer, selection: ExampleSelection, workspace ws: Workspace, into grad: ParameterBuffer,
         onSegment: ((Int, OutputLayer.Evaluation) -> Void)? = nil
     ) -> OutputLayer.Evaluation {
-        switch selection {
-        case .range(let r):
+        switch (selection, features) {
+        case (.range(let r), .floats(let values)):
             precondition(r.lowerBound >= 0 && r.upperBound <= count, "selection outside shard \(id)")
             return Network.gradientSum(
-                p, input: features + r.lowerBound * featureCount, count: r.count,
+                p, input: values + r.lowerBound * featureCount, count: r.count,
                 labels: labels + r.lowerBound, workspace: ws, into: grad, onSegment: onSegment)
-        case .list(let indices):
+        case (.range(let r), .byteCodes(let codes)):
+            precondition(r.lowerBound >= 0 && r.upperBound <= count, "selection outside shard \(id)")
+            let (x, _) = ws.reserveGathered(r.count)
+            descent_decode_byte_codes(x, codes + r.lowerBound * featureCount, r.count * featureCount)
+            return Network.gradientSum(p, input: x, count: r.count, labels: labels + r.lowerBound, workspace: ws, into: grad, onSegment: onSegment)
+        case (.list(let indices), _):
             let m = indices.count
             let (x, y) = ws.reserveGathered(m)
             for (column, index) in indices.enumerated() {
@@ -67,7 +106,10 @@ public final class ShardData: @unchecked Sendable {
                 y[column] = labels[i]
             }
             indices.withUnsafeBufferPointer { indices in
-                descent_gather_columns(x, features, indices.baseAddress, indices.count, featureCount)
+                switch features {
+                case .floats(let values): descent_gather_columns(x, values, indices.baseAddress, indices.count, featureCount)
+                case .byteCodes(let codes): descent_gather_byte_columns(x, codes, indices.baseAddress, indices.count, featureCount)
+                }
             }
             return Network.gradientSum(p, input: x, count: m, labels: y, workspace: ws, into: grad, onSegment: onSegment)
         }
@@ -79,5 +121,57 @@ public final class ShardData: @unchecked Sendable {
         case .range(let r): return r.lowerBound >= 0 && r.upperBound <= count
         case .list(let l): return l.allSatisfy { $0 >= 0 && Int($0) < count }
         }
+    }
+}
+
+/// A shard's features as they arrive, chunk by chunk: kept as byte codes (one byte per value,
+/// `ShardData`'s quarter-size form) while every value is one — a pixel p / 255, as Fashion-MNIST's
+/// are — and as floats from the first value that is not. Only what the shard is kept as is ever
+/// held: no float copy of a shard of pixels exists at any point.
+public final class ShardFeatureBuilder {
+    public let featureCount: Int
+    public let count: Int
+    private var codes: UnsafeMutablePointer<UInt8>?
+    private var floats: Matrix?
+
+    public init(featureCount: Int, count: Int) {
+        self.featureCount = featureCount
+        self.count = count
+        codes = .allocate(capacity: max(featureCount * count, 1))
+    }
+
+    deinit { codes?.deallocate() }
+
+    /// Whether every value so far is kept as a byte code.
+    public var keepsByteCodes: Bool { codes != nil }
+
+    /// Takes the features of examples `firstExample ..< firstExample + values.count / featureCount`.
+    public func write(_ values: UnsafeBufferPointer<Float>, at firstExample: Int) {
+        precondition(values.count % featureCount == 0 && firstExample >= 0 && firstExample + values.count / featureCount <= count,
+                     "whole examples inside the shard")
+        guard let base = values.baseAddress else { return }
+        let offset = firstExample * featureCount
+        if let codes {
+            if descent_encode_byte_codes(codes + offset, base, values.count) == 1 { return }
+            // A value that is not a code: the shard is kept as floats from here on, the codes
+            // written so far decoded into them (slots not yet written decode to junk that later
+            // chunks overwrite).
+            let matrix = Matrix(rows: featureCount, cols: count)
+            descent_decode_byte_codes(matrix.storage, codes, featureCount * count)
+            codes.deallocate()
+            self.codes = nil
+            floats = matrix
+        }
+        (floats!.storage + offset).update(from: base, count: values.count)
+    }
+
+    /// The shard, once every example's features are written.
+    public func finish(id: Int, labels: [Int32]) -> ShardData {
+        precondition(labels.count == count, "one label per example")
+        if let codes {
+            self.codes = nil
+            return ShardData(id: id, featureCount: featureCount, codes: codes, labels: labels)
+        }
+        return ShardData(id: id, features: floats!, labels: labels)
     }
 }

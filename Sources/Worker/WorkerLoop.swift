@@ -79,7 +79,7 @@ final class WorkerLoop {
                     try link.send(.shardReady(ShardReady(shardID: UInt32(shard.id), examples: UInt32(shard.count))))
                     // The chunks it came in are freed: their pages need not stay resident.
                     AllocatorTuning.returnFreeMemory()
-                    log.debug("shard \(shard.id) ready: \(shard.count) examples")
+                    log.debug("shard \(shard.id) ready: \(shard.count) examples, \(shard.featureBytes) bytes of features\(shard.keepsByteCodes ? " (byte codes)" : "")")
                 }
             case .params(let params):
                 guard params.values.count == layout.count else {

@@ -159,6 +159,62 @@ private func train(
         #expect(e1.lossSum.bitPattern == e2.lossSum.bitPattern && e1.correct == e2.correct)
     }
 
+    /// A shard whose values are all pixels p / 255 is kept as byte codes, a quarter of the
+    /// memory, and its partials — gathered or a range, repeats included — have the bits of the
+    /// same shard kept as floats. Every code occurs, so every decoding is checked.
+    @Test func aShardKeptAsByteCodesGivesTheBitsOfItsFloats() throws {
+        let features = 37, count = 60
+        let shape = try NetworkShape(layers: [features, 8, 3], activation: .relu)
+        let p = TestNetworks.randomParameters(shape, seed: 5)
+        var random = Xoshiro256(seed: 9)
+        let pixels = (0..<features * count).map { $0 < 256 ? Float($0) / 255 : Float(random.next(below: 256)) / 255 }
+        let labels = (0..<count).map { Int32($0 % 3) }
+        let floats = ShardData(id: 0, features: Matrix(rows: features, cols: count, columnMajor: pixels), labels: labels)
+        // Written in two chunks, the later examples first.
+        let builder = ShardFeatureBuilder(featureCount: features, count: count)
+        pixels.withUnsafeBufferPointer { all in
+            builder.write(UnsafeBufferPointer(rebasing: all[(25 * features)...]), at: 25)
+            builder.write(UnsafeBufferPointer(rebasing: all[..<(25 * features)]), at: 0)
+        }
+        let codes = builder.finish(id: 0, labels: labels)
+        #expect(codes.keepsByteCodes && !floats.keepsByteCodes)
+        #expect(codes.featureBytes == features * count && floats.featureBytes == 4 * features * count)
+        for selection in [ExampleSelection.list([59, 0, 17, 17, 3, 48, 25, 1, 30]), .range(0..<count), .range(13..<29)] {
+            let fromFloats = ParameterBuffer(layout: p.layout), fromCodes = ParameterBuffer(layout: p.layout)
+            let e1 = floats.computePartial(p, selection: selection, workspace: Workspace(shape: shape), into: fromFloats)
+            let e2 = codes.computePartial(p, selection: selection, workspace: Workspace(shape: shape), into: fromCodes)
+            #expect(TestNetworks.bits(fromFloats) == TestNetworks.bits(fromCodes), "\(selection)")
+            #expect(e1.lossSum.bitPattern == e2.lossSum.bitPattern && e1.correct == e2.correct)
+        }
+    }
+
+    /// A shard with any value that is not exactly a code's is kept as floats — one ulp off a
+    /// pixel, −0, past 1, below 0, not a number — with every value as it arrived, whichever
+    /// chunk brought the odd one.
+    @Test(arguments: [Float(7) / 255 + Float(7).ulp / 255, -0.0, 256 / 255, -1 / 255, .nan, .infinity, 0.3])
+    func aShardWithAnyOtherValueKeepsItsFloats(odd: Float) throws {
+        let shape = try NetworkShape(layers: [4, 3, 2], activation: .relu)
+        let p = TestNetworks.randomParameters(shape, seed: 6)
+        for oddExample in [1, 8] {
+            var pixels = (0..<40).map { Float(($0 * 37) % 256) / 255 }
+            pixels[oddExample * 4 + 2] = odd
+            let labels = (0..<10).map { Int32($0 % 2) }
+            let builder = ShardFeatureBuilder(featureCount: 4, count: 10)
+            pixels.withUnsafeBufferPointer { all in
+                builder.write(UnsafeBufferPointer(rebasing: all[..<20]), at: 0)
+                builder.write(UnsafeBufferPointer(rebasing: all[20...]), at: 5)
+            }
+            let shard = builder.finish(id: 0, labels: labels)
+            #expect(!shard.keepsByteCodes && shard.featureBytes == 4 * 40)
+            let floats = ShardData(id: 0, features: Matrix(rows: 4, cols: 10, columnMajor: pixels), labels: labels)
+            let a = ParameterBuffer(layout: p.layout), b = ParameterBuffer(layout: p.layout)
+            // A NaN or infinite input makes a non-finite partial: compare bits, which NaN keeps.
+            _ = shard.computePartial(p, selection: .list([9, 0, 1, 8]), workspace: Workspace(shape: shape), into: a)
+            _ = floats.computePartial(p, selection: .list([9, 0, 1, 8]), workspace: Workspace(shape: shape), into: b)
+            #expect(TestNetworks.bits(a) == TestNetworks.bits(b), "the odd value in example \(oddExample)")
+        }
+    }
+
     /// One full-batch sgd step from known weights is W − α·∇J, ∇J from the Float64 reference.
     @Test(arguments: [1, 3])
     func fullBatchSGDStepMatchesReference(shards: Int) throws {
