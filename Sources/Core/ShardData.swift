@@ -9,12 +9,12 @@ public final class ShardData: @unchecked Sendable {
     public let featureCount: Int
     public let count: Int
     /// (n0, count), column-major.
-    private let features: Features
+    private var features: Features
     public let labels: UnsafePointer<Int32>
     /// Keeps the memory behind `features` and `labels` alive.
-    private let owner: AnyObject?
+    private var owner: AnyObject?
     private let ownedLabels: UnsafeMutablePointer<Int32>?
-    private let ownedCodes: UnsafeMutablePointer<UInt8>?
+    private var ownedCodes: UnsafeMutablePointer<UInt8>?
 
     /// How the features are kept.
     private enum Features {
@@ -92,11 +92,17 @@ public final class ShardData: @unchecked Sendable {
             return Network.gradientSum(
                 p, input: values + r.lowerBound * featureCount, count: r.count,
                 labels: labels + r.lowerBound, workspace: ws, into: grad, onSegment: onSegment)
-        case (.range(let r), .byteCodes(let codes)):
-            precondition(r.lowerBound >= 0 && r.upperBound <= count, "selection outside shard \(id)")
-            let (x, _) = ws.reserveGathered(r.count)
-            descent_decode_byte_codes(x, codes + r.lowerBound * featureCount, r.count * featureCount)
-            return Network.gradientSum(p, input: x, count: r.count, labels: labels + r.lowerBound, workspace: ws, into: grad, onSegment: onSegment)
+        case (.range, .byteCodes(let codes)):
+            // Only a full batch selects a range: every step then reads the whole shard, so it is
+            // kept as floats from here on and used where it lies, like any shard of floats, rather
+            // than decoded again at every step.
+            let matrix = Matrix(rows: featureCount, cols: count)
+            descent_decode_byte_codes(matrix.storage, codes, featureCount * count)
+            features = .floats(UnsafePointer(matrix.storage))
+            owner = matrix
+            codes.deallocate()
+            ownedCodes = nil
+            return computePartial(p, selection: selection, workspace: ws, into: grad, onSegment: onSegment)
         case (.list(let indices), _):
             let m = indices.count
             let (x, y) = ws.reserveGathered(m)

@@ -179,12 +179,14 @@ private func train(
         let codes = builder.finish(id: 0, labels: labels)
         #expect(codes.keepsByteCodes && !floats.keepsByteCodes)
         #expect(codes.featureBytes == features * count && floats.featureBytes == 4 * features * count)
-        for selection in [ExampleSelection.list([59, 0, 17, 17, 3, 48, 25, 1, 30]), .range(0..<count), .range(13..<29)] {
+        // A range (a full batch's selection) turns the shard into floats for good: the bits stay.
+        for selection in [ExampleSelection.list([59, 0, 17, 17, 3, 48, 25, 1, 30]), .range(13..<29), .list([2, 2, 40]), .range(0..<count)] {
             let fromFloats = ParameterBuffer(layout: p.layout), fromCodes = ParameterBuffer(layout: p.layout)
             let e1 = floats.computePartial(p, selection: selection, workspace: Workspace(shape: shape), into: fromFloats)
             let e2 = codes.computePartial(p, selection: selection, workspace: Workspace(shape: shape), into: fromCodes)
             #expect(TestNetworks.bits(fromFloats) == TestNetworks.bits(fromCodes), "\(selection)")
             #expect(e1.lossSum.bitPattern == e2.lossSum.bitPattern && e1.correct == e2.correct)
+            if case .range = selection { #expect(!codes.keepsByteCodes && codes.featureBytes == 4 * features * count) }
         }
     }
 
