@@ -22,24 +22,6 @@ int descent_crc32c_hardware_available(void) {
     return __builtin_cpu_supports("sse4.2");
 }
 
-__attribute__((target("sse4.2")))
-static uint64_t crc_words(uint64_t crc, const unsigned char *p, size_t length) {
-    while (length >= 8) {
-        uint64_t word;
-        memcpy(&word, p, 8);
-        crc = _mm_crc32_u64(crc, word);
-        p += 8;
-        length -= 8;
-    }
-    uint32_t crc32 = (uint32_t)crc;
-    while (length > 0) {
-        crc32 = _mm_crc32_u8(crc32, *p);
-        p += 1;
-        length -= 1;
-    }
-    return crc32;
-}
-
 /// shift_table[k][b]: the register after BLOCK zero bytes from the register b << 8k.
 static uint32_t shift_table[4][256];
 static pthread_once_t shift_table_once = PTHREAD_ONCE_INIT;
@@ -65,36 +47,11 @@ static inline uint32_t shift_block(uint32_t x) {
 // the store, so the bytes stored are the bytes checksummed whatever the peer does meanwhile.
 #define ONE_READ(value) __asm__ volatile("" : "+r"(value))
 
-__attribute__((target("sse4.2")))
-static uint64_t crc_copy_words(uint64_t crc, unsigned char *d, const unsigned char *p, size_t length) {
-    while (length >= 8) {
-        uint64_t word;
-        memcpy(&word, p, 8);
-        ONE_READ(word);
-        memcpy(d, &word, 8);
-        crc = _mm_crc32_u64(crc, word);
-        p += 8;
-        d += 8;
-        length -= 8;
-    }
-    uint32_t crc32 = (uint32_t)crc;
-    while (length > 0) {
-        unsigned char byte = *p;
-        ONE_READ(byte);
-        *d = byte;
-        crc32 = _mm_crc32_u8(crc32, byte);
-        p += 1;
-        d += 1;
-        length -= 1;
-    }
-    return crc32;
-}
-
-__attribute__((target("sse4.2")))
-uint32_t descent_crc32c_hardware_copy(uint32_t state, void *destination, const void *source, size_t length) {
-    const unsigned char *p = source;
-    unsigned char *d = destination;
-    uint32_t crc = state;
+// The checksum of `length` bytes at `p`, continuing the raw register `crc`; with a destination
+// `d`, each word is also stored there as it is checksummed. Inlined into the two entry points
+// below, so each is compiled with `d` known: the checksum alone has no stores and no test.
+__attribute__((target("sse4.2"), always_inline))
+static inline uint32_t crc_run(uint32_t crc, unsigned char *d, const unsigned char *p, size_t length) {
     if (length >= 3 * BLOCK) {
         pthread_once(&shift_table_once, make_shift_table);
         do {
@@ -104,49 +61,56 @@ uint32_t descent_crc32c_hardware_copy(uint32_t state, void *destination, const v
                 memcpy(&wa, p + i, 8);
                 memcpy(&wb, p + BLOCK + i, 8);
                 memcpy(&wc, p + 2 * BLOCK + i, 8);
-                ONE_READ(wa);
-                ONE_READ(wb);
-                ONE_READ(wc);
-                // What is checksummed is what was loaded, and what was loaded is what is stored.
-                memcpy(d + i, &wa, 8);
-                memcpy(d + BLOCK + i, &wb, 8);
-                memcpy(d + 2 * BLOCK + i, &wc, 8);
+                if (d) {
+                    // What is checksummed is what was loaded, and what was loaded is what is stored.
+                    ONE_READ(wa);
+                    ONE_READ(wb);
+                    ONE_READ(wc);
+                    memcpy(d + i, &wa, 8);
+                    memcpy(d + BLOCK + i, &wb, 8);
+                    memcpy(d + 2 * BLOCK + i, &wc, 8);
+                }
                 a = _mm_crc32_u64(a, wa);
                 b = _mm_crc32_u64(b, wb);
                 c = _mm_crc32_u64(c, wc);
             }
             crc = shift_block(shift_block((uint32_t)a) ^ (uint32_t)b) ^ (uint32_t)c;
             p += 3 * BLOCK;
-            d += 3 * BLOCK;
+            if (d) d += 3 * BLOCK;
             length -= 3 * BLOCK;
         } while (length >= 3 * BLOCK);
     }
-    return (uint32_t)crc_copy_words(crc, d, p, length);
+    uint64_t crc64 = crc;
+    for (; length >= 8; p += 8, length -= 8) {
+        uint64_t word;
+        memcpy(&word, p, 8);
+        if (d) {
+            ONE_READ(word);
+            memcpy(d, &word, 8);
+            d += 8;
+        }
+        crc64 = _mm_crc32_u64(crc64, word);
+    }
+    crc = (uint32_t)crc64;
+    for (; length > 0; p += 1, length -= 1) {
+        unsigned char byte = *p;
+        if (d) {
+            ONE_READ(byte);
+            *d++ = byte;
+        }
+        crc = _mm_crc32_u8(crc, byte);
+    }
+    return crc;
 }
 
 __attribute__((target("sse4.2")))
 uint32_t descent_crc32c_hardware_update(uint32_t state, const void *data, size_t length) {
-    const unsigned char *p = data;
-    uint32_t crc = state;
-    if (length >= 3 * BLOCK) {
-        pthread_once(&shift_table_once, make_shift_table);
-        do {
-            uint64_t a = crc, b = 0, c = 0;
-            for (size_t i = 0; i < BLOCK; i += 8) {
-                uint64_t wa, wb, wc;
-                memcpy(&wa, p + i, 8);
-                memcpy(&wb, p + BLOCK + i, 8);
-                memcpy(&wc, p + 2 * BLOCK + i, 8);
-                a = _mm_crc32_u64(a, wa);
-                b = _mm_crc32_u64(b, wb);
-                c = _mm_crc32_u64(c, wc);
-            }
-            crc = shift_block(shift_block((uint32_t)a) ^ (uint32_t)b) ^ (uint32_t)c;
-            p += 3 * BLOCK;
-            length -= 3 * BLOCK;
-        } while (length >= 3 * BLOCK);
-    }
-    return (uint32_t)crc_words(crc, p, length);
+    return crc_run(state, NULL, data, length);
+}
+
+__attribute__((target("sse4.2")))
+uint32_t descent_crc32c_hardware_copy(uint32_t state, void *destination, const void *source, size_t length) {
+    return crc_run(state, destination, source, length);
 }
 #else
 int descent_crc32c_hardware_available(void) { return 0; }

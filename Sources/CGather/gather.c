@@ -9,16 +9,18 @@
 
 enum { CACHE_LINE = 64 };
 
+/// Asks for the cache lines of the `bytes` at `start`, to be read soon and once.
+static inline void prefetch(const void *start, size_t bytes) {
+    for (size_t offset = 0; offset < bytes; offset += CACHE_LINE) {
+        __builtin_prefetch((const char *)start + offset, 0 /* read */, 0 /* no temporal locality */);
+    }
+}
+
 void descent_gather_columns(float *destination, const float *source, const int32_t *indices,
                             size_t count, size_t rows) {
     const size_t bytes = rows * sizeof(float);
     for (size_t column = 0; column < count; column++) {
-        if (column + 1 < count) {
-            const char *next = (const char *)(source + (size_t)indices[column + 1] * rows);
-            for (size_t offset = 0; offset < bytes; offset += CACHE_LINE) {
-                __builtin_prefetch(next + offset, 0 /* read */, 0 /* no temporal locality */);
-            }
-        }
+        if (column + 1 < count) prefetch(source + (size_t)indices[column + 1] * rows, bytes);
         memcpy(destination + column * rows, source + (size_t)indices[column] * rows, bytes);
     }
 }
@@ -55,12 +57,7 @@ void descent_decode_byte_codes(float *destination, const uint8_t *codes, size_t 
 void descent_gather_byte_columns(float *destination, const uint8_t *source, const int32_t *indices,
                                  size_t count, size_t rows) {
     for (size_t column = 0; column < count; column++) {
-        if (column + 1 < count) {
-            const char *next = (const char *)(source + (size_t)indices[column + 1] * rows);
-            for (size_t offset = 0; offset < rows; offset += CACHE_LINE) {
-                __builtin_prefetch(next + offset, 0 /* read */, 0 /* no temporal locality */);
-            }
-        }
+        if (column + 1 < count) prefetch(source + (size_t)indices[column + 1] * rows, rows);
         descent_decode_byte_codes(destination + column * rows, source + (size_t)indices[column] * rows, rows);
     }
 }

@@ -15,20 +15,28 @@ extension MessageCodec {
     /// cut at `WireProtocol.maxFramePayload` (memory shared on one machine has no frame limit).
     /// One pass over `values`, copying and checksumming them together.
     static func encodeParams(step: UInt64, values: UnsafeBufferPointer<Float>, into destination: UnsafeMutableRawPointer) {
+        var writer = PayloadWriter(reserved: 0, capacity: paramsPreamble)
+        writer.write(step)
+        writer.writeCount(values.count)
+        writeFrame(.params, step: step, fields: writer.finish(), values: values, at: destination)
+    }
+
+    /// Writes a one-frame message at `destination`: the header, then the payload — `fields`,
+    /// then `values` — copied and checksummed in one pass.
+    private static func writeFrame(
+        _ kind: MessageKind, step: UInt64, fields: [UInt8], values: UnsafeBufferPointer<Float>, at destination: UnsafeMutableRawPointer
+    ) {
         let payload = destination + WireProtocol.headerSize
-        payload.storeBytes(of: step.littleEndian, as: UInt64.self)
-        payload.storeBytes(of: UInt32(values.count).littleEndian, toByteOffset: 8, as: UInt32.self)
-        let floats = payload + paramsPreamble
-        var checksum = CRC32C.checksum(UnsafeRawBufferPointer(start: payload, count: paramsPreamble))
+        var checksum = fields.withUnsafeBytes { CRC32C.update(0, copying: $0, to: payload) }
+        let floats = payload + fields.count
         #if _endian(little)
         checksum = CRC32C.update(checksum, copying: UnsafeRawBufferPointer(values), to: floats)
         #else
         for (i, value) in values.enumerated() { floats.storeBytes(of: value.bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
         checksum = CRC32C.update(checksum, with: UnsafeRawBufferPointer(start: floats, count: 4 * values.count))
         #endif
-        let length = paramsPreamble + 4 * values.count
-        FrameHeader(kind: .params, step: step, part: 0, parts: 1, payloadLength: UInt32(length), checksum: checksum)
-            .write(to: destination)
+        let length = fields.count + 4 * values.count
+        FrameHeader(kind: kind, step: step, part: 0, parts: 1, payloadLength: UInt32(length), checksum: checksum).write(to: destination)
     }
 
     /// Bytes of the one frame `encodePartial(_:gradients:into:)` writes for `count` float32 values;
@@ -51,18 +59,7 @@ extension MessageCodec {
         writer.writeCount(gradients.count)
         let fields = writer.finish()
         precondition(fields.count == partialPreamble, "a PARTIAL's fields are \(partialPreamble) bytes")
-        let payload = destination + WireProtocol.headerSize
-        var checksum = fields.withUnsafeBytes { CRC32C.update(0, copying: $0, to: payload) }
-        let floats = payload + partialPreamble
-        #if _endian(little)
-        checksum = CRC32C.update(checksum, copying: UnsafeRawBufferPointer(gradients), to: floats)
-        #else
-        for (i, value) in gradients.enumerated() { floats.storeBytes(of: value.bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
-        checksum = CRC32C.update(checksum, with: UnsafeRawBufferPointer(start: floats, count: 4 * gradients.count))
-        #endif
-        let length = partialPreamble + 4 * gradients.count
-        FrameHeader(kind: .partial, step: partial.step, part: 0, parts: 1, payloadLength: UInt32(length), checksum: checksum)
-            .write(to: destination)
+        writeFrame(.partial, step: partial.step, fields: fields, values: gradients, at: destination)
     }
 
     /// The PARAMS message in the one frame `frame`, checked as `decode` checks one (header,
