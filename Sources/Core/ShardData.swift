@@ -143,7 +143,9 @@ public final class ShardFeatureBuilder {
     public init(featureCount: Int, count: Int) {
         self.featureCount = featureCount
         self.count = count
-        codes = .allocate(capacity: max(featureCount * count, 1))
+        let codes = UnsafeMutablePointer<UInt8>.allocate(capacity: max(featureCount * count, 1))
+        codes.initialize(repeating: 0, count: max(featureCount * count, 1))
+        self.codes = codes
     }
 
     deinit { codes?.deallocate() }
@@ -160,8 +162,8 @@ public final class ShardFeatureBuilder {
         if let codes {
             if descent_encode_byte_codes(codes + offset, base, values.count) == 1 { return }
             // A value that is not a code: the shard is kept as floats from here on, the codes
-            // written so far decoded into them (slots not yet written decode to junk that later
-            // chunks overwrite).
+            // written so far decoded into them (slots not yet written decode to 0 until their
+            // chunks arrive).
             let matrix = Matrix(rows: featureCount, cols: count)
             descent_decode_byte_codes(matrix.storage, codes, featureCount * count)
             codes.deallocate()
