@@ -91,8 +91,9 @@ public final class GradientAccumulator: @unchecked Sendable {
     /// Takes segment s of shard k's partial: `values` holds that segment's values. The shard's
     /// statistics come with each segment; the first to arrive counts.
     ///
-    /// `owner`, when given, keeps the values alive and unchanged until `reset`: a segment that
-    /// arrives ahead of its turn then waits where it lies instead of being copied.
+    /// `owner`, when given, keeps the values alive and unchanged until `reset`: the segment then
+    /// waits where it lies instead of being copied — ahead of its turn, or as shard 0's, which is
+    /// added together with shard 1's in one pass (sum = g0 + g1, the bits of g0 then + g1).
     public func add(
         shard k: Int, segment s: Int, values: UnsafePointer<Float>, examples n: Int, correct c: Int, lossSum loss: Double,
         keptBy owner: AnyObject? = nil
@@ -101,11 +102,12 @@ public final class GradientAccumulator: @unchecked Sendable {
         received[k][s] = true
         receivedCount[k] += 1
         if stats[k] == nil { stats[k] = (n, c, loss) }
-        if nextShardOf[s] == k {
+        if let owner {
+            held[k][s] = HeldSegment(values: values, owner: owner)
+            drain(segment: s)
+        } else if nextShardOf[s] == k {
             fold(segment: s, values)
             drain(segment: s)
-        } else if let owner {
-            held[k][s] = HeldSegment(values: values, owner: owner)
         } else {
             let slot = waiting[k] ?? ParameterBuffer(layout: layout)
             waiting[k] = slot
@@ -138,16 +140,34 @@ public final class GradientAccumulator: @unchecked Sendable {
         countStats()
     }
 
+    /// Adds segment s of every shard whose turn has come, in shard order.
     private func drain(segment s: Int) {
-        while nextShardOf[s] < shardCount, received[nextShardOf[s]][s] {
+        while nextShardOf[s] < shardCount, let g = values(shard: nextShardOf[s], segment: s) {
             let k = nextShardOf[s]
-            if let kept = held[k][s] {
-                fold(segment: s, kept.values)
-                held[k][s] = nil
-            } else {
-                fold(segment: s, waiting[k]!.values + segments[s].lowerBound)
+            if k == 0, shardCount > 1, held[0][s] != nil {
+                // Shard 0's values wait where they lie until shard 1's are in: one pass then
+                // writes the sum of both, where copying the first and adding the second take two.
+                guard let g1 = values(shard: 1, segment: s) else { return }
+                let range = segments[s]
+                let target = sum.values + range.lowerBound
+                for i in 0..<range.count { target[i] = g[i] + g1[i] }
+                advance(segment: s)
+                advance(segment: s)
+                held[0][s] = nil
+                held[1][s] = nil
+                continue
             }
+            fold(segment: s, g)
+            held[k][s] = nil
         }
+    }
+
+    /// Where shard k's segment s lies, once it is in and not yet added: kept by its owner, or
+    /// copied into the shard's waiting slot.
+    private func values(shard k: Int, segment s: Int) -> UnsafePointer<Float>? {
+        guard received[k][s] else { return nil }
+        if let kept = held[k][s] { return kept.values }
+        return UnsafePointer(waiting[k]!.values + segments[s].lowerBound)
     }
 
     private func fold(segment s: Int, _ g: UnsafePointer<Float>) {

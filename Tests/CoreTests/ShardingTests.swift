@@ -262,20 +262,45 @@ private func indices(_ selection: ExampleSelection) -> [Int] {
         #expect(pieces.examples == whole.examples && pieces.correct == whole.correct)
         #expect(pieces.lossSum.bitPattern == whole.lossSum.bitPattern)
 
-        // Segments whose owner keeps them wait where they lie; the bits are the same, and each
-        // is let go once it is added.
-        let kept = GradientAccumulator(layout: layout, shards: shards)
-        var owners: [WeakBox] = []
-        for (k, s) in arrivals {
-            let segment = SegmentBox(Array(g[k][kept.segments[s]]))
-            owners.append(WeakBox(segment))
-            segment.values.withUnsafeBufferPointer {
-                kept.add(shard: k, segment: s, values: $0.baseAddress!, examples: k + 1, correct: k, lossSum: Double(k) / 3, keptBy: segment)
+        // Segments whose owner keeps them wait where they lie (shard 0's until shard 1's is in,
+        // to be added together), the others are copied as before: the bits are the same, and
+        // each kept segment is let go once it is added.
+        for keep in [{ (_: Int, _: Int) in true }, { (k: Int, s: Int) in (k + s) % 3 != 0 }] {
+            let kept = GradientAccumulator(layout: layout, shards: shards)
+            var owners: [WeakBox] = []
+            for (k, s) in arrivals {
+                let segment = SegmentBox(Array(g[k][kept.segments[s]]))
+                if keep(k, s) { owners.append(WeakBox(segment)) }
+                segment.values.withUnsafeBufferPointer {
+                    kept.add(shard: k, segment: s, values: $0.baseAddress!, examples: k + 1, correct: k, lossSum: Double(k) / 3,
+                             keptBy: keep(k, s) ? segment : nil)
+                }
             }
+            #expect(kept.isComplete)
+            #expect(kept.sum.array.map(\.bitPattern) == whole.sum.array.map(\.bitPattern))
+            #expect(owners.allSatisfy { $0.value == nil }, "every kept segment let go once added")
         }
-        #expect(kept.isComplete)
-        #expect(kept.sum.array.map(\.bitPattern) == whole.sum.array.map(\.bitPattern))
-        #expect(owners.allSatisfy { $0.value == nil }, "every kept segment let go once added")
+    }
+
+    /// Shard 0's kept segment waits for shard 1's, and both are let go once added together.
+    @Test func shardZerosKeptSegmentWaitsForShardOnes() {
+        let g = partials()
+        let accumulator = GradientAccumulator(layout: layout, shards: shards)
+        let s = 0, range = accumulator.segments[s]
+        var owners: [SegmentBox?] = [SegmentBox(Array(g[0][range])), SegmentBox(Array(g[1][range]))]
+        let watch = (WeakBox(owners[0]!), WeakBox(owners[1]!))
+        owners[0]!.values.withUnsafeBufferPointer {
+            accumulator.add(shard: 0, segment: s, values: $0.baseAddress!, examples: 1, correct: 0, lossSum: 0, keptBy: owners[0]!)
+        }
+        owners[0] = nil
+        #expect(watch.0.value != nil && accumulator.nextShard == 0, "shard 0 waits for shard 1")
+        owners[1]!.values.withUnsafeBufferPointer {
+            accumulator.add(shard: 1, segment: s, values: $0.baseAddress!, examples: 1, correct: 0, lossSum: 0, keptBy: owners[1]!)
+        }
+        owners[1] = nil
+        #expect(watch.0.value == nil && watch.1.value == nil, "both let go once added")
+        let expected = zip(g[0][range], g[1][range]).map { $0 + $1 }
+        #expect(Array(UnsafeBufferPointer(start: accumulator.sum.values + range.lowerBound, count: range.count)).map(\.bitPattern) == expected.map(\.bitPattern))
     }
 
     /// A kept segment is held only until its turn, and a step that never reached its turn lets
