@@ -113,6 +113,8 @@ public final class GradientAccumulator: @unchecked Sendable {
             waiting[k] = slot
             let range = segments[s]
             (slot.values + range.lowerBound).update(from: values, count: range.count)
+            // Shard 1's segment may be what a kept shard 0's waits for.
+            drain(segment: s)
         }
         countStats()
     }

@@ -303,6 +303,38 @@ private func indices(_ selection: ExampleSelection) -> [Int] {
         #expect(Array(UnsafeBufferPointer(start: accumulator.sum.values + range.lowerBound, count: range.count)).map(\.bitPattern) == expected.map(\.bitPattern))
     }
 
+    /// Shard 0's kept segment is added as soon as shard 1's is in, however shard 1's comes:
+    /// kept, copied (a partial the coordinator computed itself, or read back from 16 bits), or
+    /// whole — with no later arrival needed to set it going. Two shards, so none follows.
+    @Test(arguments: ["kept", "copied", "whole"])
+    func shardZerosKeptSegmentIsAddedWhenShardOnesArrives(how: String) {
+        let g = partials()
+        let accumulator = GradientAccumulator(layout: layout, shards: 2)
+        let owners = accumulator.segments.map { SegmentBox(Array(g[0][$0])) }
+        for (s, owner) in owners.enumerated() {
+            owner.values.withUnsafeBufferPointer {
+                accumulator.add(shard: 0, segment: s, values: $0.baseAddress!, examples: 1, correct: 0, lossSum: 0, keptBy: owner)
+            }
+        }
+        #expect(accumulator.nextShard == 0 && !accumulator.isComplete)
+        g[1].withUnsafeBufferPointer { all in
+            switch how {
+            case "whole":
+                accumulator.add(shard: 1, gradients: all.baseAddress!, examples: 1, correct: 0, lossSum: 0)
+            default:
+                for (s, range) in accumulator.segments.enumerated() {
+                    let box = SegmentBox(Array(all[range]))
+                    box.values.withUnsafeBufferPointer {
+                        accumulator.add(shard: 1, segment: s, values: $0.baseAddress!, examples: 1, correct: 0, lossSum: 0,
+                                        keptBy: how == "kept" ? box : nil)
+                    }
+                }
+            }
+        }
+        #expect(accumulator.isComplete, "\(how)")
+        #expect(accumulator.sum.array.map(\.bitPattern) == zip(g[0], g[1]).map { ($0 + $1).bitPattern })
+    }
+
     /// A kept segment is held only until its turn, and a step that never reached its turn lets
     /// it go on `reset`.
     @Test func aKeptSegmentIsHeldUntilItsTurnOrTheNextStep() {
