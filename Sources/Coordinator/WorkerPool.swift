@@ -220,9 +220,13 @@ final class WorkerPool: TimedGradientSource {
             }
             switch partial.gradients {
             case .float32(let g):
-                // The frame is this process's own copy and nothing changes it: a segment ahead of
-                // its turn waits in it, kept alive by the box, instead of being copied.
-                g.withUnsafeFloats { add($0.baseAddress!, keptBy: FrameKeeper(g)) }
+                if let floats = g.receivedFloats {
+                    // The frame is this process's own copy and nothing changes it: a segment that
+                    // waits for its turn waits in it, kept alive by the box, instead of being copied.
+                    add(floats, keptBy: FrameKeeper(g))
+                } else {
+                    g.withUnsafeFloats { add($0.baseAddress!, keptBy: nil) }
+                }
             case .float16, .bfloat16: add(decompressed.values, keptBy: nil)
             }
             return (bytes, ContinuousClock.now - before)
