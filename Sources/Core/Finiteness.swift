@@ -9,12 +9,14 @@
 public enum Finiteness {
     /// The exponent field of a Float32, in place.
     public static let exponentMask: UInt32 = 0x7f80_0000
+    /// One unit of the exponent field: added to an all-ones field, it carries into bit 31.
+    private static let exponentUnit: UInt32 = 0x0080_0000
 
     /// Whether all `count` values at `values` are finite.
     public static func allFinite(_ values: UnsafePointer<Float>, count: Int) -> Bool {
         values.withMemoryRebound(to: UInt32.self, capacity: count) { bits in
             var marks: UInt32 = 0
-            for i in 0..<count { marks |= (bits[i] & exponentMask) &+ 0x0080_0000 }
+            for i in 0..<count { marks |= mark(bits: bits[i]) }
             return allFinite(marks: marks)
         }
     }
@@ -22,7 +24,10 @@ public enum Finiteness {
     /// `x`'s mark: bit 31 is set exactly when `x` is not finite. Or marks together, then ask
     /// `allFinite(marks:)`.
     @inline(__always)
-    static func mark(_ x: Float) -> UInt32 { (x.bitPattern & exponentMask) &+ 0x0080_0000 }
+    static func mark(_ x: Float) -> UInt32 { mark(bits: x.bitPattern) }
+
+    @inline(__always)
+    private static func mark(bits: UInt32) -> UInt32 { (bits & exponentMask) &+ exponentUnit }
 
     /// Whether every value whose mark went into `marks` (or-ed) is finite.
     @inline(__always)

@@ -10,10 +10,10 @@ public final class ShardData: @unchecked Sendable {
     public let count: Int
     /// (n0, count), column-major.
     private var features: Features
+    /// The shard's own copy of its labels.
     public let labels: UnsafePointer<Int32>
-    /// Keeps the memory behind `features` and `labels` alive.
+    /// Keeps the memory behind `features` alive.
     private var owner: AnyObject?
-    private let ownedLabels: UnsafeMutablePointer<Int32>?
     private var ownedCodes: UnsafeMutablePointer<UInt8>?
 
     /// How the features are kept.
@@ -40,7 +40,6 @@ public final class ShardData: @unchecked Sendable {
         count = range.count
         features = .floats(UnsafePointer(dataset.features.storage + range.lowerBound * featureCount))
         labels = Self.copy(dataset.labels[range])
-        ownedLabels = UnsafeMutablePointer(mutating: labels)
         ownedCodes = nil
         owner = dataset.features
     }
@@ -53,7 +52,6 @@ public final class ShardData: @unchecked Sendable {
         count = matrix.cols
         features = .floats(UnsafePointer(matrix.storage))
         labels = Self.copy(labelValues[...])
-        ownedLabels = UnsafeMutablePointer(mutating: labels)
         ownedCodes = nil
         owner = matrix
     }
@@ -64,7 +62,6 @@ public final class ShardData: @unchecked Sendable {
         count = labelValues.count
         features = .byteCodes(UnsafePointer(codes))
         labels = Self.copy(labelValues[...])
-        ownedLabels = UnsafeMutablePointer(mutating: labels)
         ownedCodes = codes
         owner = nil
     }
@@ -76,7 +73,7 @@ public final class ShardData: @unchecked Sendable {
     }
 
     deinit {
-        ownedLabels?.deallocate()
+        UnsafeMutablePointer(mutating: labels).deallocate()
         ownedCodes?.deallocate()
     }
 
@@ -96,8 +93,7 @@ public final class ShardData: @unchecked Sendable {
             // Only a full batch selects a range: every step then reads the whole shard, so it is
             // kept as floats from here on and used where it lies, like any shard of floats, rather
             // than decoded again at every step.
-            let matrix = Matrix(rows: featureCount, cols: count)
-            descent_decode_byte_codes(matrix.storage, codes, featureCount * count)
+            let matrix = Matrix(decoding: codes, rows: featureCount, cols: count)
             features = .floats(UnsafePointer(matrix.storage))
             owner = matrix
             codes.deallocate()
@@ -164,8 +160,7 @@ public final class ShardFeatureBuilder {
             // A value that is not a code: the shard is kept as floats from here on, the codes
             // written so far decoded into them (slots not yet written decode to 0 until their
             // chunks arrive).
-            let matrix = Matrix(rows: featureCount, cols: count)
-            descent_decode_byte_codes(matrix.storage, codes, featureCount * count)
+            let matrix = Matrix(decoding: codes, rows: featureCount, cols: count)
             codes.deallocate()
             self.codes = nil
             floats = matrix
@@ -181,5 +176,13 @@ public final class ShardFeatureBuilder {
             return ShardData(id: id, featureCount: featureCount, codes: codes, labels: labels)
         }
         return ShardData(id: id, features: floats!, labels: labels)
+    }
+}
+
+extension Matrix {
+    /// The (rows, cols) matrix whose values `codes` hold as byte codes (`descent_decode_byte_codes`).
+    fileprivate convenience init(decoding codes: UnsafePointer<UInt8>, rows: Int, cols: Int) {
+        self.init(rows: rows, cols: cols)
+        descent_decode_byte_codes(storage, codes, rows * cols)
     }
 }
