@@ -52,13 +52,23 @@ public enum Network {
         let n = shape.layers
         let depth = shape.depth
         let segments = ws.segments
-        var next = 0
         shape.output.subtractTargets(ws.activations[depth], rows: n[depth], cols: m, labels: labels)
-        for l in stride(from: depth, through: 1, by: -1) {
-            let dZ = ws.activations[l]
-            let aPrev = l == 1 ? x : UnsafePointer(ws.activations[l - 1])
-            while next < segments.count, segments[next].layer == l {
-                switch segments[next].part {
+        // dZ[l] is in ws.activations[l] for the layer l the pieces have come down to.
+        var l = depth
+        for (s, segment) in segments.enumerated() {
+            for piece in segment.pieces {
+                while l > piece.layer {
+                    let dA = ws.scratch!
+                    // dA[l−1] (n_{l−1}, m) = W[l]ᵀ (n_{l−1}, n_l) · dZ[l] (n_l, m)
+                    BLAS.gemm(
+                        .transposed, .none, m: n[l - 1], n: m, k: n[l],
+                        a: p.weight(l), lda: n[l], b: ws.activations[l], ldb: n[l], c: dA, ldc: n[l - 1])
+                    shape.activation.multiplyDerivative(intoOutput: ws.activations[l - 1], gradient: dA, count: n[l - 1] * m)
+                    l -= 1
+                }
+                let dZ = ws.activations[l]
+                let aPrev = l == 1 ? x : UnsafePointer(ws.activations[l - 1])
+                switch piece.part {
                 case .layer:
                     weightGradient(dZ, aPrev, columns: 0..<n[l - 1], layer: l, n: n, m: m, into: grad)
                     sumRows(dZ, rows: n[l], cols: m, into: grad.bias(l))
@@ -67,16 +77,8 @@ public enum Network {
                 case .weightColumns(let columns):
                     weightGradient(dZ, aPrev, columns: columns, layer: l, n: n, m: m, into: grad)
                 }
-                onSegment?(next)
-                next += 1
             }
-            guard l > 1 else { break }
-            let dA = ws.scratch!
-            // dA[l−1] (n_{l−1}, m) = W[l]ᵀ (n_{l−1}, n_l) · dZ[l] (n_l, m)
-            BLAS.gemm(
-                .transposed, .none, m: n[l - 1], n: m, k: n[l],
-                a: p.weight(l), lda: n[l], b: dZ, ldb: n[l], c: dA, ldc: n[l - 1])
-            shape.activation.multiplyDerivative(intoOutput: ws.activations[l - 1], gradient: dA, count: n[l - 1] * m)
+            onSegment?(s)
         }
     }
 
