@@ -40,9 +40,9 @@ public enum Network {
     /// These are the formulas' dW, db times m: the caller divides by the total example count, so
     /// sums from any number of shards add up to the exact mean. Overwrites the workspace's A[l].
     ///
-    /// dW[l] is computed segment by segment (`ParameterLayout.segments`: a large W in column
-    /// blocks), the same way in every process, and `onSegment` hears each segment's index as soon
-    /// as its values in `grad` are final — before backprop moves to the next layer.
+    /// dW[l] is computed piece by piece (`ParameterLayout.segments`: a large W in column blocks),
+    /// the same way in every process, and `onSegment` hears each segment's index as soon as its
+    /// last piece is done and its values in `grad` are final — before backprop moves on.
     public static func backward(
         _ p: ParameterBuffer, input x: UnsafePointer<Float>, count m: Int,
         labels: UnsafePointer<Int32>, workspace ws: Workspace, into grad: ParameterBuffer,

@@ -5,7 +5,8 @@
 public enum WireProtocol {
     /// "DSCT", written little-endian like every header field: the bytes 54 43 53 44.
     public static let magic: UInt32 = 0x4453_4354
-    /// Bumped on any change to the header or a payload layout; peers must match exactly.
+    /// Bumped on any change to the header, a payload layout or what a field means (3: how a
+    /// gradient is cut into PARTIAL segments); peers must match exactly.
     public static let protocolVersion: UInt16 = 3
     /// Bytes; large messages are cut into frames of at most this much payload.
     public static let maxFramePayload = 4 << 20
