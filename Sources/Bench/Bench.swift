@@ -78,21 +78,27 @@ struct DistributedCommand: ParsableCommand {
 
     func run() throws {
         let runner = TrainingRun(coordinator: TrainingRun.sibling("coordinator"))
-        print("workers  global batch  ex/s (median step)  vs in-process  step ms  compute ms/worker  comm ms  comm share  coordinator RSS MB  worker RSS MB (bound)")
+        print("workers  global batch  ex/s (median step)  vs in-process  step ms  compute ms/worker (slowest)  comm ms  comm share  imbalance ms  coordinator RSS MB  worker RSS MB (bound)")
         var rows: [String] = []
         for count in workers.split(separator: ",").compactMap({ Int($0) }) {
             let batch = batchPerWorker * count
             let base = try runner.run(mode: ["--in-process"], layers: layers, batch: batch, steps: steps, dataset: dataset)
             let run = try runner.run(mode: ["--local-workers", String(count)], layers: layers, batch: batch, steps: steps, dataset: dataset)
             let computePerWorker = run.compute / Double(count)
-            let communication = max(0, run.send + run.wait - computePerWorker)
+            // Communication not overlapped with compute: what the step takes beyond the slowest
+            // worker's compute. Workers that finish before the slowest wait for it: that is load
+            // imbalance, apart (the two together are the step beyond the mean compute).
+            let communication = max(0, run.send + run.wait - run.computeSlowest)
+            let imbalance = max(0, run.computeSlowest - computePerWorker)
             let share = String(format: "%.0f%%", 100 * communication / run.step)
+            let computeCell = String(format: "%.2f (%.2f)", computePerWorker * 1000, run.computeSlowest * 1000)
             print(String(
-                format: "%-9d%-14d%-20.0f%-15.2f%-9.2f%-19.2f%-9.2f",
-                count, batch, run.examplesPerSecond, run.examplesPerSecond / base.examplesPerSecond, run.step * 1000,
-                computePerWorker * 1000, communication * 1000)
+                format: "%-9d%-14d%-20.0f%-15.2f%-9.2f",
+                count, batch, run.examplesPerSecond, run.examplesPerSecond / base.examplesPerSecond, run.step * 1000)
+                + computeCell.padding(toLength: 29, withPad: " ", startingAt: 0)
+                + String(format: "%-9.2f", communication * 1000)
                 + share.padding(toLength: 12, withPad: " ", startingAt: 0)
-                + String(format: "%-20.0f%.0f (%.0f)", Double(run.peakKilobytes) / 1024, Double(run.workerPeakKilobytes) / 1024,
+                + String(format: "%-14.2f%-20.0f%.0f (%.0f)", imbalance * 1000, Double(run.peakKilobytes) / 1024, Double(run.workerPeakKilobytes) / 1024,
                          try workerBound(workers: count, batch: batch) / 1_048_576))
             var line = JSONLine()
             line.add("bench", "distributed")
@@ -103,8 +109,11 @@ struct DistributedCommand: ParsableCommand {
             line.add("in_process_examples_per_s", base.examplesPerSecond)
             line.add("step_s", run.step)
             line.add("compute_s_per_worker", computePerWorker)
+            line.add("compute_s_slowest", run.computeSlowest)
             line.add("communication_s", communication)
             line.add("communication_share", communication / run.step)
+            line.add("imbalance_s", imbalance)
+            line.add("beyond_mean_compute_share", (communication + imbalance) / run.step)
             line.add("bytes_per_step", run.bytesPerStep)
             line.add("coordinator_peak_rss_kb", run.peakKilobytes)
             line.add("worker_peak_rss_kb", run.workerPeakKilobytes)

@@ -8,7 +8,10 @@ struct TrainingRun {
     struct Figures {
         let examplesPerSecond: Double
         let step: Double
+        /// Summed over the step's partials.
         let compute: Double
+        /// The longest of the step's partials.
+        let computeSlowest: Double
         let send: Double
         let wait: Double
         let bytesPerStep: Double
@@ -56,6 +59,7 @@ struct TrainingRun {
         let summary = (try? JSONSerialization.jsonObject(with: Data(summaryLine.utf8))) as? [String: Any] ?? [:]
         return Figures(
             examplesPerSecond: median("examples") / step, step: step, compute: median("compute_s"),
+            computeSlowest: median("compute_slowest_s"),
             send: median("send_s"), wait: median("wait_s"),
             bytesPerStep: median("bytes_sent") + median("bytes_received"),
             peakKilobytes: Int(((summary["peak_rss_mb"] as? NSNumber)?.doubleValue ?? 0) * 1024),

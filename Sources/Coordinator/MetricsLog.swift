@@ -34,6 +34,7 @@ final class MetricsLog {
         line.add("lr", Double(report.learningRate))
         let t = report.timings
         line.add("compute_s", t.compute)
+        line.add("compute_slowest_s", t.computeSlowest)
         line.add("send_s", t.send)
         line.add("wait_s", t.wait)
         line.add("reduce_s", t.reduce)

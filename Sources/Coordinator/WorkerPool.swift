@@ -50,6 +50,7 @@ final class WorkerPool: TimedGradientSource {
     private lazy var decompressed = ParameterBuffer(layout: layout)
     /// Σ of the workers' reported compute time over this step's partials.
     private var computeSeconds = 0.0
+    private var computeSlowest = 0.0
     /// Examples each worker (by rank; −1 the coordinator) computed in this step.
     private var examplesByWorker: [Int: Int] = [:]
 
@@ -118,6 +119,7 @@ final class WorkerPool: TimedGradientSource {
 
         var reduce = Duration.zero
         computeSeconds = 0
+        computeSlowest = 0
         examplesByWorker = [:]
         while !accumulator.isComplete {
             try Interruption.check()
@@ -128,6 +130,7 @@ final class WorkerPool: TimedGradientSource {
             reduce += reduced
         }
         timings.compute = computeSeconds
+        timings.computeSlowest = computeSlowest
         timings.examplesByWorker = examplesByWorker
         timings.lostWorkers = lost
         timings.rejectedMessages = rejected
@@ -209,7 +212,9 @@ final class WorkerPool: TimedGradientSource {
             let segment = Int(partial.segment)
             // The last segment's time covers the shard's whole computation; count the examples once.
             if segment == segments.count - 1 {
-                computeSeconds += partial.computeSeconds.isFinite ? max(0, partial.computeSeconds) : 0
+                let seconds = partial.computeSeconds.isFinite ? max(0, partial.computeSeconds) : 0
+                computeSeconds += seconds
+                computeSlowest = max(computeSlowest, seconds)
                 examplesByWorker[worker.rank, default: 0] += Int(partial.exampleCount)
             }
             let before = ContinuousClock.now

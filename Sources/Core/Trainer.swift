@@ -106,6 +106,7 @@ public final class Trainer {
                 timings = timed.lastTimings
             } else {
                 timings.compute = seconds(stepStart, computed)
+                timings.computeSlowest = timings.compute
             }
             timings.update = seconds(computed, updated)
             timings.total = seconds(stepStart, updated)

@@ -37,6 +37,10 @@ public struct StepReport: Sendable {
 public struct StepTimings: Sendable, Equatable {
     /// Forward and backward, summed over the partials (workers report theirs; they overlap in time).
     public var compute = 0.0
+    /// The longest of the partials' forward and backward: the slowest worker's, when each worker
+    /// computes one shard. What a step takes beyond it is communication and coordination that no
+    /// computation hides; the slowest less the mean is load imbalance.
+    public var computeSlowest = 0.0
     /// Sending parameters and work.
     public var send = 0.0
     /// Waiting for partials beyond the local compute.

@@ -76,7 +76,7 @@ extension EndToEnd {
             try Self.checkMetrics(metrics, workers: 2, finalAccuracy: accuracy)
             // The gradient segments came through the rings, which hold a whole gradient: a ring
             // that turned frames away (they then quietly take the socket) would show here. Only
-            // small frames — layer 3's segments, heartbeats — keep to the socket.
+            // small frames — heartbeats, STEP — keep to the socket.
             let steps = try MetricsFile(path: metrics).steps
             let received = steps.reduce(0) { $0 + ($1.int("bytes_received") ?? 0) }
             let shared = steps.reduce(0) { $0 + ($1.int("bytes_received_shared") ?? 0) }
@@ -131,6 +131,14 @@ extension EndToEnd {
                 if line.int("workers") != workers { problems.append("step \(step): workers \(line["workers"] ?? "missing")") }
                 if !(loss.isFinite && loss > 0) { problems.append("step \(step): loss \(line["loss"] ?? "missing")") }
                 if !((line.double("examples_per_s") ?? 0) > 0) { problems.append("step \(step): examples_per_s \(line["examples_per_s"] ?? "missing")") }
+                // The slowest partial's compute: the one there is, or between the mean and the sum
+                // of several.
+                let compute = line.double("compute_s") ?? -1, slowest = line.double("compute_slowest_s") ?? -1
+                let plausible = workers == 1 ? slowest > 0 && slowest == compute
+                    : slowest < compute && slowest * Double(workers) >= compute * (1 - 1e-12)
+                if !plausible {
+                    problems.append("step \(step): compute_slowest_s \(line["compute_slowest_s"] ?? "missing") against compute_s \(compute)")
+                }
             }
             #expect(problems.isEmpty, "\(problems.count) bad step lines, first: \(problems.prefix(5))", sourceLocation: sourceLocation)
 
