@@ -101,7 +101,9 @@ extension EndToEnd {
             ] {
                 #expect(metrics.hasSeries(name), "no \(name) in:\n\(first.response.body)")
             }
-            #expect(metrics.hasSeries("descent_step_phase_seconds_bucket", label: "phase=\"compute\""), "no compute-phase histogram:\n\(first.response.body)")
+            for phase in ["compute", "compute_slowest", "step"] {
+                #expect(metrics.hasSeries("descent_step_phase_seconds_bucket", label: "phase=\"\(phase)\""), "no \(phase)-phase histogram:\n\(first.response.body)")
+            }
             #expect(metrics.value("descent_workers_alive") == 1, "in-process: \(metrics.value("descent_workers_alive") ?? .nan) workers alive")
             #expect(metrics.value("descent_loss").map { $0.isFinite && $0 > 0 } == true, "loss \(metrics.value("descent_loss") ?? .nan)")
 
