@@ -50,6 +50,7 @@ final class WorkerPool: TimedGradientSource {
     private lazy var decompressed = ParameterBuffer(layout: layout)
     /// Σ of the workers' reported compute time over this step's partials.
     private var computeSeconds = 0.0
+    /// The longest of them.
     private var computeSlowest = 0.0
     /// Examples each worker (by rank; −1 the coordinator) computed in this step.
     private var examplesByWorker: [Int: Int] = [:]
