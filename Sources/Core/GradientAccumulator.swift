@@ -31,6 +31,10 @@ public final class GradientAccumulator: @unchecked Sendable {
     private var segmentsComplete = 0
     /// Where `accumulate` computes a partial that is not the step's first.
     private var scratch: ParameterBuffer?
+    /// Called with a segment's range as soon as its sum is complete (every shard's values in,
+    /// in shard order): the trainer computes that part of the update while the rest of the step
+    /// is still arriving.
+    public var onSegmentComplete: ((Range<Int>) -> Void)?
 
     public init(layout: ParameterLayout, shards: Int) {
         self.layout = layout
@@ -186,7 +190,10 @@ public final class GradientAccumulator: @unchecked Sendable {
     /// Segment s of the next shard is in the sum.
     private func advance(segment s: Int) {
         nextShardOf[s] += 1
-        if nextShardOf[s] == shardCount { segmentsComplete += 1 }
+        if nextShardOf[s] == shardCount {
+            segmentsComplete += 1
+            onSegmentComplete?(segments[s])
+        }
     }
 
     /// Counts the shards' statistics in shard order, as far as they have arrived.

@@ -58,8 +58,8 @@ public final class Optimizer: @unchecked Sendable {
     public func apply(to p: ParameterBuffer, gradientSum sum: ParameterBuffer, exampleCount m: Int, learningRate alpha: Float) {
         precondition(m > 0, "a step must have examples")
         updates += 1
-        forEachSegment(p) { start, count, decay in
-            _ = update(p, sum, from: start, count: count, m: m, alpha: alpha, decay: decay, into: p.values, firstMoment, secondMoment)
+        forEachSegment(p.layout, within: 0..<p.count) { start, count, decay in
+            _ = update(p, sum, from: start, count: count, m: m, alpha: alpha, decay: decay, t: updates, into: p.values, firstMoment, secondMoment)
         }
     }
 
@@ -73,28 +73,50 @@ public final class Optimizer: @unchecked Sendable {
     public func update(
         _ p: ParameterBuffer, gradientSum sum: ParameterBuffer, exampleCount m: Int, learningRate alpha: Float, into next: ParameterBuffer
     ) -> Bool {
+        commit(marks: update(p, gradientSum: sum, range: 0..<p.count, exampleCount: m, learningRate: alpha, into: next))
+    }
+
+    /// Part of a checked update: the new values of `range`, any stretch of the flat buffer, into
+    /// `next`, and the new moments beside the current ones; returns their finiteness marks
+    /// (`Finiteness`). Nothing the optimizer or `p` holds changes until `commit(marks:)`, which
+    /// follows once every value of the update is computed, each exactly once, in any order of
+    /// ranges: the trainer updates each gradient segment as soon as its sum is complete, while
+    /// the rest of the step is still arriving. Every value is computed by the same rule from the
+    /// same inputs as a whole update computes it, so the bits are the same.
+    public func update(
+        _ p: ParameterBuffer, gradientSum sum: ParameterBuffer, range: Range<Int>, exampleCount m: Int, learningRate alpha: Float,
+        into next: ParameterBuffer
+    ) -> UInt32 {
         precondition(m > 0, "a step must have examples")
         precondition(next.count == p.count && next.ownsValues && next !== p, "the next W, b go into a buffer of their own")
-        updates += 1
+        precondition(range.lowerBound >= 0 && range.upperBound <= p.count, "a range outside the parameters")
         var marks: UInt32 = 0
-        forEachSegment(p) { start, count, decay in
-            marks |= update(p, sum, from: start, count: count, m: m, alpha: alpha, decay: decay, into: next.values, nextFirstMoment, nextSecondMoment)
+        forEachSegment(p.layout, within: range) { start, count, decay in
+            marks |= update(p, sum, from: start, count: count, m: m, alpha: alpha, decay: decay, t: updates + 1, into: next.values, nextFirstMoment, nextSecondMoment)
         }
-        guard Finiteness.allFinite(marks: marks) else {
-            updates -= 1
-            return false
-        }
+        return marks
+    }
+
+    /// Ends an update computed range by range: when `marks` (every range's, or-ed) say all new
+    /// values are finite, the moments are swapped in, the update is counted and it returns true;
+    /// otherwise nothing changes and it returns false.
+    public func commit(marks: UInt32) -> Bool {
+        guard Finiteness.allFinite(marks: marks) else { return false }
+        updates += 1
         swap(&firstMoment, &nextFirstMoment)
         swap(&secondMoment, &nextSecondMoment)
         return true
     }
 
-    /// W[l] with weight decay, then b[l] without, for every layer.
-    private func forEachSegment(_ p: ParameterBuffer, _ body: (_ start: Int, _ count: Int, _ decay: Float) -> Void) {
-        let layout = p.layout
+    /// The part of `range` in W[l] (with weight decay) and in b[l] (without), for every layer.
+    private func forEachSegment(_ layout: ParameterLayout, within range: Range<Int>, _ body: (_ start: Int, _ count: Int, _ decay: Float) -> Void) {
+        func clipped(_ start: Int, _ count: Int, _ decay: Float) {
+            let lower = max(start, range.lowerBound), upper = min(start + count, range.upperBound)
+            if lower < upper { body(lower, upper - lower, decay) }
+        }
         for l in 1...layout.shape.depth {
-            body(layout.weightOffsets[l], layout.weightCount(l), settings.weightDecay)
-            body(layout.biasOffsets[l], layout.shape.layers[l], 0)
+            clipped(layout.weightOffsets[l], layout.weightCount(l), settings.weightDecay)
+            clipped(layout.biasOffsets[l], layout.shape.layers[l], 0)
         }
     }
 
@@ -105,7 +127,7 @@ public final class Optimizer: @unchecked Sendable {
     ///
     /// Each rule is written out once, with its marks, so the loops vectorise without a branch.
     private func update(
-        _ p: ParameterBuffer, _ sum: ParameterBuffer, from start: Int, count: Int, m: Int, alpha: Float, decay: Float,
+        _ p: ParameterBuffer, _ sum: ParameterBuffer, from start: Int, count: Int, m: Int, alpha: Float, decay: Float, t updates: Int,
         into out: UnsafeMutablePointer<Float>, _ outFirst: ParameterBuffer?, _ outSecond: ParameterBuffer?
     ) -> UInt32 {
         let w = p.values + start

@@ -25,6 +25,9 @@ public final class Trainer {
     private let accumulator: GradientAccumulator
     private let testSet: Dataset?
     private let evaluator: Evaluator
+    /// The running step's update, computed segment by segment as the segments' sums complete
+    /// (`GradientAccumulator.onSegmentComplete`) and committed once the step is whole.
+    private var pending: PendingUpdate?
 
     public var totalSteps: Int { options.steps ?? options.epochs * schedule.stepsPerEpoch }
 
@@ -46,6 +49,7 @@ public final class Trainer {
         self.source = source
         self.testSet = testSet
         evaluator = Evaluator(shape: options.shape)
+        accumulator.onSegmentComplete = { [unowned self] range in updateSegment(range) }
     }
 
     /// Continues from a checkpoint: W, b, the optimizer's state and the step.
@@ -82,19 +86,21 @@ public final class Trainer {
                 permutationsEpoch = epoch
             }
             let work = schedule.work(stepInEpoch: j, permutations: permutations)
+            let expected = schedule.examples(stepInEpoch: j)
+            let rate = options.schedule.rate(base: options.learningRate, step: step, epoch: epoch)
             accumulator.reset()
+            pending = PendingUpdate(exampleCount: expected, learningRate: rate)
             try source.computePartials(step: step + 1, parameters: parameters, work: work, into: accumulator)
             let computed = DispatchTime.now()
 
-            let expected = schedule.examples(stepInEpoch: j)
-            guard accumulator.isComplete, accumulator.examples == expected else {
+            guard accumulator.isComplete, accumulator.examples == expected, let update = pending else {
                 throw TrainingError.incompleteStep(step: step + 1, expected: expected, got: accumulator.examples)
             }
+            pending = nil
             let loss = accumulator.lossSum / Double(expected)
             guard loss.isFinite else { throw TrainingError.diverged(step: step + 1, loss: loss) }
-            let rate = options.schedule.rate(base: options.learningRate, step: step, epoch: epoch)
             // A non-finite gradient makes a non-finite update, so its check also covers it.
-            guard optimizer.update(parameters, gradientSum: accumulator.sum, exampleCount: expected, learningRate: rate, into: nextParameters) else {
+            guard optimizer.commit(marks: update.marks) else {
                 throw TrainingError.diverged(step: step + 1, loss: loss)
             }
             swap(&parameters, &nextParameters)
@@ -102,13 +108,15 @@ public final class Trainer {
             let updated = DispatchTime.now()
 
             var timings = StepTimings()
+            // The segments' updates ran inside the source's step, while partials were added.
             if let timed = source as? TimedGradientSource {
                 timings = timed.lastTimings
+                timings.reduce = max(0, timings.reduce - update.seconds)
             } else {
-                timings.compute = seconds(stepStart, computed)
+                timings.compute = seconds(stepStart, computed) - update.seconds
                 timings.computeSlowest = timings.compute
             }
-            timings.update = seconds(computed, updated)
+            timings.update = seconds(computed, updated) + update.seconds
             timings.total = seconds(stepStart, updated)
             examples += expected
             lastLoss = loss
@@ -127,6 +135,31 @@ public final class Trainer {
         return TrainingSummary(
             steps: step, finalLoss: lastLoss, test: lastTest, examples: examples,
             wallSeconds: seconds(started, DispatchTime.now()), workers: source.workerCount)
+    }
+}
+
+/// A step's update while its segments arrive: what every part is computed with, and what the
+/// parts have found so far.
+private struct PendingUpdate {
+    let exampleCount: Int
+    let learningRate: Float
+    /// The new values' finiteness marks, or-ed (`Finiteness`).
+    var marks: UInt32 = 0
+    /// Time spent computing the parts.
+    var seconds = 0.0
+}
+
+extension Trainer {
+    /// Computes the part of the running step's update that lies in `range`, a segment whose sum
+    /// has just completed.
+    private func updateSegment(_ range: Range<Int>) {
+        guard var update = pending else { return }
+        let started = DispatchTime.now()
+        update.marks |= optimizer.update(
+            parameters, gradientSum: accumulator.sum, range: range, exampleCount: update.exampleCount,
+            learningRate: update.learningRate, into: nextParameters)
+        update.seconds += seconds(started, DispatchTime.now())
+        pending = update
     }
 }
 

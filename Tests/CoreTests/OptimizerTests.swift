@@ -112,6 +112,51 @@ private let cosineRates: [(Int, Double)] = [
         }
     }
 
+    /// An update computed range by range — ranges cut anywhere, across W and b, in any order —
+    /// then committed gives the bits of the whole update, step after step, for every rule; and
+    /// nothing changes until the commit.
+    @Test(arguments: OptimizerKind.allCases)
+    func anUpdateByRangesIsTheBitsOfTheWholeUpdate(kind: OptimizerKind) {
+        var settings = OptimizerSettings(kind: kind)
+        settings.weightDecay = 0.01
+        let whole = Optimizer(settings: settings, layout: layout), byRanges = Optimizer(settings: settings, layout: layout)
+        var w1 = randomBuffer(seed: 5, low: -1.5, high: 1.5), next1 = ParameterBuffer(layout: layout)
+        var w2 = ParameterBuffer(layout: layout), next2 = ParameterBuffer(layout: layout)
+        w2.copy(from: w1)
+        var rng = Xoshiro256(seed: 9, stream: 5)
+        for step in 0..<4 {
+            let sum = randomBuffer(seed: 30 + UInt64(step), low: -5, high: 5)
+            #expect(whole.update(w1, gradientSum: sum, exampleCount: m, learningRate: alpha, into: next1))
+            var cuts = Set<Int>([0, layout.count])
+            while cuts.count < 7 { cuts.insert(rng.next(below: layout.count)) }
+            let bounds = cuts.sorted()
+            var ranges = (1..<bounds.count).map { bounds[$0 - 1]..<bounds[$0] }
+            for i in ranges.indices.reversed() { ranges.swapAt(i, rng.next(below: i + 1)) }
+            let moments = (byRanges.firstMoment?.array, byRanges.secondMoment?.array)
+            var marks: UInt32 = 0
+            for range in ranges {
+                marks |= byRanges.update(w2, gradientSum: sum, range: range, exampleCount: m, learningRate: alpha, into: next2)
+            }
+            #expect(byRanges.updates == step && byRanges.firstMoment?.array == moments.0 && byRanges.secondMoment?.array == moments.1,
+                    "nothing changes before the commit")
+            #expect(byRanges.commit(marks: marks))
+            swap(&w1, &next1)
+            swap(&w2, &next2)
+            #expect(w2.array.map(\.bitPattern) == w1.array.map(\.bitPattern), "\(kind), step \(step), ranges \(ranges)")
+            #expect(byRanges.firstMoment?.array.map(\.bitPattern) == whole.firstMoment?.array.map(\.bitPattern))
+            #expect(byRanges.secondMoment?.array.map(\.bitPattern) == whole.secondMoment?.array.map(\.bitPattern))
+            #expect(byRanges.updates == whole.updates)
+        }
+        // A range whose new values overflow: the commit refuses, and nothing has changed.
+        let huge = randomBuffer(seed: 40, low: 1e30, high: 3e38)
+        let before = (w2.array, byRanges.firstMoment?.array, byRanges.secondMoment?.array, byRanges.updates)
+        let marks = byRanges.update(w2, gradientSum: huge, range: 0..<layout.count / 2, exampleCount: 1, learningRate: 1e5, into: next2)
+            | byRanges.update(w2, gradientSum: huge, range: layout.count / 2..<layout.count, exampleCount: 1, learningRate: 1e5, into: next2)
+        #expect(!byRanges.commit(marks: marks))
+        #expect(w2.array == before.0 && byRanges.firstMoment?.array == before.1 && byRanges.secondMoment?.array == before.2)
+        #expect(byRanges.updates == before.3)
+    }
+
     /// Classical momentum v = μ·v + g, W −= α·v over three steps with different gradients.
     @Test func momentumMatchesHandComputation() {
         let p = randomBuffer(seed: 3, low: 0.5, high: 1.5)

@@ -250,14 +250,25 @@ private func indices(_ selection: ExampleSelection) -> [Int] {
         var arrivals = (0..<shards).flatMap { k in pieces.segments.indices.map { (k, $0) } }
         for i in arrivals.indices.reversed() { arrivals.swapAt(i, rng.next(below: i + 1)) }
         #expect(pieces.segments.count >= 4)
+        // Each segment is reported once, when its sum is complete and not before.
+        var reported: [Range<Int>] = []
+        pieces.onSegmentComplete = { range in
+            reported.append(range)
+            #expect(Array(pieces.sum.array[range]).map(\.bitPattern) == Array(whole.sum.array[range]).map(\.bitPattern))
+        }
         for (k, s) in arrivals {
+            let lastOfSegment = (0..<shards).allSatisfy { $0 == k || pieces.has(shard: $0, segment: s) }
+            let before = reported.count
             #expect(!pieces.isComplete && !pieces.has(shard: k, segment: s))
             g[k].withUnsafeBufferPointer {
                 pieces.add(shard: k, segment: s, values: $0.baseAddress! + pieces.segments[s].lowerBound,
                            examples: k + 1, correct: k, lossSum: Double(k) / 3)
             }
+            #expect(reported.count == before + (lastOfSegment ? 1 : 0))
+            if lastOfSegment { #expect(reported.last == pieces.segments[s]) }
         }
         #expect(pieces.isComplete && pieces.nextShard == shards)
+        #expect(reported.sorted { $0.lowerBound < $1.lowerBound } == pieces.segments.sorted { $0.lowerBound < $1.lowerBound })
         #expect(pieces.sum.array.map(\.bitPattern) == whole.sum.array.map(\.bitPattern))
         #expect(pieces.examples == whole.examples && pieces.correct == whole.correct)
         #expect(pieces.lossSum.bitPattern == whole.lossSum.bitPattern)

@@ -88,4 +88,52 @@ private func baseOptions() throws -> TrainingOptions {
         #expect(trainer.step == 0)
         #expect(TestNetworks.bits(trainer.parameters) == before)
     }
+
+    /// The trainer updates each gradient segment as soon as its sum is complete: after several
+    /// steps of a network cut into several segments, W, b and adam's moments are the bits of the
+    /// plain loop — the step's whole sum, then one update in place.
+    @Test func segmentBySegmentUpdatesAreTheBitsOfWholeUpdates() throws {
+        let data = ExampleBatch(features: 784, count: 90, classes: 10, seed: 57)
+        var options = try TrainingOptions(shape: NetworkShape(layers: [784, 200, 10], activation: .relu))
+        options.batch = 32
+        options.shards = 3
+        options.steps = 5
+        options.learningRate = 0.01
+        options.optimizer = OptimizerSettings(kind: .adam)
+        options.optimizer.weightDecay = 0.01
+        let layout = ParameterLayout(shape: options.shape)
+        #expect(layout.segments.count >= 2, "the network must be cut for the test to mean anything")
+        let plan = try ShardPlan(exampleCount: data.count, shards: options.shards)
+        let initial = TestNetworks.randomParameters(options.shape, seed: 8)
+        let trainer = try Trainer(
+            options: options, exampleCount: data.count, source: InProcessGradients(dataset: data.dataset, plan: plan, layout: layout),
+            testSet: nil, initial: initial)
+        _ = try trainer.run()
+
+        let source = InProcessGradients(dataset: data.dataset, plan: plan, layout: layout)
+        let accumulator = GradientAccumulator(layout: layout, shards: plan.shardCount)
+        let optimizer = Optimizer(settings: options.optimizer, layout: layout)
+        let p = ParameterBuffer(layout: layout)
+        p.copy(from: initial)
+        let schedule = trainer.schedule
+        for step in 0..<5 {
+            let epoch = step / schedule.stepsPerEpoch, j = step % schedule.stepsPerEpoch
+            accumulator.reset()
+            try source.computePartials(
+                step: step + 1, parameters: p, work: schedule.work(stepInEpoch: j, permutations: schedule.permutations(epoch: epoch)),
+                into: accumulator)
+            optimizer.apply(
+                to: p, gradientSum: accumulator.sum, exampleCount: schedule.examples(stepInEpoch: j),
+                learningRate: options.schedule.rate(base: options.learningRate, step: step, epoch: epoch))
+        }
+        // Counted, not compared as arrays: a failing comparison of 159,010 values would be diffed.
+        func differing(_ a: ParameterBuffer?, _ b: ParameterBuffer?) -> Int {
+            guard let a, let b else { return a == nil && b == nil ? 0 : -1 }
+            return zip(TestNetworks.bits(a), TestNetworks.bits(b)).filter { $0 != $1 }.count
+        }
+        #expect(differing(trainer.parameters, p) == 0, "W, b")
+        #expect(differing(trainer.optimizer.firstMoment, optimizer.firstMoment) == 0, "first moment")
+        #expect(differing(trainer.optimizer.secondMoment, optimizer.secondMoment) == 0, "second moment")
+        #expect(trainer.optimizer.updates == 5)
+    }
 }
