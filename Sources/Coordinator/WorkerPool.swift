@@ -72,6 +72,13 @@ final class WorkerPool: TimedGradientSource {
         owner = Array(repeating: nil, count: plan.shardCount)
     }
 
+    /// W, b kept in the parameters shared with local workers, so that a step's PARAMS is made
+    /// around them without a copy; nil without shared memory.
+    func parameterStorage(layout: ParameterLayout) -> (ParameterBuffer, ParameterBuffer)? {
+        guard let (current, next, owner) = transport.sharedParameterStorage(count: layout.count) else { return nil }
+        return (ParameterBuffer(layout: layout, placedAt: current, keptBy: owner), ParameterBuffer(layout: layout, placedAt: next, keptBy: owner))
+    }
+
     // MARK: Start
 
     /// Waits for the expected workers, places the shards and sends each its data.

@@ -36,11 +36,16 @@ public final class ParameterBuffer: @unchecked Sendable {
     /// What keeps borrowed values alive; nil when the buffer owns them.
     private let owner: Any?
 
+    /// Whether the buffer may be written: its values are its own, or placed in memory another
+    /// object keeps for it.
+    public let isWritable: Bool
+
     public init(layout: ParameterLayout) {
         self.layout = layout
         values = .allocate(capacity: layout.count)
         values.initialize(repeating: 0, count: layout.count)
         owner = nil
+        isWritable = true
     }
 
     /// Values that lie elsewhere — a worker's parameters, read where they arrived — held alive
@@ -49,9 +54,20 @@ public final class ParameterBuffer: @unchecked Sendable {
         self.layout = layout
         self.values = UnsafeMutablePointer(mutating: values)
         self.owner = owner
+        isWritable = false
     }
 
-    /// Whether the buffer owns its values (and may be written).
+    /// A buffer whose values lie in memory that `owner` keeps mapped for as long as this buffer
+    /// lives, and that nothing else writes: the coordinator's W, b placed where its local workers
+    /// read them (`GradientSource.parameterStorage`). Written like a buffer of its own.
+    public init(layout: ParameterLayout, placedAt values: UnsafeMutablePointer<Float>, keptBy owner: AnyObject) {
+        self.layout = layout
+        self.values = values
+        self.owner = owner
+        isWritable = true
+    }
+
+    /// Whether the buffer owns its values.
     public var ownsValues: Bool { owner == nil }
 
     deinit { if owner == nil { values.deallocate() } }

@@ -37,8 +37,7 @@ public final class Trainer {
         let plan = try ShardPlan(exampleCount: m, shards: options.shards)
         schedule = try BatchSchedule(plan: plan, batch: options.batch, seed: options.seed)
         let layout = ParameterLayout(shape: options.shape)
-        parameters = ParameterBuffer(layout: layout)
-        nextParameters = ParameterBuffer(layout: layout)
+        (parameters, nextParameters) = source.parameterStorage(layout: layout) ?? (ParameterBuffer(layout: layout), ParameterBuffer(layout: layout))
         if let initial {
             parameters.copy(from: initial)
         } else {

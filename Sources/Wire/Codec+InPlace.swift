@@ -21,6 +21,26 @@ extension MessageCodec {
         writeFrame(.params, step: step, fields: writer.finish(), values: values, at: destination)
     }
 
+    /// Bytes from the start of a PARAMS frame written by `encodeParams` to its first value.
+    static let paramsValuesOffset = WireProtocol.headerSize + paramsPreamble
+
+    /// Makes the frame `encodeParams` would write at `destination` around `count` values that
+    /// already lie where it holds them (from `paramsValuesOffset` on): the header and fields are
+    /// written, the values only checksummed. Little-endian hosts only, where a Float's bytes are
+    /// already the wire's.
+    static func sealParams(step: UInt64, count: Int, at destination: UnsafeMutableRawPointer) {
+        precondition(Int(1).littleEndian == 1, "values sealed in place must already be little-endian")
+        var writer = PayloadWriter(reserved: 0, capacity: paramsPreamble)
+        writer.write(step)
+        writer.writeCount(count)
+        let fields = writer.finish()
+        let payload = destination + WireProtocol.headerSize
+        fields.withUnsafeBytes { payload.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        let length = fields.count + 4 * count
+        let checksum = CRC32C.update(0, with: UnsafeRawBufferPointer(start: payload, count: length))
+        FrameHeader(kind: .params, step: step, part: 0, parts: 1, payloadLength: UInt32(length), checksum: checksum).write(to: destination)
+    }
+
     /// Writes a one-frame message at `destination`: the header, then the payload — `fields`,
     /// then `values` — copied and checksummed in one pass.
     private static func writeFrame(

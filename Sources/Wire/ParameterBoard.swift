@@ -1,14 +1,16 @@
 /// The parameters a coordinator shares with its local workers (docs/PROTOCOL.md, "Shared
-/// memory"): one memory file whose slot holds one PARAMS frame.
+/// memory"): one memory file with two slots, each holding one PARAMS frame.
 ///
-/// The coordinator writes each step's frame into the slot — its one copy of W, b for the step,
-/// which a socket send would also make — and sends each worker a 24-byte reference in its place. A
-/// worker checks the frame where it lies (header, checksum, fields) and computes from it: no copy,
-/// and no megabyte through the socket per worker. The coordinator writes the next step's frame
-/// only once every partial of this one is in, and a worker reads the frame only until it has sent
-/// its last partial, so no worker of the running step reads while the coordinator writes. (A
-/// worker the coordinator gave up on may still be reading: what it computes is for a step that is
-/// over, and is ignored.)
+/// The coordinator keeps W, b in the slots themselves (`values(inSlot:)`): the current ones in
+/// one, the next step's computed into the other while the step runs — each gradient segment's
+/// update as soon as its sum is complete. Publishing a step then writes only the frame's header
+/// and fields around the values and checksums them, and each worker gets a 24-byte reference in
+/// place of the frame. A worker checks the frame where it lies (header, checksum, fields) and
+/// computes from it: no copy, and no megabyte through the socket per worker. Values that lie
+/// elsewhere are copied into the slot not published last. Either way no worker of the running
+/// step reads the slot being written: it reads the step's own slot, and only until it has sent
+/// its last partial. (A worker the coordinator gave up on may still be reading an older frame:
+/// what it computes is for a step that is over, and is ignored.)
 ///
 /// The coordinator creates the file and seals it against new writers (`F_SEAL_FUTURE_WRITE`)
 /// before offering it: a worker can map it only to read, so no process but the coordinator can
@@ -24,10 +26,15 @@ final class ParameterBoard {
     /// What the memory file is called in /proc (`/memfd:descent-params (deleted)`).
     static let fileName = "descent-params"
 
+    /// Slots: the step's parameters in one, the next step's being computed in the other.
+    static let slotCount = 2
+
     /// The memory file, mapped for as long as the board lives.
     private let file: MemoryFile
     /// Bytes of each slot: one PARAMS frame.
     let slotBytes: Int
+    /// The slot `publish` used last.
+    private var lastPublished = ParameterBoard.slotCount - 1
 
     var base: UnsafeMutableRawPointer { file.base }
     var byteCount: Int { file.byteCount }
@@ -38,7 +45,7 @@ final class ParameterBoard {
         self.slotBytes = slotBytes
     }
 
-    private static func bytes(slotBytes: Int) -> Int { headerBytes + slotBytes }
+    private static func bytes(slotBytes: Int) -> Int { headerBytes + slotCount * slotBytes }
 
     /// Slots start on cache lines.
     private static func isValid(slotBytes: Int) -> Bool {
@@ -53,6 +60,7 @@ final class ParameterBoard {
         let file = try MemoryFile.create(named: fileName, bytes: bytes(slotBytes: slotBytes), sealed: true)
         file.base.storeBytes(of: magic, as: UInt64.self)
         file.base.storeBytes(of: UInt64(slotBytes), toByteOffset: 8, as: UInt64.self)
+        file.base.storeBytes(of: UInt64(slotCount), toByteOffset: 16, as: UInt64.self)
         return ParameterBoard(file: file, slotBytes: slotBytes)
     }
 
@@ -64,30 +72,47 @@ final class ParameterBoard {
         }
         let file = try MemoryFile.open(
             pid: pid, fd: fd, named: fileName, bytes: bytes(slotBytes: slotBytes), writable: false, sealed: true, what: "a Descent parameter board")
-        guard file.base.load(as: UInt64.self) == magic, file.base.load(fromByteOffset: 8, as: UInt64.self) == UInt64(slotBytes) else {
+        guard file.base.load(as: UInt64.self) == magic, file.base.load(fromByteOffset: 8, as: UInt64.self) == UInt64(slotBytes),
+              file.base.load(fromByteOffset: 16, as: UInt64.self) == UInt64(slotCount)
+        else {
             throw .sharedMemory("/proc/\(pid)/fd/\(fd) does not start with a Descent parameter board's header")
         }
         return ParameterBoard(file: file, slotBytes: slotBytes)
     }
 
-    /// Where the PARAMS frame lies.
-    private var slot: UnsafeMutableRawPointer { base + Self.headerBytes }
+    /// Where slot i's PARAMS frame lies.
+    private func slot(_ i: Int) -> UnsafeMutableRawPointer { base + Self.headerBytes + i * slotBytes }
 
-    /// The coordinator's side: writes PARAMS for `step` into the slot; the reference to send each
-    /// worker in its place.
+    /// The coordinator's side: where slot i's frame holds its values, for W, b to be kept and
+    /// computed there (room for as many as fill the slot).
+    func values(inSlot i: Int) -> UnsafeMutablePointer<Float> {
+        (slot(i) + MessageCodec.paramsValuesOffset).assumingMemoryBound(to: Float.self)
+    }
+
+    /// The coordinator's side: makes PARAMS for `step` in a slot — around the values where they
+    /// lie when they lie in one (`values(inSlot:)`), checksummed but not copied; otherwise copied
+    /// into the slot not published last. Returns the reference to send each worker in its place.
     func publish(step: UInt64, values: UnsafeBufferPointer<Float>) -> BoardReference? {
         let length = MessageCodec.paramsFrameBytes(count: values.count)
         guard length <= slotBytes else { return nil }
-        MessageCodec.encodeParams(step: step, values: values, into: slot)
-        return BoardReference(slot: 0, length: UInt32(length), step: step)
+        let slot: Int
+        if let i = (0..<Self.slotCount).first(where: { UnsafePointer(self.values(inSlot: $0)) == values.baseAddress }) {
+            MessageCodec.sealParams(step: step, count: values.count, at: self.slot(i))
+            slot = i
+        } else {
+            slot = (lastPublished + 1) % Self.slotCount
+            MessageCodec.encodeParams(step: step, values: values, into: self.slot(slot))
+        }
+        lastPublished = slot
+        return BoardReference(slot: UInt32(slot), length: UInt32(length), step: step)
     }
 
     /// A worker's side: the PARAMS that `reference` names, checked where it lies and viewed there.
     func params(_ reference: BoardReference) throws(WireError) -> Params {
-        guard reference.slot == 0, Int(reference.length) <= slotBytes else {
+        guard reference.slot < Self.slotCount, Int(reference.length) <= slotBytes else {
             throw .sharedMemory("a reference to slot \(reference.slot), \(reference.length) bytes, is outside the parameter board")
         }
-        let frame = UnsafeRawBufferPointer(start: slot, count: Int(reference.length))
+        let frame = UnsafeRawBufferPointer(start: slot(Int(reference.slot)), count: Int(reference.length))
         let params = try MessageCodec.decodeParams(inPlace: frame, owner: self)
         guard params.step == reference.step else {
             throw .sharedMemory("the parameter board holds step \(params.step) where step \(reference.step) was announced")

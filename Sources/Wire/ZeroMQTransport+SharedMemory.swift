@@ -72,8 +72,21 @@ extension ZeroMQTransport {
         lock.withLock { boardPeers.contains(peer) }
     }
 
-    /// On a ROUTER: writes PARAMS for `step` onto the shared parameters (their one copy for the
-    /// step); the one-frame message to send each peer that `readsSharedParameters` in its place, or
+    /// On a ROUTER with shared parameters (`shareParameters`): where each of the board's two
+    /// slots holds `count` values, for the coordinator to keep its W, b in — the current ones in
+    /// one, the next computed into the other — so that `publishParameters` copies nothing; and the
+    /// object that keeps them mapped, even once the transport is closed. Nil without a board, or
+    /// when `count` values do not fit a slot.
+    public func sharedParameterStorage(count: Int) -> (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, owner: AnyObject)? {
+        lock.withLock {
+            guard isRouter, Int(1).littleEndian == 1, let board, MessageCodec.paramsFrameBytes(count: count) <= board.slotBytes else { return nil }
+            return (board.values(inSlot: 0), board.values(inSlot: 1), board)
+        }
+    }
+
+    /// On a ROUTER: makes PARAMS for `step` on the shared parameters (around the values where they
+    /// lie when they are kept there, `sharedParameterStorage`; their one copy for the step
+    /// otherwise); the one-frame message to send each peer that `readsSharedParameters` in its place, or
     /// nil without a board, without a peer reading it, or when the values do not fit it.
     public func publishParameters(step: UInt64, values: UnsafeBufferPointer<Float>) -> [[UInt8]]? {
         lock.withLock { boardPeers.isEmpty ? nil : board?.publish(step: step, values: values).map { [$0.bytes] } }

@@ -26,14 +26,56 @@ import Testing
             let w = values(1000, seed: step)
             let reference = try #require(w.withUnsafeBufferPointer { coordinator.publish(step: step, values: $0) })
             // Byte for byte what the codec makes for the socket.
-            let frame = UnsafeRawBufferPointer(start: coordinator.base + ParameterBoard.headerBytes, count: Int(reference.length))
+            let offset = ParameterBoard.headerBytes + Int(reference.slot) * coordinator.slotBytes
+            let frame = UnsafeRawBufferPointer(start: coordinator.base + offset, count: Int(reference.length))
             #expect([UInt8](frame) == MessageCodec.encode(.params(Params(step: step, values: FloatArray(w))))[0])
             let params = try worker.params(reference)
             #expect(params.step == step && params.values.array == w)
             // Viewed in the worker's mapping, not copied.
             let floats = try #require(params.values.receivedFloats)
-            #expect(UnsafeRawPointer(floats) == UnsafeRawPointer(worker.base + ParameterBoard.headerBytes + 40))
+            #expect(UnsafeRawPointer(floats) == UnsafeRawPointer(worker.base + offset + 40))
         }
+    }
+
+    /// W, b kept in a slot are published where they lie, whichever slot was published last: the
+    /// frame around them is the codec's, the reference names that slot, and nothing is copied. A
+    /// step's frame stays intact while the next is made in the other slot.
+    @Test func valuesKeptInASlotArePublishedWithoutACopy() throws {
+        let count = 1000
+        let (coordinator, worker) = try boardPair(count: count)
+        var previous: (BoardReference, [Float])?
+        for (step, slot) in zip(UInt64(1)..., [0, 0, 1, 1, 0, 1]) {
+            let place = coordinator.values(inSlot: slot)
+            let w = values(count, seed: 20 + step)
+            place.update(from: w, count: count)
+            let reference = try #require(coordinator.publish(step: step, values: UnsafeBufferPointer(start: place, count: count)))
+            #expect(reference.slot == UInt32(slot))
+            let frame = UnsafeRawBufferPointer(
+                start: coordinator.base + ParameterBoard.headerBytes + slot * coordinator.slotBytes, count: Int(reference.length))
+            #expect([UInt8](frame) == MessageCodec.encode(.params(Params(step: step, values: FloatArray(w))))[0])
+            #expect(UnsafeRawPointer(place) == frame.baseAddress! + MessageCodec.paramsValuesOffset, "not moved")
+            let params = try worker.params(reference)
+            #expect(params.step == step && params.values.array == w)
+            let floats = try #require(params.values.receivedFloats)
+            #expect(UnsafeRawPointer(floats) == UnsafeRawPointer(worker.base + ParameterBoard.headerBytes + slot * worker.slotBytes + 40))
+            if let (before, values) = previous, before.slot != reference.slot {
+                #expect(try worker.params(before).values.array == values, "the previous step's frame is intact")
+            }
+            previous = (reference, w)
+        }
+    }
+
+    /// Values that lie elsewhere are copied into the slot not published last.
+    @Test func valuesFromElsewhereAreCopiedIntoTheSlotsInTurn() throws {
+        let (coordinator, worker) = try boardPair(count: 100)
+        var references: [(BoardReference, [Float])] = []
+        for step in UInt64(1)...3 {
+            let w = values(100, seed: 40 + step)
+            let reference = try #require(w.withUnsafeBufferPointer { coordinator.publish(step: step, values: $0) })
+            #expect(reference.slot == UInt32((step - 1) % 2))
+            references.append((reference, w))
+        }
+        for (reference, w) in references.suffix(2) { #expect(try worker.params(reference).values.array == w) }
     }
 
     @Test func aWorkerCanNeitherWriteNorMapTheBoardWritable() throws {
@@ -54,7 +96,9 @@ import Testing
         let (coordinator, worker) = try boardPair(count: 100)
         let w = values(100, seed: 9)
         let reference = try #require(w.withUnsafeBufferPointer { coordinator.publish(step: 7, values: $0) })
-        #expect(throws: WireError.self) { try worker.params(BoardReference(slot: 1, length: reference.length, step: 7)) }
+        #expect(reference.slot == 0)
+        #expect(throws: WireError.self, "a slot past the board") { try worker.params(BoardReference(slot: 2, length: reference.length, step: 7)) }
+        #expect(throws: WireError.self, "a slot never published") { try worker.params(BoardReference(slot: 1, length: reference.length, step: 7)) }
         #expect(throws: WireError.self) { try worker.params(BoardReference(slot: 0, length: UInt32(coordinator.slotBytes + 1), step: 7)) }
         #expect(throws: WireError.self) { try worker.params(BoardReference(slot: 0, length: reference.length - 4, step: 7)) }
         #expect(throws: WireError.self, "another step than announced") { try worker.params(BoardReference(slot: 0, length: reference.length, step: 8)) }
@@ -73,6 +117,10 @@ import Testing
         #expect(throws: WireError.self) { try ParameterBoard.open(pid: getpid(), fd: board.fileDescriptor, slotBytes: board.slotBytes * 2) }
         #expect(throws: WireError.self) { try ParameterBoard.open(pid: getpid(), fd: board.fileDescriptor, slotBytes: 100) }
         #expect(throws: WireError.self) { try ParameterBoard.open(pid: -1, fd: board.fileDescriptor, slotBytes: board.slotBytes) }
+        // A header that counts other than two slots.
+        _ = try ParameterBoard.open(pid: getpid(), fd: board.fileDescriptor, slotBytes: board.slotBytes)
+        board.base.storeBytes(of: UInt64(1), toByteOffset: 16, as: UInt64.self)
+        #expect(throws: WireError.self) { try ParameterBoard.open(pid: getpid(), fd: board.fileDescriptor, slotBytes: board.slotBytes) }
         // A frame region is no board, and neither is an unsealed file of the right name and size.
         let region = try SharedRegion.create(RingSizes(toCoordinator: 4096, toWorker: 4096))
         #expect(throws: WireError.self) { try ParameterBoard.open(pid: getpid(), fd: region.fileDescriptor, slotBytes: board.slotBytes) }
@@ -95,6 +143,20 @@ import Testing
             let w = values(count, seed: step)
             let frames = try #require(w.withUnsafeBufferPointer { router.publishParameters(step: step, values: $0) })
             #expect(frames.map(\.count) == [BoardReference.byteCount], "a reference, not a megabyte")
+            try router.send(frames, to: peer)
+            let envelope = try #require(try dealer.receive(timeoutMilliseconds: patience))
+            let params = try #require(dealer.sharedParameters(in: envelope)).get()
+            #expect(params.step == step && params.values.array == w)
+        }
+        // W, b kept where the router offers to keep them are made into PARAMS in place, each
+        // slot in turn.
+        let (first, second, _) = try #require(router.sharedParameterStorage(count: count))
+        #expect(router.sharedParameterStorage(count: count + 1_000_000) == nil, "more values than a slot holds")
+        for (step, place) in [(UInt64(4), first), (5, second), (6, first)] {
+            let w = values(count, seed: step)
+            place.update(from: w, count: count)
+            let frames = try #require(router.publishParameters(step: step, values: UnsafeBufferPointer(start: place, count: count)))
+            #expect(BoardReference(frames[0])?.slot == (place == first ? 0 : 1))
             try router.send(frames, to: peer)
             let envelope = try #require(try dealer.receive(timeoutMilliseconds: patience))
             let params = try #require(dealer.sharedParameters(in: envelope)).get()
