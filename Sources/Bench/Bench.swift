@@ -86,9 +86,10 @@ struct DistributedCommand: ParsableCommand {
             let run = try runner.run(mode: ["--local-workers", String(count)], layers: layers, batch: batch, steps: steps, dataset: dataset)
             let computePerWorker = run.compute / Double(count)
             // Communication not overlapped with compute: what the step takes beyond the slowest
-            // worker's compute. Workers that finish before the slowest wait for it: that is load
-            // imbalance, apart (the two together are the step beyond the mean compute).
-            let communication = max(0, run.send + run.wait - run.computeSlowest)
+            // worker's compute, the coordinator's own work after the last partial included.
+            // Workers that finish before the slowest wait for it: that is load imbalance, apart
+            // (the two together are the step beyond the mean compute).
+            let communication = max(0, run.beyondSlowest)
             let imbalance = max(0, run.computeSlowest - computePerWorker)
             let share = String(format: "%.0f%%", 100 * communication / run.step)
             let computeCell = String(format: "%.2f (%.2f)", computePerWorker * 1000, run.computeSlowest * 1000)

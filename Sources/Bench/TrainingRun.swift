@@ -12,8 +12,10 @@ struct TrainingRun {
         let compute: Double
         /// The longest of the step's partials.
         let computeSlowest: Double
-        let send: Double
-        let wait: Double
+        /// What a step takes beyond its slowest partial's compute (median over the steps of
+        /// step_s − compute_slowest_s): hand-offs, and the coordinator's own work that no compute
+        /// hides.
+        let beyondSlowest: Double
         let bytesPerStep: Double
         let peakKilobytes: Int
         /// The largest peak RSS (VmHWM) seen among the coordinator's worker processes.
@@ -50,17 +52,19 @@ struct TrainingRun {
             .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
             .filter { $0["event"] == nil }
         let counted = Array(lines.dropFirst(lines.count / 10))
-        func median(_ key: String) -> Double {
-            let values = counted.compactMap { ($0[key] as? NSNumber)?.doubleValue }.sorted()
+        func median(_ value: ([String: Any]) -> Double?) -> Double {
+            let values = counted.compactMap(value).sorted()
             return values.isEmpty ? 0 : values[values.count / 2]
         }
+        func number(_ line: [String: Any], _ key: String) -> Double? { (line[key] as? NSNumber)?.doubleValue }
+        func median(_ key: String) -> Double { median { number($0, key) } }
         let step = median("step_s")
         let summaryLine = try String(contentsOfFile: summaryPath, encoding: .utf8).split(separator: "\n").last.map(String.init) ?? "{}"
         let summary = (try? JSONSerialization.jsonObject(with: Data(summaryLine.utf8))) as? [String: Any] ?? [:]
         return Figures(
             examplesPerSecond: median("examples") / step, step: step, compute: median("compute_s"),
             computeSlowest: median("compute_slowest_s"),
-            send: median("send_s"), wait: median("wait_s"),
+            beyondSlowest: median { line in number(line, "step_s").flatMap { step in number(line, "compute_slowest_s").map { step - $0 } } },
             bytesPerStep: median("bytes_sent") + median("bytes_received"),
             peakKilobytes: Int(((summary["peak_rss_mb"] as? NSNumber)?.doubleValue ?? 0) * 1024),
             workerPeakKilobytes: workerPeak)
