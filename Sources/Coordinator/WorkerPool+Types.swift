@@ -41,6 +41,15 @@ extension WorkerPool {
     /// One step's W, b, and their PARAMS as a worker takes them: a reference to the shared
     /// parameters if it reads those, else the frames themselves, encoded on first need and then
     /// sent as they are to every worker.
+    /// A step handed to the workers, with what its timings know so far.
+    struct BegunStep {
+        let step: Int
+        let sent: ContinuousClock.Instant
+        let timings: StepTimings
+        /// Bytes received through shared memory before the step began.
+        let sharedBytesBefore: Int
+    }
+
     struct StepParameters {
         let step: Int
         let values: ParameterBuffer

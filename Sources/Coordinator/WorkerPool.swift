@@ -38,6 +38,8 @@ final class WorkerPool: TimedGradientSource {
 
     /// The current step's state while `computePartials` runs.
     private var step = 0
+    /// The step whose STEP messages are out (`beginPartials`) and whose partials are awaited.
+    private var begun: BegunStep?
     private var stepWork: [Int: Core.ShardWork] = [:]
     private var requested: Set<Int> = []
     /// This step's W, b and their PARAMS, as each worker takes them.
@@ -110,7 +112,9 @@ final class WorkerPool: TimedGradientSource {
 
     // MARK: Steps
 
-    func computePartials(step: Int, parameters p: ParameterBuffer, work: [Core.ShardWork], into accumulator: GradientAccumulator) throws {
+    /// Publishes the step's parameters and sends every worker its STEP; `computePartials` then
+    /// gathers the partials.
+    func beginPartials(step: Int, parameters p: ParameterBuffer, work: [Core.ShardWork], into accumulator: GradientAccumulator) throws {
         var timings = StepTimings()
         let started = ContinuousClock.now
         let sharedBefore = transport.sharedBytesReceived
@@ -124,6 +128,15 @@ final class WorkerPool: TimedGradientSource {
         for worker in workers { timings.bytesSent += try request(from: worker, accumulator: accumulator) }
         let sent = ContinuousClock.now
         timings.send = (sent - started).inSeconds
+        begun = BegunStep(step: step, sent: sent, timings: timings, sharedBytesBefore: sharedBefore)
+    }
+
+    func computePartials(step: Int, parameters p: ParameterBuffer, work: [Core.ShardWork], into accumulator: GradientAccumulator) throws {
+        if begun?.step != step { try beginPartials(step: step, parameters: p, work: work, into: accumulator) }
+        guard let begun else { preconditionFailure("a step begun is on record") }
+        self.begun = nil
+        var timings = begun.timings
+        let sent = begun.sent
 
         var reduce = Duration.zero
         computeSeconds = 0
@@ -143,7 +156,7 @@ final class WorkerPool: TimedGradientSource {
         timings.lostWorkers = lost
         timings.rejectedMessages = rejected
         timings.reduce = reduce.inSeconds
-        timings.bytesReceivedShared = transport.sharedBytesReceived - sharedBefore
+        timings.bytesReceivedShared = transport.sharedBytesReceived - begun.sharedBytesBefore
         timings.wait = (ContinuousClock.now - sent - reduce).inSeconds
         lastTimings = timings
     }

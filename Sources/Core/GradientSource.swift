@@ -17,6 +17,11 @@ public protocol GradientSource: AnyObject {
     /// `accumulator`, and returns when the accumulator is complete.
     func computePartials(step: Int, parameters p: ParameterBuffer, work: [ShardWork], into accumulator: GradientAccumulator) throws
 
+    /// Hands the step to whoever computes it, so that it runs while the trainer still reports
+    /// the step before; `computePartials` with the same step then waits for it. The default
+    /// does nothing, and `computePartials` does all.
+    func beginPartials(step: Int, parameters p: ParameterBuffer, work: [ShardWork], into accumulator: GradientAccumulator) throws
+
     /// Two buffers of `layout` for the trainer to keep W, b in, the current and the next, placed
     /// where this source hands them to its workers without a copy (the parameters shared with
     /// local workers); nil, the default, to have the trainer allocate its own.
@@ -29,6 +34,8 @@ public protocol GradientSource: AnyObject {
 }
 
 extension GradientSource {
+    public func beginPartials(step: Int, parameters p: ParameterBuffer, work: [ShardWork], into accumulator: GradientAccumulator) throws {}
+
     public func parameterStorage(layout: ParameterLayout) -> (ParameterBuffer, ParameterBuffer)? { nil }
 
     public func shutdown(reason: String, resumable: Bool) {}

@@ -77,19 +77,32 @@ public final class Trainer {
         var permutationsEpoch = -1
         let perEpoch = schedule.stepsPerEpoch
 
-        while step < totalSteps {
-            let stepStart = DispatchTime.now()
+        /// Plans the step after `step`, readies the accumulator and the update for it, and hands
+        /// it to the source.
+        func begin() throws -> PlannedStep {
+            let started = DispatchTime.now()
             let epoch = step / perEpoch, j = step % perEpoch
             if !schedule.isFullBatch && epoch != permutationsEpoch {
                 permutations = schedule.permutations(epoch: epoch)
                 permutationsEpoch = epoch
             }
-            let work = schedule.work(stepInEpoch: j, permutations: permutations)
-            let expected = schedule.examples(stepInEpoch: j)
-            let rate = options.schedule.rate(base: options.learningRate, step: step, epoch: epoch)
+            let planned = PlannedStep(
+                epoch: epoch, stepInEpoch: j, work: schedule.work(stepInEpoch: j, permutations: permutations),
+                expected: schedule.examples(stepInEpoch: j),
+                rate: options.schedule.rate(base: options.learningRate, step: step, epoch: epoch), started: started)
             accumulator.reset()
-            pending = PendingUpdate(exampleCount: expected, learningRate: rate)
-            try source.computePartials(step: step + 1, parameters: parameters, work: work, into: accumulator)
+            pending = PendingUpdate(exampleCount: planned.expected, learningRate: planned.rate)
+            try source.beginPartials(step: step + 1, parameters: parameters, work: planned.work, into: accumulator)
+            return planned
+        }
+
+        var next: PlannedStep?
+        while step < totalSteps {
+            let current = try next ?? begin()
+            next = nil
+            let expected = current.expected
+            let asked = DispatchTime.now()
+            try source.computePartials(step: step + 1, parameters: parameters, work: current.work, into: accumulator)
             let computed = DispatchTime.now()
 
             guard accumulator.isComplete, accumulator.examples == expected, let update = pending else {
@@ -112,29 +125,48 @@ public final class Trainer {
                 timings = timed.lastTimings
                 timings.reduce = max(0, timings.reduce - update.seconds)
             } else {
-                timings.compute = seconds(stepStart, computed) - update.seconds
+                timings.compute = seconds(asked, computed) - update.seconds
                 timings.computeSlowest = timings.compute
             }
             timings.update = seconds(computed, updated) + update.seconds
-            timings.total = seconds(stepStart, updated)
+            timings.total = seconds(current.started, updated)
             examples += expected
             lastLoss = loss
-            try onStep(StepReport(
-                step: step, epoch: epoch + 1, loss: loss,
+            let report = StepReport(
+                step: step, epoch: current.epoch + 1, loss: loss,
                 accuracy: Double(accumulator.correct) / Double(expected), examples: expected,
-                workers: source.workerCount, learningRate: rate,
-                examplesPerSecond: Double(expected) / max(timings.total, 1e-9), timings: timings))
+                workers: source.workerCount, learningRate: current.rate,
+                examplesPerSecond: Double(expected) / max(timings.total, 1e-9), timings: timings)
 
-            if let testSet, j == perEpoch - 1 || step == totalSteps {
-                let result = evaluator.evaluate(parameters, on: testSet)
-                lastTest = result
-                try onEvaluation(EvaluationReport(step: step, epoch: epoch + 1, result: result))
+            // The test set is evaluated while no step runs: its gemms take every core there is
+            // (beside a worker's compute they ran slower, and the README's job with them). The
+            // next step then starts before this one is reported, so its workers compute while
+            // the metrics line is written.
+            var evaluation: Evaluator.Result?
+            if let testSet, current.stepInEpoch == perEpoch - 1 || step == totalSteps {
+                evaluation = evaluator.evaluate(parameters, on: testSet)
+            }
+            if step < totalSteps { next = try begin() }
+            try onStep(report)
+            if let evaluation {
+                lastTest = evaluation
+                try onEvaluation(EvaluationReport(step: step, epoch: current.epoch + 1, result: evaluation))
             }
         }
         return TrainingSummary(
             steps: step, finalLoss: lastLoss, test: lastTest, examples: examples,
             wallSeconds: seconds(started, DispatchTime.now()), workers: source.workerCount)
     }
+}
+
+/// A step as planned when it is handed to the source.
+private struct PlannedStep {
+    let epoch: Int
+    let stepInEpoch: Int
+    let work: [ShardWork]
+    let expected: Int
+    let rate: Float
+    let started: DispatchTime
 }
 
 /// A step's update while its segments arrive: what every part is computed with, and what the

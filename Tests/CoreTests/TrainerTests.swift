@@ -21,7 +21,55 @@ private func baseOptions() throws -> TrainingOptions {
     return options
 }
 
+/// In-process gradients that record when each step is begun and computed, and with which
+/// parameters.
+private final class RecordingGradients: GradientSource {
+    let inner: InProcessGradients
+    var events: [String] = []
+    var begunWith: [[Float]] = []
+
+    init(_ inner: InProcessGradients) { self.inner = inner }
+
+    var workerCount: Int { 1 }
+
+    func beginPartials(step: Int, parameters p: ParameterBuffer, work: [ShardWork], into accumulator: GradientAccumulator) throws {
+        events.append("begin \(step)")
+        begunWith.append(p.array)
+    }
+
+    func computePartials(step: Int, parameters p: ParameterBuffer, work: [ShardWork], into accumulator: GradientAccumulator) throws {
+        events.append("compute \(step)")
+        try inner.computePartials(step: step, parameters: p, work: work, into: accumulator)
+    }
+}
+
 @Suite struct TrainerTests {
+    /// Each step is handed to the source before the step before it is reported — with the
+    /// parameters that step's update made — and is then computed; after the last step nothing
+    /// more is begun. The bits are those of a source that does everything in `computePartials`.
+    @Test func theNextStepIsBegunBeforeThisOneIsReported() throws {
+        var options = try baseOptions()
+        options.steps = 4
+        let dataset = data.dataset
+        let plan = try ShardPlan(exampleCount: dataset.count, shards: options.shards)
+        let layout = ParameterLayout(shape: options.shape)
+        let recording = RecordingGradients(InProcessGradients(dataset: dataset, plan: plan, layout: layout))
+        let trainer = try Trainer(options: options, exampleCount: dataset.count, source: recording, testSet: test.dataset, initial: nil)
+        var reported: [[Float]] = []
+        _ = try trainer.run(
+            onStep: {
+                recording.events.append("report \($0.step)")
+                reported.append(trainer.parameters.array)
+            },
+            onEvaluation: { recording.events.append("evaluation \($0.step)") })
+        #expect(recording.events == [
+            "begin 1", "compute 1", "begin 2", "report 1", "compute 2", "begin 3", "report 2", "compute 3", "begin 4", "report 3",
+            "compute 4", "report 4", "evaluation 4",
+        ])
+        #expect(recording.begunWith.dropFirst() == reported.dropLast()[...], "step k + 1 begun with the W, b step k reports")
+        #expect(TestNetworks.bits(trainer.parameters) == TestNetworks.bits(try makeTrainer(options).runAndReturnParameters()))
+    }
+
     /// Steps count from 1, epochs from 1; each epoch's last step takes the remaining examples;
     /// the rate follows the schedule with epochs counted from 0.
     @Test func stepReportsFollowTheSchedule() throws {
@@ -135,5 +183,13 @@ private func baseOptions() throws -> TrainingOptions {
         #expect(differing(trainer.optimizer.firstMoment, optimizer.firstMoment) == 0, "first moment")
         #expect(differing(trainer.optimizer.secondMoment, optimizer.secondMoment) == 0, "second moment")
         #expect(trainer.optimizer.updates == 5)
+    }
+}
+
+extension Trainer {
+    /// Runs to the end and returns the final W, b.
+    fileprivate func runAndReturnParameters() throws -> ParameterBuffer {
+        _ = try run()
+        return parameters
     }
 }
