@@ -38,9 +38,6 @@ extension WorkerPool {
         }
     }
 
-    /// One step's W, b, and their PARAMS as a worker takes them: a reference to the shared
-    /// parameters if it reads those, else the frames themselves, encoded on first need and then
-    /// sent as they are to every worker.
     /// A step handed to the workers, with what its timings know so far.
     struct BegunStep {
         let step: Int
@@ -50,6 +47,9 @@ extension WorkerPool {
         let sharedBytesBefore: Int
     }
 
+    /// One step's W, b, and their PARAMS as a worker takes them: a reference to the shared
+    /// parameters if it reads those, else the frames themselves, encoded on first need and then
+    /// sent as they are to every worker.
     struct StepParameters {
         let step: Int
         let values: ParameterBuffer
