@@ -2,7 +2,8 @@ import Foundation
 import Core
 import Wire
 
-/// What a `WorkerPool` is configured with, what it knows of each worker, and a step's parameters.
+/// What a `WorkerPool` is configured with, what it knows of each worker, a step's parameters,
+/// and a step's work in the wire's terms.
 extension WorkerPool {
     struct Settings {
         var expectedWorkers: Int
@@ -78,4 +79,16 @@ extension WorkerPool {
 final class FrameKeeper {
     let gradients: FloatArray
     init(_ gradients: FloatArray) { self.gradients = gradients }
+}
+
+extension Core.ShardWork {
+    /// The same work in the wire's terms.
+    var wire: Wire.ShardWork {
+        switch selection {
+        case .range(let r):
+            return Wire.ShardWork(shardID: UInt32(shard), examples: .range(start: UInt32(r.lowerBound), count: UInt32(r.count)))
+        case .list(let indices):
+            return Wire.ShardWork(shardID: UInt32(shard), examples: .list(indices.map { UInt32(bitPattern: $0) }))
+        }
+    }
 }
