@@ -1,16 +1,16 @@
 import Foundation
 
-/// The flags the shared CONTRACT.md promises for each command, read from the document itself so
-/// that a flag added to the contract is checked without touching the tests.
+/// The flags docs/CLI.md promises for each command, read from the document itself so that a flag
+/// added to the contract is checked without touching the tests.
 struct ContractFlags {
     /// Keyed by command: `train`, `evaluate`, … for `coordinator`'s subcommands, `worker` for the
     /// worker executable.
     let flags: [String: [String]]
 
-    /// `$DESCENT_CONTRACT`, or `CONTRACT.md` in the `shared` directory beside the package root.
+    /// `$DESCENT_CONTRACT`, or the package's own `docs/CLI.md`.
     static var path: String {
         if let path = ProcessInfo.processInfo.environment["DESCENT_CONTRACT"], !path.isEmpty { return path }
-        return Binaries.packageRoot.deletingLastPathComponent().appendingPathComponent("shared/CONTRACT.md").path
+        return Binaries.packageRoot.appendingPathComponent("docs/CLI.md").path
     }
 
     /// Reads the train table (every backticked `--flag` in its rows) and the "Other commands"
