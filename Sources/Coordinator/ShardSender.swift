@@ -16,19 +16,19 @@ final class ShardSender {
 
     /// A shard on its way to its owner: the chunks from `next` on are still to be sent.
     private struct Transfer {
-        let worker: WorkerPool.Worker
+        let worker: PoolWorker
         let shard: Int
         var next = 0
         /// The chunk at `next`, encoded but not yet taken by a full queue.
         var encoded: [[UInt8]]?
     }
 
-    private let transport: ZeroMQTransport
+    private let workerOutbox: WorkerOutbox
     private let plan: ShardPlan
     private var outbox: [Transfer] = []
 
-    init(transport: ZeroMQTransport, plan: ShardPlan) {
-        self.transport = transport
+    init(workerOutbox: WorkerOutbox, plan: ShardPlan) {
+        self.workerOutbox = workerOutbox
         self.plan = plan
     }
 
@@ -36,7 +36,7 @@ final class ShardSender {
     var isIdle: Bool { outbox.isEmpty }
 
     /// Queues `shard` for `worker`; `pump` sends it.
-    func send(_ shard: Int, to worker: WorkerPool.Worker) {
+    func send(_ shard: Int, to worker: PoolWorker) {
         outbox.append(Transfer(worker: worker, shard: shard))
     }
 
@@ -44,7 +44,7 @@ final class ShardSender {
     /// room. A transfer whose shard is no longer the worker's (`stillOwned` false) is dropped; so
     /// is one whose worker cannot be reached, after telling `unreachable`.
     func pump(
-        dataset: Dataset, stillOwned: (Int, WorkerPool.Worker) -> Bool, unreachable: (WorkerPool.Worker) -> Void
+        dataset: Dataset, stillOwned: (Int, PoolWorker) -> Bool, unreachable: (PoolWorker) -> Void
     ) {
         guard !outbox.isEmpty else { return }
         let n0 = dataset.featureCount
@@ -65,7 +65,7 @@ final class ShardSender {
                     values: Array(UnsafeBufferPointer(start: dataset.features.storage + start * n0, count: m * n0)))))
                 transfer.encoded = nil
                 do {
-                    guard try transport.sendIfRoom(frames, to: worker.peer) else {
+                    guard try workerOutbox.sendIfRoom(frames, to: worker.peer) else {
                         transfer.encoded = frames
                         break
                     }

@@ -103,51 +103,28 @@ struct TrainingJob {
     }
 
     func run(source: GradientSource, log: Logger) throws {
-        let trainer = try Trainer(options: options, exampleCount: train.count, source: source, testSet: test, initial: initial)
-        if let resume {
-            let found = try Checkpoint.newest(in: resume, run: run) { path, reason in
-                log.warning("skipping checkpoint \(path): \(reason)")
-            }
-            if let found {
-                try trainer.restore(from: found)
-                log.info("resumed from \(resume) at step \(found.step)")
-            } else {
-                log.warning("no usable checkpoint in \(resume): starting from step 0")
-            }
-        }
+        let trainer = try Trainer(
+            options: options, exampleCount: train.count, source: source, testSet: test, initial: initial)
+        try restore(trainer, log: log)
         let metrics = try metricsPath.map { try MetricsLog(path: $0, append: resume != nil) }
-        log.info("training \(options.shape) on \(train.source): \(train.count) examples, \(options.shards) shard(s), batch \(options.batch == 0 ? "full" : String(options.batch)), \(trainer.totalSteps) steps")
-        let progress = showProgress
-            ? ProgressLine(terminal: .standardError, totalSteps: trainer.totalSteps, epochs: (trainer.totalSteps + trainer.schedule.stepsPerEpoch - 1) / trainer.schedule.stepsPerEpoch, expectedWorkers: expectedWorkers)
+        let batchText = options.batch == 0 ? "full" : String(options.batch)
+        log.info("""
+            training \(options.shape) on \(train.source): \(train.count) examples, \(options.shards) shard(s), \
+            batch \(batchText), \(trainer.totalSteps) steps
+            """)
+        let stepsPerEpoch = trainer.schedule.stepsPerEpoch
+        let progress =
+            showProgress
+            ? ProgressLine(
+                terminal: .standardError, totalSteps: trainer.totalSteps,
+                epochs: (trainer.totalSteps + stepsPerEpoch - 1) / stepsPerEpoch, expectedWorkers: expectedWorkers)
             : nil
         defer { progress?.finish() }
         let summary: TrainingSummary
         do {
-            summary = try trainer.run(
-                onStep: { report in
-                    progress?.update(report)
-                    liveMetrics?.record(report)
-                    try metrics?.write(report)
-                    if let checkpointDirectory, checkpointEvery > 0, report.step % checkpointEvery == 0 {
-                        try Checkpoint.save(trainer, run: run, to: checkpointDirectory)
-                    }
-                    try Interruption.check()
-                    log.debug("step \(report.step) loss \(report.loss)")
-                },
-                onEvaluation: { report in
-                    progress?.evaluated(report)
-                    liveMetrics?.record(report)
-                    try metrics?.write(report)
-                    log.info("epoch \(report.epoch) step \(report.step): test accuracy \(String(format: "%.4f", report.result.accuracy)), test loss \(String(format: "%.4f", report.result.loss))")
-                })
+            summary = try train(trainer, metrics: metrics, progress: progress, log: log)
         } catch {
-            var resumable = false
-            if let checkpointDirectory, trainer.step > 0 {
-                let path = try Checkpoint.save(trainer, run: run, to: checkpointDirectory)
-                log.notice("checkpoint of step \(trainer.step) written to \(path); continue with --resume \(checkpointDirectory)")
-                resumable = error is CoordinatorError
-            }
-            source.shutdown(reason: "training stopped: \(error)", resumable: resumable)
+            try stop(trainer, source: source, after: error, log: log)
             throw error
         }
         progress?.finish()
@@ -157,6 +134,63 @@ struct TrainingJob {
             try CurvePlot.write(metricsFiles: [metricsPath], to: plotPath)
             log.info("curves drawn in \(plotPath)")
         }
+        print(summaryLine(summary).text)
+    }
+
+    /// With `--resume`: the newest usable checkpoint, if any, into `trainer`.
+    private func restore(_ trainer: Trainer, log: Logger) throws {
+        guard let resume else { return }
+        let found = try Checkpoint.newest(in: resume, run: run) { path, reason in
+            log.warning("skipping checkpoint \(path): \(reason)")
+        }
+        if let found {
+            try trainer.restore(from: found)
+            log.info("resumed from \(resume) at step \(found.step)")
+        } else {
+            log.warning("no usable checkpoint in \(resume): starting from step 0")
+        }
+    }
+
+    /// Runs `trainer` to the end, reporting each step and evaluation.
+    private func train(
+        _ trainer: Trainer, metrics: MetricsLog?, progress: ProgressLine?, log: Logger
+    ) throws -> TrainingSummary {
+        try trainer.run(
+            onStep: { report in
+                progress?.update(report)
+                liveMetrics?.record(report)
+                try metrics?.write(report)
+                if let checkpointDirectory, checkpointEvery > 0, report.step % checkpointEvery == 0 {
+                    try Checkpoint.save(trainer, run: run, to: checkpointDirectory)
+                }
+                try Interruption.check()
+                log.debug("step \(report.step) loss \(report.loss)")
+            },
+            onEvaluation: { report in
+                progress?.evaluated(report)
+                liveMetrics?.record(report)
+                try metrics?.write(report)
+                let accuracy = String(format: "%.4f", report.result.accuracy)
+                let loss = String(format: "%.4f", report.result.loss)
+                log.info("epoch \(report.epoch) step \(report.step): test accuracy \(accuracy), test loss \(loss)")
+            })
+    }
+
+    /// After `error` ends training: a checkpoint when there is somewhere to write it, then the
+    /// source's shutdown (resumable when the checkpoint was written and the coordinator gave up).
+    private func stop(_ trainer: Trainer, source: GradientSource, after error: Error, log: Logger) throws {
+        var resumable = false
+        if let checkpointDirectory, trainer.step > 0 {
+            let path = try Checkpoint.save(trainer, run: run, to: checkpointDirectory)
+            log.notice(
+                "checkpoint of step \(trainer.step) written to \(path); continue with --resume \(checkpointDirectory)")
+            resumable = error is CoordinatorError
+        }
+        source.shutdown(reason: "training stopped: \(error)", resumable: resumable)
+    }
+
+    /// The JSON summary that ends stdout.
+    private func summaryLine(_ summary: TrainingSummary) -> JSONLine {
         var line = JSONLine()
         line.add("steps", summary.steps)
         line.add("final_loss", summary.finalLoss)
@@ -171,6 +205,6 @@ struct TrainingJob {
         line.add("shards", options.shards)
         if let peak = PeakMemory.residentMegabytes() { line.add("peak_rss_mb", peak) }
         line.add("out", out)
-        print(line.text)
+        return line
     }
 }

@@ -1,0 +1,252 @@
+import Core
+import Logging
+import Wire
+
+/// Who computes: the registered workers and the joiners, their ranks, which shard each hosts,
+/// and how that changes as workers come and go.
+///
+/// Every shard has one owner, and is computed only once its owner has confirmed holding its data
+/// (SHARD_READY). A lost worker's shards move to the least loaded survivors, which are sent the
+/// shards' data; a joiner takes shards from the most loaded at a step boundary.
+final class Membership {
+    /// Workers hosting shards, in rank order.
+    private(set) var workers: [PoolWorker] = []
+    /// Workers that registered and wait for shards at the next step boundary.
+    private(set) var joiners: [PoolWorker] = []
+    /// Each shard's owner, by rank; nil while every worker is lost.
+    private(set) var owner: [Int?]
+    /// Workers lost since the run began.
+    private(set) var lost = 0
+    private let settings: PoolSettings
+    private let shape: NetworkShape
+    private let plan: ShardPlan
+    private let outbox: WorkerOutbox
+    /// Shards on their way to their owners, a window of chunks at a time.
+    private let shardSender: ShardSender
+    private let supervisor: LocalWorkers?
+    private let log: Logger
+    private var dataset: Dataset?
+    private var nextRank = 0
+    private var lastBeat = ContinuousClock.now
+    /// Since when there have been fewer than `minWorkers` workers.
+    private var shortSince: ContinuousClock.Instant?
+
+    init(
+        settings: PoolSettings, shape: NetworkShape, plan: ShardPlan, outbox: WorkerOutbox,
+        supervisor: LocalWorkers?, log: Logger
+    ) {
+        self.settings = settings
+        self.shape = shape
+        self.plan = plan
+        self.outbox = outbox
+        shardSender = ShardSender(workerOutbox: outbox, plan: plan)
+        self.supervisor = supervisor
+        self.log = log
+        owner = Array(repeating: nil, count: plan.shardCount)
+    }
+
+    /// The worker or joiner that `peer` is; nil for a stranger.
+    func worker(for peer: PeerID) -> PoolWorker? {
+        workers.first { $0.peer == peer } ?? joiners.first { $0.peer == peer }
+    }
+
+    // MARK: Registration
+
+    /// Answers a message from a peer that is not a worker: only a HELLO of our protocol version
+    /// counts, and makes it a joiner. Returns whether it was welcomed.
+    func register(_ peer: PeerID, _ message: Result<Message, WireError>, address: String?) -> Bool {
+        switch message {
+        case .success(.hello(let hello)) where hello.protocolVersion == WireProtocol.protocolVersion:
+            let worker = PoolWorker(peer: peer, rank: nextRank, name: hello.name, address: address)
+            nextRank += 1
+            joiners.append(worker)
+            try? outbox.send(.welcome(welcome(rank: worker.rank)), to: peer)
+            log.info("worker \(worker.rank) registered: \(worker.label)")
+            return true
+        case .success(.hello(let hello)):
+            refuse(peer, version: hello.protocolVersion, address: address)
+        case .failure(.versionMismatch(_, let got)):
+            refuse(peer, version: got, address: address)
+        default:
+            break
+        }
+        return false
+    }
+
+    private func welcome(rank: Int) -> Welcome {
+        Welcome(
+            rank: UInt32(rank), heartbeatMilliseconds: UInt32(settings.heartbeat.inMilliseconds),
+            threads: UInt32(settings.threads), layers: shape.layers.map(UInt32.init),
+            activation: shape.activation.rawValue, seed: settings.seed, gradientEncoding: settings.compress.encoding)
+    }
+
+    private func refuse(_ peer: PeerID, version: UInt16, address: String?) {
+        let ours = WireProtocol.protocolVersion
+        let at = address.map { " at \($0)" } ?? ""
+        log.warning("refused a worker\(at) that speaks protocol version \(version); this coordinator speaks \(ours)")
+        let reason = "protocol version \(version) is not supported; the coordinator speaks version \(ours)"
+        try? outbox.send(.refuse(Refuse(reason: reason)), to: peer)
+    }
+
+    /// Joiners become workers at once: while the run waits for its first workers.
+    func promoteJoiners() {
+        workers += joiners
+        joiners = []
+    }
+
+    /// Throws if a local worker has exited before registering.
+    func checkRegistering() throws {
+        try supervisor?.checkRegistering()
+    }
+
+    // MARK: Placement
+
+    /// Places every shard of `dataset` on the workers in contiguous blocks, and starts sending
+    /// each its shards.
+    func place(_ dataset: Dataset) {
+        self.dataset = dataset
+        for (shard, index) in Placement.initialBlocks(shardCount: plan.shardCount, workerCount: workers.count)
+            .enumerated()
+        {
+            assign(shard, to: workers[index])
+        }
+    }
+
+    /// The first shard whose owner has not confirmed holding it; nil when all have.
+    var firstUnready: Int? {
+        owner.indices.first { shard in
+            guard let rank = owner[shard] else { return true }
+            return !(workers.first { $0.rank == rank }?.ready.contains(shard) ?? false)
+        }
+    }
+
+    /// Takes `worker`'s SHARD_READY for shard `shardID` of `examples` examples; false if it does
+    /// not host that shard, or the count is not the shard's.
+    func markReady(shardID: UInt32, examples: UInt32, by worker: PoolWorker) -> Bool {
+        let shard = Int(shardID)
+        guard shard < plan.shardCount, worker.shards.contains(shard), Int(examples) == plan.ranges[shard].count else {
+            return false
+        }
+        worker.ready.insert(shard)
+        return true
+    }
+
+    /// Joiners take shards at a step boundary: from the workers hosting the most, so the run
+    /// grows without re-sharding (`Placement.donations`).
+    func admitJoiners() {
+        guard !joiners.isEmpty else { return }
+        workers += joiners
+        let arrived = joiners
+        joiners = []
+        for joiner in arrived {
+            let holdings = Dictionary(uniqueKeysWithValues: workers.map { ($0.rank, $0.shards) })
+            for (shard, rank) in Placement.donations(to: joiner.rank, holdings: holdings) {
+                guard let donor = workers.first(where: { $0.rank == rank }) else { continue }
+                donor.shards.remove(shard)
+                donor.ready.remove(shard)
+                assign(shard, to: joiner)
+            }
+            log.info("worker \(joiner.rank) (\(joiner.label)) joined with shard(s) \(joiner.shards.sorted())")
+        }
+    }
+
+    /// Drops `worker`; its shards move to the least loaded survivors.
+    func lose(_ worker: PoolWorker, reason: String) {
+        guard let index = workers.firstIndex(where: { $0 === worker }) else {
+            joiners.removeAll { $0 === worker }
+            return
+        }
+        workers.remove(at: index)
+        outbox.releaseSharedMemory(with: worker.peer)
+        lost += 1
+        let orphans = worker.shards.sorted()
+        log.warning(
+            "worker \(worker.rank) (\(worker.label)) lost: \(reason); its shard(s) \(orphans) move to the survivors")
+        for shard in orphans {
+            guard let adopter = leastLoaded() else {
+                owner[shard] = nil
+                continue
+            }
+            assign(shard, to: adopter)
+        }
+    }
+
+    private func leastLoaded() -> PoolWorker? {
+        let loads = Dictionary(uniqueKeysWithValues: workers.map { ($0.rank, $0.shards.count) })
+        let rank = Placement.adopter(loads: loads)
+        return workers.first { $0.rank == rank }
+    }
+
+    /// Makes `worker` the owner of `shard` and starts sending it the shard's examples.
+    private func assign(_ shard: Int, to worker: PoolWorker) {
+        owner[shard] = worker.rank
+        worker.shards.insert(shard)
+        shardSender.send(shard, to: worker)
+        pumpShards()
+    }
+
+    /// Whether shard data still waits for room in a worker's queue.
+    var isSendingShards: Bool { !shardSender.isIdle }
+
+    /// Sends pending shard chunks while their workers' queues have room (see `ShardSender`).
+    func pumpShards() {
+        guard let dataset else { return }
+        shardSender.pump(
+            dataset: dataset,
+            stillOwned: { shard, worker in owner[shard] == worker.rank && workers.contains { $0 === worker } },
+            unreachable: { worker in
+                // The worker is gone; the next liveness check moves the shard on.
+                worker.lastHeard = .now - settings.workerTimeout - .seconds(1)
+            })
+    }
+
+    // MARK: Liveness
+
+    /// Beats to every worker when a beat is due (in `step`); loses workers that are silent past
+    /// the timeout or whose local process has exited.
+    func checkLiveness(step: Int) {
+        let now = ContinuousClock.now
+        if now - lastBeat >= settings.heartbeat {
+            let beat = Message.heartbeat(Heartbeat(step: UInt64(step)))
+            for worker in workers + joiners { try? outbox.send(beat, to: worker.peer) }
+            lastBeat = now
+        }
+        let exited = supervisor?.exitedNames() ?? []
+        for worker in workers + joiners {
+            if exited.contains(worker.name) {
+                lose(worker, reason: "its process exited")
+            } else if now - worker.lastHeard > settings.workerTimeout {
+                lose(worker, reason: "silent for more than \(settings.workerTimeout.inSeconds) s")
+            }
+        }
+    }
+
+    /// Below `--min-workers` the pool waits for joiners up to the register timeout, then gives up.
+    func checkMinimum() throws {
+        if owner.contains(where: { $0 == nil }) {
+            // Every worker was lost: whoever has joined since adopts the orphans now.
+            promoteJoiners()
+            for shard in owner.indices where owner[shard] == nil {
+                guard let adopter = leastLoaded() else { break }
+                assign(shard, to: adopter)
+            }
+        }
+        guard workers.count < settings.minWorkers else {
+            shortSince = nil
+            return
+        }
+        let since = shortSince ?? .now
+        shortSince = since
+        if ContinuousClock.now - since > settings.registerTimeout {
+            throw CoordinatorError.tooFewWorkers(
+                alive: workers.count, minimum: settings.minWorkers, seconds: settings.registerTimeout.inSeconds)
+        }
+    }
+
+    /// Says goodbye — except, when the run is resumable, to workers that connected themselves:
+    /// they keep knocking (up to their --reconnect-timeout) and rejoin the restarted coordinator.
+    func sayGoodbye(reason: String, resumable: Bool) {
+        guard supervisor != nil || !resumable else { return }
+        for worker in workers + joiners { try? outbox.send(.bye(Bye(reason: reason)), to: worker.peer) }
+    }
+}

@@ -1,0 +1,12 @@
+/// What the coordinator's pool of workers is configured with.
+struct PoolSettings {
+    var expectedWorkers: Int
+    var minWorkers: Int
+    var registerTimeout: Duration
+    var workerTimeout: Duration
+    var heartbeat: Duration = .milliseconds(500)  // workers beat at this rate; a lost one misses several
+    var threads: Int
+    var seed: UInt64
+    /// How workers send gradients; a partial in another encoding is refused.
+    var compress: CompressOption = .none
+}

@@ -1,0 +1,25 @@
+import Wire
+
+/// What the coordinator knows of one registered worker: who it is, which shards it hosts, which
+/// of them it has confirmed holding (SHARD_READY), and when it was last heard from.
+final class PoolWorker {
+    let peer: PeerID
+    let rank: Int
+    let name: String
+    /// The worker's IP address (TCP), for logs.
+    let address: String?
+    /// How logs name it: "local-0" or "node7:4411 at 10.0.0.7".
+    var label: String { address.map { "\(name) at \($0)" } ?? name }
+    var shards: Set<Int> = []
+    var ready: Set<Int> = []
+    var lastHeard = ContinuousClock.now
+    /// Whether the log has said how this worker's frames travel.
+    var transportLogged = false
+
+    init(peer: PeerID, rank: Int, name: String, address: String?) {
+        self.peer = peer
+        self.rank = rank
+        self.name = name
+        self.address = address
+    }
+}

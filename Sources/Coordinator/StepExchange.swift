@@ -1,0 +1,166 @@
+import Core
+import Logging
+import Wire
+
+/// One step between the coordinator and its workers: PARAMS and STEP out to each worker for its
+/// ready shards, the accepted partials into the accumulator, and the step's timings.
+final class StepExchange {
+    /// The step under way (0 before the first).
+    private(set) var step = 0
+    /// The step's work, by shard.
+    private(set) var work: [Int: Core.ShardWork] = [:]
+    /// The step's W, b and their PARAMS, as each worker takes them.
+    private(set) var parameters: StepParameters?
+    /// The step whose STEP messages are out and whose partials are awaited, if any.
+    private(set) var begun: Int?
+    /// Which worker (by rank) each shard was asked of in this step: a shard that has moved since
+    /// is asked of its new owner.
+    private var askedOf: [Int: Int] = [:]
+    private let outbox: WorkerOutbox
+    private let inbox: WorkerInbox
+    private let log: Logger
+    private let layout: ParameterLayout
+    private let segmentCount: Int
+    /// A 16-bit partial read back to Float32, for the accumulator to add.
+    private lazy var decoded = ParameterBuffer(layout: layout)
+    private var timings = StepTimings()
+    private var started = ContinuousClock.now
+    private var sent = ContinuousClock.now
+    private var reduce = Duration.zero
+    private var sharedBytesBefore = 0
+
+    init(outbox: WorkerOutbox, inbox: WorkerInbox, layout: ParameterLayout, log: Logger) {
+        self.outbox = outbox
+        self.inbox = inbox
+        self.log = log
+        self.layout = layout
+        segmentCount = layout.segments.count
+    }
+
+    /// Starts `step`: publishes its parameters; `request` then asks each worker for its shards.
+    func begin(step: Int, parameters p: ParameterBuffer, work: [Core.ShardWork]) {
+        started = .now
+        timings = StepTimings()
+        reduce = .zero
+        sharedBytesBefore = inbox.sharedBytesReceived
+        self.step = step
+        self.work = Dictionary(uniqueKeysWithValues: work.map { ($0.shard, $0) })
+        askedOf = [:]
+        parameters = StepParameters(
+            step: step, values: p, sharedReference: outbox.publishParameters(step: step, values: p))
+        begun = step
+    }
+
+    /// Marks the end of the step's sending, `bytes` in all: what follows is waiting for partials.
+    func finishSending(bytes: Int) {
+        sent = .now
+        timings.bytesSent = bytes
+        timings.send = (sent - started).inSeconds
+    }
+
+    /// Sends `worker` PARAMS and a STEP for its ready shards whose partials are neither in nor
+    /// asked of it; returns the bytes sent.
+    @discardableResult
+    func request(from worker: PoolWorker, accumulator: GradientAccumulator) throws(WireError) -> Int {
+        let shards = worker.ready.sorted().filter {
+            work[$0] != nil && askedOf[$0] != worker.rank && !accumulator.has(shard: $0)
+        }
+        guard !shards.isEmpty else { return 0 }
+        let frames = MessageCodec.encode(.step(Step(step: UInt64(step), plan: shards.compactMap { work[$0]?.wire })))
+        guard let params = parameters?.frames(sharedReader: readsShared(worker)) else { return 0 }
+        try outbox.send(params, to: worker.peer)
+        try outbox.send(frames, to: worker.peer)
+        for shard in shards { askedOf[shard] = worker.rank }
+        if !worker.transportLogged {
+            worker.transportLogged = true
+            if outbox.sharesMemory(with: worker.peer) {
+                let reads = readsShared(worker) ? "; it computes from the shared parameters" : ""
+                log.debug("worker \(worker.rank) (\(worker.label)): large frames go through shared memory\(reads)")
+            }
+        }
+        return (params + frames).reduce(0) { $0 + $1.count }
+    }
+
+    /// Whether `worker` computes from the shared parameters (a local worker whose region was
+    /// accepted, and which mapped them).
+    private func readsShared(_ worker: PoolWorker) -> Bool {
+        parameters?.sharedReference != nil && outbox.readsSharedParameters(worker.peer)
+    }
+
+    // MARK: Gathering
+
+    /// Adds an accepted partial from `worker` to `accumulator`.
+    func gather(_ partial: Partial, from worker: PoolWorker, into accumulator: GradientAccumulator) {
+        let segment = Int(partial.segment)
+        // The last segment's time covers the shard's whole computation; count the examples once.
+        if segment == segmentCount - 1 {
+            let seconds = partial.computeSeconds.isFinite ? max(0, partial.computeSeconds) : 0
+            timings.compute += seconds
+            timings.computeSlowest = max(timings.computeSlowest, seconds)
+            timings.examplesByWorker[worker.rank, default: 0] += Int(partial.exampleCount)
+        }
+        switch partial.gradients {
+        case .float16(let bits): decode(bits, from: .float16)
+        case .bfloat16(let bits): decode(bits, from: .bfloat16)
+        case .float32: break
+        }
+        let before = ContinuousClock.now
+        defer { reduce += .now - before }
+        func add(_ g: UnsafePointer<Float>, keptBy owner: AnyObject?) {
+            accumulator.add(
+                shard: Int(partial.shardID), segment: segment, values: g, examples: Int(partial.exampleCount),
+                correct: Int(partial.correctCount), lossSum: partial.lossSum, keptBy: owner)
+        }
+        switch partial.gradients {
+        case .float32(let g):
+            if let floats = g.receivedFloats {
+                // The frame is this process's own copy and nothing changes it: a segment that
+                // waits for its turn waits in it, kept alive by the box, instead of being copied.
+                add(floats, keptBy: FrameKeeper(g))
+            } else {
+                g.withUnsafeFloats { add($0.baseAddress!, keptBy: nil) }
+            }
+        case .float16, .bfloat16: add(decoded.values, keptBy: nil)
+        }
+    }
+
+    /// Reads 16-bit gradients back into the start of `decoded`.
+    private func decode(_ bits: HalfArray, from compression: GradientCompression) {
+        guard bits.count > 0 else { return }
+        bits.withUnsafeBits { compression.dequantize($0.baseAddress!, count: $0.count, into: decoded.values) }
+    }
+
+    /// Counts `examples` the coordinator computed itself (rank −1) to overrule a bad partial.
+    func countSettled(examples: Int) {
+        timings.examplesByWorker[-1, default: 0] += examples
+    }
+
+    /// Counts time spent on the step's sum outside `gather`.
+    func countReduce(_ duration: Duration) {
+        reduce += duration
+    }
+
+    /// Counts a message received while the step's partials are awaited.
+    func received(bytes: Int) {
+        timings.bytesReceived += bytes
+    }
+
+    /// Ends the step: its timings, with the pool's running counts of lost workers and rejected
+    /// messages.
+    func finish(lostWorkers: Int, rejectedMessages: Int) -> StepTimings {
+        begun = nil
+        timings.lostWorkers = lostWorkers
+        timings.rejectedMessages = rejectedMessages
+        timings.reduce = reduce.inSeconds
+        timings.bytesReceivedShared = inbox.sharedBytesReceived - sharedBytesBefore
+        timings.wait = (ContinuousClock.now - sent - reduce).inSeconds
+        return timings
+    }
+}
+
+/// Keeps a received partial's frame alive while one of its segments waits in the accumulator
+/// for its turn (`GradientAccumulator.add(…, keptBy:)`).
+private final class FrameKeeper {
+    let gradients: FloatArray
+    init(_ gradients: FloatArray) { self.gradients = gradients }
+}

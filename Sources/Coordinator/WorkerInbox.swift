@@ -1,0 +1,38 @@
+import Core
+import Wire
+
+/// What the pool receives from its workers: one message at a time, decoded, with its sender. The
+/// one place the pool's parts read from the transport.
+final class WorkerInbox {
+    /// A message as it arrived: its decoding failed when it is a `.failure`.
+    struct Arrival {
+        let peer: PeerID
+        let address: String?
+        let message: Result<Message, WireError>
+        /// The message's size on the wire.
+        let bytes: Int
+    }
+
+    private let transport: any Transport
+    /// Memory shared with local workers lives in the ZeroMQ transport; other transports have none.
+    private let sharedMemory: ZeroMQTransport?
+
+    init(transport: any Transport) {
+        self.transport = transport
+        sharedMemory = transport as? ZeroMQTransport
+    }
+
+    /// Waits up to `timeout` for a message from a peer; nil when none came.
+    func receive(timeout: Duration) throws(WireError) -> Arrival? {
+        guard let envelope = try transport.receive(timeoutMilliseconds: timeout.inMilliseconds),
+              let peer = envelope.peer
+        else { return nil }
+        return Arrival(
+            peer: peer, address: envelope.address,
+            message: Result { () throws(WireError) in try MessageCodec.decode(envelope) },
+            bytes: envelope.frames.reduce(0) { $0 + $1.count })
+    }
+
+    /// Bytes received through shared memory so far.
+    var sharedBytesReceived: Int { sharedMemory?.sharedBytesReceived ?? 0 }
+}
