@@ -80,6 +80,10 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "CoreTests", dependencies: ["Core"]),
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
+        .testTarget(
+            name: "CoordinatorTests",
+            dependencies: ["Coordinator", "Core", "Wire", .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(name: "EndToEndTests", dependencies: ["Core"], exclude: ["Reference"]),
     ]
 )

@@ -67,14 +67,15 @@ final class StepExchange {
         }
         guard !shards.isEmpty else { return 0 }
         let frames = MessageCodec.encode(.step(Step(step: UInt64(step), plan: shards.compactMap { work[$0]?.wire })))
-        guard let params = parameters?.frames(sharedReader: readsShared(worker)) else { return 0 }
+        let sharedReader = readsShared(worker)
+        guard let params = parameters?.frames(sharedReader: sharedReader) else { return 0 }
         try outbox.send(params, to: worker.peer)
         try outbox.send(frames, to: worker.peer)
         for shard in shards { askedOf[shard] = worker.rank }
         if !worker.transportLogged {
             worker.transportLogged = true
             if outbox.sharesMemory(with: worker.peer) {
-                let reads = readsShared(worker) ? "; it computes from the shared parameters" : ""
+                let reads = sharedReader ? "; it computes from the shared parameters" : ""
                 log.debug("worker \(worker.rank) (\(worker.label)): large frames go through shared memory\(reads)")
             }
         }

@@ -1,0 +1,120 @@
+import Core
+import Testing
+import Wire
+
+@testable import Coordinator
+
+@Suite struct PartialValidatorTests {
+    let segments = Fixtures.layout.segments.map(\.range)
+    let validator: PartialValidator
+    /// Step 5: shard 0 takes 4 examples, shard 1 three; shard 2 is not in the step.
+    let work: [Int: Core.ShardWork] = [
+        0: Core.ShardWork(shard: 0, selection: .range(0..<4)),
+        1: Core.ShardWork(shard: 1, selection: .list([4, 6, 7])),
+    ]
+    let accumulator = GradientAccumulator(layout: Fixtures.layout, shards: 3)
+
+    init() {
+        validator = PartialValidator(shardCount: 3, segments: segments, encoding: .float32)
+    }
+
+    /// A partial for shard 0 of step 5 that is right in every respect.
+    func partial(_ change: (inout Partial) -> Void = { _ in }) -> Partial {
+        var partial = Partial(
+            step: 5, shardID: 0, segment: 0, exampleCount: 4, correctCount: 3, lossSum: 2.5,
+            gradients: .float32(FloatArray([Float](repeating: 0.25, count: segments[0].count))))
+        change(&partial)
+        return partial
+    }
+
+    func verdict(on partial: Partial, hosted: Set<Int> = [0, 1, 2], validator: PartialValidator? = nil)
+        -> PartialValidator.Verdict
+    {
+        (validator ?? self.validator).verdict(
+            on: partial, step: 5, hostedShards: hosted, work: work, accumulator: accumulator)
+    }
+
+    @Test func aRightPartialIsAccepted() {
+        #expect(verdict(on: partial()) == .accept)
+        #expect(verdict(on: partial { $0.shardID = 1; $0.exampleCount = 3 }) == .accept)
+    }
+
+    @Test func anotherStepsPartialIsIgnored() {
+        #expect(verdict(on: partial { $0.step = 4 }) == .ignore("it is for step 4, not 5"))
+    }
+
+    @Test func aPartialForAShardNotTheWorkersIsIgnored() {
+        let reason = PartialValidator.Verdict.ignore("shard 0 is not this worker's")
+        #expect(verdict(on: partial(), hosted: [1]) == reason)
+        // Hosted, but not in this step's work; and beyond the shard count.
+        #expect(verdict(on: partial { $0.shardID = 2 }) == .ignore("shard 2 is not this worker's"))
+        #expect(verdict(on: partial { $0.shardID = 3 }, hosted: [3]) == .ignore("shard 3 is not this worker's"))
+    }
+
+    @Test func aSegmentBeyondTheGradientIsPoisoned() {
+        let count = segments.count
+        #expect(verdict(on: partial { $0.segment = UInt32(count) })
+            == .poisoned("segment \(count) of a gradient cut in \(count)"))
+    }
+
+    @Test func aSegmentThatArrivedBeforeIsIgnored() {
+        let values = [Float](repeating: 1, count: Fixtures.layout.count)
+        accumulator.add(shard: 0, gradients: values, examples: 4, correct: 3, lossSum: 2.5)
+        #expect(verdict(on: partial()) == .ignore("shard 0 segment 0 arrived twice"))
+    }
+
+    @Test func aWrongExampleCountIsPoisoned() {
+        #expect(verdict(on: partial { $0.exampleCount = 5 })
+            == .poisoned("shard 0 reports 5 examples, the step gave it 4"))
+    }
+
+    @Test func anotherEncodingIsPoisoned() {
+        let halves = partial { $0.gradients = .float16(HalfArray([UInt16](repeating: 0, count: segments[0].count))) }
+        #expect(verdict(on: halves) == .poisoned("gradients in float16, the run asked for float32"))
+        let compressed = PartialValidator(shardCount: 3, segments: segments, encoding: .bfloat16)
+        #expect(verdict(on: partial(), validator: compressed) == .poisoned("gradients in float32, the run asked for bfloat16"))
+    }
+
+    @Test func aWrongLengthIsPoisoned() {
+        let short = partial { $0.gradients = .float32(FloatArray([1, 2])) }
+        #expect(verdict(on: short) == .poisoned("2 gradient values in segment 0, which has \(segments[0].count)"))
+    }
+
+    @Test func aLossSumNotFiniteOrBelowZeroIsPoisoned() {
+        #expect(verdict(on: partial { $0.lossSum = .nan }) == .poisoned("loss sum nan"))
+        #expect(verdict(on: partial { $0.lossSum = .infinity }) == .poisoned("loss sum inf"))
+        #expect(verdict(on: partial { $0.lossSum = -1 }) == .poisoned("loss sum -1.0"))
+    }
+
+    @Test(arguments: [Float.nan, .infinity, -.infinity])
+    func aGradientNotFiniteIsPoisoned(_ bad: Float) {
+        var values = [Float](repeating: 0.5, count: segments[0].count)
+        values[values.count - 1] = bad
+        #expect(verdict(on: partial { $0.gradients = .float32(FloatArray(values)) })
+            == .poisoned("non-finite gradient values"))
+    }
+
+    @Test(arguments: [GradientEncoding.float16, .bfloat16])
+    func aSixteenBitGradientNotFiniteIsPoisoned(_ encoding: GradientEncoding) {
+        let validator = PartialValidator(shardCount: 3, segments: segments, encoding: encoding)
+        let infinity: UInt16 = encoding == .float16 ? 0x7C00 : 0x7F80
+        var bits = [UInt16](repeating: 0x3C00, count: segments[0].count)
+        let finite = partial { $0.gradients = PartialGradients(encoding, bits: HalfArray(bits)) }
+        #expect(verdict(on: finite, validator: validator) == .accept)
+        bits[1] = infinity
+        let infinite = partial { $0.gradients = PartialGradients(encoding, bits: HalfArray(bits)) }
+        #expect(verdict(on: infinite, validator: validator) == .poisoned("non-finite gradient values"))
+    }
+
+    /// The 16-bit check looks at the values as they travel: it must agree with reading them back.
+    @Test(arguments: [GradientCompression.float16, .bfloat16])
+    func sixteenBitFinitenessAgreesWithTheValuesReadBack(_ compression: GradientCompression) {
+        let encoding: GradientEncoding = compression == .float16 ? .float16 : .bfloat16
+        var disagreements: [UInt16] = []
+        for pattern in 0...UInt16.max {
+            let travelling = PartialValidator.allFinite(PartialGradients(encoding, bits: HalfArray([pattern])))
+            if travelling != compression.dequantize(pattern).isFinite { disagreements.append(pattern) }
+        }
+        #expect(disagreements.isEmpty, "patterns judged otherwise than their Float32 values: \(disagreements.prefix(8))")
+    }
+}
