@@ -5,8 +5,7 @@ import Wire
 ///
 /// The coordinator's queue to each worker holds `window` messages (its ZMQ_SNDHWM); chunks beyond
 /// it wait here unencoded and are encoded and sent as room frees up, so the coordinator holds a
-/// few MiB of chunks per worker rather than every shard a second time (its peak RSS with 2
-/// workers: 332 MB when every chunk was queued at once, 274 MB now).
+/// few MiB of chunks per worker rather than every shard a second time.
 final class ShardSender {
     /// Bytes of examples per SHARD message: small enough that a worker assembling a shard holds
     /// little beside it, large enough that a 60,000-example shard is a couple of hundred messages.

@@ -4,7 +4,7 @@ import Foundation
 import Logging
 import Wire
 
-/// `coordinator train`: the contract's training command (see shared CONTRACT.md).
+/// `coordinator train`: the training command of the CLI contract (docs/CLI.md).
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",

@@ -10,7 +10,9 @@ import Testing
     /// The arbiter's partial is the one the in-process reference computes for the shard.
     @Test func aSettledShardHasTheReferenceBits() throws {
         let p = Fixtures.parameters()
-        let work = [Core.ShardWork(shard: 0, selection: .range(0..<6)), Core.ShardWork(shard: 1, selection: .list([3, 0]))]
+        let work = [
+            Core.ShardWork(shard: 0, selection: .range(0..<6)), Core.ShardWork(shard: 1, selection: .list([3, 0])),
+        ]
         let reference = GradientAccumulator(layout: Fixtures.layout, shards: 2)
         try InProcessGradients(dataset: dataset, plan: plan, layout: Fixtures.layout)
             .computePartials(step: 1, parameters: p, work: work, into: reference)

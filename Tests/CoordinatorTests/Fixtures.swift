@@ -29,16 +29,18 @@ enum Fixtures {
         return p
     }
 
-    static func settings(expected: Int = 1, minWorkers: Int = 1, workerTimeout: Duration = .seconds(10)) -> PoolSettings {
+    static func settings(minWorkers: Int = 1, workerTimeout: Duration = .seconds(10)) -> PoolSettings {
         PoolSettings(
-            expectedWorkers: expected, minWorkers: minWorkers, registerTimeout: .milliseconds(50),
+            expectedWorkers: 1, minWorkers: minWorkers, registerTimeout: .milliseconds(50),
             workerTimeout: workerTimeout, threads: 1, seed: 1)
     }
 
     /// Every message waiting at `dealer`, decoded.
     static func drain(_ dealer: InMemoryTransport) throws -> [Message] {
         var messages: [Message] = []
-        while let (_, message) = try dealer.receiveMessage(timeoutMilliseconds: 0) { messages.append(try message.get()) }
+        while let (_, message) = try dealer.receiveMessage(timeoutMilliseconds: 0) {
+            messages.append(try message.get())
+        }
         return messages
     }
 }

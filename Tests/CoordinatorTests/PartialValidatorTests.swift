@@ -72,7 +72,8 @@ import Wire
         let halves = partial { $0.gradients = .float16(HalfArray([UInt16](repeating: 0, count: segments[0].count))) }
         #expect(verdict(on: halves) == .poisoned("gradients in float16, the run asked for float32"))
         let compressed = PartialValidator(shardCount: 3, segments: segments, encoding: .bfloat16)
-        #expect(verdict(on: partial(), validator: compressed) == .poisoned("gradients in float32, the run asked for bfloat16"))
+        let reason = "gradients in float32, the run asked for bfloat16"
+        #expect(verdict(on: partial(), validator: compressed) == .poisoned(reason))
     }
 
     @Test func aWrongLengthIsPoisoned() {
@@ -115,6 +116,6 @@ import Wire
             let travelling = PartialValidator.allFinite(PartialGradients(encoding, bits: HalfArray([pattern])))
             if travelling != compression.dequantize(pattern).isFinite { disagreements.append(pattern) }
         }
-        #expect(disagreements.isEmpty, "patterns judged otherwise than their Float32 values: \(disagreements.prefix(8))")
+        #expect(disagreements.isEmpty, "judged otherwise than their Float32 values: \(disagreements.prefix(8))")
     }
 }
