@@ -7,12 +7,24 @@ public protocol Transport: AnyObject {
     /// Waits up to `timeoutMilliseconds` (0 = poll, -1 = forever) for one message;
     /// nil when none arrived in time.
     func receive(timeoutMilliseconds: Int) throws(WireError) -> Envelope?
+    /// On a DEALER: sends a message of one frame of `frameBytes` that `encode` writes at the
+    /// address it is given, where the transport can place it without a copy.
+    func send(frameBytes: Int, encodedBy encode: (UnsafeMutableRawPointer) -> Void) throws(WireError)
     /// Closes the transport; later sends and receives throw `WireError.closed`.
     /// Closing twice is harmless.
     func close()
 }
 
 extension Transport {
+    /// Encodes the frame into an array of its own and sends it as `send(_:to:)` does.
+    public func send(frameBytes: Int, encodedBy encode: (UnsafeMutableRawPointer) -> Void) throws(WireError) {
+        let frame = [UInt8](unsafeUninitializedCapacity: frameBytes) { buffer, initialized in
+            encode(UnsafeMutableRawPointer(buffer.baseAddress!))
+            initialized = frameBytes
+        }
+        try send([frame], to: nil)
+    }
+
     /// Encodes `message` and sends it; see `send(_:to:)` for `peer`.
     public func send(_ message: Message, to peer: PeerID?) throws(WireError) {
         try send(MessageCodec.encode(message), to: peer)
