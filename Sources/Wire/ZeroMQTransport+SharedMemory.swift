@@ -92,12 +92,6 @@ extension ZeroMQTransport {
         lock.withLock { boardPeers.isEmpty ? nil : board?.publish(step: step, values: values).map { [$0.bytes] } }
     }
 
-    /// The step whose PARAMS `envelope` announces on the shared parameters, without reading them;
-    /// nil for any other message.
-    public func sharedParametersStep(in envelope: Envelope) -> UInt64? {
-        envelope.frames.count == 1 ? BoardReference(envelope.frames[0])?.step : nil
-    }
-
     /// On a DEALER: the PARAMS `envelope` names on the shared parameters, checked and viewed where
     /// it lies (no copy); nil when the envelope is anything else. A reference without a board, or
     /// to a frame that fails its checks, is a failure, as an undecodable message is.

@@ -19,7 +19,11 @@ import Wire
 final class CoordinatorLink: @unchecked Sendable {
     let endpoint: String
     private(set) var welcome: Welcome
-    private let transport: ZeroMQTransport
+    /// The socket, for what only it knows: the handshake's outcome and the memory shared with the
+    /// coordinator.
+    private let connection: ZeroMQTransport
+    /// What messages go through: the socket, or a layer over it (`FaultInjectingTransport`).
+    private let transport: any Transport
     private let hello: [[UInt8]]
     private let reconnectTimeout: Duration
     /// Silence after which the worker assumes a restarted coordinator and says hello again.
@@ -38,12 +42,12 @@ final class CoordinatorLink: @unchecked Sendable {
     /// Whether the last PARAMS was a reference to shared parameters that could not be read: they
     /// already hold a later step's, so the coordinator moved on without this worker.
     private(set) var missedSharedParameters = false
-    /// Fault injection (`pause@R=STEP`): the step whose shared parameters stop this process
-    /// (SIGSTOP) as they arrive, before they are read.
-    var pauseBeforeSharedParameters: UInt64?
 
-    /// - Parameter protocolVersion: a version to claim instead of this build's (fault injection).
-    init(endpoint: String, name: String, curve: CurveSecurity?, protocolVersion: UInt16? = nil, registerTimeout: Duration, reconnectTimeout: Duration, parentPID: Int32?) throws {
+    /// - Parameter layer: puts a layer over the socket for messages to go through.
+    init(
+        endpoint: String, name: String, curve: CurveSecurity?, registerTimeout: Duration, reconnectTimeout: Duration,
+        parentPID: Int32?, layer: (any Transport) -> any Transport = { $0 }
+    ) throws {
         self.endpoint = endpoint
         self.reconnectTimeout = reconnectTimeout
         self.parentPID = parentPID
@@ -53,26 +57,21 @@ final class CoordinatorLink: @unchecked Sendable {
         // kernel's socket buffer, not in this process beside the shard being assembled (peak RSS ≈
         // one shard; with 4 workers a queue of 8 added 6 MB to each worker's peak).
         options.receiveHighWaterMark = 2
-        transport = try ZeroMQTransport.connect(endpoint, options: options)
-        var hello = MessageCodec.encode(.hello(Hello(protocolVersion: protocolVersion ?? WireProtocol.protocolVersion, name: name)))
-        if let protocolVersion {
-            // The header's version field (offset 4, little-endian) is what a receiver checks first.
-            hello[0][4] = UInt8(protocolVersion & 0xFF)
-            hello[0][5] = UInt8(protocolVersion >> 8)
-        }
-        self.hello = hello
+        connection = try ZeroMQTransport.connect(endpoint, options: options)
+        transport = layer(connection)
+        hello = MessageCodec.encode(.hello(Hello(name: name)))
         try transport.send(hello, to: nil)
 
         let deadline = ContinuousClock.now + registerTimeout
         while true {
             let left = deadline - ContinuousClock.now
             guard left > .zero else {
-                let failure = transport.handshakeFailure()
+                let failure = connection.handshakeFailure()
                 transport.close()
                 if let failure { throw WorkerError.handshakeFailed(endpoint: endpoint, detail: failure) }
                 throw WorkerError.noCoordinator(endpoint: endpoint, seconds: registerTimeout.inSeconds, curve: curve != nil)
             }
-            if let failure = transport.handshakeFailure(), failure.contains("refused") {
+            if let failure = connection.handshakeFailure(), failure.contains("refused") {
                 transport.close()
                 throw WorkerError.handshakeFailed(endpoint: endpoint, detail: failure)
             }
@@ -125,12 +124,8 @@ final class CoordinatorLink: @unchecked Sendable {
                 }
                 continue
             }
-            if let pause = pauseBeforeSharedParameters, transport.sharedParametersStep(in: envelope) == pause {
-                log.warning("fault injection: stopping this process (SIGSTOP) as step \(pause)'s parameters arrive")
-                raise(SIGSTOP)
-            }
             // PARAMS from a coordinator on this machine may be a reference to its shared copy.
-            let shared = transport.sharedParameters(in: envelope)
+            let shared = connection.sharedParameters(in: envelope)
             if let shared { missedSharedParameters = (try? shared.get()) == nil }
             let result = shared?.map(Message.params) ?? Result { () throws(WireError) in try MessageCodec.decode(envelope) }
             switch result {
@@ -163,7 +158,7 @@ final class CoordinatorLink: @unchecked Sendable {
         let slack = 64 << 10
         let largestSegment = layout.segments.map(\.range.count).max() ?? layout.count
         let sending = (layout.count + largestSegment) * MemoryLayout<Float>.size + slack
-        if transport.offerSharedMemory(sending: sending, receiving: 0) {
+        if connection.offerSharedMemory(sending: sending, receiving: 0) {
             log.debug("offered the coordinator shared memory: \(sending) bytes toward it")
         }
     }
@@ -184,15 +179,18 @@ final class CoordinatorLink: @unchecked Sendable {
         guard let frameBytes = MessageCodec.partialFrameBytes(count: gradients.count) else {
             return try send(frames: MessageCodec.encodePartial(partial, gradients: gradients))
         }
-        try transport.send(frameBytes: frameBytes) { MessageCodec.encodePartial(partial, gradients: gradients, into: $0) }
+        try transport.send(frameBytes: frameBytes) {
+            MessageCodec.encodePartial(partial, gradients: gradients, into: $0)
+        }
         beatLock.withLock { lastSentUnlocked = .now }
     }
 
     /// How the session's gradient frames travelled, for the log: through shared memory, or
     /// through the socket for want of room in the ring.
     var sharedMemorySummary: String? {
-        guard transport.usesSharedMemory else { return nil }
-        return "\(transport.sharedFrameCounts.sent) frames through shared memory, \(transport.framesSentWithoutRoom) through the socket for want of room"
+        guard connection.usesSharedMemory else { return nil }
+        let (shared, withoutRoom) = (connection.sharedFrameCounts.sent, connection.framesSentWithoutRoom)
+        return "\(shared) frames through shared memory, \(withoutRoom) through the socket for want of room"
     }
 
     func close() {

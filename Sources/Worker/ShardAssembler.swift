@@ -17,7 +17,8 @@ struct ShardAssembler {
         let n0 = Int(chunk.features), total = Int(chunk.shardExamples)
         let first = Int(chunk.firstExample), m = chunk.labels.count
         guard n0 > 0, total > 0, m > 0, first + m <= total, chunk.values.count == n0 * m else {
-            throw WorkerError.protocolViolation("shard \(chunk.shardID) chunk at \(first) does not fit the shard (\(total) examples × \(n0) features)")
+            throw WorkerError.protocolViolation(
+                "shard \(chunk.shardID) chunk at \(first) does not fit the shard (\(total) examples × \(n0) features)")
         }
         var shard = pending[chunk.shardID] ?? Pending(
             features: ShardFeatureBuilder(featureCount: n0, count: total), labels: Array(repeating: 0, count: total),

@@ -17,7 +17,8 @@ struct WorkerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker",
         abstract: "Descent's worker: connects to a coordinator and computes its shards' partial gradients.",
-        discussion: "Holds no dataset files: the coordinator sends the shards. Exits 0 when the coordinator says goodbye."
+        discussion:
+            "Holds no dataset files: the coordinator sends the shards. Exits 0 when the coordinator says goodbye."
     )
 
     @Option(help: "The coordinator's ZeroMQ endpoint, e.g. tcp://10.0.0.1:5555.")
@@ -35,7 +36,11 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "Seconds to wait for the coordinator's welcome before giving up.")
     var registerTimeout: Double = 30
 
-    @Option(help: "Seconds without a word from the coordinator before this worker gives up on it (after 5 s it starts registering again, to rejoin a restarted coordinator).")
+    @Option(
+        help: """
+            Seconds without a word from the coordinator before this worker gives up on it \
+            (after 5 s it starts registering again, to rejoin a restarted coordinator).
+            """)
     var reconnectTimeout: Double = 60
 
     @Option(help: .hidden)
@@ -45,7 +50,10 @@ struct WorkerCommand: ParsableCommand {
     var logLevel: String = "info"
 
     func validate() throws {
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical; got '\(logLevel)'") }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError(
+                "--log-level must be one of trace, debug, info, notice, warning, error, critical; got '\(logLevel)'")
+        }
         guard (curveSecretKey == nil) == (serverPublicKey == nil) else {
             throw ValidationError("--curve-secret-key and --server-public-key go together")
         }
@@ -66,13 +74,15 @@ struct WorkerCommand: ParsableCommand {
         var curve: CurveSecurity?
         if let curveSecretKey, let serverPublicKey {
             let keys = try CurveKeyFile.readSecretKey(curveSecretKey)
-            curve = .client(secretKey: keys.secretKey, publicKey: keys.publicKey, serverPublicKey: try CurveKeyFile.readPublicKey(serverPublicKey))
+            curve = .client(
+                secretKey: keys.secretKey, publicKey: keys.publicKey,
+                serverPublicKey: try CurveKeyFile.readPublicKey(serverPublicKey))
         }
         let faults = try FaultPlan()
         let link = try CoordinatorLink(
-            endpoint: connect, name: workerName, curve: curve, protocolVersion: faults.value(.version, rank: nil).map(UInt16.init),
-            registerTimeout: .seconds(registerTimeout), reconnectTimeout: .seconds(reconnectTimeout),
-            parentPID: parentPid)
-        try WorkerLoop(link: link, faults: faults, log: Logger(label: "descent.worker")).run()
+            endpoint: connect, name: workerName, curve: curve, registerTimeout: .seconds(registerTimeout),
+            reconnectTimeout: .seconds(reconnectTimeout), parentPID: parentPid
+        ) { faults.layer(over: $0, log: Logger(label: "descent.worker.faults")) }
+        try WorkerLoop(link: link, log: Logger(label: "descent.worker")).run()
     }
 }

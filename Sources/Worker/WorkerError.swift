@@ -6,11 +6,14 @@ enum WorkerError: Error, CustomStringConvertible {
     case coordinatorLost(endpoint: String, seconds: Double)
     case parentExited
     case protocolViolation(String)
+    /// An item of `DESCENT_FAULTS` that is not `ACTION@RANK=VALUE`.
+    case unreadableFaults(String)
 
     var description: String {
         switch self {
         case .noCoordinator(let endpoint, let seconds, let curve):
-            return "no coordinator answered at \(endpoint) within \(seconds) s (is it running, and is the endpoint right? "
+            return "no coordinator answered at \(endpoint) within \(seconds) s "
+                + "(is it running, and is the endpoint right? "
                 + (curve
                     ? "With CURVE: is --server-public-key the coordinator's, and is this worker's key authorized?)"
                     : "If the coordinator uses CURVE, this worker needs --curve-secret-key and --server-public-key.)")
@@ -24,6 +27,8 @@ enum WorkerError: Error, CustomStringConvertible {
             return "the coordinator process that started this worker has exited"
         case .protocolViolation(let detail):
             return "the coordinator sent something this worker cannot use: \(detail)"
+        case .unreadableFaults(let item):
+            return "\(FaultPlan.environmentVariable): cannot read '\(item)' (expected ACTION@RANK=VALUE)"
         }
     }
 }

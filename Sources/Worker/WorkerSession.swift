@@ -1,0 +1,86 @@
+import Core
+import Wire
+
+/// What a worker holds through one session (from a WELCOME to the BYE or the next WELCOME): the
+/// network's shape and layout, the shards it hosts, and the parameters of the step to compute.
+struct WorkerSession {
+    let rank: Int
+    let shape: NetworkShape
+    let layout: ParameterLayout
+    /// How partials travel, as the WELCOME said; `compression` is its 16-bit format, if any.
+    let encoding: GradientEncoding
+    let compression: GradientCompression?
+    /// Where each segment of the gradient lies, in the order backprop finishes them.
+    let segments: [Range<Int>]
+    let workspace: Workspace
+    /// Each partial is computed here, one after the other.
+    let gradient: ParameterBuffer
+    private(set) var shards: [Int: ShardData] = [:]
+    /// With compression: each held shard's residual.
+    private(set) var feedback: [Int: ErrorFeedback] = [:]
+    /// With compression: what rounds the segments to 16 bits.
+    let compressor: SegmentCompressor?
+    private var assembler = ShardAssembler()
+    /// The parameters of the step whose PARAMS came last: where they lie in the frame that brought
+    /// them, or in the coordinator's shared parameters (no copy either way). Let go once the STEP
+    /// is done, so the frame is free before the next PARAMS arrives (every STEP follows its own
+    /// PARAMS): a worker never holds two parameter sets.
+    private var parameters: (step: UInt64, values: ParameterBuffer)?
+
+    init(welcome: Welcome) throws {
+        guard let activation = Activation(rawValue: welcome.activation) else {
+            throw WorkerError.protocolViolation("unknown activation '\(welcome.activation)'")
+        }
+        do {
+            shape = try NetworkShape(layers: welcome.layers.map(Int.init), activation: activation)
+        } catch {
+            throw WorkerError.protocolViolation("\(error)")
+        }
+        rank = Int(welcome.rank)
+        let layout = ParameterLayout(shape: shape)
+        self.layout = layout
+        encoding = welcome.gradientEncoding
+        compression = welcome.gradientEncoding.compression
+        segments = layout.segments.map(\.range)
+        workspace = Workspace(shape: shape)
+        gradient = ParameterBuffer(layout: layout)
+        compressor = compression.map { _ in SegmentCompressor(encoding: welcome.gradientEncoding, count: layout.count) }
+    }
+
+    /// Takes a SHARD chunk; returns the shard once its last chunk is in, and hosts it from then on.
+    mutating func add(_ chunk: ShardChunk) throws -> ShardData? {
+        guard chunk.features == UInt32(shape.inputs) else {
+            throw WorkerError.protocolViolation(
+                "shard \(chunk.shardID) has \(chunk.features) features, the network \(shape.inputs)")
+        }
+        guard let shard = try assembler.add(chunk) else { return nil }
+        shards[shard.id] = shard
+        // A shard (re)assigned here starts with nothing owed: what its last host had not sent is
+        // lost with that host.
+        if let compression { feedback[shard.id] = ErrorFeedback(compression: compression, count: layout.count) }
+        return shard
+    }
+
+    /// Holds the parameters `params` carries for its STEP, where they lie when they can be read there.
+    mutating func hold(_ params: Params) throws {
+        guard params.values.count == layout.count else {
+            throw WorkerError.protocolViolation(
+                "step \(params.step) carries \(params.values.count) parameters, the network has \(layout.count)")
+        }
+        if let values = params.values.receivedFloats {
+            // The buffer holds the message, and so its frame.
+            parameters = (params.step, ParameterBuffer(layout: layout, borrowing: values, owner: params))
+        } else {
+            let copy = ParameterBuffer(layout: layout)
+            params.values.copy(into: copy.values)
+            parameters = (params.step, copy)
+        }
+    }
+
+    /// The parameters held for `step`, let go here; nil when those held are another step's, or none.
+    mutating func takeParameters(for step: UInt64) -> ParameterBuffer? {
+        guard let parameters, parameters.step == step else { return nil }
+        self.parameters = nil
+        return parameters.values
+    }
+}
