@@ -42,16 +42,9 @@ static inline uint32_t shift_block(uint32_t x) {
         ^ shift_table[2][(x >> 16) & 0xff] ^ shift_table[3][x >> 24];
 }
 
-// The source of a copy may be memory another process writes (a ring shared with a peer): each
-// value is taken into a register once, and the compiler may not read it again from memory for
-// the store, so the bytes stored are the bytes checksummed whatever the peer does meanwhile.
-#define ONE_READ(value) __asm__ volatile("" : "+r"(value))
-
-// The checksum of `length` bytes at `p`, continuing the raw register `crc`; with a destination
-// `d`, each word is also stored there as it is checksummed. Inlined into the two entry points
-// below, so each is compiled with `d` known: the checksum alone has no stores and no test.
-__attribute__((target("sse4.2"), always_inline))
-static inline uint32_t crc_run(uint32_t crc, unsigned char *d, const unsigned char *p, size_t length) {
+__attribute__((target("sse4.2")))
+uint32_t descent_crc32c_hardware_update(uint32_t crc, const void *data, size_t length) {
+    const unsigned char *p = data;
     if (length >= 3 * BLOCK) {
         pthread_once(&shift_table_once, make_shift_table);
         do {
@@ -61,22 +54,12 @@ static inline uint32_t crc_run(uint32_t crc, unsigned char *d, const unsigned ch
                 memcpy(&wa, p + i, 8);
                 memcpy(&wb, p + BLOCK + i, 8);
                 memcpy(&wc, p + 2 * BLOCK + i, 8);
-                if (d) {
-                    // What is checksummed is what was loaded, and what was loaded is what is stored.
-                    ONE_READ(wa);
-                    ONE_READ(wb);
-                    ONE_READ(wc);
-                    memcpy(d + i, &wa, 8);
-                    memcpy(d + BLOCK + i, &wb, 8);
-                    memcpy(d + 2 * BLOCK + i, &wc, 8);
-                }
                 a = _mm_crc32_u64(a, wa);
                 b = _mm_crc32_u64(b, wb);
                 c = _mm_crc32_u64(c, wc);
             }
             crc = shift_block(shift_block((uint32_t)a) ^ (uint32_t)b) ^ (uint32_t)c;
             p += 3 * BLOCK;
-            if (d) d += 3 * BLOCK;
             length -= 3 * BLOCK;
         } while (length >= 3 * BLOCK);
     }
@@ -84,42 +67,16 @@ static inline uint32_t crc_run(uint32_t crc, unsigned char *d, const unsigned ch
     for (; length >= 8; p += 8, length -= 8) {
         uint64_t word;
         memcpy(&word, p, 8);
-        if (d) {
-            ONE_READ(word);
-            memcpy(d, &word, 8);
-            d += 8;
-        }
         crc64 = _mm_crc32_u64(crc64, word);
     }
     crc = (uint32_t)crc64;
-    for (; length > 0; p += 1, length -= 1) {
-        unsigned char byte = *p;
-        if (d) {
-            ONE_READ(byte);
-            *d++ = byte;
-        }
-        crc = _mm_crc32_u8(crc, byte);
-    }
+    for (; length > 0; p += 1, length -= 1) crc = _mm_crc32_u8(crc, *p);
     return crc;
-}
-
-__attribute__((target("sse4.2")))
-uint32_t descent_crc32c_hardware_update(uint32_t state, const void *data, size_t length) {
-    return crc_run(state, NULL, data, length);
-}
-
-__attribute__((target("sse4.2")))
-uint32_t descent_crc32c_hardware_copy(uint32_t state, void *destination, const void *source, size_t length) {
-    return crc_run(state, destination, source, length);
 }
 #else
 int descent_crc32c_hardware_available(void) { return 0; }
 uint32_t descent_crc32c_hardware_update(uint32_t state, const void *data, size_t length) {
     (void)data; (void)length;
-    return state;
-}
-uint32_t descent_crc32c_hardware_copy(uint32_t state, void *destination, const void *source, size_t length) {
-    (void)destination; (void)source; (void)length;
     return state;
 }
 #endif

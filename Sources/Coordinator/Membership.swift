@@ -157,7 +157,7 @@ final class Membership {
             return
         }
         workers.remove(at: index)
-        outbox.releaseSharedMemory(with: worker.peer)
+        outbox.forget(worker.peer)
         lost += 1
         let orphans = worker.shards.sorted()
         log.warning(

@@ -22,7 +22,8 @@ final class MetricsLog {
 
     deinit { try? handle.close() }
 
-    func write(_ report: StepReport) throws {
+    /// `bytesReceivedShared`: of the step's bytes received, those that came through shared memory.
+    func write(_ report: StepReport, bytesReceivedShared: Int) throws {
         var line = JSONLine()
         line.add("step", report.step)
         line.add("epoch", report.epoch)
@@ -42,7 +43,7 @@ final class MetricsLog {
         line.add("step_s", t.total)
         line.add("bytes_sent", t.bytesSent)
         line.add("bytes_received", t.bytesReceived)
-        line.add("bytes_received_shared", t.bytesReceivedShared)
+        line.add("bytes_received_shared", bytesReceivedShared)
         if !t.examplesByWorker.isEmpty {
             line.add("worker_examples", Dictionary(uniqueKeysWithValues: t.examplesByWorker.map { ($0.key < 0 ? "coordinator" : String($0.key), $0.value) }))
         }

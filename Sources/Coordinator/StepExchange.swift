@@ -28,6 +28,8 @@ final class StepExchange {
     private var sent = ContinuousClock.now
     private var reduce = Duration.zero
     private var sharedBytesBefore = 0
+    /// Bytes of the last step's partials that came through memory shared with local workers.
+    private(set) var lastBytesReceivedShared = 0
 
     init(outbox: WorkerOutbox, inbox: WorkerInbox, layout: ParameterLayout, log: Logger) {
         self.outbox = outbox
@@ -46,8 +48,7 @@ final class StepExchange {
         self.step = step
         self.work = Dictionary(uniqueKeysWithValues: work.map { ($0.shard, $0) })
         askedOf = [:]
-        parameters = StepParameters(
-            step: step, values: p, sharedReference: outbox.publishParameters(step: step, values: p))
+        parameters = StepParameters(step: step, values: p)
         begun = step
     }
 
@@ -67,25 +68,15 @@ final class StepExchange {
         }
         guard !shards.isEmpty else { return 0 }
         let frames = MessageCodec.encode(.step(Step(step: UInt64(step), plan: shards.compactMap { work[$0]?.wire })))
-        let sharedReader = readsShared(worker)
-        guard let params = parameters?.frames(sharedReader: sharedReader) else { return 0 }
-        try outbox.send(params, to: worker.peer)
+        guard let params = parameters?.outgoing else { return 0 }
+        let paramsBytes = try outbox.send(params, to: worker.peer)
         try outbox.send(frames, to: worker.peer)
         for shard in shards { askedOf[shard] = worker.rank }
         if !worker.transportLogged {
             worker.transportLogged = true
-            if outbox.sharesMemory(with: worker.peer) {
-                let reads = sharedReader ? "; it computes from the shared parameters" : ""
-                log.debug("worker \(worker.rank) (\(worker.label)): large frames go through shared memory\(reads)")
-            }
+            if let route = outbox.route(to: worker.peer) { log.debug("worker \(worker.rank) (\(worker.label)): \(route)") }
         }
-        return (params + frames).reduce(0) { $0 + $1.count }
-    }
-
-    /// Whether `worker` computes from the shared parameters (a local worker whose region was
-    /// accepted, and which mapped them).
-    private func readsShared(_ worker: PoolWorker) -> Bool {
-        parameters?.sharedReference != nil && outbox.readsSharedParameters(worker.peer)
+        return paramsBytes + frames.reduce(0) { $0 + $1.count }
     }
 
     // MARK: Gathering
@@ -153,7 +144,7 @@ final class StepExchange {
         timings.lostWorkers = lostWorkers
         timings.rejectedMessages = rejectedMessages
         timings.reduce = reduce.inSeconds
-        timings.bytesReceivedShared = inbox.sharedBytesReceived - sharedBytesBefore
+        lastBytesReceivedShared = inbox.sharedBytesReceived - sharedBytesBefore
         timings.wait = (ContinuousClock.now - sent - reduce).inSeconds
         return timings
     }

@@ -223,7 +223,8 @@ struct TrainCommand: ParsableCommand {
         var options = transportOptions(layout: layout)
         let authenticator = try curveAuthenticator(options: &options, log: log)
         defer { authenticator?.stop() }
-        let transport = try ZeroMQTransport.bind(endpoint, options: options)
+        let socket = try ZeroMQTransport.bind(endpoint, options: options)
+        let transport = sharingMemory(over: socket, endpoint: endpoint, options: options, layout: layout)
         let listening = transport.boundEndpoint ?? endpoint
         log.info("listening on \(listening)")
         if compress != .none {
@@ -248,7 +249,16 @@ struct TrainCommand: ParsableCommand {
             pool.shutdown(reason: "the coordinator could not start: \(error)", resumable: false)
             throw error
         }
-        try job.run(source: pool, log: log)
+        try job.run(source: pool, log: log, bytesReceivedShared: { pool.lastStepBytesReceivedShared })
+    }
+
+    /// `socket`, with memory shared over it where its workers are on this machine: gradients
+    /// through rings, PARAMS on a board.
+    private func sharingMemory(
+        over socket: ZeroMQTransport, endpoint: String, options: ZeroMQOptions, layout: ParameterLayout
+    ) -> any CoordinatorTransport {
+        guard SharedMemoryTransport.applies(to: endpoint, encrypted: options.curve != nil) else { return socket }
+        return SharedMemoryRouter(over: socket, parameterCount: layout.count, maxFrameBytes: options.maxMessageBytes)
     }
 
     /// `--bind`, else a private ipc:// socket in a directory of its own for `--local-workers`

@@ -102,7 +102,9 @@ struct TrainingJob {
         }
     }
 
-    func run(source: GradientSource, log: Logger) throws {
+    /// `bytesReceivedShared`: of the last step's bytes received, those that came through memory
+    /// shared with local workers, for the metrics.
+    func run(source: GradientSource, log: Logger, bytesReceivedShared: @escaping () -> Int = { 0 }) throws {
         let trainer = try Trainer(
             options: options, exampleCount: train.count, source: source, testSet: test, initial: initial)
         try restore(trainer, log: log)
@@ -122,7 +124,8 @@ struct TrainingJob {
         defer { progress?.finish() }
         let summary: TrainingSummary
         do {
-            summary = try train(trainer, metrics: metrics, progress: progress, log: log)
+            summary = try train(
+                trainer, metrics: metrics, progress: progress, bytesReceivedShared: bytesReceivedShared, log: log)
         } catch {
             try stop(trainer, source: source, after: error, log: log)
             throw error
@@ -153,13 +156,15 @@ struct TrainingJob {
 
     /// Runs `trainer` to the end, reporting each step and evaluation.
     private func train(
-        _ trainer: Trainer, metrics: MetricsLog?, progress: ProgressLine?, log: Logger
+        _ trainer: Trainer, metrics: MetricsLog?, progress: ProgressLine?, bytesReceivedShared: () -> Int,
+        log: Logger
     ) throws -> TrainingSummary {
         try trainer.run(
             onStep: { report in
                 progress?.update(report)
-                liveMetrics?.record(report)
-                try metrics?.write(report)
+                let shared = bytesReceivedShared()
+                liveMetrics?.record(report, bytesReceivedShared: shared)
+                try metrics?.write(report, bytesReceivedShared: shared)
                 if let checkpointDirectory, checkpointEvery > 0, report.step % checkpointEvery == 0 {
                     try Checkpoint.save(trainer, run: run, to: checkpointDirectory)
                 }

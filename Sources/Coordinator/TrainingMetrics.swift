@@ -51,7 +51,8 @@ final class TrainingMetrics {
         ].map { ($0.0, Metrics.Timer(label: "descent_step_phase_seconds", dimensions: [("phase", $0.1)])) }
     }
 
-    func record(_ report: StepReport) {
+    /// `bytesReceivedShared`: of the step's bytes received, those that came through shared memory.
+    func record(_ report: StepReport, bytesReceivedShared shared: Int) {
         step.record(report.step)
         epoch.record(report.epoch)
         loss.record(report.loss)
@@ -62,7 +63,7 @@ final class TrainingMetrics {
         let t = report.timings
         bytesSent.increment(by: t.bytesSent)
         bytesReceived.increment(by: t.bytesReceived)
-        bytesReceivedShared.increment(by: t.bytesReceivedShared)
+        bytesReceivedShared.increment(by: shared)
         lostWorkers.increment(by: max(0, t.lostWorkers - lastLost))
         rejectedMessages.increment(by: max(0, t.rejectedMessages - lastRejected))
         lastLost = t.lostWorkers

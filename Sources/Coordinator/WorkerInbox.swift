@@ -13,13 +13,10 @@ final class WorkerInbox {
         let bytes: Int
     }
 
-    private let transport: any Transport
-    /// Memory shared with local workers lives in the ZeroMQ transport; other transports have none.
-    private let sharedMemory: ZeroMQTransport?
+    private let transport: any CoordinatorTransport
 
-    init(transport: any Transport) {
+    init(transport: any CoordinatorTransport) {
         self.transport = transport
-        sharedMemory = transport as? ZeroMQTransport
     }
 
     /// Waits up to `timeout` for a message from a peer; nil when none came.
@@ -29,10 +26,10 @@ final class WorkerInbox {
         else { return nil }
         return Arrival(
             peer: peer, address: envelope.address,
-            message: Result { () throws(WireError) in try MessageCodec.decode(envelope) },
+            message: transport.decode(envelope),
             bytes: envelope.frames.reduce(0) { $0 + $1.count })
     }
 
     /// Bytes received through shared memory so far.
-    var sharedBytesReceived: Int { sharedMemory?.sharedBytesReceived ?? 0 }
+    var sharedBytesReceived: Int { transport.sharedMemoryCounters.bytesReceived }
 }

@@ -1,19 +1,13 @@
 import Core
 import Wire
 
-/// Everything the pool sends to its workers, and the parameters it shares with local ones: the
-/// one place the pool's parts write to the transport.
+/// Everything the pool sends to its workers: the one place the pool's parts write to the
+/// transport.
 final class WorkerOutbox {
-    private let transport: any Transport
-    /// Memory shared with local workers lives in the ZeroMQ transport; other transports have none.
-    private let sharedMemory: ZeroMQTransport?
+    private let transport: any CoordinatorTransport
 
-    /// An outbox for PARAMS messages of `paramsFrameBytes`, shared with the local workers that map
-    /// them: those compute from the coordinator's own copy of each step's PARAMS, where it lies.
-    init(transport: any Transport, paramsFrameBytes: Int) {
+    init(transport: any CoordinatorTransport) {
         self.transport = transport
-        sharedMemory = transport as? ZeroMQTransport
-        sharedMemory?.shareParameters(frameBytes: paramsFrameBytes)
     }
 
     func send(_ message: Message, to peer: PeerID) throws(WireError) {
@@ -24,47 +18,24 @@ final class WorkerOutbox {
         try transport.send(frames, to: peer)
     }
 
+    /// Sends a step's PARAMS to `peer` as the transport delivers them to it; returns the bytes sent.
+    func send(_ params: OutgoingParams, to peer: PeerID) throws(WireError) -> Int {
+        try transport.send(params, to: peer)
+    }
+
     /// Sends `frames` if `peer`'s queue has room; false, sending nothing, if it is full.
     func sendIfRoom(_ frames: [[UInt8]], to peer: PeerID) throws(WireError) -> Bool {
-        guard let sharedMemory else {
-            try transport.send(frames, to: peer)
-            return true
-        }
-        return try sharedMemory.sendIfRoom(frames, to: peer)
+        try transport.sendIfRoom(frames, to: peer)
     }
 
-    /// W, b kept in the parameters shared with local workers, so that a step's PARAMS is made
-    /// around them without a copy; nil without shared memory.
-    func parameterStorage(layout: ParameterLayout) -> (ParameterBuffer, ParameterBuffer)? {
-        guard let (current, next, owner) = sharedMemory?.sharedParameterStorage(count: layout.count) else {
-            return nil
-        }
-        return (
-            ParameterBuffer(layout: layout, placedAt: current, keptBy: owner),
-            ParameterBuffer(layout: layout, placedAt: next, keptBy: owner)
-        )
+    /// How frames to and from `peer` travel, for the log, when not simply through the transport.
+    func route(to peer: PeerID) -> String? {
+        transport.route(to: peer)
     }
 
-    /// The step's PARAMS on the shared parameters: the frames to send a worker that reads them
-    /// (`readsSharedParameters`) in place of the PARAMS; nil when no worker does.
-    func publishParameters(step: Int, values: ParameterBuffer) -> [[UInt8]]? {
-        sharedMemory?.publishParameters(
-            step: UInt64(step), values: UnsafeBufferPointer(start: values.values, count: values.count))
-    }
-
-    /// Whether `peer` computes from the shared parameters.
-    func readsSharedParameters(_ peer: PeerID) -> Bool {
-        sharedMemory?.readsSharedParameters(peer) ?? false
-    }
-
-    /// Whether large frames to and from `peer` go through shared memory.
-    func sharesMemory(with peer: PeerID) -> Bool {
-        sharedMemory?.sharesMemory(with: peer) ?? false
-    }
-
-    /// Unmaps what is shared with `peer`, which is gone.
-    func releaseSharedMemory(with peer: PeerID) {
-        sharedMemory?.releaseSharedMemory(with: peer)
+    /// Lets go of what the transport keeps for `peer`, which is gone.
+    func forget(_ peer: PeerID) {
+        transport.forget(peer)
     }
 
     /// Closes the transport; nothing is sent or received after.

@@ -28,15 +28,14 @@ final class WorkerPool: TimedGradientSource {
     var workerCount: Int { membership.workers.count }
 
     init(
-        transport: any Transport, settings: PoolSettings, layout: ParameterLayout, plan: ShardPlan,
+        transport: any CoordinatorTransport, settings: PoolSettings, layout: ParameterLayout, plan: ShardPlan,
         supervisor: LocalWorkers?, log: Logger
     ) {
         self.settings = settings
         self.plan = plan
         self.layout = layout
         self.log = log
-        outbox = WorkerOutbox(
-            transport: transport, paramsFrameBytes: MessageCodec.paramsFrameBytes(count: layout.count))
+        outbox = WorkerOutbox(transport: transport)
         inbox = WorkerInbox(transport: transport)
         membership = Membership(
             settings: settings, shape: layout.shape, plan: plan, outbox: outbox, supervisor: supervisor, log: log)
@@ -45,9 +44,8 @@ final class WorkerPool: TimedGradientSource {
             shardCount: plan.shardCount, segments: layout.segments.map(\.range), encoding: settings.compress.encoding)
     }
 
-    func parameterStorage(layout: ParameterLayout) -> (ParameterBuffer, ParameterBuffer)? {
-        outbox.parameterStorage(layout: layout)
-    }
+    /// Bytes of the last step's partials that came through memory shared with local workers.
+    var lastStepBytesReceivedShared: Int { exchange.lastBytesReceivedShared }
 
     // MARK: Start
 

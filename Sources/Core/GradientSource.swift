@@ -22,11 +22,6 @@ public protocol GradientSource: AnyObject {
     /// does nothing, and `computePartials` does all.
     func beginPartials(step: Int, parameters p: ParameterBuffer, work: [ShardWork], into accumulator: GradientAccumulator) throws
 
-    /// Two buffers of `layout` for the trainer to keep W, b in, the current and the next, placed
-    /// where this source hands them to its workers without a copy (the parameters shared with
-    /// local workers); nil, the default, to have the trainer allocate its own.
-    func parameterStorage(layout: ParameterLayout) -> (ParameterBuffer, ParameterBuffer)?
-
     /// Releases workers and sockets; called once at the end of a run, successful or not.
     /// `resumable`: the run was checkpointed and may be resumed, so workers that can wait for a
     /// restarted coordinator should not be told to leave.
@@ -35,8 +30,6 @@ public protocol GradientSource: AnyObject {
 
 extension GradientSource {
     public func beginPartials(step: Int, parameters p: ParameterBuffer, work: [ShardWork], into accumulator: GradientAccumulator) throws {}
-
-    public func parameterStorage(layout: ParameterLayout) -> (ParameterBuffer, ParameterBuffer)? { nil }
 
     public func shutdown(reason: String, resumable: Bool) {}
 }

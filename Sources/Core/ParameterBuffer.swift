@@ -36,8 +36,7 @@ public final class ParameterBuffer: @unchecked Sendable {
     /// What keeps borrowed values alive; nil when the buffer owns them.
     private let owner: Any?
 
-    /// Whether the buffer may be written: its values are its own, or placed in memory another
-    /// object keeps for it.
+    /// Whether the buffer may be written: its values are its own.
     public let isWritable: Bool
 
     public init(layout: ParameterLayout) {
@@ -55,16 +54,6 @@ public final class ParameterBuffer: @unchecked Sendable {
         self.values = UnsafeMutablePointer(mutating: values)
         self.owner = owner
         isWritable = false
-    }
-
-    /// A buffer whose values lie in memory that `owner` keeps mapped for as long as this buffer
-    /// lives, and that nothing else writes: the coordinator's W, b placed where its local workers
-    /// read them (`GradientSource.parameterStorage`). Written like a buffer of its own.
-    public init(layout: ParameterLayout, placedAt values: UnsafeMutablePointer<Float>, keptBy owner: AnyObject) {
-        self.layout = layout
-        self.values = values
-        self.owner = owner
-        isWritable = true
     }
 
     /// Whether the buffer owns its values.

@@ -37,7 +37,8 @@ public final class Trainer {
         let plan = try ShardPlan(exampleCount: m, shards: options.shards)
         schedule = try BatchSchedule(plan: plan, batch: options.batch, seed: options.seed)
         let layout = ParameterLayout(shape: options.shape)
-        (parameters, nextParameters) = source.parameterStorage(layout: layout) ?? (ParameterBuffer(layout: layout), ParameterBuffer(layout: layout))
+        parameters = ParameterBuffer(layout: layout)
+        nextParameters = ParameterBuffer(layout: layout)
         if let initial {
             parameters.copy(from: initial)
         } else {

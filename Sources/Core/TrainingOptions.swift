@@ -53,8 +53,6 @@ public struct StepTimings: Sendable, Equatable {
     public var total = 0.0
     public var bytesSent = 0
     public var bytesReceived = 0
-    /// Of `bytesReceived`, those that came through memory shared with local workers.
-    public var bytesReceivedShared = 0
     /// Examples each worker computed in this step, by rank; rank −1 is the coordinator itself
     /// (a shard it recomputed to overrule a bad partial).
     public var examplesByWorker: [Int: Int] = [:]

@@ -29,21 +29,6 @@ public enum CRC32C {
         return softwareUpdate(crc, base: base, count: bytes.count)
     }
 
-    /// Copies the bytes of `source` to `destination` and returns their CRC-32C, in one pass: each
-    /// byte is read once, so the checksum is of the bytes now at `destination` even when another
-    /// process writes `source` meanwhile (memory shared with a peer). The ranges must not overlap.
-    public static func copy(_ source: UnsafeRawBufferPointer, to destination: UnsafeMutableRawPointer) -> UInt32 {
-        update(0, copying: source, to: destination)
-    }
-
-    /// `update(crc, with: source)`, copying `source` to `destination` in the same pass (see `copy`).
-    public static func update(_ crc: UInt32, copying source: UnsafeRawBufferPointer, to destination: UnsafeMutableRawPointer) -> UInt32 {
-        guard let base = source.baseAddress, source.count > 0 else { return crc }
-        if usesHardware { return ~descent_crc32c_hardware_copy(~crc, destination, base, source.count) }
-        destination.copyMemory(from: base, byteCount: source.count)
-        return softwareUpdate(crc, base: UnsafeRawPointer(destination), count: source.count)
-    }
-
     /// Slicing-by-8; also what tests hold the hardware path against.
     static func softwareUpdate(_ crc: UInt32, base: UnsafeRawPointer, count: Int) -> UInt32 {
         tables.withUnsafeBufferPointer { table in

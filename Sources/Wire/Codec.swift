@@ -74,20 +74,8 @@ public enum MessageCodec {
     /// The message carried by `frames`, after checking every frame's header and checksum,
     /// the parts against each other, and the payload's fields.
     public static func decode(_ frames: [[UInt8]]) throws(WireError) -> Message {
-        try decode(frames, payloadChecksums: [])
-    }
-
-    /// The message an envelope carries: `decode(_:)` of its frames, taking the checksums the
-    /// transport computed as it copied frames in instead of reading their payloads again.
-    public static func decode(_ envelope: Envelope) throws(WireError) -> Message {
-        try decode(envelope.frames, payloadChecksums: envelope.payloadChecksums)
-    }
-
-    /// `payloadChecksums`: per frame, its payload's CRC-32C if already known (see `Envelope`), or empty.
-    static func decode(_ frames: [[UInt8]], payloadChecksums: [UInt32?]) throws(WireError) -> Message {
-        let checksum = { (index: Int) in index < payloadChecksums.count ? payloadChecksums[index] : nil }
         guard let first = frames.first else { throw .emptyMessage }
-        let header = try FrameHeader(validating: first, payloadChecksum: checksum(0))
+        let header = try FrameHeader(validating: first)
         guard header.part == 0, Int(header.parts) == frames.count else { throw .badPartNumbering }
         guard let kind = MessageKind(rawValue: header.kind) else { throw .unknownKind(header.kind) }
 
@@ -95,7 +83,7 @@ public enum MessageCodec {
         if frames.count == 1 {
             reader = PayloadReader(first, from: WireProtocol.headerSize)
         } else {
-            reader = PayloadReader(try joinedPayload(frames, first: header, checksum: checksum), from: 0)
+            reader = PayloadReader(try joinedPayload(frames, first: header), from: 0)
         }
         let message = try readPayload(kind, from: &reader)
         try reader.finish()
@@ -109,12 +97,10 @@ public enum MessageCodec {
     }
 
     /// The payloads of a multi-frame message, in part order, once every part has been checked.
-    private static func joinedPayload(
-        _ frames: [[UInt8]], first: FrameHeader, checksum: (Int) -> UInt32?
-    ) throws(WireError) -> [UInt8] {
+    private static func joinedPayload(_ frames: [[UInt8]], first: FrameHeader) throws(WireError) -> [UInt8] {
         var total = 0
         for (index, frame) in frames.enumerated() {
-            let header = index == 0 ? first : try FrameHeader(validating: frame, payloadChecksum: checksum(index))
+            let header = index == 0 ? first : try FrameHeader(validating: frame)
             guard Int(header.part) == index, header.parts == first.parts else { throw .badPartNumbering }
             guard header.kind == first.kind, header.step == first.step else { throw .inconsistentParts }
             // Only the encoder's cut is accepted: every part but the last is full.

@@ -2,7 +2,7 @@
 import Glibc
 #endif
 
-/// A `Transport` over another that does on purpose, to the messages its rules pick, what a faulty
+/// A `WorkerTransport` over another that does on purpose, to the messages its rules pick, what a faulty
 /// network or peer would: drops, delays, duplicates or corrupts them, or stops the process as they
 /// pass (ps-lite's PS_DROP_MSG as a layer). Tests use it, and workers under `DESCENT_FAULTS`.
 ///
@@ -12,12 +12,12 @@ import Glibc
 /// such frames, this layer goes above the one that moves them.
 ///
 /// `@unchecked Sendable`: the rank and the duplicates waiting to be received are guarded by `lock`.
-public final class FaultInjectingTransport: Transport, @unchecked Sendable {
+public final class FaultInjectingTransport: WorkerTransport, @unchecked Sendable {
     /// Called for a `.halt` rule, with the kind and step of the message it picked.
     public typealias HaltHandler = @Sendable (FaultRule.Halt, MessageKind, _ step: UInt64) -> Void
 
     public let rules: [FaultRule]
-    private let inner: any Transport
+    private let inner: any WorkerTransport
     private let halt: HaltHandler
     private let lock = Lock()
     private var rankUnlocked: UInt32?
@@ -25,7 +25,7 @@ public final class FaultInjectingTransport: Transport, @unchecked Sendable {
 
     /// - Parameter halt: what a `.halt` rule does; by default, to this process (`haltProcess`).
     public init(
-        wrapping inner: any Transport, rules: [FaultRule],
+        wrapping inner: any WorkerTransport, rules: [FaultRule],
         halt: @escaping HaltHandler = { halt, _, _ in FaultInjectingTransport.haltProcess(halt) }
     ) {
         self.inner = inner
@@ -38,10 +38,10 @@ public final class FaultInjectingTransport: Transport, @unchecked Sendable {
         lock.withLock { rankUnlocked }
     }
 
-    public func send(_ frames: [[UInt8]], to peer: PeerID?) throws(WireError) {
+    public func send(_ frames: [[UInt8]]) throws(WireError) {
         let delivery = apply(.outgoing, to: frames)
         for _ in 0..<delivery.copies {
-            try inner.send(delivery.frames, to: peer)
+            try inner.send(delivery.frames)
         }
     }
 
@@ -58,7 +58,10 @@ public final class FaultInjectingTransport: Transport, @unchecked Sendable {
             let delivery = apply(.incoming, to: envelope.frames)
             if delivery.copies > 0 {
                 let delivered = delivery.altered
-                    ? Envelope(peer: envelope.peer, frames: delivery.frames, address: envelope.address) : envelope
+                    ? Envelope(
+                        peer: envelope.peer, frames: delivery.frames, address: envelope.address,
+                        senderProcessID: envelope.senderProcessID)
+                    : envelope
                 lock.withLock { duplicatesUnlocked += repeatElement(delivered, count: delivery.copies - 1) }
                 return delivered
             }
@@ -68,6 +71,21 @@ public final class FaultInjectingTransport: Transport, @unchecked Sendable {
             wait = Int(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000)
         }
     }
+
+    /// What the layer below delivers its own way (shared parameters) it reads.
+    public func decode(_ envelope: Envelope) -> Result<Message, WireError> {
+        inner.decode(envelope)
+    }
+
+    public func beginSession(bytesInFlight: Int) {
+        inner.beginSession(bytesInFlight: bytesInFlight)
+    }
+
+    public func handshakeFailure() -> String? {
+        inner.handshakeFailure()
+    }
+
+    public var sharedMemoryCounters: SharedMemoryCounters { inner.sharedMemoryCounters }
 
     public func close() {
         inner.close()
@@ -114,7 +132,7 @@ public final class FaultInjectingTransport: Transport, @unchecked Sendable {
 
     private func learnRank(from envelope: Envelope) {
         guard Self.label(envelope.frames)?.kind == .welcome,
-              case .welcome(let welcome) = try? MessageCodec.decode(envelope) else { return }
+              case .welcome(let welcome) = try? MessageCodec.decode(envelope.frames) else { return }
         lock.withLock { rankUnlocked = welcome.rank }
     }
 

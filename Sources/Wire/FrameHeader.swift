@@ -43,12 +43,9 @@ struct FrameHeader: Equatable {
 
     /// Reads and checks the header of `frame`, and checks the payload it describes: the
     /// length, the limit and the checksum. It does not look inside the payload.
-    ///
-    /// `payloadChecksum`, when given, is the CRC-32C of `frame[WireProtocol.headerSize...]`
-    /// already computed over exactly these bytes (as they were copied in), and is not computed again.
-    init(validating frame: [UInt8], payloadChecksum: UInt32? = nil) throws(WireError) {
+    init(validating frame: [UInt8]) throws(WireError) {
         let header = frame.withUnsafeBytes { raw in
-            Result { () throws(WireError) in try FrameHeader(validating: raw, payloadChecksum: payloadChecksum) }
+            Result { () throws(WireError) in try FrameHeader(validating: raw) }
         }
         self = try header.get()
     }
@@ -56,9 +53,7 @@ struct FrameHeader: Equatable {
     /// `init(validating:)` for a frame at `frame`, whose payload may be up to `maxPayload` bytes
     /// (a frame in memory shared on one machine is not cut to `WireProtocol.maxFramePayload`).
     /// Each field is read once.
-    init(
-        validating frame: UnsafeRawBufferPointer, maxPayload: Int = WireProtocol.maxFramePayload, payloadChecksum: UInt32? = nil
-    ) throws(WireError) {
+    init(validating frame: UnsafeRawBufferPointer, maxPayload: Int = WireProtocol.maxFramePayload) throws(WireError) {
         guard frame.count >= WireProtocol.headerSize else {
             throw .truncated(expected: WireProtocol.headerSize, got: frame.count)
         }
@@ -89,7 +84,7 @@ struct FrameHeader: Equatable {
         guard available >= length else { throw .truncated(expected: length, got: available) }
         guard available == length else { throw .trailingBytes(available - length) }
 
-        let actual = payloadChecksum ?? CRC32C.checksum(UnsafeRawBufferPointer(rebasing: frame[WireProtocol.headerSize...]))
+        let actual = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: frame[WireProtocol.headerSize...]))
         guard actual == fields.checksum else {
             throw .badChecksum(expected: fields.checksum, got: actual)
         }

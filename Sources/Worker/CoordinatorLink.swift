@@ -19,11 +19,7 @@ import Wire
 final class CoordinatorLink: @unchecked Sendable {
     let endpoint: String
     private(set) var welcome: Welcome
-    /// The socket, for what only it knows: the handshake's outcome and the memory shared with the
-    /// coordinator.
-    private let connection: ZeroMQTransport
-    /// What messages go through: the socket, or a layer over it (`FaultInjectingTransport`).
-    private let transport: any Transport
+    private let transport: any WorkerTransport
     private let hello: [[UInt8]]
     private let reconnectTimeout: Duration
     /// Silence after which the worker assumes a restarted coordinator and says hello again.
@@ -39,43 +35,40 @@ final class CoordinatorLink: @unchecked Sendable {
     private var waiting = false
     /// Frames that failed to decode; dropped, never acted on.
     private(set) var rejectedFrames = 0
-    /// Whether the last PARAMS was a reference to shared parameters that could not be read: they
-    /// already hold a later step's, so the coordinator moved on without this worker.
+    /// Whether the last PARAMS could not be read where the transport delivered it (shared
+    /// parameters that already hold a later step's): the coordinator moved on without this worker.
     private(set) var missedSharedParameters = false
 
-    /// - Parameter layer: puts a layer over the socket for messages to go through.
+    /// Registers with the coordinator at `endpoint` through `transport`, connected to it (the
+    /// socket, or layers over it: shared memory, `FaultInjectingTransport`).
+    /// - Parameter encrypted: whether the connection uses CURVE, for the message when nobody answers.
     init(
-        endpoint: String, name: String, curve: CurveSecurity?, registerTimeout: Duration, reconnectTimeout: Duration,
-        parentPID: Int32?, layer: (any Transport) -> any Transport = { $0 }
+        transport: any WorkerTransport, endpoint: String, name: String, encrypted: Bool,
+        registerTimeout: Duration, reconnectTimeout: Duration, parentPID: Int32?
     ) throws {
+        self.transport = transport
         self.endpoint = endpoint
         self.reconnectTimeout = reconnectTimeout
         self.parentPID = parentPID
-        var options = ZeroMQOptions()
-        options.curve = curve
-        // Two messages queued at most: shard chunks then wait in the coordinator's queue and the
-        // kernel's socket buffer, not in this process beside the shard being assembled (peak RSS ≈
-        // one shard; with 4 workers a queue of 8 added 6 MB to each worker's peak).
-        options.receiveHighWaterMark = 2
-        connection = try ZeroMQTransport.connect(endpoint, options: options)
-        transport = layer(connection)
         hello = MessageCodec.encode(.hello(Hello(name: name)))
-        try transport.send(hello, to: nil)
+        try transport.send(hello)
 
         let deadline = ContinuousClock.now + registerTimeout
         while true {
             let left = deadline - ContinuousClock.now
             guard left > .zero else {
-                let failure = connection.handshakeFailure()
+                let failure = transport.handshakeFailure()
                 transport.close()
                 if let failure { throw WorkerError.handshakeFailed(endpoint: endpoint, detail: failure) }
-                throw WorkerError.noCoordinator(endpoint: endpoint, seconds: registerTimeout.inSeconds, curve: curve != nil)
+                throw WorkerError.noCoordinator(
+                    endpoint: endpoint, seconds: registerTimeout.inSeconds, curve: encrypted)
             }
-            if let failure = connection.handshakeFailure(), failure.contains("refused") {
+            if let failure = transport.handshakeFailure(), failure.contains("refused") {
                 transport.close()
                 throw WorkerError.handshakeFailed(endpoint: endpoint, detail: failure)
             }
-            guard let (_, result) = try transport.receiveMessage(timeoutMilliseconds: min(left.inMilliseconds, 250)) else {
+            let wait = min(left.inMilliseconds, 250)
+            guard let (_, result) = try transport.receiveMessage(timeoutMilliseconds: wait) else {
                 if let parentPID, getppid() != parentPID { throw WorkerError.parentExited }
                 continue
             }
@@ -90,7 +83,8 @@ final class CoordinatorLink: @unchecked Sendable {
                 throw WorkerError.refused(reason: r.reason)
             case .failure(.versionMismatch(let expected, let got)):
                 transport.close()
-                throw WorkerError.refused(reason: "protocol version mismatch: this worker speaks \(expected), the coordinator \(got)")
+                throw WorkerError.refused(
+                    reason: "protocol version mismatch: this worker speaks \(expected), the coordinator \(got)")
             case .success, .failure:
                 continue
             }
@@ -119,48 +113,33 @@ final class CoordinatorLink: @unchecked Sendable {
                     throw WorkerError.coordinatorLost(endpoint: endpoint, seconds: reconnectTimeout.inSeconds)
                 }
                 if silence > reregisterAfter, ContinuousClock.now - lastHello > .seconds(1) {
-                    try transport.send(hello, to: nil)
+                    try transport.send(hello)
                     lastHello = .now
                 }
                 continue
             }
-            // PARAMS from a coordinator on this machine may be a reference to its shared copy.
-            let shared = connection.sharedParameters(in: envelope)
-            if let shared { missedSharedParameters = (try? shared.get()) == nil }
-            let result = shared?.map(Message.params) ?? Result { () throws(WireError) in try MessageCodec.decode(envelope) }
-            switch result {
+            switch transport.decode(envelope) {
             case .success(let message):
                 lastHeard = .now
+                if case .params = message { missedSharedParameters = false }
                 if case .heartbeat = message { continue }
                 if case .welcome(let w) = message { welcome = w }
                 return message
             case .failure(let error):
+                if case .sharedMemory = error { missedSharedParameters = true }
                 rejectedFrames += 1
                 log.warning("dropped a message that failed to decode: \(error)")
             }
         }
     }
 
-    /// On an ipc:// endpoint (the coordinator on this machine), offers it memory shared with this
-    /// process, through which the gradient segments travel instead of the socket
-    /// (`ZeroMQTransport.offerSharedMemory`): a ring that holds a whole gradient, and the largest
-    /// segment again for the gap a frame may leave at the ring's end. The coordinator takes every
-    /// segment of a step out of the ring before it sends the next PARAMS, so a worker with one
-    /// shard a step never finds it full. (One that held two of the largest segments sent half of
-    /// them through the socket at small batches, where backprop outruns a busy coordinator.)
-    ///
-    /// None the other way: PARAMS comes as a reference to the coordinator's shared parameters
-    /// (`ParameterBoard`), one copy for every local worker. Through a ring the coordinator would
-    /// copy the parameter set once per worker, one worker after the other, at the one point of a
-    /// step where every worker waits for it (0.12 ms each, traced): measured with 2 workers, that
-    /// made a step 8% slower than the socket (docs/PERFORMANCE.md).
-    func offerSharedMemory(layout: ParameterLayout) {
+    /// Starts a session with the coordinator that welcomed this worker: up to a whole gradient
+    /// may be on its way to the coordinator, and the largest segment again for the gap a frame may
+    /// leave at a ring's end.
+    func beginSession(layout: ParameterLayout) {
         let slack = 64 << 10
         let largestSegment = layout.segments.map(\.range.count).max() ?? layout.count
-        let sending = (layout.count + largestSegment) * MemoryLayout<Float>.size + slack
-        if connection.offerSharedMemory(sending: sending, receiving: 0) {
-            log.debug("offered the coordinator shared memory: \(sending) bytes toward it")
-        }
+        transport.beginSession(bytesInFlight: (layout.count + largestSegment) * MemoryLayout<Float>.size + slack)
     }
 
     func send(_ message: Message) throws {
@@ -169,12 +148,11 @@ final class CoordinatorLink: @unchecked Sendable {
 
     /// Sends a message already encoded.
     func send(frames: [[UInt8]]) throws {
-        try transport.send(frames, to: nil)
+        try transport.send(frames)
         beatLock.withLock { lastSentUnlocked = .now }
     }
 
-    /// Sends `partial` with the float32 `gradients`, encoded where it travels from: into the ring
-    /// toward the coordinator when it goes that way (one pass over the values, no frame to copy).
+    /// Sends `partial` with the float32 `gradients`, encoded where the transport sends it from.
     func send(_ partial: Partial, gradients: UnsafeBufferPointer<Float>) throws {
         guard let frameBytes = MessageCodec.partialFrameBytes(count: gradients.count) else {
             return try send(frames: MessageCodec.encodePartial(partial, gradients: gradients))
@@ -185,12 +163,13 @@ final class CoordinatorLink: @unchecked Sendable {
         beatLock.withLock { lastSentUnlocked = .now }
     }
 
-    /// How the session's gradient frames travelled, for the log: through shared memory, or
-    /// through the socket for want of room in the ring.
+    /// How the large frames sent travelled, for the log: through shared memory, or through the
+    /// socket for want of room in the ring; nil when none was to go through shared memory.
     var sharedMemorySummary: String? {
-        guard connection.usesSharedMemory else { return nil }
-        let (shared, withoutRoom) = (connection.sharedFrameCounts.sent, connection.framesSentWithoutRoom)
-        return "\(shared) frames through shared memory, \(withoutRoom) through the socket for want of room"
+        let counters = transport.sharedMemoryCounters
+        guard counters.framesSent + counters.framesSentWithoutRoom > 0 else { return nil }
+        return "\(counters.framesSent) frames through shared memory, "
+            + "\(counters.framesSentWithoutRoom) through the socket for want of room"
     }
 
     func close() {
@@ -203,7 +182,9 @@ final class CoordinatorLink: @unchecked Sendable {
         detachThread { [self] in
             while true {
                 usleep(useconds_t(beat.inMilliseconds * 500))
-                let (running, due) = beatLock.withLock { (beating, !waiting && ContinuousClock.now - lastSentUnlocked >= beat) }
+                let (running, due) = beatLock.withLock {
+                    (beating, !waiting && ContinuousClock.now - lastSentUnlocked >= beat)
+                }
                 guard running else { return }
                 if due { try? send(.heartbeat(Heartbeat(step: 0))) }
             }

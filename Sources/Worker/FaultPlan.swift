@@ -49,7 +49,7 @@ struct FaultPlan {
     }
 
     /// `transport` with the plan's faults injected into its messages; as it is when there are none.
-    func layer(over transport: any Transport, log: Logger) -> any Transport {
+    func layer(over transport: any WorkerTransport, log: Logger) -> any WorkerTransport {
         guard !faults.isEmpty else { return transport }
         return FaultInjectingTransport(wrapping: transport, rules: faults.map(\.rule)) { halt, kind, step in
             switch halt {

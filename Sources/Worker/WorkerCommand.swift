@@ -79,10 +79,24 @@ struct WorkerCommand: ParsableCommand {
                 serverPublicKey: try CurveKeyFile.readPublicKey(serverPublicKey))
         }
         let faults = try FaultPlan()
+        let transport = faults.layer(
+            over: try Self.connectTransport(connect, curve: curve), log: Logger(label: "descent.worker.faults"))
         let link = try CoordinatorLink(
-            endpoint: connect, name: workerName, curve: curve, registerTimeout: .seconds(registerTimeout),
-            reconnectTimeout: .seconds(reconnectTimeout), parentPID: parentPid
-        ) { faults.layer(over: $0, log: Logger(label: "descent.worker.faults")) }
+            transport: transport, endpoint: connect, name: workerName, encrypted: curve != nil,
+            registerTimeout: .seconds(registerTimeout), reconnectTimeout: .seconds(reconnectTimeout),
+            parentPID: parentPid)
         try WorkerLoop(link: link, log: Logger(label: "descent.worker")).run()
+    }
+
+    /// A DEALER connected to `endpoint`, sharing memory with a coordinator on this machine.
+    private static func connectTransport(_ endpoint: String, curve: CurveSecurity?) throws -> any WorkerTransport {
+        var options = ZeroMQOptions()
+        options.curve = curve
+        // Shard chunks wait in the coordinator's queue and the kernel's buffer, not in this
+        // process beside the shard being assembled.
+        options.receiveHighWaterMark = 2
+        let socket = try ZeroMQTransport.connect(endpoint, options: options)
+        guard SharedMemoryTransport.applies(to: endpoint, encrypted: curve != nil) else { return socket }
+        return SharedMemoryDealer(over: socket)
     }
 }

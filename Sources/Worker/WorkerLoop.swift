@@ -46,7 +46,7 @@ final class WorkerLoop {
         log[metadataKey: "rank"] = "\(session.rank)"
         let encoding = session.compression == nil ? "" : ", partials in \(session.encoding)"
         log.info("registered with \(link.endpoint) as rank \(session.rank): \(session.shape)\(encoding)")
-        link.offerSharedMemory(layout: session.layout)
+        link.beginSession(layout: session.layout)
     }
 
     private func handle(_ message: Message, in session: inout WorkerSession) throws -> Next {

@@ -54,7 +54,7 @@ final class MembershipFixture {
 
     init(examples: Int = 12, shards: Int, settings: PoolSettings = Fixtures.settings()) throws {
         plan = try ShardPlan(exampleCount: examples, shards: shards)
-        let outbox = WorkerOutbox(transport: router, paramsFrameBytes: 0)
+        let outbox = WorkerOutbox(transport: router)
         membership = Membership(
             settings: settings, shape: Fixtures.shape, plan: plan, outbox: outbox, supervisor: nil,
             log: Fixtures.silent)

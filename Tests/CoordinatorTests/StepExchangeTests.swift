@@ -14,7 +14,7 @@ import Wire
 
     init() {
         dealer = router.connectDealer()
-        let outbox = WorkerOutbox(transport: router, paramsFrameBytes: 0)
+        let outbox = WorkerOutbox(transport: router)
         exchange = StepExchange(
             outbox: outbox, inbox: WorkerInbox(transport: router), layout: Fixtures.layout, log: Fixtures.silent)
         worker = PoolWorker(peer: dealer.peerID!, rank: 4, name: "w", address: nil)

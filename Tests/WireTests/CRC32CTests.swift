@@ -70,30 +70,4 @@ import Testing
             #expect(inUse == software, "start \(start), length \(length)")
         }
     }
-
-    /// A copy that checksums as it goes stores exactly the bytes it read and returns their
-    /// checksum: around and past a round of three blocks, at odd offsets on either side.
-    @Test func aChecksummedCopyIsTheBytesAndTheirChecksum() {
-        var generator = SplitMix64(seed: 4)
-        let bytes = (0..<200_011).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
-        let round = 3 * 8192
-        let cases = [(0, 0, 0), (1, 0, 1), (3, 5, 7), (0, 3, 8), (5, 1, 1000), (0, 0, round - 1), (7, 2, round),
-                     (2, 6, round + 9), (0, 4, 2 * round + 17), (9, 0, 200_000)]
-        for (start, offset, length) in cases {
-            var copied = [UInt8](repeating: 0xA5, count: length + offset + 8)
-            let checksum = bytes[start..<start + length].withUnsafeBytes { source in
-                copied.withUnsafeMutableBytes { CRC32C.copy(source, to: $0.baseAddress! + offset) }
-            }
-            let expected = Array(bytes[start..<start + length])
-            #expect(Array(copied[offset..<offset + length]) == expected, "start \(start), offset \(offset), length \(length)")
-            #expect(copied[..<offset].allSatisfy { $0 == 0xA5 } && copied[(offset + length)...].allSatisfy { $0 == 0xA5 }, "nothing outside")
-            #expect(checksum == CRC32C.checksum(expected), "start \(start), offset \(offset), length \(length)")
-            // Continued from a checksum of other bytes, as `update(_:with:)` continues one.
-            let head = CRC32C.checksum(Array("head".utf8))
-            let continued = bytes[start..<start + length].withUnsafeBytes { source in
-                copied.withUnsafeMutableBytes { CRC32C.update(head, copying: source, to: $0.baseAddress! + offset) }
-            }
-            #expect(continued == CRC32C.checksum(Array("head".utf8) + expected))
-        }
-    }
 }

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import Wire
 
-/// A router and a dealer talking over ipc://, for the shared-memory tests.
+/// A router and a dealer sharing memory over ipc://, for the shared-memory tests.
 enum IPCFixture {
     static let patience = 5000
 
@@ -13,19 +13,30 @@ enum IPCFixture {
         return ("ipc://\(directory.path)/s.sock", directory)
     }
 
-    /// A router and a dealer on ipc:// whose shared memory is set up (or refused) before this
-    /// returns; with `sharedParameterBytes`, the router shares parameters for frames that long,
-    /// and the dealer has mapped them (or refused them) too.
+    /// A router and a dealer on ipc://, each with its shared-memory layer, whose region is set up
+    /// (or refused) before this returns; with `sharedParameterCount`, the router shares
+    /// parameters of that many values, and the dealer has mapped them (or refused them) too.
     static func pair(
-        capacity: Int, receiving: Int? = nil, sharedParameterBytes: Int? = nil,
-        routerOptions: ZeroMQOptions = ZeroMQOptions(), dealerOptions: ZeroMQOptions = ZeroMQOptions()
-    ) throws -> (ZeroMQTransport, ZeroMQTransport, PeerID, URL) {
+        capacity: Int, receiving: Int? = nil, sharedParameterCount: Int? = nil,
+        routerOptions: ZeroMQOptions = ZeroMQOptions()
+    ) throws -> (SharedMemoryRouter, SharedMemoryDealer, PeerID, URL) {
         let (endpoint, directory) = try endpoint()
-        let router = try ZeroMQTransport.bind(endpoint, options: routerOptions)
-        if let sharedParameterBytes { router.shareParameters(frameBytes: sharedParameterBytes) }
-        let dealer = try ZeroMQTransport.connect(endpoint, options: dealerOptions)
-        _ = dealer.offerSharedMemory(sending: capacity, receiving: receiving ?? capacity)
-        try dealer.send(SampleMessages.hello, to: nil)
+        let router = SharedMemoryRouter(
+            over: try ZeroMQTransport.bind(endpoint, options: routerOptions), parameterCount: sharedParameterCount,
+            maxFrameBytes: routerOptions.maxMessageBytes)
+        let dealer = SharedMemoryDealer(over: try ZeroMQTransport.connect(endpoint))
+        let peer = try handshake(router: router, dealer: dealer, capacity: capacity, receiving: receiving,
+                                 boardToo: sharedParameterCount != nil)
+        return (router, dealer, peer, directory)
+    }
+
+    /// Registers `dealer` with `router` as a worker does, offering a region on the way; returns
+    /// the dealer's identity at the router.
+    static func handshake(
+        router: some CoordinatorTransport, dealer: SharedMemoryDealer, capacity: Int, receiving: Int?, boardToo: Bool
+    ) throws -> PeerID {
+        dealer.offer(sending: capacity, receiving: receiving ?? capacity)
+        try dealer.send(SampleMessages.hello)
         let hello = try #require(try router.receiveMessage(timeoutMilliseconds: patience))
         #expect(try hello.message.get() == SampleMessages.hello)
         let peer = try #require(hello.peer)
@@ -33,12 +44,12 @@ enum IPCFixture {
         try router.send(SampleMessages.welcome, to: peer)
         let welcome = try #require(try dealer.receiveMessage(timeoutMilliseconds: patience))
         #expect(try welcome.message.get() == SampleMessages.welcome)
-        if sharedParameterBytes != nil {
+        if boardToo {
             // …and the dealer's answer to the board by the router's.
-            try dealer.send(SampleMessages.heartbeat, to: nil)
+            try dealer.send(SampleMessages.heartbeat)
             #expect(try router.receiveMessage(timeoutMilliseconds: patience)?.message.get() == SampleMessages.heartbeat)
         }
-        return (router, dealer, peer, directory)
+        return peer
     }
 }
 
@@ -47,18 +58,19 @@ enum IPCFixture {
 enum LargeExchange {
     /// Frames of `message` large enough for shared memory (64 KiB or more).
     static func sharedFrames(_ message: Message) -> Int {
-        MessageCodec.encode(message).filter { $0.count >= ZeroMQTransport.zeroCopyBytes }.count
+        MessageCodec.encode(message).filter { $0.count >= SharedMemoryTransport.frameBytes }.count
     }
 
     /// Sends `largeStep` to the dealer and `largePartial` back, and checks each arrives intact:
     /// the step decoded, the partial frame for frame from `peer`.
     static func run(
-        router: ZeroMQTransport, dealer: ZeroMQTransport, peer: PeerID, sourceLocation: SourceLocation = #_sourceLocation
+        router: some CoordinatorTransport, dealer: some WorkerTransport, peer: PeerID,
+        sourceLocation: SourceLocation = #_sourceLocation
     ) throws {
         try router.send(SampleMessages.largeStep, to: peer)
         let step = try #require(try dealer.receiveMessage(timeoutMilliseconds: IPCFixture.patience), sourceLocation: sourceLocation)
         #expect(try step.message.get() == SampleMessages.largeStep, sourceLocation: sourceLocation)
-        try dealer.send(SampleMessages.largePartial, to: nil)
+        try dealer.send(SampleMessages.largePartial)
         let partial = try #require(try router.receive(timeoutMilliseconds: IPCFixture.patience), sourceLocation: sourceLocation)
         #expect(partial.peer == peer, sourceLocation: sourceLocation)
         #expect(partial.frames == MessageCodec.encode(SampleMessages.largePartial), sourceLocation: sourceLocation)

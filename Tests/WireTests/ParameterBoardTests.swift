@@ -37,36 +37,8 @@ import Testing
         }
     }
 
-    /// W, b kept in a slot are published where they lie, whichever slot was published last: the
-    /// frame around them is the codec's, the reference names that slot, and nothing is copied. A
-    /// step's frame stays intact while the next is made in the other slot.
-    @Test func valuesKeptInASlotArePublishedWithoutACopy() throws {
-        let count = 1000
-        let (coordinator, worker) = try boardPair(count: count)
-        var previous: (BoardReference, [Float])?
-        for (step, slot) in zip(UInt64(1)..., [0, 0, 1, 1, 0, 1]) {
-            let place = coordinator.values(inSlot: slot)
-            let w = values(count, seed: 20 + step)
-            place.update(from: w, count: count)
-            let reference = try #require(coordinator.publish(step: step, values: UnsafeBufferPointer(start: place, count: count)))
-            #expect(reference.slot == UInt32(slot))
-            let frame = UnsafeRawBufferPointer(
-                start: coordinator.base + ParameterBoard.headerBytes + slot * coordinator.slotBytes, count: Int(reference.length))
-            #expect([UInt8](frame) == MessageCodec.encode(.params(Params(step: step, values: FloatArray(w))))[0])
-            #expect(UnsafeRawPointer(place) == frame.baseAddress! + MessageCodec.paramsValuesOffset, "not moved")
-            let params = try worker.params(reference)
-            #expect(params.step == step && params.values.array == w)
-            let floats = try #require(params.values.receivedFloats)
-            #expect(UnsafeRawPointer(floats) == UnsafeRawPointer(worker.base + ParameterBoard.headerBytes + slot * worker.slotBytes + 40))
-            if let (before, values) = previous, before.slot != reference.slot {
-                #expect(try worker.params(before).values.array == values, "the previous step's frame is intact")
-            }
-            previous = (reference, w)
-        }
-    }
-
-    /// Values that lie elsewhere are copied into the slot not published last.
-    @Test func valuesFromElsewhereAreCopiedIntoTheSlotsInTurn() throws {
+    /// Each step's values are copied into the slot not published last.
+    @Test func stepsAreCopiedIntoTheSlotsInTurn() throws {
         let (coordinator, worker) = try boardPair(count: 100)
         var references: [(BoardReference, [Float])] = []
         for step in UInt64(1)...3 {
@@ -131,71 +103,66 @@ import Testing
         #expect(throws: WireError.self) { try ParameterBoard.open(pid: getpid(), fd: unsealed, slotBytes: board.slotBytes) }
     }
 
-    // MARK: Through the transport
+    // MARK: Through the layer
 
     @Test func aLocalDealerComputesFromTheRoutersParametersWhereTheyLie() throws {
         let count = 300_000
         let (router, dealer, peer, directory) = try IPCFixture.pair(
-            capacity: 1 << 20, receiving: 0, sharedParameterBytes: MessageCodec.paramsFrameBytes(count: count))
+            capacity: 1 << 20, receiving: 0, sharedParameterCount: count)
         defer { router.close(); dealer.close(); try? FileManager.default.removeItem(at: directory) }
-        #expect(router.readsSharedParameters(peer))
+        #expect(router.route(to: peer)?.hasSuffix("it computes from the shared parameters") == true)
         for step in UInt64(1)...3 {
             let w = values(count, seed: step)
-            let frames = try #require(w.withUnsafeBufferPointer { router.publishParameters(step: step, values: $0) })
-            #expect(frames.map(\.count) == [BoardReference.byteCount], "a reference, not a megabyte")
-            try router.send(frames, to: peer)
-            let envelope = try #require(try dealer.receive(timeoutMilliseconds: patience))
-            let params = try #require(dealer.sharedParameters(in: envelope)).get()
-            #expect(params.step == step && params.values.array == w)
-        }
-        // W, b kept where the router offers to keep them are made into PARAMS in place, each
-        // slot in turn.
-        let (first, second, _) = try #require(router.sharedParameterStorage(count: count))
-        #expect(router.sharedParameterStorage(count: count + 1_000_000) == nil, "more values than a slot holds")
-        for (step, place) in [(UInt64(4), first), (5, second), (6, first)] {
-            let w = values(count, seed: step)
-            place.update(from: w, count: count)
-            let frames = try #require(router.publishParameters(step: step, values: UnsafeBufferPointer(start: place, count: count)))
-            #expect(BoardReference(frames[0])?.slot == (place == first ? 0 : 1))
-            try router.send(frames, to: peer)
-            let envelope = try #require(try dealer.receive(timeoutMilliseconds: patience))
-            let params = try #require(dealer.sharedParameters(in: envelope)).get()
-            #expect(params.step == step && params.values.array == w)
+            try w.withUnsafeBufferPointer { w throws in
+                let params = OutgoingParams(step: step, values: w)
+                #expect(try router.send(params, to: peer) == BoardReference.byteCount, "a reference, not a megabyte")
+                // Sent again, the step is not written again: the same slot.
+                #expect(try router.send(params, to: peer) == BoardReference.byteCount)
+            }
+            for _ in 0..<2 {
+                let envelope = try #require(try dealer.receive(timeoutMilliseconds: patience))
+                #expect(BoardReference(envelope.frames[0])?.slot == UInt32((step - 1) % 2), "the slots in turn")
+                #expect(SharedMemoryTransport.parametersStep(announcedBy: envelope) == step)
+                guard case .params(let params) = try dealer.decode(envelope).get() else {
+                    Issue.record("step \(step): not PARAMS")
+                    return
+                }
+                #expect(params.step == step && params.values.array == w)
+                #expect(params.values.receivedFloats != nil, "viewed where it lies")
+            }
         }
         // Any other message is the codec's.
         try router.send(SampleMessages.heartbeat, to: peer)
-        #expect(dealer.sharedParameters(in: try #require(try dealer.receive(timeoutMilliseconds: patience))) == nil)
-        // Once the dealer is released (lost), it gets PARAMS through the socket again, and with no
-        // peer reading them the parameters are not written at all.
-        router.releaseSharedMemory(with: peer)
-        #expect(!router.readsSharedParameters(peer))
-        #expect(values(count, seed: 4).withUnsafeBufferPointer { router.publishParameters(step: 4, values: $0) } == nil)
+        let heartbeat = try #require(try dealer.receive(timeoutMilliseconds: patience))
+        #expect(SharedMemoryTransport.parametersStep(announcedBy: heartbeat) == nil)
+        #expect(try dealer.decode(heartbeat).get() == SampleMessages.heartbeat)
+        // Once the router forgets the dealer (lost), it sends PARAMS through the socket again.
+        router.forget(peer)
+        #expect(router.route(to: peer) == nil)
+        let w = values(count, seed: 4)
+        try w.withUnsafeBufferPointer { w throws in
+            #expect(try router.send(OutgoingParams(step: 4, values: w), to: peer) > 4 * count)
+        }
+        let envelope = try #require(try dealer.receive(timeoutMilliseconds: patience))
+        #expect(try dealer.decode(envelope).get() == .params(Params(step: 4, values: FloatArray(w))))
     }
 
     @Test func aReferenceWithoutABoardIsRefusedNotFollowed() throws {
-        // No board on the router: the dealer maps none, and a forged reference fails like any
-        // undecodable message.
+        // No board on the router: the dealer maps none, PARAMS goes through the socket, and a
+        // forged reference fails like any undecodable message.
         let (router, dealer, peer, directory) = try IPCFixture.pair(capacity: 1 << 20, receiving: 0)
         defer { router.close(); dealer.close(); try? FileManager.default.removeItem(at: directory) }
-        #expect(!router.readsSharedParameters(peer))
+        #expect(router.route(to: peer) == "large frames go through shared memory")
+        try [Float(1), 2, 3].withUnsafeBufferPointer { w throws in
+            #expect(try router.send(OutgoingParams(step: 1, values: w), to: peer) > BoardReference.byteCount)
+        }
+        let params = try #require(try dealer.receive(timeoutMilliseconds: patience))
+        #expect(try dealer.decode(params).get() == .params(Params(step: 1, values: [1, 2, 3])))
         try router.send([BoardReference(slot: 0, length: 64, step: 1).bytes], to: peer)
         let envelope = try #require(try dealer.receive(timeoutMilliseconds: patience))
-        let result = try #require(dealer.sharedParameters(in: envelope))
-        #expect(throws: WireError.self) { try result.get() }
-        #expect(router.publishParameters(step: 1, values: UnsafeBufferPointer(start: nil, count: 0)) == nil)
-    }
-
-    @Test func sharedParametersAreOfferedOnlyWithSharedMemory() throws {
-        // Over TCP, and with shared memory turned off, there is no board to share.
-        let tcp = try ZeroMQTransport.bind("tcp://127.0.0.1:*")
-        defer { tcp.close() }
-        #expect(!tcp.shareParameters(frameBytes: 4096))
-        var off = ZeroMQOptions()
-        off.sharedMemory = false
-        let (endpoint, directory) = try IPCFixture.endpoint()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let quiet = try ZeroMQTransport.bind(endpoint, options: off)
-        defer { quiet.close() }
-        #expect(!quiet.shareParameters(frameBytes: 4096))
+        guard case .failure(.sharedMemory) = dealer.decode(envelope) else {
+            Issue.record("a reference without a board was not refused as shared memory")
+            return
+        }
     }
 }

@@ -3,7 +3,7 @@ import Testing
 @testable import Wire
 
 /// Frames through memory shared by a worker and its coordinator (`SharedRegion`), and the
-/// transport's use of it on ipc:// endpoints.
+/// shared-memory layer over a transport (`SharedMemoryRouter`, `SharedMemoryDealer`).
 @Suite struct SharedMemoryTests {
     private let patience = 5000
 
@@ -33,20 +33,6 @@ import Testing
         }
         let empty = try #require(worker.write([]))
         #expect(coordinator.read(empty) == [])
-    }
-
-    /// A frame read from the ring comes with the checksum of its payload (the bytes after a frame
-    /// header), computed as it was copied; a copy too short to be a frame has none.
-    @Test func aFrameReadFromTheRingComesWithItsPayloadChecksum() throws {
-        let (worker, coordinator) = try regionPair(capacity: 256 << 10)
-        for (index, count) in [0, 1, WireProtocol.headerSize - 1, WireProtocol.headerSize, WireProtocol.headerSize + 1, 4099, 200_003].enumerated() {
-            let sent = frame(count, seed: UInt64(index) + 50)
-            let reference = try #require(worker.write(sent))
-            let received = try #require(coordinator.readFrame(reference))
-            #expect(received.bytes == sent)
-            let expected = count < WireProtocol.headerSize ? nil : CRC32C.checksum(Array(sent[WireProtocol.headerSize...]))
-            #expect(received.payloadChecksum == expected, "a frame of \(count) bytes")
-        }
     }
 
     @Test func aFullRingRefusesUntilItsReaderCatchesUp() throws {
@@ -136,70 +122,79 @@ import Testing
         }
     }
 
-    // MARK: Through the transport
-
-    private func ipcEndpoint() throws -> (String, URL) { try IPCFixture.endpoint() }
+    // MARK: Through the layer
 
     /// A router and a dealer on ipc:// whose shared memory is set up (or refused) before this returns.
     private func ipcPair(
-        capacity: Int, receiving: Int? = nil, routerOptions: ZeroMQOptions = ZeroMQOptions(), dealerOptions: ZeroMQOptions = ZeroMQOptions()
-    ) throws -> (ZeroMQTransport, ZeroMQTransport, PeerID, URL) {
-        try IPCFixture.pair(capacity: capacity, receiving: receiving, routerOptions: routerOptions, dealerOptions: dealerOptions)
+        capacity: Int, receiving: Int? = nil, routerOptions: ZeroMQOptions = ZeroMQOptions()
+    ) throws -> (SharedMemoryRouter, SharedMemoryDealer, PeerID, URL) {
+        try IPCFixture.pair(capacity: capacity, receiving: receiving, routerOptions: routerOptions)
+    }
+
+    private func counters(sent: Int, received: Int, withoutRoom: Int) -> SharedMemoryCounters {
+        var counters = SharedMemoryCounters()
+        counters.framesSent = sent
+        counters.framesReceived = received
+        counters.framesSentWithoutRoom = withoutRoom
+        return counters
     }
 
     @Test func largeFramesGoThroughSharedMemoryOnIPCAndArriveIntact() throws {
         let (router, dealer, peer, directory) = try ipcPair(capacity: 12 << 20)
         defer { router.close(); dealer.close(); try? FileManager.default.removeItem(at: directory) }
         #expect(dealer.usesSharedMemory)
-        #expect(router.usesSharedMemory)
+        #expect(router.route(to: peer) == "large frames go through shared memory")
 
         for _ in 0..<3 { try LargeExchange.run(router: router, dealer: dealer, peer: peer) }
         // Every large frame of those messages went through the rings; small ones kept to the socket.
         let large = LargeExchange.sharedFrames
-        #expect(router.sharedFrameCounts == (3 * large(SampleMessages.largeStep), 3 * large(SampleMessages.largePartial)))
-        #expect(dealer.sharedFrameCounts == (3 * large(SampleMessages.largePartial), 3 * large(SampleMessages.largeStep)))
+        let step = 3 * large(SampleMessages.largeStep), partial = 3 * large(SampleMessages.largePartial)
+        #expect(router.sharedMemoryCounters.framesSent == step && router.sharedMemoryCounters.framesReceived == partial)
+        #expect(dealer.sharedMemoryCounters.framesSent == partial && dealer.sharedMemoryCounters.framesReceived == step)
+        let partialBytes = MessageCodec.encode(SampleMessages.largePartial).filter { $0.count >= SharedMemoryTransport.frameBytes }
+        #expect(router.sharedMemoryCounters.bytesReceived == 3 * partialBytes.reduce(0) { $0 + $1.count })
     }
 
-    /// A frame damaged before it went into the ring is refused for its checksum, which the
-    /// receiver computed as it copied the frame out; the checksum it was given is the one checked.
+    /// The layer works over any transport: here one in this process, where every envelope names
+    /// this process as its sender.
+    @Test func theLayerWorksOverTheInMemoryTransportToo() throws {
+        let memory = InMemoryTransport.router()
+        let router = SharedMemoryRouter(over: memory, parameterCount: 1000, maxFrameBytes: -1)
+        let dealer = SharedMemoryDealer(over: memory.connectDealer())
+        defer { router.close(); dealer.close() }
+        let peer = try IPCFixture.handshake(router: router, dealer: dealer, capacity: 12 << 20, receiving: nil, boardToo: true)
+        #expect(dealer.usesSharedMemory)
+        #expect(router.route(to: peer) == "large frames go through shared memory; it computes from the shared parameters")
+        try LargeExchange.run(router: router, dealer: dealer, peer: peer)
+        #expect(router.sharedMemoryCounters.framesReceived == LargeExchange.sharedFrames(SampleMessages.largePartial))
+    }
+
+    /// A frame damaged before it went into the ring is refused for its checksum once copied out.
     @Test func aDamagedFrameThroughSharedMemoryIsRefusedForItsChecksum() throws {
         let (router, dealer, peer, directory) = try ipcPair(capacity: 12 << 20)
         defer { router.close(); dealer.close(); try? FileManager.default.removeItem(at: directory) }
-        /// Whether decoding fails for a bad checksum (without printing a message of megabytes).
-        func refusedForChecksum(_ decode: () throws -> Message) -> Bool {
-            do {
-                _ = try decode()
-                return false
-            } catch WireError.badChecksum {
-                return true
-            } catch {
-                return false
-            }
-        }
         // Three frames, the two full ones through the ring, the short last one through the
         // socket; the second damaged.
         var frames = MessageCodec.encode(SampleMessages.largePartial)
-        #expect(frames.count == 3 && frames.map { $0.count >= ZeroMQTransport.zeroCopyBytes } == [true, true, false])
+        #expect(frames.count == 3 && frames.map { $0.count >= SharedMemoryTransport.frameBytes } == [true, true, false])
         frames[1][frames[1].count / 2] ^= 0x10
-        try dealer.send(frames, to: nil)
+        try dealer.send(frames)
         let envelope = try #require(try router.receive(timeoutMilliseconds: patience))
-        #expect(envelope.peer == peer && router.sharedFrameCounts.received == 2)
-        #expect(envelope.payloadChecksums.map { $0 != nil } == [true, true, false])
-        #expect(refusedForChecksum { try MessageCodec.decode(envelope) })
-        // Undamaged, the same message decodes, with the checksums computed on the way in…
-        try dealer.send(MessageCodec.encode(SampleMessages.largePartial), to: nil)
+        #expect(envelope.peer == peer && router.sharedMemoryCounters.framesReceived == 2)
+        guard case .failure(.badChecksum) = router.decode(envelope) else {
+            Issue.record("a damaged frame was not refused for its checksum")
+            return
+        }
+        // Undamaged, the same message decodes.
+        try dealer.send(MessageCodec.encode(SampleMessages.largePartial))
         let intact = try #require(try router.receive(timeoutMilliseconds: patience))
-        #expect((try MessageCodec.decode(intact)) == SampleMessages.largePartial)
-        // …which are what decoding compares: given another, it refuses the same bytes.
-        var wrong = intact.payloadChecksums
-        wrong[1] = wrong[1].map { $0 ^ 1 }
-        #expect(refusedForChecksum { try MessageCodec.decode(intact.frames, payloadChecksums: wrong) })
+        #expect(try router.decode(intact).get() == SampleMessages.largePartial)
     }
 
     /// A frame a dealer encodes in place goes straight into its ring when it is large and there
     /// is room, and otherwise into a frame of its own through the socket; each arrives intact.
     @Test func aFrameEncodedInPlaceGoesIntoTheRingOrElseTheSocket() throws {
-        func send(_ dealer: ZeroMQTransport, _ values: [Float]) throws -> Message {
+        func send(_ dealer: SharedMemoryDealer, _ values: [Float]) throws -> Message {
             let partial = Partial(
                 step: 4, shardID: 0, segment: 1, exampleCount: 8, correctCount: 2, lossSum: 3, computeSeconds: 0,
                 gradients: .float32(FloatArray(values)))
@@ -218,7 +213,8 @@ import Testing
             let received = try #require(try router.receiveMessage(timeoutMilliseconds: patience))
             let intact = try received.message.get() == sent
             #expect(received.peer == peer && intact)
-            #expect(dealer.sharedFrameCounts.sent == shared && router.sharedFrameCounts.received == shared, "\(values.count) values")
+            #expect(dealer.sharedMemoryCounters.framesSent == shared, "\(values.count) values")
+            #expect(router.sharedMemoryCounters.framesReceived == shared, "\(values.count) values")
         }
         // Larger than the ring: a frame of its own, through the socket.
         let tooLarge = SampleMessages.distinctFloats(300_000, seed: 2.5)
@@ -226,7 +222,7 @@ import Testing
         let received = try #require(try router.receiveMessage(timeoutMilliseconds: patience))
         let intact = try received.message.get() == sent
         #expect(intact)
-        #expect(dealer.sharedFrameCounts.sent == 2 && dealer.framesSentWithoutRoom == 1)
+        #expect(dealer.sharedMemoryCounters.framesSent == 2 && dealer.sharedMemoryCounters.framesSentWithoutRoom == 1)
     }
 
     @Test func framesTooLargeForTheRingTakeTheSocket() throws {
@@ -234,8 +230,9 @@ import Testing
         defer { router.close(); dealer.close(); try? FileManager.default.removeItem(at: directory) }
         #expect(dealer.usesSharedMemory)
         try LargeExchange.run(router: router, dealer: dealer, peer: peer)
-        #expect(router.sharedFrameCounts == (0, 0))
-        #expect(dealer.sharedFrameCounts == (0, 0))
+        let large = LargeExchange.sharedFrames
+        #expect(router.sharedMemoryCounters == counters(sent: 0, received: 0, withoutRoom: large(SampleMessages.largeStep)))
+        #expect(dealer.sharedMemoryCounters == counters(sent: 0, received: 0, withoutRoom: large(SampleMessages.largePartial)))
     }
 
     /// Each way has its own ring: a frame too large for one still goes through the other.
@@ -244,8 +241,9 @@ import Testing
         defer { router.close(); dealer.close(); try? FileManager.default.removeItem(at: directory) }
         try LargeExchange.run(router: router, dealer: dealer, peer: peer)
         let large = LargeExchange.sharedFrames
-        #expect(router.sharedFrameCounts == (large(SampleMessages.largeStep), 0), "the step's frames go through the large ring, the partial's not")
-        #expect(dealer.sharedFrameCounts == (0, large(SampleMessages.largeStep)))
+        #expect(router.sharedMemoryCounters.framesSent == large(SampleMessages.largeStep), "the step's frames go through the large ring")
+        #expect(router.sharedMemoryCounters.framesReceived == 0, "the partial's do not")
+        #expect(dealer.sharedMemoryCounters.framesSent == 0 && dealer.sharedMemoryCounters.framesReceived == large(SampleMessages.largeStep))
     }
 
     /// A way without a ring (0 bytes, as a worker offers toward itself): its frames take the socket,
@@ -260,15 +258,15 @@ import Testing
         #expect(dealer.usesSharedMemory)
         try LargeExchange.run(router: router, dealer: dealer, peer: peer)
         let large = LargeExchange.sharedFrames
-        #expect(router.sharedFrameCounts == (0, large(SampleMessages.largePartial)))
-        #expect(dealer.sharedFrameCounts == (large(SampleMessages.largePartial), 0))
+        #expect(router.sharedMemoryCounters.framesSent == 0 && router.sharedMemoryCounters.framesReceived == large(SampleMessages.largePartial))
+        #expect(dealer.sharedMemoryCounters.framesSent == large(SampleMessages.largePartial) && dealer.sharedMemoryCounters.framesReceived == 0)
         try router.send([RingReference(position: 0, length: 64).bytes], to: peer)
         let forged = try #require(try dealer.receiveMessage(timeoutMilliseconds: patience))
         guard case .failure = forged.message else {
             Issue.record("a reference into a ring that does not exist was followed: \(forged.message)")
             return
         }
-        #expect(dealer.sharedFrameCounts.received == 0)
+        #expect(dealer.sharedMemoryCounters.framesReceived == 0)
     }
 
     /// The frame limit libzmq keeps on the socket holds for frames in shared memory too: a
@@ -280,13 +278,13 @@ import Testing
         let (router, dealer, _, directory) = try ipcPair(capacity: 12 << 20, routerOptions: limited)
         defer { router.close(); dealer.close(); try? FileManager.default.removeItem(at: directory) }
         #expect(dealer.usesSharedMemory)
-        try dealer.send(SampleMessages.largePartial, to: nil)
+        try dealer.send(SampleMessages.largePartial)
         let received = try #require(try router.receiveMessage(timeoutMilliseconds: patience))
         guard case .failure = received.message else {
             Issue.record("a 2 MiB frame was taken past a 256 KiB limit: \(received.message)")
             return
         }
-        #expect(router.sharedFrameCounts.received == 0)
+        #expect(router.sharedMemoryCounters.framesReceived == 0)
     }
 
     /// References that together name more than the ring holds — one frame named again and again
@@ -296,61 +294,73 @@ import Testing
         defer { router.close(); dealer.close(); try? FileManager.default.removeItem(at: directory) }
         let frame = [UInt8](repeating: 7, count: 300 << 10)
         // The real frame goes through the ring; the reference the router then gets is repeated.
-        try dealer.send([frame], to: nil)
+        try dealer.send([frame])
         _ = try #require(try router.receive(timeoutMilliseconds: patience))
         let reference = RingReference(position: 0, length: UInt64(frame.count)).bytes
         // Frames this small take the socket as they are: a message of ten references to it.
-        try dealer.send(Array(repeating: reference, count: 10), to: nil)
+        try dealer.send(Array(repeating: reference, count: 10))
         let received = try #require(try router.receive(timeoutMilliseconds: patience))
         #expect(received.peer == peer)
         #expect(received.frames.filter { $0 == frame }.count == 3, "a 1 MiB ring holds three 300 KiB frames at most")
         #expect(received.frames.filter { $0 == reference }.count == 7)
     }
 
-    @Test func sharedMemoryIsOfferedOnlyOverIPCAndWhenAllowed() throws {
-        let router = try ZeroMQTransport.bind("tcp://127.0.0.1:*")
-        defer { router.close() }
-        let dealer = try ZeroMQTransport.connect(try #require(router.boundEndpoint))
-        defer { dealer.close() }
-        #expect(!dealer.offerSharedMemory(sending: 1 << 20, receiving: 1 << 20), "TCP peers may be on other machines")
+    /// Memory is shared only on ipc:// without CURVE; a dealer whose coordinator has no layer gets
+    /// no answer to its offer (the coordinator drops it as undecodable) and keeps to the socket.
+    @Test func sharedMemoryAppliesOnlyOverIPCAndWithoutAMatchingLayerStaysOff() throws {
+        #expect(SharedMemoryTransport.applies(to: "ipc:///tmp/x.sock", encrypted: false))
+        #expect(!SharedMemoryTransport.applies(to: "ipc:///tmp/x.sock", encrypted: true), "CURVE would be bypassed")
+        #expect(!SharedMemoryTransport.applies(to: "tcp://127.0.0.1:5555", encrypted: false), "TCP peers may be on other machines")
 
-        var off = ZeroMQOptions()
-        off.sharedMemory = false
-        let (quiet, quietDealer, _, directory) = try ipcPair(capacity: 1 << 20, dealerOptions: off)
-        defer { quiet.close(); quietDealer.close(); try? FileManager.default.removeItem(at: directory) }
-        #expect(!quietDealer.usesSharedMemory)
-        #expect(!quiet.usesSharedMemory)
+        let (endpoint, directory) = try IPCFixture.endpoint()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let plain = try ZeroMQTransport.bind(endpoint)
+        defer { plain.close() }
+        let dealer = SharedMemoryDealer(over: try ZeroMQTransport.connect(endpoint))
+        defer { dealer.close() }
+        #expect(dealer.offer(sending: 1 << 20, receiving: 0))
+        let offer = try #require(try plain.receiveMessage(timeoutMilliseconds: patience))
+        guard case .failure = offer.message else {
+            Issue.record("a region's offer decoded as a message: \(offer.message)")
+            return
+        }
+        try plain.send(SampleMessages.welcome, to: try #require(offer.peer))
+        #expect(try dealer.receiveMessage(timeoutMilliseconds: patience)?.message.get() == SampleMessages.welcome)
+        #expect(!dealer.usesSharedMemory)
+        try LargeExchange.run(router: plain, dealer: dealer, peer: try #require(offer.peer))
+        #expect(dealer.sharedMemoryCounters == SharedMemoryCounters())
     }
 
     @Test func anOfferForAnotherProcessOrAnyOtherFileIsRefused() throws {
-        let (endpoint, directory) = try ipcEndpoint()
+        let (endpoint, directory) = try IPCFixture.endpoint()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let router = try ZeroMQTransport.bind(endpoint)
+        let router = SharedMemoryRouter(over: try ZeroMQTransport.bind(endpoint), parameterCount: nil, maxFrameBytes: -1)
         defer { router.close() }
         // A raw peer that names a region it does not own: the parent's pid, or a file that is not one.
         let region = try SharedRegion.create(RingSizes(toCoordinator: 4096, toWorker: 4096))
-        var off = ZeroMQOptions()
-        off.sharedMemory = false
-        let forger = try ZeroMQTransport.connect(endpoint, options: off)
+        let forger = try ZeroMQTransport.connect(endpoint)
         defer { forger.close() }
         /// The router takes an offer in while receiving what follows it.
-        func passOffer() throws {
-            try forger.send(SampleMessages.hello, to: nil)
-            #expect(try router.receiveMessage(timeoutMilliseconds: patience)?.message.get() == SampleMessages.hello)
+        func passOffer() throws -> PeerID {
+            try forger.send(SampleMessages.hello)
+            let hello = try #require(try router.receiveMessage(timeoutMilliseconds: patience))
+            #expect(try hello.message.get() == SampleMessages.hello)
+            return try #require(hello.peer)
         }
+        var peer: PeerID?
         for offer in [RegionHandshake(offer: getppid(), fd: region.fileDescriptor, sizes: region.sizes),
                       RegionHandshake(offer: getpid(), fd: 0, sizes: region.sizes)] {
-            try forger.send([offer.bytes], to: nil)
-            try passOffer()
+            try forger.send([offer.bytes])
+            peer = try passOffer()
             let answer = try #require(try forger.receive(timeoutMilliseconds: patience))
             #expect(answer.frames == [RegionHandshake(accepted: false).bytes])
         }
-        #expect(!router.usesSharedMemory)
+        #expect(router.route(to: try #require(peer)) == nil)
         // The same offer made honestly is accepted.
-        try forger.send([RegionHandshake(offer: getpid(), fd: region.fileDescriptor, sizes: region.sizes).bytes], to: nil)
-        try passOffer()
+        try forger.send([RegionHandshake(offer: getpid(), fd: region.fileDescriptor, sizes: region.sizes).bytes])
+        _ = try passOffer()
         #expect(try forger.receive(timeoutMilliseconds: patience)?.frames == [RegionHandshake(accepted: true).bytes])
-        #expect(router.usesSharedMemory)
+        #expect(router.route(to: try #require(peer)) != nil)
     }
 }
 

@@ -24,8 +24,8 @@ import Testing
         let beta = try ZeroMQTransport.connect(endpoint)
         defer { beta.close() }
 
-        try alpha.send(.hello(Hello(name: "alpha:1")), to: nil)
-        try beta.send(.hello(Hello(name: "beta:2")), to: nil)
+        try alpha.send(.hello(Hello(name: "alpha:1")))
+        try beta.send(.hello(Hello(name: "beta:2")))
         var peers: [String: PeerID] = [:]
         for _ in 0..<2 {
             let received = try #require(try router.receiveMessage(timeoutMilliseconds: patience))
@@ -85,7 +85,7 @@ import Testing
         defer { router.close(); dealer.close() }
         var frames = MessageCodec.encode(SampleMessages.partial)
         frames[0][40] ^= 1
-        try dealer.send(frames, to: nil)
+        try dealer.send(frames)
         let received = try #require(try router.receiveMessage(timeoutMilliseconds: patience))
         #expect(received.peer == peer)
         #expect { try received.message.get() } throws: { error in
@@ -96,13 +96,13 @@ import Testing
     @Test func addressingIsChecked() throws {
         let (router, dealer, _) = try connectedPair()
         defer { router.close(); dealer.close() }
-        #expect { try router.send(SampleMessages.bye, to: nil) } throws: { error in
+        #expect { try router.send(SampleMessages.bye) } throws: { error in
             if case WireError.misaddressed = error { true } else { false }
         }
         #expect { try dealer.send(SampleMessages.bye, to: PeerID(bytes: [1])) } throws: { error in
             if case WireError.misaddressed = error { true } else { false }
         }
-        #expect(throws: WireError.emptyMessage) { try dealer.send([], to: nil) }
+        #expect(throws: WireError.emptyMessage) { try dealer.send([]) }
     }
 
     @Test func everyOptionIsAccepted() throws {
@@ -120,7 +120,7 @@ import Testing
         defer { router.close() }
         let dealer = try ZeroMQTransport.connect(try #require(router.boundEndpoint), options: options)
         defer { dealer.close() }
-        try dealer.send(SampleMessages.shardReady, to: nil)
+        try dealer.send(SampleMessages.shardReady)
         let received = try #require(try router.receiveMessage(timeoutMilliseconds: patience))
         #expect(try received.message.get() == SampleMessages.shardReady)
     }
@@ -134,7 +134,7 @@ import Testing
         options.sendTimeoutMilliseconds = 30
         let dealer = try ZeroMQTransport.connect(endpoint, options: options)
         defer { dealer.close() }
-        #expect(throws: WireError.timedOut) { try dealer.send(SampleMessages.heartbeat, to: nil) }
+        #expect(throws: WireError.timedOut) { try dealer.send(SampleMessages.heartbeat) }
     }
 
     @Test func closedTransportThrowsClosed() throws {
@@ -191,7 +191,7 @@ import Testing
     ) throws -> (ZeroMQTransport, ZeroMQTransport, PeerID) {
         let router = try ZeroMQTransport.bind("tcp://127.0.0.1:*", options: routerOptions)
         let dealer = try ZeroMQTransport.connect(try #require(router.boundEndpoint), options: dealerOptions)
-        try dealer.send(SampleMessages.hello, to: nil)
+        try dealer.send(SampleMessages.hello)
         let hello = try #require(try router.receiveMessage(timeoutMilliseconds: patience))
         #expect(try hello.message.get() == SampleMessages.hello)
         let peer: PeerID = try #require(hello.peer)

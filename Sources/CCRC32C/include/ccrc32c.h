@@ -10,9 +10,4 @@ int descent_crc32c_hardware_available(void);
 /// with the crc32 instruction. Call only when descent_crc32c_hardware_available() is 1.
 uint32_t descent_crc32c_hardware_update(uint32_t state, const void *data, size_t length);
 
-/// descent_crc32c_hardware_update over the `length` bytes at `source`, copying them to
-/// `destination` in the same pass: the register covers exactly the bytes stored (each source
-/// byte is read once). The two ranges must not overlap.
-uint32_t descent_crc32c_hardware_copy(uint32_t state, void *destination, const void *source, size_t length);
-
 #endif

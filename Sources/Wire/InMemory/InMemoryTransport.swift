@@ -7,16 +7,19 @@ import Foundation
 import Glibc
 #endif
 
-/// An in-process `Transport` for unit tests: one ROUTER and any number of DEALERs joined
-/// by queues, with ZeroMQ's semantics as the roles use them.
+/// A transport inside one process, for tests that drive a coordinator and its workers together:
+/// one ROUTER and any number of DEALERs joined by queues, with ZeroMQ's semantics as the roles
+/// use them.
 ///
 /// The ROUTER sees each DEALER's `PeerID` on what it receives and replies by it; sending to a
 /// closed or unknown DEALER throws `WireError.peerUnreachable` (as with ZMQ_ROUTER_MANDATORY).
 /// A DEALER's sends to a closed ROUTER are dropped, as ZeroMQ drops them when the connection
-/// is gone. Frames are delivered unchanged, so tests can inject damaged ones.
+/// is gone. Queues have no bound, so `sendIfRoom` always finds room. Frames are delivered
+/// unchanged, so tests can inject damaged ones; each envelope names this process as its sender,
+/// so a `SharedMemoryRouter` and `SharedMemoryDealer` work over it too.
 ///
 /// `@unchecked Sendable`: all mutable state lives in the shared `Switchboard`, under its lock.
-public final class InMemoryTransport: Transport, @unchecked Sendable {
+public final class InMemoryTransport: CoordinatorTransport, WorkerTransport, @unchecked Sendable {
     private let switchboard: Switchboard
     /// Which queue is this endpoint's inbox; the ROUTER's is `Switchboard.routerAddress`.
     private let address: Int
@@ -48,7 +51,27 @@ public final class InMemoryTransport: Transport, @unchecked Sendable {
         address == Switchboard.routerAddress ? nil : Switchboard.peerID(of: address)
     }
 
-    public func send(_ frames: [[UInt8]], to peer: PeerID?) throws(WireError) {
+    /// A name for the ROUTER's end, for logs; nil on a DEALER.
+    public var boundEndpoint: String? {
+        address == Switchboard.routerAddress ? "memory://router" : nil
+    }
+
+    /// A ROUTER's send.
+    public func send(_ frames: [[UInt8]], to peer: PeerID) throws(WireError) {
+        try send(frames, to: Optional(peer))
+    }
+
+    public func sendIfRoom(_ frames: [[UInt8]], to peer: PeerID) throws(WireError) -> Bool {
+        try send(frames, to: Optional(peer))
+        return true
+    }
+
+    /// A DEALER's send.
+    public func send(_ frames: [[UInt8]]) throws(WireError) {
+        try send(frames, to: nil)
+    }
+
+    private func send(_ frames: [[UInt8]], to peer: PeerID?) throws(WireError) {
         guard !frames.isEmpty else { throw .emptyMessage }
         if address == Switchboard.routerAddress {
             guard let peer else { throw .misaddressed("a ROUTER must name the peer to send to") }

@@ -44,10 +44,11 @@ final class Switchboard: @unchecked Sendable {
             guard let address = open.first(where: { $0 != Self.routerAddress && Self.peerID(of: $0) == peer }) else {
                 throw .peerUnreachable(peer)
             }
-            inboxes[address, default: []].append(Envelope(peer: nil, frames: frames))
+            inboxes[address, default: []].append(Envelope(peer: nil, frames: frames, senderProcessID: getpid()))
         } else {
             guard open.contains(Self.routerAddress) else { return }
-            inboxes[Self.routerAddress, default: []].append(Envelope(peer: Self.peerID(of: sender), frames: frames))
+            let envelope = Envelope(peer: Self.peerID(of: sender), frames: frames, senderProcessID: getpid())
+            inboxes[Self.routerAddress, default: []].append(envelope)
         }
         condition.broadcast()
     }

@@ -68,7 +68,9 @@ final class MemoryFile {
     }
 
     /// Maps `bytes` of the file `fd`, shared; closes it if that fails.
-    private static func map(_ fd: Int32, bytes: Int, writable: Bool, naming name: String) throws(WireError) -> MemoryFile {
+    private static func map(
+        _ fd: Int32, bytes: Int, writable: Bool, naming name: String
+    ) throws(WireError) -> MemoryFile {
         let protection = writable ? PROT_READ | PROT_WRITE : PROT_READ
         guard let base = mmap(nil, bytes, protection, MAP_SHARED, fd, 0), base != MAP_FAILED else {
             let reason = String(cString: strerror(errno))

@@ -32,12 +32,6 @@ public struct ZeroMQOptions: Sendable, Equatable {
     /// Linux caps it at net.core.wmem_max and rmem_max. -1 = the system's default.
     public var kernelBufferBytes: Int32 = 4 << 20
 
-    /// On ipc:// endpoints (one machine), let frames of 64 KiB or more travel through memory
-    /// shared with the peer instead of the socket: a ROUTER accepts the regions its DEALERs offer
-    /// (`ZeroMQTransport.offerSharedMemory`), a DEALER may offer one. Ignored on other endpoints
-    /// and with CURVE (whose encryption it would bypass).
-    public var sharedMemory = true
-
     /// Frames of one message kept in memory; a message with more fails to decode. With
     /// `maxMessageBytes` this bounds the memory one message can take.
     public var maxFramesPerMessage = Int(UInt16.max)

@@ -56,7 +56,9 @@ final class SharedRegion {
     static func create(_ requested: RingSizes) throws(WireError) -> SharedRegion {
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let sizes = requested.rounded(to: page)
-        guard sizes.isValid else { throw .sharedMemory("rings of \(sizes) bytes are over the \(maxCapacity)-byte limit") }
+        guard sizes.isValid else {
+            throw .sharedMemory("rings of \(sizes) bytes are over the \(maxCapacity)-byte limit")
+        }
         let file = try MemoryFile.create(named: fileName, bytes: headerBytes + sizes.total, sealed: false)
         file.base.storeBytes(of: magic, as: UInt64.self)
         file.base.storeBytes(of: UInt64(sizes.toCoordinator), toByteOffset: 8, as: UInt64.self)
@@ -71,8 +73,10 @@ final class SharedRegion {
             throw .sharedMemory("an offer of pid \(pid), descriptor \(fd), rings of \(sizes) bytes is not a region")
         }
         let file = try MemoryFile.open(
-            pid: pid, fd: fd, named: fileName, bytes: headerBytes + sizes.total, writable: true, sealed: false, what: "a Descent frame region")
-        guard file.base.load(as: UInt64.self) == magic, file.base.load(fromByteOffset: 8, as: UInt64.self) == UInt64(sizes.toCoordinator),
+            pid: pid, fd: fd, named: fileName, bytes: headerBytes + sizes.total, writable: true, sealed: false,
+            what: "a Descent frame region")
+        guard file.base.load(as: UInt64.self) == magic,
+              file.base.load(fromByteOffset: 8, as: UInt64.self) == UInt64(sizes.toCoordinator),
               file.base.load(fromByteOffset: 16, as: UInt64.self) == UInt64(sizes.toWorker) else {
             throw .sharedMemory("/proc/\(pid)/fd/\(fd) does not start with a Descent frame region's header")
         }
@@ -137,91 +141,51 @@ final class SharedRegion {
     }
 
     /// A copy of the frame `reference` names in the incoming ring, marking it read; nil when the
-    /// reference points outside the ring (or this way has none).
+    /// reference points outside the ring (or this way has none). The copy is what the codec then
+    /// checks, whatever the peer writes into the ring meanwhile.
     func read(_ reference: RingReference) -> [UInt8]? {
-        readFrame(reference)?.bytes
-    }
-
-    /// `read`, with the CRC-32C of the copy's payload (the bytes after a frame header), computed
-    /// as it is copied: one pass over the bytes where a copy and then a checksum take two. Each
-    /// byte is read from the ring once, so the checksum is of the copy whatever the peer writes
-    /// meanwhile. No checksum for a copy shorter than a frame header.
-    func readFrame(_ reference: RingReference) -> (bytes: [UInt8], payloadChecksum: UInt32?)? {
         let ring = UInt64(capacity(of: incoming))
         guard ring > 0 else { return nil }
         let offset = reference.position % ring
         guard reference.length <= ring - offset else { return nil }
         let count = Int(reference.length)
-        let header = WireProtocol.headerSize
-        let source = data(of: incoming).advanced(by: Int(offset))
-        var checksum: UInt32?
-        let frame = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-            let destination = UnsafeMutableRawPointer(buffer.baseAddress!)
-            if count >= header {
-                destination.copyMemory(from: source, byteCount: header)
-                checksum = CRC32C.copy(UnsafeRawBufferPointer(start: source + header, count: count - header), to: destination + header)
-            } else if count > 0 {
-                destination.copyMemory(from: source, byteCount: count)
-            }
-            initialized = count
-        }
+        let frame = [UInt8](UnsafeRawBufferPointer(start: data(of: incoming) + Int(offset), count: count))
         descent_store_release_u64(cursor(of: incoming), reference.position &+ Self.aligned(count))
-        return (frame, checksum)
-    }
-}
-
-/// Bytes of a region's two rings: toward the coordinator (gradient segments, a few at a time)
-/// and toward the worker. Either may be empty (0 bytes): frames that way take the socket.
-struct RingSizes: Equatable, CustomStringConvertible {
-    var toCoordinator: Int
-    var toWorker: Int
-
-    var total: Int { toCoordinator + toWorker }
-    var description: String { "\(toCoordinator) and \(toWorker)" }
-
-    /// Not both empty, each within `SharedRegion.maxCapacity`, in whole cache lines.
-    var isValid: Bool {
-        total > 0 && [toCoordinator, toWorker].allSatisfy { $0 >= 0 && $0 <= SharedRegion.maxCapacity && $0 % SharedRegion.alignment == 0 }
+        return frame
     }
 
-    /// Each ring rounded up to whole pages; an empty one stays empty.
-    func rounded(to page: Int) -> RingSizes {
-        let round = { (bytes: Int) in bytes <= 0 ? 0 : (bytes + page - 1) / page * page }
-        return RingSizes(toCoordinator: round(toCoordinator), toWorker: round(toWorker))
-    }
-}
+    // MARK: Messages
 
-/// Where a frame sent through a `SharedRegion` lies: the 20-byte frame sent in its place.
-struct RingReference: Equatable {
-    /// Bytes since the ring began (the ring offset is this modulo its capacity).
-    var position: UInt64
-    var length: UInt64
-
-    /// "DSMR": not the codec's "DSCT", so a reference is never taken for a frame.
-    static let magic: UInt32 = 0x524D_5344
-    static let byteCount = 20
-
-    /// magic (u32), position, length (u64 each): little-endian, like a payload.
-    var bytes: [UInt8] {
-        var writer = PayloadWriter(reserved: 0, capacity: Self.byteCount)
-        writer.write(Self.magic)
-        writer.write(position)
-        writer.write(length)
-        return writer.finish()
+    /// Moves the frames of `frames` that are `SharedMemoryTransport.frameBytes` or longer into the
+    /// outgoing ring where it has room, leaving references in their place.
+    func place(_ frames: inout [[UInt8]], counting counters: inout SharedMemoryCounters) {
+        guard outgoingCapacity > 0 else { return }
+        for index in frames.indices where frames[index].count >= SharedMemoryTransport.frameBytes {
+            guard let reference = write(frames[index]) else {
+                counters.framesSentWithoutRoom += 1
+                continue
+            }
+            frames[index] = reference.bytes
+            counters.framesSent += 1
+        }
     }
 
-    init(position: UInt64, length: UInt64) {
-        self.position = position
-        self.length = length
-    }
-
-    /// The reference a frame carries, or nil for any other frame.
-    init?(_ frame: [UInt8]) {
-        guard frame.count == Self.byteCount else { return nil }
-        var reader = PayloadReader(frame, from: 0)
-        guard (try? reader.read(UInt32.self, "magic")) == Self.magic,
-              let position = try? reader.read(UInt64.self, "position"), let length = try? reader.read(UInt64.self, "length")
-        else { return nil }
-        (self.position, self.length) = (position, length)
+    /// Puts the frames that references name back in their place, copied out of the ring.
+    ///
+    /// A reference that cannot be followed — outside the ring, longer than `maxFrameBytes` — stays
+    /// as it is, and the codec refuses it. One message's frames were all in the ring at once, so
+    /// together they are at most a ring long: references that add up to more (the same frame
+    /// named again and again) are not followed either.
+    func follow(_ frames: inout [[UInt8]], maxFrameBytes: UInt64, counting counters: inout SharedMemoryCounters) {
+        var budget = UInt64(incomingCapacity)
+        for index in frames.indices {
+            guard let reference = RingReference(frames[index]), reference.length <= min(maxFrameBytes, budget),
+                let frame = read(reference)
+            else { continue }
+            budget -= reference.length
+            frames[index] = frame
+            counters.framesReceived += 1
+            counters.bytesReceived += frame.count
+        }
     }
 }
