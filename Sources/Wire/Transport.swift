@@ -1,7 +1,8 @@
 /// One end of a message pipe between the coordinator (a ROUTER, many peers) and a worker (a
 /// DEALER, one peer). The roles see only the narrow protocols built on it: `CoordinatorTransport`
 /// and `WorkerTransport`. `ZeroMQTransport` is the real pipe, `InMemoryTransport` one for tests in
-/// one process; `SharedMemoryRouter` and `SharedMemoryDealer` are a layer over either.
+/// one process; `SharedMemoryRouter` and `SharedMemoryDealer` are a layer over either, and
+/// `FaultInjectingTransport` one over a worker's.
 public protocol Transport: AnyObject {
     /// Waits up to `timeoutMilliseconds` (0 = poll, -1 = forever) for one message;
     /// nil when none arrived in time.

@@ -130,7 +130,7 @@ import Testing
         try fixture.faulty.send(.hello(Hello(name: "w")))
         let envelope = try #require(try fixture.router.receive(timeoutMilliseconds: 1000))
         #expect(throws: WireError.versionMismatch(expected: WireProtocol.protocolVersion, got: 99)) {
-            try MessageCodec.decode(envelope)
+            try MessageCodec.decode(envelope.frames)
         }
         // The checksum covers the payload alone: with this build's version back in the header
         // the frame reads, and its payload claims 99 too.
