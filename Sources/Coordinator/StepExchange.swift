@@ -74,7 +74,9 @@ final class StepExchange {
         for shard in shards { askedOf[shard] = worker.rank }
         if !worker.transportLogged {
             worker.transportLogged = true
-            if let route = outbox.route(to: worker.peer) { log.debug("worker \(worker.rank) (\(worker.label)): \(route)") }
+            if let route = outbox.route(to: worker.peer) {
+                log.debug("worker \(worker.rank) (\(worker.label)): \(route)")
+            }
         }
         return paramsBytes + frames.reduce(0) { $0 + $1.count }
     }
