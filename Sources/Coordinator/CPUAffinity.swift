@@ -2,9 +2,8 @@ import Foundation
 
 /// Which CPUs a thread may run on (Linux's sched_getaffinity / sched_setaffinity).
 ///
-/// Local workers are pinned one to a CPU when there are CPUs enough: measured on 2 cores with
-/// 2 workers, a step at batch 1,024 took 8.8 ms pinned against 9.3 ms when the scheduler moved
-/// workers between cores (and their caches with them).
+/// Local workers are pinned one to a CPU when there are CPUs enough, so the scheduler does not
+/// move them (and their caches) between cores (docs/PERFORMANCE.md, decisions).
 enum CPUAffinity {
     /// The CPUs this thread may run on, in increasing order; empty if the system will not say.
     static func allowed() -> [Int] {

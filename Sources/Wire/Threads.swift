@@ -3,7 +3,7 @@ import Glibc
 #endif
 
 // Locks and threads on pthreads. Foundation has them too (NSLock, NSCondition, Thread), but a
-// worker would load Foundation — 6 MB of every worker's resident memory — for them alone.
+// worker would load Foundation, and its resident memory, for them alone.
 
 /// A mutual-exclusion lock.
 public final class Lock: @unchecked Sendable {
