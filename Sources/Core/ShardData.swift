@@ -81,7 +81,7 @@ public final class ShardData: @unchecked Sendable {
     /// `onSegment`: see `Network.gradientSum`.
     public func computePartial(
         _ p: ParameterBuffer, selection: ExampleSelection, workspace ws: Workspace, into grad: ParameterBuffer,
-        onSegment: ((Int, OutputLayer.Evaluation) -> Void)? = nil
+        onSegment: (Int, OutputLayer.Evaluation) -> Void = { _, _ in }
     ) -> OutputLayer.Evaluation {
         switch (selection, features) {
         case (.range(let r), .floats(let values)):

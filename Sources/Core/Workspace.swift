@@ -14,12 +14,16 @@ public final class Workspace: @unchecked Sendable {
     private(set) var gatheredInput: UnsafeMutablePointer<Float>?
     private(set) var gatheredLabels: UnsafeMutablePointer<Int32>?
 
-    /// The gradient's segments (`ParameterLayout.segments`), computed once.
-    let segments: [GradientSegment]
+    /// dW[l]'s column blocks for l in 1…L (`ParameterLayout.columnBlocks`), computed once.
+    let columnBlocks: [[Range<Int>]]
+    /// Where the gradient's segments lie (`ParameterLayout.segments`), computed once.
+    let segments: [Range<Int>]
 
     public init(shape: NetworkShape, capacity: Int = 0) {
         self.shape = shape
-        segments = ParameterLayout(shape: shape).segments
+        let layout = ParameterLayout(shape: shape)
+        columnBlocks = [[]] + (1...shape.depth).map { layout.columnBlocks(layer: $0) }
+        segments = layout.segments.map(\.range)
         reserve(capacity)
     }
 
