@@ -48,6 +48,18 @@ private struct GradientCase {
 
 private enum GradientCaseError: Error { case noSeedAvoidsTheKink }
 
+extension ReferenceNetwork {
+    /// The smallest |Z[l]| over the hidden layers: relu's kink must be far from every example.
+    fileprivate func smallestHiddenPreactivation(_ x: [[Double]]) -> Double {
+        let pass = forward(x)
+        var smallest = Double.infinity
+        for l in stride(from: 1, to: depth, by: 1) {
+            for row in pass.z[l] { for value in row { smallest = min(smallest, abs(value)) } }
+        }
+        return smallest
+    }
+}
+
 /// max over every dW, db coordinate of |Core's Σ/m − the reference's gradient|.
 private func largestDifference(coreSum sum: ParameterBuffer, count m: Int, reference g: ReferenceNetwork.Gradient) -> Double {
     let layers = sum.layout.shape.layers
@@ -117,14 +129,14 @@ private func finiteDifferenceGradient(
         #expect(difference <= 1e-5 * max(1, g.maxMagnitude), "max |Δ| \(difference), max |g| \(g.maxMagnitude)")
     }
 
-    /// A first layer large enough to be cut into column blocks (`GradientSegment`) still gives
-    /// the reference's gradient: the blocks cover W exactly once.
+    /// A first layer large enough to be cut into column blocks (`ParameterLayout.columnBlocks`)
+    /// still gives the reference's gradient: the blocks cover W exactly once.
     @Test(arguments: [Activation.relu, .tanh])
     func blockedLayerGradientMatchesReference(activation: Activation) throws {
         let layers = [300, 260, 3]
-        #expect(layers[0] * layers[1] > GradientSegment.blockValues)
+        #expect(layers[0] * layers[1] > ParameterLayout.blockValues)
         let c = try GradientCase(layers: layers, activation: activation, weightScale: 0.2)
-        #expect(c.parameters.layout.segments.flatMap(\.pieces).count > 3, "the first layer must be cut")
+        #expect(c.parameters.layout.columnBlocks(layer: 1).count > 1, "the first layer must be cut")
         let (sum, _) = c.coreGradientSum()
         let g = c.reference.gradient(c.batch.rows, labels: c.batch.labels)
         let difference = largestDifference(coreSum: sum, count: c.batch.count, reference: g)

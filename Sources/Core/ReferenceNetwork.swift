@@ -1,62 +1,74 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
-@testable import Core
-
-/// A slow, obvious Float64 network written straight from the formulas: the oracle Core's
-/// forward and backward are held against.
+/// The network in Float64, written straight from the formulas with plain loops: the slow, obvious
+/// oracle that `Network`'s forward and backward are held against.
 ///
 /// Every matrix is row-major `[[Double]]`, indexed `[row][column]`: W[l] is (n_l, n_{l−1}),
-/// b[l] is (n_l), X and A[l], Z[l] are (n_l, m) with one column per example. Nothing here calls
-/// Core's arithmetic; only the weights are read out of a `ParameterBuffer`.
-struct ReferenceNetwork {
+/// b[l] is (n_l), X and A[l], Z[l] are (n_l, m) with one column per example. It shares no
+/// arithmetic with `Network`: no BLAS, no Float32, g′ from Z rather than from A.
+public struct ReferenceNetwork: Sendable {
     /// n0 … nL.
-    let layers: [Int]
-    let activation: Activation
+    public let layers: [Int]
+    public let activation: Activation
     /// W[l] for l in 1…L; index 0 is unused.
-    var weights: [[[Double]]]
+    public var weights: [[[Double]]]
     /// b[l] for l in 1…L; index 0 is unused.
-    var biases: [[Double]]
+    public var biases: [[Double]]
 
-    var depth: Int { layers.count - 1 }
+    public var depth: Int { layers.count - 1 }
 
     /// dW[l], db[l] with the formulas' 1/m: the gradient of the mean loss J.
-    struct Gradient {
-        var dW: [[[Double]]]
-        var db: [[Double]]
+    public struct Gradient: Sendable {
+        public var dW: [[[Double]]]
+        public var db: [[Double]]
+
+        public init(dW: [[[Double]]], db: [[Double]]) {
+            self.dW = dW
+            self.db = db
+        }
 
         /// max |value| over every dW and db.
-        var maxMagnitude: Double {
+        public var maxMagnitude: Double {
             let weights = dW.flatMap { $0.flatMap { $0 } }
             return (weights + db.flatMap { $0 }).map(abs).max() ?? 0
         }
     }
 
     /// The Z[l] and A[l] of one forward pass; index 0 of `a` is X, index 0 of `z` is unused.
-    struct Pass {
-        var z: [[[Double]]]
-        var a: [[[Double]]]
+    public struct Pass: Sendable {
+        public var z: [[[Double]]]
+        public var a: [[[Double]]]
+    }
+
+    /// W[l] (n_l, n_{l−1}) and b[l] (n_l) for l in 1…L, index 0 unused.
+    public init(layers: [Int], activation: Activation, weights: [[[Double]]], biases: [[Double]]) {
+        self.layers = layers
+        self.activation = activation
+        self.weights = weights
+        self.biases = biases
     }
 
     /// The parameters held in `p`, widened to Float64 exactly.
-    init(_ p: ParameterBuffer) {
+    public init(_ p: ParameterBuffer) {
         let shape = p.layout.shape
-        layers = shape.layers
-        activation = shape.activation
-        weights = [[]]
-        biases = [[]]
+        var weights: [[[Double]]] = [[]], biases: [[Double]] = [[]]
         for l in 1...shape.depth {
-            let rows = layers[l], cols = layers[l - 1]
+            let rows = shape.layers[l], cols = shape.layers[l - 1]
             let w = p.weight(l), b = p.bias(l)
-            // Core keeps W[l] column-major: element (i, j) at i + j·rows.
-            weights.append((0..<rows).map { i in (0..<cols).map { j in Double(w[i + j * rows]) } })
+            // `ParameterBuffer` keeps W[l] column-major: element (i, k) at i + k·rows.
+            weights.append((0..<rows).map { i in (0..<cols).map { k in Double(w[i + k * rows]) } })
             biases.append((0..<rows).map { i in Double(b[i]) })
         }
+        self.init(layers: shape.layers, activation: shape.activation, weights: weights, biases: biases)
     }
 
     // MARK: Forward
 
-    /// Z[l] = W[l]·A[l−1] + b[l]; A[l] = g(Z[l]) for hidden layers, the output function for l = L.
-    func forward(_ x: [[Double]]) -> Pass {
+    /// X is (n0, m). Z[l] = W[l]·A[l−1] + b[l]; A[l] = g(Z[l]) for hidden layers, the output
+    /// function for l = L.
+    public func forward(_ x: [[Double]]) -> Pass {
         let m = x[0].count
         var pass = Pass(z: [[]], a: [x])
         for l in 1...depth {
@@ -75,8 +87,8 @@ struct ReferenceNetwork {
         return pass
     }
 
-    /// J = (1/m) Σ_j loss(example j).
-    func loss(_ x: [[Double]], labels: [Int32]) -> Double {
+    /// X is (n0, m), labels (m). J = (1/m) Σ_j loss(example j).
+    public func loss(_ x: [[Double]], labels: [Int32]) -> Double {
         let zL = forward(x).z[depth]
         let m = labels.count
         var sum = 0.0
@@ -84,9 +96,9 @@ struct ReferenceNetwork {
         return sum / Double(m)
     }
 
-    /// How many examples the network classifies correctly: the largest probability (the first
-    /// on ties) for softmax, A ≥ ½ meaning class 1 for a sigmoid output.
-    func correctCount(_ x: [[Double]], labels: [Int32]) -> Int {
+    /// X is (n0, m), labels (m). How many examples the network classifies correctly: the largest
+    /// probability (the first on ties) for softmax, A ≥ ½ meaning class 1 for a sigmoid output.
+    public func correctCount(_ x: [[Double]], labels: [Int32]) -> Int {
         let aL = forward(x).a[depth]
         var correct = 0
         for j in 0..<labels.count {
@@ -103,25 +115,14 @@ struct ReferenceNetwork {
         return correct
     }
 
-    /// The smallest |Z[l]| over the hidden layers: relu's kink must be far from every example.
-    func smallestHiddenPreactivation(_ x: [[Double]]) -> Double {
-        let pass = forward(x)
-        var smallest = Double.infinity
-        for l in stride(from: 1, to: depth, by: 1) {
-            for row in pass.z[l] { for value in row { smallest = min(smallest, abs(value)) } }
-        }
-        return smallest
-    }
-
     // MARK: Backward
 
-    /// dZ[L] = A[L] − Y; dW[l] = (1/m)·dZ[l]·A[l−1]ᵀ; db[l] = (1/m)·Σ_j dZ[l][:, j];
-    /// dA[l−1] = W[l]ᵀ·dZ[l]; dZ[l−1] = dA[l−1] ⊙ g′(Z[l−1]).
-    func gradient(_ x: [[Double]], labels: [Int32]) -> Gradient {
+    /// X is (n0, m), labels (m). dZ[L] = A[L] − Y; for l = L…1: dW[l] = (1/m)·dZ[l]·A[l−1]ᵀ,
+    /// db[l] = (1/m)·Σ_j dZ[l][:, j], then dA[l−1] = W[l]ᵀ·dZ[l], dZ[l−1] = dA[l−1] ⊙ g′(Z[l−1]).
+    public func gradient(_ x: [[Double]], labels: [Int32]) -> Gradient {
         let m = labels.count
         let pass = forward(x)
         var gradient = Gradient(dW: Array(repeating: [], count: depth + 1), db: Array(repeating: [], count: depth + 1))
-
         var dZ = pass.a[depth]
         for j in 0..<m {
             for i in 0..<layers[depth] {
@@ -143,7 +144,6 @@ struct ReferenceNetwork {
             gradient.dW[l] = dW
             gradient.db[l] = db
             guard l > 1 else { break }
-
             var dZPrevious = Self.zeros(layers[l - 1], m)
             for k in 0..<layers[l - 1] {
                 for j in 0..<m {
@@ -165,8 +165,8 @@ struct ReferenceNetwork {
         switch activation {
         case .relu: return max(z, 0)
         case .leakyRelu: return z > 0 ? z : Self.leakySlope * z
-        case .tanh: return Foundation.tanh(z)
-        case .sigmoid: return 1 / (1 + Foundation.exp(-z))
+        case .tanh: return tanh(z)
+        case .sigmoid: return 1 / (1 + exp(-z))
         }
     }
 
@@ -175,8 +175,8 @@ struct ReferenceNetwork {
         switch activation {
         case .relu: return z > 0 ? 1 : 0
         case .leakyRelu: return z > 0 ? 1 : Self.leakySlope
-        case .tanh: let t = Foundation.tanh(z); return 1 - t * t
-        case .sigmoid: let s = 1 / (1 + Foundation.exp(-z)); return s * (1 - s)
+        case .tanh: let t = tanh(z); return 1 - t * t
+        case .sigmoid: let s = 1 / (1 + exp(-z)); return s * (1 - s)
         }
     }
 
@@ -185,11 +185,11 @@ struct ReferenceNetwork {
         var a = z
         for j in 0..<z[0].count {
             if layers[depth] == 1 {
-                a[0][j] = 1 / (1 + Foundation.exp(-z[0][j]))
+                a[0][j] = 1 / (1 + exp(-z[0][j]))
             } else {
                 let column = z.map { $0[j] }
                 let lse = Self.logSumExp(column)
-                for i in column.indices { a[i][j] = Foundation.exp(column[i] - lse) }
+                for i in column.indices { a[i][j] = exp(column[i] - lse) }
             }
         }
         return a
@@ -199,14 +199,14 @@ struct ReferenceNetwork {
     private func exampleLoss(logits z: [Double], label y: Int) -> Double {
         if layers[depth] == 1 {
             let v = z[0]
-            return max(v, 0) - v * Double(y) + Foundation.log1p(Foundation.exp(-abs(v)))
+            return max(v, 0) - v * Double(y) + log1p(exp(-abs(v)))
         }
         return Self.logSumExp(z) - z[y]
     }
 
     private static func logSumExp(_ values: [Double]) -> Double {
         let top = values.max()!
-        return top + Foundation.log(values.reduce(0) { $0 + Foundation.exp($1 - top) })
+        return top + log(values.reduce(0) { $0 + exp($1 - top) })
     }
 
     private static func zeros(_ rows: Int, _ cols: Int) -> [[Double]] {
