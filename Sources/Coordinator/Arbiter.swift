@@ -34,7 +34,7 @@ final class Arbiter {
         guard evaluation.lossSum.isFinite, gradient.isFinite else {
             throw TrainingError.diverged(step: step, loss: evaluation.lossSum / Double(max(examples, 1)))
         }
-        accumulator.addMissing(
+        accumulator.add(
             shard: shard, gradients: gradient.values, examples: examples, correct: evaluation.correct,
             lossSum: evaluation.lossSum)
         return examples

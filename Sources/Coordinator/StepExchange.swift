@@ -100,21 +100,14 @@ final class StepExchange {
         }
         let before = ContinuousClock.now
         defer { reduce += .now - before }
-        func add(_ g: UnsafePointer<Float>, keptBy owner: AnyObject?) {
+        func add(_ g: UnsafePointer<Float>) {
             accumulator.add(
                 shard: Int(partial.shardID), segment: segment, values: g, examples: Int(partial.exampleCount),
-                correct: Int(partial.correctCount), lossSum: partial.lossSum, keptBy: owner)
+                correct: Int(partial.correctCount), lossSum: partial.lossSum)
         }
         switch partial.gradients {
-        case .float32(let g):
-            if let floats = g.receivedFloats {
-                // The frame is this process's own copy and nothing changes it: a segment that
-                // waits for its turn waits in it, kept alive by the box, instead of being copied.
-                add(floats, keptBy: FrameKeeper(g))
-            } else {
-                g.withUnsafeFloats { add($0.baseAddress!, keptBy: nil) }
-            }
-        case .float16, .bfloat16: add(decoded.values, keptBy: nil)
+        case .float32(let g): g.withUnsafeFloats { add($0.baseAddress!) }
+        case .float16, .bfloat16: add(decoded.values)
         }
     }
 
@@ -150,11 +143,4 @@ final class StepExchange {
         timings.wait = (ContinuousClock.now - sent - reduce).inSeconds
         return timings
     }
-}
-
-/// Keeps a received partial's frame alive while one of its segments waits in the accumulator
-/// for its turn (`GradientAccumulator.add(…, keptBy:)`).
-private final class FrameKeeper {
-    let gradients: FloatArray
-    init(_ gradients: FloatArray) { self.gradients = gradients }
 }

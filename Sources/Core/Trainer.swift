@@ -3,9 +3,6 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-#if canImport(Glibc)
-import Glibc
-#endif
 import Dispatch
 
 /// The training loop: plan a step, gather its partials in shard order, update, report, repeat.
@@ -25,14 +22,17 @@ public final class Trainer {
     private let accumulator: GradientAccumulator
     private let testSet: Dataset?
     private let evaluator: Evaluator
-    /// The running step's update, computed segment by segment as the segments' sums complete
-    /// (`GradientAccumulator.onSegmentComplete`) and committed once the step is whole.
-    private var pending: PendingUpdate?
+    /// The epoch's shuffles of the shards, and the epoch they are for.
+    private var permutations: [[Int32]] = []
+    private var permutationsEpoch = -1
 
     public var totalSteps: Int { options.steps ?? options.epochs * schedule.stepsPerEpoch }
 
     /// - Parameter initial: starting W, b (from `--init`); random from the seed when nil.
-    public init(options: TrainingOptions, exampleCount m: Int, source: GradientSource, testSet: Dataset?, initial: ParameterBuffer?) throws {
+    public init(
+        options: TrainingOptions, exampleCount m: Int, source: GradientSource, testSet: Dataset?,
+        initial: ParameterBuffer?
+    ) throws {
         self.options = options
         let plan = try ShardPlan(exampleCount: m, shards: options.shards)
         schedule = try BatchSchedule(plan: plan, batch: options.batch, seed: options.seed)
@@ -49,13 +49,13 @@ public final class Trainer {
         self.source = source
         self.testSet = testSet
         evaluator = Evaluator(shape: options.shape)
-        accumulator.onSegmentComplete = { [unowned self] range in updateSegment(range) }
     }
 
     /// Continues from a checkpoint: W, b, the optimizer's state and the step.
     public func restore(from checkpoint: Checkpoint) throws {
         guard checkpoint.parameters.layout == parameters.layout else {
-            throw ConfigurationError.invalid(field: "--resume", reason: "the checkpoint's network differs from this run's")
+            throw ConfigurationError.invalid(
+                field: "--resume", reason: "the checkpoint's network differs from this run's")
         }
         parameters.copy(from: checkpoint.parameters)
         if let m = checkpoint.firstMoment, let buffer = optimizer.firstMoment { buffer.copy(from: m) }
@@ -74,89 +74,105 @@ public final class Trainer {
         var examples = 0
         var lastLoss = Double.nan
         var lastTest: Evaluator.Result?
-        var permutations: [[Int32]] = []
-        var permutationsEpoch = -1
-        let perEpoch = schedule.stepsPerEpoch
-
-        /// Plans the step after `step`, readies the accumulator and the update for it, and hands
-        /// it to the source.
-        func begin() throws -> PlannedStep {
-            let started = DispatchTime.now()
-            let epoch = step / perEpoch, j = step % perEpoch
-            if !schedule.isFullBatch && epoch != permutationsEpoch {
-                permutations = schedule.permutations(epoch: epoch)
-                permutationsEpoch = epoch
-            }
-            let planned = PlannedStep(
-                epoch: epoch, stepInEpoch: j, work: schedule.work(stepInEpoch: j, permutations: permutations),
-                expected: schedule.examples(stepInEpoch: j),
-                rate: options.schedule.rate(base: options.learningRate, step: step, epoch: epoch), started: started)
-            accumulator.reset()
-            pending = PendingUpdate(exampleCount: planned.expected, learningRate: planned.rate)
-            try source.beginPartials(step: step + 1, parameters: parameters, work: planned.work, into: accumulator)
-            return planned
-        }
-
         var next: PlannedStep?
         while step < totalSteps {
-            let current = try next ?? begin()
-            next = nil
-            let expected = current.expected
+            // Plan and begin: done already when the step before was reported.
+            let planned = try next ?? begin()
+            // Gather the partials; `planned.update` computes each segment's part of the update
+            // as soon as the accumulator has that segment's sum.
             let asked = DispatchTime.now()
-            try source.computePartials(step: step + 1, parameters: parameters, work: current.work, into: accumulator)
+            try source.computePartials(step: step + 1, parameters: parameters, work: planned.work, into: accumulator)
             let computed = DispatchTime.now()
-
-            guard accumulator.isComplete, accumulator.examples == expected, let update = pending else {
-                throw TrainingError.incompleteStep(step: step + 1, expected: expected, got: accumulator.examples)
-            }
-            pending = nil
-            let loss = accumulator.lossSum / Double(expected)
-            guard loss.isFinite else { throw TrainingError.diverged(step: step + 1, loss: loss) }
-            // A non-finite gradient makes a non-finite update, so its check also covers it.
-            guard optimizer.commit(marks: update.marks) else {
-                throw TrainingError.diverged(step: step + 1, loss: loss)
-            }
-            swap(&parameters, &nextParameters)
-            step += 1
-            let updated = DispatchTime.now()
-
-            var timings = StepTimings()
-            // The segments' updates ran inside the source's step, while partials were added.
-            if let timed = source as? TimedGradientSource {
-                timings = timed.lastTimings
-                timings.reduce = max(0, timings.reduce - update.seconds)
-            } else {
-                timings.compute = seconds(asked, computed) - update.seconds
-                timings.computeSlowest = timings.compute
-            }
-            timings.update = seconds(computed, updated) + update.seconds
-            timings.total = seconds(current.started, updated)
-            examples += expected
-            lastLoss = loss
-            let report = StepReport(
-                step: step, epoch: current.epoch + 1, loss: loss,
-                accuracy: Double(accumulator.correct) / Double(expected), examples: expected,
-                workers: source.workerCount, learningRate: current.rate,
-                examplesPerSecond: Double(expected) / max(timings.total, 1e-9), timings: timings)
-
-            // The test set is evaluated while no step runs: its gemms take every core there is
-            // (beside a worker's compute they ran slower, and the README's job with them). The
-            // next step then starts before this one is reported, so its workers compute while
-            // the metrics line is written.
-            var evaluation: Evaluator.Result?
-            if let testSet, current.stepInEpoch == perEpoch - 1 || step == totalSteps {
-                evaluation = evaluator.evaluate(parameters, on: testSet)
-            }
+            // Update: W, b take the new values once every part is known finite.
+            let loss = try commit(planned)
+            let report = stepReport(planned, loss: loss, timings: timings(planned, asked: asked, computed: computed))
+            // Report. The test set is evaluated while no step runs (its gemms take every core);
+            // the next step then begins before this one is reported, so its workers compute while
+            // the report is written.
+            let evaluation = evaluationIfDue(planned)
             if step < totalSteps { next = try begin() }
             try onStep(report)
             if let evaluation {
                 lastTest = evaluation
-                try onEvaluation(EvaluationReport(step: step, epoch: current.epoch + 1, result: evaluation))
+                try onEvaluation(EvaluationReport(step: step, epoch: planned.epoch + 1, result: evaluation))
             }
+            examples += planned.expected
+            lastLoss = loss
         }
         return TrainingSummary(
             steps: step, finalLoss: lastLoss, test: lastTest, examples: examples,
             wallSeconds: seconds(started, DispatchTime.now()), workers: source.workerCount)
+    }
+
+    /// Plans the step after `step`, readies the accumulator and the step's update, and hands the
+    /// step to the source.
+    private func begin() throws -> PlannedStep {
+        let started = DispatchTime.now()
+        let epoch = step / schedule.stepsPerEpoch, j = step % schedule.stepsPerEpoch
+        if !schedule.isFullBatch && epoch != permutationsEpoch {
+            permutations = schedule.permutations(epoch: epoch)
+            permutationsEpoch = epoch
+        }
+        let expected = schedule.examples(stepInEpoch: j)
+        let rate = options.schedule.rate(base: options.learningRate, step: step, epoch: epoch)
+        let update = StepUpdate(
+            optimizer: optimizer, from: parameters, gradientSum: accumulator.sum, exampleCount: expected,
+            learningRate: rate, into: nextParameters)
+        accumulator.reset(onSegmentComplete: update.apply)
+        let planned = PlannedStep(
+            epoch: epoch, stepInEpoch: j, work: schedule.work(stepInEpoch: j, permutations: permutations),
+            expected: expected, rate: rate, update: update, started: started)
+        try source.beginPartials(step: step + 1, parameters: parameters, work: planned.work, into: accumulator)
+        return planned
+    }
+
+    /// Checks the gathered step and commits its update: W, b become the new values. Returns the
+    /// step's mean loss.
+    private func commit(_ planned: PlannedStep) throws -> Double {
+        guard accumulator.isComplete, accumulator.examples == planned.expected else {
+            throw TrainingError.incompleteStep(step: step + 1, expected: planned.expected, got: accumulator.examples)
+        }
+        let loss = accumulator.lossSum / Double(planned.expected)
+        guard loss.isFinite else { throw TrainingError.diverged(step: step + 1, loss: loss) }
+        // A non-finite gradient makes a non-finite update, so its check also covers it.
+        guard optimizer.commit(marks: planned.update.marks) else {
+            throw TrainingError.diverged(step: step + 1, loss: loss)
+        }
+        swap(&parameters, &nextParameters)
+        step += 1
+        return loss
+    }
+
+    /// Where the step's time went; the segments' updates ran inside the source's step, while
+    /// partials were added.
+    private func timings(_ planned: PlannedStep, asked: DispatchTime, computed: DispatchTime) -> StepTimings {
+        let updated = DispatchTime.now()
+        let updating = planned.update.elapsed
+        var timings = StepTimings()
+        if let timed = source as? TimedGradientSource {
+            timings = timed.lastTimings
+            timings.reduce = max(0, timings.reduce - updating)
+        } else {
+            timings.compute = seconds(asked, computed) - updating
+            timings.computeSlowest = timings.compute
+        }
+        timings.update = seconds(computed, updated) + updating
+        timings.total = seconds(planned.started, updated)
+        return timings
+    }
+
+    private func stepReport(_ planned: PlannedStep, loss: Double, timings: StepTimings) -> StepReport {
+        StepReport(
+            step: step, epoch: planned.epoch + 1, loss: loss,
+            accuracy: Double(accumulator.correct) / Double(planned.expected), examples: planned.expected,
+            workers: source.workerCount, learningRate: planned.rate,
+            examplesPerSecond: Double(planned.expected) / max(timings.total, 1e-9), timings: timings)
+    }
+
+    /// The test set's evaluation after `planned`, at the end of each epoch and of the run.
+    private func evaluationIfDue(_ planned: PlannedStep) -> Evaluator.Result? {
+        guard let testSet, planned.stepInEpoch == schedule.stepsPerEpoch - 1 || step == totalSteps else { return nil }
+        return evaluator.evaluate(parameters, on: testSet)
     }
 }
 
@@ -167,32 +183,8 @@ private struct PlannedStep {
     let work: [ShardWork]
     let expected: Int
     let rate: Float
+    let update: StepUpdate
     let started: DispatchTime
-}
-
-/// A step's update while its segments arrive: what every part is computed with, and what the
-/// parts have found so far.
-private struct PendingUpdate {
-    let exampleCount: Int
-    let learningRate: Float
-    /// The new values' finiteness marks, or-ed (`Finiteness`).
-    var marks: UInt32 = 0
-    /// Time spent computing the parts.
-    var seconds = 0.0
-}
-
-extension Trainer {
-    /// Computes the part of the running step's update that lies in `range`, a segment whose sum
-    /// has just completed.
-    private func updateSegment(_ range: Range<Int>) {
-        guard var update = pending else { return }
-        let started = DispatchTime.now()
-        update.marks |= optimizer.update(
-            parameters, gradientSum: accumulator.sum, range: range, exampleCount: update.exampleCount,
-            learningRate: update.learningRate, into: nextParameters)
-        update.seconds += seconds(started, DispatchTime.now())
-        pending = update
-    }
 }
 
 /// A source that measures its own phases (send, wait, reduce) for the metrics.

@@ -252,7 +252,7 @@ private func indices(_ selection: ExampleSelection) -> [Int] {
         #expect(pieces.segments.count >= 4)
         // Each segment is reported once, when its sum is complete and not before.
         var reported: [Range<Int>] = []
-        pieces.onSegmentComplete = { range in
+        pieces.reset { range in
             reported.append(range)
             #expect(Array(pieces.sum.array[range]).map(\.bitPattern) == Array(whole.sum.array[range]).map(\.bitPattern))
         }
@@ -272,95 +272,38 @@ private func indices(_ selection: ExampleSelection) -> [Int] {
         #expect(pieces.sum.array.map(\.bitPattern) == whole.sum.array.map(\.bitPattern))
         #expect(pieces.examples == whole.examples && pieces.correct == whole.correct)
         #expect(pieces.lossSum.bitPattern == whole.lossSum.bitPattern)
-
-        // Segments whose owner keeps them wait where they lie (shard 0's until shard 1's is in,
-        // to be added together), the others are copied as before: the bits are the same, and
-        // each kept segment is let go once it is added.
-        for keep in [{ (_: Int, _: Int) in true }, { (k: Int, s: Int) in (k + s) % 3 != 0 }] {
-            let kept = GradientAccumulator(layout: layout, shards: shards)
-            var owners: [WeakBox] = []
-            for (k, s) in arrivals {
-                let segment = SegmentBox(Array(g[k][kept.segments[s]]))
-                if keep(k, s) { owners.append(WeakBox(segment)) }
-                segment.values.withUnsafeBufferPointer {
-                    kept.add(shard: k, segment: s, values: $0.baseAddress!, examples: k + 1, correct: k, lossSum: Double(k) / 3,
-                             keptBy: keep(k, s) ? segment : nil)
-                }
-            }
-            #expect(kept.isComplete)
-            #expect(kept.sum.array.map(\.bitPattern) == whole.sum.array.map(\.bitPattern))
-            #expect(owners.allSatisfy { $0.value == nil }, "every kept segment let go once added")
-        }
     }
 
-    /// Shard 0's kept segment waits for shard 1's, and both are let go once added together.
-    @Test func shardZerosKeptSegmentWaitsForShardOnes() {
-        let g = partials()
-        let accumulator = GradientAccumulator(layout: layout, shards: shards)
-        let s = 0, range = accumulator.segments[s]
-        var owners: [SegmentBox?] = [SegmentBox(Array(g[0][range])), SegmentBox(Array(g[1][range]))]
-        let watch = (WeakBox(owners[0]!), WeakBox(owners[1]!))
-        owners[0]!.values.withUnsafeBufferPointer {
-            accumulator.add(shard: 0, segment: s, values: $0.baseAddress!, examples: 1, correct: 0, lossSum: 0, keptBy: owners[0]!)
+    /// A whole partial added after some of its segments came on their own (the coordinator's
+    /// own computation of a shard whose worker failed midway) adds only the segments not yet in:
+    /// those that came first keep their values, here distinguishable (×7), all in shard order.
+    @Test(arguments: [[0], [1], [0, 2]])
+    func aWholePartialAddsTheSegmentsNotYetIn(segmentsFirst: [Int]) throws {
+        let layout = ParameterLayout(shape: try NetworkShape(layers: [300, 900, 20, 3], activation: .relu))
+        var rng = Xoshiro256(seed: 9)
+        let g: [[Float]] = (0..<2).map { _ in
+            (0..<layout.count).map { _ in Float((rng.nextUnit() - 0.5) * pow(10.0, Double(rng.next(below: 8) - 3))) }
         }
-        owners[0] = nil
-        #expect(watch.0.value != nil && accumulator.nextShard == 0, "shard 0 waits for shard 1")
-        owners[1]!.values.withUnsafeBufferPointer {
-            accumulator.add(shard: 1, segment: s, values: $0.baseAddress!, examples: 1, correct: 0, lossSum: 0, keptBy: owners[1]!)
-        }
-        owners[1] = nil
-        #expect(watch.0.value == nil && watch.1.value == nil, "both let go once added")
-        let expected = zip(g[0][range], g[1][range]).map { $0 + $1 }
-        #expect(Array(UnsafeBufferPointer(start: accumulator.sum.values + range.lowerBound, count: range.count)).map(\.bitPattern) == expected.map(\.bitPattern))
-    }
-
-    /// Shard 0's kept segment is added as soon as shard 1's is in, however shard 1's comes:
-    /// kept, copied (a partial the coordinator computed itself, or read back from 16 bits), or
-    /// whole — with no later arrival needed to set it going. Two shards, so none follows.
-    @Test(arguments: ["kept", "copied", "whole"])
-    func shardZerosKeptSegmentIsAddedWhenShardOnesArrives(how: String) {
-        let g = partials()
         let accumulator = GradientAccumulator(layout: layout, shards: 2)
-        let owners = accumulator.segments.map { SegmentBox(Array(g[0][$0])) }
-        for (s, owner) in owners.enumerated() {
-            owner.values.withUnsafeBufferPointer {
-                accumulator.add(shard: 0, segment: s, values: $0.baseAddress!, examples: 1, correct: 0, lossSum: 0, keptBy: owner)
+        #expect(accumulator.segments.count >= 3)
+        for s in segmentsFirst {
+            let fromWorker = g[1].map { $0 * 7 }
+            fromWorker.withUnsafeBufferPointer {
+                accumulator.add(shard: 1, segment: s, values: $0.baseAddress! + accumulator.segments[s].lowerBound,
+                                examples: 1, correct: 0, lossSum: 0)
             }
         }
-        #expect(accumulator.nextShard == 0 && !accumulator.isComplete)
-        g[1].withUnsafeBufferPointer { all in
-            switch how {
-            case "whole":
-                accumulator.add(shard: 1, gradients: all.baseAddress!, examples: 1, correct: 0, lossSum: 0)
-            default:
-                for (s, range) in accumulator.segments.enumerated() {
-                    let box = SegmentBox(Array(all[range]))
-                    box.values.withUnsafeBufferPointer {
-                        accumulator.add(shard: 1, segment: s, values: $0.baseAddress!, examples: 1, correct: 0, lossSum: 0,
-                                        keptBy: how == "kept" ? box : nil)
-                    }
-                }
+        for k in [1, 0] {
+            g[k].withUnsafeBufferPointer {
+                accumulator.add(shard: k, gradients: $0.baseAddress!, examples: 1, correct: 0, lossSum: 0)
             }
         }
-        #expect(accumulator.isComplete, "\(how)")
-        #expect(accumulator.sum.array.map(\.bitPattern) == zip(g[0], g[1]).map { ($0 + $1).bitPattern })
-    }
-
-    /// A kept segment is held only until its turn, and a step that never reached its turn lets
-    /// it go on `reset`.
-    @Test func aKeptSegmentIsHeldUntilItsTurnOrTheNextStep() {
-        let g = partials()
-        let accumulator = GradientAccumulator(layout: layout, shards: shards)
-        let s = accumulator.segments.count - 1
-        var owner: SegmentBox? = SegmentBox(Array(g[1][accumulator.segments[s]]))
-        let watch = WeakBox(owner!)
-        owner!.values.withUnsafeBufferPointer {
-            accumulator.add(shard: 1, segment: s, values: $0.baseAddress!, examples: 1, correct: 0, lossSum: 0, keptBy: owner!)
+        #expect(accumulator.isComplete)
+        var expected = zip(g[0], g[1]).map { $0 + $1 }
+        for s in segmentsFirst {
+            for i in accumulator.segments[s] { expected[i] = g[0][i] + g[1][i] * 7 }
         }
-        owner = nil
-        #expect(watch.value != nil, "shard 1 waits for shard 0")
-        accumulator.reset()
-        #expect(watch.value == nil, "let go with the step")
+        #expect(accumulator.sum.array.map(\.bitPattern) == expected.map(\.bitPattern))
     }
 
     /// The check above is only meaningful if another order would give other bits.
@@ -416,15 +359,4 @@ private func indices(_ selection: ExampleSelection) -> [Int] {
         #expect(accumulator.sum.array.map(\.bitPattern) == shardOrderSum(second).map(\.bitPattern))
         #expect(accumulator.examples == 10 && accumulator.correct == 0 && accumulator.lossSum == 2.5)
     }
-}
-
-/// Values a test hands the accumulator to keep (`add(…, keptBy:)`).
-private final class SegmentBox {
-    let values: [Float]
-    init(_ values: [Float]) { self.values = values }
-}
-
-private final class WeakBox {
-    weak var value: SegmentBox?
-    init(_ value: SegmentBox) { self.value = value }
 }
