@@ -78,12 +78,14 @@ let package = Package(
         ),
 
         // MARK: Tests
+        // Helpers that several test targets need.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "CoreTests", dependencies: ["Core"]),
-        .testTarget(name: "WireTests", dependencies: ["Wire"]),
+        .testTarget(name: "WireTests", dependencies: ["Wire", "TestSupport"]),
         .testTarget(
             name: "CoordinatorTests",
             dependencies: ["Coordinator", "Core", "Wire", .product(name: "Logging", package: "swift-log")]
         ),
-        .testTarget(name: "EndToEndTests", dependencies: ["Core"], exclude: ["Reference"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Core", "TestSupport"], exclude: ["Reference"]),
     ]
 )
