@@ -118,6 +118,8 @@ public final class Trainer {
         let update = StepUpdate(
             optimizer: optimizer, from: parameters, gradientSum: accumulator.sum, exampleCount: expected,
             learningRate: rate, into: nextParameters)
+        // The update of each segment runs as soon as its sum is complete, while later partials
+        // still arrive: most of the update is done when the last one is in.
         accumulator.reset(onSegmentComplete: update.apply)
         let planned = PlannedStep(
             epoch: epoch, stepInEpoch: j, work: schedule.work(stepInEpoch: j, permutations: permutations),
