@@ -86,6 +86,10 @@ let package = Package(
             name: "CoordinatorTests",
             dependencies: ["Coordinator", "Core", "Wire", .product(name: "Logging", package: "swift-log")]
         ),
+        .testTarget(
+            name: "RoleTests",
+            dependencies: ["Coordinator", "Worker", "Core", "Wire", .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(name: "EndToEndTests", dependencies: ["Core", "TestSupport"], exclude: ["Reference"]),
     ]
 )
