@@ -26,7 +26,7 @@ let package = Package(
         ),
         .target(
             name: "Wire",
-            dependencies: ["CZeroMQ", "CCRC32C", "CSharedMemory"]
+            dependencies: ["Core", "CZeroMQ", "CCRC32C", "CSharedMemory"]
         ),
 
         // MARK: Executables
@@ -81,7 +81,7 @@ let package = Package(
         // Helpers that several test targets need.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "CoreTests", dependencies: ["Core"]),
-        .testTarget(name: "WireTests", dependencies: ["Wire", "TestSupport"]),
+        .testTarget(name: "WireTests", dependencies: ["Wire", "Core", "TestSupport"]),
         .testTarget(
             name: "CoordinatorTests",
             dependencies: ["Coordinator", "Core", "Wire", .product(name: "Logging", package: "swift-log")]

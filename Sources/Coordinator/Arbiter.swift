@@ -22,7 +22,7 @@ final class Arbiter {
     /// Computes `work`'s shard for `parameters` and adds the segments `accumulator` does not hold
     /// yet (those in came from a worker that checked out so far). Returns the examples computed;
     /// throws `TrainingError.diverged` when the partial is not finite.
-    func settle(_ work: Core.ShardWork, step: Int, parameters: ParameterBuffer, into accumulator: GradientAccumulator)
+    func settle(_ work: ShardWork, step: Int, parameters: ParameterBuffer, into accumulator: GradientAccumulator)
         throws -> Int
     {
         let shard = work.shard

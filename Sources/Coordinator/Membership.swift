@@ -77,7 +77,7 @@ final class Membership {
         Welcome(
             rank: UInt32(rank), heartbeatMilliseconds: UInt32(settings.heartbeat.inMilliseconds),
             threads: UInt32(settings.threads), layers: shape.layers.map(UInt32.init),
-            activation: shape.activation.rawValue, seed: settings.seed, gradientEncoding: settings.compress.encoding)
+            activation: shape.activation.rawValue, seed: settings.seed, gradientEncoding: settings.compress)
     }
 
     private func refuse(_ peer: PeerID, version: UInt16, address: String?) {

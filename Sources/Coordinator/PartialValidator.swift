@@ -22,7 +22,7 @@ struct PartialValidator {
     /// The verdict on `partial` from a worker hosting `hostedShards`, in `step`, whose work is
     /// `work` by shard and whose partials so far are in `accumulator`.
     func verdict(
-        on partial: Partial, step: Int, hostedShards: Set<Int>, work: [Int: Core.ShardWork],
+        on partial: Partial, step: Int, hostedShards: Set<Int>, work: [Int: ShardWork],
         accumulator: GradientAccumulator
     ) -> Verdict {
         let shard = Int(partial.shardID)

@@ -1,3 +1,5 @@
+import Core
+
 /// What the coordinator's pool of workers is configured with.
 struct PoolSettings {
     var expectedWorkers: Int
@@ -8,5 +10,5 @@ struct PoolSettings {
     var threads: Int
     var seed: UInt64
     /// How workers send gradients; a partial in another encoding is refused.
-    var compress: CompressOption = .none
+    var compress: GradientEncoding = .float32
 }

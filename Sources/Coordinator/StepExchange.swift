@@ -8,7 +8,7 @@ final class StepExchange {
     /// The step under way (0 before the first).
     private(set) var step = 0
     /// The step's work, by shard.
-    private(set) var work: [Int: Core.ShardWork] = [:]
+    private(set) var work: [Int: ShardWork] = [:]
     /// The step's W, b and their PARAMS, as each worker takes them.
     private(set) var parameters: StepParameters?
     /// The step whose STEP messages are out and whose partials are awaited, if any.
@@ -40,7 +40,7 @@ final class StepExchange {
     }
 
     /// Starts `step`: publishes its parameters; `request` then asks each worker for its shards.
-    func begin(step: Int, parameters p: ParameterBuffer, work: [Core.ShardWork]) {
+    func begin(step: Int, parameters p: ParameterBuffer, work: [ShardWork]) {
         started = .now
         timings = StepTimings()
         reduce = .zero
@@ -67,7 +67,7 @@ final class StepExchange {
             work[$0] != nil && askedOf[$0] != worker.rank && !accumulator.has(shard: $0)
         }
         guard !shards.isEmpty else { return 0 }
-        let frames = MessageCodec.encode(.step(Step(step: UInt64(step), plan: shards.compactMap { work[$0]?.wire })))
+        let frames = MessageCodec.encode(.step(Step(step: UInt64(step), plan: shards.compactMap { work[$0] })))
         guard let params = parameters?.outgoing else { return 0 }
         let paramsBytes = try outbox.send(params, to: worker.peer)
         try outbox.send(frames, to: worker.peer)
@@ -112,9 +112,9 @@ final class StepExchange {
     }
 
     /// Reads 16-bit gradients back into the start of `decoded`.
-    private func decode(_ bits: HalfArray, from compression: GradientCompression) {
+    private func decode(_ bits: HalfArray, from encoding: GradientEncoding) {
         guard bits.count > 0 else { return }
-        bits.withUnsafeBits { compression.dequantize($0.baseAddress!, count: $0.count, into: decoded.values) }
+        bits.withUnsafeBits { encoding.dequantize($0.baseAddress!, count: $0.count, into: decoded.values) }
     }
 
     /// Counts `examples` the coordinator computed itself (rank −1) to overrule a bad partial.

@@ -85,7 +85,7 @@ struct TrainCommand: ParsableCommand {
     var threads: Int = 1
 
     @Option(help: "Workers send their partial gradients as none (Float32), fp16 or bf16: half the bytes, but lossy. Each worker keeps every shard's rounding error and adds it to the next step (error feedback). Off by default; a compressed run is deterministic but not bit-identical to an uncompressed one. Not with --in-process, which sends nothing.")
-    var compress: CompressOption = .none
+    var compress: GradientEncoding = .float32
 
     @Option(help: "ZeroMQ endpoint the coordinator listens on. Default tcp://127.0.0.1:5555; with --local-workers, a private ipc:// socket.")
     var bind: String?
@@ -146,8 +146,10 @@ struct TrainCommand: ParsableCommand {
         guard [workers != nil, localWorkers != nil, inProcess].filter({ $0 }).count == 1 else {
             throw ValidationError("give exactly one of --workers, --local-workers, --in-process")
         }
-        if inProcess, compress != .none {
-            throw ValidationError("--compress \(compress.rawValue) rounds what workers send; --in-process sends nothing: drop --compress or use --local-workers")
+        if inProcess, compress.isSixteenBit {
+            throw ValidationError(
+                "--compress \(compress.argument) rounds what workers send; --in-process sends nothing: "
+                    + "drop --compress or use --local-workers")
         }
         if plot != nil, metrics == nil { throw ValidationError("--plot draws from the metrics: give --metrics FILE too") }
         if let metricsPort, !(0...65535).contains(metricsPort) { throw ValidationError("--metrics-port must be 0…65535, got \(metricsPort)") }
@@ -227,9 +229,9 @@ struct TrainCommand: ParsableCommand {
         let transport = sharingMemory(over: socket, endpoint: endpoint, options: options, layout: layout)
         let listening = transport.boundEndpoint ?? endpoint
         log.info("listening on \(listening)")
-        if compress != .none {
+        if compress.isSixteenBit {
             log.notice("""
-                --compress \(compress.rawValue): partials travel as \(compress.encoding) with error feedback; \
+                --compress \(compress.argument): partials travel as \(compress) with error feedback; \
                 the result is not bit-identical to an uncompressed run
                 """)
         }

@@ -41,7 +41,7 @@ final class WorkerPool: TimedGradientSource {
             settings: settings, shape: layout.shape, plan: plan, outbox: outbox, supervisor: supervisor, log: log)
         exchange = StepExchange(outbox: outbox, inbox: inbox, layout: layout, log: log)
         validator = PartialValidator(
-            shardCount: plan.shardCount, segments: layout.segments.map(\.range), encoding: settings.compress.encoding)
+            shardCount: plan.shardCount, segments: layout.segments.map(\.range), encoding: settings.compress)
     }
 
     /// Bytes of the last step's partials that came through memory shared with local workers.
@@ -81,7 +81,7 @@ final class WorkerPool: TimedGradientSource {
     /// Publishes the step's parameters and sends every worker its STEP; `computePartials` then
     /// gathers the partials.
     func beginPartials(
-        step: Int, parameters p: ParameterBuffer, work: [Core.ShardWork], into accumulator: GradientAccumulator
+        step: Int, parameters p: ParameterBuffer, work: [ShardWork], into accumulator: GradientAccumulator
     ) throws {
         exchange.begin(step: step, parameters: p, work: work)
         membership.admitJoiners()
@@ -91,7 +91,7 @@ final class WorkerPool: TimedGradientSource {
     }
 
     func computePartials(
-        step: Int, parameters p: ParameterBuffer, work: [Core.ShardWork], into accumulator: GradientAccumulator
+        step: Int, parameters p: ParameterBuffer, work: [ShardWork], into accumulator: GradientAccumulator
     ) throws {
         if exchange.begun != step { try beginPartials(step: step, parameters: p, work: work, into: accumulator) }
         while !accumulator.isComplete {

@@ -11,14 +11,15 @@
 /// The residual e is state a worker keeps between steps, one buffer per shard it computes,
 /// allocated once; it starts at zero and is not checkpointed.
 public final class ErrorFeedback: @unchecked Sendable {
-    public let compression: GradientCompression
+    public let encoding: GradientEncoding
     public let count: Int
     /// e: per value, what has been computed but not yet sent.
     public let residual: UnsafeMutablePointer<Float>
 
-    /// A residual of `count` zeros.
-    public init(compression: GradientCompression, count: Int) {
-        self.compression = compression
+    /// A residual of `count` zeros, for partials rounded to the 16-bit `encoding`.
+    public init(encoding: GradientEncoding, count: Int) {
+        precondition(encoding.isSixteenBit, "error feedback for a 16-bit encoding")
+        self.encoding = encoding
         self.count = count
         residual = .allocate(capacity: count)
         residual.initialize(repeating: 0, count: count)
@@ -40,21 +41,22 @@ public final class ErrorFeedback: @unchecked Sendable {
         let range = range ?? 0..<count
         precondition(range.lowerBound >= 0 && range.upperBound <= count, "a range inside the gradient")
         // One loop per format, so that each inlines its own conversion.
-        switch compression {
+        switch encoding {
+        case .float32: preconditionFailure(GradientEncoding.notRounded)
         case .float16:
             for i in range {
                 let g = gradients[i] + e[i]
-                let q = GradientCompression.float16Bits(g)
+                let q = GradientEncoding.float16Bits(g)
                 bits[i] = q
-                let left = g - GradientCompression.float(float16Bits: q)
+                let left = g - GradientEncoding.float(float16Bits: q)
                 e[i] = left.isFinite ? left : 0
             }
         case .bfloat16:
             for i in range {
                 let g = gradients[i] + e[i]
-                let q = GradientCompression.bfloat16Bits(g)
+                let q = GradientEncoding.bfloat16Bits(g)
                 bits[i] = q
-                let left = g - GradientCompression.float(bfloat16Bits: q)
+                let left = g - GradientEncoding.float(bfloat16Bits: q)
                 e[i] = left.isFinite ? left : 0
             }
         }

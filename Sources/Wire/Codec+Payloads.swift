@@ -1,3 +1,5 @@
+import Core
+
 /// The payload layout of each message kind, field by field in declaration order; integers
 /// little-endian, counts and string lengths u32, arrays contiguous after their count.
 extension MessageCodec {
@@ -13,7 +15,7 @@ extension MessageCodec {
             writer.write(welcome.layers)
             writer.write(welcome.activation)
             writer.write(welcome.seed)
-            writer.write(welcome.gradientEncoding.rawValue)
+            writer.write(welcome.gradientEncoding.wireCode)
         case .refuse(let refuse):
             writer.write(refuse.reason)
         case .shard(let chunk):
@@ -34,13 +36,14 @@ extension MessageCodec {
             writer.write(step.step)
             writer.writeCount(step.plan.count)
             for work in step.plan {
-                writer.write(work.shardID)
-                switch work.examples {
-                case .range(let start, let count):
+                writer.write(UInt32(work.shard))
+                switch work.selection {
+                case .range(let range):
                     writer.write(SelectionTag.range.rawValue)
-                    writer.write(start)
-                    writer.write(count)
+                    writer.write(UInt32(range.lowerBound))
+                    writer.write(UInt32(range.count))
                 case .list(let indices):
+                    // Indices travel as u32; Core's Int32 holds the same bits.
                     writer.write(SelectionTag.list.rawValue)
                     writer.write(indices)
                 }
@@ -128,7 +131,7 @@ extension MessageCodec {
 
     private static func readEncoding(from reader: inout PayloadReader, _ field: String) throws(WireError) -> GradientEncoding {
         let byte = try reader.read(UInt8.self, field)
-        guard let encoding = GradientEncoding(rawValue: byte) else {
+        guard let encoding = GradientEncoding(wireCode: byte) else {
             throw .malformedPayload("unknown \(field) \(byte)")
         }
         return encoding
@@ -185,10 +188,11 @@ extension MessageCodec {
                 guard UInt64(start) + UInt64(count) <= UInt64(UInt32.max) + 1 else {
                     throw .malformedPayload("range \(start) + \(count) overflows u32 indices")
                 }
-                plan.append(ShardWork(shardID: shardID, examples: .range(start: start, count: count)))
+                let first = Int(start)
+                plan.append(ShardWork(shard: Int(shardID), selection: .range(first..<first + Int(count))))
             case .list:
-                let indices = try reader.read([UInt32].self, "example list")
-                plan.append(ShardWork(shardID: shardID, examples: .list(indices)))
+                let indices = try reader.read([Int32].self, "example list")
+                plan.append(ShardWork(shard: Int(shardID), selection: .list(indices)))
             case nil:
                 throw .malformedPayload("unknown example selection tag \(tag)")
             }
@@ -212,7 +216,7 @@ extension MessageCodec {
             return 32 + 4 * chunk.labels.count + 4 * chunk.values.count
         case .step(let step):
             let plan = step.plan.reduce(0) { total, work in
-                switch work.examples {
+                switch work.selection {
                 case .range: total + 13
                 case .list(let indices): total + 9 + 4 * indices.count
                 }
@@ -237,7 +241,7 @@ extension MessageCodec {
         writer.write(partial.lossSum)
         writer.write(partial.computeSeconds)
         writer.writePadding(partialPadding)
-        writer.write(encoding.rawValue)
+        writer.write(encoding.wireCode)
     }
 
     /// Zero bytes before a PARTIAL's encoding byte: with them the gradients start 4-byte aligned

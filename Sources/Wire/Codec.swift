@@ -1,3 +1,5 @@
+import Core
+
 /// Turns messages into frames and frames back into messages; `docs/PROTOCOL.md` is the spec.
 ///
 /// Encoding writes the payload once, straight after room for the header, so a message that

@@ -44,7 +44,7 @@ final class WorkerLoop {
     private func start(_ session: WorkerSession, threads: Int) {
         BLAS.setThreads(threads)
         log[metadataKey: "rank"] = "\(session.rank)"
-        let encoding = session.compression == nil ? "" : ", partials in \(session.encoding)"
+        let encoding = session.encoding.isSixteenBit ? ", partials in \(session.encoding)" : ""
         log.info("registered with \(link.endpoint) as rank \(session.rank): \(session.shape)\(encoding)")
         link.beginSession(layout: session.layout)
     }
@@ -94,19 +94,19 @@ final class WorkerLoop {
             throw WorkerError.protocolViolation("step \(step.step) arrived without its parameters")
         }
         for work in step.plan {
-            let selection = work.examples.core
-            guard let shard = session.shards[Int(work.shardID)], shard.accepts(selection) else {
+            guard let shard = session.shards[work.shard], shard.accepts(work.selection) else {
                 throw WorkerError.protocolViolation(
-                    "step \(step.step) asks for examples of shard \(work.shardID), which this worker does not hold")
+                    "step \(step.step) asks for examples of shard \(work.shard), which this worker does not hold")
             }
-            try sendPartial(of: shard, selection: selection, step: step.step, parameters: parameters, session: session)
+            try sendPartial(
+                of: shard, selection: work.selection, step: step.step, parameters: parameters, session: session)
         }
     }
 
     /// Computes one shard's partial and sends each segment of its gradient as soon as backprop
     /// has finished it, so the coordinator adds it while the rest is still being computed.
     private func sendPartial(
-        of shard: ShardData, selection: Core.ExampleSelection, step: UInt64, parameters: ParameterBuffer,
+        of shard: ShardData, selection: ExampleSelection, step: UInt64, parameters: ParameterBuffer,
         session: WorkerSession
     ) throws {
         let started = ContinuousClock.now

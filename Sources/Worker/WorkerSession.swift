@@ -7,9 +7,8 @@ struct WorkerSession {
     let rank: Int
     let shape: NetworkShape
     let layout: ParameterLayout
-    /// How partials travel, as the WELCOME said; `compression` is its 16-bit format, if any.
+    /// How partials travel, as the WELCOME said.
     let encoding: GradientEncoding
-    let compression: GradientCompression?
     /// Where each segment of the gradient lies, in the order backprop finishes them.
     let segments: [Range<Int>]
     let workspace: Workspace
@@ -40,11 +39,10 @@ struct WorkerSession {
         let layout = ParameterLayout(shape: shape)
         self.layout = layout
         encoding = welcome.gradientEncoding
-        compression = welcome.gradientEncoding.compression
         segments = layout.segments.map(\.range)
         workspace = Workspace(shape: shape)
         gradient = ParameterBuffer(layout: layout)
-        compressor = compression.map { _ in SegmentCompressor(encoding: welcome.gradientEncoding, count: layout.count) }
+        compressor = encoding.isSixteenBit ? SegmentCompressor(encoding: encoding, count: layout.count) : nil
     }
 
     /// Takes a SHARD chunk; returns the shard once its last chunk is in, and hosts it from then on.
@@ -57,7 +55,7 @@ struct WorkerSession {
         shards[shard.id] = shard
         // A shard (re)assigned here starts with nothing owed: what its last host had not sent is
         // lost with that host.
-        if let compression { feedback[shard.id] = ErrorFeedback(compression: compression, count: layout.count) }
+        if encoding.isSixteenBit { feedback[shard.id] = ErrorFeedback(encoding: encoding, count: layout.count) }
         return shard
     }
 

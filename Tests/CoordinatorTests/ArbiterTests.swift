@@ -11,7 +11,7 @@ import Testing
     @Test func aSettledShardHasTheReferenceBits() throws {
         let p = Fixtures.parameters()
         let work = [
-            Core.ShardWork(shard: 0, selection: .range(0..<6)), Core.ShardWork(shard: 1, selection: .list([3, 0])),
+            ShardWork(shard: 0, selection: .range(0..<6)), ShardWork(shard: 1, selection: .list([3, 0])),
         ]
         let reference = GradientAccumulator(layout: Fixtures.layout, shards: 2)
         try InProcessGradients(dataset: dataset, plan: plan, layout: Fixtures.layout)
@@ -33,7 +33,7 @@ import Testing
         let accumulator = GradientAccumulator(layout: Fixtures.layout, shards: 2)
         #expect(throws: TrainingError.self) {
             try arbiter.settle(
-                Core.ShardWork(shard: 1, selection: .range(0..<6)), step: 3, parameters: p, into: accumulator)
+                ShardWork(shard: 1, selection: .range(0..<6)), step: 3, parameters: p, into: accumulator)
         }
         #expect(!accumulator.has(shard: 1, segment: 0))
     }

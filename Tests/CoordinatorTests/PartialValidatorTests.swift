@@ -8,9 +8,9 @@ import Wire
     let segments = Fixtures.layout.segments.map(\.range)
     let validator: PartialValidator
     /// Step 5: shard 0 takes 4 examples, shard 1 three; shard 2 is not in the step.
-    let work: [Int: Core.ShardWork] = [
-        0: Core.ShardWork(shard: 0, selection: .range(0..<4)),
-        1: Core.ShardWork(shard: 1, selection: .list([4, 6, 7])),
+    let work: [Int: ShardWork] = [
+        0: ShardWork(shard: 0, selection: .range(0..<4)),
+        1: ShardWork(shard: 1, selection: .list([4, 6, 7])),
     ]
     let accumulator = GradientAccumulator(layout: Fixtures.layout, shards: 3)
 
@@ -108,13 +108,12 @@ import Wire
     }
 
     /// The 16-bit check looks at the values as they travel: it must agree with reading them back.
-    @Test(arguments: [GradientCompression.float16, .bfloat16])
-    func sixteenBitFinitenessAgreesWithTheValuesReadBack(_ compression: GradientCompression) {
-        let encoding: GradientEncoding = compression == .float16 ? .float16 : .bfloat16
+    @Test(arguments: [GradientEncoding.float16, .bfloat16])
+    func sixteenBitFinitenessAgreesWithTheValuesReadBack(_ encoding: GradientEncoding) {
         var disagreements: [UInt16] = []
         for pattern in 0...UInt16.max {
             let travelling = PartialValidator.allFinite(PartialGradients(encoding, bits: HalfArray([pattern])))
-            if travelling != compression.dequantize(pattern).isFinite { disagreements.append(pattern) }
+            if travelling != encoding.dequantize(pattern).isFinite { disagreements.append(pattern) }
         }
         #expect(disagreements.isEmpty, "judged otherwise than their Float32 values: \(disagreements.prefix(8))")
     }

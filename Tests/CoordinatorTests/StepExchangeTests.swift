@@ -10,7 +10,7 @@ import Wire
     let exchange: StepExchange
     let worker: PoolWorker
     let accumulator = GradientAccumulator(layout: Fixtures.layout, shards: 2)
-    let work = [Core.ShardWork(shard: 0, selection: .range(0..<3)), Core.ShardWork(shard: 1, selection: .list([5, 4]))]
+    let work = [ShardWork(shard: 0, selection: .range(0..<3)), ShardWork(shard: 1, selection: .list([5, 4]))]
 
     init() {
         dealer = router.connectDealer()
@@ -33,14 +33,14 @@ import Wire
             return
         }
         #expect(params.step == 7 && params.values.withUnsafeFloats { Array($0) } == p.array)
-        #expect(step == Step(step: 7, plan: [work[1].wire]))
+        #expect(step == Step(step: 7, plan: [work[1]]))
 
         // Asked already: nothing more for shard 1; shard 0, once ready, alone.
         #expect(try exchange.request(from: worker, accumulator: accumulator) == 0)
         worker.ready = [0, 1]
         try exchange.request(from: worker, accumulator: accumulator)
         messages = try Fixtures.drain(dealer)
-        #expect(messages.last == .step(Step(step: 7, plan: [work[0].wire])))
+        #expect(messages.last == .step(Step(step: 7, plan: [work[0]])))
     }
 
     @Test func aShardMovedToAnotherWorkerIsAskedOfIt() throws {
@@ -51,7 +51,7 @@ import Wire
         let adopter = PoolWorker(peer: other.peerID!, rank: 5, name: "adopter", address: nil)
         adopter.ready = [0]
         #expect(try exchange.request(from: adopter, accumulator: accumulator) > 0)
-        #expect(try Fixtures.drain(other).last == .step(Step(step: 1, plan: [work[0].wire])))
+        #expect(try Fixtures.drain(other).last == .step(Step(step: 1, plan: [work[0]])))
     }
 
     @Test func gatheredPartialsCompleteTheSumAndTheTimings() throws {

@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import TestSupport
 import Testing
@@ -484,14 +485,15 @@ private struct FuzzSource {
             let shardID: UInt32 = integer()
             guard shardIDs.insert(shardID).inserted else { continue }
             guard chance(50) else {
-                plan.append(ShardWork(shardID: shardID, examples: .list((0..<length()).map { _ in integer() })))
+                let indices = (0..<length()).map { _ in Int32(bitPattern: integer()) }
+                plan.append(ShardWork(shard: Int(shardID), selection: .list(indices)))
                 continue
             }
             // Indices are u32, so a range may end at 2³² at most; 0 &- start is 2³² − start.
             let start: UInt32 = integer()
             let longest = start == 0 ? UInt32.max : 0 &- start
             let count = chance(50) ? longest : UInt32.random(in: 0...longest, using: &random)
-            plan.append(ShardWork(shardID: shardID, examples: .range(start: start, count: count)))
+            plan.append(ShardWork(shard: Int(shardID), selection: .range(Int(start)..<Int(start) + Int(count))))
         }
         return plan
     }

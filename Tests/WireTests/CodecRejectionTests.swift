@@ -1,3 +1,4 @@
+import Core
 import TestSupport
 import Testing
 @testable import Wire
@@ -154,6 +155,12 @@ import Testing
         #expect(isMalformed(TestFrames.decodeError(MessageCodec.encode(.partial(partial)))))
     }
 
+    /// The encoding bytes are the protocol's, and each reads back as the encoding it names.
+    @Test func gradientEncodingCodesAreTheProtocols() {
+        #expect(GradientEncoding.allCases.map(\.wireCode) == [0, 1, 2])
+        #expect(GradientEncoding.allCases.allSatisfy { GradientEncoding(wireCode: $0.wireCode) == $0 })
+    }
+
     /// An encoding byte that names no `GradientEncoding` is refused, in PARTIAL and in WELCOME;
     /// so is padding that is not zero (a second encoding of the same message).
     @Test(arguments: [UInt8(3), 4, 0x80, 255])
@@ -176,15 +183,15 @@ import Testing
 
     @Test func planMustNameEachShardOnce() {
         let step = Step(step: 1, plan: [
-            ShardWork(shardID: 4, examples: .range(start: 0, count: 1)),
-            ShardWork(shardID: 4, examples: .list([2])),
+            ShardWork(shard: 4, selection: .range(0..<1)),
+            ShardWork(shard: 4, selection: .list([2])),
         ])
         #expect(isMalformed(TestFrames.decodeError(MessageCodec.encode(.step(step)))))
     }
 
     @Test func rangeMustNotOverflowIndices() {
         let step = Step(step: 1, plan: [
-            ShardWork(shardID: 0, examples: .range(start: UInt32.max, count: 2)),
+            ShardWork(shard: 0, selection: .range(Int(UInt32.max)..<Int(UInt32.max) + 2)),
         ])
         #expect(isMalformed(TestFrames.decodeError(MessageCodec.encode(.step(step)))))
     }
@@ -214,7 +221,7 @@ import Testing
             var payload = floats
             payload.append(UInt16(0))  // padding
             payload.append(UInt8(0))
-            payload.append(encoding.rawValue)
+            payload.append(encoding.wireCode)
             payload.append(UInt32.max)  // gradients count
             let partial = TestFrames.frame(.init(kind: MessageKind.partial.rawValue, step: 1), payload: payload.bytes)
             #expect(isMalformed(TestFrames.decodeError([partial])), "\(encoding)")

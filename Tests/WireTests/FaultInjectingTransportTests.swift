@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import Testing
 @testable import Wire
@@ -54,7 +55,7 @@ import Testing
     }
 
     static func stepMessage(_ step: UInt64) -> Message {
-        .step(Step(step: step, plan: [ShardWork(shardID: 0, examples: .range(start: 0, count: 8))]))
+        .step(Step(step: step, plan: [ShardWork(shard: 0, selection: .range(0..<8))]))
     }
 
     // MARK: Outgoing

@@ -1,3 +1,4 @@
+import Core
 @testable import Wire
 
 /// Messages of every kind, small and large, shared by the codec and transport tests.
@@ -27,10 +28,10 @@ enum SampleMessages {
     static let step = Message.step(Step(
         step: 42,
         plan: [
-            ShardWork(shardID: 0, examples: .range(start: 0, count: 32)),
-            ShardWork(shardID: 3, examples: .list([17, 2, 99, 0, 4_000_000_000])),
-            ShardWork(shardID: 7, examples: .list([])),
-            ShardWork(shardID: 1, examples: .range(start: UInt32.max, count: 1)),
+            ShardWork(shard: 0, selection: .range(0..<32)),
+            ShardWork(shard: 3, selection: .list([17, 2, 99, 0, Int32(bitPattern: 4_000_000_000)])),
+            ShardWork(shard: 7, selection: .list([])),
+            ShardWork(shard: 1, selection: .range(Int(UInt32.max)..<Int(UInt32.max) + 1)),
         ]
     ))
     static let emptyStep = Message.step(Step(step: 0, plan: []))
@@ -60,7 +61,7 @@ enum SampleMessages {
     ))
     /// A Step whose example list alone exceeds one frame: two frames.
     static let largeStep = Message.step(Step(
-        step: 7, plan: [ShardWork(shardID: 0, examples: .list(Array(0..<UInt32(WireProtocol.maxFramePayload / 4 + 600))))]
+        step: 7, plan: [ShardWork(shard: 0, selection: .list(Array(0..<Int32(WireProtocol.maxFramePayload / 4 + 600))))]
     ))
     /// A Partial just over two frames: three frames.
     static let largePartial = Message.partial(Partial(

@@ -1,3 +1,5 @@
+import Core
+
 /// Worker → coordinator: one segment of one shard's contribution to one step, as sums (not
 /// means), so the coordinator can add partials in shard order and divide once by the step's
 /// example count. The shard's statistics travel with every segment.

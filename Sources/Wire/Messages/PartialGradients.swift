@@ -1,3 +1,5 @@
+import Core
+
 /// A PARTIAL's Σ dW and db as they travel: Float32 values, or the 16-bit bit patterns of a run
 /// that compresses its partials. The case is the partial's `GradientEncoding`.
 public enum PartialGradients: Sendable, Equatable {

@@ -1,3 +1,5 @@
+import Core
+
 /// Coordinator → worker: compute one training step on the shards this worker hosts, with the
 /// parameters of the PARAMS message for the same step, which comes first.
 public struct Step: Sendable, Equatable {

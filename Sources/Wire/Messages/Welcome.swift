@@ -1,3 +1,5 @@
+import Core
+
 /// Coordinator → worker, the answer to an accepted `Hello`: everything a worker needs to
 /// build the same network the coordinator trains.
 public struct Welcome: Sendable, Equatable {

@@ -2,14 +2,14 @@ import Testing
 
 @testable import Core
 
-/// The Float32 ⇄ 16-bit conversions of `GradientCompression`, checked on bit patterns.
-@Suite struct GradientCompressionTests {
-    static let formats = GradientCompression.allCases
+/// The Float32 ⇄ 16-bit conversions of `GradientEncoding`, checked on bit patterns.
+@Suite struct GradientEncodingTests {
+    static let formats: [GradientEncoding] = [.float16, .bfloat16]
 
     /// The quiet bit of each format's NaNs: the top fraction bit.
-    static func quietBit(_ format: GradientCompression) -> UInt16 { format == .float16 ? 0x0200 : 0x0040 }
+    static func quietBit(_ format: GradientEncoding) -> UInt16 { format == .float16 ? 0x0200 : 0x0040 }
 
-    static func isNaN(_ bits: UInt16, _ format: GradientCompression) -> Bool {
+    static func isNaN(_ bits: UInt16, _ format: GradientEncoding) -> Bool {
         format == .float16 ? bits & 0x7C00 == 0x7C00 && bits & 0x03FF != 0 : bits & 0x7F80 == 0x7F80 && bits & 0x007F != 0
     }
 
@@ -19,7 +19,7 @@ import Testing
     /// converts back to the same bits; a quiet NaN keeps its pattern in bfloat16 and stays a quiet
     /// NaN of the same sign in float16.
     @Test(arguments: formats)
-    func everyPatternRoundTrips(format: GradientCompression) {
+    func everyPatternRoundTrips(format: GradientEncoding) {
         var wrong: [UInt16] = []
         for pattern in 0...UInt16.max {
             let value = format.dequantize(pattern)
@@ -46,7 +46,7 @@ import Testing
     @Test func float16ReadsBackAsSwiftsFloat16() {
         var wrong: [UInt16] = []
         for pattern in 0...UInt16.max {
-            let (ours, swift) = (GradientCompression.float16.dequantize(pattern), Float(Float16(bitPattern: pattern)))
+            let (ours, swift) = (GradientEncoding.float16.dequantize(pattern), Float(Float16(bitPattern: pattern)))
             if ours.bitPattern != swift.bitPattern && !(ours.isNaN && swift.isNaN) { wrong.append(pattern) }
         }
         let failures = wrong.count
@@ -66,7 +66,7 @@ import Testing
                 let x = Float(bitPattern: signAndExponent << 23 | fraction)
                 guard !x.isNaN else { continue }
                 let clamped = x.isFinite ? min(max(x, -65504), 65504) : x
-                if GradientCompression.float16.quantize(x) != Float16(clamped).bitPattern { wrong.append(x.bitPattern) }
+                if GradientEncoding.float16.quantize(x) != Float16(clamped).bitPattern { wrong.append(x.bitPattern) }
             }
         }
         let failures = wrong.count
@@ -86,7 +86,7 @@ import Testing
                 let middle = Float((Double(Float16(bitPattern: low)) + Double(Float16(bitPattern: high))) / 2)
                 let even = h % 2 == 0 ? low : high
                 for (x, expected) in [(middle, even), (middle.nextUp, sign == 0 ? high : low), (middle.nextDown, sign == 0 ? low : high)] {
-                    let got = GradientCompression.float16.quantize(x)
+                    let got = GradientEncoding.float16.quantize(x)
                     if got != expected { wrong.append("\(x) → \(String(got, radix: 16)), expected \(String(expected, radix: 16))") }
                 }
             }
@@ -105,7 +105,7 @@ import Testing
             (0x3300_0000, 0x0000), (0x3300_0001, 0x0001), (0x3340_0000, 0x0001), (0x33C0_0000, 0x0002),
         ]
         for (bits, expected) in cases {
-            #expect(GradientCompression.float16.quantize(Float(bitPattern: bits)) == expected, "0x\(String(bits, radix: 16))")
+            #expect(GradientEncoding.float16.quantize(Float(bitPattern: bits)) == expected, "0x\(String(bits, radix: 16))")
         }
     }
 
@@ -118,7 +118,7 @@ import Testing
             for upper in UInt32(0)..<0x7F7F {
                 let u = upper | sign
                 for (lower, expected) in [(UInt32(0x8000), upper % 2 == 0 ? u : u + 1), (0x8001, u + 1), (0x7FFF, u), (0, u)] {
-                    let got = GradientCompression.bfloat16.quantize(Float(bitPattern: u << 16 | lower))
+                    let got = GradientEncoding.bfloat16.quantize(Float(bitPattern: u << 16 | lower))
                     if got != UInt16(expected) { wrong.append("0x\(String(u << 16 | lower, radix: 16)) → \(String(got, radix: 16))") }
                 }
             }
@@ -133,7 +133,7 @@ import Testing
     /// only in the low half (plain truncation would give ∞) or whose bits would carry out of
     /// the pattern when rounded (0x7FFFFFFF, 0xFFFFFFFF); the result is a quiet NaN of its sign.
     @Test(arguments: formats)
-    func infinitiesAndNaNsStayWhatTheyAre(format: GradientCompression) {
+    func infinitiesAndNaNsStayWhatTheyAre(format: GradientEncoding) {
         #expect(format.dequantize(format.quantize(.infinity)) == .infinity)
         #expect(format.dequantize(format.quantize(-.infinity)) == -.infinity)
         let nans: [Float] = [
@@ -156,17 +156,17 @@ import Testing
             (.leastNonzeroMagnitude, 0x0000), (-.leastNonzeroMagnitude, 0x8000), (0x1p-26, 0x0000), (-0.0, 0x8000),
         ]
         for (x, expected) in float16 {
-            #expect(GradientCompression.float16.quantize(x) == expected, "\(x)")
+            #expect(GradientEncoding.float16.quantize(x) == expected, "\(x)")
         }
         let bfloat16: [(UInt32, UInt16)] = [
             (0x0001_0000, 0x0001), (0x0000_8000, 0x0000), (0x0001_8000, 0x0002), (0x007F_FFFF, 0x0080),
             (0x8000_0001, 0x8000), (0x0000_0001, 0x0000), (0x8000_0000, 0x8000),
         ]
         for (x, expected) in bfloat16 {
-            #expect(GradientCompression.bfloat16.quantize(Float(bitPattern: x)) == expected, "0x\(String(x, radix: 16))")
+            #expect(GradientEncoding.bfloat16.quantize(Float(bitPattern: x)) == expected, "0x\(String(x, radix: 16))")
         }
-        #expect(GradientCompression.bfloat16.dequantize(0x0001) == Float(bitPattern: 0x0001_0000))
-        #expect(GradientCompression.float16.dequantize(0x0001) == 0x1p-24)
+        #expect(GradientEncoding.bfloat16.dequantize(0x0001) == Float(bitPattern: 0x0001_0000))
+        #expect(GradientEncoding.float16.dequantize(0x0001) == 0x1p-24)
     }
 
     // MARK: Clamping
@@ -179,22 +179,22 @@ import Testing
             (-1e30, 0xFBFF), (.greatestFiniteMagnitude, 0x7BFF), (.infinity, 0x7C00),
         ]
         for (x, expected) in float16 {
-            #expect(GradientCompression.float16.quantize(x) == expected, "\(x)")
+            #expect(GradientEncoding.float16.quantize(x) == expected, "\(x)")
         }
-        #expect(GradientCompression.float16.greatestFiniteMagnitude == 65504)
+        #expect(GradientEncoding.float16.greatestFiniteMagnitude == 65504)
         let bfloat16: [(Float, UInt16)] = [
             (Float(bitPattern: 0x7F7F_8000), 0x7F7F), (.greatestFiniteMagnitude, 0x7F7F), (-.greatestFiniteMagnitude, 0xFF7F),
             (Float(bitPattern: 0x7F7F_7FFF), 0x7F7F), (.infinity, 0x7F80),
         ]
         for (x, expected) in bfloat16 {
-            #expect(GradientCompression.bfloat16.quantize(x) == expected, "0x\(String(x.bitPattern, radix: 16))")
+            #expect(GradientEncoding.bfloat16.quantize(x) == expected, "0x\(String(x.bitPattern, radix: 16))")
         }
-        #expect(GradientCompression.bfloat16.greatestFiniteMagnitude == Float(bitPattern: 0x7F7F_0000))
+        #expect(GradientEncoding.bfloat16.greatestFiniteMagnitude == Float(bitPattern: 0x7F7F_0000))
     }
 
     /// The buffer form is the value form applied to each element.
     @Test(arguments: formats)
-    func dequantizingABufferMatchesOneByOne(format: GradientCompression) {
+    func dequantizingABufferMatchesOneByOne(format: GradientEncoding) {
         let bits = (0..<1000).map { UInt16(truncatingIfNeeded: $0 &* 0x9E37) }
         var values = [Float](repeating: 0, count: bits.count)
         values.withUnsafeMutableBufferPointer { format.dequantize(bits, count: bits.count, into: $0.baseAddress!) }

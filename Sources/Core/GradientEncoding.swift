@@ -1,12 +1,14 @@
-/// A 16-bit format a partial's gradients may be rounded to before they are sent
-/// (`coordinator train --compress`), with the conversions from Float32 and back.
+/// How a partial's gradients travel (`coordinator train --compress`): Float32 as computed, or
+/// rounded to a 16-bit format, with the conversions from Float32 and back. One per run.
 ///
-/// Both round to nearest, ties to even (IEEE 754's default), float16 to the same bits as Swift's
-/// `Float16(x)`. Neither turns a finite value into an infinity: a finite value beyond the
-/// format's largest is clamped to it first, and `ErrorFeedback` carries the excess into the
-/// next step. NaN stays NaN (quieted) and ±∞ stays
-/// ±∞, so a partial that has gone non-finite still reaches the coordinator as non-finite.
-public enum GradientCompression: Sendable, CaseIterable {
+/// The 16-bit formats round to nearest, ties to even (IEEE 754's default), float16 to the same
+/// bits as Swift's `Float16(x)`. Neither turns a finite value into an infinity: a finite value
+/// beyond the format's largest is clamped to it first, and `ErrorFeedback` carries the excess into
+/// the next step. NaN stays NaN (quieted) and ±∞ stays ±∞, so a partial that has gone non-finite
+/// still reaches the coordinator as non-finite.
+public enum GradientEncoding: Sendable, CaseIterable, CustomStringConvertible {
+    /// IEEE 754 binary32, exactly as computed: the default, and the only bit-exact encoding.
+    case float32
     /// IEEE 754 binary16: 10 fraction bits (a relative step of 2⁻¹¹), finite up to ±65504,
     /// subnormal below 2⁻¹⁴ and zero below 2⁻²⁵.
     case float16
@@ -14,27 +16,46 @@ public enum GradientCompression: Sendable, CaseIterable {
     /// Float32's whole range.
     case bfloat16
 
-    /// The largest finite value of the format: 65504, or (2 − 2⁻⁷)·2¹²⁷ ≈ 3.39·10³⁸.
+    /// Whether values are rounded to 16 bits (and a worker keeps error feedback).
+    public var isSixteenBit: Bool { self != .float32 }
+
+    /// Bytes per value.
+    public var byteWidth: Int { isSixteenBit ? 2 : 4 }
+
+    public var description: String {
+        switch self {
+        case .float32: "float32"
+        case .float16: "float16"
+        case .bfloat16: "bfloat16"
+        }
+    }
+
+    /// The largest finite value of the format: Float32's, 65504, or (2 − 2⁻⁷)·2¹²⁷ ≈ 3.39·10³⁸.
     public var greatestFiniteMagnitude: Float {
         switch self {
+        case .float32: .greatestFiniteMagnitude
         case .float16: 65504
         case .bfloat16: Float(bitPattern: 0x7F7F_0000)
         }
     }
 
-    /// `x` rounded to the format, as its bit pattern.
+    static let notRounded = "float32 values are sent as computed, not as 16-bit patterns"
+
+    /// `x` rounded to the 16-bit format, as its bit pattern.
     @inline(__always)
     public func quantize(_ x: Float) -> UInt16 {
         switch self {
+        case .float32: preconditionFailure(Self.notRounded)
         case .float16: Self.float16Bits(x)
         case .bfloat16: Self.bfloat16Bits(x)
         }
     }
 
-    /// The Float32 a bit pattern of the format stands for; every one is exactly representable.
+    /// The Float32 a bit pattern of the 16-bit format stands for; every one is exactly representable.
     @inline(__always)
     public func dequantize(_ bits: UInt16) -> Float {
         switch self {
+        case .float32: preconditionFailure(Self.notRounded)
         case .float16: Self.float(float16Bits: bits)
         case .bfloat16: Self.float(bfloat16Bits: bits)
         }
@@ -43,6 +64,7 @@ public enum GradientCompression: Sendable, CaseIterable {
     /// Converts `count` bit patterns at `bits` to Float32 at `values`.
     public func dequantize(_ bits: UnsafePointer<UInt16>, count: Int, into values: UnsafeMutablePointer<Float>) {
         switch self {
+        case .float32: preconditionFailure(Self.notRounded)
         case .float16: for i in 0..<count { values[i] = Self.float(float16Bits: bits[i]) }
         case .bfloat16: for i in 0..<count { values[i] = Self.float(bfloat16Bits: bits[i]) }
         }
