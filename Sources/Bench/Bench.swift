@@ -55,7 +55,8 @@ struct StepCommand: ParsableCommand {
 struct DistributedCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "distributed",
-        abstract: "Train on Fashion-MNIST in-process and with 1, 2, 4 local workers; report examples/s and where a step's time goes."
+        abstract:
+            "Train on Fashion-MNIST in-process and with 1, 2, 4 local workers; report examples/s and where a step's time goes."
     )
 
     @Option(help: "Layer sizes.")
@@ -78,12 +79,16 @@ struct DistributedCommand: ParsableCommand {
 
     func run() throws {
         let runner = TrainingRun(coordinator: TrainingRun.sibling("coordinator"))
-        print("workers  global batch  ex/s (median step)  vs in-process  step ms  compute ms/worker (slowest)  comm ms  comm share  imbalance ms  coordinator RSS MB  worker RSS MB (bound)")
+        print(
+            "workers  global batch  ex/s (median step)  vs in-process  step ms  compute ms/worker (slowest)  comm ms  comm share  imbalance ms  coordinator RSS MB  worker RSS MB (bound)"
+        )
         var rows: [String] = []
         for count in workers.split(separator: ",").compactMap({ Int($0) }) {
             let batch = batchPerWorker * count
-            let base = try runner.run(mode: ["--in-process"], layers: layers, batch: batch, steps: steps, dataset: dataset)
-            let run = try runner.run(mode: ["--local-workers", String(count)], layers: layers, batch: batch, steps: steps, dataset: dataset)
+            let base = try runner.run(
+                mode: ["--in-process"], layers: layers, batch: batch, steps: steps, dataset: dataset)
+            let run = try runner.run(
+                mode: ["--local-workers", String(count)], layers: layers, batch: batch, steps: steps, dataset: dataset)
             let computePerWorker = run.compute / Double(count)
             // Communication not overlapped with compute: what the step takes beyond the slowest
             // worker's compute, the coordinator's own work after the last partial included.
@@ -93,14 +98,18 @@ struct DistributedCommand: ParsableCommand {
             let imbalance = max(0, run.computeSlowest - computePerWorker)
             let share = String(format: "%.0f%%", 100 * communication / run.step)
             let computeCell = String(format: "%.2f (%.2f)", computePerWorker * 1000, run.computeSlowest * 1000)
-            print(String(
-                format: "%-9d%-14d%-20.0f%-15.2f%-9.2f",
-                count, batch, run.examplesPerSecond, run.examplesPerSecond / base.examplesPerSecond, run.step * 1000)
-                + computeCell.padding(toLength: 29, withPad: " ", startingAt: 0)
-                + String(format: "%-9.2f", communication * 1000)
-                + share.padding(toLength: 12, withPad: " ", startingAt: 0)
-                + String(format: "%-14.2f%-20.0f%.0f (%.0f)", imbalance * 1000, Double(run.peakKilobytes) / 1024, Double(run.workerPeakKilobytes) / 1024,
-                         try workerBound(workers: count, batch: batch) / 1_048_576))
+            print(
+                String(
+                    format: "%-9d%-14d%-20.0f%-15.2f%-9.2f",
+                    count, batch, run.examplesPerSecond, run.examplesPerSecond / base.examplesPerSecond, run.step * 1000
+                )
+                    + computeCell.padding(toLength: 29, withPad: " ", startingAt: 0)
+                    + String(format: "%-9.2f", communication * 1000)
+                    + share.padding(toLength: 12, withPad: " ", startingAt: 0)
+                    + String(
+                        format: "%-14.2f%-20.0f%.0f (%.0f)", imbalance * 1000, Double(run.peakKilobytes) / 1024,
+                        Double(run.workerPeakKilobytes) / 1024,
+                        try workerBound(workers: count, batch: batch) / 1_048_576))
             var line = JSONLine()
             line.add("bench", "distributed")
             line.add("layers", layers)

@@ -17,7 +17,9 @@ struct StepBenchmark {
         let sgemmGFLOPs: Double
 
         var tableRow: String {
-            func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
+            func pad(_ s: String, _ n: Int) -> String {
+                s.count >= n ? s : s + String(repeating: " ", count: n - s.count)
+            }
             return pad(shape.layersText, 19) + pad(String(batch), 7) + pad(String(threads), 9)
                 + pad(String(format: "%.0f", stepExamplesPerSecond), 12) + pad(String(format: "%.1f", stepGFLOPs), 14)
                 + pad(String(format: "%.1f", sgemmGFLOPs), 15) + String(format: "%.2f", stepGFLOPs / sgemmGFLOPs)
@@ -51,7 +53,8 @@ struct StepBenchmark {
 
         let stepSeconds = labels.withUnsafeBufferPointer { y in
             time(seconds: seconds) {
-                Network.gradientSum(p, input: x.storage, count: batch, labels: y.baseAddress!, workspace: workspace, into: grad)
+                Network.gradientSum(
+                    p, input: x.storage, count: batch, labels: y.baseAddress!, workspace: workspace, into: grad)
                 optimizer.apply(to: p, gradientSum: grad, exampleCount: batch, learningRate: 0.001)
             }
         }
@@ -73,12 +76,18 @@ struct StepBenchmark {
         for m in a { for i in 0..<m.count { m.storage[i] = 0.5 } }
         return time(seconds: seconds) {
             for l in 1...shape.depth {
-                BLAS.gemm(.none, .none, m: n[l], n: batch, k: n[l - 1], a: w[l - 1].storage, lda: n[l], b: a[l - 1].storage, ldb: n[l - 1], c: a[l].storage, ldc: n[l])
+                BLAS.gemm(
+                    .none, .none, m: n[l], n: batch, k: n[l - 1], a: w[l - 1].storage, lda: n[l], b: a[l - 1].storage,
+                    ldb: n[l - 1], c: a[l].storage, ldc: n[l])
             }
             for l in stride(from: shape.depth, through: 1, by: -1) {
-                BLAS.gemm(.none, .transposed, m: n[l], n: n[l - 1], k: batch, a: d[l].storage, lda: n[l], b: a[l - 1].storage, ldb: n[l - 1], c: w[l - 1].storage, ldc: n[l])
+                BLAS.gemm(
+                    .none, .transposed, m: n[l], n: n[l - 1], k: batch, a: d[l].storage, lda: n[l], b: a[l - 1].storage,
+                    ldb: n[l - 1], c: w[l - 1].storage, ldc: n[l])
                 if l > 1 {
-                    BLAS.gemm(.transposed, .none, m: n[l - 1], n: batch, k: n[l], a: w[l - 1].storage, lda: n[l], b: d[l].storage, ldb: n[l], c: d[l - 1].storage, ldc: n[l - 1])
+                    BLAS.gemm(
+                        .transposed, .none, m: n[l - 1], n: batch, k: n[l], a: w[l - 1].storage, lda: n[l],
+                        b: d[l].storage, ldb: n[l], c: d[l - 1].storage, ldc: n[l - 1])
                 }
             }
         }

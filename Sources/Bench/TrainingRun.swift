@@ -24,7 +24,8 @@ struct TrainingRun {
 
     /// An executable in the same directory as this one.
     static func sibling(_ name: String) -> String {
-        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let me =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         return URL(fileURLWithPath: me).deletingLastPathComponent().appendingPathComponent(name).path
     }
 
@@ -35,18 +36,21 @@ struct TrainingRun {
         let metrics = directory.appendingPathComponent("metrics.jsonl").path
         let process = Process()
         process.executableURL = URL(fileURLWithPath: coordinator)
-        process.arguments = ["train"] + mode + [
-            "--dataset", dataset, "--test-dataset", dataset, "--layers", layers, "--batch", String(batch),
-            "--steps", String(steps), "--metrics", metrics, "--out", directory.appendingPathComponent("model.safetensors").path,
-            "--quiet",
-        ]
+        process.arguments =
+            ["train"] + mode + [
+                "--dataset", dataset, "--test-dataset", dataset, "--layers", layers, "--batch", String(batch),
+                "--steps", String(steps), "--metrics", metrics, "--out",
+                directory.appendingPathComponent("model.safetensors").path,
+                "--quiet",
+            ]
         let summaryPath = directory.appendingPathComponent("summary.json").path
         _ = FileManager.default.createFile(atPath: summaryPath, contents: nil)
         process.standardOutput = FileHandle(forWritingAtPath: summaryPath)
         try process.run()
         let workerPeak = Self.watchChildren(of: process)
         guard process.terminationStatus == 0 else {
-            throw BenchError("coordinator \(process.arguments!.joined(separator: " ")) exited with \(process.terminationStatus)")
+            throw BenchError(
+                "coordinator \(process.arguments!.joined(separator: " ")) exited with \(process.terminationStatus)")
         }
         let lines = try String(contentsOfFile: metrics, encoding: .utf8).split(separator: "\n")
             .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
@@ -59,12 +63,16 @@ struct TrainingRun {
         func number(_ line: [String: Any], _ key: String) -> Double? { (line[key] as? NSNumber)?.doubleValue }
         func median(_ key: String) -> Double { median { number($0, key) } }
         let step = median("step_s")
-        let summaryLine = try String(contentsOfFile: summaryPath, encoding: .utf8).split(separator: "\n").last.map(String.init) ?? "{}"
+        let summaryLine =
+            try String(contentsOfFile: summaryPath, encoding: .utf8).split(separator: "\n").last.map(String.init)
+            ?? "{}"
         let summary = (try? JSONSerialization.jsonObject(with: Data(summaryLine.utf8))) as? [String: Any] ?? [:]
         return Figures(
             examplesPerSecond: median("examples") / step, step: step, compute: median("compute_s"),
             computeSlowest: median("compute_slowest_s"),
-            beyondSlowest: median { line in number(line, "step_s").flatMap { step in number(line, "compute_slowest_s").map { step - $0 } } },
+            beyondSlowest: median { line in
+                number(line, "step_s").flatMap { step in number(line, "compute_slowest_s").map { step - $0 } }
+            },
             bytesPerStep: median("bytes_sent") + median("bytes_received"),
             peakKilobytes: Int(((summary["peak_rss_mb"] as? NSNumber)?.doubleValue ?? 0) * 1024),
             workerPeakKilobytes: workerPeak)
@@ -89,9 +97,11 @@ struct TrainingRun {
     private static func children(of parent: Int32) -> [Int32] {
         let task = "/proc/\(parent)/task/\(parent)/children"
         guard let text = try? String(contentsOfFile: task, encoding: .utf8) else { return [] }
-        return text.split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }.filter { pid in
-            (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) == "worker"
-        }
+        return text.split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            .filter { pid in
+                (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.trimmingCharacters(
+                    in: .whitespacesAndNewlines) == "worker"
+            }
     }
 }
 

@@ -67,13 +67,18 @@ enum ConfigFile {
         var seen: [String: String] = [:]
         for (keyNode, value) in mapping {
             let line = keyNode.mark.map { "line \($0.line)" } ?? "?"
-            guard let key = keyNode.string else { throw Problem(description: "\(path) \(line): a key must be a flag name") }
+            guard let key = keyNode.string else {
+                throw Problem(description: "\(path) \(line): a key must be a flag name")
+            }
             if let first = seen[key] {
                 throw Problem(description: "\(path) \(line): '\(key)' is given twice (first at \(first))")
             }
             seen[key] = line
             guard let kind = known[key] else {
-                throw Problem(description: "\(path) \(line): unknown key '\(key)' (keys are train's flags without dashes; see coordinator train --help)")
+                throw Problem(
+                    description:
+                        "\(path) \(line): unknown key '\(key)' (keys are train's flags without dashes; see coordinator train --help)"
+                )
             }
             switch (kind, value) {
             case (.flag, .scalar(let scalar)):
@@ -85,7 +90,9 @@ enum ConfigFile {
                 flags += ["--\(key)", scalar.string]
             case (.option, .sequence(let items)) where key == "layers":
                 let sizes = items.compactMap(\.scalar?.string)
-                guard sizes.count == items.count else { throw Problem(description: "\(path) \(line): 'layers' must list numbers") }
+                guard sizes.count == items.count else {
+                    throw Problem(description: "\(path) \(line): 'layers' must list numbers")
+                }
                 flags += ["--\(key)", sizes.joined(separator: ",")]
             default:
                 throw Problem(description: "\(path) \(line): '\(key)' takes a single value")

@@ -6,7 +6,10 @@ struct CoordinatorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "coordinator",
         abstract: "Descent's coordinator: data-parallel training of dense networks, exact to the bit.",
-        subcommands: [TrainCommand.self, EvaluateCommand.self, PredictCommand.self, KeygenCommand.self, PlotCommand.self, InspectCommand.self],
+        subcommands: [
+            TrainCommand.self, EvaluateCommand.self, PredictCommand.self, KeygenCommand.self, PlotCommand.self,
+            InspectCommand.self,
+        ],
         defaultSubcommand: TrainCommand.self
     )
 

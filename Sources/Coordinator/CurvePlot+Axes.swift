@@ -24,8 +24,12 @@ extension CurvePlot {
             covering values: [Double], intervals: Int, includingZero: Bool = false, snapUpper: Bool = true,
             padding: Double = 0, minimumSpacing: Double = 0, limits: ClosedRange<Double>? = nil
         ) {
-            var low = values.min() ?? 0, high = values.max() ?? 1
-            if includingZero { low = min(low, 0); high = max(high, 0) }
+            var low = values.min() ?? 0
+            var high = values.max() ?? 1
+            if includingZero {
+                low = min(low, 0)
+                high = max(high, 0)
+            }
             if high <= low {
                 // One value: widen around it, so the scale has no zero span to divide by.
                 if low == 0 {
@@ -48,7 +52,8 @@ extension CurvePlot {
                 if lower < limits.lowerBound { lower = limits.lowerBound - margin }
                 if upper > limits.upperBound { upper = limits.upperBound + margin }
             }
-            let first = Int((tickLower / spacing - 1e-9).rounded(.up)), last = Int((tickUpper / spacing + 1e-9).rounded(.down))
+            let first = Int((tickLower / spacing - 1e-9).rounded(.up))
+            let last = Int((tickUpper / spacing + 1e-9).rounded(.down))
             self.lower = lower
             self.upper = upper
             self.spacing = spacing
@@ -91,25 +96,33 @@ extension CurvePlot {
 
     /// Light grid lines, tick labels, axis titles and the frame of one panel, under its curves.
     func axesSVG(x: Axis, y: Axis, frame: Frame, yTitle: String) -> String {
-        let (left, top, right, bottom) = (Self.format(frame.left), Self.format(frame.top), Self.format(frame.right), Self.format(frame.bottom))
+        let (left, top, right, bottom) = (
+            Self.format(frame.left), Self.format(frame.top), Self.format(frame.right), Self.format(frame.bottom)
+        )
         let ink = "font-size=\"\(Style.tickFont)\" fill=\"\(Style.ink)\""
         var svg = "<g class=\"axes\">\n"
         for tick in x.ticks {
             let px = Self.format(x.position(tick, from: frame.left, to: frame.right))
             svg += "<line x1=\"\(px)\" y1=\"\(top)\" x2=\"\(px)\" y2=\"\(bottom)\" stroke=\"\(Style.grid)\"/>\n"
-            svg += "<text x=\"\(px)\" y=\"\(Self.format(frame.bottom + 20))\" text-anchor=\"middle\" \(ink)>\(x.label(tick))</text>\n"
+            svg +=
+                "<text x=\"\(px)\" y=\"\(Self.format(frame.bottom + 20))\" text-anchor=\"middle\" \(ink)>\(x.label(tick))</text>\n"
         }
         for tick in y.ticks {
             let py = Self.format(y.position(tick, from: frame.bottom, to: frame.top))
             svg += "<line x1=\"\(left)\" y1=\"\(py)\" x2=\"\(right)\" y2=\"\(py)\" stroke=\"\(Style.grid)\"/>\n"
-            svg += "<text x=\"\(Self.format(frame.left - 8))\" y=\"\(py)\" dy=\"0.35em\" text-anchor=\"end\" \(ink)>\(y.label(tick))</text>\n"
+            svg +=
+                "<text x=\"\(Self.format(frame.left - 8))\" y=\"\(py)\" dy=\"0.35em\" text-anchor=\"end\" \(ink)>\(y.label(tick))</text>\n"
         }
-        svg += "<rect x=\"\(left)\" y=\"\(top)\" width=\"\(Self.format(frame.width))\" height=\"\(Self.format(frame.height))\" fill=\"none\" stroke=\"\(Style.frame)\"/>\n"
+        svg +=
+            "<rect x=\"\(left)\" y=\"\(top)\" width=\"\(Self.format(frame.width))\" height=\"\(Self.format(frame.height))\" fill=\"none\" stroke=\"\(Style.frame)\"/>\n"
         let titleFont = "font-size=\"\(Style.axisTitleFont)\" fill=\"\(Style.ink)\""
-        let centreX = Self.format((frame.left + frame.right) / 2), centreY = Self.format((frame.top + frame.bottom) / 2)
-        svg += "<text x=\"\(centreX)\" y=\"\(Self.format(frame.bottom + 44))\" text-anchor=\"middle\" \(titleFont)>step</text>\n"
+        let centreX = Self.format((frame.left + frame.right) / 2)
+        let centreY = Self.format((frame.top + frame.bottom) / 2)
+        svg +=
+            "<text x=\"\(centreX)\" y=\"\(Self.format(frame.bottom + 44))\" text-anchor=\"middle\" \(titleFont)>step</text>\n"
         let titleX = Self.format(frame.left - Layout.yTitleOffset)
-        svg += "<text x=\"\(titleX)\" y=\"\(centreY)\" text-anchor=\"middle\" \(titleFont) transform=\"rotate(-90 \(titleX) \(centreY))\">\(yTitle)</text>\n"
+        svg +=
+            "<text x=\"\(titleX)\" y=\"\(centreY)\" text-anchor=\"middle\" \(titleFont) transform=\"rotate(-90 \(titleX) \(centreY))\">\(yTitle)</text>\n"
         return svg + "</g>\n"
     }
 }

@@ -34,8 +34,10 @@ extension CurvePlot.Run {
             throw .unreadable(file: path, reason: "not UTF-8 text, or \(error.localizedDescription)")
         }
 
-        var trainLoss: [Double: Double] = [:], trainAccuracy: [Double: Double] = [:]
-        var testLoss: [Double: Double] = [:], testAccuracy: [Double: Double] = [:]
+        var trainLoss: [Double: Double] = [:]
+        var trainAccuracy: [Double: Double] = [:]
+        var testLoss: [Double: Double] = [:]
+        var testAccuracy: [Double: Double] = [:]
         var lastStep: Double?
         var sawMetrics = false
         for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
@@ -66,7 +68,8 @@ extension CurvePlot.Run {
             case "eval":
                 // An eval line follows the step it evaluated; older files did not repeat the step.
                 guard let step = Self.number(object["step"]) ?? lastStep else {
-                    throw .badLine(file: path, line: number, reason: "an eval line without a \"step\" and before any step line")
+                    throw .badLine(
+                        file: path, line: number, reason: "an eval line without a \"step\" and before any step line")
                 }
                 testLoss[step] = Self.number(object["test_loss"])
                 testAccuracy[step] = Self.number(object["test_accuracy"])
@@ -84,7 +87,9 @@ extension CurvePlot.Run {
 
     /// A finite JSON number, or nil for null, a missing key or anything else.
     private static func number(_ value: Any?) -> Double? {
-        guard let value, !(value is NSNull), !(value is String), let number = value as? Double, number.isFinite else { return nil }
+        guard let value, !(value is NSNull), !(value is String), let number = value as? Double, number.isFinite else {
+            return nil
+        }
         return number
     }
 

@@ -15,9 +15,11 @@ extension CurvePlot {
         var prefix = [0.0]
         prefix.reserveCapacity(points.count + 1)
         for point in points { prefix.append(prefix.last! + point.value) }
-        let before = (window - 1) / 2, after = window / 2
+        let before = (window - 1) / 2
+        let after = window / 2
         return points.indices.map { i in
-            let first = max(0, i - before), last = min(points.count - 1, i + after)
+            let first = max(0, i - before)
+            let last = min(points.count - 1, i + after)
             return Point(step: points[i].step, value: (prefix[last + 1] - prefix[first]) / Double(last - first + 1))
         }
     }

@@ -25,11 +25,6 @@ struct CurvePlot {
     var title: String
     var runs: [Run]
 
-    init(title: String, runs: [Run]) {
-        self.title = title
-        self.runs = runs
-    }
-
     static let defaultTitle = "Training curves"
 
     /// Reads the metrics files and writes their curves to `path` atomically (`AtomicFile`):
@@ -58,7 +53,8 @@ struct CurvePlot {
         /// ColorBrewer's "Paired" and a few more pairs: one hue per run, light for the noisy train
         /// curve underneath and dark for the few test points drawn over it.
         static let palette: [(train: String, test: String)] = [
-            ("#a6cee3", "#1f78b4"), ("#fdbf6f", "#ff7f00"), ("#b2df8a", "#33a02c"), ("#fb9a99", "#e31a1c"), ("#cab2d6", "#6a3d9a"),
+            ("#a6cee3", "#1f78b4"), ("#fdbf6f", "#ff7f00"), ("#b2df8a", "#33a02c"), ("#fb9a99", "#e31a1c"),
+            ("#cab2d6", "#6a3d9a"),
             ("#dfc27d", "#8c510a"), ("#f1b6da", "#c51b7d"), ("#80cdc1", "#01665e"), ("#bababa", "#4d4d4d"),
         ]
         static let ink = "#222"
@@ -129,18 +125,24 @@ struct CurvePlot {
 
             """
         for index in runs.indices {
-            svg += "<marker id=\"dot\(index)\" viewBox=\"0 0 10 10\" refX=\"5\" refY=\"5\" markerWidth=\"9\" markerHeight=\"9\" markerUnits=\"userSpaceOnUse\">"
-            svg += "<circle cx=\"5\" cy=\"5\" r=\"3.6\" fill=\"#ffffff\" stroke=\"\(Style.testColour(index))\" stroke-width=\"1.8\"/></marker>\n"
+            svg +=
+                "<marker id=\"dot\(index)\" viewBox=\"0 0 10 10\" refX=\"5\" refY=\"5\" markerWidth=\"9\" markerHeight=\"9\" markerUnits=\"userSpaceOnUse\">"
+            svg +=
+                "<circle cx=\"5\" cy=\"5\" r=\"3.6\" fill=\"#ffffff\" stroke=\"\(Style.testColour(index))\" stroke-width=\"1.8\"/></marker>\n"
         }
         for panel in 0..<2 {
-            let frame = Frame.panel(panel), margin = Layout.clipMargin
-            svg += "<clipPath id=\"panel\(panel)\"><rect x=\"\(Self.format(frame.left - margin))\" y=\"\(Self.format(frame.top - margin))\" "
-            svg += "width=\"\(Self.format(frame.width + 2 * margin))\" height=\"\(Self.format(frame.height + 2 * margin))\"/></clipPath>\n"
+            let frame = Frame.panel(panel)
+            let margin = Layout.clipMargin
+            svg +=
+                "<clipPath id=\"panel\(panel)\"><rect x=\"\(Self.format(frame.left - margin))\" y=\"\(Self.format(frame.top - margin))\" "
+            svg +=
+                "width=\"\(Self.format(frame.width + 2 * margin))\" height=\"\(Self.format(frame.height + 2 * margin))\"/></clipPath>\n"
         }
         svg += "</defs>\n"
 
         svg += panelSVG(0, x: x, y: lossAxis, yTitle: "loss", train: runs.map(\.trainLoss), test: runs.map(\.testLoss))
-        svg += panelSVG(1, x: x, y: accuracyAxis, yTitle: "accuracy", train: smoothedAccuracy, test: runs.map(\.testAccuracy))
+        svg += panelSVG(
+            1, x: x, y: accuracyAxis, yTitle: "accuracy", train: smoothedAccuracy, test: runs.map(\.testAccuracy))
         svg += legendSVG(windows: windows)
         return svg + "</svg>\n"
     }
@@ -149,17 +151,21 @@ struct CurvePlot {
     private func panelSVG(_ index: Int, x: Axis, y: Axis, yTitle: String, train: [[Point]], test: [[Point]]) -> String {
         let frame = Frame.panel(index)
         var svg = axesSVG(x: x, y: y, frame: frame, yTitle: yTitle)
-        svg += "<g clip-path=\"url(#panel\(index))\" fill=\"none\" stroke-linejoin=\"round\" stroke-linecap=\"round\">\n"
+        svg +=
+            "<g clip-path=\"url(#panel\(index))\" fill=\"none\" stroke-linejoin=\"round\" stroke-linecap=\"round\">\n"
         for (run, points) in train.enumerated() where !points.isEmpty {
             // A lone point is a zero-length line, which the round cap draws as a dot.
             let width = points.count == 1 ? "7" : "1.3"
-            svg += "<path d=\"\(Self.pathData(points, x: x, y: y, frame: frame))\" stroke=\"\(Style.trainColour(run))\" stroke-width=\"\(width)\" stroke-opacity=\"0.8\">"
+            svg +=
+                "<path d=\"\(Self.pathData(points, x: x, y: y, frame: frame))\" stroke=\"\(Style.trainColour(run))\" stroke-width=\"\(width)\" stroke-opacity=\"0.8\">"
             svg += "<title>\(Self.escaped(runs[run].name)) train \(yTitle)</title></path>\n"
         }
         for (run, points) in test.enumerated() where !points.isEmpty {
             let marker = "url(#dot\(run))"
-            svg += "<path d=\"\(Self.pathData(points, x: x, y: y, frame: frame))\" stroke=\"\(Style.testColour(run))\" stroke-width=\"2\" "
-            svg += "stroke-dasharray=\"\(Style.testDash)\" marker-start=\"\(marker)\" marker-mid=\"\(marker)\" marker-end=\"\(marker)\">"
+            svg +=
+                "<path d=\"\(Self.pathData(points, x: x, y: y, frame: frame))\" stroke=\"\(Style.testColour(run))\" stroke-width=\"2\" "
+            svg +=
+                "stroke-dasharray=\"\(Style.testDash)\" marker-start=\"\(marker)\" marker-mid=\"\(marker)\" marker-end=\"\(marker)\">"
             svg += "<title>\(Self.escaped(runs[run].name)) test \(yTitle)</title></path>\n"
         }
         return svg + "</g>\n"
@@ -169,25 +175,33 @@ struct CurvePlot {
     /// in columns aligned from row to row.
     private func legendSVG(windows: [Int]) -> String {
         let trainLabels = windows.map { $0 > 1 ? "train (accuracy: moving average of \($0) steps, ~1%)" : "train" }
-        let sample = 30.0, gap = 8.0, columnGap = 28.0
+        let sample = 30.0
+        let gap = 8.0
+        let columnGap = 28.0
         let trainColumn = Frame.panel(0).left + Self.textWidth(runs.map(\.name), bold: true) + columnGap
         let testColumn = trainColumn + sample + gap + Self.textWidth(trainLabels) + columnGap
         var svg = "<g class=\"legend\" font-size=\"\(Style.legendFont)\" fill=\"\(Style.ink)\">\n"
         for (index, run) in runs.enumerated() {
             let y = Self.format(Layout.legendTop + Double(index) * Layout.legendRow)
-            svg += "<text x=\"\(Self.format(Frame.panel(0).left))\" y=\"\(y)\" dy=\"0.35em\" font-weight=\"bold\">\(Self.escaped(run.name))</text>\n"
+            svg +=
+                "<text x=\"\(Self.format(Frame.panel(0).left))\" y=\"\(y)\" dy=\"0.35em\" font-weight=\"bold\">\(Self.escaped(run.name))</text>\n"
             var column = trainColumn
             if !(run.trainLoss.isEmpty && run.trainAccuracy.isEmpty) {
-                svg += "<line x1=\"\(Self.format(column))\" y1=\"\(y)\" x2=\"\(Self.format(column + sample))\" y2=\"\(y)\" "
+                svg +=
+                    "<line x1=\"\(Self.format(column))\" y1=\"\(y)\" x2=\"\(Self.format(column + sample))\" y2=\"\(y)\" "
                 svg += "stroke=\"\(Style.trainColour(index))\" stroke-width=\"2\"/>\n"
-                svg += "<text x=\"\(Self.format(column + sample + gap))\" y=\"\(y)\" dy=\"0.35em\">\(trainLabels[index])</text>\n"
+                svg +=
+                    "<text x=\"\(Self.format(column + sample + gap))\" y=\"\(y)\" dy=\"0.35em\">\(trainLabels[index])</text>\n"
                 column = testColumn
             }
             if !(run.testLoss.isEmpty && run.testAccuracy.isEmpty) {
-                let points = [column, column + sample / 2, column + sample].map { "\(Self.format($0)),\(y)" }.joined(separator: " ")
-                svg += "<polyline points=\"\(points)\" fill=\"none\" stroke=\"\(Style.testColour(index))\" stroke-width=\"2\" "
+                let points = [column, column + sample / 2, column + sample].map { "\(Self.format($0)),\(y)" }.joined(
+                    separator: " ")
+                svg +=
+                    "<polyline points=\"\(points)\" fill=\"none\" stroke=\"\(Style.testColour(index))\" stroke-width=\"2\" "
                 svg += "stroke-dasharray=\"\(Style.testDash)\" marker-mid=\"url(#dot\(index))\"/>\n"
-                svg += "<text x=\"\(Self.format(column + sample + gap))\" y=\"\(y)\" dy=\"0.35em\">test (each evaluation)</text>\n"
+                svg +=
+                    "<text x=\"\(Self.format(column + sample + gap))\" y=\"\(y)\" dy=\"0.35em\">test (each evaluation)</text>\n"
             }
         }
         return svg + "</g>\n"

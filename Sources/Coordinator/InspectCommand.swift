@@ -23,7 +23,9 @@ struct InspectCommand: ParsableCommand {
         let isCheckpoint = !optimizerTensors.isEmpty || file.metadata["updates"] != nil
 
         var text = ""
-        func field(_ name: String, _ value: String) { text += name.padding(toLength: 12, withPad: " ", startingAt: 0) + value + "\n" }
+        func field(_ name: String, _ value: String) {
+            text += name.padding(toLength: 12, withPad: " ", startingAt: 0) + value + "\n"
+        }
         field("file", path)
         field("kind", isCheckpoint ? "checkpoint" : "model")
         field("layers", shape.layers.map(String.init).joined(separator: " → "))
@@ -33,9 +35,14 @@ struct InspectCommand: ParsableCommand {
         var rows = [["layer", "tensor", "shape", "parameters"]]
         var total = 0
         for l in 1...shape.depth {
-            for (name, dimensions) in [("W\(l)", [shape.layers[l], shape.layers[l - 1]]), ("b\(l)", [shape.layers[l]])] {
+            for (name, dimensions) in [
+                ("W\(l)", [shape.layers[l], shape.layers[l - 1]]), ("b\(l)", [shape.layers[l]]),
+            ] {
                 let count = dimensions.reduce(1, *)
-                rows.append([name.hasPrefix("W") ? String(l) : "", name, "[\(dimensions.map(String.init).joined(separator: ", "))]", String(count)])
+                rows.append([
+                    name.hasPrefix("W") ? String(l) : "", name,
+                    "[\(dimensions.map(String.init).joined(separator: ", "))]", String(count),
+                ])
                 total += count
             }
         }
@@ -44,9 +51,11 @@ struct InspectCommand: ParsableCommand {
 
         if isCheckpoint {
             let state = optimizerTensors.map { "\($0) \(file.tensors[$0]!.shape)" }
-            field("optimizer", state.isEmpty
-                ? "\(file.metadata["optimizer"] ?? "the optimizer") keeps no state"
-                : "state present: " + state.joined(separator: ", "))
+            field(
+                "optimizer",
+                state.isEmpty
+                    ? "\(file.metadata["optimizer"] ?? "the optimizer") keeps no state"
+                    : "state present: " + state.joined(separator: ", "))
         }
         text += "metadata\n"
         for key in file.metadata.keys.sorted() { text += "  \(key)=\(file.metadata[key]!)\n" }
@@ -58,7 +67,8 @@ struct InspectCommand: ParsableCommand {
         let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max()! }
         return rows.map { row in
             row.indices.map { column in
-                let cell = row[column], pad = String(repeating: " ", count: widths[column] - cell.count)
+                let cell = row[column]
+                let pad = String(repeating: " ", count: widths[column] - cell.count)
                 return column == row.count - 1 ? pad + cell : cell + pad
             }.joined(separator: "  ")
         }.joined(separator: "\n") + "\n"

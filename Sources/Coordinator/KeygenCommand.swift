@@ -25,7 +25,9 @@ struct KeygenCommand: ParsableCommand {
     var force = false
 
     func validate() throws {
-        guard !name.isEmpty, !name.contains("/") else { throw ValidationError("--name must be a plain file name, got '\(name)'") }
+        guard !name.isEmpty, !name.contains("/") else {
+            throw ValidationError("--name must be a plain file name, got '\(name)'")
+        }
     }
 
     func run() throws {

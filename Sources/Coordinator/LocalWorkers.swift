@@ -36,12 +36,15 @@ final class LocalWorkers {
             }
             processes.append(process)
         }
-        if pinned { log.debug("local workers pinned to CPUs \(cpus.prefix(count).map(String.init).joined(separator: ", "))") }
+        if pinned {
+            log.debug("local workers pinned to CPUs \(cpus.prefix(count).map(String.init).joined(separator: ", "))")
+        }
     }
 
     /// `worker` in the directory of the running `coordinator`.
     static func workerExecutable() -> String {
-        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let me =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         return URL(fileURLWithPath: me).deletingLastPathComponent().appendingPathComponent("worker").path
     }
 

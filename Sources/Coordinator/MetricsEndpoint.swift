@@ -27,7 +27,9 @@ final class MetricsEndpoint: @unchecked Sendable {
             throw ConfigurationErrorText("--metrics-host '\(host)' is not an IPv4 address")
         }
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard bound == 0, listen(fd, 16) == 0 else {
             let error = MetricsEndpoint.failure("bind", host: host, port: port)
@@ -79,7 +81,8 @@ final class MetricsEndpoint: @unchecked Sendable {
             status = "404 Not Found"
             body = Array("only GET /metrics is served here\n".utf8)
         }
-        let head = "HTTP/1.1 \(status)\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
+        let head =
+            "HTTP/1.1 \(status)\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
         writeAll(client, Array(head.utf8) + body)
     }
 
@@ -96,7 +99,9 @@ final class MetricsEndpoint: @unchecked Sendable {
     }
 
     private static func failure(_ call: String, host: String, port: Int) -> ConfigurationErrorText {
-        ConfigurationErrorText("--metrics-port: cannot \(call) \(host):\(port): \(String(validatingCString: strerror(errno)) ?? "error \(errno)")")
+        ConfigurationErrorText(
+            "--metrics-port: cannot \(call) \(host):\(port): \(String(validatingCString: strerror(errno)) ?? "error \(errno)")"
+        )
     }
 }
 

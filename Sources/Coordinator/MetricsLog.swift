@@ -45,7 +45,12 @@ final class MetricsLog {
         line.add("bytes_received", t.bytesReceived)
         line.add("bytes_received_shared", bytesReceivedShared)
         if !t.examplesByWorker.isEmpty {
-            line.add("worker_examples", Dictionary(uniqueKeysWithValues: t.examplesByWorker.map { ($0.key < 0 ? "coordinator" : String($0.key), $0.value) }))
+            line.add(
+                "worker_examples",
+                Dictionary(
+                    uniqueKeysWithValues: t.examplesByWorker.map {
+                        ($0.key < 0 ? "coordinator" : String($0.key), $0.value)
+                    }))
         }
         line.add("lost_workers", t.lostWorkers)
         line.add("rejected_messages", t.rejectedMessages)

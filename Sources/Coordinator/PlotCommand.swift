@@ -4,7 +4,8 @@ import ArgumentParser
 struct PlotCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plot",
-        abstract: "Draw loss and accuracy against step from metrics files as one SVG; several files overlay as several runs."
+        abstract:
+            "Draw loss and accuracy against step from metrics files as one SVG; several files overlay as several runs."
     )
 
     @Argument(help: "Metrics files (JSON lines, as `train --metrics` writes them); each is one run.")

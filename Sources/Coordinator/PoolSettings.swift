@@ -6,7 +6,7 @@ struct PoolSettings {
     var minWorkers: Int
     var registerTimeout: Duration
     var workerTimeout: Duration
-    var heartbeat: Duration = .milliseconds(500)  // workers beat at this rate; a lost one misses several
+    var heartbeat: Duration = .milliseconds(500) // workers beat at this rate; a lost one misses several
     var threads: Int
     var seed: UInt64
     /// How workers send gradients; a partial in another encoding is refused.

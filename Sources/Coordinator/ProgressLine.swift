@@ -33,7 +33,8 @@ final class ProgressLine {
             lastDrawn = now
         }
         examplesSinceDraw += report.examples
-        smoothedLoss = report.loss.isFinite ? (smoothedLoss.map { 0.9 * $0 + 0.1 * report.loss } ?? report.loss) : smoothedLoss
+        smoothedLoss =
+            report.loss.isFinite ? (smoothedLoss.map { 0.9 * $0 + 0.1 * report.loss } ?? report.loss) : smoothedLoss
         guard let lastDrawn, now - lastDrawn >= interval || report.step == totalSteps else { return }
         let elapsed = (now - lastDrawn).inSeconds
         let rate = elapsed > 0 ? Double(examplesSinceDraw) / elapsed : 0
@@ -90,6 +91,7 @@ final class ProgressLine {
     static func clock(_ seconds: Double) -> String {
         guard seconds.isFinite, seconds >= 0 else { return "?" }
         let s = Int(seconds.rounded())
-        return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
+        return s >= 3600
+            ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
     }
 }

@@ -57,11 +57,17 @@ final class ShardSender {
             while !done && transfer.next < range.count {
                 let m = min(perChunk, range.count - transfer.next)
                 let start = range.lowerBound + transfer.next
-                let frames = transfer.encoded ?? MessageCodec.encode(.shard(ShardChunk(
-                    shardID: UInt32(transfer.shard), shardCount: UInt32(plan.shardCount), features: UInt32(n0),
-                    shardExamples: UInt32(range.count), firstExample: UInt32(transfer.next),
-                    labels: Array(dataset.labels[start..<start + m]),
-                    values: Array(UnsafeBufferPointer(start: dataset.features.storage + start * n0, count: m * n0)))))
+                let frames =
+                    transfer.encoded
+                    ?? MessageCodec.encode(
+                        .shard(
+                            ShardChunk(
+                                shardID: UInt32(transfer.shard), shardCount: UInt32(plan.shardCount),
+                                features: UInt32(n0),
+                                shardExamples: UInt32(range.count), firstExample: UInt32(transfer.next),
+                                labels: Array(dataset.labels[start..<start + m]),
+                                values: Array(
+                                    UnsafeBufferPointer(start: dataset.features.storage + start * n0, count: m * n0)))))
                 transfer.encoded = nil
                 do {
                     guard try workerOutbox.sendIfRoom(frames, to: worker.peer) else {

@@ -31,14 +31,17 @@ extension TrainCommand {
             ("curve-secret-key", curveSecretKey), ("authorized-keys", authorizedKeys), ("insecure", "\(insecure)"),
             ("register-timeout", "\(registerTimeout)"), ("worker-timeout", "\(workerTimeout)"),
             ("min-workers", "\(minWorkers)"), ("metrics", metrics), ("checkpoint-dir", checkpointDir),
-            ("checkpoint-every", "\(checkpointEvery)"), ("resume", resume), ("metrics-port", metricsPort.map(String.init)),
+            ("checkpoint-every", "\(checkpointEvery)"), ("resume", resume),
+            ("metrics-port", metricsPort.map(String.init)),
             ("metrics-host", metricsHost), ("log-level", logLevel), ("quiet", "\(quiet)"), ("plot", plot),
         ]
         var lines = config.map { ["# effective settings; --config \($0) with the command line's flags over it"] } ?? []
         for (key, value) in values {
             guard let value else { continue }
-            let needsQuotes = value.isEmpty || value.contains(where: { ":#{}[],&*!|>'\"%@`".contains($0) }) || value.first == " "
-            lines.append("\(key): " + (needsQuotes ? "'" + value.replacingOccurrences(of: "'", with: "''") + "'" : value))
+            let needsQuotes =
+                value.isEmpty || value.contains(where: { ":#{}[],&*!|>'\"%@`".contains($0) }) || value.first == " "
+            lines.append(
+                "\(key): " + (needsQuotes ? "'" + value.replacingOccurrences(of: "'", with: "''") + "'" : value))
         }
         return lines.joined(separator: "\n")
     }

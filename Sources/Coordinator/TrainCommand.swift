@@ -16,16 +16,28 @@ struct TrainCommand: ParsableCommand {
     )
 
     // MARK: Data and model
-    @Option(help: "Training data: fashion-mnist (Debian's dataset-fashion-mnist), idx:DIR (IDX files, gzipped or not) or csv:FILE.")
+    @Option(
+        help:
+            "Training data: fashion-mnist (Debian's dataset-fashion-mnist), idx:DIR (IDX files, gzipped or not) or csv:FILE."
+    )
     var dataset: String = "fashion-mnist"
 
-    @Option(help: "Evaluated after every epoch and at the end. Default: fashion-mnist's test split when training on fashion-mnist, else none.")
+    @Option(
+        help:
+            "Evaluated after every epoch and at the end. Default: fashion-mnist's test split when training on fashion-mnist, else none."
+    )
     var testDataset: String?
 
-    @Option(help: "Layer sizes n0,n1,…,nL: n0 features, nL classes (nL = 1: sigmoid output with binary cross-entropy; nL ≥ 2: softmax with categorical cross-entropy). Default 784,256,128,10, or the --init model's.")
+    @Option(
+        help:
+            "Layer sizes n0,n1,…,nL: n0 features, nL classes (nL = 1: sigmoid output with binary cross-entropy; nL ≥ 2: softmax with categorical cross-entropy). Default 784,256,128,10, or the --init model's."
+    )
     var layers: String?
 
-    @Option(help: "Hidden activation: relu, tanh, sigmoid, leaky-relu (slope 0.01 below zero). Default relu, or the --init model's.")
+    @Option(
+        help:
+            "Hidden activation: relu, tanh, sigmoid, leaky-relu (slope 0.01 below zero). Default relu, or the --init model's."
+    )
     var activation: String?
 
     @Option(help: "Start from these weights (safetensors) instead of a random initialisation.")
@@ -47,7 +59,10 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "L2 weight decay λ on the weights (dW += λ·W); biases are not decayed.")
     var weightDecay: Float = 0
 
-    @Option(help: "Learning-rate schedule: constant, step (×--lr-decay-factor every --lr-decay-epochs epochs) or cosine (to 0 at the last step).")
+    @Option(
+        help:
+            "Learning-rate schedule: constant, step (×--lr-decay-factor every --lr-decay-epochs epochs) or cosine (to 0 at the last step)."
+    )
     var lrSchedule: String = "constant"
 
     @Option(help: "With --lr-schedule step: epochs between decays.")
@@ -78,16 +93,28 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "The reference path: the same shards and arithmetic, computed in this process with no workers.")
     var inProcess = false
 
-    @Option(help: "The data is cut into K contiguous shards, the unit of work and of reduction (added in shard order). Default: the worker count (1 in-process).")
+    @Option(
+        help:
+            "The data is cut into K contiguous shards, the unit of work and of reduction (added in shard order). Default: the worker count (1 in-process)."
+    )
     var shards: Int?
 
-    @Option(help: "BLAS threads per process (workers get the same). In-process with --shards 2 or more: threads computing shards side by side, with the bits of one thread.")
+    @Option(
+        help:
+            "BLAS threads per process (workers get the same). In-process with --shards 2 or more: threads computing shards side by side, with the bits of one thread."
+    )
     var threads: Int = 1
 
-    @Option(help: "Workers send their partial gradients as none (Float32), fp16 or bf16: half the bytes, but lossy. Each worker keeps every shard's rounding error and adds it to the next step (error feedback). Off by default; a compressed run is deterministic but not bit-identical to an uncompressed one. Not with --in-process, which sends nothing.")
+    @Option(
+        help:
+            "Workers send their partial gradients as none (Float32), fp16 or bf16: half the bytes, but lossy. Each worker keeps every shard's rounding error and adds it to the next step (error feedback). Off by default; a compressed run is deterministic but not bit-identical to an uncompressed one. Not with --in-process, which sends nothing."
+    )
     var compress: GradientEncoding = .float32
 
-    @Option(help: "ZeroMQ endpoint the coordinator listens on. Default tcp://127.0.0.1:5555; with --local-workers, a private ipc:// socket.")
+    @Option(
+        help:
+            "ZeroMQ endpoint the coordinator listens on. Default tcp://127.0.0.1:5555; with --local-workers, a private ipc:// socket."
+    )
     var bind: String?
 
     @Option(help: "CURVE: the coordinator's secret key file (from `coordinator keygen`); encrypts all traffic.")
@@ -96,7 +123,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "CURVE: a directory of the workers' public keys (*.pub); only they may connect.")
     var authorizedKeys: String?
 
-    @Flag(inversion: .prefixedNo, exclusivity: .chooseLast, help: "Allow a non-loopback --bind without CURVE (anyone who can reach the port can join).")
+    @Flag(
+        inversion: .prefixedNo, exclusivity: .chooseLast,
+        help: "Allow a non-loopback --bind without CURVE (anyone who can reach the port can join).")
     var insecure = false
 
     @Option(help: "Seconds to wait for --workers/--local-workers to register.")
@@ -105,20 +134,27 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "A worker silent this many seconds is declared lost; its shards move to the survivors.")
     var workerTimeout: Double = 10
 
-    @Option(help: "Go on while at least N workers remain; below that, wait --register-timeout for joiners, then checkpoint and stop.")
+    @Option(
+        help:
+            "Go on while at least N workers remain; below that, wait --register-timeout for joiners, then checkpoint and stop."
+    )
     var minWorkers: Int = 1
 
     // MARK: Output
     @Option(help: "Metrics as JSON lines: one per step and one per evaluation.")
     var metrics: String?
 
-    @Option(help: "Write checkpoints (W, b, optimizer state, step) into this directory, atomically, keeping the last 3.")
+    @Option(
+        help: "Write checkpoints (W, b, optimizer state, step) into this directory, atomically, keeping the last 3.")
     var checkpointDir: String?
 
     @Option(help: "Steps between checkpoints (0: only on SIGINT/SIGTERM and on failure).")
     var checkpointEvery: Int = 0
 
-    @Option(help: "Continue from the newest valid checkpoint in DIR (a damaged one is skipped for the one before); checkpoints go on into DIR unless --checkpoint-dir says otherwise.")
+    @Option(
+        help:
+            "Continue from the newest valid checkpoint in DIR (a damaged one is skipped for the one before); checkpoints go on into DIR unless --checkpoint-dir says otherwise."
+    )
     var resume: String?
 
     @Option(help: "Serve Prometheus metrics at http://HOST:P/metrics while training (0: any free port, logged).")
@@ -130,7 +166,10 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Draw the loss and accuracy curves as SVG into this file at the end (needs --metrics).")
     var plot: String?
 
-    @Option(help: "A YAML file of train flags (keys without dashes: `lr: 0.05`, `local-workers: 2`, `in-process: true`); flags on the command line override it.")
+    @Option(
+        help:
+            "A YAML file of train flags (keys without dashes: `lr: 0.05`, `local-workers: 2`, `in-process: true`); flags on the command line override it."
+    )
     var config: String?
 
     @Flag(help: "Print the effective settings as YAML (a config that reproduces this run) and exit.")
@@ -139,7 +178,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
-    @Flag(inversion: .prefixedNo, exclusivity: .chooseLast, help: "No progress line and only warnings and errors on stderr; the summary still ends stdout.")
+    @Flag(
+        inversion: .prefixedNo, exclusivity: .chooseLast,
+        help: "No progress line and only warnings and errors on stderr; the summary still ends stdout.")
     var quiet = false
 
     func validate() throws {
@@ -151,9 +192,15 @@ struct TrainCommand: ParsableCommand {
                 "--compress \(compress.argument) rounds what workers send; --in-process sends nothing: "
                     + "drop --compress or use --local-workers")
         }
-        if plot != nil, metrics == nil { throw ValidationError("--plot draws from the metrics: give --metrics FILE too") }
-        if let metricsPort, !(0...65535).contains(metricsPort) { throw ValidationError("--metrics-port must be 0…65535, got \(metricsPort)") }
-        if let n = workers ?? localWorkers, n < 1 { throw ValidationError("the worker count must be at least 1, got \(n)") }
+        if plot != nil, metrics == nil {
+            throw ValidationError("--plot draws from the metrics: give --metrics FILE too")
+        }
+        if let metricsPort, !(0...65535).contains(metricsPort) {
+            throw ValidationError("--metrics-port must be 0…65535, got \(metricsPort)")
+        }
+        if let n = workers ?? localWorkers, n < 1 {
+            throw ValidationError("the worker count must be at least 1, got \(n)")
+        }
         guard (curveSecretKey == nil) == (authorizedKeys == nil) else {
             throw ValidationError("--curve-secret-key and --authorized-keys go together")
         }
@@ -161,17 +208,28 @@ struct TrainCommand: ParsableCommand {
             throw ValidationError("--local-workers talk over a private local socket; CURVE is for --workers")
         }
         if let bind, curveSecretKey == nil, !insecure, !Exposure.isLocal(bind) {
-            throw ValidationError("--bind \(bind) is reachable from other machines: give --curve-secret-key and --authorized-keys, or --insecure to accept that anyone who can reach it may join")
+            throw ValidationError(
+                "--bind \(bind) is reachable from other machines: give --curve-secret-key and --authorized-keys, or --insecure to accept that anyone who can reach it may join"
+            )
         }
-        guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every must be 0 or positive, got \(checkpointEvery)") }
-        if checkpointEvery > 0, checkpointDir == nil, resume == nil { throw ValidationError("--checkpoint-every needs --checkpoint-dir") }
-        guard registerTimeout > 0, workerTimeout > 0 else { throw ValidationError("--register-timeout and --worker-timeout must be positive") }
+        guard checkpointEvery >= 0 else {
+            throw ValidationError("--checkpoint-every must be 0 or positive, got \(checkpointEvery)")
+        }
+        if checkpointEvery > 0, checkpointDir == nil, resume == nil {
+            throw ValidationError("--checkpoint-every needs --checkpoint-dir")
+        }
+        guard registerTimeout > 0, workerTimeout > 0 else {
+            throw ValidationError("--register-timeout and --worker-timeout must be positive")
+        }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
         guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
         if let steps, steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
         guard batch >= 0 else { throw ValidationError("--batch must be 0 (full batch) or positive, got \(batch)") }
         guard lr.isFinite, lr > 0 else { throw ValidationError("--lr must be a positive number, got \(lr)") }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical; got '\(logLevel)'") }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError(
+                "--log-level must be one of trace, debug, info, notice, warning, error, critical; got '\(logLevel)'")
+        }
     }
 
     func run() throws {
@@ -230,7 +288,8 @@ struct TrainCommand: ParsableCommand {
         let listening = transport.boundEndpoint ?? endpoint
         log.info("listening on \(listening)")
         if compress.isSixteenBit {
-            log.notice("""
+            log.notice(
+                """
                 --compress \(compress.argument): partials travel as \(compress) with error feedback; \
                 the result is not bit-identical to an uncompressed run
                 """)

@@ -47,7 +47,8 @@ final class TrainingMetrics {
         bytesReceived = Metrics.Counter(label: "descent_bytes_received_total")
         bytesReceivedShared = Metrics.Counter(label: "descent_bytes_received_shared_total")
         phases = [
-            (\.compute, "compute"), (\.computeSlowest, "compute_slowest"), (\.send, "send"), (\.wait, "wait"), (\.reduce, "reduce"), (\.update, "update"), (\.total, "step"),
+            (\.compute, "compute"), (\.computeSlowest, "compute_slowest"), (\.send, "send"), (\.wait, "wait"),
+            (\.reduce, "reduce"), (\.update, "update"), (\.total, "step"),
         ].map { ($0.0, Metrics.Timer(label: "descent_step_phase_seconds", dimensions: [("phase", $0.1)])) }
     }
 

@@ -22,7 +22,7 @@ final class WorkerInbox {
     /// Waits up to `timeout` for a message from a peer; nil when none came.
     func receive(timeout: Duration) throws(WireError) -> Arrival? {
         guard let envelope = try transport.receive(timeoutMilliseconds: timeout.inMilliseconds),
-              let peer = envelope.peer
+            let peer = envelope.peer
         else { return nil }
         return Arrival(
             peer: peer, address: envelope.address,

@@ -1,10 +1,10 @@
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A hidden layer's nonlinearity g, with the fused passes the network needs around each gemm.
@@ -50,17 +50,25 @@ public enum Activation: String, Sendable, CaseIterable {
     }
 
     /// A = g(Z + b) in place: Z (n, m) holds W·A_prev on entry and A on return; b is (n).
-    public func addBiasAndActivate(_ z: UnsafeMutablePointer<Float>, rows n: Int, cols m: Int, bias b: UnsafePointer<Float>) {
+    public func addBiasAndActivate(
+        _ z: UnsafeMutablePointer<Float>, rows n: Int, cols m: Int, bias b: UnsafePointer<Float>
+    ) {
         switch self {
         case .relu:
             for j in 0..<m {
                 let col = z + j * n
-                for i in 0..<n { let v = col[i] + b[i]; col[i] = v > 0 ? v : 0 }
+                for i in 0..<n {
+                    let v = col[i] + b[i]
+                    col[i] = v > 0 ? v : 0
+                }
             }
         case .leakyRelu:
             for j in 0..<m {
                 let col = z + j * n
-                for i in 0..<n { let v = col[i] + b[i]; col[i] = v > 0 ? v : Activation.leakySlope * v }
+                for i in 0..<n {
+                    let v = col[i] + b[i]
+                    col[i] = v > 0 ? v : Activation.leakySlope * v
+                }
             }
         case .tanh, .sigmoid:
             for j in 0..<m {
@@ -71,18 +79,32 @@ public enum Activation: String, Sendable, CaseIterable {
     }
 
     /// dZ = dA ⊙ g′(Z), written over A: `a` (n, m) holds A on entry and dZ on return.
-    public func multiplyDerivative(intoOutput a: UnsafeMutablePointer<Float>, gradient dA: UnsafePointer<Float>, count: Int) {
+    public func multiplyDerivative(
+        intoOutput a: UnsafeMutablePointer<Float>, gradient dA: UnsafePointer<Float>, count: Int
+    ) {
         switch self {
         // dA[i] is loaded whatever the sign, so the choice is a select, not a branch: with a
         // branch on random signs this pass cost as much as a tenth of the step.
         case .relu:
-            for i in 0..<count { let d = dA[i]; a[i] = a[i] > 0 ? d : 0 }
+            for i in 0..<count {
+                let d = dA[i]
+                a[i] = a[i] > 0 ? d : 0
+            }
         case .leakyRelu:
-            for i in 0..<count { let d = dA[i]; a[i] = a[i] > 0 ? d : Activation.leakySlope * d }
+            for i in 0..<count {
+                let d = dA[i]
+                a[i] = a[i] > 0 ? d : Activation.leakySlope * d
+            }
         case .tanh:
-            for i in 0..<count { let v = a[i]; a[i] = dA[i] * (1 - v * v) }
+            for i in 0..<count {
+                let v = a[i]
+                a[i] = dA[i] * (1 - v * v)
+            }
         case .sigmoid:
-            for i in 0..<count { let v = a[i]; a[i] = dA[i] * (v * (1 - v)) }
+            for i in 0..<count {
+                let v = a[i]
+                a[i] = dA[i] * (v * (1 - v))
+            }
         }
     }
 }

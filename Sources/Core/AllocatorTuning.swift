@@ -9,9 +9,9 @@ public enum AllocatorTuning {
     /// are still mapped, and freed memory above 64 MiB is returned to the system.
     public static func keepMessageBuffersOnHeap() {
         #if os(Linux)
-        // <malloc.h>'s M_MMAP_THRESHOLD and M_TRIM_THRESHOLD; the Glibc module does not export it.
-        _ = glibcMallopt(-3, 32 << 20)
-        _ = glibcMallopt(-1, 64 << 20)
+            // <malloc.h>'s M_MMAP_THRESHOLD and M_TRIM_THRESHOLD; the Glibc module does not export it.
+            _ = glibcMallopt(-3, 32 << 20)
+            _ = glibcMallopt(-1, 64 << 20)
         #endif
     }
 
@@ -20,7 +20,7 @@ public enum AllocatorTuning {
     /// would otherwise keep resident for good.
     public static func returnFreeMemory() {
         #if os(Linux)
-        _ = glibcMallocTrim(0)
+            _ = glibcMallocTrim(0)
         #endif
     }
 
@@ -31,17 +31,17 @@ public enum AllocatorTuning {
     /// once, so they do not contend for the lock.
     public static func shareOneHeap() {
         #if os(Linux)
-        _ = glibcMallopt(-8, 1)  // M_ARENA_MAX
+            _ = glibcMallopt(-8, 1) // M_ARENA_MAX
         #endif
     }
 }
 
 #if os(Linux)
-/// glibc's `int malloc_trim(size_t pad)`.
-@_silgen_name("malloc_trim")
-private func glibcMallocTrim(_ pad: Int) -> Int32
+    /// glibc's `int malloc_trim(size_t pad)`.
+    @_silgen_name("malloc_trim")
+    private func glibcMallocTrim(_ pad: Int) -> Int32
 
-/// glibc's `int mallopt(int param, int value)`.
-@_silgen_name("mallopt")
-private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
+    /// glibc's `int mallopt(int param, int value)`.
+    @_silgen_name("mallopt")
+    private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
 #endif

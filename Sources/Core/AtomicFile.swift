@@ -1,10 +1,10 @@
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Whole-file writes that a crash can never leave half done, and the matching whole-file read.
@@ -40,7 +40,8 @@ public enum AtomicFile {
     ) throws(IOError) {
         let directory = PathName.directory(of: path)
         let name = PathName.lastComponent(of: path)
-        let temporary = (directory.isEmpty ? "" : directory + "/")
+        let temporary =
+            (directory.isEmpty ? "" : directory + "/")
             + ".\(name).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
 
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, permissions)

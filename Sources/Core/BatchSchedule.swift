@@ -17,7 +17,9 @@ public struct BatchSchedule: Sendable {
     private let taken: [Int32]
 
     public init(plan: ShardPlan, batch: Int, seed: UInt64) throws(ConfigurationError) {
-        guard batch >= 0 else { throw .invalid(field: "--batch", reason: "must be 0 (full batch) or positive, got \(batch)") }
+        guard batch >= 0 else {
+            throw .invalid(field: "--batch", reason: "must be 0 (full batch) or positive, got \(batch)")
+        }
         let m = plan.exampleCount
         let k = plan.shardCount
         self.plan = plan
@@ -63,7 +65,8 @@ public struct BatchSchedule: Sendable {
         let k = plan.shardCount
         return (0..<k).map { shard in
             if isFullBatch { return ShardWork(shard: shard, selection: .range(0..<plan.ranges[shard].count)) }
-            let lo = Int(taken[j * k + shard]), hi = Int(taken[(j + 1) * k + shard])
+            let lo = Int(taken[j * k + shard])
+            let hi = Int(taken[(j + 1) * k + shard])
             return ShardWork(shard: shard, selection: .list(Array(permutations[shard][lo..<hi])))
         }
     }

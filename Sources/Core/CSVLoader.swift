@@ -35,7 +35,9 @@ public enum CSVLoader {
     }
 
     /// The trimmed byte range of each comma-separated field of `line`.
-    private static func splitFields(_ text: UnsafeBufferPointer<UInt8>, _ line: Range<Int>, into fields: inout [Range<Int>]) {
+    private static func splitFields(
+        _ text: UnsafeBufferPointer<UInt8>, _ line: Range<Int>, into fields: inout [Range<Int>]
+    ) {
         fields.removeAll(keepingCapacity: true)
         var start = line.lowerBound
         for i in line where text[i] == UInt8(ascii: ",") {
@@ -48,7 +50,9 @@ public enum CSVLoader {
     private static func trimmed(_ text: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Range<Int> {
         var (lower, upper) = (range.lowerBound, range.upperBound)
         while lower < upper, text[lower] == UInt8(ascii: " ") || text[lower] == UInt8(ascii: "\t") { lower += 1 }
-        while upper > lower, text[upper - 1] == UInt8(ascii: " ") || text[upper - 1] == UInt8(ascii: "\t") { upper -= 1 }
+        while upper > lower, text[upper - 1] == UInt8(ascii: " ") || text[upper - 1] == UInt8(ascii: "\t") {
+            upper -= 1
+        }
         return lower..<upper
     }
 

@@ -1,11 +1,12 @@
 import CZlib
+
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Everything a run needs to go on exactly where it stopped: W, b, the optimizer's state, the
@@ -17,7 +18,10 @@ import Glibc
 /// is recognised and skipped for the one before it.
 public struct Checkpoint {
     /// What must match for a checkpoint to continue a run bit-exactly.
-    public static let runKeys = ["layers", "activation", "optimizer", "lr", "batch", "shards", "seed", "examples", "momentum", "weight_decay", "schedule"]
+    public static let runKeys = [
+        "layers", "activation", "optimizer", "lr", "batch", "shards", "seed", "examples", "momentum", "weight_decay",
+        "schedule",
+    ]
 
     public let step: Int
     public let updates: Int
@@ -38,8 +42,12 @@ public struct Checkpoint {
     @discardableResult
     public static func save(_ trainer: Trainer, run: [String: String], to directory: String) throws -> String {
         var file = ModelFile.encode(trainer.parameters, step: trainer.step, extraMetadata: run)
-        if let m = trainer.optimizer.firstMoment { file.tensors[ModelFile.optimizerPrefix + "m"] = .init(shape: [m.count], values: m.array) }
-        if let v = trainer.optimizer.secondMoment { file.tensors[ModelFile.optimizerPrefix + "v"] = .init(shape: [v.count], values: v.array) }
+        if let m = trainer.optimizer.firstMoment {
+            file.tensors[ModelFile.optimizerPrefix + "m"] = .init(shape: [m.count], values: m.array)
+        }
+        if let v = trainer.optimizer.secondMoment {
+            file.tensors[ModelFile.optimizerPrefix + "v"] = .init(shape: [v.count], values: v.array)
+        }
         file.metadata["updates"] = String(trainer.optimizer.updates)
         file.metadata["checksum"] = String(checksum(file.tensors))
         let path = PathName.join(directory, fileName(step: trainer.step))
@@ -60,7 +68,9 @@ public struct Checkpoint {
     /// The newest checkpoint in `directory` that reads back whole and belongs to this run.
     ///
     /// - Parameter skipped: called with each newer file passed over and why.
-    public static func newest(in directory: String, run: [String: String], skipped: (String, String) -> Void) throws -> Checkpoint? {
+    public static func newest(in directory: String, run: [String: String], skipped: (String, String) -> Void) throws
+        -> Checkpoint?
+    {
         var isDirectory = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory else {
             throw ConfigurationError.invalid(field: "--resume", reason: "'\(directory)' is not a directory")
@@ -87,10 +97,14 @@ public struct Checkpoint {
         for key in runKeys where file.metadata[key] != run[key] {
             throw ConfigurationError.invalid(
                 field: "--resume",
-                reason: "\(path) belongs to a run with \(key)=\(file.metadata[key] ?? "none"), this run has \(key)=\(run[key] ?? "none")")
+                reason:
+                    "\(path) belongs to a run with \(key)=\(file.metadata[key] ?? "none"), this run has \(key)=\(run[key] ?? "none")"
+            )
         }
         let model = try ModelFile.decode(file, path: path)
-        guard let step = file.metadata["step"].flatMap(Int.init), let updates = file.metadata["updates"].flatMap(Int.init) else {
+        guard let step = file.metadata["step"].flatMap(Int.init),
+            let updates = file.metadata["updates"].flatMap(Int.init)
+        else {
             throw CheckpointError.damaged(path: path, reason: "no step or updates in its metadata")
         }
         let count = model.parameters.count
@@ -99,7 +113,9 @@ public struct Checkpoint {
         guard (m?.count ?? count) == count, (v?.count ?? count) == count else {
             throw CheckpointError.damaged(path: path, reason: "optimizer state does not fit the model")
         }
-        return Checkpoint(step: step, updates: updates, parameters: model.parameters, firstMoment: m, secondMoment: v, metadata: file.metadata)
+        return Checkpoint(
+            step: step, updates: updates, parameters: model.parameters, firstMoment: m, secondMoment: v,
+            metadata: file.metadata)
     }
 
     /// CRC-32 (zlib) over every tensor's values, in name order.

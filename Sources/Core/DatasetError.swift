@@ -55,7 +55,8 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible {
         case .trailingData(let file, let expected, let got):
             return "\(file): expected \(expected) bytes, got \(got) (extra data after the last item)"
         case .badMagic(let file, let expected, let got):
-            return "\(file): not an IDX file of the expected kind: magic \(Self.hex(got)), expected \(Self.hex(expected))"
+            return
+                "\(file): not an IDX file of the expected kind: magic \(Self.hex(got)), expected \(Self.hex(expected))"
         case .badDimensions(let file, let dimensions):
             let shape = dimensions.map(String.init).joined(separator: "×")
             return "\(file): bad IDX dimensions \(shape): each must be positive and their product must fit in memory"

@@ -1,10 +1,10 @@
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Where a data set comes from: the value of `--dataset` and `--test-dataset`.
@@ -90,14 +90,15 @@ public enum DatasetSpec: Sendable, Equatable, CustomStringConvertible {
         }
 
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        let imageStems = Set(names.compactMap { name in
-            ["-images-idx3-ubyte", "-images-idx3-ubyte.gz"]
-                .first { name.hasSuffix($0) }
-                .map { String(name.dropLast($0.count)) }
-        })
+        let imageStems = Set(
+            names.compactMap { name in
+                ["-images-idx3-ubyte", "-images-idx3-ubyte.gz"]
+                    .first { name.hasSuffix($0) }
+                    .map { String(name.dropLast($0.count)) }
+            })
         guard imageStems.count == 1, let stem = imageStems.first,
-              let images = existing(path("\(stem)-images-idx3-ubyte")),
-              let labels = existing(path("\(stem)-labels-idx1-ubyte"))
+            let images = existing(path("\(stem)-images-idx3-ubyte")),
+            let labels = existing(path("\(stem)-labels-idx1-ubyte"))
         else {
             throw .missingSplit(directory: directory, split: split.idxPrefix)
         }

@@ -36,7 +36,9 @@ public final class ErrorFeedback: @unchecked Sendable {
     ///
     /// A value that is not finite leaves no residual: the coordinator refuses the partial that
     /// carries it, and a NaN kept in e would spoil every later step of the shard.
-    public func compress(_ gradients: UnsafePointer<Float>, into bits: UnsafeMutablePointer<UInt16>, range: Range<Int>? = nil) {
+    public func compress(
+        _ gradients: UnsafePointer<Float>, into bits: UnsafeMutablePointer<UInt16>, range: Range<Int>? = nil
+    ) {
         let e = residual
         let range = range ?? 0..<count
         precondition(range.lowerBound >= 0 && range.upperBound <= count, "a range inside the gradient")

@@ -44,7 +44,8 @@ public struct Evaluator {
         var start = 0
         while start < features.cols {
             let m = min(Evaluator.chunk, features.cols - start)
-            Network.forward(p, input: features.storage + start * features.rows, count: m, labels: nil, workspace: workspace)
+            Network.forward(
+                p, input: features.storage + start * features.rows, count: m, labels: nil, workspace: workspace)
             let out = workspace.output
             for j in 0..<m { rows.append(Array(UnsafeBufferPointer(start: out + j * nL, count: nL))) }
             start += m

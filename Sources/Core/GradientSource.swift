@@ -1,12 +1,13 @@
+import Dispatch
+
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
-import Dispatch
 
 /// Where a step's partials come from: this process (`InProcessGradients`) or a pool of workers.
 public protocol GradientSource: AnyObject {
@@ -15,12 +16,14 @@ public protocol GradientSource: AnyObject {
 
     /// Computes the partial of every shard in `work` for parameters `p`, handing each to
     /// `accumulator`, and returns when the accumulator is complete.
-    func computePartials(step: Int, parameters p: ParameterBuffer, work: [ShardWork], into accumulator: GradientAccumulator) throws
+    func computePartials(
+        step: Int, parameters p: ParameterBuffer, work: [ShardWork], into accumulator: GradientAccumulator) throws
 
     /// Hands the step to whoever computes it, so that it runs while the trainer still reports
     /// the step before; `computePartials` with the same step then waits for it. The default
     /// does nothing, and `computePartials` does all.
-    func beginPartials(step: Int, parameters p: ParameterBuffer, work: [ShardWork], into accumulator: GradientAccumulator) throws
+    func beginPartials(
+        step: Int, parameters p: ParameterBuffer, work: [ShardWork], into accumulator: GradientAccumulator) throws
 
     /// Releases workers and sockets; called once at the end of a run, successful or not.
     /// `resumable`: the run was checkpointed and may be resumed, so workers that can wait for a
@@ -29,7 +32,9 @@ public protocol GradientSource: AnyObject {
 }
 
 extension GradientSource {
-    public func beginPartials(step: Int, parameters p: ParameterBuffer, work: [ShardWork], into accumulator: GradientAccumulator) throws {}
+    public func beginPartials(
+        step: Int, parameters p: ParameterBuffer, work: [ShardWork], into accumulator: GradientAccumulator
+    ) throws {}
 
     public func shutdown(reason: String, resumable: Bool) {}
 }
@@ -65,11 +70,14 @@ public final class InProcessGradients: GradientSource, @unchecked Sendable {
     /// to one thread per call.
     public var computesShardsInParallel: Bool { threads > 1 && shards.count > 1 }
 
-    public func computePartials(step: Int, parameters p: ParameterBuffer, work: [ShardWork], into accumulator: GradientAccumulator) throws {
+    public func computePartials(
+        step: Int, parameters p: ParameterBuffer, work: [ShardWork], into accumulator: GradientAccumulator
+    ) throws {
         guard computesShardsInParallel, work.count > 1 else {
             for item in work {
                 accumulator.accumulate(shard: item.shard, examples: item.selection.count) { partial in
-                    shards[item.shard].computePartial(p, selection: item.selection, workspace: workspaces[0], into: partial)
+                    shards[item.shard].computePartial(
+                        p, selection: item.selection, workspace: workspaces[0], into: partial)
                 }
             }
             return

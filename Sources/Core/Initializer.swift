@@ -21,7 +21,8 @@ public enum Initializer {
     public static func initialize(_ p: ParameterBuffer, seed: UInt64) {
         let shape = p.layout.shape
         for l in 1...shape.depth {
-            let rows = shape.layers[l], cols = shape.layers[l - 1]
+            let rows = shape.layers[l]
+            let cols = shape.layers[l - 1]
             let sigma = standardDeviation(for: shape.activation, fanIn: cols, fanOut: rows)
             var rng = Xoshiro256(seed: seed, stream: Stream.initialization.rawValue, UInt64(l))
             let w = p.weight(l)

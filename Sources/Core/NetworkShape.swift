@@ -1,10 +1,10 @@
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// What a network is, without its numbers: layer sizes n0…nL, the hidden activation, the output.
@@ -20,7 +20,10 @@ public struct NetworkShape: Sendable, Equatable, CustomStringConvertible {
     public var outputs: Int { layers[depth] }
 
     public init(layers: [Int], activation: Activation) throws(ConfigurationError) {
-        guard layers.count >= 2 else { throw .invalid(field: "layers", reason: "needs at least two sizes (inputs and outputs), got \(layers.count)") }
+        guard layers.count >= 2 else {
+            throw .invalid(
+                field: "layers", reason: "needs at least two sizes (inputs and outputs), got \(layers.count)")
+        }
         if let bad = layers.first(where: { $0 < 1 }) {
             throw .invalid(field: "layers", reason: "every size must be at least 1, got \(bad)")
         }

@@ -1,10 +1,10 @@
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Which update rule turns the averaged gradient into new parameters.
@@ -55,11 +55,15 @@ public final class Optimizer: @unchecked Sendable {
     }
 
     /// W, b −= update(Σ/m) with learning rate α, in place and unchecked.
-    public func apply(to p: ParameterBuffer, gradientSum sum: ParameterBuffer, exampleCount m: Int, learningRate alpha: Float) {
+    public func apply(
+        to p: ParameterBuffer, gradientSum sum: ParameterBuffer, exampleCount m: Int, learningRate alpha: Float
+    ) {
         precondition(m > 0, "a step must have examples")
         updates += 1
         forEachSegment(p.layout, within: 0..<p.count) { start, count, decay in
-            _ = update(p, sum, from: start, count: count, m: m, alpha: alpha, decay: decay, t: updates, into: p.values, firstMoment, secondMoment)
+            _ = update(
+                p, sum, from: start, count: count, m: m, alpha: alpha, decay: decay, t: updates, into: p.values,
+                firstMoment, secondMoment)
         }
     }
 
@@ -71,7 +75,8 @@ public final class Optimizer: @unchecked Sendable {
     ///
     /// One pass over W, Σ and the moments, where checking and then applying take two.
     public func update(
-        _ p: ParameterBuffer, gradientSum sum: ParameterBuffer, exampleCount m: Int, learningRate alpha: Float, into next: ParameterBuffer
+        _ p: ParameterBuffer, gradientSum sum: ParameterBuffer, exampleCount m: Int, learningRate alpha: Float,
+        into next: ParameterBuffer
     ) -> Bool {
         commit(marks: update(p, gradientSum: sum, range: 0..<p.count, exampleCount: m, learningRate: alpha, into: next))
     }
@@ -84,15 +89,20 @@ public final class Optimizer: @unchecked Sendable {
     /// the rest of the step is still arriving. Every value is computed by the same rule from the
     /// same inputs as a whole update computes it, so the bits are the same.
     public func update(
-        _ p: ParameterBuffer, gradientSum sum: ParameterBuffer, range: Range<Int>, exampleCount m: Int, learningRate alpha: Float,
+        _ p: ParameterBuffer, gradientSum sum: ParameterBuffer, range: Range<Int>, exampleCount m: Int,
+        learningRate alpha: Float,
         into next: ParameterBuffer
     ) -> UInt32 {
         precondition(m > 0, "a step must have examples")
-        precondition(next.count == p.count && next.isWritable && next.values != p.values, "the next W, b go into a buffer of their own")
+        precondition(
+            next.count == p.count && next.isWritable && next.values != p.values,
+            "the next W, b go into a buffer of their own")
         precondition(range.lowerBound >= 0 && range.upperBound <= p.count, "a range outside the parameters")
         var marks: UInt32 = 0
         forEachSegment(p.layout, within: range) { start, count, decay in
-            marks |= update(p, sum, from: start, count: count, m: m, alpha: alpha, decay: decay, t: updates + 1, into: next.values, nextFirstMoment, nextSecondMoment)
+            marks |= update(
+                p, sum, from: start, count: count, m: m, alpha: alpha, decay: decay, t: updates + 1, into: next.values,
+                nextFirstMoment, nextSecondMoment)
         }
         return marks
     }
@@ -109,9 +119,13 @@ public final class Optimizer: @unchecked Sendable {
     }
 
     /// The part of `range` in W[l] (with weight decay) and in b[l] (without), for every layer.
-    private func forEachSegment(_ layout: ParameterLayout, within range: Range<Int>, _ body: (_ start: Int, _ count: Int, _ decay: Float) -> Void) {
+    private func forEachSegment(
+        _ layout: ParameterLayout, within range: Range<Int>,
+        _ body: (_ start: Int, _ count: Int, _ decay: Float) -> Void
+    ) {
         func clipped(_ start: Int, _ count: Int, _ decay: Float) {
-            let lower = max(start, range.lowerBound), upper = min(start + count, range.upperBound)
+            let lower = max(start, range.lowerBound)
+            let upper = min(start + count, range.upperBound)
             if lower < upper { body(lower, upper - lower, decay) }
         }
         for l in 1...layout.shape.depth {
@@ -127,7 +141,8 @@ public final class Optimizer: @unchecked Sendable {
     ///
     /// Each rule is written out once, with its marks, so the loops vectorise without a branch.
     private func update(
-        _ p: ParameterBuffer, _ sum: ParameterBuffer, from start: Int, count: Int, m: Int, alpha: Float, decay: Float, t updates: Int,
+        _ p: ParameterBuffer, _ sum: ParameterBuffer, from start: Int, count: Int, m: Int, alpha: Float, decay: Float,
+        t updates: Int,
         into out: UnsafeMutablePointer<Float>, _ outFirst: ParameterBuffer?, _ outSecond: ParameterBuffer?
     ) -> UInt32 {
         let w = p.values + start
@@ -166,7 +181,9 @@ public final class Optimizer: @unchecked Sendable {
             let m2 = secondMoment!.values + start
             let o1 = outFirst!.values + start
             let o2 = outSecond!.values + start
-            let b1 = settings.beta1, b2 = settings.beta2, eps = settings.epsilon
+            let b1 = settings.beta1
+            let b2 = settings.beta2
+            let eps = settings.epsilon
             let t = Float(updates)
             let correction1 = 1 - Glibc.pow(b1, t)
             let correction2 = 1 - Glibc.pow(b2, t)

@@ -1,10 +1,10 @@
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The last layer's activation and its loss, paired so that dZ[L] = A[L] − Y.
@@ -44,7 +44,10 @@ public enum OutputLayer: String, Sendable {
                 for i in 0..<n {
                     let v = col[i] + b[i]
                     col[i] = v
-                    if v > maxValue { maxValue = v; argmax = i }
+                    if v > maxValue {
+                        maxValue = v
+                        argmax = i
+                    }
                 }
                 let y = labels.map { Int($0[j]) } ?? 0
                 let shiftedTarget = col[y] - maxValue
@@ -79,7 +82,9 @@ public enum OutputLayer: String, Sendable {
     }
 
     /// dZ[L] = A[L] − Y in place: Y is the one-hot of the labels (or the label itself for sigmoid).
-    public func subtractTargets(_ a: UnsafeMutablePointer<Float>, rows n: Int, cols m: Int, labels: UnsafePointer<Int32>) {
+    public func subtractTargets(
+        _ a: UnsafeMutablePointer<Float>, rows n: Int, cols m: Int, labels: UnsafePointer<Int32>
+    ) {
         switch self {
         case .softmax:
             for j in 0..<m { a[j * n + Int(labels[j])] -= 1 }

@@ -12,7 +12,9 @@ public struct ParameterLayout: Sendable, Equatable {
 
     public init(shape: NetworkShape) {
         self.shape = shape
-        var weights = [0], biases = [0], offset = 0
+        var weights = [0]
+        var biases = [0]
+        var offset = 0
         for l in 1...shape.depth {
             weights.append(offset)
             offset += shape.layers[l] * shape.layers[l - 1]

@@ -17,7 +17,8 @@ extension ParameterLayout {
     /// for a W of at most `blockValues` values, else as many equal blocks as keep each near that
     /// size, at most `maxBlocks`.
     public func columnBlocks(layer l: Int) -> [Range<Int>] {
-        let rows = shape.layers[l], columns = shape.layers[l - 1]
+        let rows = shape.layers[l]
+        let columns = shape.layers[l - 1]
         guard rows * columns > Self.blockValues else { return [0..<columns] }
         let blocks = min(Self.maxBlocks, (rows * columns + Self.blockValues - 1) / Self.blockValues)
         let width = (columns + blocks - 1) / blocks

@@ -1,10 +1,10 @@
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// SplitMix64 (Steele, Lea, Flood 2014): expands one seed into well-mixed 64-bit words.
@@ -72,7 +72,7 @@ public struct Xoshiro256: Sendable {
 
     /// Standard normal by Box–Muller, from two uniforms (one value used, for simplicity of replay).
     public mutating func nextGaussian() -> Double {
-        let u1 = 1 - nextUnit()  // (0, 1]: log is finite
+        let u1 = 1 - nextUnit() // (0, 1]: log is finite
         let u2 = nextUnit()
         return (-2 * Glibc.log(u1)).squareRoot() * Glibc.cos(2 * .pi * u2)
     }

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The network in Float64, written straight from the formulas with plain loops: the slow, obvious
@@ -53,10 +53,13 @@ public struct ReferenceNetwork: Sendable {
     /// The parameters held in `p`, widened to Float64 exactly.
     public init(_ p: ParameterBuffer) {
         let shape = p.layout.shape
-        var weights: [[[Double]]] = [[]], biases: [[Double]] = [[]]
+        var weights: [[[Double]]] = [[]]
+        var biases: [[Double]] = [[]]
         for l in 1...shape.depth {
-            let rows = shape.layers[l], cols = shape.layers[l - 1]
-            let w = p.weight(l), b = p.bias(l)
+            let rows = shape.layers[l]
+            let cols = shape.layers[l - 1]
+            let w = p.weight(l)
+            let b = p.bias(l)
             // `ParameterBuffer` keeps W[l] column-major: element (i, k) at i + k·rows.
             weights.append((0..<rows).map { i in (0..<cols).map { k in Double(w[i + k * rows]) } })
             biases.append((0..<rows).map { i in Double(b[i]) })
@@ -175,8 +178,12 @@ public struct ReferenceNetwork: Sendable {
         switch activation {
         case .relu: return z > 0 ? 1 : 0
         case .leakyRelu: return z > 0 ? 1 : Self.leakySlope
-        case .tanh: let t = tanh(z); return 1 - t * t
-        case .sigmoid: let s = 1 / (1 + exp(-z)); return s * (1 - s)
+        case .tanh:
+            let t = tanh(z)
+            return 1 - t * t
+        case .sigmoid:
+            let s = 1 / (1 + exp(-z))
+            return s * (1 - s)
         }
     }
 

@@ -1,10 +1,10 @@
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A set of named F32 tensors and string metadata in the safetensors format.
@@ -137,7 +137,8 @@ public struct SafetensorsFile: Sendable, Equatable {
         let (expectedBytes, overflow) = count.multipliedReportingOverflow(by: 4)
         guard !overflow else { throw .badShape(file: file, tensor: name, shape: shape) }
         guard end - begin == expectedBytes else {
-            throw .sizeMismatch(file: file, tensor: name, shape: shape, expectedBytes: expectedBytes, gotBytes: end - begin)
+            throw .sizeMismatch(
+                file: file, tensor: name, shape: shape, expectedBytes: expectedBytes, gotBytes: end - begin)
         }
         return (shape, begin..<end)
     }
@@ -166,7 +167,9 @@ public struct SafetensorsFile: Sendable, Equatable {
     }
 
     /// Rejects byte ranges shared by two non-empty tensors.
-    private static func checkNoOverlap(_ ranges: [(name: String, range: Range<Int>)], file: String) throws(SafetensorsError) {
+    private static func checkNoOverlap(_ ranges: [(name: String, range: Range<Int>)], file: String)
+        throws(SafetensorsError)
+    {
         let sorted = ranges.filter { !$0.range.isEmpty }.sorted { $0.range.lowerBound < $1.range.lowerBound }
         var furthest: (name: String, end: Int)?
         for (name, range) in sorted {
@@ -213,7 +216,8 @@ public struct SafetensorsFile: Sendable, Equatable {
             }
             let shape = tensor.shape.map(String.init).joined(separator: ",")
             let end = offset + 4 * count
-            entries.append("\(JSONLine.quote(name)):{\"dtype\":\"F32\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(end)]}")
+            entries.append(
+                "\(JSONLine.quote(name)):{\"dtype\":\"F32\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(end)]}")
             offset = end
         }
 

@@ -55,7 +55,8 @@ public enum SafetensorsError: Error, Equatable, CustomStringConvertible {
         case .badShape(let file, let tensor, let shape):
             return "\(file): tensor \(tensor) has invalid shape \(shape)"
         case .badOffsets(let file, let tensor, let begin, let end, let bufferSize):
-            return "\(file): tensor \(tensor) has data_offsets [\(begin), \(end)] outside the \(bufferSize)-byte data buffer or reversed"
+            return
+                "\(file): tensor \(tensor) has data_offsets [\(begin), \(end)] outside the \(bufferSize)-byte data buffer or reversed"
         case .overlappingTensors(let file, let first, let second):
             return "\(file): tensors \(first) and \(second) overlap in the data buffer"
         case .sizeMismatch(let file, let tensor, let shape, let expectedBytes, let gotBytes):

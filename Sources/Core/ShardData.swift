@@ -109,11 +109,14 @@ public final class ShardData: @unchecked Sendable {
             }
             indices.withUnsafeBufferPointer { indices in
                 switch features {
-                case .floats(let values): descent_gather_columns(x, values, indices.baseAddress, indices.count, featureCount)
-                case .byteCodes(let codes): descent_gather_byte_columns(x, codes, indices.baseAddress, indices.count, featureCount)
+                case .floats(let values):
+                    descent_gather_columns(x, values, indices.baseAddress, indices.count, featureCount)
+                case .byteCodes(let codes):
+                    descent_gather_byte_columns(x, codes, indices.baseAddress, indices.count, featureCount)
                 }
             }
-            return Network.gradientSum(p, input: x, count: m, labels: y, workspace: ws, into: grad, onSegment: onSegment)
+            return Network.gradientSum(
+                p, input: x, count: m, labels: y, workspace: ws, into: grad, onSegment: onSegment)
         }
     }
 
@@ -151,8 +154,10 @@ public final class ShardFeatureBuilder {
 
     /// Takes the features of examples `firstExample ..< firstExample + values.count / featureCount`.
     public func write(_ values: UnsafeBufferPointer<Float>, at firstExample: Int) {
-        precondition(values.count % featureCount == 0 && firstExample >= 0 && firstExample + values.count / featureCount <= count,
-                     "whole examples inside the shard")
+        precondition(
+            values.count % featureCount == 0 && firstExample >= 0
+                && firstExample + values.count / featureCount <= count,
+            "whole examples inside the shard")
         guard let base = values.baseAddress else { return }
         let offset = firstExample * featureCount
         if let codes {

@@ -15,7 +15,8 @@ public struct ShardPlan: Sendable, Equatable {
             throw .invalid(field: "--shards", reason: "\(k) shards need at least \(k) examples, the data has \(m)")
         }
         exampleCount = m
-        let base = m / k, extra = m % k
+        let base = m / k
+        let extra = m % k
         var ranges: [Range<Int>] = []
         var start = 0
         for shard in 0..<k {

@@ -1,9 +1,10 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import Dispatch
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// The training loop: plan a step, gather its partials in shard order, update, report, repeat.
 ///
@@ -108,7 +109,8 @@ public final class Trainer {
     /// step to the source.
     private func begin() throws -> PlannedStep {
         let started = DispatchTime.now()
-        let epoch = step / schedule.stepsPerEpoch, j = step % schedule.stepsPerEpoch
+        let epoch = step / schedule.stepsPerEpoch
+        let j = step % schedule.stepsPerEpoch
         if !schedule.isFullBatch && epoch != permutationsEpoch {
             permutations = schedule.permutations(epoch: epoch)
             permutationsEpoch = epoch

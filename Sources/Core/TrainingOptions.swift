@@ -90,7 +90,8 @@ public enum TrainingError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case .diverged(let step, let loss):
-            return "training diverged at step \(step) (loss \(loss); the gradient or the update is not finite); lower --lr. The parameters before this step were kept."
+            return
+                "training diverged at step \(step) (loss \(loss); the gradient or the update is not finite); lower --lr. The parameters before this step were kept."
         case .incompleteStep(let step, let expected, let got):
             return "step \(step) covered \(got) examples instead of \(expected)"
         }

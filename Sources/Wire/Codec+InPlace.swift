@@ -33,11 +33,11 @@ extension MessageCodec {
         fields.withUnsafeBytes { payload.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
         let floats = payload + fields.count
         #if _endian(little)
-        if let base = values.baseAddress { floats.copyMemory(from: base, byteCount: 4 * values.count) }
+            if let base = values.baseAddress { floats.copyMemory(from: base, byteCount: 4 * values.count) }
         #else
-        for (i, value) in values.enumerated() {
-            floats.storeBytes(of: value.bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self)
-        }
+            for (i, value) in values.enumerated() {
+                floats.storeBytes(of: value.bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self)
+            }
         #endif
         let length = fields.count + 4 * values.count
         let checksum = CRC32C.checksum(UnsafeRawBufferPointer(start: payload, count: length))

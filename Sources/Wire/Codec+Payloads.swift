@@ -64,34 +64,38 @@ extension MessageCodec {
     static func readPayload(_ kind: MessageKind, from reader: inout PayloadReader) throws(WireError) -> Message {
         switch kind {
         case .hello:
-            return .hello(Hello(
-                protocolVersion: try reader.read(UInt16.self, "protocolVersion"),
-                name: try reader.read(String.self, "name")
-            ))
+            return .hello(
+                Hello(
+                    protocolVersion: try reader.read(UInt16.self, "protocolVersion"),
+                    name: try reader.read(String.self, "name")
+                ))
         case .welcome:
-            return .welcome(Welcome(
-                rank: try reader.read(UInt32.self, "rank"),
-                heartbeatMilliseconds: try reader.read(UInt32.self, "heartbeatMilliseconds"),
-                threads: try reader.read(UInt32.self, "threads"),
-                layers: try reader.read([UInt32].self, "layers"),
-                activation: try reader.read(String.self, "activation"),
-                seed: try reader.read(UInt64.self, "seed"),
-                gradientEncoding: try readEncoding(from: &reader, "gradientEncoding")
-            ))
+            return .welcome(
+                Welcome(
+                    rank: try reader.read(UInt32.self, "rank"),
+                    heartbeatMilliseconds: try reader.read(UInt32.self, "heartbeatMilliseconds"),
+                    threads: try reader.read(UInt32.self, "threads"),
+                    layers: try reader.read([UInt32].self, "layers"),
+                    activation: try reader.read(String.self, "activation"),
+                    seed: try reader.read(UInt64.self, "seed"),
+                    gradientEncoding: try readEncoding(from: &reader, "gradientEncoding")
+                ))
         case .refuse:
             return .refuse(Refuse(reason: try reader.read(String.self, "reason")))
         case .shard:
             return .shard(try readShardChunk(from: &reader))
         case .shardReady:
-            return .shardReady(ShardReady(
-                shardID: try reader.read(UInt32.self, "shardID"),
-                examples: try reader.read(UInt32.self, "examples")
-            ))
+            return .shardReady(
+                ShardReady(
+                    shardID: try reader.read(UInt32.self, "shardID"),
+                    examples: try reader.read(UInt32.self, "examples")
+                ))
         case .params:
-            return .params(Params(
-                step: try reader.read(UInt64.self, "step"),
-                values: try reader.read(FloatArray.self, "values")
-            ))
+            return .params(
+                Params(
+                    step: try reader.read(UInt64.self, "step"),
+                    values: try reader.read(FloatArray.self, "values")
+                ))
         case .step:
             return .step(try readStep(from: &reader))
         case .partial:
@@ -129,7 +133,9 @@ extension MessageCodec {
         return PartialGradients(encoding, bits: try reader.read(HalfArray.self, "gradients"))
     }
 
-    private static func readEncoding(from reader: inout PayloadReader, _ field: String) throws(WireError) -> GradientEncoding {
+    private static func readEncoding(from reader: inout PayloadReader, _ field: String) throws(WireError)
+        -> GradientEncoding
+    {
         let byte = try reader.read(UInt8.self, field)
         guard let encoding = GradientEncoding(wireCode: byte) else {
             throw .malformedPayload("unknown \(field) \(byte)")

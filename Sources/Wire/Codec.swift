@@ -67,7 +67,9 @@ public enum MessageCodec {
 
     /// The frames of `partial` with 16-bit gradients in place of its own: `bits`, float16 or
     /// bfloat16 patterns as `encoding` says, read in place: one copy of them, into the frame.
-    public static func encodePartial(_ partial: Partial, encoding: GradientEncoding, bits: UnsafeBufferPointer<UInt16>) -> [[UInt8]] {
+    public static func encodePartial(_ partial: Partial, encoding: GradientEncoding, bits: UnsafeBufferPointer<UInt16>)
+        -> [[UInt8]]
+    {
         var partial = partial
         partial.gradients = PartialGradients(encoding, bits: HalfArray(borrowing: bits))
         return encode(.partial(partial))

@@ -1,10 +1,10 @@
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Key files as `coordinator keygen` writes them: `NAME.key` holds the Z85 secret key (mode
@@ -21,7 +21,8 @@ public enum CurveKeyFile {
             case .unreadable(let path, let reason): return "\(path): cannot read the key file: \(reason)"
             case .notAKey(let path): return "\(path): not a Z85 CURVE key (expected 40 characters on one line)"
             case .tooOpen(let path, let mode):
-                return "\(path): permissions \(String(mode & 0o777, radix: 8)) are too open; a secret key must be readable by its owner only (chmod 600 \(path))"
+                return
+                    "\(path): permissions \(String(mode & 0o777, radix: 8)) are too open; a secret key must be readable by its owner only (chmod 600 \(path))"
             case .noKeys(let directory): return "\(directory): no authorized public keys (*.pub) found"
             }
         }
@@ -30,7 +31,9 @@ public enum CurveKeyFile {
     /// The secret key in `path`, refusing a file that others may read, as ssh does.
     public static func readSecretKey(_ path: String) throws(Problem) -> (secretKey: String, publicKey: String) {
         var status = stat()
-        guard stat(path, &status) == 0 else { throw .unreadable(path: path, reason: String(validatingCString: strerror(errno)) ?? "error \(errno)") }
+        guard stat(path, &status) == 0 else {
+            throw .unreadable(path: path, reason: String(validatingCString: strerror(errno)) ?? "error \(errno)")
+        }
         guard status.st_mode & 0o077 == 0 else { throw .tooOpen(path: path, mode: status.st_mode) }
         let secret = try readKey(path)
         guard let publicKey = CurveKeys.publicKey(forSecret: secret) else { throw .notAKey(path: path) }

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A `WorkerTransport` over another that does on purpose, to the messages its rules pick, what a faulty
@@ -57,7 +57,8 @@ public final class FaultInjectingTransport: WorkerTransport, @unchecked Sendable
             learnRank(from: envelope)
             let delivery = apply(.incoming, to: envelope.frames)
             if delivery.copies > 0 {
-                let delivered = delivery.altered
+                let delivered =
+                    delivery.altered
                     ? Envelope(
                         peer: envelope.peer, frames: delivery.frames, address: envelope.address,
                         senderProcessID: envelope.senderProcessID)
@@ -132,7 +133,8 @@ public final class FaultInjectingTransport: WorkerTransport, @unchecked Sendable
 
     private func learnRank(from envelope: Envelope) {
         guard Self.label(envelope.frames)?.kind == .welcome,
-              case .welcome(let welcome) = try? MessageCodec.decode(envelope.frames) else { return }
+            case .welcome(let welcome) = try? MessageCodec.decode(envelope.frames)
+        else { return }
         lock.withLock { rankUnlocked = welcome.rank }
     }
 
@@ -144,7 +146,8 @@ public final class FaultInjectingTransport: WorkerTransport, @unchecked Sendable
         guard first.count >= WireProtocol.headerSize else { return nil }
         return first.withUnsafeBytes { raw in
             guard UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt32.self)) == WireProtocol.magic,
-                  let kind = MessageKind(rawValue: raw[6]) else { return nil }
+                let kind = MessageKind(rawValue: raw[6])
+            else { return nil }
             return (kind, UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
         }
     }

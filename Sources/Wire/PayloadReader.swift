@@ -54,9 +54,9 @@ struct PayloadReader {
         let count = try readCount("\(field) count")
         let raw: [T] = try readBulk(count: count, field)
         #if _endian(little)
-        return raw
+            return raw
         #else
-        return raw.map { T(littleEndian: $0) }
+            return raw.map { T(littleEndian: $0) }
         #endif
     }
 
@@ -65,9 +65,9 @@ struct PayloadReader {
         let count = try readCount("\(field) count")
         let raw: [Float] = try readBulk(count: count, field)
         #if _endian(little)
-        return raw
+            return raw
         #else
-        return raw.map { Float(bitPattern: UInt32(littleEndian: $0.bitPattern)) }
+            return raw.map { Float(bitPattern: UInt32(littleEndian: $0.bitPattern)) }
         #endif
     }
 

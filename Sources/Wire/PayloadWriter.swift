@@ -48,9 +48,9 @@ struct PayloadWriter {
     mutating func write<T: FixedWidthInteger>(_ array: [T]) {
         writeCount(array.count)
         #if _endian(little)
-        array.withUnsafeBytes { bytes.append(contentsOf: $0) }
+            array.withUnsafeBytes { bytes.append(contentsOf: $0) }
         #else
-        for element in array { write(element) }
+            for element in array { write(element) }
         #endif
     }
 
@@ -69,9 +69,9 @@ struct PayloadWriter {
     mutating func write(_ array: [Float]) {
         writeCount(array.count)
         #if _endian(little)
-        array.withUnsafeBytes { bytes.append(contentsOf: $0) }
+            array.withUnsafeBytes { bytes.append(contentsOf: $0) }
         #else
-        for element in array { write(element.bitPattern) }
+            for element in array { write(element.bitPattern) }
         #endif
     }
 }

@@ -1,14 +1,15 @@
 import Core
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-#if canImport(Glibc)
-import Glibc
-#endif
 import Logging
 import Wire
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The worker's side of the conversation, hiding envelopes, registration and heartbeats:
 /// `next()` hands the loop only the messages it acts on.

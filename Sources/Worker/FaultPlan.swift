@@ -1,10 +1,11 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import Logging
 import Wire
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// Faults a test asks a worker to commit on purpose, carried out by a `FaultInjectingTransport`
 /// under the worker's link, in the spirit of ps-lite's PS_DROP_MSG.
@@ -39,8 +40,8 @@ struct FaultPlan {
             let parts = item.split(separator: "=", maxSplits: 1)
             let target = parts.first?.split(separator: "@", maxSplits: 1) ?? []
             guard parts.count == 2, target.count == 2, let action = Action(rawValue: String(target[0])),
-                  let value = Int(parts[1]), value >= 0, action != .version || value <= Int(UInt16.max),
-                  target[1] == "*" || UInt32(target[1]) != nil
+                let value = Int(parts[1]), value >= 0, action != .version || value <= Int(UInt16.max),
+                target[1] == "*" || UInt32(target[1]) != nil
             else {
                 throw WorkerError.unreadableFaults(String(item))
             }

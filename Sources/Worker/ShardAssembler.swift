@@ -14,15 +14,20 @@ struct ShardAssembler {
 
     /// Takes a chunk; returns the shard once its last chunk is in.
     mutating func add(_ chunk: ShardChunk) throws -> ShardData? {
-        let n0 = Int(chunk.features), total = Int(chunk.shardExamples)
-        let first = Int(chunk.firstExample), m = chunk.labels.count
+        let n0 = Int(chunk.features)
+        let total = Int(chunk.shardExamples)
+        let first = Int(chunk.firstExample)
+        let m = chunk.labels.count
         guard n0 > 0, total > 0, m > 0, first + m <= total, chunk.values.count == n0 * m else {
             throw WorkerError.protocolViolation(
                 "shard \(chunk.shardID) chunk at \(first) does not fit the shard (\(total) examples × \(n0) features)")
         }
-        var shard = pending[chunk.shardID] ?? Pending(
-            features: ShardFeatureBuilder(featureCount: n0, count: total), labels: Array(repeating: 0, count: total),
-            received: Array(repeating: false, count: total))
+        var shard =
+            pending[chunk.shardID]
+            ?? Pending(
+                features: ShardFeatureBuilder(featureCount: n0, count: total),
+                labels: Array(repeating: 0, count: total),
+                received: Array(repeating: false, count: total))
         guard shard.features.featureCount == n0, shard.features.count == total else {
             throw WorkerError.protocolViolation("shard \(chunk.shardID) changed shape between chunks")
         }

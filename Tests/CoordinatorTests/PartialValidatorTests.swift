@@ -36,7 +36,12 @@ import Wire
 
     @Test func aRightPartialIsAccepted() {
         #expect(verdict(on: partial()) == .accept)
-        #expect(verdict(on: partial { $0.shardID = 1; $0.exampleCount = 3 }) == .accept)
+        #expect(
+            verdict(
+                on: partial {
+                    $0.shardID = 1
+                    $0.exampleCount = 3
+                }) == .accept)
     }
 
     @Test func anotherStepsPartialIsIgnored() {
@@ -53,8 +58,9 @@ import Wire
 
     @Test func aSegmentBeyondTheGradientIsPoisoned() {
         let count = segments.count
-        #expect(verdict(on: partial { $0.segment = UInt32(count) })
-            == .poisoned("segment \(count) of a gradient cut in \(count)"))
+        #expect(
+            verdict(on: partial { $0.segment = UInt32(count) })
+                == .poisoned("segment \(count) of a gradient cut in \(count)"))
     }
 
     @Test func aSegmentThatArrivedBeforeIsIgnored() {
@@ -64,8 +70,9 @@ import Wire
     }
 
     @Test func aWrongExampleCountIsPoisoned() {
-        #expect(verdict(on: partial { $0.exampleCount = 5 })
-            == .poisoned("shard 0 reports 5 examples, the step gave it 4"))
+        #expect(
+            verdict(on: partial { $0.exampleCount = 5 })
+                == .poisoned("shard 0 reports 5 examples, the step gave it 4"))
     }
 
     @Test func anotherEncodingIsPoisoned() {
@@ -91,8 +98,9 @@ import Wire
     func aGradientNotFiniteIsPoisoned(_ bad: Float) {
         var values = [Float](repeating: 0.5, count: segments[0].count)
         values[values.count - 1] = bad
-        #expect(verdict(on: partial { $0.gradients = .float32(FloatArray(values)) })
-            == .poisoned("non-finite gradient values"))
+        #expect(
+            verdict(on: partial { $0.gradients = .float32(FloatArray(values)) })
+                == .poisoned("non-finite gradient values"))
     }
 
     @Test(arguments: [GradientEncoding.float16, .bfloat16])

@@ -84,7 +84,7 @@ import Wire
         exchange.begin(step: 2, parameters: Fixtures.parameters(), work: [work[0]])
         let accumulator = GradientAccumulator(layout: Fixtures.layout, shards: 1)
         for (index, segment) in Fixtures.layout.segments.enumerated() {
-            let bits = HalfArray([UInt16](repeating: 0x3C00, count: segment.range.count))  // 1.0
+            let bits = HalfArray([UInt16](repeating: 0x3C00, count: segment.range.count)) // 1.0
             let partial = Partial(
                 step: 2, shardID: 0, segment: UInt32(index), exampleCount: 3, correctCount: 0, lossSum: 1,
                 gradients: .float16(bits))

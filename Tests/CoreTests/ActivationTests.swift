@@ -9,7 +9,9 @@ private func slope(_ activation: Activation, _ z: Double) -> Double {
     case .relu: return z > 0 ? 1 : 0
     case .leakyRelu: return z > 0 ? 1 : 0.01
     case .tanh: return 1 - tanh(z) * tanh(z)
-    case .sigmoid: let s = 1 / (1 + exp(-z)); return s * (1 - s)
+    case .sigmoid:
+        let s = 1 / (1 + exp(-z))
+        return s * (1 - s)
     }
 }
 

@@ -92,7 +92,8 @@ private func checkSample(_ data: Dataset) {
     @Test func concatenatedGzipMembersAreOneStream() throws {
         let fixtures = try Fixtures()
         let half = sampleImages.count / 2
-        let twoMembers = try fixtures.gzipped(Array(sampleImages[..<half])) + fixtures.gzipped(Array(sampleImages[half...]))
+        let twoMembers =
+            try fixtures.gzipped(Array(sampleImages[..<half])) + fixtures.gzipped(Array(sampleImages[half...]))
         let images = try fixtures.write("c-images-idx3-ubyte.gz", twoMembers)
         let labels = try fixtures.write("c-labels-idx1-ubyte", sampleLabels)
         checkSample(try IDXLoader.load(images: images, labels: labels))
@@ -152,7 +153,9 @@ private func checkSample(_ data: Dataset) {
     @Test func corruptAndTruncatedGzipNameTheFile() throws {
         let fixtures = try Fixtures()
         let labels = try fixtures.write("labels", sampleLabels)
-        let big = idx(magic: 0x0803, dimensions: [50, 28, 28], payload: (0..<(50 * 784)).map { UInt8(truncatingIfNeeded: $0 &* 7919 >> 3) })
+        let big = idx(
+            magic: 0x0803, dimensions: [50, 28, 28],
+            payload: (0..<(50 * 784)).map { UInt8(truncatingIfNeeded: $0 &* 7919 >> 3) })
         let compressed = try fixtures.gzipped(big)
 
         var damaged = compressed
@@ -166,7 +169,9 @@ private func checkSample(_ data: Dataset) {
         #expect(file == corrupt)
 
         let truncated = try fixtures.write("truncated", Array(compressed.prefix(compressed.count / 2)))
-        let truncatedError = #expect(throws: DatasetError.self) { try IDXLoader.load(images: truncated, labels: labels) }
+        let truncatedError = #expect(throws: DatasetError.self) {
+            try IDXLoader.load(images: truncated, labels: labels)
+        }
         guard case .corruptGzip(let file, let detail) = truncatedError else {
             Issue.record("expected corruptGzip, got \(String(describing: truncatedError))")
             return
@@ -175,7 +180,9 @@ private func checkSample(_ data: Dataset) {
         #expect(detail.contains("ends early"))
 
         let garbage = try fixtures.write("garbage", compressed + [1, 2, 3])
-        #expect(throws: DatasetError.corruptGzip(file: garbage, detail: "unexpected bytes after the end of the gzip stream")) {
+        #expect(
+            throws: DatasetError.corruptGzip(file: garbage, detail: "unexpected bytes after the end of the gzip stream")
+        ) {
             try IDXLoader.load(images: garbage, labels: labels)
         }
     }
@@ -206,7 +213,8 @@ private func checkSample(_ data: Dataset) {
         let fixtures = try Fixtures()
         try fixtures.write("train-images-idx3-ubyte.gz", fixtures.gzipped(sampleImages))
         try fixtures.write("train-labels-idx1-ubyte", sampleLabels)
-        try fixtures.write("t10k-images-idx3-ubyte", idx(magic: 0x0803, dimensions: [1, 2, 3], payload: [9, 9, 9, 9, 9, 9]))
+        try fixtures.write(
+            "t10k-images-idx3-ubyte", idx(magic: 0x0803, dimensions: [1, 2, 3], payload: [9, 9, 9, 9, 9, 9]))
         try fixtures.write("t10k-labels-idx1-ubyte", idx(magic: 0x0801, dimensions: [1], payload: [4]))
         let spec = DatasetSpec.idx(directory: fixtures.directory)
         checkSample(try spec.load(split: .train))
@@ -243,7 +251,9 @@ private func checkSample(_ data: Dataset) {
         #expect(throws: DatasetError.missingFile(fixtures.path("none"))) {
             try DatasetSpec.idx(directory: fixtures.path("none")).load(split: .train)
         }
-        #expect(DatasetError.fashionMNISTMissing(directory: "/x").description.contains("apt-get install dataset-fashion-mnist"))
+        #expect(
+            DatasetError.fashionMNISTMissing(directory: "/x").description.contains(
+                "apt-get install dataset-fashion-mnist"))
     }
 
     @Test(.enabled(if: FileManager.default.fileExists(atPath: DatasetSpec.fashionMNISTDirectory)))
@@ -303,14 +313,18 @@ private func checkSample(_ data: Dataset) {
         let headerOnly = try fixtures.write("j.csv", text: "label,a\n\n")
         #expect(throws: DatasetError.empty(file: headerOnly)) { try CSVLoader.load(headerOnly) }
         let labelsOnly = try fixtures.write("k.csv", text: "1\n0\n")
-        #expect(throws: DatasetError.tooFewColumns(file: labelsOnly, line: 1, got: 1)) { try CSVLoader.load(labelsOnly) }
+        #expect(throws: DatasetError.tooFewColumns(file: labelsOnly, line: 1, got: 1)) {
+            try CSVLoader.load(labelsOnly)
+        }
         #expect(throws: DatasetError.missingFile(fixtures.path("l.csv"))) { try CSVLoader.load(fixtures.path("l.csv")) }
     }
 
     @Test func fastNumberParserAgreesWithFloatInit() {
         var generator = SystemRandomNumberGenerator()
-        var texts = ["0", "-0", "+1", "007", ".5", "5.", "123456789012345", "0.00000001", "3.4028235e38",
-                     "1e-50", "16777217", "0.1", "-2.5", "1234567.891", "99999999999999999999", "0x10"]
+        var texts = [
+            "0", "-0", "+1", "007", ".5", "5.", "123456789012345", "0.00000001", "3.4028235e38",
+            "1e-50", "16777217", "0.1", "-2.5", "1234567.891", "99999999999999999999", "0x10",
+        ]
         for _ in 0..<20_000 {
             let whole = Int.random(in: 0..<1_000_000, using: &generator)
             let fraction = String(Int.random(in: 0..<100_000_000, using: &generator))
@@ -334,8 +348,9 @@ private func checkSample(_ data: Dataset) {
         #expect(throws: DatasetError.labelOutOfRange(source: file, index: 2, line: 5, label: 2, classes: 2)) {
             try data.validateLabels(classes: 2)
         }
-        #expect(DatasetError.labelOutOfRange(source: file, index: 2, line: 5, label: 2, classes: 2).description
-            == "\(file) line 5: label 2 is outside 0…1")
+        #expect(
+            DatasetError.labelOutOfRange(source: file, index: 2, line: 5, label: 2, classes: 2).description
+                == "\(file) line 5: label 2 is outside 0…1")
 
         let idxData = Dataset(features: Matrix(rows: 1, cols: 2), labels: [0, -1], source: "x")
         #expect(throws: DatasetError.labelOutOfRange(source: "x", index: 1, line: nil, label: -1, classes: 10)) {

@@ -36,7 +36,8 @@ struct RunCase: Sendable, CustomTestStringConvertible {
 /// shards contribute no examples to a step.
 private let runCases = [
     RunCase(batch: 0, optimizer: .sgd), RunCase(batch: 16, optimizer: .sgd),
-    RunCase(batch: 0, optimizer: .momentum), RunCase(batch: 16, optimizer: .adam), RunCase(batch: 3, optimizer: .momentum),
+    RunCase(batch: 0, optimizer: .momentum), RunCase(batch: 16, optimizer: .adam),
+    RunCase(batch: 3, optimizer: .momentum),
 ]
 
 private func runOptions(_ c: RunCase, seed: UInt64 = 9, shards: Int = 4, steps: Int = 10) throws -> TrainingOptions {
@@ -57,9 +58,11 @@ private func train(
 ) throws -> Trainer {
     let dataset = data.dataset
     let plan = try ShardPlan(exampleCount: dataset.count, shards: options.shards)
-    let inProcess = InProcessGradients(dataset: dataset, plan: plan, layout: ParameterLayout(shape: options.shape), threads: threads)
+    let inProcess = InProcessGradients(
+        dataset: dataset, plan: plan, layout: ParameterLayout(shape: options.shape), threads: threads)
     let source: GradientSource = scramble.map { ScrambledGradients(inProcess, scramble: $0) } ?? inProcess
-    let trainer = try Trainer(options: options, exampleCount: dataset.count, source: source, testSet: nil, initial: initial)
+    let trainer = try Trainer(
+        options: options, exampleCount: dataset.count, source: source, testSet: nil, initial: initial)
     _ = try trainer.run()
     return trainer
 }
@@ -96,7 +99,8 @@ private func train(
         let serial = try train(runOptions(c, shards: 5))
         for threads in [2, 3] {
             let parallel = try train(runOptions(c, shards: 5), threads: threads)
-            #expect(TestNetworks.bits(serial.parameters) == TestNetworks.bits(parallel.parameters), "\(threads) threads")
+            #expect(
+                TestNetworks.bits(serial.parameters) == TestNetworks.bits(parallel.parameters), "\(threads) threads")
         }
         let dataset = data.dataset
         let source = InProcessGradients(
@@ -125,7 +129,8 @@ private func train(
 
         let columns = Array(data.features.columnMajorValues[range.lowerBound * 6..<range.upperBound * 6])
         let wire = ShardData(
-            id: 2, features: Matrix(rows: 6, cols: range.count, columnMajor: columns), labels: Array(dataset.labels[range]))
+            id: 2, features: Matrix(rows: 6, cols: range.count, columnMajor: columns),
+            labels: Array(dataset.labels[range]))
         let fromWire = ParameterBuffer(layout: p.layout)
         let e2 = wire.computePartial(p, selection: selection, workspace: Workspace(shape: shape), into: fromWire)
 
@@ -150,10 +155,13 @@ private func train(
         let values = batch.features.columnMajorValues
         let byHand = ShardData(
             id: 0,
-            features: Matrix(rows: features, cols: indices.count, columnMajor: indices.flatMap { values[Int($0) * features..<(Int($0) + 1) * features] }),
+            features: Matrix(
+                rows: features, cols: indices.count,
+                columnMajor: indices.flatMap { values[Int($0) * features..<(Int($0) + 1) * features] }),
             labels: indices.map { batch.labels[Int($0)] })
         let inPlace = ParameterBuffer(layout: p.layout)
-        let e2 = byHand.computePartial(p, selection: .range(0..<indices.count), workspace: Workspace(shape: shape), into: inPlace)
+        let e2 = byHand.computePartial(
+            p, selection: .range(0..<indices.count), workspace: Workspace(shape: shape), into: inPlace)
 
         #expect(TestNetworks.bits(gathered) == TestNetworks.bits(inPlace))
         #expect(e1.lossSum.bitPattern == e2.lossSum.bitPattern && e1.correct == e2.correct)
@@ -163,13 +171,15 @@ private func train(
     /// memory, and its partials — gathered or a range, repeats included — have the bits of the
     /// same shard kept as floats. Every code occurs, so every decoding is checked.
     @Test func aShardKeptAsByteCodesGivesTheBitsOfItsFloats() throws {
-        let features = 37, count = 60
+        let features = 37
+        let count = 60
         let shape = try NetworkShape(layers: [features, 8, 3], activation: .relu)
         let p = TestNetworks.randomParameters(shape, seed: 5)
         var random = Xoshiro256(seed: 9)
         let pixels = (0..<features * count).map { $0 < 256 ? Float($0) / 255 : Float(random.next(below: 256)) / 255 }
         let labels = (0..<count).map { Int32($0 % 3) }
-        let floats = ShardData(id: 0, features: Matrix(rows: features, cols: count, columnMajor: pixels), labels: labels)
+        let floats = ShardData(
+            id: 0, features: Matrix(rows: features, cols: count, columnMajor: pixels), labels: labels)
         // Written in two chunks, the later examples first.
         let builder = ShardFeatureBuilder(featureCount: features, count: count)
         pixels.withUnsafeBufferPointer { all in
@@ -180,9 +190,14 @@ private func train(
         #expect(codes.keepsByteCodes && !floats.keepsByteCodes)
         #expect(codes.featureBytes == features * count && floats.featureBytes == 4 * features * count)
         // A range (a full batch's selection) turns the shard into floats for good: the bits stay.
-        for selection in [ExampleSelection.list([59, 0, 17, 17, 3, 48, 25, 1, 30]), .range(13..<29), .list([2, 2, 40]), .range(0..<count)] {
-            let fromFloats = ParameterBuffer(layout: p.layout), fromCodes = ParameterBuffer(layout: p.layout)
-            let e1 = floats.computePartial(p, selection: selection, workspace: Workspace(shape: shape), into: fromFloats)
+        for selection in [
+            ExampleSelection.list([59, 0, 17, 17, 3, 48, 25, 1, 30]), .range(13..<29), .list([2, 2, 40]),
+            .range(0..<count),
+        ] {
+            let fromFloats = ParameterBuffer(layout: p.layout)
+            let fromCodes = ParameterBuffer(layout: p.layout)
+            let e1 = floats.computePartial(
+                p, selection: selection, workspace: Workspace(shape: shape), into: fromFloats)
             let e2 = codes.computePartial(p, selection: selection, workspace: Workspace(shape: shape), into: fromCodes)
             #expect(TestNetworks.bits(fromFloats) == TestNetworks.bits(fromCodes), "\(selection)")
             #expect(e1.lossSum.bitPattern == e2.lossSum.bitPattern && e1.correct == e2.correct)
@@ -209,7 +224,8 @@ private func train(
             let shard = builder.finish(id: 0, labels: labels)
             #expect(!shard.keepsByteCodes && shard.featureBytes == 4 * 40)
             let floats = ShardData(id: 0, features: Matrix(rows: 4, cols: 10, columnMajor: pixels), labels: labels)
-            let a = ParameterBuffer(layout: p.layout), b = ParameterBuffer(layout: p.layout)
+            let a = ParameterBuffer(layout: p.layout)
+            let b = ParameterBuffer(layout: p.layout)
             // A NaN or infinite input makes a non-finite partial: compare bits, which NaN keeps.
             _ = shard.computePartial(p, selection: .list([9, 0, 1, 8]), workspace: Workspace(shape: shape), into: a)
             _ = floats.computePartial(p, selection: .list([9, 0, 1, 8]), workspace: Workspace(shape: shape), into: b)
@@ -230,7 +246,8 @@ private func train(
         let plan = try ShardPlan(exampleCount: dataset.count, shards: shards)
         let trainer = try Trainer(
             options: options, exampleCount: dataset.count,
-            source: InProcessGradients(dataset: dataset, plan: plan, layout: initial.layout), testSet: nil, initial: initial)
+            source: InProcessGradients(dataset: dataset, plan: plan, layout: initial.layout), testSet: nil,
+            initial: initial)
         _ = try trainer.run(onStep: { reportedLoss = $0.loss })
 
         let p = trainer.parameters
@@ -254,7 +271,9 @@ private func train(
 
     @Test func initializerIsSeededAndZeroesBiases() throws {
         let layout = try ParameterLayout(shape: NetworkShape(layers: [20, 30, 30, 5], activation: .relu))
-        let (a, b, c) = (ParameterBuffer(layout: layout), ParameterBuffer(layout: layout), ParameterBuffer(layout: layout))
+        let (a, b, c) = (
+            ParameterBuffer(layout: layout), ParameterBuffer(layout: layout), ParameterBuffer(layout: layout)
+        )
         a.fill(1)
         Initializer.initialize(a, seed: 5)
         Initializer.initialize(b, seed: 5)
@@ -281,7 +300,8 @@ private func train(
         let w = (0..<layout.weightCount(1)).map { Double(p.weight(1)[$0]) }
         let mean = w.reduce(0, +) / Double(w.count)
         let std = (w.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(w.count - 1)).squareRoot()
-        let sigma = activation == .relu || activation == .leakyRelu ? (2.0 / 256).squareRoot() : (2.0 / 512).squareRoot()
+        let sigma =
+            activation == .relu || activation == .leakyRelu ? (2.0 / 256).squareRoot() : (2.0 / 512).squareRoot()
         #expect(abs(std - sigma) <= 0.1 * sigma, "sample σ \(std), expected \(sigma)")
         #expect(abs(mean) <= 4 * sigma / 256, "sample mean \(mean)")
     }

@@ -21,8 +21,11 @@ import Testing
     static func run(
         _ feedback: ErrorFeedback?, format: GradientEncoding, count: Int, steps: Int, gradient: (Int, Int) -> Float
     ) -> Run {
-        var run = Run(sent: Array(repeating: 0, count: count), truth: Array(repeating: 0, count: count), addends: Array(repeating: 0, count: count))
-        var g = [Float](repeating: 0, count: count), bits = [UInt16](repeating: 0, count: count)
+        var run = Run(
+            sent: Array(repeating: 0, count: count), truth: Array(repeating: 0, count: count),
+            addends: Array(repeating: 0, count: count))
+        var g = [Float](repeating: 0, count: count)
+        var bits = [UInt16](repeating: 0, count: count)
         for t in 0..<steps {
             for i in 0..<count {
                 g[i] = gradient(t, i)
@@ -53,11 +56,14 @@ import Testing
     @Test(arguments: [GradientEncoding.float16, .bfloat16])
     func sentPlusResidualIsWhatWasComputed(format: GradientEncoding) {
         let feedback = ErrorFeedback(encoding: format, count: 64)
-        let run = Self.run(feedback, format: format, count: feedback.count, steps: 300, gradient: Self.gradient(seed: 11))
+        let run = Self.run(
+            feedback, format: format, count: feedback.count, steps: 300, gradient: Self.gradient(seed: 11))
         for i in 0..<feedback.count {
             let owed = Double(feedback.residual[i])
             let bound = 0x1p-24 * run.addends[i]
-            #expect(abs(run.sent[i] + owed - run.truth[i]) <= bound, "value \(i): Σ sent + e = \(run.sent[i] + owed), Σ g = \(run.truth[i]), bound \(bound)")
+            #expect(
+                abs(run.sent[i] + owed - run.truth[i]) <= bound,
+                "value \(i): Σ sent + e = \(run.sent[i] + owed), Σ g = \(run.truth[i]), bound \(bound)")
         }
         // Not vacuous: rounding did take something, and error feedback gave it back later.
         #expect((0..<feedback.count).contains { feedback.residual[$0] != 0 })
@@ -69,7 +75,8 @@ import Testing
     /// rounds to 1 and 3·2⁻¹² − 2⁻²⁰ to 3·2⁻¹².
     @Test(arguments: [GradientEncoding.float16, .bfloat16])
     func errorFeedbackKeepsTheDriftBoundedWhileRoundingAloneLetsItGrow(format: GradientEncoding) {
-        let constants: [Float] = format == .float16 ? [1e-8, 1 + 0x1p-12, -3e-6] : [1 + 0x1p-9, 3 * 0x1p-12 - 0x1p-20, -7e-3]
+        let constants: [Float] =
+            format == .float16 ? [1e-8, 1 + 0x1p-12, -3e-6] : [1 + 0x1p-9, 3 * 0x1p-12 - 0x1p-20, -7e-3]
         let gradient: (Int, Int) -> Float = { _, i in constants[i] }
         let steps = 1000
         let plain = Self.run(nil, format: format, count: constants.count, steps: steps, gradient: gradient)
@@ -81,7 +88,10 @@ import Testing
         let halfUnit = format == .float16 ? 0x1p-11 : 0x1p-8
         let bound = halfUnit + 0x1p-24 * corrected.addends.max()!
         #expect(corrected.drift.max()! <= bound, "with error feedback the drift reached \(corrected.drift.max()!)")
-        #expect(plain.drift[steps - 1] >= 9 * plain.drift[steps / 10 - 1], "rounding alone: \(plain.drift[steps / 10 - 1]) after \(steps / 10) steps, \(plain.drift[steps - 1]) after \(steps)")
+        #expect(
+            plain.drift[steps - 1] >= 9 * plain.drift[steps / 10 - 1],
+            "rounding alone: \(plain.drift[steps / 10 - 1]) after \(steps / 10) steps, \(plain.drift[steps - 1]) after \(steps)"
+        )
         #expect(plain.drift[steps - 1] > 100 * bound)
     }
 
@@ -104,7 +114,9 @@ import Testing
         feedback.compress([1 + 0x1p-12, 1, 1], into: &bits)
         #expect(feedback.residual[0] != 0)
         feedback.compress([.nan, .infinity, -.infinity], into: &bits)
-        #expect(format.dequantize(bits[0]).isNaN && format.dequantize(bits[1]) == .infinity && format.dequantize(bits[2]) == -.infinity)
+        #expect(
+            format.dequantize(bits[0]).isNaN && format.dequantize(bits[1]) == .infinity
+                && format.dequantize(bits[2]) == -.infinity)
         #expect((0..<3).allSatisfy { feedback.residual[$0] == 0 })
         feedback.compress([1 + 0x1p-12, 0, 0], into: &bits)
         feedback.reset()

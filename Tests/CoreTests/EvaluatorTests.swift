@@ -32,7 +32,9 @@ import Testing
         #expect(rows.count == 50)
         for (j, row) in rows.enumerated() {
             #expect(row.count == layers.last!)
-            for (i, value) in row.enumerated() { #expect(abs(Double(value) - aL[i][j]) <= 1e-6, "example \(j), output \(i)") }
+            for (i, value) in row.enumerated() {
+                #expect(abs(Double(value) - aL[i][j]) <= 1e-6, "example \(j), output \(i)")
+            }
         }
     }
 

@@ -4,7 +4,9 @@ import Testing
 
 @Suite struct FinitenessTests {
     static let poisons: [Float] = [.infinity, -.infinity, .nan, -.nan, .signalingNaN]
-    static let extremes: [Float] = [.greatestFiniteMagnitude, -.greatestFiniteMagnitude, .leastNonzeroMagnitude, -0.0, 0]
+    static let extremes: [Float] = [
+        .greatestFiniteMagnitude, -.greatestFiniteMagnitude, .leastNonzeroMagnitude, -0.0, 0,
+    ]
 
     /// One bad value anywhere — first, in the vector body, in the scalar tail, last — is found.
     @Test(arguments: poisons)
@@ -51,7 +53,8 @@ import Testing
 
     /// `ParameterBuffer.isFinite` is the same check.
     @Test func parameterBufferUsesIt() throws {
-        let buffer = ParameterBuffer(layout: ParameterLayout(shape: try NetworkShape(layers: [3, 4, 2], activation: .relu)))
+        let buffer = ParameterBuffer(
+            layout: ParameterLayout(shape: try NetworkShape(layers: [3, 4, 2], activation: .relu)))
         buffer.fill(1)
         #expect(buffer.isFinite)
         buffer.values[buffer.count - 1] = .nan

@@ -61,7 +61,9 @@ extension ReferenceNetwork {
 }
 
 /// max over every dW, db coordinate of |Core's Σ/m − the reference's gradient|.
-private func largestDifference(coreSum sum: ParameterBuffer, count m: Int, reference g: ReferenceNetwork.Gradient) -> Double {
+private func largestDifference(coreSum sum: ParameterBuffer, count m: Int, reference g: ReferenceNetwork.Gradient)
+    -> Double
+{
     let layers = sum.layout.shape.layers
     var largest = 0.0
     for l in 1..<layers.count {
@@ -92,9 +94,10 @@ private func finiteDifferenceGradient(
     }
     var g = ReferenceNetwork.Gradient(dW: [[]], db: [[]])
     for l in 1...network.depth {
-        g.dW.append(network.weights[l].indices.map { i in
-            network.weights[l][i].indices.map { j in difference(\.weights[l][i][j]) }
-        })
+        g.dW.append(
+            network.weights[l].indices.map { i in
+                network.weights[l][i].indices.map { j in difference(\.weights[l][i][j]) }
+            })
         g.db.append(network.biases[l].indices.map { i in difference(\.biases[l][i]) })
     }
     return g
@@ -110,7 +113,8 @@ private func finiteDifferenceGradient(
         let numeric = finiteDifferenceGradient(c.reference, c.batch, h: 1e-6)
 
         // Central differences err by O(h²) from truncation and O(ε·J/h) ≈ 1e-10 from rounding.
-        let pairs = Array(zip(analytic.dW.flatMap { $0.flatMap { $0 } }, numeric.dW.flatMap { $0.flatMap { $0 } }))
+        let pairs =
+            Array(zip(analytic.dW.flatMap { $0.flatMap { $0 } }, numeric.dW.flatMap { $0.flatMap { $0 } }))
             + Array(zip(analytic.db.flatMap { $0 }, numeric.db.flatMap { $0 }))
         #expect(pairs.count == c.parameters.count)
         for (a, n) in pairs {

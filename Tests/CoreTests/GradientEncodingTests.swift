@@ -10,7 +10,8 @@ import Testing
     static func quietBit(_ format: GradientEncoding) -> UInt16 { format == .float16 ? 0x0200 : 0x0040 }
 
     static func isNaN(_ bits: UInt16, _ format: GradientEncoding) -> Bool {
-        format == .float16 ? bits & 0x7C00 == 0x7C00 && bits & 0x03FF != 0 : bits & 0x7F80 == 0x7F80 && bits & 0x007F != 0
+        format == .float16
+            ? bits & 0x7C00 == 0x7C00 && bits & 0x03FF != 0 : bits & 0x7F80 == 0x7F80 && bits & 0x007F != 0
     }
 
     // MARK: Exact values
@@ -37,7 +38,8 @@ import Testing
             }
         }
         let failures = wrong.count
-        #expect(failures == 0, "patterns that do not round trip, first \(wrong.prefix(8).map { String($0, radix: 16) })")
+        #expect(
+            failures == 0, "patterns that do not round trip, first \(wrong.prefix(8).map { String($0, radix: 16) })")
     }
 
     // MARK: Against Swift's Float16
@@ -58,11 +60,14 @@ import Testing
     /// a few hundred more, seeded.
     @Test func float16RoundsAsSwiftsFloat16() {
         var rng = Xoshiro256(seed: 16)
-        let fractions: [UInt32] = [0, 1, 0x0FFF, 0x1000, 0x1001, 0x1FFF, 0x2000, 0x3000, 0x7F_E000, 0x7F_EFFF, 0x7F_F000, 0x7F_FFFF]
+        let fractions: [UInt32] = [
+            0, 1, 0x0FFF, 0x1000, 0x1001, 0x1FFF, 0x2000, 0x3000, 0x7F_E000, 0x7F_EFFF, 0x7F_F000, 0x7F_FFFF,
+        ]
         var wrong: [UInt32] = []
         for signAndExponent in UInt32(0)..<512 {
             for index in 0..<300 {
-                let fraction = index < fractions.count ? fractions[index] : UInt32(truncatingIfNeeded: rng.next()) & 0x7F_FFFF
+                let fraction =
+                    index < fractions.count ? fractions[index] : UInt32(truncatingIfNeeded: rng.next()) & 0x7F_FFFF
                 let x = Float(bitPattern: signAndExponent << 23 | fraction)
                 guard !x.isNaN else { continue }
                 let clamped = x.isFinite ? min(max(x, -65504), 65504) : x
@@ -85,9 +90,13 @@ import Testing
                 let (low, high) = (h | sign, (h + 1) | sign)
                 let middle = Float((Double(Float16(bitPattern: low)) + Double(Float16(bitPattern: high))) / 2)
                 let even = h % 2 == 0 ? low : high
-                for (x, expected) in [(middle, even), (middle.nextUp, sign == 0 ? high : low), (middle.nextDown, sign == 0 ? low : high)] {
+                for (x, expected) in [
+                    (middle, even), (middle.nextUp, sign == 0 ? high : low), (middle.nextDown, sign == 0 ? low : high),
+                ] {
                     let got = GradientEncoding.float16.quantize(x)
-                    if got != expected { wrong.append("\(x) → \(String(got, radix: 16)), expected \(String(expected, radix: 16))") }
+                    if got != expected {
+                        wrong.append("\(x) → \(String(got, radix: 16)), expected \(String(expected, radix: 16))")
+                    }
                 }
             }
         }
@@ -105,7 +114,8 @@ import Testing
             (0x3300_0000, 0x0000), (0x3300_0001, 0x0001), (0x3340_0000, 0x0001), (0x33C0_0000, 0x0002),
         ]
         for (bits, expected) in cases {
-            #expect(GradientEncoding.float16.quantize(Float(bitPattern: bits)) == expected, "0x\(String(bits, radix: 16))")
+            #expect(
+                GradientEncoding.float16.quantize(Float(bitPattern: bits)) == expected, "0x\(String(bits, radix: 16))")
         }
     }
 
@@ -117,9 +127,13 @@ import Testing
         for sign: UInt32 in [0, 0x8000] {
             for upper in UInt32(0)..<0x7F7F {
                 let u = upper | sign
-                for (lower, expected) in [(UInt32(0x8000), upper % 2 == 0 ? u : u + 1), (0x8001, u + 1), (0x7FFF, u), (0, u)] {
+                for (lower, expected) in [
+                    (UInt32(0x8000), upper % 2 == 0 ? u : u + 1), (0x8001, u + 1), (0x7FFF, u), (0, u),
+                ] {
                     let got = GradientEncoding.bfloat16.quantize(Float(bitPattern: u << 16 | lower))
-                    if got != UInt16(expected) { wrong.append("0x\(String(u << 16 | lower, radix: 16)) → \(String(got, radix: 16))") }
+                    if got != UInt16(expected) {
+                        wrong.append("0x\(String(u << 16 | lower, radix: 16)) → \(String(got, radix: 16))")
+                    }
                 }
             }
         }
@@ -142,8 +156,12 @@ import Testing
         ]
         for nan in nans {
             let bits = format.quantize(nan)
-            #expect(Self.isNaN(bits, format) && bits & Self.quietBit(format) != 0, "0x\(String(nan.bitPattern, radix: 16)) → 0x\(String(bits, radix: 16))")
-            #expect(bits & 0x8000 == UInt16(nan.bitPattern >> 16) & 0x8000, "the sign of 0x\(String(nan.bitPattern, radix: 16))")
+            #expect(
+                Self.isNaN(bits, format) && bits & Self.quietBit(format) != 0,
+                "0x\(String(nan.bitPattern, radix: 16)) → 0x\(String(bits, radix: 16))")
+            #expect(
+                bits & 0x8000 == UInt16(nan.bitPattern >> 16) & 0x8000,
+                "the sign of 0x\(String(nan.bitPattern, radix: 16))")
             #expect(format.dequantize(bits).isNaN)
         }
     }
@@ -183,7 +201,8 @@ import Testing
         }
         #expect(GradientEncoding.float16.greatestFiniteMagnitude == 65504)
         let bfloat16: [(Float, UInt16)] = [
-            (Float(bitPattern: 0x7F7F_8000), 0x7F7F), (.greatestFiniteMagnitude, 0x7F7F), (-.greatestFiniteMagnitude, 0xFF7F),
+            (Float(bitPattern: 0x7F7F_8000), 0x7F7F), (.greatestFiniteMagnitude, 0x7F7F),
+            (-.greatestFiniteMagnitude, 0xFF7F),
             (Float(bitPattern: 0x7F7F_7FFF), 0x7F7F), (.infinity, 0x7F80),
         ]
         for (x, expected) in bfloat16 {

@@ -11,9 +11,10 @@ import Testing
         #expect(layout.columnBlocks(layer: 2) == [0..<256])
         #expect(layout.columnBlocks(layer: 3) == [0..<128])
         let segments = layout.segments
-        #expect(segments.map(\.range) == [
-            layout.weightOffsets[1] + 588 * 256..<layout.count, 196 * 256..<588 * 256, 0..<196 * 256,
-        ])
+        #expect(
+            segments.map(\.range) == [
+                layout.weightOffsets[1] + 588 * 256..<layout.count, 196 * 256..<588 * 256, 0..<196 * 256,
+            ])
         #expect(segments.map(\.range.count) == [84_618, 100_352, 50_176])
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Core
 
 /// The metrics file's and summary's one-line JSON objects.
@@ -11,7 +12,10 @@ import Testing
         line.add("nan", Double.nan)
         line.add("workers", ["1": 512, "0": 511])
         line.add("note", "quote \" slash \\ newline \n tab \t bell \u{7} é")
-        #expect(line.text == #"{"step":3,"loss":0.25,"nan":null,"workers":{"0":511,"1":512},"note":"quote \" slash \\ newline \n tab \t bell \u0007 é"}"#)
+        #expect(
+            line.text
+                == #"{"step":3,"loss":0.25,"nan":null,"workers":{"0":511,"1":512},"note":"quote \" slash \\ newline \n tab \t bell \u0007 é"}"#
+        )
         let parsed = try #require(try JSONSerialization.jsonObject(with: Data(line.text.utf8)) as? [String: Any])
         #expect(parsed["step"] as? Int == 3)
         #expect(parsed["note"] as? String == "quote \" slash \\ newline \n tab \t bell \u{7} é")

@@ -42,7 +42,7 @@ private func randomMatrix(rows: Int, cols: Int, rng: inout Xoshiro256) -> Matrix
         let a = transA == .none ? randomMatrix(rows: m, cols: k, rng: &rng) : randomMatrix(rows: k, cols: m, rng: &rng)
         let b = transB == .none ? randomMatrix(rows: k, cols: n, rng: &rng) : randomMatrix(rows: n, cols: k, rng: &rng)
         let c = Matrix(rows: m, cols: n)
-        c.fill(.nan)  // beta = 0: whatever C held must be overwritten, not scaled.
+        c.fill(.nan) // beta = 0: whatever C held must be overwritten, not scaled.
 
         Matrix.multiply(a, transA, b, transB, into: c)
         let expected = Matrix.naiveMultiply(a, transA, b, transB)

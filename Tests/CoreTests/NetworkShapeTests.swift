@@ -39,7 +39,8 @@ import Testing
 
     @Test func bufferCopiesAndFiniteness() throws {
         let layout = try ParameterLayout(shape: NetworkShape(layers: [2, 2], activation: .relu))
-        let a = ParameterBuffer(layout: layout), b = ParameterBuffer(layout: layout)
+        let a = ParameterBuffer(layout: layout)
+        let b = ParameterBuffer(layout: layout)
         a.copy(from: [1, 2, 3, 4, 5, 6])
         b.copy(from: a)
         a.fill(0)

@@ -77,11 +77,15 @@ private let cosineRates: [(Int, Double)] = [
                     // Σ = max Float with m = 1 and α = 1e5: α·Σ overflows (adam normalises the
                     // step, but its second moment g² overflows).
                     sum.values[position] = bad
-                    let before = p.array, moments = [optimizer.firstMoment?.array, optimizer.secondMoment?.array]
-                    #expect(!optimizer.update(p, gradientSum: sum, exampleCount: 1, learningRate: 1e5, into: next),
-                            "\(kind), decay \(decay), \(bad) at \(position)")
+                    let before = p.array
+                    let moments = [optimizer.firstMoment?.array, optimizer.secondMoment?.array]
+                    #expect(
+                        !optimizer.update(p, gradientSum: sum, exampleCount: 1, learningRate: 1e5, into: next),
+                        "\(kind), decay \(decay), \(bad) at \(position)")
                     #expect(p.array.map(\.bitPattern) == before.map(\.bitPattern))
-                    #expect([optimizer.firstMoment?.array, optimizer.secondMoment?.array].map { $0?.map(\.bitPattern) } == moments.map { $0?.map(\.bitPattern) })
+                    #expect(
+                        [optimizer.firstMoment?.array, optimizer.secondMoment?.array].map { $0?.map(\.bitPattern) }
+                            == moments.map { $0?.map(\.bitPattern) })
                     #expect(optimizer.updates == 1)
                 }
             }
@@ -95,9 +99,11 @@ private let cosineRates: [(Int, Double)] = [
         var settings = OptimizerSettings(kind: kind)
         for decay: Float in [0, 0.01] {
             settings.weightDecay = decay
-            let inPlace = Optimizer(settings: settings, layout: layout), checked = Optimizer(settings: settings, layout: layout)
+            let inPlace = Optimizer(settings: settings, layout: layout)
+            let checked = Optimizer(settings: settings, layout: layout)
             let p = randomBuffer(seed: 4, low: -1.5, high: 1.5)
-            var w = ParameterBuffer(layout: layout), next = ParameterBuffer(layout: layout)
+            var w = ParameterBuffer(layout: layout)
+            var next = ParameterBuffer(layout: layout)
             w.copy(from: p)
             for step in 0..<4 {
                 let sum = randomBuffer(seed: 20 + UInt64(step), low: -5, high: 5)
@@ -119,9 +125,12 @@ private let cosineRates: [(Int, Double)] = [
     func anUpdateByRangesIsTheBitsOfTheWholeUpdate(kind: OptimizerKind) {
         var settings = OptimizerSettings(kind: kind)
         settings.weightDecay = 0.01
-        let whole = Optimizer(settings: settings, layout: layout), byRanges = Optimizer(settings: settings, layout: layout)
-        var w1 = randomBuffer(seed: 5, low: -1.5, high: 1.5), next1 = ParameterBuffer(layout: layout)
-        var w2 = ParameterBuffer(layout: layout), next2 = ParameterBuffer(layout: layout)
+        let whole = Optimizer(settings: settings, layout: layout)
+        let byRanges = Optimizer(settings: settings, layout: layout)
+        var w1 = randomBuffer(seed: 5, low: -1.5, high: 1.5)
+        var next1 = ParameterBuffer(layout: layout)
+        var w2 = ParameterBuffer(layout: layout)
+        var next2 = ParameterBuffer(layout: layout)
         w2.copy(from: w1)
         var rng = Xoshiro256(seed: 9, stream: 5)
         for step in 0..<4 {
@@ -135,10 +144,13 @@ private let cosineRates: [(Int, Double)] = [
             let moments = (byRanges.firstMoment?.array, byRanges.secondMoment?.array)
             var marks: UInt32 = 0
             for range in ranges {
-                marks |= byRanges.update(w2, gradientSum: sum, range: range, exampleCount: m, learningRate: alpha, into: next2)
+                marks |= byRanges.update(
+                    w2, gradientSum: sum, range: range, exampleCount: m, learningRate: alpha, into: next2)
             }
-            #expect(byRanges.updates == step && byRanges.firstMoment?.array == moments.0 && byRanges.secondMoment?.array == moments.1,
-                    "nothing changes before the commit")
+            #expect(
+                byRanges.updates == step && byRanges.firstMoment?.array == moments.0
+                    && byRanges.secondMoment?.array == moments.1,
+                "nothing changes before the commit")
             #expect(byRanges.commit(marks: marks))
             swap(&w1, &next1)
             swap(&w2, &next2)
@@ -150,10 +162,15 @@ private let cosineRates: [(Int, Double)] = [
         // A range whose new values overflow: the commit refuses, and nothing has changed.
         let huge = randomBuffer(seed: 40, low: 1e30, high: 3e38)
         let before = (w2.array, byRanges.firstMoment?.array, byRanges.secondMoment?.array, byRanges.updates)
-        let marks = byRanges.update(w2, gradientSum: huge, range: 0..<layout.count / 2, exampleCount: 1, learningRate: 1e5, into: next2)
-            | byRanges.update(w2, gradientSum: huge, range: layout.count / 2..<layout.count, exampleCount: 1, learningRate: 1e5, into: next2)
+        let marks =
+            byRanges.update(
+                w2, gradientSum: huge, range: 0..<layout.count / 2, exampleCount: 1, learningRate: 1e5, into: next2)
+            | byRanges.update(
+                w2, gradientSum: huge, range: layout.count / 2..<layout.count, exampleCount: 1, learningRate: 1e5,
+                into: next2)
         #expect(!byRanges.commit(marks: marks))
-        #expect(w2.array == before.0 && byRanges.firstMoment?.array == before.1 && byRanges.secondMoment?.array == before.2)
+        #expect(
+            w2.array == before.0 && byRanges.firstMoment?.array == before.1 && byRanges.secondMoment?.array == before.2)
         #expect(byRanges.updates == before.3)
     }
 
@@ -186,7 +203,8 @@ private let cosineRates: [(Int, Double)] = [
         let optimizer = Optimizer(settings: settings, layout: layout)
         let (b1, b2, eps, lambda) = (0.9, 0.999, 1e-8, Double(weightDecay))
         var w = p.array.map(Double.init)
-        var m1 = [Double](repeating: 0, count: p.count), m2 = m1
+        var m1 = [Double](repeating: 0, count: p.count)
+        var m2 = m1
         // Gradients that change sign between steps, so m and v do not simply scale.
         for step in 1...3 {
             let sum = randomBuffer(seed: 20 + UInt64(step), low: 0.1, high: 5)
@@ -236,7 +254,8 @@ private let cosineRates: [(Int, Double)] = [
         let before = p.array.map(Double.init)
         var settings = OptimizerSettings(kind: .sgd)
         settings.weightDecay = 0.01
-        Optimizer(settings: settings, layout: layout).apply(to: p, gradientSum: sum, exampleCount: m, learningRate: alpha)
+        Optimizer(settings: settings, layout: layout).apply(
+            to: p, gradientSum: sum, exampleCount: m, learningRate: alpha)
         let expected = (0..<p.count).map { i in
             before[i] - Double(alpha) * (Double(sum.values[i]) / Double(m) + (isWeight(i) ? 0.01 * before[i] : 0))
         }

@@ -32,7 +32,8 @@ import Testing
         #expect(first(Xoshiro256(seed: 9, stream: 2, 3, 4)) == base)
         for other in [
             Xoshiro256(seed: 8, stream: 2, 3, 4), Xoshiro256(seed: 9, stream: 1, 3, 4),
-            Xoshiro256(seed: 9, stream: 2, 4, 4), Xoshiro256(seed: 9, stream: 2, 3, 5), Xoshiro256(seed: 9, stream: 2, 4, 3),
+            Xoshiro256(seed: 9, stream: 2, 4, 4), Xoshiro256(seed: 9, stream: 2, 3, 5),
+            Xoshiro256(seed: 9, stream: 2, 4, 3),
         ] {
             #expect(first(other) != base)
         }
@@ -72,8 +73,12 @@ import Testing
     }
 
     @Test func shuffleIsASeededPermutation() {
-        var a = Xoshiro256(seed: 6), b = Xoshiro256(seed: 6), c = Xoshiro256(seed: 7)
-        var x = Array(0..<50), y = Array(0..<50), z = Array(0..<50)
+        var a = Xoshiro256(seed: 6)
+        var b = Xoshiro256(seed: 6)
+        var c = Xoshiro256(seed: 7)
+        var x = Array(0..<50)
+        var y = Array(0..<50)
+        var z = Array(0..<50)
         a.shuffle(&x)
         b.shuffle(&y)
         c.shuffle(&z)

@@ -79,12 +79,16 @@ private func decode(_ bytes: [UInt8]) throws(SafetensorsError) -> SafetensorsFil
 
     @Test func naturalOrderComparesDigitRunsAsNumbers() {
         let names = ["b10", "W10", "W2", "b2", "W1", "b1", "W01", "a", "W"]
-        #expect(names.sorted(by: SafetensorsFile.naturalOrder) == ["W", "W01", "W1", "W2", "W10", "a", "b1", "b2", "b10"])
+        #expect(
+            names.sorted(by: SafetensorsFile.naturalOrder) == ["W", "W01", "W1", "W2", "W10", "a", "b1", "b2", "b10"])
     }
 
     @Test func writerRejectsInconsistentTensors() throws {
         let wrongCount = SafetensorsFile(tensors: ["W1": Tensor(shape: [2, 2], values: [1, 2, 3])])
-        #expect(throws: SafetensorsError.invalidTensor(file: "safetensors", tensor: "W1", detail: "shape [2, 2] holds 4 values but 3 were given")) {
+        #expect(
+            throws: SafetensorsError.invalidTensor(
+                file: "safetensors", tensor: "W1", detail: "shape [2, 2] holds 4 values but 3 were given")
+        ) {
             try wrongCount.encoded()
         }
         let negative = SafetensorsFile(tensors: ["W1": Tensor(shape: [-1], values: [])])
@@ -106,37 +110,69 @@ private func decode(_ bytes: [UInt8]) throws(SafetensorsError) -> SafetensorsFil
     @Test func malformedHeadersAreRejected() throws {
         let four: [UInt8] = [0, 0, 128, 63]
         let cases: [(bytes: [UInt8], error: SafetensorsError)] = [
-            ([200, 0, 0, 0, 0, 0, 0, 0, 32, 32], .headerBeyondFile(file: "m.safetensors", headerLength: 200, fileSize: 10)),
-            (withUnsafeBytes(of: UInt64.max.littleEndian) { Array($0) } + [32],
-             .headerBeyondFile(file: "m.safetensors", headerLength: .max, fileSize: 9)),
+            (
+                [200, 0, 0, 0, 0, 0, 0, 0, 32, 32],
+                .headerBeyondFile(file: "m.safetensors", headerLength: 200, fileSize: 10)
+            ),
+            (
+                withUnsafeBytes(of: UInt64.max.littleEndian) { Array($0) } + [32],
+                .headerBeyondFile(file: "m.safetensors", headerLength: .max, fileSize: 9)
+            ),
             (file(header: "{\"W1\": "), .invalidJSON(file: "m.safetensors", detail: "not valid JSON")),
             (file(header: "[1, 2]"), .invalidJSON(file: "m.safetensors", detail: "the top level is not an object")),
             (file(header: #"{"W1": 3}"#), .invalidJSON(file: "m.safetensors", detail: "entry \"W1\" is not an object")),
-            (file(header: #"{"__metadata__": {"a": 1}}"#),
-             .badMetadata(file: "m.safetensors", detail: "value of \"a\" is not a string")),
-            (file(header: #"{"W1": {"shape": [1], "data_offsets": [0, 4]}}"#, data: four),
-             .missingField(file: "m.safetensors", tensor: "W1", field: "dtype")),
-            (file(header: #"{"W1": {"dtype": "F32", "data_offsets": [0, 4]}}"#, data: four),
-             .missingField(file: "m.safetensors", tensor: "W1", field: "shape")),
-            (file(header: #"{"W1": {"dtype": "F32", "shape": [1]}}"#, data: four),
-             .missingField(file: "m.safetensors", tensor: "W1", field: "data_offsets")),
-            (file(header: #"{"W1": {"dtype": "F16", "shape": [2], "data_offsets": [0, 4]}}"#, data: four),
-             .unsupportedDType(file: "m.safetensors", tensor: "W1", dtype: "F16")),
-            (file(header: #"{"W1": {"dtype": "F32", "shape": [1.5], "data_offsets": [0, 4]}}"#, data: four),
-             .badField(file: "m.safetensors", tensor: "W1", field: "shape", detail: "is not an array of integers")),
-            (file(header: #"{"W1": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}}"#, data: four),
-             .badShape(file: "m.safetensors", tensor: "W1", shape: [-1])),
-            (file(header: #"{"W1": {"dtype": "F32", "shape": [1], "data_offsets": [0]}}"#, data: four),
-             .badField(file: "m.safetensors", tensor: "W1", field: "data_offsets", detail: "is not a pair of integers")),
-            (file(header: #"{"W1": {"dtype": "F32", "shape": [1], "data_offsets": [4, 0]}}"#, data: four),
-             .badOffsets(file: "m.safetensors", tensor: "W1", begin: 4, end: 0, bufferSize: 4)),
-            (file(header: #"{"W1": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}"#, data: four),
-             .badOffsets(file: "m.safetensors", tensor: "W1", begin: 4, end: 8, bufferSize: 4)),
-            (file(header: #"{"W1": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}}"#, data: four),
-             .sizeMismatch(file: "m.safetensors", tensor: "W1", shape: [2], expectedBytes: 8, gotBytes: 4)),
-            (file(header: #"{"W1": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, "b1": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}"#,
-                  data: four + four),
-             .overlappingTensors(file: "m.safetensors", first: "W1", second: "b1")),
+            (
+                file(header: #"{"__metadata__": {"a": 1}}"#),
+                .badMetadata(file: "m.safetensors", detail: "value of \"a\" is not a string")
+            ),
+            (
+                file(header: #"{"W1": {"shape": [1], "data_offsets": [0, 4]}}"#, data: four),
+                .missingField(file: "m.safetensors", tensor: "W1", field: "dtype")
+            ),
+            (
+                file(header: #"{"W1": {"dtype": "F32", "data_offsets": [0, 4]}}"#, data: four),
+                .missingField(file: "m.safetensors", tensor: "W1", field: "shape")
+            ),
+            (
+                file(header: #"{"W1": {"dtype": "F32", "shape": [1]}}"#, data: four),
+                .missingField(file: "m.safetensors", tensor: "W1", field: "data_offsets")
+            ),
+            (
+                file(header: #"{"W1": {"dtype": "F16", "shape": [2], "data_offsets": [0, 4]}}"#, data: four),
+                .unsupportedDType(file: "m.safetensors", tensor: "W1", dtype: "F16")
+            ),
+            (
+                file(header: #"{"W1": {"dtype": "F32", "shape": [1.5], "data_offsets": [0, 4]}}"#, data: four),
+                .badField(file: "m.safetensors", tensor: "W1", field: "shape", detail: "is not an array of integers")
+            ),
+            (
+                file(header: #"{"W1": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}}"#, data: four),
+                .badShape(file: "m.safetensors", tensor: "W1", shape: [-1])
+            ),
+            (
+                file(header: #"{"W1": {"dtype": "F32", "shape": [1], "data_offsets": [0]}}"#, data: four),
+                .badField(
+                    file: "m.safetensors", tensor: "W1", field: "data_offsets", detail: "is not a pair of integers")
+            ),
+            (
+                file(header: #"{"W1": {"dtype": "F32", "shape": [1], "data_offsets": [4, 0]}}"#, data: four),
+                .badOffsets(file: "m.safetensors", tensor: "W1", begin: 4, end: 0, bufferSize: 4)
+            ),
+            (
+                file(header: #"{"W1": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}"#, data: four),
+                .badOffsets(file: "m.safetensors", tensor: "W1", begin: 4, end: 8, bufferSize: 4)
+            ),
+            (
+                file(header: #"{"W1": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}}"#, data: four),
+                .sizeMismatch(file: "m.safetensors", tensor: "W1", shape: [2], expectedBytes: 8, gotBytes: 4)
+            ),
+            (
+                file(
+                    header:
+                        #"{"W1": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, "b1": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}"#,
+                    data: four + four),
+                .overlappingTensors(file: "m.safetensors", first: "W1", second: "b1")
+            ),
         ]
         for (bytes, expected) in cases {
             #expect(throws: expected) { try decode(bytes) }
@@ -144,11 +180,14 @@ private func decode(_ bytes: [UInt8]) throws(SafetensorsError) -> SafetensorsFil
     }
 
     @Test func handWrittenFileDecodes() throws {
-        let header = #"{"__metadata__": {"step": "3"}, "b1": {"dtype": "F32", "shape": [], "data_offsets": [4, 8]}, "W1": {"dtype": "F32", "shape": [1, 1], "data_offsets": [0, 4]}}"#
+        let header =
+            #"{"__metadata__": {"step": "3"}, "b1": {"dtype": "F32", "shape": [], "data_offsets": [4, 8]}, "W1": {"dtype": "F32", "shape": [1, 1], "data_offsets": [0, 4]}}"#
         let decoded = try decode(file(header: header, data: [0, 0, 128, 63, 0, 0, 0, 192]))
-        #expect(decoded == SafetensorsFile(
-            tensors: ["W1": Tensor(shape: [1, 1], values: [1]), "b1": Tensor(shape: [], values: [-2])],
-            metadata: ["step": "3"]))
+        #expect(
+            decoded
+                == SafetensorsFile(
+                    tensors: ["W1": Tensor(shape: [1, 1], values: [1]), "b1": Tensor(shape: [], values: [-2])],
+                    metadata: ["step": "3"]))
     }
 
     // MARK: AtomicFile

@@ -120,7 +120,9 @@ private func indices(_ selection: ExampleSelection) -> [Int] {
         let otherSeed = try BatchSchedule(plan: plan, batch: 10, seed: 43)
         #expect(a.permutations(epoch: 0) == b.permutations(epoch: 0))
         #expect(a.permutations(epoch: 5) == b.permutations(epoch: 5))
-        let epoch0 = a.permutations(epoch: 0), epoch1 = a.permutations(epoch: 1), seed43 = otherSeed.permutations(epoch: 0)
+        let epoch0 = a.permutations(epoch: 0)
+        let epoch1 = a.permutations(epoch: 1)
+        let seed43 = otherSeed.permutations(epoch: 0)
         // 25-element shards: a repeat by chance has probability 1/25!.
         for k in 0..<4 {
             #expect(epoch0[k] != epoch1[k], "shard \(k): epochs must shuffle differently")
@@ -161,10 +163,11 @@ private func indices(_ selection: ExampleSelection) -> [Int] {
         var rng = Xoshiro256(seed: 77)
         var partials: [[Float]] = []
         for _ in 0..<shards {
-            partials.append((0..<layout.count).map { _ in
-                let scale = pow(10.0, Double(rng.next(below: 8) - 3))
-                return Float((rng.nextUnit() - 0.5) * scale)
-            })
+            partials.append(
+                (0..<layout.count).map { _ in
+                    let scale = pow(10.0, Double(rng.next(below: 8) - 3))
+                    return Float((rng.nextUnit() - 0.5) * scale)
+                })
         }
         return partials
     }
@@ -244,7 +247,9 @@ private func indices(_ selection: ExampleSelection) -> [Int] {
         }
         let whole = GradientAccumulator(layout: layout, shards: shards)
         for k in 0..<shards {
-            g[k].withUnsafeBufferPointer { whole.add(shard: k, gradients: $0.baseAddress!, examples: k + 1, correct: k, lossSum: Double(k) / 3) }
+            g[k].withUnsafeBufferPointer {
+                whole.add(shard: k, gradients: $0.baseAddress!, examples: k + 1, correct: k, lossSum: Double(k) / 3)
+            }
         }
         let pieces = GradientAccumulator(layout: layout, shards: shards)
         var arrivals = (0..<shards).flatMap { k in pieces.segments.indices.map { (k, $0) } }
@@ -261,14 +266,17 @@ private func indices(_ selection: ExampleSelection) -> [Int] {
             let before = reported.count
             #expect(!pieces.isComplete && !pieces.has(shard: k, segment: s))
             g[k].withUnsafeBufferPointer {
-                pieces.add(shard: k, segment: s, values: $0.baseAddress! + pieces.segments[s].lowerBound,
-                           examples: k + 1, correct: k, lossSum: Double(k) / 3)
+                pieces.add(
+                    shard: k, segment: s, values: $0.baseAddress! + pieces.segments[s].lowerBound,
+                    examples: k + 1, correct: k, lossSum: Double(k) / 3)
             }
             #expect(reported.count == before + (lastOfSegment ? 1 : 0))
             if lastOfSegment { #expect(reported.last == pieces.segments[s]) }
         }
         #expect(pieces.isComplete && pieces.nextShard == shards)
-        #expect(reported.sorted { $0.lowerBound < $1.lowerBound } == pieces.segments.sorted { $0.lowerBound < $1.lowerBound })
+        #expect(
+            reported.sorted { $0.lowerBound < $1.lowerBound }
+                == pieces.segments.sorted { $0.lowerBound < $1.lowerBound })
         #expect(pieces.sum.array.map(\.bitPattern) == whole.sum.array.map(\.bitPattern))
         #expect(pieces.examples == whole.examples && pieces.correct == whole.correct)
         #expect(pieces.lossSum.bitPattern == whole.lossSum.bitPattern)
@@ -289,8 +297,9 @@ private func indices(_ selection: ExampleSelection) -> [Int] {
         for s in segmentsFirst {
             let fromWorker = g[1].map { $0 * 7 }
             fromWorker.withUnsafeBufferPointer {
-                accumulator.add(shard: 1, segment: s, values: $0.baseAddress! + accumulator.segments[s].lowerBound,
-                                examples: 1, correct: 0, lossSum: 0)
+                accumulator.add(
+                    shard: 1, segment: s, values: $0.baseAddress! + accumulator.segments[s].lowerBound,
+                    examples: 1, correct: 0, lossSum: 0)
             }
         }
         for k in [1, 0] {

@@ -20,4 +20,3 @@ enum TestNetworks {
     /// Every value's bit pattern, so that equality means the same bits (−0 ≠ +0, NaN = same NaN).
     static func bits(_ p: ParameterBuffer) -> [UInt32] { p.array.map(\.bitPattern) }
 }
-

@@ -6,11 +6,14 @@ import Testing
 private let data = ExampleBatch(features: 6, count: 103, classes: 3, seed: 55)
 private let test = ExampleBatch(features: 6, count: 20, classes: 3, seed: 56)
 
-private func makeTrainer(_ options: TrainingOptions, initial: ParameterBuffer? = nil, testSet: Dataset? = nil) throws -> Trainer {
+private func makeTrainer(_ options: TrainingOptions, initial: ParameterBuffer? = nil, testSet: Dataset? = nil) throws
+    -> Trainer
+{
     let dataset = data.dataset
     let plan = try ShardPlan(exampleCount: dataset.count, shards: options.shards)
     let source = InProcessGradients(dataset: dataset, plan: plan, layout: ParameterLayout(shape: options.shape))
-    return try Trainer(options: options, exampleCount: dataset.count, source: source, testSet: testSet, initial: initial)
+    return try Trainer(
+        options: options, exampleCount: dataset.count, source: source, testSet: testSet, initial: initial)
 }
 
 private func baseOptions() throws -> TrainingOptions {
@@ -32,12 +35,16 @@ private final class RecordingGradients: GradientSource {
 
     var workerCount: Int { 1 }
 
-    func beginPartials(step: Int, parameters p: ParameterBuffer, work: [ShardWork], into accumulator: GradientAccumulator) throws {
+    func beginPartials(
+        step: Int, parameters p: ParameterBuffer, work: [ShardWork], into accumulator: GradientAccumulator
+    ) throws {
         events.append("begin \(step)")
         begunWith.append(p.array)
     }
 
-    func computePartials(step: Int, parameters p: ParameterBuffer, work: [ShardWork], into accumulator: GradientAccumulator) throws {
+    func computePartials(
+        step: Int, parameters p: ParameterBuffer, work: [ShardWork], into accumulator: GradientAccumulator
+    ) throws {
         events.append("compute \(step)")
         try inner.computePartials(step: step, parameters: p, work: work, into: accumulator)
     }
@@ -54,7 +61,8 @@ private final class RecordingGradients: GradientSource {
         let plan = try ShardPlan(exampleCount: dataset.count, shards: options.shards)
         let layout = ParameterLayout(shape: options.shape)
         let recording = RecordingGradients(InProcessGradients(dataset: dataset, plan: plan, layout: layout))
-        let trainer = try Trainer(options: options, exampleCount: dataset.count, source: recording, testSet: test.dataset, initial: nil)
+        let trainer = try Trainer(
+            options: options, exampleCount: dataset.count, source: recording, testSet: test.dataset, initial: nil)
         var reported: [[Float]] = []
         _ = try trainer.run(
             onStep: {
@@ -62,12 +70,18 @@ private final class RecordingGradients: GradientSource {
                 reported.append(trainer.parameters.array)
             },
             onEvaluation: { recording.events.append("evaluation \($0.step)") })
-        #expect(recording.events == [
-            "begin 1", "compute 1", "begin 2", "report 1", "compute 2", "begin 3", "report 2", "compute 3", "begin 4", "report 3",
-            "compute 4", "report 4", "evaluation 4",
-        ])
-        #expect(recording.begunWith.dropFirst() == reported.dropLast()[...], "step k + 1 begun with the W, b step k reports")
-        #expect(TestNetworks.bits(trainer.parameters) == TestNetworks.bits(try makeTrainer(options).runAndReturnParameters()))
+        #expect(
+            recording.events == [
+                "begin 1", "compute 1", "begin 2", "report 1", "compute 2", "begin 3", "report 2", "compute 3",
+                "begin 4", "report 3",
+                "compute 4", "report 4", "evaluation 4",
+            ])
+        #expect(
+            recording.begunWith.dropFirst() == reported.dropLast()[...], "step k + 1 begun with the W, b step k reports"
+        )
+        #expect(
+            TestNetworks.bits(trainer.parameters)
+                == TestNetworks.bits(try makeTrainer(options).runAndReturnParameters()))
     }
 
     /// Steps count from 1, epochs from 1; each epoch's last step takes the remaining examples;
@@ -154,7 +168,8 @@ private final class RecordingGradients: GradientSource {
         let plan = try ShardPlan(exampleCount: data.count, shards: options.shards)
         let initial = TestNetworks.randomParameters(options.shape, seed: 8)
         let trainer = try Trainer(
-            options: options, exampleCount: data.count, source: InProcessGradients(dataset: data.dataset, plan: plan, layout: layout),
+            options: options, exampleCount: data.count,
+            source: InProcessGradients(dataset: data.dataset, plan: plan, layout: layout),
             testSet: nil, initial: initial)
         _ = try trainer.run()
 
@@ -165,10 +180,12 @@ private final class RecordingGradients: GradientSource {
         p.copy(from: initial)
         let schedule = trainer.schedule
         for step in 0..<5 {
-            let epoch = step / schedule.stepsPerEpoch, j = step % schedule.stepsPerEpoch
+            let epoch = step / schedule.stepsPerEpoch
+            let j = step % schedule.stepsPerEpoch
             accumulator.reset()
             try source.computePartials(
-                step: step + 1, parameters: p, work: schedule.work(stepInEpoch: j, permutations: schedule.permutations(epoch: epoch)),
+                step: step + 1, parameters: p,
+                work: schedule.work(stepInEpoch: j, permutations: schedule.permutations(epoch: epoch)),
                 into: accumulator)
             optimizer.apply(
                 to: p, gradientSum: accumulator.sum, exampleCount: schedule.examples(stepInEpoch: j),

@@ -18,17 +18,21 @@ extension EndToEnd {
             try await SyntheticTraining.run(common + ["--local-workers", "3", "--out", undisturbed], in: scratch)
             let reference = scratch.file("in-process.safetensors")
             try await SyntheticTraining.run(common + ["--in-process", "--out", reference], in: scratch)
-            #expect(try ModelComparison.sameBytes(undisturbed, reference), "--local-workers 3 differs from --in-process --shards 3")
+            #expect(
+                try ModelComparison.sameBytes(undisturbed, reference),
+                "--local-workers 3 differs from --in-process --shards 3")
 
             for rank in [0, 2] {
                 let faults = "delay@\(rank)=\(Self.delayMilliseconds)"
                 let out = scratch.file("delay-\(rank).safetensors")
                 let summary = try await SyntheticTraining.run(
-                    common + ["--local-workers", "3", "--out", out], environment: ["DESCENT_FAULTS": faults], in: scratch)
+                    common + ["--local-workers", "3", "--out", out], environment: ["DESCENT_FAULTS": faults],
+                    in: scratch)
                 // Every step waits for the held-back partial, so the fault visibly took effect.
                 let minimum = Double(SyntheticTraining.steps * Self.delayMilliseconds) / 1000
                 let wall = summary.double("wall_s") ?? 0
-                #expect(wall >= minimum, "DESCENT_FAULTS=\(faults): wall_s \(wall) < \(minimum); was the delay applied?")
+                #expect(
+                    wall >= minimum, "DESCENT_FAULTS=\(faults): wall_s \(wall) < \(minimum); was the delay applied?")
                 #expect(try ModelComparison.sameBytes(out, undisturbed), "DESCENT_FAULTS=\(faults) changed the weights")
             }
         }

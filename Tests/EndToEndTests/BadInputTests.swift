@@ -36,18 +36,29 @@ extension EndToEnd {
             _ outcome: ProcessOutcome, mentions: [String], oneOf alternatives: [String] = [],
             sourceLocation: SourceLocation = #_sourceLocation
         ) {
-            #expect(outcome.failedCleanly, "expected a non-zero exit\n\(outcome.transcript)", sourceLocation: sourceLocation)
-            #expect(outcome.stderrLines.count == 1, "expected a one-line reason\n\(outcome.transcript)", sourceLocation: sourceLocation)
+            #expect(
+                outcome.failedCleanly, "expected a non-zero exit\n\(outcome.transcript)", sourceLocation: sourceLocation
+            )
+            #expect(
+                outcome.stderrLines.count == 1, "expected a one-line reason\n\(outcome.transcript)",
+                sourceLocation: sourceLocation)
             let message = outcome.stderr.lowercased()
             for fragment in mentions {
-                #expect(message.contains(fragment.lowercased()), "the reason does not mention \"\(fragment)\"\n\(outcome.transcript)", sourceLocation: sourceLocation)
+                #expect(
+                    message.contains(fragment.lowercased()),
+                    "the reason does not mention \"\(fragment)\"\n\(outcome.transcript)", sourceLocation: sourceLocation
+                )
             }
             if !alternatives.isEmpty {
-                #expect(alternatives.contains { message.contains($0.lowercased()) },
-                        "the reason mentions none of \(alternatives)\n\(outcome.transcript)", sourceLocation: sourceLocation)
+                #expect(
+                    alternatives.contains { message.contains($0.lowercased()) },
+                    "the reason mentions none of \(alternatives)\n\(outcome.transcript)", sourceLocation: sourceLocation
+                )
             }
             #expect(!FileManager.default.fileExists(atPath: out), "--out was written", sourceLocation: sourceLocation)
-            #expect(!FileManager.default.fileExists(atPath: metrics), "--metrics was written", sourceLocation: sourceLocation)
+            #expect(
+                !FileManager.default.fileExists(atPath: metrics), "--metrics was written",
+                sourceLocation: sourceLocation)
         }
 
         /// `text` without `paths`, so numbers checked in a message are not found inside a path.
@@ -59,7 +70,9 @@ extension EndToEnd {
 
         /// An IDX directory of `count` 28×28 images (gzipped) and labels: the valid starting point
         /// every IDX case damages one thing of.
-        func idxDirectory(images: [UInt8]? = nil, imagesName: String = "train-images-idx3-ubyte.gz", labels: [UInt8]? = nil) throws -> String {
+        func idxDirectory(
+            images: [UInt8]? = nil, imagesName: String = "train-images-idx3-ubyte.gz", labels: [UInt8]? = nil
+        ) throws -> String {
             let directory = try scratch.directory("idx-\(UUID().uuidString.prefix(6))")
             try (images ?? Gzip.stored(IDXFiles.images(count: 12))).write(to: "\(directory)/\(imagesName)")
             try (labels ?? IDXFiles.labels(count: 12)).write(to: "\(directory)/train-labels-idx1-ubyte")
@@ -76,14 +89,17 @@ extension EndToEnd {
 
         @Test func missingIDXDirectory() async throws {
             let outcome = try await train(["--dataset", "idx:/nonexistent/descent-e2e", "--layers", "784,10"])
-            expectRefused(outcome, mentions: ["/nonexistent/descent-e2e"], oneOf: ["no such", "not found", "missing", "does not exist"])
+            expectRefused(
+                outcome, mentions: ["/nonexistent/descent-e2e"],
+                oneOf: ["no such", "not found", "missing", "does not exist"])
         }
 
         @Test func truncatedIDXImages() async throws {
             let images = IDXFiles.images(count: 12, pixelBytes: 12 * 784 - 100)
             let directory = try idxDirectory(images: images, imagesName: "train-images-idx3-ubyte")
             let outcome = try await train(["--dataset", "idx:\(directory)", "--layers", "784,10"])
-            expectRefused(outcome, mentions: ["\(directory)/train-images-idx3-ubyte"], oneOf: ["truncated", "short", "expected"])
+            expectRefused(
+                outcome, mentions: ["\(directory)/train-images-idx3-ubyte"], oneOf: ["truncated", "short", "expected"])
         }
 
         @Test func corruptGzip() async throws {
@@ -91,22 +107,28 @@ extension EndToEnd {
             for i in 10..<40 { garbage[i] = UInt8(truncatingIfNeeded: i &* 37) }
             let directory = try idxDirectory(images: garbage)
             let outcome = try await train(["--dataset", "idx:\(directory)", "--layers", "784,10"])
-            expectRefused(outcome, mentions: ["\(directory)/train-images-idx3-ubyte.gz"], oneOf: ["gzip", "corrupt", "compress"])
+            expectRefused(
+                outcome, mentions: ["\(directory)/train-images-idx3-ubyte.gz"], oneOf: ["gzip", "corrupt", "compress"])
         }
 
         @Test func truncatedGzip() async throws {
             let whole = Gzip.stored(IDXFiles.images(count: 12))
             let directory = try idxDirectory(images: Array(whole.prefix(whole.count / 2)))
             let outcome = try await train(["--dataset", "idx:\(directory)", "--layers", "784,10"])
-            expectRefused(outcome, mentions: ["\(directory)/train-images-idx3-ubyte.gz"], oneOf: ["gzip", "truncated", "ends early", "corrupt"])
+            expectRefused(
+                outcome, mentions: ["\(directory)/train-images-idx3-ubyte.gz"],
+                oneOf: ["gzip", "truncated", "ends early", "corrupt"])
         }
 
         @Test func imageAndLabelCountsDiffer() async throws {
             let directory = try idxDirectory(labels: IDXFiles.labels(count: 11))
             let outcome = try await train(["--dataset", "idx:\(directory)", "--layers", "784,10"])
             expectRefused(outcome, mentions: ["train-images", "train-labels"])
-            let message = withoutPaths(outcome.stderr, ["\(directory)/train-images-idx3-ubyte.gz", "\(directory)/train-labels-idx1-ubyte"])
-            #expect(message.contains("12") && message.contains("11"), "the reason does not give both counts (12, 11)\n\(outcome.transcript)")
+            let message = withoutPaths(
+                outcome.stderr, ["\(directory)/train-images-idx3-ubyte.gz", "\(directory)/train-labels-idx1-ubyte"])
+            #expect(
+                message.contains("12") && message.contains("11"),
+                "the reason does not give both counts (12, 11)\n\(outcome.transcript)")
         }
 
         // MARK: CSV
@@ -155,7 +177,9 @@ extension EndToEnd {
             let outcome = try await train(["--dataset", "csv:\(csv)", "--layers", "7,5,3"])
             expectRefused(outcome, mentions: [], oneOf: ["feature", "input"])
             let message = withoutPaths(outcome.stderr, [csv])
-            #expect(message.contains("8") && message.contains("7"), "the reason does not give both sizes (8, 7)\n\(outcome.transcript)")
+            #expect(
+                message.contains("8") && message.contains("7"),
+                "the reason does not give both sizes (8, 7)\n\(outcome.transcript)")
         }
 
         // MARK: Models
@@ -186,11 +210,12 @@ extension EndToEnd {
 
         @Test func initWhoseTensorsContradictItsLayers() async throws {
             let path = scratch.file("inconsistent.safetensors")
-            var file = try SafetensorsFile.read(from: {
-                let valid = scratch.file("valid.safetensors")
-                try ModelWeights.random(layers: [8, 5, 3], activation: "relu", seed: 1).write(to: valid)
-                return valid
-            }())
+            var file = try SafetensorsFile.read(
+                from: {
+                    let valid = scratch.file("valid.safetensors")
+                    try ModelWeights.random(layers: [8, 5, 3], activation: "relu", seed: 1).write(to: valid)
+                    return valid
+                }())
             file.tensors["W1"] = .init(shape: [4, 8], values: [Float](repeating: 0.1, count: 32))
             try file.write(to: path)
             let outcome = try await train(["--dataset", "csv:\(csv)", "--init", path, "--layers", "8,5,3"])
@@ -200,7 +225,8 @@ extension EndToEnd {
         @Test func evaluateOnAModelThatIsNotSafetensors() async throws {
             let path = scratch.file("garbage-model.safetensors")
             try Array("this is not a model, just text long enough to have a header".utf8).write(to: path)
-            let outcome = try await Descent.coordinator(["evaluate", "--model", path, "--dataset", "csv:\(csv)"], in: scratch, timeout: .seconds(30))
+            let outcome = try await Descent.coordinator(
+                ["evaluate", "--model", path, "--dataset", "csv:\(csv)"], in: scratch, timeout: .seconds(30))
             expectRefused(outcome, mentions: [path])
             #expect(outcome.stdout.isEmpty, "evaluate printed a result for a malformed model: \(outcome.stdout)")
         }
@@ -209,10 +235,15 @@ extension EndToEnd {
 
         @Test func workersTogetherWithInProcess() async throws {
             let outcome = try await Descent.coordinator(
-                ["train", "--in-process", "--workers", "1", "--dataset", "csv:\(csv)", "--layers", "8,5,3", "--out", out, "--metrics", metrics],
+                [
+                    "train", "--in-process", "--workers", "1", "--dataset", "csv:\(csv)", "--layers", "8,5,3", "--out",
+                    out, "--metrics", metrics,
+                ],
                 in: scratch, timeout: .seconds(30))
             #expect(outcome.failedCleanly, "\(outcome.transcript)")
-            #expect(outcome.stderr.contains("--in-process") && outcome.stderr.contains("--workers"), "\(outcome.transcript)")
+            #expect(
+                outcome.stderr.contains("--in-process") && outcome.stderr.contains("--workers"), "\(outcome.transcript)"
+            )
             #expect(!FileManager.default.fileExists(atPath: out) && !FileManager.default.fileExists(atPath: metrics))
         }
     }

@@ -26,25 +26,34 @@ extension EndToEnd {
 
             var outs: [String] = []
             for run in 1...2 {
-                let out = scratch.file("\(format)-\(run).safetensors"), metrics = scratch.file("\(format)-\(run).jsonl")
+                let out = scratch.file("\(format)-\(run).safetensors")
+                let metrics = scratch.file("\(format)-\(run).jsonl")
                 let summary = try await SyntheticTraining.run(
                     Self.flags(csv: csv) + ["--compress", format, "--out", out, "--metrics", metrics], in: scratch)
                 let loss = try #require(summary.double("final_loss"))
                 #expect(summary.int("steps") == SyntheticTraining.steps)
-                #expect(abs(loss - plainLoss) <= 0.02 * plainLoss, "--compress \(format): final loss \(loss), uncompressed \(plainLoss)")
+                #expect(
+                    abs(loss - plainLoss) <= 0.02 * plainLoss,
+                    "--compress \(format): final loss \(loss), uncompressed \(plainLoss)")
                 outs.append(out)
             }
-            #expect(try ModelComparison.sameBytes(outs[0], outs[1]), "two --compress \(format) runs wrote different weights")
-            #expect(try !ModelComparison.sameBytes(outs[0], plain), "--compress \(format) wrote the uncompressed bits: nothing was compressed")
+            #expect(
+                try ModelComparison.sameBytes(outs[0], outs[1]), "two --compress \(format) runs wrote different weights"
+            )
+            #expect(
+                try !ModelComparison.sameBytes(outs[0], plain),
+                "--compress \(format) wrote the uncompressed bits: nothing was compressed")
             let difference = try ModelComparison.relativeDifference(outs[0], plain)
-            #expect(difference <= 1e-2, "--compress \(format): max |Δ|/max|W| = \(difference) from the uncompressed run")
+            #expect(
+                difference <= 1e-2, "--compress \(format): max |Δ|/max|W| = \(difference) from the uncompressed run")
 
             let received = { (name: String) in
                 try MetricsFile(path: scratch.file(name)).steps.reduce(0) { $0 + ($1.int("bytes_received") ?? 0) }
             }
             let (compressedBytes, plainBytes) = (try received("\(format)-1.jsonl"), try received("none.jsonl"))
-            #expect(plainBytes > 0 && Double(compressedBytes) < 0.6 * Double(plainBytes),
-                    "--compress \(format) received \(compressedBytes) bytes, uncompressed \(plainBytes)")
+            #expect(
+                plainBytes > 0 && Double(compressedBytes) < 0.6 * Double(plainBytes),
+                "--compress \(format) received \(compressedBytes) bytes, uncompressed \(plainBytes)")
         }
 
         /// Failures still work compressed. A worker sending NaN is caught once its 16-bit partial
@@ -57,22 +66,30 @@ extension EndToEnd {
             let reaper = ProcessReaper()
             defer { reaper.killAll() }
             let csv = try LabelledData.synthetic().write(to: scratch.file("data.csv"))
-            let common = SyntheticTraining.flags(csv: csv, batch: 64)
+            let common =
+                SyntheticTraining.flags(csv: csv, batch: 64)
                 + ["--local-workers", "3", "--shards", "3", "--compress", "bf16", "--worker-timeout", "2"]
-            let clean = try await SyntheticTraining.run(common + ["--out", scratch.file("clean.safetensors")], in: scratch)
+            let clean = try await SyntheticTraining.run(
+                common + ["--out", scratch.file("clean.safetensors")], in: scratch)
             let cleanLoss = try #require(clean.double("final_loss"))
 
-            let out = scratch.file("fault.safetensors"), metrics = scratch.file("fault.jsonl")
-            let outcome = try await reaper.track(try Descent.launchCoordinator(
-                common + ["--out", out, "--metrics", metrics], environment: ["DESCENT_FAULTS": fault], in: scratch))
-                .wait(timeout: .seconds(60))
+            let out = scratch.file("fault.safetensors")
+            let metrics = scratch.file("fault.jsonl")
+            let outcome = try await reaper.track(
+                try Descent.launchCoordinator(
+                    common + ["--out", out, "--metrics", metrics], environment: ["DESCENT_FAULTS": fault], in: scratch)
+            )
+            .wait(timeout: .seconds(60))
             try #require(outcome.succeeded, "\(outcome.transcript)")
-            #expect(outcome.stderrLines.contains { $0.contains("worker 1 (") && $0.contains("lost") },
-                    "the coordinator did not drop worker 1\n\(outcome.transcript)")
+            #expect(
+                outcome.stderrLines.contains { $0.contains("worker 1 (") && $0.contains("lost") },
+                "the coordinator did not drop worker 1\n\(outcome.transcript)")
             let lines = try MetricsFile(path: metrics).steps
             #expect(lines.count == SyntheticTraining.steps)
             for (index, line) in lines.enumerated() {
-                #expect(line.int("examples") == SyntheticTraining.expectedExamples(step: index + 1, batch: 64), "step \(index + 1)")
+                #expect(
+                    line.int("examples") == SyntheticTraining.expectedExamples(step: index + 1, batch: 64),
+                    "step \(index + 1)")
             }
             let loss = try #require(try outcome.summary().double("final_loss"))
             #expect(abs(loss - cleanLoss) <= 0.02 * cleanLoss, "final loss \(loss) with \(fault), \(cleanLoss) without")
@@ -86,9 +103,13 @@ extension EndToEnd {
             let scratch = try ScratchDirectory("compress-in-process")
             let csv = try LabelledData.synthetic().write(to: scratch.file("data.csv"))
             let outcome = try await Descent.coordinator(
-                SyntheticTraining.flags(csv: csv, batch: 64) + ["--in-process", "--compress", "bf16", "--out", "out.safetensors"], in: scratch)
+                SyntheticTraining.flags(csv: csv, batch: 64) + [
+                    "--in-process", "--compress", "bf16", "--out", "out.safetensors",
+                ], in: scratch)
             #expect(outcome.failedCleanly, "\(outcome.transcript)")
-            #expect(outcome.stderr.contains("--compress") && outcome.stderr.contains("--in-process"), "\(outcome.transcript)")
+            #expect(
+                outcome.stderr.contains("--compress") && outcome.stderr.contains("--in-process"),
+                "\(outcome.transcript)")
             #expect(!scratch.exists("out.safetensors"))
         }
 
@@ -96,14 +117,19 @@ extension EndToEnd {
         /// accepted in-process, so a printed in-process config still runs.
         @Test func compressIsAConfigKeyAndPrinted() async throws {
             let scratch = try ScratchDirectory("compress-config")
-            try "local-workers: 2\ncompress: fp16\n".write(toFile: scratch.file("run.yaml"), atomically: true, encoding: .utf8)
-            let printed = try await Descent.coordinator(["train", "--config", "run.yaml", "--print-config"], in: scratch)
+            try "local-workers: 2\ncompress: fp16\n".write(
+                toFile: scratch.file("run.yaml"), atomically: true, encoding: .utf8)
+            let printed = try await Descent.coordinator(
+                ["train", "--config", "run.yaml", "--print-config"], in: scratch)
             #expect(printed.succeeded && printed.stdout.contains("compress: fp16"), "\(printed.transcript)")
-            let overridden = try await Descent.coordinator(["train", "--config", "run.yaml", "--compress", "bf16", "--print-config"], in: scratch)
+            let overridden = try await Descent.coordinator(
+                ["train", "--config", "run.yaml", "--compress", "bf16", "--print-config"], in: scratch)
             #expect(overridden.stdout.contains("compress: bf16"), "\(overridden.transcript)")
-            let defaults = try await Descent.coordinator(["train", "--in-process", "--compress", "none", "--print-config"], in: scratch)
+            let defaults = try await Descent.coordinator(
+                ["train", "--in-process", "--compress", "none", "--print-config"], in: scratch)
             #expect(defaults.succeeded && defaults.stdout.contains("compress: none"), "\(defaults.transcript)")
-            let unknown = try await Descent.coordinator(["train", "--local-workers", "2", "--compress", "int8"], in: scratch)
+            let unknown = try await Descent.coordinator(
+                ["train", "--local-workers", "2", "--compress", "int8"], in: scratch)
             #expect(unknown.failedCleanly && unknown.stderr.contains("int8"), "\(unknown.transcript)")
         }
     }

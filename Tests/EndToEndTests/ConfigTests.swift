@@ -30,8 +30,12 @@ extension EndToEnd {
 
         /// The same settings as flags, but for `--out` and `--metrics`.
         static func flags(out: String, metrics: String) -> [String] {
-            ["train", "--in-process", "--dataset", "csv:data.csv", "--layers", "8,16,8,3", "--lr", "0.05", "--batch", "64",
-             "--steps", "30", "--seed", "7", "--optimizer", "momentum", "--momentum", "0.8", "--out", out, "--metrics", metrics]
+            [
+                "train", "--in-process", "--dataset", "csv:data.csv", "--layers", "8,16,8,3", "--lr", "0.05", "--batch",
+                "64",
+                "--steps", "30", "--seed", "7", "--optimizer", "momentum", "--momentum", "0.8", "--out", out,
+                "--metrics", metrics,
+            ]
         }
 
         /// A scratch directory holding data.csv (the harness's synthetic set) and run.yaml.
@@ -43,7 +47,9 @@ extension EndToEnd {
         }
 
         @discardableResult
-        static func train(_ arguments: [String], in scratch: ScratchDirectory, sourceLocation: SourceLocation = #_sourceLocation) async throws -> ProcessOutcome {
+        static func train(
+            _ arguments: [String], in scratch: ScratchDirectory, sourceLocation: SourceLocation = #_sourceLocation
+        ) async throws -> ProcessOutcome {
             let outcome = try await Descent.coordinator(arguments, in: scratch)
             try #require(outcome.succeeded, "\(outcome.transcript)", sourceLocation: sourceLocation)
             return outcome
@@ -54,26 +60,34 @@ extension EndToEnd {
             try await Self.train(["train", "--config", "run.yaml"], in: scratch)
             try await Self.train(Self.flags(out: "flags.safetensors", metrics: "flags.jsonl"), in: scratch)
 
-            #expect(try ModelComparison.sameBytes(scratch.file("yaml.safetensors"), scratch.file("flags.safetensors")),
-                    "--config run.yaml and the same flags wrote different weights")
+            #expect(
+                try ModelComparison.sameBytes(scratch.file("yaml.safetensors"), scratch.file("flags.safetensors")),
+                "--config run.yaml and the same flags wrote different weights")
             let fromFile = try MetricsFile(path: scratch.file("yaml.jsonl")).steps
             let fromFlags = try MetricsFile(path: scratch.file("flags.jsonl")).steps
             #expect(fromFile.count == 30, "\(fromFile.count) step lines in the config's metrics file")
-            #expect(fromFile.map { $0.double("loss") } == fromFlags.map { $0.double("loss") }, "the two runs' losses differ")
+            #expect(
+                fromFile.map { $0.double("loss") } == fromFlags.map { $0.double("loss") }, "the two runs' losses differ"
+            )
         }
 
         @Test func aCommandLineFlagOverridesTheFile() async throws {
             let scratch = try Self.prepare("config-override")
             try await Self.train(["train", "--config", "run.yaml"], in: scratch)
-            try await Self.train(["train", "--config", "run.yaml", "--seed", "2", "--out", "yaml-seed2.safetensors"], in: scratch)
+            try await Self.train(
+                ["train", "--config", "run.yaml", "--seed", "2", "--out", "yaml-seed2.safetensors"], in: scratch)
             var seed2 = Self.flags(out: "flags-seed2.safetensors", metrics: "flags-seed2.jsonl")
             seed2[seed2.firstIndex(of: "--seed")! + 1] = "2"
             try await Self.train(seed2, in: scratch)
 
-            #expect(try ModelComparison.sameBytes(scratch.file("yaml-seed2.safetensors"), scratch.file("flags-seed2.safetensors")),
-                    "--config run.yaml --seed 2 differs from the flags with --seed 2")
-            #expect(try !ModelComparison.sameBytes(scratch.file("yaml-seed2.safetensors"), scratch.file("yaml.safetensors")),
-                    "--seed 2 on the command line did not change the file's seed-7 run")
+            #expect(
+                try ModelComparison.sameBytes(
+                    scratch.file("yaml-seed2.safetensors"), scratch.file("flags-seed2.safetensors")),
+                "--config run.yaml --seed 2 differs from the flags with --seed 2")
+            #expect(
+                try !ModelComparison.sameBytes(
+                    scratch.file("yaml-seed2.safetensors"), scratch.file("yaml.safetensors")),
+                "--seed 2 on the command line did not change the file's seed-7 run")
         }
 
         /// Who computes is a setting like any other: a file that says `local-workers: 2` run with
@@ -86,8 +100,9 @@ extension EndToEnd {
 
             let outcome = try await Self.train(["train", "--config", "distributed.yaml", "--in-process"], in: scratch)
             #expect(try outcome.summary().int("workers") == 1, "\(outcome.transcript)")
-            #expect(try ModelComparison.sameBytes(scratch.file("yaml.safetensors"), scratch.file("flags.safetensors")),
-                    "--in-process over the file's local-workers differs from the flag run")
+            #expect(
+                try ModelComparison.sameBytes(scratch.file("yaml.safetensors"), scratch.file("flags.safetensors")),
+                "--in-process over the file's local-workers differs from the flag run")
         }
 
         /// `--print-config`'s YAML, saved and given back with `--config` and nothing else, writes
@@ -113,8 +128,10 @@ extension EndToEnd {
                 try await Self.train(["train", "--config", saved], in: scratch)
                 #expect(scratch.exists(out), "the printed config did not write \(out):\n\(printed.stdout)")
                 if scratch.exists(out) {
-                    #expect(try ModelComparison.sameBytes(original, scratch.file(out)),
-                            "\(name): the --print-config round trip wrote different weights; the printed config:\n\(printed.stdout)")
+                    #expect(
+                        try ModelComparison.sameBytes(original, scratch.file(out)),
+                        "\(name): the --print-config round trip wrote different weights; the printed config:\n\(printed.stdout)"
+                    )
                 }
             }
         }
@@ -133,8 +150,10 @@ extension EndToEnd {
 
             /// The file's lines: a comment, then the settings.
             var text: String {
-                var lines = ["# one bad line in an otherwise runnable config", "in-process: true", "dataset: csv:data.csv",
-                             "layers:", "  - 8", "  - 16", "  - 3", "steps: 5", "out: out.safetensors", "metrics: out.jsonl"]
+                var lines = [
+                    "# one bad line in an otherwise runnable config", "in-process: true", "dataset: csv:data.csv",
+                    "layers:", "  - 8", "  - 16", "  - 3", "steps: 5", "out: out.safetensors", "metrics: out.jsonl",
+                ]
                 if let replacing, let index = lines.firstIndex(where: { $0.hasPrefix(replacing + ":") }) {
                     lines[index] = line
                 } else {
@@ -164,9 +183,13 @@ extension EndToEnd {
             #expect(outcome.failedCleanly, "bad.yaml:\n\(config.text)\n\(outcome.transcript)")
             let reason = outcome.stderrLines.first ?? ""
             for name in config.named {
-                #expect(reason.contains(name), "the first stderr line does not name \(name): \(reason)\n\(outcome.transcript)")
+                #expect(
+                    reason.contains(name),
+                    "the first stderr line does not name \(name): \(reason)\n\(outcome.transcript)")
             }
-            #expect(!scratch.exists("out.safetensors") && !scratch.exists("out.jsonl"), "a refused config still wrote its outputs")
+            #expect(
+                !scratch.exists("out.safetensors") && !scratch.exists("out.jsonl"),
+                "a refused config still wrote its outputs")
         }
 
         @Test func aMissingConfigFileIsRefused() async throws {
@@ -174,13 +197,18 @@ extension EndToEnd {
             try LabelledData.synthetic().write(to: scratch.file("data.csv"))
             // Runnable flags, so ignoring the missing file would train and write.
             let outcome = try await Descent.coordinator(
-                ["train", "--config", "absent.yaml", "--in-process", "--dataset", "csv:data.csv", "--layers", "8,16,3",
-                 "--steps", "5", "--out", "out.safetensors", "--metrics", "out.jsonl"],
+                [
+                    "train", "--config", "absent.yaml", "--in-process", "--dataset", "csv:data.csv", "--layers",
+                    "8,16,3",
+                    "--steps", "5", "--out", "out.safetensors", "--metrics", "out.jsonl",
+                ],
                 in: scratch)
             #expect(outcome.failedCleanly, "\(outcome.transcript)")
             let reason = outcome.stderrLines.first ?? ""
             #expect(reason.contains("absent.yaml"), "the first stderr line does not name the file: \(reason)")
-            #expect(!scratch.exists("out.safetensors") && !scratch.exists("out.jsonl"), "a missing config still let the run write")
+            #expect(
+                !scratch.exists("out.safetensors") && !scratch.exists("out.jsonl"),
+                "a missing config still let the run write")
         }
     }
 }

@@ -23,7 +23,9 @@ extension EndToEnd {
         ]
 
         /// Runs `bash deploy/RELATIVE` with DESCENT_BIN naming the binaries under test.
-        static func runScript(_ relative: String, _ arguments: [String] = [], in scratch: ScratchDirectory, timeout: Duration) async throws -> ProcessOutcome {
+        static func runScript(
+            _ relative: String, _ arguments: [String] = [], in scratch: ScratchDirectory, timeout: Duration
+        ) async throws -> ProcessOutcome {
             try await LaunchedProcess.run(
                 "/usr/bin/env", ["bash", DeployFiles.path(relative)] + arguments,
                 environment: ["DESCENT_BIN": Binaries.directory], in: scratch, timeout: timeout)
@@ -37,7 +39,9 @@ extension EndToEnd {
         }
 
         static var hasIPCommand: Bool {
-            ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"].contains { FileManager.default.isExecutableFile(atPath: $0) }
+            ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"].contains {
+                FileManager.default.isExecutableFile(atPath: $0)
+            }
         }
 
         // MARK: Across hosts, for real
@@ -51,13 +55,15 @@ extension EndToEnd {
             if let reason = Self.skipReason(outcome) {
                 print("DeployTests: deploy/netns/cluster-test SKIPPED: \(reason)")
                 #expect(!reason.isEmpty, "cluster-test exited 77 without a `SKIP: reason` line\n\(outcome.transcript)")
-                #expect(!(getuid() == 0 && Self.hasIPCommand),
-                        "cluster-test skipped although this runs as root with `ip`: \(reason)\n\(outcome.transcript)")
+                #expect(
+                    !(getuid() == 0 && Self.hasIPCommand),
+                    "cluster-test skipped although this runs as root with `ip`: \(reason)\n\(outcome.transcript)")
                 return
             }
             #expect(outcome.succeeded, "\(outcome.transcript)")
-            #expect(outcome.stdout.contains("PASS:") && outcome.stdout.contains("byte-identical"),
-                    "cluster-test ended well without reporting its proof\n\(outcome.transcript)")
+            #expect(
+                outcome.stdout.contains("PASS:") && outcome.stdout.contains("byte-identical"),
+                "cluster-test ended well without reporting its proof\n\(outcome.transcript)")
         }
 
         /// descent.sbatch under a throwaway single-node SLURM, then resumed from its checkpoints.
@@ -67,11 +73,14 @@ extension EndToEnd {
             let outcome = try await Self.runScript("slurm/test-single-node", in: scratch, timeout: .seconds(150))
             if let reason = Self.skipReason(outcome) {
                 print("DeployTests: deploy/slurm/test-single-node SKIPPED: \(reason)")
-                #expect(!reason.isEmpty, "test-single-node exited 77 without a `SKIP: reason` line\n\(outcome.transcript)")
+                #expect(
+                    !reason.isEmpty, "test-single-node exited 77 without a `SKIP: reason` line\n\(outcome.transcript)")
                 return
             }
             #expect(outcome.succeeded, "\(outcome.transcript)")
-            #expect(outcome.stdout.contains("PASS:"), "test-single-node ended well without reporting its checks\n\(outcome.transcript)")
+            #expect(
+                outcome.stdout.contains("PASS:"),
+                "test-single-node ended well without reporting its checks\n\(outcome.transcript)")
         }
 
         // MARK: Kubernetes
@@ -90,14 +99,22 @@ extension EndToEnd {
                     let resource = document as? [String: Any] ?? [:]
                     let kind = resource.string("kind") ?? "none"
                     #expect(apiVersions[kind] != nil, "\(file): unexpected kind \(kind)")
-                    #expect(resource.string("apiVersion") == apiVersions[kind], "\(file): \(kind) has apiVersion \(resource.string("apiVersion") ?? "none"), expected \(apiVersions[kind] ?? "?")")
-                    #expect(kind == "Kustomization" || resource.mapping("metadata").string("name") != nil, "\(file): a \(kind) without a name")
+                    #expect(
+                        resource.string("apiVersion") == apiVersions[kind],
+                        "\(file): \(kind) has apiVersion \(resource.string("apiVersion") ?? "none"), expected \(apiVersions[kind] ?? "?")"
+                    )
+                    #expect(
+                        kind == "Kustomization" || resource.mapping("metadata").string("name") != nil,
+                        "\(file): a \(kind) without a name")
                 }
             }
             let kustomization = k8s.documents[DeployFiles.path("k8s/kustomization.yaml")]?.first as? [String: Any]
             let listed = Set((kustomization ?? [:]).list("resources").compactMap { $0 as? String })
-            let manifests = Set(k8s.files.map { ($0 as NSString).lastPathComponent }).subtracting(["kustomization.yaml"])
-            #expect(listed == manifests, "kustomization.yaml lists \(listed.sorted()), the directory holds \(manifests.sorted())")
+            let manifests = Set(k8s.files.map { ($0 as NSString).lastPathComponent }).subtracting(["kustomization.yaml"]
+            )
+            #expect(
+                listed == manifests,
+                "kustomization.yaml lists \(listed.sorted()), the directory holds \(manifests.sorted())")
         }
 
         @Test func kubernetesServiceFrontsTheCoordinatorOnThePortsItBinds() async throws {
@@ -107,27 +124,42 @@ extension EndToEnd {
             let spec = k8s.service.mapping("spec")
             #expect(spec.string("clusterIP") == "None", "the coordinator's Service is not headless")
             let selector = spec.mapping("selector")
-            #expect(KubernetesManifests.matches(selector, k8s.coordinatorPod.mapping("metadata").mapping("labels")), "the Service's selector \(selector) misses the coordinator pod")
-            #expect(!KubernetesManifests.matches(selector, k8s.workerPod.mapping("metadata").mapping("labels")), "the Service's selector \(selector) also selects worker pods")
+            #expect(
+                KubernetesManifests.matches(selector, k8s.coordinatorPod.mapping("metadata").mapping("labels")),
+                "the Service's selector \(selector) misses the coordinator pod")
+            #expect(
+                !KubernetesManifests.matches(selector, k8s.workerPod.mapping("metadata").mapping("labels")),
+                "the Service's selector \(selector) also selects worker pods")
 
-            let servicePorts = k8s.servicePorts, containerPorts = k8s.coordinatorPorts
+            let servicePorts = k8s.servicePorts
+            let containerPorts = k8s.coordinatorPorts
             let bindPort = KubernetesManifests.port(of: config.string("bind") ?? "")
             #expect(bindPort == 5555, "the coordinator binds \(config.string("bind") ?? "nothing"), expected port 5555")
-            #expect(servicePorts["zmq"]?.int("port") == bindPort, "the Service's zmq port is not the bound port \(bindPort ?? -1)")
-            #expect(containerPorts["zmq"] == bindPort, "the container declares ZeroMQ port \(containerPorts["zmq"] ?? -1), the coordinator binds \(bindPort ?? -1)")
+            #expect(
+                servicePorts["zmq"]?.int("port") == bindPort,
+                "the Service's zmq port is not the bound port \(bindPort ?? -1)")
+            #expect(
+                containerPorts["zmq"] == bindPort,
+                "the container declares ZeroMQ port \(containerPorts["zmq"] ?? -1), the coordinator binds \(bindPort ?? -1)"
+            )
             let metricsPort = config.int("metrics-port")
             #expect(metricsPort == 9464, "metrics-port is \(metricsPort ?? -1), expected 9464")
-            #expect(servicePorts["metrics"]?.int("port") == metricsPort && containerPorts["metrics"] == metricsPort,
-                    "the Service's and the container's metrics ports are not metrics-port \(metricsPort ?? -1)")
+            #expect(
+                servicePorts["metrics"]?.int("port") == metricsPort && containerPorts["metrics"] == metricsPort,
+                "the Service's and the container's metrics ports are not metrics-port \(metricsPort ?? -1)")
             #expect(config.string("metrics-host") == "0.0.0.0", "the metrics endpoint listens on loopback only")
             for (name, port) in servicePorts {
                 let target = port["targetPort"].map { "\($0)" } ?? String(port.int("port") ?? -1)
                 let declared = containerPorts[target] != nil || containerPorts.values.contains(Int(target) ?? -1)
-                #expect(declared, "Service port \(name) targets \(target), which the coordinator container does not declare")
+                #expect(
+                    declared, "Service port \(name) targets \(target), which the coordinator container does not declare"
+                )
             }
             let connect = KubernetesManifests.value(of: "--connect", in: k8s.workerArguments)
-            #expect(connect == "tcp://\(KubernetesManifests.serviceName):\(bindPort ?? -1)",
-                    "workers connect to \(connect ?? "nothing"), not the Service \(KubernetesManifests.serviceName) on the bound port")
+            #expect(
+                connect == "tcp://\(KubernetesManifests.serviceName):\(bindPort ?? -1)",
+                "workers connect to \(connect ?? "nothing"), not the Service \(KubernetesManifests.serviceName) on the bound port"
+            )
         }
 
         @Test func kubernetesConfigMapHoldsTrainFlagsTheCoordinatorAccepts() async throws {
@@ -145,13 +177,23 @@ extension EndToEnd {
             let spec = k8s.workerWorkload.mapping("spec")
             if k8s.workerWorkload.string("kind") == "Job" {
                 #expect(spec.string("completionMode") == "Indexed", "the worker Job is not Indexed")
-                #expect(spec.int("parallelism") == spec.int("completions"), "the worker Job's parallelism and completions differ")
+                #expect(
+                    spec.int("parallelism") == spec.int("completions"),
+                    "the worker Job's parallelism and completions differ")
             }
             let started = spec.int("parallelism") ?? spec.int("replicas")
-            #expect(config.int("workers") == started, "the coordinator waits for \(config.int("workers") ?? -1) workers, \(started ?? -1) are started")
-            #expect((config.int("shards") ?? 0) > (config.int("workers") ?? 0), "shards do not exceed workers: no room for joiners")
-            #expect(config.string("resume") != nil && config.int("checkpoint-every") != nil, "a restarted coordinator pod would not resume")
-            let onVolume = config.string("resume").flatMap { KubernetesManifests.volume(mountedAbove: $0 + "/x", in: k8s.coordinator, pod: k8s.coordinatorPod) }
+            #expect(
+                config.int("workers") == started,
+                "the coordinator waits for \(config.int("workers") ?? -1) workers, \(started ?? -1) are started")
+            #expect(
+                (config.int("shards") ?? 0) > (config.int("workers") ?? 0),
+                "shards do not exceed workers: no room for joiners")
+            #expect(
+                config.string("resume") != nil && config.int("checkpoint-every") != nil,
+                "a restarted coordinator pod would not resume")
+            let onVolume = config.string("resume").flatMap {
+                KubernetesManifests.volume(mountedAbove: $0 + "/x", in: k8s.coordinator, pod: k8s.coordinatorPod)
+            }
             #expect(onVolume?["persistentVolumeClaim"] != nil, "checkpoints are not on a PersistentVolumeClaim")
         }
 
@@ -159,42 +201,66 @@ extension EndToEnd {
             let scratch = try ScratchDirectory("k8s-keys")
             let k8s = try await KubernetesManifests.load(in: scratch)
             let config = try await k8s.coordinatorConfig(in: scratch).settings
-            let workerKeys = ["--curve-secret-key", "--server-public-key"].map { KubernetesManifests.value(of: $0, in: k8s.workerArguments) }
+            let workerKeys = ["--curve-secret-key", "--server-public-key"].map {
+                KubernetesManifests.value(of: $0, in: k8s.workerArguments)
+            }
             var secretNames: Set<String> = []
-            for (role, pod, keyPaths) in [("coordinator", k8s.coordinatorPod, [config.string("curve-secret-key")]), ("worker", k8s.workerPod, workerKeys)] {
-                let secrets = pod.mapping("spec").list("volumes").compactMap { $0 as? [String: Any] }.filter { $0["secret"] != nil }
+            for (role, pod, keyPaths) in [
+                ("coordinator", k8s.coordinatorPod, [config.string("curve-secret-key")]),
+                ("worker", k8s.workerPod, workerKeys),
+            ] {
+                let secrets = pod.mapping("spec").list("volumes").compactMap { $0 as? [String: Any] }.filter {
+                    $0["secret"] != nil
+                }
                 #expect(!secrets.isEmpty, "the \(role) pod mounts no Secret")
                 var items: Set<String> = []
                 for volume in secrets {
                     let secret = volume.mapping("secret")
                     secretNames.insert(secret.string("secretName") ?? "none")
                     let mode = secret.int("defaultMode")
-                    #expect(mode == 0o400 || mode == 0o600, "\(role): Secret volume \(volume.string("name") ?? "?") has mode \(mode.map { String($0, radix: 8) } ?? "644 (default)"), expected 0400 or 0600")
+                    #expect(
+                        mode == 0o400 || mode == 0o600,
+                        "\(role): Secret volume \(volume.string("name") ?? "?") has mode \(mode.map { String($0, radix: 8) } ?? "644 (default)"), expected 0400 or 0600"
+                    )
                     items.formUnion(secret.list("items").compactMap { ($0 as? [String: Any])?.string("key") })
                     for container in KubernetesManifests.allContainers(in: pod) {
-                        for mount in container.list("volumeMounts").compactMap({ $0 as? [String: Any] }) where mount.string("name") == volume.string("name") {
-                            #expect(mount["readOnly"] as? Bool == true, "\(role): container \(container.string("name") ?? "?") mounts the Secret writable")
+                        for mount in container.list("volumeMounts").compactMap({ $0 as? [String: Any] })
+                        where mount.string("name") == volume.string("name") {
+                            #expect(
+                                mount["readOnly"] as? Bool == true,
+                                "\(role): container \(container.string("name") ?? "?") mounts the Secret writable")
                         }
                     }
                 }
                 for keyPath in keyPaths {
                     let file = ((keyPath ?? "none") as NSString).lastPathComponent
-                    #expect(items.contains(file), "\(role): key \(keyPath ?? "none") is not among the Secret's items \(items.sorted())")
+                    #expect(
+                        items.contains(file),
+                        "\(role): key \(keyPath ?? "none") is not among the Secret's items \(items.sorted())")
                 }
             }
-            #expect(secretNames == ["descent-keys"], "the pods mount Secrets \(secretNames.sorted()), expected descent-keys only")
+            #expect(
+                secretNames == ["descent-keys"],
+                "the pods mount Secrets \(secretNames.sorted()), expected descent-keys only")
             let authorized = config.string("authorized-keys") ?? "none"
-            #expect(KubernetesManifests.volume(mountedAbove: authorized + "/worker.pub", in: k8s.coordinator, pod: k8s.coordinatorPod) != nil,
-                    "authorized-keys \(authorized) is on none of the coordinator's volumes")
+            #expect(
+                KubernetesManifests.volume(
+                    mountedAbove: authorized + "/worker.pub", in: k8s.coordinator, pod: k8s.coordinatorPod) != nil,
+                "authorized-keys \(authorized) is on none of the coordinator's volumes")
         }
 
         @Test func kubernetesContainersHaveResourcesOneImageAndDocumentedFlags() async throws {
             let scratch = try ScratchDirectory("k8s-containers")
             let k8s = try await KubernetesManifests.load(in: scratch)
             let help = try await HelpFlags.read(in: scratch)
-            #expect(k8s.coordinatorArguments.prefix(2) == ["coordinator", "train"], "the coordinator container does not run `coordinator train`: \(k8s.coordinatorArguments)")
-            #expect(k8s.workerArguments.first == "worker", "the worker container does not run `worker`: \(k8s.workerArguments)")
-            Self.expectFlags(k8s.coordinatorArguments, in: help.train, "k8s coordinator container", executable: "coordinator train")
+            #expect(
+                k8s.coordinatorArguments.prefix(2) == ["coordinator", "train"],
+                "the coordinator container does not run `coordinator train`: \(k8s.coordinatorArguments)")
+            #expect(
+                k8s.workerArguments.first == "worker",
+                "the worker container does not run `worker`: \(k8s.workerArguments)")
+            Self.expectFlags(
+                k8s.coordinatorArguments, in: help.train, "k8s coordinator container", executable: "coordinator train")
             Self.expectFlags(k8s.workerArguments, in: help.worker, "k8s worker container", executable: "worker")
 
             var images: Set<String> = []
@@ -204,10 +270,14 @@ extension EndToEnd {
                     images.insert(container.string("image") ?? "none")
                     for level in ["requests", "limits"] {
                         let amounts = container.mapping("resources").mapping(level)
-                        #expect(amounts["cpu"] != nil && amounts["memory"] != nil, "container \(name) has no cpu and memory \(level)")
+                        #expect(
+                            amounts["cpu"] != nil && amounts["memory"] != nil,
+                            "container \(name) has no cpu and memory \(level)")
                     }
                     let security = container.mapping("securityContext")
-                    #expect(security["allowPrivilegeEscalation"] as? Bool == false, "container \(name) may escalate privileges")
+                    #expect(
+                        security["allowPrivilegeEscalation"] as? Bool == false,
+                        "container \(name) may escalate privileges")
                 }
             }
             #expect(images.count == 1, "the manifests name several images: \(images.sorted())")
@@ -226,53 +296,81 @@ extension EndToEnd {
             let coordinator = try #require(services["coordinator"] as? [String: Any], "no service `coordinator`")
             let worker = try #require(services["worker"] as? [String: Any], "no service `worker`")
 
-            let k8sImages = Set((parsed[k8sCoordinatorPath] ?? []).compactMap { $0 as? [String: Any] }
-                .flatMap { KubernetesManifests.allContainers(in: $0.mapping("spec").mapping("template")) }.compactMap { $0.string("image") })
+            let k8sImages = Set(
+                (parsed[k8sCoordinatorPath] ?? []).compactMap { $0 as? [String: Any] }
+                    .flatMap { KubernetesManifests.allContainers(in: $0.mapping("spec").mapping("template")) }
+                    .compactMap { $0.string("image") })
             let composeImages = Set(services.values.compactMap { ($0 as? [String: Any])?.string("image") })
-            #expect(composeImages.count == 1 && composeImages == k8sImages, "compose images \(composeImages.sorted()) and Kubernetes images \(k8sImages.sorted()) differ")
+            #expect(
+                composeImages.count == 1 && composeImages == k8sImages,
+                "compose images \(composeImages.sorted()) and Kubernetes images \(k8sImages.sorted()) differ")
 
             for (name, service) in services {
                 guard let build = (service as? [String: Any])?.mapping("build"), !build.isEmpty else { continue }
-                let context = ((composePath as NSString).deletingLastPathComponent as NSString).appendingPathComponent(build.string("context") ?? ".")
-                let dockerfile = (context as NSString).appendingPathComponent(build.string("dockerfile") ?? "Dockerfile")
-                #expect(FileManager.default.fileExists(atPath: dockerfile), "service \(name) builds \(dockerfile), which does not exist")
+                let context = ((composePath as NSString).deletingLastPathComponent as NSString).appendingPathComponent(
+                    build.string("context") ?? ".")
+                let dockerfile = (context as NSString).appendingPathComponent(
+                    build.string("dockerfile") ?? "Dockerfile")
+                #expect(
+                    FileManager.default.fileExists(atPath: dockerfile),
+                    "service \(name) builds \(dockerfile), which does not exist")
             }
 
             // The coordinator runs the image's entrypoint, `coordinator`; workers override it.
             let coordinatorArguments = coordinator.strings("command")
             let workerArguments = worker.strings("entrypoint") + worker.strings("command")
-            #expect(coordinatorArguments.first == "train", "the coordinator service does not run `train`: \(coordinatorArguments)")
+            #expect(
+                coordinatorArguments.first == "train",
+                "the coordinator service does not run `train`: \(coordinatorArguments)")
             #expect(workerArguments.first == "worker", "the worker service does not run `worker`: \(workerArguments)")
-            Self.expectFlags(coordinatorArguments, in: help.train, "compose coordinator", executable: "coordinator train")
+            Self.expectFlags(
+                coordinatorArguments, in: help.train, "compose coordinator", executable: "coordinator train")
             Self.expectFlags(workerArguments, in: help.worker, "compose worker", executable: "worker")
             for case let service as [String: Any] in services.values {
                 let script = (service.strings("entrypoint") + service.strings("command")).joined(separator: " ")
                 for command in script.components(separatedBy: ";") where FlagTokens.target(of: command) == .keygen {
-                    Self.expectFlags(command.components(separatedBy: " "), in: help.keygen, "compose keygen", executable: "coordinator keygen")
+                    Self.expectFlags(
+                        command.components(separatedBy: " "), in: help.keygen, "compose keygen",
+                        executable: "coordinator keygen")
                 }
             }
 
-            let bindPort = KubernetesManifests.port(of: KubernetesManifests.value(of: "--bind", in: coordinatorArguments) ?? "")
+            let bindPort = KubernetesManifests.port(
+                of: KubernetesManifests.value(of: "--bind", in: coordinatorArguments) ?? "")
             let connect = KubernetesManifests.value(of: "--connect", in: workerArguments) ?? ""
-            #expect(connect == "tcp://coordinator:\(bindPort ?? -1)", "workers connect to \(connect), not the coordinator service on its bound port \(bindPort ?? -1)")
-            #expect(coordinator.list("expose").map { "\($0)" }.contains(String(bindPort ?? -1)), "the coordinator service does not expose \(bindPort ?? -1)")
+            #expect(
+                connect == "tcp://coordinator:\(bindPort ?? -1)",
+                "workers connect to \(connect), not the coordinator service on its bound port \(bindPort ?? -1)")
+            #expect(
+                coordinator.list("expose").map { "\($0)" }.contains(String(bindPort ?? -1)),
+                "the coordinator service does not expose \(bindPort ?? -1)")
             let metricsPort = KubernetesManifests.value(of: "--metrics-port", in: coordinatorArguments)
-            #expect(metricsPort == "9464" && coordinator.list("ports").contains { "\($0)".hasSuffix(":9464") }, "the metrics port is not 9464 and published")
+            #expect(
+                metricsPort == "9464" && coordinator.list("ports").contains { "\($0)".hasSuffix(":9464") },
+                "the metrics port is not 9464 and published")
 
-            for (name, service, keyFlags) in [("coordinator", coordinator, ["--curve-secret-key", "--authorized-keys"]),
-                                              ("worker", worker, ["--curve-secret-key", "--server-public-key"])] {
+            for (name, service, keyFlags) in [
+                ("coordinator", coordinator, ["--curve-secret-key", "--authorized-keys"]),
+                ("worker", worker, ["--curve-secret-key", "--server-public-key"]),
+            ] {
                 let arguments = service.strings("entrypoint") + service.strings("command")
-                let targets = service.list("volumes").compactMap { ($0 as? String)?.split(separator: ":").dropFirst().first.map(String.init) }
+                let targets = service.list("volumes").compactMap {
+                    ($0 as? String)?.split(separator: ":").dropFirst().first.map(String.init)
+                }
                 for flag in keyFlags {
-                    let path = try #require(KubernetesManifests.value(of: flag, in: arguments), "the \(name) service has no \(flag)")
-                    #expect(targets.contains { path.hasPrefix($0 + "/") }, "\(name): \(flag) \(path) is on none of its volumes \(targets)")
+                    let path = try #require(
+                        KubernetesManifests.value(of: flag, in: arguments), "the \(name) service has no \(flag)")
+                    #expect(
+                        targets.contains { path.hasPrefix($0 + "/") },
+                        "\(name): \(flag) \(path) is on none of its volumes \(targets)")
                 }
             }
 
             let dockerfile = try DeployFiles.text("docker/Dockerfile")
             let stages = dockerfile.split(separator: "\n").filter { $0.hasPrefix("FROM ") }
             #expect(stages.count >= 2, "the Dockerfile is not multi-stage")
-            #expect(stages.last?.contains("debian:bookworm-slim") == true, "the runtime stage is not debian:bookworm-slim")
+            #expect(
+                stages.last?.contains("debian:bookworm-slim") == true, "the runtime stage is not debian:bookworm-slim")
             for package in ["libzmq3-dev", "libopenblas-dev", "zlib1g-dev", "libzmq5", "libopenblas0"] {
                 #expect(dockerfile.contains(package), "the Dockerfile installs no \(package)")
             }
@@ -292,15 +390,20 @@ extension EndToEnd {
                 let own = FlagTokens.ownOptions(of: text)
                 for (number, line) in FlagTokens.logicalLines(text).enumerated() {
                     let target = FlagTokens.target(of: line)
-                    let allowed: Set<String> = switch target {
-                    case .train: help.train
-                    case .keygen: help.keygen
-                    case .worker: help.worker
-                    case .unknown: help.any
-                    }
-                    for flag in FlagTokens.occurrences(line) where !own.contains(flag) && !Self.otherToolsFlags.contains(flag) {
+                    let allowed: Set<String> =
+                        switch target {
+                        case .train: help.train
+                        case .keygen: help.keygen
+                        case .worker: help.worker
+                        case .unknown: help.any
+                        }
+                    for flag in FlagTokens.occurrences(line)
+                    where !own.contains(flag) && !Self.otherToolsFlags.contains(flag) {
                         let documented = allowed.contains(flag)
-                        #expect(documented, "deploy/\(script) logical line \(number + 1): \(flag) is not a flag of \(target.rawValue)\n\(line)")
+                        #expect(
+                            documented,
+                            "deploy/\(script) logical line \(number + 1): \(flag) is not a flag of \(target.rawValue)\n\(line)"
+                        )
                     }
                 }
             }
@@ -309,13 +412,18 @@ extension EndToEnd {
         @Test func everyShellScriptParsesAndIsExecutable() async throws {
             let scratch = try ScratchDirectory("bash-n")
             let scripts = DeployFiles.shellScripts()
-            for expected in ["netns/cluster-test", "slurm/descent.sbatch", "slurm/test-single-node", "ssh/launch", "local/train"] {
+            for expected in [
+                "netns/cluster-test", "slurm/descent.sbatch", "slurm/test-single-node", "ssh/launch", "local/train",
+            ] {
                 #expect(scripts.contains(expected), "deploy/\(expected) is missing or not a shell script")
             }
             for script in scripts {
-                let outcome = try await LaunchedProcess.run("/usr/bin/env", ["bash", "-n", DeployFiles.path(script)], in: scratch, timeout: .seconds(30))
+                let outcome = try await LaunchedProcess.run(
+                    "/usr/bin/env", ["bash", "-n", DeployFiles.path(script)], in: scratch, timeout: .seconds(30))
                 #expect(outcome.succeeded, "bash -n deploy/\(script)\n\(outcome.transcript)")
-                #expect(FileManager.default.isExecutableFile(atPath: DeployFiles.path(script)), "deploy/\(script) is not executable")
+                #expect(
+                    FileManager.default.isExecutableFile(atPath: DeployFiles.path(script)),
+                    "deploy/\(script) is not executable")
             }
         }
 
@@ -324,11 +432,17 @@ extension EndToEnd {
             let header = text.split(separator: "\n").prefix { $0.hasPrefix("#") }.joined(separator: "\n")
             let pattern = try NSRegularExpression(pattern: "DESCENT_[A-Z_]+")
             let body = text.dropFirst(header.count)
-            let used = Set(pattern.matches(in: String(body), range: NSRange(body.startIndex..., in: body)).map { (String(body) as NSString).substring(with: $0.range) })
+            let used = Set(
+                pattern.matches(in: String(body), range: NSRange(body.startIndex..., in: body)).map {
+                    (String(body) as NSString).substring(with: $0.range)
+                })
             for variable in used.sorted() {
-                #expect(header.contains(variable), "descent.sbatch reads \(variable) but its header does not document it")
+                #expect(
+                    header.contains(variable), "descent.sbatch reads \(variable) but its header does not document it")
             }
-            #expect(text.contains("scontrol show hostnames \"$SLURM_JOB_NODELIST\" | head -1"), "the coordinator's node is not the allocation's first")
+            #expect(
+                text.contains("scontrol show hostnames \"$SLURM_JOB_NODELIST\" | head -1"),
+                "the coordinator's node is not the allocation's first")
             #expect(text.contains("srun "), "workers are not started with srun")
         }
 
@@ -336,18 +450,21 @@ extension EndToEnd {
             let scratch = try ScratchDirectory("ssh-launch")
             let hostsFile = scratch.file("hosts")
             try """
-                # the cluster
-                alice@node1.example.org
+            # the cluster
+            alice@node1.example.org
 
-                  bob@10.0.0.7   # the second box
-                # carol@retired.example.org
-                node3
-                """.write(toFile: hostsFile, atomically: true, encoding: .utf8)
-            let keys = scratch.file("keys"), logs = scratch.file("logs")
+              bob@10.0.0.7   # the second box
+            # carol@retired.example.org
+            node3
+            """.write(toFile: hostsFile, atomically: true, encoding: .utf8)
+            let keys = scratch.file("keys")
+            let logs = scratch.file("logs")
             let outcome = try await Self.runScript(
                 "ssh/launch",
-                ["--dry-run", "--coordinator-addr", "10.9.8.7", "--port", "6000", "--keys", keys, "--logs", logs,
-                 hostsFile, "--", "--dataset", "fashion-mnist", "--epochs", "1"],
+                [
+                    "--dry-run", "--coordinator-addr", "10.9.8.7", "--port", "6000", "--keys", keys, "--logs", logs,
+                    hostsFile, "--", "--dataset", "fashion-mnist", "--epochs", "1",
+                ],
                 in: scratch, timeout: .seconds(30))
             try #require(outcome.succeeded, "\(outcome.transcript)")
             let lines = outcome.stdoutLines
@@ -360,35 +477,57 @@ extension EndToEnd {
             }
 
             #expect(!outcome.stdout.contains("carol"), "a commented-out host was used")
-            let coordinatorLine = index("coordinator command") { $0.contains("coordinator train --workers 3 --bind tcp://0.0.0.0:6000") }
+            let coordinatorLine = index("coordinator command") {
+                $0.contains("coordinator train --workers 3 --bind tcp://0.0.0.0:6000")
+            }
             if coordinatorLine >= 0 {
                 let line = lines[coordinatorLine]
-                #expect(line.contains("--curve-secret-key \(keys)/coordinator.key --authorized-keys \(keys)/authorized"), "the coordinator runs without CURVE: \(line)")
-                #expect(line.hasSuffix("--dataset fashion-mnist --epochs 1"), "the extra flags do not reach the coordinator: \(line)")
+                #expect(
+                    line.contains("--curve-secret-key \(keys)/coordinator.key --authorized-keys \(keys)/authorized"),
+                    "the coordinator runs without CURVE: \(line)")
+                #expect(
+                    line.hasSuffix("--dataset fashion-mnist --epochs 1"),
+                    "the extra flags do not reach the coordinator: \(line)")
             }
             for host in ["alice@node1.example.org", "bob@10.0.0.7", "node3"] {
-                let prepare = index("mkdir on \(host)") { $0.hasPrefix("ssh ") && $0.contains(" \(host) ") && $0.contains("mkdir -p .descent") }
+                let prepare = index("mkdir on \(host)") {
+                    $0.hasPrefix("ssh ") && $0.contains(" \(host) ") && $0.contains("mkdir -p .descent")
+                }
                 let copy = index("scp to \(host)") {
-                    $0.hasPrefix("scp ") && $0.contains("/worker ") && $0.contains(".key ") && $0.contains("coordinator.pub") && $0.hasSuffix(" \(host):.descent/")
+                    $0.hasPrefix("scp ") && $0.contains("/worker ") && $0.contains(".key ")
+                        && $0.contains("coordinator.pub") && $0.hasSuffix(" \(host):.descent/")
                 }
                 let start = index("worker start on \(host)") {
-                    $0.hasPrefix("ssh ") && $0.contains(" \(host) ") && $0.contains("nohup ./worker --connect tcp://10.9.8.7:6000")
+                    $0.hasPrefix("ssh ") && $0.contains(" \(host) ")
+                        && $0.contains("nohup ./worker --connect tcp://10.9.8.7:6000")
                         && $0.contains("--curve-secret-key ") && $0.contains("--server-public-key coordinator.pub")
                 }
-                let stop = index("worker stop on \(host)") { $0.hasPrefix("ssh ") && $0.contains(" \(host) ") && $0.contains("kill ") }
-                let collect = index("log collection from \(host)") { $0.hasPrefix("scp ") && $0.contains(" \(host):.descent/") && $0.contains(".log \(logs)/") }
-                #expect(prepare < copy && copy < coordinatorLine && coordinatorLine < start && start < stop && stop < collect,
-                        "\(host): expected mkdir, copy, coordinator, start, stop, collect in that order\n\(outcome.stdout)")
+                let stop = index("worker stop on \(host)") {
+                    $0.hasPrefix("ssh ") && $0.contains(" \(host) ") && $0.contains("kill ")
+                }
+                let collect = index("log collection from \(host)") {
+                    $0.hasPrefix("scp ") && $0.contains(" \(host):.descent/") && $0.contains(".log \(logs)/")
+                }
+                #expect(
+                    prepare < copy && copy < coordinatorLine && coordinatorLine < start && start < stop
+                        && stop < collect,
+                    "\(host): expected mkdir, copy, coordinator, start, stop, collect in that order\n\(outcome.stdout)")
             }
-            #expect(!FileManager.default.fileExists(atPath: keys) && !FileManager.default.fileExists(atPath: logs), "the dry run created files")
+            #expect(
+                !FileManager.default.fileExists(atPath: keys) && !FileManager.default.fileExists(atPath: logs),
+                "the dry run created files")
         }
 
         // MARK: Helpers
 
-        static func expectFlags(_ arguments: [String], in documented: Set<String>, _ place: String, executable: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        static func expectFlags(
+            _ arguments: [String], in documented: Set<String>, _ place: String, executable: String,
+            sourceLocation: SourceLocation = #_sourceLocation
+        ) {
             for flag in arguments.flatMap({ FlagTokens.occurrences($0) }) {
                 let isDocumented = documented.contains(flag)
-                #expect(isDocumented, "\(place): \(flag) is not a flag of \(executable)", sourceLocation: sourceLocation)
+                #expect(
+                    isDocumented, "\(place): \(flag) is not a flag of \(executable)", sourceLocation: sourceLocation)
             }
         }
     }

@@ -8,12 +8,16 @@ extension EndToEnd {
     @Suite("evaluate and predict")
     struct EvaluatePredictTests {
         /// Trains `layers` for 100 full-batch steps on `data` and returns the model's path.
-        static func trainedModel(_ data: LabelledData, layers: String, in scratch: ScratchDirectory) async throws -> (model: String, csv: String) {
+        static func trainedModel(_ data: LabelledData, layers: String, in scratch: ScratchDirectory) async throws -> (
+            model: String, csv: String
+        ) {
             let csv = try data.write(to: scratch.file("data.csv"))
             let model = scratch.file("model.safetensors")
             let outcome = try await Descent.coordinator(
-                ["train", "--in-process", "--dataset", "csv:\(csv)", "--layers", layers, "--batch", "0",
-                 "--steps", "100", "--lr", "0.5", "--out", model],
+                [
+                    "train", "--in-process", "--dataset", "csv:\(csv)", "--layers", layers, "--batch", "0",
+                    "--steps", "100", "--lr", "0.5", "--out", model,
+                ],
                 in: scratch)
             try #require(outcome.succeeded, "\(outcome.transcript)")
             return (model, csv)
@@ -24,7 +28,8 @@ extension EndToEnd {
             let data = LabelledData.synthetic()
             let (model, csv) = try await Self.trainedModel(data, layers: "8,16,3", in: scratch)
 
-            let outcome = try await Descent.coordinator(["evaluate", "--model", model, "--dataset", "csv:\(csv)"], in: scratch)
+            let outcome = try await Descent.coordinator(
+                ["evaluate", "--model", model, "--dataset", "csv:\(csv)"], in: scratch)
             try #require(outcome.succeeded, "\(outcome.transcript)")
             let line = try #require(outcome.stdoutLines.last)
             var fields: [String: String] = [:]
@@ -38,8 +43,12 @@ extension EndToEnd {
 
             let expected = ReferenceNetwork(try ModelWeights.read(from: model)).evaluate(data)
             // Float32 against Float64 may flip a near-tie or two, never more.
-            #expect(abs(accuracy - expected.accuracy) <= 2.0 / 1001, "accuracy \(accuracy), the reference \(expected.accuracy)")
-            #expect(abs(loss - expected.loss) <= 1e-4 * max(1, expected.loss), "loss \(loss), the reference \(expected.loss)")
+            #expect(
+                abs(accuracy - expected.accuracy) <= 2.0 / 1001,
+                "accuracy \(accuracy), the reference \(expected.accuracy)")
+            #expect(
+                abs(loss - expected.loss) <= 1e-4 * max(1, expected.loss),
+                "loss \(loss), the reference \(expected.loss)")
             #expect(accuracy >= 0.8, "100 full-batch steps should learn the synthetic labels; accuracy \(accuracy)")
         }
 
@@ -49,9 +58,12 @@ extension EndToEnd {
             let (model, csv) = try await Self.trainedModel(data, layers: "8,16,3", in: scratch)
             let reference = ReferenceNetwork(try ModelWeights.read(from: model))
 
-            let outcome = try await Descent.coordinator(["predict", "--model", model, "--input", "csv:\(csv)"], in: scratch)
+            let outcome = try await Descent.coordinator(
+                ["predict", "--model", model, "--input", "csv:\(csv)"], in: scratch)
             try #require(outcome.succeeded, "\(outcome.transcript)")
-            try #require(outcome.stdoutLines.count == data.count, "expected \(data.count) lines, got \(outcome.stdoutLines.count)")
+            try #require(
+                outcome.stdoutLines.count == data.count,
+                "expected \(data.count) lines, got \(outcome.stdoutLines.count)")
             var problems: [String] = []
             for (index, line) in outcome.stdoutLines.enumerated() {
                 let tokens = line.split(separator: " ")
@@ -61,8 +73,12 @@ extension EndToEnd {
                 }
                 let p = tokens.dropFirst().compactMap { Double($0) }
                 let expected = reference.probabilities(data.rows[index])
-                if p.count != 3 || abs(p.reduce(0, +) - 1) > 1e-5 { problems.append("row \(index): probabilities \(p) do not sum to 1") }
-                if p.count == 3, predicted != p.indices.max(by: { p[$0] < p[$1] }) { problems.append("row \(index): class \(predicted) is not the most probable") }
+                if p.count != 3 || abs(p.reduce(0, +) - 1) > 1e-5 {
+                    problems.append("row \(index): probabilities \(p) do not sum to 1")
+                }
+                if p.count == 3, predicted != p.indices.max(by: { p[$0] < p[$1] }) {
+                    problems.append("row \(index): class \(predicted) is not the most probable")
+                }
                 if p.count == 3, zip(p, expected).contains(where: { abs($0 - $1) > 1e-5 }) {
                     problems.append("row \(index): probabilities \(p), the reference \(expected)")
                 }
@@ -77,23 +93,30 @@ extension EndToEnd {
             let (model, csv) = try await Self.trainedModel(data, layers: "8,6,1", in: scratch)
             let reference = ReferenceNetwork(try ModelWeights.read(from: model))
 
-            let outcome = try await Descent.coordinator(["predict", "--model", model, "--input", "csv:\(csv)"], in: scratch)
+            let outcome = try await Descent.coordinator(
+                ["predict", "--model", model, "--input", "csv:\(csv)"], in: scratch)
             try #require(outcome.succeeded, "\(outcome.transcript)")
-            try #require(outcome.stdoutLines.count == data.count, "expected \(data.count) lines, got \(outcome.stdoutLines.count)")
+            try #require(
+                outcome.stdoutLines.count == data.count,
+                "expected \(data.count) lines, got \(outcome.stdoutLines.count)")
             var problems: [String] = []
             for (index, line) in outcome.stdoutLines.enumerated() {
                 let tokens = line.split(separator: " ")
                 let values = tokens.dropFirst().compactMap { Double($0) }
                 guard let predicted = tokens.first.flatMap({ Int($0) }), values.count == tokens.count - 1,
-                      values.count == 1 || values.count == 2
+                    values.count == 1 || values.count == 2
                 else {
                     problems.append("row \(index): \"\(line)\" is not a class and its probabilities")
                     continue
                 }
                 // Either p(1) alone, or p(0) p(1) summing to 1.
-                if values.count == 2, abs(values[0] + values[1] - 1) > 1e-5 { problems.append("row \(index): \(values) do not sum to 1") }
+                if values.count == 2, abs(values[0] + values[1] - 1) > 1e-5 {
+                    problems.append("row \(index): \(values) do not sum to 1")
+                }
                 let p1 = values.last!
-                if predicted != (p1 >= 0.5 ? 1 : 0) { problems.append("row \(index): class \(predicted) with p(1) = \(p1)") }
+                if predicted != (p1 >= 0.5 ? 1 : 0) {
+                    problems.append("row \(index): class \(predicted) with p(1) = \(p1)")
+                }
                 let expected = reference.probabilities(data.rows[index])[0]
                 if abs(p1 - expected) > 1e-5 { problems.append("row \(index): p(1) \(p1), the reference \(expected)") }
             }

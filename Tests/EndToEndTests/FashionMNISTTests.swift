@@ -8,16 +8,20 @@ extension EndToEnd {
     @Suite("Fashion-MNIST with the default settings")
     struct FashionMNISTTests {
         static let minimumAccuracy = 0.845
-        static let stepsPerEpoch = 469  // ⌈60000 / 128⌉
-        static let lastStepExamples = 60000 - 468 * 128  // 96
+        static let stepsPerEpoch = 469 // ⌈60000 / 128⌉
+        static let lastStepExamples = 60000 - 468 * 128 // 96
 
         @Test func inProcessLearnsAndRepeatsToTheBit() async throws {
             let scratch = try ScratchDirectory("fmnist")
             var outputs: [String] = []
             for run in 1...2 {
-                let out = scratch.file("run\(run).safetensors"), metrics = scratch.file("run\(run).jsonl")
+                let out = scratch.file("run\(run).safetensors")
+                let metrics = scratch.file("run\(run).jsonl")
                 let outcome = try await Descent.coordinator(
-                    ["train", "--in-process", "--dataset", "fashion-mnist", "--epochs", "5", "--out", out, "--metrics", metrics],
+                    [
+                        "train", "--in-process", "--dataset", "fashion-mnist", "--epochs", "5", "--out", out,
+                        "--metrics", metrics,
+                    ],
                     in: scratch, timeout: .seconds(120))
                 try #require(outcome.succeeded, "\(outcome.transcript)")
                 let summary = try outcome.summary()
@@ -31,16 +35,22 @@ extension EndToEnd {
                 try Self.checkMetrics(metrics, workers: 1, finalAccuracy: accuracy)
                 outputs.append(out)
             }
-            #expect(try ModelComparison.sameBytes(outputs[0], outputs[1]), "two runs with the same seed wrote different weights")
+            #expect(
+                try ModelComparison.sameBytes(outputs[0], outputs[1]),
+                "two runs with the same seed wrote different weights")
         }
 
         /// `--local-workers 2` over a private socket: the accuracy, the reference path's exact
         /// bits (`--in-process --shards 2`), and no worker left behind.
         @Test func twoLocalWorkersLearnMatchTheReferenceAndLeaveNoWorker() async throws {
             let scratch = try ScratchDirectory("fmnist-2w")
-            let out = scratch.file("distributed.safetensors"), metrics = scratch.file("distributed.jsonl")
+            let out = scratch.file("distributed.safetensors")
+            let metrics = scratch.file("distributed.jsonl")
             let coordinator = try Descent.launchCoordinator(
-                ["train", "--local-workers", "2", "--dataset", "fashion-mnist", "--epochs", "5", "--out", out, "--metrics", metrics],
+                [
+                    "train", "--local-workers", "2", "--dataset", "fashion-mnist", "--epochs", "5", "--out", out,
+                    "--metrics", metrics,
+                ],
                 in: scratch)
             let sawWorkers = await coordinator.poll(timeout: .seconds(60)) {
                 ProcessTable.workers(of: coordinator.pid).count == 2 || !coordinator.isRunning
@@ -49,8 +59,9 @@ extension EndToEnd {
             // With CPUs enough, each local worker is pinned to one CPU of its own.
             if Self.allowedCPUs(of: getpid()).count >= 2 {
                 let pinned = ProcessTable.workers(of: coordinator.pid).map { Self.allowedCPUs(of: $0.pid) }
-                #expect(pinned.count == 2 && pinned.allSatisfy { $0.count == 1 } && Set(pinned).count == 2,
-                        "the local workers are not pinned one to a CPU: \(pinned)")
+                #expect(
+                    pinned.count == 2 && pinned.allSatisfy { $0.count == 1 } && Set(pinned).count == 2,
+                    "the local workers are not pinned one to a CPU: \(pinned)")
             }
             // Local workers offer shared memory, and the coordinator maps both regions: the step's
             // large frames go through them (and the weights below still match to the byte).
@@ -61,13 +72,16 @@ extension EndToEnd {
             // …and each worker maps the coordinator's parameters, and computes from them there.
             let reading = await coordinator.poll(timeout: .seconds(60)) {
                 let workers = ProcessTable.workers(of: coordinator.pid)
-                return (workers.count == 2 && workers.allSatisfy { Self.mapsParameterBoard($0.pid) }) || !coordinator.isRunning
+                return (workers.count == 2 && workers.allSatisfy { Self.mapsParameterBoard($0.pid) })
+                    || !coordinator.isRunning
             }
             #expect(reading, "the local workers did not map the coordinator's shared parameters")
             let outcome = try await coordinator.wait(timeout: .seconds(180))
             try #require(outcome.succeeded, "\(outcome.transcript)")
             let leftovers = ProcessTable.workers(of: outcome.pid)
-            #expect(leftovers.isEmpty, "workers still running after the coordinator exited:\n\(ProcessTable.describe(leftovers))")
+            #expect(
+                leftovers.isEmpty,
+                "workers still running after the coordinator exited:\n\(ProcessTable.describe(leftovers))")
 
             let summary = try outcome.summary()
             let accuracy = try #require(summary.double("test_accuracy"), "no test_accuracy in the summary")
@@ -80,21 +94,31 @@ extension EndToEnd {
             let steps = try MetricsFile(path: metrics).steps
             let received = steps.reduce(0) { $0 + ($1.int("bytes_received") ?? 0) }
             let shared = steps.reduce(0) { $0 + ($1.int("bytes_received_shared") ?? 0) }
-            #expect(received > 0 && Double(shared) >= 0.9 * Double(received),
-                    "only \(shared) of \(received) bytes received came through shared memory")
+            #expect(
+                received > 0 && Double(shared) >= 0.9 * Double(received),
+                "only \(shared) of \(received) bytes received came through shared memory")
 
             let reference = scratch.file("reference.safetensors")
             let inProcess = try await Descent.coordinator(
-                ["train", "--in-process", "--shards", "2", "--dataset", "fashion-mnist", "--epochs", "5", "--out", reference],
+                [
+                    "train", "--in-process", "--shards", "2", "--dataset", "fashion-mnist", "--epochs", "5", "--out",
+                    reference,
+                ],
                 in: scratch, timeout: .seconds(120))
             try #require(inProcess.succeeded, "\(inProcess.transcript)")
-            #expect(try ModelComparison.sameBytes(out, reference), "--local-workers 2 and --in-process --shards 2 wrote different weights")
+            #expect(
+                try ModelComparison.sameBytes(out, reference),
+                "--local-workers 2 and --in-process --shards 2 wrote different weights")
         }
 
         /// How many workers' frame regions (`/memfd:descent-frames`) a process has mapped.
         static func sharedRegions(mappedBy pid: Int32) -> Int {
             guard let maps = try? String(contentsOfFile: "/proc/\(pid)/maps", encoding: .utf8) else { return 0 }
-            return Set(maps.split(separator: "\n").filter { $0.contains("/memfd:descent-frames") }.map { $0.split(separator: " ")[4] }).count
+            return Set(
+                maps.split(separator: "\n").filter { $0.contains("/memfd:descent-frames") }.map {
+                    $0.split(separator: " ")[4]
+                }
+            ).count
         }
 
         /// Whether a process maps a coordinator's shared parameters (`/memfd:descent-params`).
@@ -106,7 +130,7 @@ extension EndToEnd {
         /// The CPUs a process may run on, from /proc/PID/status's `Cpus_allowed_list` ("0-1,4").
         static func allowedCPUs(of pid: Int32) -> [Int] {
             guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-                  let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed_list:") })
+                let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed_list:") })
             else { return [] }
             return line.dropFirst("Cpus_allowed_list:".count).trimmingCharacters(in: .whitespaces)
                 .split(separator: ",").flatMap { range -> [Int] in
@@ -117,7 +141,9 @@ extension EndToEnd {
 
         /// One step line per step — 128 examples, 96 in the last step of each epoch — and one
         /// evaluation per epoch, the last agreeing with the summary.
-        static func checkMetrics(_ path: String, workers: Int, finalAccuracy: Double, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        static func checkMetrics(
+            _ path: String, workers: Int, finalAccuracy: Double, sourceLocation: SourceLocation = #_sourceLocation
+        ) throws {
             let metrics = try MetricsFile(path: path)
             #expect(metrics.steps.count == 5 * stepsPerEpoch, sourceLocation: sourceLocation)
             var problems: [String] = []
@@ -126,26 +152,44 @@ extension EndToEnd {
                 let examples = step % stepsPerEpoch == 0 ? lastStepExamples : 128
                 let loss = line.double("loss") ?? .nan
                 if line.int("step") != step { problems.append("line \(step): step \(line["step"] ?? "missing")") }
-                if line.int("epoch") != index / stepsPerEpoch + 1 { problems.append("step \(step): epoch \(line["epoch"] ?? "missing")") }
-                if line.int("examples") != examples { problems.append("step \(step): examples \(line["examples"] ?? "missing"), expected \(examples)") }
-                if line.int("workers") != workers { problems.append("step \(step): workers \(line["workers"] ?? "missing")") }
+                if line.int("epoch") != index / stepsPerEpoch + 1 {
+                    problems.append("step \(step): epoch \(line["epoch"] ?? "missing")")
+                }
+                if line.int("examples") != examples {
+                    problems.append("step \(step): examples \(line["examples"] ?? "missing"), expected \(examples)")
+                }
+                if line.int("workers") != workers {
+                    problems.append("step \(step): workers \(line["workers"] ?? "missing")")
+                }
                 if !(loss.isFinite && loss > 0) { problems.append("step \(step): loss \(line["loss"] ?? "missing")") }
-                if !((line.double("examples_per_s") ?? 0) > 0) { problems.append("step \(step): examples_per_s \(line["examples_per_s"] ?? "missing")") }
+                if !((line.double("examples_per_s") ?? 0) > 0) {
+                    problems.append("step \(step): examples_per_s \(line["examples_per_s"] ?? "missing")")
+                }
                 // The slowest partial's compute: the one there is, or between the mean and the sum
                 // of several.
-                let compute = line.double("compute_s") ?? -1, slowest = line.double("compute_slowest_s") ?? -1
-                let plausible = workers == 1 ? slowest > 0 && slowest == compute
+                let compute = line.double("compute_s") ?? -1
+                let slowest = line.double("compute_slowest_s") ?? -1
+                let plausible =
+                    workers == 1
+                    ? slowest > 0 && slowest == compute
                     : slowest < compute && slowest * Double(workers) >= compute * (1 - 1e-12)
                 if !plausible {
-                    problems.append("step \(step): compute_slowest_s \(line["compute_slowest_s"] ?? "missing") against compute_s \(compute)")
+                    problems.append(
+                        "step \(step): compute_slowest_s \(line["compute_slowest_s"] ?? "missing") against compute_s \(compute)"
+                    )
                 }
             }
-            #expect(problems.isEmpty, "\(problems.count) bad step lines, first: \(problems.prefix(5))", sourceLocation: sourceLocation)
+            #expect(
+                problems.isEmpty, "\(problems.count) bad step lines, first: \(problems.prefix(5))",
+                sourceLocation: sourceLocation)
 
             #expect(metrics.evaluations.map { $0.int("epoch") } == [1, 2, 3, 4, 5], sourceLocation: sourceLocation)
             for evaluation in metrics.evaluations {
-                let accuracy = evaluation.double("test_accuracy") ?? -1, loss = evaluation.double("test_loss") ?? .nan
-                #expect((0...1).contains(accuracy) && loss.isFinite && loss > 0, "bad eval line \(evaluation)", sourceLocation: sourceLocation)
+                let accuracy = evaluation.double("test_accuracy") ?? -1
+                let loss = evaluation.double("test_loss") ?? .nan
+                #expect(
+                    (0...1).contains(accuracy) && loss.isFinite && loss > 0, "bad eval line \(evaluation)",
+                    sourceLocation: sourceLocation)
             }
             #expect(metrics.evaluations.last?.double("test_accuracy") == finalAccuracy, sourceLocation: sourceLocation)
         }

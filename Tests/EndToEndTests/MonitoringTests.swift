@@ -13,16 +13,22 @@ extension EndToEnd {
 
         @Test func onATerminalTheProgressLineIsRedrawnInPlace() async throws {
             let scratch = try ScratchDirectory("progress-tty")
-            let outcome = try await PseudoTerminal.coordinator(Self.fashionMNISTRun + ["--out", "tty.safetensors"], in: scratch)
+            let outcome = try await PseudoTerminal.coordinator(
+                Self.fashionMNISTRun + ["--out", "tty.safetensors"], in: scratch)
             try #require(outcome.succeeded, "\(outcome.transcript)")
             let screen = outcome.stdout
 
-            #expect(screen.utf8.contains(Array(("\r" + ProgressOutput.eraseLine).utf8)), "no carriage return + ESC[2K redraw on a terminal:\n\(outcome.transcript)")
+            #expect(
+                screen.utf8.contains(Array(("\r" + ProgressOutput.eraseLine).utf8)),
+                "no carriage return + ESC[2K redraw on a terminal:\n\(outcome.transcript)")
             let redraws = ProgressOutput.redraws(screen)
             let steps = redraws.compactMap { ProgressOutput.step(of: $0) }
             let distinct = Set(steps.map(\.step))
-            #expect(distinct.count >= 3, "\(distinct.count) distinct steps drawn in place: \(distinct.sorted())\n\(outcome.transcript)")
-            #expect(steps.allSatisfy { $0.total == 600 }, "a redraw names a total other than 600: \(steps.map(\.total))")
+            #expect(
+                distinct.count >= 3,
+                "\(distinct.count) distinct steps drawn in place: \(distinct.sorted())\n\(outcome.transcript)")
+            #expect(
+                steps.allSatisfy { $0.total == 600 }, "a redraw names a total other than 600: \(steps.map(\.total))")
             #expect(steps.last?.step == 600, "the last redraw is not of step 600: \(redraws.last ?? "none")")
             for line in redraws {
                 let missing = ProgressOutput.missingFields(line)
@@ -36,7 +42,8 @@ extension EndToEnd {
 
         @Test func pipedTheProgressIsPlainLinesWithoutEscapes() async throws {
             let scratch = try ScratchDirectory("progress-pipe")
-            let outcome = try await Descent.coordinator(Self.fashionMNISTRun + ["--out", "piped.safetensors"], in: scratch)
+            let outcome = try await Descent.coordinator(
+                Self.fashionMNISTRun + ["--out", "piped.safetensors"], in: scratch)
             try #require(outcome.succeeded, "\(outcome.transcript)")
 
             for (name, text) in [("stdout", outcome.stdout), ("stderr", outcome.stderr)] {
@@ -47,7 +54,9 @@ extension EndToEnd {
             let last = try #require(progress.last, "no plain progress line on stderr:\n\(outcome.transcript)")
             let step = ProgressOutput.step(of: last)
             #expect(step?.step == 600 && step?.total == 600, "the last progress line is not of the last step: \(last)")
-            #expect(ProgressOutput.missingFields(last).isEmpty, "the progress line \"\(last)\" lacks \(ProgressOutput.missingFields(last))")
+            #expect(
+                ProgressOutput.missingFields(last).isEmpty,
+                "the progress line \"\(last)\" lacks \(ProgressOutput.missingFields(last))")
             #expect(try outcome.summary().int("steps") == 600)
         }
 
@@ -56,23 +65,35 @@ extension EndToEnd {
         @Test func quietKeepsOnlyTheSummary() async throws {
             let scratch = try ScratchDirectory("quiet")
             let csv = try LabelledData.synthetic().write(to: scratch.file("data.csv"))
-            let run = ["train", "--in-process", "--dataset", "csv:\(csv)", "--layers", "8,16,3", "--batch", "32", "--steps", "300"]
-            func isInfoLog(_ line: String) -> Bool { line.contains(" info descent.") || line.contains(" notice descent.") }
+            let run = [
+                "train", "--in-process", "--dataset", "csv:\(csv)", "--layers", "8,16,3", "--batch", "32", "--steps",
+                "300",
+            ]
+            func isInfoLog(_ line: String) -> Bool {
+                line.contains(" info descent.") || line.contains(" notice descent.")
+            }
 
             let loud = try await Descent.coordinator(run + ["--out", "loud.safetensors"], in: scratch)
             try #require(loud.succeeded, "\(loud.transcript)")
-            #expect(loud.stderrLines.contains { ProgressOutput.step(of: $0) != nil }, "no progress line without --quiet:\n\(loud.transcript)")
+            #expect(
+                loud.stderrLines.contains { ProgressOutput.step(of: $0) != nil },
+                "no progress line without --quiet:\n\(loud.transcript)")
             #expect(loud.stderrLines.contains(where: isInfoLog), "no info line without --quiet:\n\(loud.transcript)")
 
             let quiet = try await Descent.coordinator(run + ["--out", "quiet.safetensors", "--quiet"], in: scratch)
             try #require(quiet.succeeded, "\(quiet.transcript)")
-            #expect(!quiet.stderrLines.contains { ProgressOutput.step(of: $0) != nil }, "a progress line with --quiet:\n\(quiet.transcript)")
+            #expect(
+                !quiet.stderrLines.contains { ProgressOutput.step(of: $0) != nil },
+                "a progress line with --quiet:\n\(quiet.transcript)")
             #expect(!quiet.stderrLines.contains(where: isInfoLog), "an info line with --quiet:\n\(quiet.transcript)")
             #expect(try quiet.summary().int("steps") == 300, "\(quiet.transcript)")
 
-            let terminal = try await PseudoTerminal.coordinator(run + ["--out", "quiet-tty.safetensors", "--quiet"], in: scratch)
+            let terminal = try await PseudoTerminal.coordinator(
+                run + ["--out", "quiet-tty.safetensors", "--quiet"], in: scratch)
             try #require(terminal.succeeded, "\(terminal.transcript)")
-            #expect(!terminal.stdout.utf8.contains(0x1B), "an escape sequence on the terminal with --quiet:\n\(terminal.transcript)")
+            #expect(
+                !terminal.stdout.utf8.contains(0x1B),
+                "an escape sequence on the terminal with --quiet:\n\(terminal.transcript)")
             let lines = ProgressOutput.screenLines(terminal.stdout)
             #expect(lines.count == 1, "more than the summary on the terminal with --quiet:\n\(terminal.transcript)")
             let summary = try JSONLines.object(lines.last ?? "", source: "the last line on the terminal")
@@ -87,8 +108,10 @@ extension EndToEnd {
             let port = try FreePort.next()
             // Far more steps than the test waits for: it stops the run itself once it has looked.
             let coordinator = try Descent.launchCoordinator(
-                ["train", "--in-process", "--dataset", "csv:\(csv)", "--layers", "8,16,3", "--batch", "32",
-                 "--steps", "10000000", "--metrics-port", String(port), "--out", "never.safetensors"],
+                [
+                    "train", "--in-process", "--dataset", "csv:\(csv)", "--layers", "8,16,3", "--batch", "32",
+                    "--steps", "10000000", "--metrics-port", String(port), "--out", "never.safetensors",
+                ],
                 in: scratch)
 
             let first = try await Self.scrape(port: port, of: coordinator, until: { $0 >= 1 })
@@ -102,10 +125,16 @@ extension EndToEnd {
                 #expect(metrics.hasSeries(name), "no \(name) in:\n\(first.response.body)")
             }
             for phase in ["compute", "compute_slowest", "step"] {
-                #expect(metrics.hasSeries("descent_step_phase_seconds_bucket", label: "phase=\"\(phase)\""), "no \(phase)-phase histogram:\n\(first.response.body)")
+                #expect(
+                    metrics.hasSeries("descent_step_phase_seconds_bucket", label: "phase=\"\(phase)\""),
+                    "no \(phase)-phase histogram:\n\(first.response.body)")
             }
-            #expect(metrics.value("descent_workers_alive") == 1, "in-process: \(metrics.value("descent_workers_alive") ?? .nan) workers alive")
-            #expect(metrics.value("descent_loss").map { $0.isFinite && $0 > 0 } == true, "loss \(metrics.value("descent_loss") ?? .nan)")
+            #expect(
+                metrics.value("descent_workers_alive") == 1,
+                "in-process: \(metrics.value("descent_workers_alive") ?? .nan) workers alive")
+            #expect(
+                metrics.value("descent_loss").map { $0.isFinite && $0 > 0 } == true,
+                "loss \(metrics.value("descent_loss") ?? .nan)")
 
             let second = try await Self.scrape(port: port, of: coordinator, until: { $0 > first.step })
             #expect(second.step > first.step)
@@ -122,26 +151,36 @@ extension EndToEnd {
             let scratch = try ScratchDirectory("prometheus-2w")
             let csv = try LabelledData.synthetic().write(to: scratch.file("data.csv"))
             let coordinator = try Descent.launchCoordinator(
-                ["train", "--local-workers", "2", "--dataset", "csv:\(csv)", "--layers", "8,16,3", "--batch", "32",
-                 "--steps", "10000000", "--metrics-port", "0", "--out", "never.safetensors"],
+                [
+                    "train", "--local-workers", "2", "--dataset", "csv:\(csv)", "--layers", "8,16,3", "--batch", "32",
+                    "--steps", "10000000", "--metrics-port", "0", "--out", "never.safetensors",
+                ],
                 in: scratch)
             var port: Int?
             let logged = await coordinator.poll(timeout: .seconds(30)) {
                 port = Self.loggedMetricsPort(coordinator.stderrSoFar)
                 return port != nil || !coordinator.isRunning
             }
-            let metricsPort = try #require(port, "no \"Prometheus metrics at http://…:PORT/metrics\" logged (\(logged)):\n\(coordinator.stderrSoFar)")
+            let metricsPort = try #require(
+                port,
+                "no \"Prometheus metrics at http://…:PORT/metrics\" logged (\(logged)):\n\(coordinator.stderrSoFar)")
 
             let first = try await Self.scrape(port: metricsPort, of: coordinator, until: { $0 >= 1 })
             let firstMetrics = try PrometheusText(first.response.body)
-            #expect(firstMetrics.value("descent_workers_alive") == 2, "\(firstMetrics.value("descent_workers_alive") ?? .nan) workers alive")
+            #expect(
+                firstMetrics.value("descent_workers_alive") == 2,
+                "\(firstMetrics.value("descent_workers_alive") ?? .nan) workers alive")
             let firstBytes = try #require(firstMetrics.value("descent_bytes_sent_total"), "no descent_bytes_sent_total")
             #expect(firstBytes > 0, "no bytes sent after \(first.step) steps with 2 workers")
 
             let second = try await Self.scrape(port: metricsPort, of: coordinator, until: { $0 > first.step })
             let secondMetrics = try PrometheusText(second.response.body)
-            let secondBytes = try #require(secondMetrics.value("descent_bytes_sent_total"), "no descent_bytes_sent_total")
-            #expect(secondBytes > firstBytes, "bytes sent did not grow from step \(first.step) (\(firstBytes)) to step \(second.step) (\(secondBytes))")
+            let secondBytes = try #require(
+                secondMetrics.value("descent_bytes_sent_total"), "no descent_bytes_sent_total")
+            #expect(
+                secondBytes > firstBytes,
+                "bytes sent did not grow from step \(first.step) (\(firstBytes)) to step \(second.step) (\(secondBytes))"
+            )
             #expect(secondMetrics.value("descent_workers_alive") == 2)
             #expect(secondMetrics.value("descent_workers_lost_total") == 0)
 
@@ -177,8 +216,11 @@ extension EndToEnd {
                 return false
             }
             guard let found else {
-                try #require(coordinator.isRunning, "the coordinator ended before the scrape:\n\(coordinator.stderrSoFar)", sourceLocation: sourceLocation)
-                throw HarnessError.malformedOutput("/metrics on port \(port) never showed the step wanted: \(lastProblem)")
+                try #require(
+                    coordinator.isRunning, "the coordinator ended before the scrape:\n\(coordinator.stderrSoFar)",
+                    sourceLocation: sourceLocation)
+                throw HarnessError.malformedOutput(
+                    "/metrics on port \(port) never showed the step wanted: \(lastProblem)")
             }
             return found
         }
@@ -194,10 +236,12 @@ extension EndToEnd {
         static func loggedMetricsPort(_ stderr: String) -> Int? {
             for line in stderr.split(separator: "\n") {
                 guard let start = line.range(of: "Prometheus metrics at http://"),
-                      let end = line[start.upperBound...].range(of: "/metrics")
+                    let end = line[start.upperBound...].range(of: "/metrics")
                 else { continue }
                 let hostAndPort = line[start.upperBound..<end.lowerBound]
-                if let colon = hostAndPort.lastIndex(of: ":") { return Int(hostAndPort[hostAndPort.index(after: colon)...]) }
+                if let colon = hostAndPort.lastIndex(of: ":") {
+                    return Int(hostAndPort[hostAndPort.index(after: colon)...])
+                }
             }
             return nil
         }
@@ -208,13 +252,19 @@ extension EndToEnd {
             let scratch = try ScratchDirectory("help")
             let contract = try ContractFlags.read()
             let commands = ["train", "evaluate", "predict", "keygen", "plot", "inspect", "worker"]
-            try #require(Set(contract.flags.keys) == Set(commands), "the contract names commands \(contract.flags.keys.sorted()), expected \(commands)")
-            try #require((contract.flags["train"]?.count ?? 0) >= 25, "only \(contract.flags["train"] ?? []) read from the contract's train table")
+            try #require(
+                Set(contract.flags.keys) == Set(commands),
+                "the contract names commands \(contract.flags.keys.sorted()), expected \(commands)")
+            try #require(
+                (contract.flags["train"]?.count ?? 0) >= 25,
+                "only \(contract.flags["train"] ?? []) read from the contract's train table")
 
             let root = try await Descent.coordinator(["--help"], in: scratch)
             try #require(root.succeeded, "\(root.transcript)")
             for command in commands where command != "worker" {
-                #expect(root.stdout.contains("  \(command)"), "coordinator --help does not list \(command):\n\(root.stdout)")
+                #expect(
+                    root.stdout.contains("  \(command)"), "coordinator --help does not list \(command):\n\(root.stdout)"
+                )
             }
 
             let workerPort = try FreePort.next()
@@ -222,12 +272,18 @@ extension EndToEnd {
             // only prints its settings), so the only way a flag can fail to parse is by being unknown.
             let bases: [String: (program: String, arguments: [String], value: String)] = [
                 "train": ("coordinator", ["train", "--in-process", "--print-config"], "1"),
-                "evaluate": ("coordinator", ["evaluate", "--model", "absent.safetensors", "--dataset", "csv:absent.csv"], "1"),
-                "predict": ("coordinator", ["predict", "--model", "absent.safetensors", "--input", "csv:absent.csv"], "1"),
+                "evaluate": (
+                    "coordinator", ["evaluate", "--model", "absent.safetensors", "--dataset", "csv:absent.csv"], "1"
+                ),
+                "predict": (
+                    "coordinator", ["predict", "--model", "absent.safetensors", "--input", "csv:absent.csv"], "1"
+                ),
                 "keygen": ("coordinator", ["keygen", "--out", "keys", "--name", "probe"], "1"),
                 "plot": ("coordinator", ["plot", "absent.jsonl", "--out", "absent.svg"], "1"),
                 "inspect": ("coordinator", ["inspect", "absent.safetensors"], "1"),
-                "worker": ("worker", ["--connect", "tcp://127.0.0.1:\(workerPort)", "--register-timeout", "0.2"], "0.2"),
+                "worker": (
+                    "worker", ["--connect", "tcp://127.0.0.1:\(workerPort)", "--register-timeout", "0.2"], "0.2"
+                ),
             ]
             for command in commands {
                 let base = try #require(bases[command])
@@ -239,15 +295,22 @@ extension EndToEnd {
                 #expect(missing.isEmpty, "\(help.command) lacks the contract's \(missing):\n\(help.stdout)")
 
                 let control = try await Self.run(base.program, base.arguments + ["--no-such-flag-at-all"], in: scratch)
-                #expect(control.stderr.contains("Unknown option"), "an unknown flag to \(command) was not reported as one:\n\(control.transcript)")
+                #expect(
+                    control.stderr.contains("Unknown option"),
+                    "an unknown flag to \(command) was not reported as one:\n\(control.transcript)")
                 for (flag, takesValue) in listed.definitions where flag != "--help" {
-                    let probe = try await Self.run(base.program, base.arguments + [flag] + (takesValue ? [base.value] : []), in: scratch)
-                    #expect(!probe.stderr.contains("Unknown option"), "\(command) --help shows \(flag), but the parser refuses it:\n\(probe.transcript)")
+                    let probe = try await Self.run(
+                        base.program, base.arguments + [flag] + (takesValue ? [base.value] : []), in: scratch)
+                    #expect(
+                        !probe.stderr.contains("Unknown option"),
+                        "\(command) --help shows \(flag), but the parser refuses it:\n\(probe.transcript)")
                 }
             }
         }
 
-        static func run(_ program: String, _ arguments: [String], in scratch: ScratchDirectory) async throws -> ProcessOutcome {
+        static func run(_ program: String, _ arguments: [String], in scratch: ScratchDirectory) async throws
+            -> ProcessOutcome
+        {
             let executable = program == "worker" ? try Binaries.worker() : try Binaries.coordinator()
             return try await LaunchedProcess.run(executable, arguments, in: scratch, timeout: .seconds(30))
         }

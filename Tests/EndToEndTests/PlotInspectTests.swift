@@ -1,8 +1,9 @@
 import Foundation
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
 import Testing
+
+#if canImport(FoundationXML)
+    import FoundationXML
+#endif
 
 extension EndToEnd {
     /// `coordinator plot` on the metrics `train` writes, and `coordinator inspect` on its models.
@@ -19,23 +20,37 @@ extension EndToEnd {
         /// Trains 8,16,3 for 200 steps of 100 examples (about 20 epochs of the 1001: enough steps
         /// for a smoothing window of 2), writing `NAME.jsonl` and `NAME.safetensors`; with
         /// `evaluate`, the data is its own test set, evaluated after every epoch.
-        func train(_ name: String, lr: String = "0.5", evaluate: Bool = true) async throws -> (metrics: String, model: String) {
-            let metrics = scratch.file("\(name).jsonl"), model = scratch.file("\(name).safetensors")
+        func train(_ name: String, lr: String = "0.5", evaluate: Bool = true) async throws -> (
+            metrics: String, model: String
+        ) {
+            let metrics = scratch.file("\(name).jsonl")
+            let model = scratch.file("\(name).safetensors")
             let testSet = evaluate ? ["--test-dataset", "csv:\(csv)"] : []
             let outcome = try await Descent.coordinator(
-                ["train", "--in-process", "--dataset", "csv:\(csv)", "--layers", "8,16,3", "--batch", "100",
-                 "--steps", "200", "--lr", lr, "--metrics", metrics, "--out", model] + testSet,
+                [
+                    "train", "--in-process", "--dataset", "csv:\(csv)", "--layers", "8,16,3", "--batch", "100",
+                    "--steps", "200", "--lr", lr, "--metrics", metrics, "--out", model,
+                ] + testSet,
                 in: scratch)
             try #require(outcome.succeeded, "\(outcome.transcript)")
             return (metrics, model)
         }
 
         /// A refused command: a clean non-zero exit and one line on stderr holding every fragment.
-        func expectRefused(_ outcome: ProcessOutcome, mentions fragments: [String], sourceLocation: SourceLocation = #_sourceLocation) {
-            #expect(outcome.failedCleanly, "expected a non-zero exit\n\(outcome.transcript)", sourceLocation: sourceLocation)
-            #expect(outcome.stderrLines.count == 1, "expected a one-line reason\n\(outcome.transcript)", sourceLocation: sourceLocation)
+        func expectRefused(
+            _ outcome: ProcessOutcome, mentions fragments: [String], sourceLocation: SourceLocation = #_sourceLocation
+        ) {
+            #expect(
+                outcome.failedCleanly, "expected a non-zero exit\n\(outcome.transcript)", sourceLocation: sourceLocation
+            )
+            #expect(
+                outcome.stderrLines.count == 1, "expected a one-line reason\n\(outcome.transcript)",
+                sourceLocation: sourceLocation)
             for fragment in fragments {
-                #expect(outcome.stderr.contains(fragment), "the reason does not mention \"\(fragment)\"\n\(outcome.transcript)", sourceLocation: sourceLocation)
+                #expect(
+                    outcome.stderr.contains(fragment),
+                    "the reason does not mention \"\(fragment)\"\n\(outcome.transcript)", sourceLocation: sourceLocation
+                )
             }
         }
 
@@ -57,19 +72,25 @@ extension EndToEnd {
             for text in ["step", "loss", "accuracy", "Two <runs>", "run-evaluated.jsonl", "run-unevaluated.jsonl"] {
                 #expect(document.texts.contains(text), "no text element \"\(text)\" in \(document.texts)")
             }
-            #expect(document.texts.contains { $0.contains("moving average") }, "the legend does not say train accuracy is smoothed")
+            #expect(
+                document.texts.contains { $0.contains("moving average") },
+                "the legend does not say train accuracy is smoothed")
             #expect(document.texts.filter { $0.hasSuffix(".jsonl") }.count == 2, "\(document.texts)")
             let curves = document.paths.map(\.title).sorted()
-            #expect(curves == [
-                "run-evaluated.jsonl test accuracy", "run-evaluated.jsonl test loss",
-                "run-evaluated.jsonl train accuracy", "run-evaluated.jsonl train loss",
-                "run-unevaluated.jsonl train accuracy", "run-unevaluated.jsonl train loss",
-            ], "\(curves)")
+            #expect(
+                curves == [
+                    "run-evaluated.jsonl test accuracy", "run-evaluated.jsonl test loss",
+                    "run-evaluated.jsonl train accuracy", "run-evaluated.jsonl train loss",
+                    "run-unevaluated.jsonl train accuracy", "run-unevaluated.jsonl train loss",
+                ], "\(curves)")
             // One point per evaluated step (the evaluation at the end may repeat the last epoch's).
-            let evaluatedSteps = Set(try MetricsFile(path: evaluated.metrics).evaluations.compactMap { $0.int("step") }).count
+            let evaluatedSteps = Set(try MetricsFile(path: evaluated.metrics).evaluations.compactMap { $0.int("step") })
+                .count
             try #require(evaluatedSteps >= 2, "the run should be evaluated after each epoch")
             for path in document.paths where path.title.contains(" test ") {
-                #expect(path.pointCount == evaluatedSteps, "\(path.title): \(path.pointCount) points for \(evaluatedSteps) evaluated steps")
+                #expect(
+                    path.pointCount == evaluatedSteps,
+                    "\(path.title): \(path.pointCount) points for \(evaluatedSteps) evaluated steps")
             }
         }
 
@@ -80,9 +101,13 @@ extension EndToEnd {
             var lines: [String] = []
             for step in 1...10_000 {
                 let loss = step % 97 == 0 ? "null" : "\(2 * exp(-Double(step) / 2_000) + 0.1)"
-                lines.append("{\"step\":\(step),\"epoch\":1,\"loss\":\(loss),\"accuracy\":\(Double(step % 100) / 100),\"examples\":128,\"workers\":1}")
+                lines.append(
+                    "{\"step\":\(step),\"epoch\":1,\"loss\":\(loss),\"accuracy\":\(Double(step % 100) / 100),\"examples\":128,\"workers\":1}"
+                )
                 if step % 1_000 == 0 {
-                    lines.append("{\"event\":\"eval\",\"step\":\(step),\"epoch\":\(step / 1_000),\"test_accuracy\":0.8,\"test_loss\":0.5}")
+                    lines.append(
+                        "{\"event\":\"eval\",\"step\":\(step),\"epoch\":\(step / 1_000),\"test_accuracy\":0.8,\"test_loss\":0.5}"
+                    )
                 }
             }
             try (lines.joined(separator: "\n") + "\n").write(toFile: metrics, atomically: true, encoding: .utf8)
@@ -94,7 +119,9 @@ extension EndToEnd {
             #expect(document.paths.count == 4)
             for path in document.paths {
                 #expect(path.pointCount <= 2_000 && path.pointCount > 0, "\(path.title): \(path.pointCount) points")
-                #expect(!path.data.contains("nan") && !path.data.contains("inf"), "\(path.title) holds a non-finite coordinate")
+                #expect(
+                    !path.data.contains("nan") && !path.data.contains("inf"),
+                    "\(path.title) holds a non-finite coordinate")
             }
             let size = try FileManager.default.attributesOfItem(atPath: svg)[.size] as? Int ?? 0
             #expect(size < 250_000, "\(size) bytes")
@@ -132,8 +159,12 @@ extension EndToEnd {
             #expect(lines.contains { $0.contains("8 → 16 → 3") }, "no layers line\n\(outcome.stdout)")
             #expect(lines.contains { $0.hasPrefix("activation") && $0.contains("relu") }, "\(outcome.stdout)")
             #expect(lines.contains { $0.hasPrefix("output") && $0.contains("softmax") }, "\(outcome.stdout)")
-            for (tensor, shape, count) in [("W1", "[16, 8]", 128), ("b1", "[16]", 16), ("W2", "[3, 16]", 48), ("b2", "[3]", 3)] {
-                #expect(lines.contains { $0.contains(tensor) && $0.contains(shape) && $0.hasSuffix(" \(count)") }, "no row for \(tensor)\n\(outcome.stdout)")
+            for (tensor, shape, count) in [
+                ("W1", "[16, 8]", 128), ("b1", "[16]", 16), ("W2", "[3, 16]", 48), ("b2", "[3]", 3),
+            ] {
+                #expect(
+                    lines.contains { $0.contains(tensor) && $0.contains(shape) && $0.hasSuffix(" \(count)") },
+                    "no row for \(tensor)\n\(outcome.stdout)")
             }
             // 8·16 + 16 + 16·3 + 3
             let total = try #require(lines.first { $0.hasPrefix("total") }, "no total line\n\(outcome.stdout)")
@@ -175,7 +206,8 @@ private struct SVGDocument {
         let parser = XMLParser(data: data)
         parser.delegate = reader
         guard parser.parse() else {
-            throw HarnessError.malformedOutput("\(path) is not well-formed XML: \(parser.parserError.map { "\($0)" } ?? "unknown error")")
+            throw HarnessError.malformedOutput(
+                "\(path) is not well-formed XML: \(parser.parserError.map { "\($0)" } ?? "unknown error")")
         }
         self = reader.document
     }
@@ -185,7 +217,10 @@ private struct SVGDocument {
         private var open: [String] = []
         private var characters = ""
 
-        func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
+        func parser(
+            _ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
+            attributes: [String: String] = [:]
+        ) {
             if open.isEmpty { document.root = name }
             if name == "path" { document.paths.append(Path(data: attributes["d"] ?? "")) }
             open.append(name)

@@ -2,6 +2,7 @@ import Core
 import Foundation
 import TestSupport
 import Testing
+
 @testable import Wire
 
 /// Seeded fuzzing of `MessageCodec.decode`: whatever the frames, it must throw the decoding
@@ -21,10 +22,11 @@ import Testing
             let frames = (0..<source.int(1...3)).map { _ in source.randomFrame() }
             checker.check(frames, "case \(index)")
         }
-        checker.finish(reaching: [
-            "truncated", "badMagic", "versionMismatch", "unknownKind", "unsupportedFlags",
-            "badPartNumbering", "oversizedFrame",
-        ], if: settings.checksSpread)
+        checker.finish(
+            reaching: [
+                "truncated", "badMagic", "versionMismatch", "unknownKind", "unsupportedFlags",
+                "badPartNumbering", "oversizedFrame",
+            ], if: settings.checksSpread)
     }
 
     @Test func damagedEncodingsAreRefusedOrReencodeExactly() throws {
@@ -39,10 +41,11 @@ import Testing
             for _ in 0..<source.int(1...3) { source.damage(&damaged) }
             checker.check(damaged, "case \(index)")
         }
-        checker.finish(reaching: [
-            "badChecksum", "truncated", "trailingBytes", "badMagic", "versionMismatch", "unknownKind",
-            "unsupportedFlags", "badPartNumbering", "oversizedFrame", "malformedPayload", "emptyMessage",
-        ], if: settings.checksSpread)
+        checker.finish(
+            reaching: [
+                "badChecksum", "truncated", "trailingBytes", "badMagic", "versionMismatch", "unknownKind",
+                "unsupportedFlags", "badPartNumbering", "oversizedFrame", "malformedPayload", "emptyMessage",
+            ], if: settings.checksSpread)
     }
 
     /// The CRC-32C is recomputed after each edit, so the payload parser itself is fuzzed.
@@ -67,7 +70,8 @@ import Testing
         let settings = try FuzzSettings.fromEnvironment()
         var checker = DecodeChecker(test: "multi-frame", seed: settings.seed, cases: settings.multiFrameCases)
         var setup = FuzzSource(seed: settings.seed, stream: 4, case: 0)
-        let originals = [setup.multiFrameParams()] + GradientEncoding.allCases.map { setup.multiFramePartial($0) }
+        let originals =
+            [setup.multiFrameParams()] + GradientEncoding.allCases.map { setup.multiFramePartial($0) }
             + [setup.multiFrameShard()]
         let encodings = originals.map(MessageCodec.encode)
         #expect(encodings.map(\.count) == [3, 2, 2, 2, 2])
@@ -80,9 +84,10 @@ import Testing
             for _ in 0..<source.int(1...2) { source.damageParts(&damaged, others: encodings) }
             checker.check(damaged, "case \(index)")
         }
-        checker.finish(reaching: [
-            "badPartNumbering", "inconsistentParts", "badChecksum", "malformedPayload", "accepted",
-        ], if: settings.checksSpread)
+        checker.finish(
+            reaching: [
+                "badPartNumbering", "inconsistentParts", "badChecksum", "malformedPayload", "accepted",
+            ], if: settings.checksSpread)
     }
 }
 
@@ -90,7 +95,8 @@ extension CodecFuzzTests {
     /// The generator is only as good as what it makes: every gradient encoding, in WELCOME and
     /// in PARTIAL, turns up among the first thousand messages.
     @Test func generatorMakesEveryGradientEncoding() {
-        var welcomes = Set<GradientEncoding>(), partials = Set<GradientEncoding>()
+        var welcomes = Set<GradientEncoding>()
+        var partials = Set<GradientEncoding>()
         for index in 0..<1000 {
             var source = FuzzSource(seed: FuzzSettings().seed, stream: 2, case: index)
             switch source.message() {
@@ -192,8 +198,9 @@ private struct DecodeChecker {
     /// Prints the tally; expects no violations and every outcome in `expected` reached.
     func finish(reaching expected: [String], if checksSpread: Bool, sourceLocation: SourceLocation = #_sourceLocation) {
         let tally = outcomes.sorted { $0.value > $1.value }.map { "\($0.key) \($0.value)" }
-        print("CodecFuzz \(test): seed \(hex(seed)), \(outcomes.values.reduce(0, +)) cases, "
-            + "\(unmodifiedDecoded) unmodified encodings decoded exactly; " + tally.joined(separator: ", "))
+        print(
+            "CodecFuzz \(test): seed \(hex(seed)), \(outcomes.values.reduce(0, +)) cases, "
+                + "\(unmodifiedDecoded) unmodified encodings decoded exactly; " + tally.joined(separator: ", "))
         #expect(violations == 0, "\(violations) inputs decoded wrongly", sourceLocation: sourceLocation)
         if checksSpread {
             let missed = expected.filter { outcomes[$0] == nil }
@@ -276,10 +283,10 @@ private func implausibility(of error: WireError) -> String? {
     }
 }
 
-private extension WireError {
+extension WireError {
     /// The case's name; nil for the transport errors (`zmq`, `closed`, `timedOut`, ...),
     /// which decoding must never raise.
-    var decodingCaseName: String? {
+    fileprivate var decodingCaseName: String? {
         switch self {
         case .badMagic: "badMagic"
         case .versionMismatch: "versionMismatch"
@@ -298,8 +305,8 @@ private extension WireError {
     }
 }
 
-private extension Message {
-    var containsNaN: Bool {
+extension Message {
+    fileprivate var containsNaN: Bool {
         switch self {
         case .params(let params): params.values.contains { $0.isNaN }
         case .partial(let partial):
@@ -317,11 +324,13 @@ private extension Message {
 
 /// Byte-for-byte equality, with `memcmp` so that megabyte frames compare quickly in debug builds.
 private func sameBytes(_ a: [[UInt8]], _ b: [[UInt8]]) -> Bool {
-    a.count == b.count && zip(a, b).allSatisfy { x, y in
-        x.count == y.count && x.withUnsafeBytes { x in
-            y.withUnsafeBytes { y in x.isEmpty || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 }
+    a.count == b.count
+        && zip(a, b).allSatisfy { x, y in
+            x.count == y.count
+                && x.withUnsafeBytes { x in
+                    y.withUnsafeBytes { y in x.isEmpty || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 }
+                }
         }
-    }
 }
 
 /// Frames as hex, each cut at 1000 bytes, for a failure report to quote.
@@ -390,8 +399,10 @@ private struct FuzzSource {
     mutating func float() -> Float {
         switch int(0...9) {
         case 0:
-            [.nan, -.nan, Float(bitPattern: 0x7FA0_0001), -0.0, .infinity, -.infinity,
-             .leastNonzeroMagnitude, .greatestFiniteMagnitude][int(0...7)]
+            [
+                .nan, -.nan, Float(bitPattern: 0x7FA0_0001), -0.0, .infinity, -.infinity,
+                .leastNonzeroMagnitude, .greatestFiniteMagnitude,
+            ][int(0...7)]
         case 1...5: Float(int(-4000...4000)) / 16
         default: Float(bitPattern: UInt32(truncatingIfNeeded: random.next()))
         }
@@ -400,8 +411,10 @@ private struct FuzzSource {
     mutating func double() -> Double {
         switch int(0...9) {
         case 0:
-            [.nan, Double(bitPattern: 0xFFF0_0000_0000_0001), -0.0, .infinity, .leastNonzeroMagnitude,
-             .greatestFiniteMagnitude][int(0...5)]
+            [
+                .nan, Double(bitPattern: 0xFFF0_0000_0000_0001), -0.0, .infinity, .leastNonzeroMagnitude,
+                .greatestFiniteMagnitude,
+            ][int(0...5)]
         case 1...5: Double(int(-4000...4000)) / 16
         default: Double(bitPattern: random.next())
         }
@@ -430,13 +443,14 @@ private struct FuzzSource {
     }
 
     mutating func scalar() -> Unicode.Scalar {
-        let value = switch int(0...9) {
-        case 0...5: int(0...0x7F)
-        case 6: int(0x80...0x7FF)
-        case 7: int(0x800...0xD7FF)
-        case 8: int(0xE000...0xFFFF)
-        default: int(0x1_0000...0x10_FFFF)
-        }
+        let value =
+            switch int(0...9) {
+            case 0...5: int(0...0x7F)
+            case 6: int(0x80...0x7FF)
+            case 7: int(0x800...0xD7FF)
+            case 8: int(0xE000...0xFFFF)
+            default: int(0x1_0000...0x10_FFFF)
+            }
         return Unicode.Scalar(UInt32(value))!
     }
 
@@ -446,11 +460,12 @@ private struct FuzzSource {
         case .hello:
             .hello(Hello(protocolVersion: chance(80) ? WireProtocol.protocolVersion : integer(), name: string()))
         case .welcome:
-            .welcome(Welcome(
-                rank: integer(), heartbeatMilliseconds: integer(), threads: integer(),
-                layers: (0..<length()).map { _ in integer() }, activation: string(), seed: integer(),
-                gradientEncoding: encoding()
-            ))
+            .welcome(
+                Welcome(
+                    rank: integer(), heartbeatMilliseconds: integer(), threads: integer(),
+                    layers: (0..<length()).map { _ in integer() }, activation: string(), seed: integer(),
+                    gradientEncoding: encoding()
+                ))
         case .refuse: .refuse(Refuse(reason: string()))
         case .shard:
             .shard(shardChunk(examples: length(), features: chance(5) ? int(0...64) : int(0...6), bulk: false))
@@ -506,10 +521,12 @@ private struct FuzzSource {
     mutating func partial(count: Int, bulk: Bool) -> Partial {
         let exampleCount: UInt32 = integer()
         let encoding = encoding()
-        let gradients: PartialGradients = switch encoding {
-        case .float32: .float32(FloatArray(bulk ? bulkFloats(count) : floats(count)))
-        case .float16, .bfloat16: PartialGradients(encoding, bits: HalfArray(bulk ? bulkBits(count) : (0..<count).map { _ in integer() }))
-        }
+        let gradients: PartialGradients =
+            switch encoding {
+            case .float32: .float32(FloatArray(bulk ? bulkFloats(count) : floats(count)))
+            case .float16, .bfloat16:
+                PartialGradients(encoding, bits: HalfArray(bulk ? bulkBits(count) : (0..<count).map { _ in integer() }))
+            }
         return Partial(
             step: integer(), shardID: integer(), exampleCount: exampleCount,
             correctCount: chance(50) ? exampleCount : UInt32.random(in: 0...exampleCount, using: &random),
@@ -546,10 +563,11 @@ private struct FuzzSource {
     mutating func multiFramePartial(_ encoding: GradientEncoding) -> Message {
         var partial = partial(count: 0, bulk: true)
         let count = WireProtocol.maxFramePayload / encoding.byteWidth + int(0...64)
-        partial.gradients = switch encoding {
-        case .float32: .float32(FloatArray(bulkFloats(count)))
-        case .float16, .bfloat16: PartialGradients(encoding, bits: HalfArray(bulkBits(count)))
-        }
+        partial.gradients =
+            switch encoding {
+            case .float32: .float32(FloatArray(bulkFloats(count)))
+            case .float16, .bfloat16: PartialGradients(encoding, bits: HalfArray(bulkBits(count)))
+            }
         return .partial(partial)
     }
 
@@ -638,11 +656,12 @@ private struct FuzzSource {
             0, 1, 2, 0x7F, 0x80, 0xFF, 0xFFFF, 0xFFFF_FFFF, -1, frameCount, frameCount + 1,
             WireProtocol.maxFramePayload, WireProtocol.maxFramePayload + 1, payloadLength - 1, payloadLength + 1,
         ]
-        let value = switch int(0...3) {
-        case 0: UInt64(truncatingIfNeeded: edges[int(0...edges.count - 1)])
-        case 1: UInt64(int(0...16))
-        default: random.next()
-        }
+        let value =
+            switch int(0...3) {
+            case 0: UInt64(truncatingIfNeeded: edges[int(0...edges.count - 1)])
+            case 1: UInt64(int(0...16))
+            default: random.next()
+            }
         write(value, size: size, at: offset, into: &frame)
     }
 

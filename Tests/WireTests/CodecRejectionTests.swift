@@ -1,6 +1,7 @@
 import Core
 import TestSupport
 import Testing
+
 @testable import Wire
 
 /// Every check of `MessageCodec.decode`, each with the specific error it must raise.
@@ -151,7 +152,8 @@ import Testing
     }
 
     @Test func partialCannotBeMoreCorrectThanItsExamples() {
-        let partial = Partial(step: 1, shardID: 0, exampleCount: 3, correctCount: 4, lossSum: 0, gradients: .float32([]))
+        let partial = Partial(
+            step: 1, shardID: 0, exampleCount: 3, correctCount: 4, lossSum: 0, gradients: .float32([]))
         #expect(isMalformed(TestFrames.decodeError(MessageCodec.encode(.partial(partial)))))
     }
 
@@ -182,26 +184,30 @@ import Testing
     }
 
     @Test func planMustNameEachShardOnce() {
-        let step = Step(step: 1, plan: [
-            ShardWork(shard: 4, selection: .range(0..<1)),
-            ShardWork(shard: 4, selection: .list([2])),
-        ])
+        let step = Step(
+            step: 1,
+            plan: [
+                ShardWork(shard: 4, selection: .range(0..<1)),
+                ShardWork(shard: 4, selection: .list([2])),
+            ])
         #expect(isMalformed(TestFrames.decodeError(MessageCodec.encode(.step(step)))))
     }
 
     @Test func rangeMustNotOverflowIndices() {
-        let step = Step(step: 1, plan: [
-            ShardWork(shard: 0, selection: .range(Int(UInt32.max)..<Int(UInt32.max) + 2)),
-        ])
+        let step = Step(
+            step: 1,
+            plan: [
+                ShardWork(shard: 0, selection: .range(Int(UInt32.max)..<Int(UInt32.max) + 2))
+            ])
         #expect(isMalformed(TestFrames.decodeError(MessageCodec.encode(.step(step)))))
     }
 
     @Test func unknownSelectionTagIsMalformed() {
         var payload = TestFrames.Payload()
-        payload.append(UInt64(1))  // step
-        payload.append(UInt32(1))  // plan count
-        payload.append(UInt32(0))  // shard ID
-        payload.append(UInt8(2))  // tag: neither range nor list
+        payload.append(UInt64(1)) // step
+        payload.append(UInt32(1)) // plan count
+        payload.append(UInt32(0)) // shard ID
+        payload.append(UInt8(2)) // tag: neither range nor list
         payload.append(UInt32(0))
         payload.append(UInt32(0))
         let frame = TestFrames.frame(.init(kind: MessageKind.step.rawValue, step: 1), payload: payload.bytes)
@@ -215,34 +221,34 @@ import Testing
         floats.append(UInt32(0))
         floats.append(UInt32(1))
         floats.append(UInt32(1))
-        floats.append(UInt64(0))  // lossSum
-        floats.append(UInt64(0))  // computeSeconds
+        floats.append(UInt64(0)) // lossSum
+        floats.append(UInt64(0)) // computeSeconds
         for encoding in GradientEncoding.allCases {
             var payload = floats
-            payload.append(UInt16(0))  // padding
+            payload.append(UInt16(0)) // padding
             payload.append(UInt8(0))
             payload.append(encoding.wireCode)
-            payload.append(UInt32.max)  // gradients count
+            payload.append(UInt32.max) // gradients count
             let partial = TestFrames.frame(.init(kind: MessageKind.partial.rawValue, step: 1), payload: payload.bytes)
             #expect(isMalformed(TestFrames.decodeError([partial])), "\(encoding)")
         }
 
         var values = TestFrames.Payload()
         values.append(UInt64(1))
-        values.append(UInt32.max)  // values count
+        values.append(UInt32.max) // values count
         let params = TestFrames.frame(.init(kind: MessageKind.params.rawValue, step: 1), payload: values.bytes)
         #expect(isMalformed(TestFrames.decodeError([params])))
 
         var plan = TestFrames.Payload()
         plan.append(UInt64(1))
-        plan.append(UInt32.max)  // plan count
+        plan.append(UInt32.max) // plan count
         let step = TestFrames.frame(.init(kind: MessageKind.step.rawValue, step: 1), payload: plan.bytes)
         #expect(isMalformed(TestFrames.decodeError([step])))
     }
 
     @Test func stringsMustBeValidUTF8() {
         var payload = TestFrames.Payload()
-        payload.append(string: [0x6F, 0x6B, 0xC3, 0x28])  // "ok" then a broken two-byte sequence
+        payload.append(string: [0x6F, 0x6B, 0xC3, 0x28]) // "ok" then a broken two-byte sequence
         let frame = TestFrames.frame(.init(kind: MessageKind.bye.rawValue), payload: payload.bytes)
         #expect(isMalformed(TestFrames.decodeError([frame])))
     }
@@ -287,20 +293,23 @@ import Testing
     /// one-frame message: refused, so every message has one encoding.
     @Test func emptyLastPartIsInconsistent() throws {
         func partial(_ count: Int) -> Message {
-            .partial(Partial(step: 1, shardID: 0, exampleCount: 1, correctCount: 1, lossSum: 0, gradients: .float32(FloatArray(Array(repeating: 1, count: count)))))
+            .partial(
+                Partial(
+                    step: 1, shardID: 0, exampleCount: 1, correctCount: 1, lossSum: 0,
+                    gradients: .float32(FloatArray(Array(repeating: 1, count: count)))))
         }
         let base = MessageCodec.encode(partial(0))[0].count - WireProtocol.headerSize
         try #require((WireProtocol.maxFramePayload - base) % 4 == 0)
         var full = MessageCodec.encode(partial((WireProtocol.maxFramePayload - base) / 4))
         try #require(full.count == 1)
-        full[0][18] = 2  // parts = 2
+        full[0][18] = 2 // parts = 2
         var empty = [UInt8](repeating: 0, count: WireProtocol.headerSize)
         withUnsafeBytes(of: WireProtocol.magic.littleEndian) { empty.replaceSubrange(0..<4, with: $0) }
         empty[4] = UInt8(WireProtocol.protocolVersion)
         empty[6] = MessageKind.partial.rawValue
-        empty[8] = 1  // step 1
-        empty[16] = 1  // part 1
-        empty[18] = 2  // of 2; payload length 0, checksum 0 (the CRC-32C of nothing)
+        empty[8] = 1 // step 1
+        empty[16] = 1 // part 1
+        empty[18] = 2 // of 2; payload length 0, checksum 0 (the CRC-32C of nothing)
         #expect(TestFrames.decodeError([full[0], empty]) == .inconsistentParts)
     }
 

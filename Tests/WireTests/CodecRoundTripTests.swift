@@ -1,5 +1,6 @@
 import Core
 import Testing
+
 @testable import Wire
 
 @Suite struct CodecRoundTripTests {
@@ -34,30 +35,33 @@ import Testing
         let frames = MessageCodec.encode(.heartbeat(Heartbeat(step: 0x0102_0304_0506_0708)))
         let payload: [UInt8] = [0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01]
         let crc = CRC32C.referenceChecksum(payload)
-        let expected: [UInt8] = [
-            0x54, 0x43, 0x53, 0x44,  // magic "DSCT" little-endian
-            0x04, 0x00,  // version 4
-            0x08,  // kind HEARTBEAT
-            0x00,  // flags
-            0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01,  // step
-            0x00, 0x00, 0x01, 0x00,  // part 0 of 1
-            0x08, 0x00, 0x00, 0x00,  // payload length
-            UInt8(crc & 0xFF), UInt8((crc >> 8) & 0xFF), UInt8((crc >> 16) & 0xFF), UInt8(crc >> 24),
-        ] + payload
+        let expected: [UInt8] =
+            [
+                0x54, 0x43, 0x53, 0x44, // magic "DSCT" little-endian
+                0x04, 0x00, // version 4
+                0x08, // kind HEARTBEAT
+                0x00, // flags
+                0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, // step
+                0x00, 0x00, 0x01, 0x00, // part 0 of 1
+                0x08, 0x00, 0x00, 0x00, // payload length
+                UInt8(crc & 0xFF), UInt8((crc >> 8) & 0xFF), UInt8((crc >> 16) & 0xFF), UInt8(crc >> 24),
+            ] + payload
         #expect(frames == [expected])
     }
 
     /// Every encoding round trips, in WELCOME and in PARTIAL, with its bit patterns unchanged.
     @Test(arguments: GradientEncoding.allCases)
     func everyGradientEncodingRoundTrips(encoding: GradientEncoding) throws {
-        let welcome = Message.welcome(Welcome(
-            rank: 0, heartbeatMilliseconds: 500, threads: 2, layers: [3, 2], activation: "tanh", seed: 9,
-            gradientEncoding: encoding))
+        let welcome = Message.welcome(
+            Welcome(
+                rank: 0, heartbeatMilliseconds: 500, threads: 2, layers: [3, 2], activation: "tanh", seed: 9,
+                gradientEncoding: encoding))
         #expect(try MessageCodec.decode(MessageCodec.encode(welcome)) == welcome)
 
         // NaNs with payloads, both zeros, both infinities, subnormals: in 16 bits as in 32.
         let bits: [UInt16] = [0x7E01, 0xFC00, 0x7C00, 0x8000, 0x0000, 0x0001, 0x7BFF, 0xFF81, 0x3C00, 0x7F80]
-        let gradients: PartialGradients = encoding == .float32
+        let gradients: PartialGradients =
+            encoding == .float32
             ? .float32(FloatArray(bits.map { Float(bitPattern: UInt32($0) << 16 | UInt32($0)) }))
             : PartialGradients(encoding, bits: HalfArray(bits))
         let partial = Partial(step: 3, shardID: 1, exampleCount: 2, correctCount: 1, lossSum: 0.5, gradients: gradients)
@@ -82,12 +86,12 @@ import Testing
         var expected = TestFrames.Payload()
         expected.append(UInt64(0x0102_0304_0506_0708))
         expected.append(UInt32(5))
-        expected.append(UInt32(3))  // segment
+        expected.append(UInt32(3)) // segment
         expected.append(UInt32(7))
         expected.append(UInt32(6))
         expected.append((1.5 as Double).bitPattern)
         expected.append((0.25 as Double).bitPattern)
-        expected.bytes += [0, 0, 0, 2]  // padding, encoding bfloat16
+        expected.bytes += [0, 0, 0, 2] // padding, encoding bfloat16
         expected.append(UInt32(2))
         expected.bytes += [0x80, 0x3F, 0xC0, 0xBF]
         #expect(payload == expected.bytes)
@@ -108,7 +112,9 @@ import Testing
             let size = try #require(MessageCodec.partialFrameBytes(count: count))
             var frame = [UInt8](repeating: 0xEE, count: size)
             values.withUnsafeBufferPointer { gradients in
-                frame.withUnsafeMutableBytes { MessageCodec.encodePartial(partial, gradients: gradients, into: $0.baseAddress!) }
+                frame.withUnsafeMutableBytes {
+                    MessageCodec.encodePartial(partial, gradients: gradients, into: $0.baseAddress!)
+                }
             }
             #expect(frame == expected[0], "\(count) values")
         }
@@ -130,12 +136,14 @@ import Testing
         let width = encoding.byteWidth
         let fitting = (WireProtocol.maxFramePayload - 48) / width
         for (count, frameCount) in [(fitting, 1), (fitting + 1, 2)] {
-            let gradients: PartialGradients = encoding == .float32
+            let gradients: PartialGradients =
+                encoding == .float32
                 ? .float32(FloatArray(SampleMessages.distinctFloats(count)))
                 : PartialGradients(encoding, bits: HalfArray(SampleMessages.distinctBits(count)))
-            let message = Message.partial(Partial(
-                step: 1, shardID: 0, exampleCount: 1, correctCount: 1, lossSum: 0, gradients: gradients
-            ))
+            let message = Message.partial(
+                Partial(
+                    step: 1, shardID: 0, exampleCount: 1, correctCount: 1, lossSum: 0, gradients: gradients
+                ))
             let frames = MessageCodec.encode(message)
             #expect(frames.count == frameCount)
             #expect(frames.reduce(0) { $0 + $1.count } == 48 + width * count + frameCount * WireProtocol.headerSize)
@@ -150,11 +158,14 @@ import Testing
             .nan, Float(bitPattern: 0x7FC0_1234), Float(bitPattern: 0xFF80_0001), -0.0, 0.0,
             .infinity, -.infinity, .leastNonzeroMagnitude, .greatestFiniteMagnitude, 1.0 / 3.0,
         ]
-        let message = Message.partial(Partial(
-            step: 9, shardID: 0, exampleCount: 0, correctCount: 0, lossSum: -.nan, gradients: .float32(FloatArray(specials))
-        ))
+        let message = Message.partial(
+            Partial(
+                step: 9, shardID: 0, exampleCount: 0, correctCount: 0, lossSum: -.nan,
+                gradients: .float32(FloatArray(specials))
+            ))
         guard case .partial(let decoded) = try MessageCodec.decode(MessageCodec.encode(message)),
-              case .float32(let gradients) = decoded.gradients else {
+            case .float32(let gradients) = decoded.gradients
+        else {
             Issue.record("decoded to another kind or encoding")
             return
         }
@@ -183,8 +194,10 @@ import Testing
             #expect(header.parts == UInt16(expectedCount))
             #expect(header.kind == message.kind.rawValue)
             let isLast = index == frames.count - 1
-            #expect(isLast ? frame.count <= WireProtocol.headerSize + WireProtocol.maxFramePayload
-                           : frame.count == WireProtocol.headerSize + WireProtocol.maxFramePayload)
+            #expect(
+                isLast
+                    ? frame.count <= WireProtocol.headerSize + WireProtocol.maxFramePayload
+                    : frame.count == WireProtocol.headerSize + WireProtocol.maxFramePayload)
         }
         #expect(try MessageCodec.decode(frames) == message)
     }

@@ -1,6 +1,7 @@
 import Core
 import Foundation
 import Testing
+
 @testable import Wire
 
 /// Each rule of `FaultInjectingTransport` acts on the messages it picks and on no other, over an
@@ -45,13 +46,16 @@ import Testing
     }
 
     static func partial(step: UInt64, gradients: PartialGradients = .float32([1.5, -2, 0.25])) -> Message {
-        .partial(Partial(
-            step: step, shardID: 2, segment: 1, exampleCount: 32, correctCount: 30, lossSum: 4.5, computeSeconds: 0.01,
-            gradients: gradients))
+        .partial(
+            Partial(
+                step: step, shardID: 2, segment: 1, exampleCount: 32, correctCount: 30, lossSum: 4.5,
+                computeSeconds: 0.01,
+                gradients: gradients))
     }
 
     static func welcome(rank: UInt32) -> Message {
-        .welcome(Welcome(rank: rank, heartbeatMilliseconds: 500, threads: 1, layers: [4, 3], activation: "relu", seed: 1))
+        .welcome(
+            Welcome(rank: rank, heartbeatMilliseconds: 500, threads: 1, layers: [4, 3], activation: "relu", seed: 1))
     }
 
     static func stepMessage(_ step: UInt64) -> Message {
@@ -62,7 +66,9 @@ import Testing
 
     @Test func dropRemovesOnlyTheKindAndStepItNames() throws {
         let fixture = Fixture([FaultRule(.outgoing, .partial, step: 3, action: .drop)])
-        for message in [Self.partial(step: 2), Self.partial(step: 3), .heartbeat(Heartbeat(step: 3)), Self.partial(step: 4)] {
+        for message in [
+            Self.partial(step: 2), Self.partial(step: 3), .heartbeat(Heartbeat(step: 3)), Self.partial(step: 4),
+        ] {
             try fixture.faulty.send(message)
         }
         let received = try fixture.routerReceives().map { try $0.get() }
@@ -113,7 +119,8 @@ import Testing
         try fixture.faulty.send(Self.partial(step: 6, gradients: gradients))
         let received = try fixture.routerReceives().map { try $0.get() }
         try #require(received.count == 2)
-        guard case .partial(let poisoned) = received[0], case .partial(let expected) = Self.partial(step: 5, gradients: gradients)
+        guard case .partial(let poisoned) = received[0],
+            case .partial(let expected) = Self.partial(step: 5, gradients: gradients)
         else {
             Issue.record("expected a PARTIAL, got \(received[0])")
             return
@@ -181,9 +188,10 @@ import Testing
         }
         #expect(fixture.halts.entries == ["stop STEP 5", "exit(status: 3) PARAMS 6"])
         #expect(delivered.count == 4 && delivered[2] == [reference])
-        #expect(try delivered.indices.filter { $0 != 2 }.map { try MessageCodec.decode(delivered[$0]) } == [
-            Self.stepMessage(4), Self.stepMessage(5), .params(Params(step: 7, values: [1, 2])),
-        ])
+        #expect(
+            try delivered.indices.filter { $0 != 2 }.map { try MessageCodec.decode(delivered[$0]) } == [
+                Self.stepMessage(4), Self.stepMessage(5), .params(Params(step: 7, values: [1, 2])),
+            ])
     }
 
     @Test func aDroppedArrivalDoesNotEndTheWait() throws {
@@ -208,7 +216,8 @@ import Testing
             received.append(message)
         }
         try #require(received.count == 4)
-        #expect(try received[0...2].map { try $0.get() } == [Self.stepMessage(1), Self.stepMessage(2), Self.stepMessage(2)])
+        #expect(
+            try received[0...2].map { try $0.get() } == [Self.stepMessage(1), Self.stepMessage(2), Self.stepMessage(2)])
         guard case .failure(.badChecksum) = received[3] else {
             Issue.record("expected a checksum failure, got \(received[3])")
             return
@@ -218,7 +227,9 @@ import Testing
     /// Frames that carry no header a rule could pick (a reference into a shared ring, garbage)
     /// pass as they are.
     @Test func framesWithoutAHeaderPassUntouched() throws {
-        let fixture = Fixture([FaultRule(.outgoing, .partial, action: .drop), FaultRule(.outgoing, .hello, action: .drop)])
+        let fixture = Fixture([
+            FaultRule(.outgoing, .partial, action: .drop), FaultRule(.outgoing, .hello, action: .drop),
+        ])
         let ring = RingReference(position: 64, length: 1 << 20).bytes
         let garbage: [UInt8] = [1, 2, 3]
         try fixture.faulty.send([ring])

@@ -13,9 +13,12 @@ import Testing
             return
         }
         #expect(decoded.values.array.map(\.bitPattern) == values.map(\.bitPattern))
-        let frameRange = frames[0].withUnsafeBytes { UInt(bitPattern: $0.baseAddress) ..< UInt(bitPattern: $0.baseAddress) + UInt($0.count) }
+        let frameRange = frames[0].withUnsafeBytes {
+            UInt(bitPattern: $0.baseAddress)..<UInt(bitPattern: $0.baseAddress) + UInt($0.count)
+        }
         decoded.values.withUnsafeFloats { floats in
-            #expect(frameRange.contains(UInt(bitPattern: floats.baseAddress)), "the floats were copied out of the frame")
+            #expect(
+                frameRange.contains(UInt(bitPattern: floats.baseAddress)), "the floats were copied out of the frame")
             #expect(floats.count == values.count && floats[1000] == values[1000])
         }
         var copied = [Float](repeating: 0, count: values.count)
@@ -30,7 +33,10 @@ import Testing
         var kept: Params?
         let pointer: UnsafePointer<Float>
         do {
-            guard case .params(let decoded) = try MessageCodec.decode(MessageCodec.encode(.params(Params(step: 9, values: FloatArray(values))))) else {
+            guard
+                case .params(let decoded) = try MessageCodec.decode(
+                    MessageCodec.encode(.params(Params(step: 9, values: FloatArray(values)))))
+            else {
                 Issue.record("decoded to another kind")
                 return
             }
@@ -42,22 +48,32 @@ import Testing
         #expect(churn.count == 64)
         #expect(UnsafeBufferPointer(start: pointer, count: values.count).map(\.bitPattern) == values.map(\.bitPattern))
         #expect(kept?.step == 9)
-        #expect(Params(step: 1, values: FloatArray(borrowing: UnsafeBufferPointer(start: pointer, count: 1))).values.receivedFloats == nil,
-                "borrowed values are valid only during an encoder's call")
+        #expect(
+            Params(step: 1, values: FloatArray(borrowing: UnsafeBufferPointer(start: pointer, count: 1))).values
+                .receivedFloats == nil,
+            "borrowed values are valid only during an encoder's call")
     }
 
     /// A PARTIAL's Float32 gradients, behind the padding and encoding byte, are read in place too.
     @Test func decodedPartialGradientsAreViewsOfTheFrame() throws {
         let values = SampleMessages.distinctFloats(333, seed: 0.5)
-        let frames = MessageCodec.encode(.partial(Partial(
-            step: 1, shardID: 0, exampleCount: 1, correctCount: 0, lossSum: 0, gradients: .float32(FloatArray(values)))))
-        guard case .partial(let decoded) = try MessageCodec.decode(frames), case .float32(let gradients) = decoded.gradients else {
+        let frames = MessageCodec.encode(
+            .partial(
+                Partial(
+                    step: 1, shardID: 0, exampleCount: 1, correctCount: 0, lossSum: 0,
+                    gradients: .float32(FloatArray(values)))))
+        guard case .partial(let decoded) = try MessageCodec.decode(frames),
+            case .float32(let gradients) = decoded.gradients
+        else {
             Issue.record("decoded to another kind or encoding")
             return
         }
-        let frameRange = frames[0].withUnsafeBytes { UInt(bitPattern: $0.baseAddress) ..< UInt(bitPattern: $0.baseAddress) + UInt($0.count) }
+        let frameRange = frames[0].withUnsafeBytes {
+            UInt(bitPattern: $0.baseAddress)..<UInt(bitPattern: $0.baseAddress) + UInt($0.count)
+        }
         gradients.withUnsafeFloats { floats in
-            #expect(frameRange.contains(UInt(bitPattern: floats.baseAddress)), "the floats were copied out of the frame")
+            #expect(
+                frameRange.contains(UInt(bitPattern: floats.baseAddress)), "the floats were copied out of the frame")
             #expect(floats.map(\.bitPattern) == values.map(\.bitPattern))
         }
     }
@@ -81,7 +97,9 @@ import Testing
         #expect(inPlace.count == 2)
         #expect(inPlace == MessageCodec.encode(.params(Params(step: 11, values: FloatArray(values)))))
 
-        let header = Partial(step: 5, shardID: 2, exampleCount: 9, correctCount: 4, lossSum: 2.5, computeSeconds: 0.25, gradients: .float32([]))
+        let header = Partial(
+            step: 5, shardID: 2, exampleCount: 9, correctCount: 4, lossSum: 2.5, computeSeconds: 0.25,
+            gradients: .float32([]))
         let gradients = SampleMessages.distinctFloats(77)
         let partialFrames = gradients.withUnsafeBufferPointer { MessageCodec.encodePartial(header, gradients: $0) }
         var whole = header

@@ -10,9 +10,11 @@ import Testing
     func decodedBitsAreViewsOfTheFrame(encoding: GradientEncoding) throws {
         for count in [1001, WireProtocol.maxFramePayload / 2 + 10] {
             let bits = SampleMessages.distinctBits(count, seed: 0x1234)
-            let frames = MessageCodec.encode(.partial(Partial(
-                step: 3, shardID: 0, exampleCount: 1, correctCount: 1, lossSum: 0,
-                gradients: PartialGradients(encoding, bits: HalfArray(bits)))))
+            let frames = MessageCodec.encode(
+                .partial(
+                    Partial(
+                        step: 3, shardID: 0, exampleCount: 1, correctCount: 1, lossSum: 0,
+                        gradients: PartialGradients(encoding, bits: HalfArray(bits)))))
             #expect(frames.count == (count > 1001 ? 2 : 1))
             guard case .partial(let decoded) = try MessageCodec.decode(frames) else {
                 Issue.record("decoded to another kind")
@@ -34,7 +36,9 @@ import Testing
             #expect(Int(bitPattern: view.baseAddress) % 4 == 0, "16-bit gradients start 4-byte aligned")
             #expect(view.count == bits.count && view[bits.count - 1] == bits[bits.count - 1])
             guard frames.count == 1 else { return }
-            let frameRange = frames[0].withUnsafeBytes { UInt(bitPattern: $0.baseAddress) ..< UInt(bitPattern: $0.baseAddress) + UInt($0.count) }
+            let frameRange = frames[0].withUnsafeBytes {
+                UInt(bitPattern: $0.baseAddress)..<UInt(bitPattern: $0.baseAddress) + UInt($0.count)
+            }
             #expect(frameRange.contains(UInt(bitPattern: view.baseAddress)), "the bits were copied out of the frame")
         }
     }
@@ -55,7 +59,9 @@ import Testing
     /// message writes, and it decodes to that message.
     @Test(arguments: [GradientEncoding.float16, .bfloat16])
     func encodingInPlaceMatchesEncodingAMessage(encoding: GradientEncoding) throws {
-        let header = Partial(step: 5, shardID: 2, exampleCount: 9, correctCount: 4, lossSum: 2.5, computeSeconds: 0.25, gradients: .float32([]))
+        let header = Partial(
+            step: 5, shardID: 2, exampleCount: 9, correctCount: 4, lossSum: 2.5, computeSeconds: 0.25,
+            gradients: .float32([]))
         let bits = SampleMessages.distinctBits(WireProtocol.maxFramePayload / 2 + 7)
         let inPlace = bits.withUnsafeBufferPointer { MessageCodec.encodePartial(header, encoding: encoding, bits: $0) }
         #expect(inPlace.count == 2)

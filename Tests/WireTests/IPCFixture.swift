@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Wire
 
 /// A router and a dealer sharing memory over ipc://, for the shared-memory tests.
@@ -8,7 +9,8 @@ enum IPCFixture {
 
     /// A fresh ipc:// endpoint in a directory of its own (the caller removes it).
     static func endpoint() throws -> (String, URL) {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("descent-shm-\(UUID().uuidString.prefix(8))")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "descent-shm-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         return ("ipc://\(directory.path)/s.sock", directory)
     }
@@ -25,8 +27,9 @@ enum IPCFixture {
             over: try ZeroMQTransport.bind(endpoint, options: routerOptions), parameterCount: sharedParameterCount,
             maxFrameBytes: routerOptions.maxMessageBytes)
         let dealer = SharedMemoryDealer(over: try ZeroMQTransport.connect(endpoint))
-        let peer = try handshake(router: router, dealer: dealer, capacity: capacity, receiving: receiving,
-                                 boardToo: sharedParameterCount != nil)
+        let peer = try handshake(
+            router: router, dealer: dealer, capacity: capacity, receiving: receiving,
+            boardToo: sharedParameterCount != nil)
         return (router, dealer, peer, directory)
     }
 
@@ -68,10 +71,12 @@ enum LargeExchange {
         sourceLocation: SourceLocation = #_sourceLocation
     ) throws {
         try router.send(SampleMessages.largeStep, to: peer)
-        let step = try #require(try dealer.receiveMessage(timeoutMilliseconds: IPCFixture.patience), sourceLocation: sourceLocation)
+        let step = try #require(
+            try dealer.receiveMessage(timeoutMilliseconds: IPCFixture.patience), sourceLocation: sourceLocation)
         #expect(try step.message.get() == SampleMessages.largeStep, sourceLocation: sourceLocation)
         try dealer.send(SampleMessages.largePartial)
-        let partial = try #require(try router.receive(timeoutMilliseconds: IPCFixture.patience), sourceLocation: sourceLocation)
+        let partial = try #require(
+            try router.receive(timeoutMilliseconds: IPCFixture.patience), sourceLocation: sourceLocation)
         #expect(partial.peer == peer, sourceLocation: sourceLocation)
         #expect(partial.frames == MessageCodec.encode(SampleMessages.largePartial), sourceLocation: sourceLocation)
     }

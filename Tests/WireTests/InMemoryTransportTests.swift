@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Wire
 
 @Suite struct InMemoryTransportTests {
@@ -108,14 +109,18 @@ import Testing
             let bytes = try coordinator.send(params, to: peer)
             #expect(bytes == params.frames.reduce(0) { $0 + $1.count })
         }
-        #expect(try worker.receiveMessage(timeoutMilliseconds: 1000)?.message.get() == .params(Params(step: 9, values: [1, -2, 3.5])))
+        #expect(
+            try worker.receiveMessage(timeoutMilliseconds: 1000)?.message.get()
+                == .params(Params(step: 9, values: [1, -2, 3.5])))
         #expect(try coordinator.sendIfRoom(MessageCodec.encode(SampleMessages.heartbeat), to: peer))
         #expect(try worker.receiveMessage(timeoutMilliseconds: 1000)?.message.get() == SampleMessages.heartbeat)
         let partial = Partial(
             step: 9, shardID: 1, exampleCount: 2, correctCount: 1, lossSum: 0.5, gradients: .float32([4, 5]))
         let frameBytes = try #require(MessageCodec.partialFrameBytes(count: 2))
         try [Float(4), 5].withUnsafeBufferPointer { gradients throws in
-            try worker.send(frameBytes: frameBytes) { MessageCodec.encodePartial(partial, gradients: gradients, into: $0) }
+            try worker.send(frameBytes: frameBytes) {
+                MessageCodec.encodePartial(partial, gradients: gradients, into: $0)
+            }
         }
         let received = try #require(try coordinator.receive(timeoutMilliseconds: 1000))
         #expect(received.frames == MessageCodec.encode(.partial(partial)))

@@ -2,6 +2,7 @@ import CSharedMemory
 import Foundation
 import TestSupport
 import Testing
+
 @testable import Wire
 
 /// The parameters a coordinator shares with its local workers (`ParameterBoard`): written in place,
@@ -17,7 +18,8 @@ import Testing
     /// The coordinator's board and a worker's read-only mapping of it, in this one process.
     private func boardPair(count: Int) throws -> (coordinator: ParameterBoard, worker: ParameterBoard) {
         let coordinator = try ParameterBoard.create(frameBytes: MessageCodec.paramsFrameBytes(count: count))
-        let worker = try ParameterBoard.open(pid: getpid(), fd: coordinator.fileDescriptor, slotBytes: coordinator.slotBytes)
+        let worker = try ParameterBoard.open(
+            pid: getpid(), fd: coordinator.fileDescriptor, slotBytes: coordinator.slotBytes)
         return (coordinator, worker)
     }
 
@@ -59,7 +61,8 @@ import Testing
         try #require(descriptor >= 0)
         defer { close(descriptor) }
         var byte: UInt8 = 1
-        #expect(pwrite(descriptor, &byte, 1, off_t(ParameterBoard.headerBytes)) == -1, "a write through another descriptor")
+        #expect(
+            pwrite(descriptor, &byte, 1, off_t(ParameterBoard.headerBytes)) == -1, "a write through another descriptor")
         let mapping = mmap(nil, coordinator.byteCount, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor, 0)
         #expect(mapping == MAP_FAILED, "a writable mapping through another descriptor")
         if let mapping, mapping != MAP_FAILED { munmap(mapping, coordinator.byteCount) }
@@ -70,11 +73,21 @@ import Testing
         let w = values(100, seed: 9)
         let reference = try #require(w.withUnsafeBufferPointer { coordinator.publish(step: 7, values: $0) })
         #expect(reference.slot == 0)
-        #expect(throws: WireError.self, "a slot past the board") { try worker.params(BoardReference(slot: 2, length: reference.length, step: 7)) }
-        #expect(throws: WireError.self, "a slot never published") { try worker.params(BoardReference(slot: 1, length: reference.length, step: 7)) }
-        #expect(throws: WireError.self) { try worker.params(BoardReference(slot: 0, length: UInt32(coordinator.slotBytes + 1), step: 7)) }
-        #expect(throws: WireError.self) { try worker.params(BoardReference(slot: 0, length: reference.length - 4, step: 7)) }
-        #expect(throws: WireError.self, "another step than announced") { try worker.params(BoardReference(slot: 0, length: reference.length, step: 8)) }
+        #expect(throws: WireError.self, "a slot past the board") {
+            try worker.params(BoardReference(slot: 2, length: reference.length, step: 7))
+        }
+        #expect(throws: WireError.self, "a slot never published") {
+            try worker.params(BoardReference(slot: 1, length: reference.length, step: 7))
+        }
+        #expect(throws: WireError.self) {
+            try worker.params(BoardReference(slot: 0, length: UInt32(coordinator.slotBytes + 1), step: 7))
+        }
+        #expect(throws: WireError.self) {
+            try worker.params(BoardReference(slot: 0, length: reference.length - 4, step: 7))
+        }
+        #expect(throws: WireError.self, "another step than announced") {
+            try worker.params(BoardReference(slot: 0, length: reference.length, step: 8))
+        }
         // A value changed after the checksum was taken.
         let slot = coordinator.base + ParameterBoard.headerBytes
         slot.storeBytes(of: Float(1).bitPattern, toByteOffset: 60, as: UInt32.self)
@@ -82,26 +95,40 @@ import Testing
         // A frame of another kind where PARAMS should be.
         let step = MessageCodec.encode(.heartbeat(Heartbeat(step: 7)))[0]
         step.withUnsafeBytes { slot.copyMemory(from: $0.baseAddress!, byteCount: step.count) }
-        #expect(throws: WireError.self) { try worker.params(BoardReference(slot: 0, length: UInt32(step.count), step: 7)) }
+        #expect(throws: WireError.self) {
+            try worker.params(BoardReference(slot: 0, length: UInt32(step.count), step: 7))
+        }
     }
 
     @Test func onlyASealedBoardOfTheOfferedSizeOpens() throws {
         let board = try ParameterBoard.create(frameBytes: 4096)
-        #expect(throws: WireError.self) { try ParameterBoard.open(pid: getpid(), fd: board.fileDescriptor, slotBytes: board.slotBytes * 2) }
-        #expect(throws: WireError.self) { try ParameterBoard.open(pid: getpid(), fd: board.fileDescriptor, slotBytes: 100) }
-        #expect(throws: WireError.self) { try ParameterBoard.open(pid: -1, fd: board.fileDescriptor, slotBytes: board.slotBytes) }
+        #expect(throws: WireError.self) {
+            try ParameterBoard.open(pid: getpid(), fd: board.fileDescriptor, slotBytes: board.slotBytes * 2)
+        }
+        #expect(throws: WireError.self) {
+            try ParameterBoard.open(pid: getpid(), fd: board.fileDescriptor, slotBytes: 100)
+        }
+        #expect(throws: WireError.self) {
+            try ParameterBoard.open(pid: -1, fd: board.fileDescriptor, slotBytes: board.slotBytes)
+        }
         // A header that counts other than two slots.
         _ = try ParameterBoard.open(pid: getpid(), fd: board.fileDescriptor, slotBytes: board.slotBytes)
         board.base.storeBytes(of: UInt64(1), toByteOffset: 16, as: UInt64.self)
-        #expect(throws: WireError.self) { try ParameterBoard.open(pid: getpid(), fd: board.fileDescriptor, slotBytes: board.slotBytes) }
+        #expect(throws: WireError.self) {
+            try ParameterBoard.open(pid: getpid(), fd: board.fileDescriptor, slotBytes: board.slotBytes)
+        }
         // A frame region is no board, and neither is an unsealed file of the right name and size.
         let region = try SharedRegion.create(RingSizes(toCoordinator: 4096, toWorker: 4096))
-        #expect(throws: WireError.self) { try ParameterBoard.open(pid: getpid(), fd: region.fileDescriptor, slotBytes: board.slotBytes) }
+        #expect(throws: WireError.self) {
+            try ParameterBoard.open(pid: getpid(), fd: region.fileDescriptor, slotBytes: board.slotBytes)
+        }
         let unsealed = descent_memfd_create(ParameterBoard.fileName)
         try #require(unsealed >= 0)
         defer { close(unsealed) }
         try #require(ftruncate(unsealed, off_t(board.byteCount)) == 0)
-        #expect(throws: WireError.self) { try ParameterBoard.open(pid: getpid(), fd: unsealed, slotBytes: board.slotBytes) }
+        #expect(throws: WireError.self) {
+            try ParameterBoard.open(pid: getpid(), fd: unsealed, slotBytes: board.slotBytes)
+        }
     }
 
     // MARK: Through the layer
@@ -110,7 +137,11 @@ import Testing
         let count = 300_000
         let (router, dealer, peer, directory) = try IPCFixture.pair(
             capacity: 1 << 20, receiving: 0, sharedParameterCount: count)
-        defer { router.close(); dealer.close(); try? FileManager.default.removeItem(at: directory) }
+        defer {
+            router.close()
+            dealer.close()
+            try? FileManager.default.removeItem(at: directory)
+        }
         #expect(router.route(to: peer)?.hasSuffix("it computes from the shared parameters") == true)
         for step in UInt64(1)...3 {
             let w = values(count, seed: step)
@@ -152,7 +183,11 @@ import Testing
         // No board on the router: the dealer maps none, PARAMS goes through the socket, and a
         // forged reference fails like any undecodable message.
         let (router, dealer, peer, directory) = try IPCFixture.pair(capacity: 1 << 20, receiving: 0)
-        defer { router.close(); dealer.close(); try? FileManager.default.removeItem(at: directory) }
+        defer {
+            router.close()
+            dealer.close()
+            try? FileManager.default.removeItem(at: directory)
+        }
         #expect(router.route(to: peer) == "large frames go through shared memory")
         try [Float(1), 2, 3].withUnsafeBufferPointer { w throws in
             #expect(try router.send(OutgoingParams(step: 1, values: w), to: peer) > BoardReference.byteCount)

@@ -1,4 +1,5 @@
 import Core
+
 @testable import Wire
 
 /// Messages of every kind, small and large, shared by the codec and transport tests.
@@ -9,65 +10,76 @@ enum SampleMessages {
     }
 
     static let hello = Message.hello(Hello(name: "node-7.example.org:41213"))
-    static let welcome = Message.welcome(Welcome(
-        rank: 3, heartbeatMilliseconds: 500, threads: 1, layers: [784, 128, 64, 10],
-        activation: "relu", seed: 0xDEAD_BEEF_CAFE_F00D, gradientEncoding: .bfloat16
-    ))
+    static let welcome = Message.welcome(
+        Welcome(
+            rank: 3, heartbeatMilliseconds: 500, threads: 1, layers: [784, 128, 64, 10],
+            activation: "relu", seed: 0xDEAD_BEEF_CAFE_F00D, gradientEncoding: .bfloat16
+        ))
     static let refuse = Message.refuse(Refuse(reason: "protocol version 2, coordinator speaks 1 — über"))
-    static let shard = Message.shard(ShardChunk(
-        shardID: 2, shardCount: 8, features: 3, shardExamples: 100, firstExample: 40,
-        labels: [0, 9, -1, 4], values: distinctFloats(12)
-    ))
-    static let emptyShard = Message.shard(ShardChunk(
-        shardID: 0, shardCount: 1, features: 784, shardExamples: 0, firstExample: 0,
-        labels: [], values: []
-    ))
+    static let shard = Message.shard(
+        ShardChunk(
+            shardID: 2, shardCount: 8, features: 3, shardExamples: 100, firstExample: 40,
+            labels: [0, 9, -1, 4], values: distinctFloats(12)
+        ))
+    static let emptyShard = Message.shard(
+        ShardChunk(
+            shardID: 0, shardCount: 1, features: 784, shardExamples: 0, firstExample: 0,
+            labels: [], values: []
+        ))
     static let shardReady = Message.shardReady(ShardReady(shardID: 5, examples: 7500))
     static let params = Message.params(Params(step: 42, values: FloatArray(distinctFloats(40))))
     static let emptyParams = Message.params(Params(step: 0, values: []))
-    static let step = Message.step(Step(
-        step: 42,
-        plan: [
-            ShardWork(shard: 0, selection: .range(0..<32)),
-            ShardWork(shard: 3, selection: .list([17, 2, 99, 0, Int32(bitPattern: 4_000_000_000)])),
-            ShardWork(shard: 7, selection: .list([])),
-            ShardWork(shard: 1, selection: .range(Int(UInt32.max)..<Int(UInt32.max) + 1)),
-        ]
-    ))
+    static let step = Message.step(
+        Step(
+            step: 42,
+            plan: [
+                ShardWork(shard: 0, selection: .range(0..<32)),
+                ShardWork(shard: 3, selection: .list([17, 2, 99, 0, Int32(bitPattern: 4_000_000_000)])),
+                ShardWork(shard: 7, selection: .list([])),
+                ShardWork(shard: 1, selection: .range(Int(UInt32.max)..<Int(UInt32.max) + 1)),
+            ]
+        ))
     static let emptyStep = Message.step(Step(step: 0, plan: []))
-    static let partial = Message.partial(Partial(
-        step: 42, shardID: 3, exampleCount: 32, correctCount: 29, lossSum: 11.25, computeSeconds: 0.0125,
-        gradients: .float32(FloatArray(distinctFloats(40, seed: 0.25)))
-    ))
+    static let partial = Message.partial(
+        Partial(
+            step: 42, shardID: 3, exampleCount: 32, correctCount: 29, lossSum: 11.25, computeSeconds: 0.0125,
+            gradients: .float32(FloatArray(distinctFloats(40, seed: 0.25)))
+        ))
     /// 16-bit patterns no two alike, with the top bit (the sign) set in some.
     static func distinctBits(_ count: Int, seed: UInt16 = 0) -> [UInt16] {
         (0..<count).map { UInt16(truncatingIfNeeded: $0 &* 0x9E37) ^ seed }
     }
 
-    static let float16Partial = Message.partial(Partial(
-        step: 43, shardID: 1, exampleCount: 32, correctCount: 30, lossSum: 10.5, computeSeconds: 0.0125,
-        gradients: .float16(HalfArray(distinctBits(41, seed: 0x3C00)))
-    ))
-    static let bfloat16Partial = Message.partial(Partial(
-        step: 44, shardID: 2, exampleCount: 31, correctCount: 0, lossSum: 9.75, computeSeconds: 0.5,
-        gradients: .bfloat16(HalfArray(distinctBits(40, seed: 0x3F80)))
-    ))
+    static let float16Partial = Message.partial(
+        Partial(
+            step: 43, shardID: 1, exampleCount: 32, correctCount: 30, lossSum: 10.5, computeSeconds: 0.0125,
+            gradients: .float16(HalfArray(distinctBits(41, seed: 0x3C00)))
+        ))
+    static let bfloat16Partial = Message.partial(
+        Partial(
+            step: 44, shardID: 2, exampleCount: 31, correctCount: 0, lossSum: 9.75, computeSeconds: 0.5,
+            gradients: .bfloat16(HalfArray(distinctBits(40, seed: 0x3F80)))
+        ))
     static let heartbeat = Message.heartbeat(Heartbeat(step: UInt64.max))
     static let bye = Message.bye(Bye(reason: ""))
 
     /// Params whose values exceed one frame: two frames.
-    static let largeParams = Message.params(Params(
-        step: 7, values: FloatArray(distinctFloats(WireProtocol.maxFramePayload / 4 + 1000))
-    ))
+    static let largeParams = Message.params(
+        Params(
+            step: 7, values: FloatArray(distinctFloats(WireProtocol.maxFramePayload / 4 + 1000))
+        ))
     /// A Step whose example list alone exceeds one frame: two frames.
-    static let largeStep = Message.step(Step(
-        step: 7, plan: [ShardWork(shard: 0, selection: .list(Array(0..<Int32(WireProtocol.maxFramePayload / 4 + 600))))]
-    ))
+    static let largeStep = Message.step(
+        Step(
+            step: 7,
+            plan: [ShardWork(shard: 0, selection: .list(Array(0..<Int32(WireProtocol.maxFramePayload / 4 + 600))))]
+        ))
     /// A Partial just over two frames: three frames.
-    static let largePartial = Message.partial(Partial(
-        step: 8, shardID: 1, exampleCount: 600, correctCount: 0, lossSum: 1e30,
-        gradients: .float32(FloatArray(distinctFloats(WireProtocol.maxFramePayload / 2 + 100, seed: 0.5)))
-    ))
+    static let largePartial = Message.partial(
+        Partial(
+            step: 8, shardID: 1, exampleCount: 600, correctCount: 0, lossSum: 1e30,
+            gradients: .float32(FloatArray(distinctFloats(WireProtocol.maxFramePayload / 2 + 100, seed: 0.5)))
+        ))
 
     static let small: [Message] = [
         hello, welcome, refuse, shard, emptyShard, shardReady, params, emptyParams, step, emptyStep, partial,

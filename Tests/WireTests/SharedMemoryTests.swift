@@ -1,6 +1,7 @@
 import Foundation
 import TestSupport
 import Testing
+
 @testable import Wire
 
 /// Frames through memory shared by a worker and its coordinator (`SharedRegion`), and the
@@ -85,11 +86,19 @@ import Testing
     @Test func onlyARegionMadeForFramesOpens() throws {
         let region = try SharedRegion.create(RingSizes(toCoordinator: 4096, toWorker: 8192))
         let swapped = RingSizes(toCoordinator: region.sizes.toWorker, toWorker: region.sizes.toCoordinator)
-        #expect(throws: WireError.self) { try SharedRegion.open(pid: getpid(), fd: region.fileDescriptor, sizes: swapped) }
+        #expect(throws: WireError.self) {
+            try SharedRegion.open(pid: getpid(), fd: region.fileDescriptor, sizes: swapped)
+        }
         #expect(throws: WireError.self) { try SharedRegion.open(pid: getpid(), fd: 0, sizes: region.sizes) }
-        #expect(throws: WireError.self) { try SharedRegion.open(pid: -1, fd: region.fileDescriptor, sizes: region.sizes) }
-        #expect(throws: WireError.self) { try SharedRegion.open(pid: getpid(), fd: region.fileDescriptor, sizes: RingSizes(toCoordinator: 0, toWorker: 8192)) }
-        #expect(try SharedRegion.open(pid: getpid(), fd: region.fileDescriptor, sizes: region.sizes).sizes == region.sizes)
+        #expect(throws: WireError.self) {
+            try SharedRegion.open(pid: -1, fd: region.fileDescriptor, sizes: region.sizes)
+        }
+        #expect(throws: WireError.self) {
+            try SharedRegion.open(
+                pid: getpid(), fd: region.fileDescriptor, sizes: RingSizes(toCoordinator: 0, toWorker: 8192))
+        }
+        #expect(
+            try SharedRegion.open(pid: getpid(), fd: region.fileDescriptor, sizes: region.sizes).sizes == region.sizes)
     }
 
     @Test func handshakeAndReferenceFramesRoundTripAndAreNeverCodecFrames() throws {
@@ -98,7 +107,8 @@ import Testing
         #expect(RegionHandshake.boardAnswer(accepted: true).bytes == [0x44, 0x53, 0x4D, 0x43, 1, 0, 0, 0])
         let handshakes = [
             offer, RegionHandshake(accepted: true), RegionHandshake(accepted: false),
-            .boardOffer(pid: 42, fd: 9, slotBytes: 940_096), .boardAnswer(accepted: true), .boardAnswer(accepted: false),
+            .boardOffer(pid: 42, fd: 9, slotBytes: 940_096), .boardAnswer(accepted: true),
+            .boardAnswer(accepted: false),
         ]
         for handshake in handshakes {
             #expect(RegionHandshake(handshake.bytes) == handshake)
@@ -106,12 +116,16 @@ import Testing
         }
         let reference = RingReference(position: 123_456, length: 789)
         #expect(RingReference(reference.bytes) == reference)
-        #expect(reference.bytes == [0x44, 0x53, 0x4D, 0x52, 0x40, 0xE2, 0x01, 0, 0, 0, 0, 0, 0x15, 0x03, 0, 0, 0, 0, 0, 0])
+        #expect(
+            reference.bytes == [0x44, 0x53, 0x4D, 0x52, 0x40, 0xE2, 0x01, 0, 0, 0, 0, 0, 0x15, 0x03, 0, 0, 0, 0, 0, 0])
         #expect(throws: WireError.self) { try MessageCodec.decode([reference.bytes]) }
         // The 24-byte PARAMS reference of docs/PROTOCOL.md, byte for byte; its padding must be zero.
         let board = BoardReference(slot: 0, length: 0x0102_0304, step: 0x0506)
         #expect(BoardReference(board.bytes) == board)
-        #expect(board.bytes == [0x44, 0x53, 0x4D, 0x50, 0, 0, 0, 0, 0x04, 0x03, 0x02, 0x01, 0, 0, 0, 0, 0x06, 0x05, 0, 0, 0, 0, 0, 0])
+        #expect(
+            board.bytes == [
+                0x44, 0x53, 0x4D, 0x50, 0, 0, 0, 0, 0x04, 0x03, 0x02, 0x01, 0, 0, 0, 0, 0x06, 0x05, 0, 0, 0, 0, 0, 0,
+            ])
         var padded = board.bytes
         padded[13] = 1
         #expect(BoardReference(padded) == nil)
@@ -142,17 +156,24 @@ import Testing
 
     @Test func largeFramesGoThroughSharedMemoryOnIPCAndArriveIntact() throws {
         let (router, dealer, peer, directory) = try ipcPair(capacity: 12 << 20)
-        defer { router.close(); dealer.close(); try? FileManager.default.removeItem(at: directory) }
+        defer {
+            router.close()
+            dealer.close()
+            try? FileManager.default.removeItem(at: directory)
+        }
         #expect(dealer.usesSharedMemory)
         #expect(router.route(to: peer) == "large frames go through shared memory")
 
         for _ in 0..<3 { try LargeExchange.run(router: router, dealer: dealer, peer: peer) }
         // Every large frame of those messages went through the rings; small ones kept to the socket.
         let large = LargeExchange.sharedFrames
-        let step = 3 * large(SampleMessages.largeStep), partial = 3 * large(SampleMessages.largePartial)
+        let step = 3 * large(SampleMessages.largeStep)
+        let partial = 3 * large(SampleMessages.largePartial)
         #expect(router.sharedMemoryCounters.framesSent == step && router.sharedMemoryCounters.framesReceived == partial)
         #expect(dealer.sharedMemoryCounters.framesSent == partial && dealer.sharedMemoryCounters.framesReceived == step)
-        let partialBytes = MessageCodec.encode(SampleMessages.largePartial).filter { $0.count >= SharedMemoryTransport.frameBytes }
+        let partialBytes = MessageCodec.encode(SampleMessages.largePartial).filter {
+            $0.count >= SharedMemoryTransport.frameBytes
+        }
         #expect(router.sharedMemoryCounters.bytesReceived == 3 * partialBytes.reduce(0) { $0 + $1.count })
     }
 
@@ -162,10 +183,15 @@ import Testing
         let memory = InMemoryTransport.router()
         let router = SharedMemoryRouter(over: memory, parameterCount: 1000, maxFrameBytes: -1)
         let dealer = SharedMemoryDealer(over: memory.connectDealer())
-        defer { router.close(); dealer.close() }
-        let peer = try IPCFixture.handshake(router: router, dealer: dealer, capacity: 12 << 20, receiving: nil, boardToo: true)
+        defer {
+            router.close()
+            dealer.close()
+        }
+        let peer = try IPCFixture.handshake(
+            router: router, dealer: dealer, capacity: 12 << 20, receiving: nil, boardToo: true)
         #expect(dealer.usesSharedMemory)
-        #expect(router.route(to: peer) == "large frames go through shared memory; it computes from the shared parameters")
+        #expect(
+            router.route(to: peer) == "large frames go through shared memory; it computes from the shared parameters")
         try LargeExchange.run(router: router, dealer: dealer, peer: peer)
         #expect(router.sharedMemoryCounters.framesReceived == LargeExchange.sharedFrames(SampleMessages.largePartial))
     }
@@ -173,11 +199,16 @@ import Testing
     /// A frame damaged before it went into the ring is refused for its checksum once copied out.
     @Test func aDamagedFrameThroughSharedMemoryIsRefusedForItsChecksum() throws {
         let (router, dealer, peer, directory) = try ipcPair(capacity: 12 << 20)
-        defer { router.close(); dealer.close(); try? FileManager.default.removeItem(at: directory) }
+        defer {
+            router.close()
+            dealer.close()
+            try? FileManager.default.removeItem(at: directory)
+        }
         // Three frames, the two full ones through the ring, the short last one through the
         // socket; the second damaged.
         var frames = MessageCodec.encode(SampleMessages.largePartial)
-        #expect(frames.count == 3 && frames.map { $0.count >= SharedMemoryTransport.frameBytes } == [true, true, false])
+        #expect(
+            frames.count == 3 && frames.map { $0.count >= SharedMemoryTransport.frameBytes } == [true, true, false])
         frames[1][frames[1].count / 2] ^= 0x10
         try dealer.send(frames)
         let envelope = try #require(try router.receive(timeoutMilliseconds: patience))
@@ -201,14 +232,21 @@ import Testing
                 gradients: .float32(FloatArray(values)))
             let size = try #require(MessageCodec.partialFrameBytes(count: values.count))
             try values.withUnsafeBufferPointer { gradients in
-                try dealer.send(frameBytes: size) { MessageCodec.encodePartial(partial, gradients: gradients, into: $0) }
+                try dealer.send(frameBytes: size) {
+                    MessageCodec.encodePartial(partial, gradients: gradients, into: $0)
+                }
             }
             return .partial(partial)
         }
         let (router, dealer, peer, directory) = try ipcPair(capacity: 1 << 20)
-        defer { router.close(); dealer.close(); try? FileManager.default.removeItem(at: directory) }
+        defer {
+            router.close()
+            dealer.close()
+            try? FileManager.default.removeItem(at: directory)
+        }
         #expect(dealer.usesSharedMemory)
-        let large = SampleMessages.distinctFloats(100_000, seed: 0.5), small = SampleMessages.distinctFloats(100, seed: 1.5)
+        let large = SampleMessages.distinctFloats(100_000, seed: 0.5)
+        let small = SampleMessages.distinctFloats(100, seed: 1.5)
         for (values, shared) in [(large, 1), (small, 1), (large, 2)] {
             let sent = try send(dealer, values)
             let received = try #require(try router.receiveMessage(timeoutMilliseconds: patience))
@@ -228,23 +266,38 @@ import Testing
 
     @Test func framesTooLargeForTheRingTakeTheSocket() throws {
         let (router, dealer, peer, directory) = try ipcPair(capacity: 64 << 10)
-        defer { router.close(); dealer.close(); try? FileManager.default.removeItem(at: directory) }
+        defer {
+            router.close()
+            dealer.close()
+            try? FileManager.default.removeItem(at: directory)
+        }
         #expect(dealer.usesSharedMemory)
         try LargeExchange.run(router: router, dealer: dealer, peer: peer)
         let large = LargeExchange.sharedFrames
-        #expect(router.sharedMemoryCounters == counters(sent: 0, received: 0, withoutRoom: large(SampleMessages.largeStep)))
-        #expect(dealer.sharedMemoryCounters == counters(sent: 0, received: 0, withoutRoom: large(SampleMessages.largePartial)))
+        #expect(
+            router.sharedMemoryCounters == counters(sent: 0, received: 0, withoutRoom: large(SampleMessages.largeStep)))
+        #expect(
+            dealer.sharedMemoryCounters
+                == counters(sent: 0, received: 0, withoutRoom: large(SampleMessages.largePartial)))
     }
 
     /// Each way has its own ring: a frame too large for one still goes through the other.
     @Test func eachWayHasARingOfItsOwnSize() throws {
         let (router, dealer, peer, directory) = try ipcPair(capacity: 64 << 10, receiving: 12 << 20)
-        defer { router.close(); dealer.close(); try? FileManager.default.removeItem(at: directory) }
+        defer {
+            router.close()
+            dealer.close()
+            try? FileManager.default.removeItem(at: directory)
+        }
         try LargeExchange.run(router: router, dealer: dealer, peer: peer)
         let large = LargeExchange.sharedFrames
-        #expect(router.sharedMemoryCounters.framesSent == large(SampleMessages.largeStep), "the step's frames go through the large ring")
+        #expect(
+            router.sharedMemoryCounters.framesSent == large(SampleMessages.largeStep),
+            "the step's frames go through the large ring")
         #expect(router.sharedMemoryCounters.framesReceived == 0, "the partial's do not")
-        #expect(dealer.sharedMemoryCounters.framesSent == 0 && dealer.sharedMemoryCounters.framesReceived == large(SampleMessages.largeStep))
+        #expect(
+            dealer.sharedMemoryCounters.framesSent == 0
+                && dealer.sharedMemoryCounters.framesReceived == large(SampleMessages.largeStep))
     }
 
     /// A way without a ring (0 bytes, as a worker offers toward itself): its frames take the socket,
@@ -253,14 +306,23 @@ import Testing
     @Test func aWayWithoutARingKeepsToTheSocket() throws {
         #expect(RingSizes(toCoordinator: 4096, toWorker: 0).isValid)
         #expect(!RingSizes(toCoordinator: 0, toWorker: 0).isValid)
-        #expect(RingSizes(toCoordinator: 100, toWorker: 0).rounded(to: 4096) == RingSizes(toCoordinator: 4096, toWorker: 0))
+        #expect(
+            RingSizes(toCoordinator: 100, toWorker: 0).rounded(to: 4096) == RingSizes(toCoordinator: 4096, toWorker: 0))
         let (router, dealer, peer, directory) = try ipcPair(capacity: 12 << 20, receiving: 0)
-        defer { router.close(); dealer.close(); try? FileManager.default.removeItem(at: directory) }
+        defer {
+            router.close()
+            dealer.close()
+            try? FileManager.default.removeItem(at: directory)
+        }
         #expect(dealer.usesSharedMemory)
         try LargeExchange.run(router: router, dealer: dealer, peer: peer)
         let large = LargeExchange.sharedFrames
-        #expect(router.sharedMemoryCounters.framesSent == 0 && router.sharedMemoryCounters.framesReceived == large(SampleMessages.largePartial))
-        #expect(dealer.sharedMemoryCounters.framesSent == large(SampleMessages.largePartial) && dealer.sharedMemoryCounters.framesReceived == 0)
+        #expect(
+            router.sharedMemoryCounters.framesSent == 0
+                && router.sharedMemoryCounters.framesReceived == large(SampleMessages.largePartial))
+        #expect(
+            dealer.sharedMemoryCounters.framesSent == large(SampleMessages.largePartial)
+                && dealer.sharedMemoryCounters.framesReceived == 0)
         try router.send([RingReference(position: 0, length: 64).bytes], to: peer)
         let forged = try #require(try dealer.receiveMessage(timeoutMilliseconds: patience))
         guard case .failure = forged.message else {
@@ -277,7 +339,11 @@ import Testing
         var limited = ZeroMQOptions()
         limited.maxMessageBytes = 256 << 10
         let (router, dealer, _, directory) = try ipcPair(capacity: 12 << 20, routerOptions: limited)
-        defer { router.close(); dealer.close(); try? FileManager.default.removeItem(at: directory) }
+        defer {
+            router.close()
+            dealer.close()
+            try? FileManager.default.removeItem(at: directory)
+        }
         #expect(dealer.usesSharedMemory)
         try dealer.send(SampleMessages.largePartial)
         let received = try #require(try router.receiveMessage(timeoutMilliseconds: patience))
@@ -292,7 +358,11 @@ import Testing
     /// — are not all followed: a peer cannot make the receiver copy more than a ring per message.
     @Test func oneMessageCannotNameMoreThanARingOfFrames() throws {
         let (router, dealer, peer, directory) = try ipcPair(capacity: 1 << 20)
-        defer { router.close(); dealer.close(); try? FileManager.default.removeItem(at: directory) }
+        defer {
+            router.close()
+            dealer.close()
+            try? FileManager.default.removeItem(at: directory)
+        }
         let frame = [UInt8](repeating: 7, count: 300 << 10)
         // The real frame goes through the ring; the reference the router then gets is repeated.
         try dealer.send([frame])
@@ -311,7 +381,9 @@ import Testing
     @Test func sharedMemoryAppliesOnlyOverIPCAndWithoutAMatchingLayerStaysOff() throws {
         #expect(SharedMemoryTransport.applies(to: "ipc:///tmp/x.sock", encrypted: false))
         #expect(!SharedMemoryTransport.applies(to: "ipc:///tmp/x.sock", encrypted: true), "CURVE would be bypassed")
-        #expect(!SharedMemoryTransport.applies(to: "tcp://127.0.0.1:5555", encrypted: false), "TCP peers may be on other machines")
+        #expect(
+            !SharedMemoryTransport.applies(to: "tcp://127.0.0.1:5555", encrypted: false),
+            "TCP peers may be on other machines")
 
         let (endpoint, directory) = try IPCFixture.endpoint()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -335,7 +407,8 @@ import Testing
     @Test func anOfferForAnotherProcessOrAnyOtherFileIsRefused() throws {
         let (endpoint, directory) = try IPCFixture.endpoint()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let router = SharedMemoryRouter(over: try ZeroMQTransport.bind(endpoint), parameterCount: nil, maxFrameBytes: -1)
+        let router = SharedMemoryRouter(
+            over: try ZeroMQTransport.bind(endpoint), parameterCount: nil, maxFrameBytes: -1)
         defer { router.close() }
         // A raw peer that names a region it does not own: the parent's pid, or a file that is not one.
         let region = try SharedRegion.create(RingSizes(toCoordinator: 4096, toWorker: 4096))
@@ -349,8 +422,10 @@ import Testing
             return try #require(hello.peer)
         }
         var peer: PeerID?
-        for offer in [RegionHandshake(offer: getppid(), fd: region.fileDescriptor, sizes: region.sizes),
-                      RegionHandshake(offer: getpid(), fd: 0, sizes: region.sizes)] {
+        for offer in [
+            RegionHandshake(offer: getppid(), fd: region.fileDescriptor, sizes: region.sizes),
+            RegionHandshake(offer: getpid(), fd: 0, sizes: region.sizes),
+        ] {
             try forger.send([offer.bytes])
             peer = try passOffer()
             let answer = try #require(try forger.receive(timeoutMilliseconds: patience))

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Wire
 
 /// Real sockets on the loopback interface, each test on its own ephemeral port.
@@ -41,9 +42,10 @@ import Testing
         #expect(alphaPeer != betaPeer)
 
         func welcome(rank: UInt32) -> Message {
-            .welcome(Welcome(
-                rank: rank, heartbeatMilliseconds: 500, threads: 1, layers: [4, 2], activation: "relu", seed: 1
-            ))
+            .welcome(
+                Welcome(
+                    rank: rank, heartbeatMilliseconds: 500, threads: 1, layers: [4, 2], activation: "relu", seed: 1
+                ))
         }
         try router.send(welcome(rank: 1), to: betaPeer)
         try router.send(welcome(rank: 0), to: alphaPeer)
@@ -57,7 +59,10 @@ import Testing
 
     @Test func multiFrameMessagesCrossTheSocketWhole() throws {
         let (router, dealer, peer) = try connectedPair()
-        defer { router.close(); dealer.close() }
+        defer {
+            router.close()
+            dealer.close()
+        }
         try LargeExchange.run(router: router, dealer: dealer, peer: peer)
     }
 
@@ -82,7 +87,10 @@ import Testing
 
     @Test func damagedFramesArriveAsDecodeFailures() throws {
         let (router, dealer, peer) = try connectedPair()
-        defer { router.close(); dealer.close() }
+        defer {
+            router.close()
+            dealer.close()
+        }
         var frames = MessageCodec.encode(SampleMessages.partial)
         frames[0][40] ^= 1
         try dealer.send(frames)
@@ -95,7 +103,10 @@ import Testing
 
     @Test func addressingIsChecked() throws {
         let (router, dealer, _) = try connectedPair()
-        defer { router.close(); dealer.close() }
+        defer {
+            router.close()
+            dealer.close()
+        }
         #expect { try router.send(SampleMessages.bye) } throws: { error in
             if case WireError.misaddressed = error { true } else { false }
         }
@@ -167,7 +178,10 @@ import Testing
         dealerOptions.receiveHighWaterMark = 1
         dealerOptions.kernelBufferBytes = 64 << 10
         let (router, dealer, peer) = try connectedPair(routerOptions, dealerOptions)
-        defer { router.close(); dealer.close() }
+        defer {
+            router.close()
+            dealer.close()
+        }
 
         let frame = MessageCodec.encode(.shardReady(ShardReady(shardID: 1, examples: 2)))[0]
         let big = [frame + [UInt8](repeating: 7, count: 256 << 10)]

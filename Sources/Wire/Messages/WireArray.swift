@@ -26,7 +26,9 @@ public typealias HalfArray = WireArray<UInt16>
 /// A received array is a view of the frame it arrived in — decoding copies nothing — and an array
 /// to send is one copy of the caller's values. `copy(into:)` and `withUnsafeElements` hand the
 /// values on in one bulk copy or none; the collection interface reads them one at a time.
-public struct WireArray<Element: WireScalar>: @unchecked Sendable, Equatable, RandomAccessCollection, ExpressibleByArrayLiteral {
+public struct WireArray<Element: WireScalar>: @unchecked Sendable, Equatable, RandomAccessCollection,
+    ExpressibleByArrayLiteral
+{
     private let storage: ArrayBytes
     public let count: Int
 
@@ -43,9 +45,9 @@ public struct WireArray<Element: WireScalar>: @unchecked Sendable, Equatable, Ra
     public init(copying values: UnsafeBufferPointer<Element>) {
         count = values.count
         #if _endian(little)
-        storage = .owned([UInt8](UnsafeRawBufferPointer(values)), offset: 0)
+            storage = .owned([UInt8](UnsafeRawBufferPointer(values)), offset: 0)
         #else
-        storage = .owned(values.flatMap { withUnsafeBytes(of: $0.wireBits.littleEndian, Array.init) }, offset: 0)
+            storage = .owned(values.flatMap { withUnsafeBytes(of: $0.wireBits.littleEndian, Array.init) }, offset: 0)
         #endif
     }
 
@@ -75,7 +77,9 @@ public struct WireArray<Element: WireScalar>: @unchecked Sendable, Equatable, Ra
     public subscript(position: Int) -> Element {
         precondition(position >= 0 && position < count, "index \(position) out of 0..<\(count)")
         return withUnsafeBytes {
-            Element(wireBits: Element.Bits(littleEndian: $0.loadUnaligned(fromByteOffset: Self.width * position, as: Element.Bits.self)))
+            Element(
+                wireBits: Element.Bits(
+                    littleEndian: $0.loadUnaligned(fromByteOffset: Self.width * position, as: Element.Bits.self)))
         }
     }
 
@@ -92,9 +96,9 @@ public struct WireArray<Element: WireScalar>: @unchecked Sendable, Equatable, Ra
         guard count > 0 else { return }
         withUnsafeBytes { bytes in
             #if _endian(little)
-            UnsafeMutableRawPointer(destination).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+                UnsafeMutableRawPointer(destination).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
             #else
-            for i in 0..<count { destination[i] = self[i] }
+                for i in 0..<count { destination[i] = self[i] }
             #endif
         }
     }
@@ -108,11 +112,13 @@ public struct WireArray<Element: WireScalar>: @unchecked Sendable, Equatable, Ra
     /// frame this protocol makes); otherwise an aligned copy.
     public func withUnsafeElements<R>(_ body: (UnsafeBufferPointer<Element>) throws -> R) rethrows -> R {
         #if _endian(little)
-        let aligned = try withUnsafeBytes { bytes -> R? in
-            guard let base = bytes.baseAddress, Int(bitPattern: base) % MemoryLayout<Element>.alignment == 0 else { return nil }
-            return try body(UnsafeBufferPointer(start: base.assumingMemoryBound(to: Element.self), count: count))
-        }
-        if let aligned { return aligned }
+            let aligned = try withUnsafeBytes { bytes -> R? in
+                guard let base = bytes.baseAddress, Int(bitPattern: base) % MemoryLayout<Element>.alignment == 0 else {
+                    return nil
+                }
+                return try body(UnsafeBufferPointer(start: base.assumingMemoryBound(to: Element.self), count: count))
+            }
+            if let aligned { return aligned }
         #endif
         return try array.withUnsafeBufferPointer(body)
     }
@@ -130,13 +136,15 @@ extension WireArray where Element == Float {
     /// makes); nil otherwise. Valid for as long as this array, or a copy of it, lives.
     public var receivedFloats: UnsafePointer<Float>? {
         #if _endian(little)
-        if case .borrowed = storage { return nil }
-        return withUnsafeBytes { bytes in
-            guard let base = bytes.baseAddress, Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0 else { return nil }
-            return base.assumingMemoryBound(to: Float.self)
-        }
+            if case .borrowed = storage { return nil }
+            return withUnsafeBytes { bytes in
+                guard let base = bytes.baseAddress, Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0 else {
+                    return nil
+                }
+                return base.assumingMemoryBound(to: Float.self)
+            }
         #else
-        return nil
+            return nil
         #endif
     }
 

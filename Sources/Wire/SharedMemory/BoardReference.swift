@@ -30,8 +30,8 @@ struct BoardReference: Equatable {
         guard frame.count == Self.byteCount else { return nil }
         var reader = PayloadReader(frame, from: 0)
         guard (try? reader.read(UInt32.self, "magic")) == Self.magic,
-              let slot = try? reader.read(UInt32.self, "slot"), let length = try? reader.read(UInt32.self, "length"),
-              (try? reader.readPadding(4, "padding")) != nil, let step = try? reader.read(UInt64.self, "step")
+            let slot = try? reader.read(UInt32.self, "slot"), let length = try? reader.read(UInt32.self, "length"),
+            (try? reader.readPadding(4, "padding")) != nil, let step = try? reader.read(UInt64.self, "step")
         else { return nil }
         (self.slot, self.length, self.step) = (slot, length, step)
     }

@@ -1,11 +1,12 @@
 import CSharedMemory
+
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// An anonymous memory file one process makes and maps, and another on the same machine maps

@@ -59,9 +59,10 @@ enum RegionHandshake: Equatable {
         switch (magic, frame.count) {
         case (Self.offerMagic, Self.offerBytes), (Self.boardOfferMagic, Self.offerBytes):
             guard let pid = try? reader.read(Int32.self, "pid"), let fd = try? reader.read(Int32.self, "fd"),
-                  let first = try? reader.read(UInt32.self, "size"), let second = try? reader.read(UInt32.self, "size")
+                let first = try? reader.read(UInt32.self, "size"), let second = try? reader.read(UInt32.self, "size")
             else { return nil }
-            self = magic == Self.offerMagic
+            self =
+                magic == Self.offerMagic
                 ? .offer(pid: pid, fd: fd, sizes: RingSizes(toCoordinator: Int(first), toWorker: Int(second)))
                 : .boardOffer(pid: pid, fd: fd, slotBytes: Int(first))
         case (Self.answerMagic, Self.answerBytes), (Self.boardAnswerMagic, Self.answerBytes):

@@ -51,8 +51,8 @@ struct RingReference: Equatable {
         guard frame.count == Self.byteCount else { return nil }
         var reader = PayloadReader(frame, from: 0)
         guard (try? reader.read(UInt32.self, "magic")) == Self.magic,
-              let position = try? reader.read(UInt64.self, "position"),
-              let length = try? reader.read(UInt64.self, "length")
+            let position = try? reader.read(UInt64.self, "position"),
+            let length = try? reader.read(UInt64.self, "length")
         else { return nil }
         (self.position, self.length) = (position, length)
     }

@@ -1,6 +1,7 @@
 import CSharedMemory
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Memory shared by a worker and its coordinator on one machine: two rings, one each way,
@@ -76,8 +77,9 @@ final class SharedRegion {
             pid: pid, fd: fd, named: fileName, bytes: headerBytes + sizes.total, writable: true, sealed: false,
             what: "a Descent frame region")
         guard file.base.load(as: UInt64.self) == magic,
-              file.base.load(fromByteOffset: 8, as: UInt64.self) == UInt64(sizes.toCoordinator),
-              file.base.load(fromByteOffset: 16, as: UInt64.self) == UInt64(sizes.toWorker) else {
+            file.base.load(fromByteOffset: 8, as: UInt64.self) == UInt64(sizes.toCoordinator),
+            file.base.load(fromByteOffset: 16, as: UInt64.self) == UInt64(sizes.toWorker)
+        else {
             throw .sharedMemory("/proc/\(pid)/fd/\(fd) does not start with a Descent frame region's header")
         }
         return SharedRegion(file: file, sizes: sizes, isRouterSide: true)

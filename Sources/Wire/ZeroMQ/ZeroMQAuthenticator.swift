@@ -1,13 +1,14 @@
 import CZeroMQ
+import Dispatch
+
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
-import Dispatch
 
 /// The ZAP handler (ZeroMQ RFC 27) that admits only workers whose CURVE public key is listed.
 ///
@@ -74,8 +75,10 @@ public final class ZeroMQAuthenticator: @unchecked Sendable {
                 publicKey = ZeroMQAuthenticator.z85(request[6])
                 allowed = authorized.contains(publicKey)
             }
-            reply([Array("1.0".utf8), requestID, Array((allowed ? "200" : "400").utf8),
-                   Array((allowed ? "OK" : "not authorized").utf8), [], []])
+            reply([
+                Array("1.0".utf8), requestID, Array((allowed ? "200" : "400").utf8),
+                Array((allowed ? "OK" : "not authorized").utf8), [], [],
+            ])
             onDecision(Decision(allowed: allowed, publicKey: publicKey, address: address))
         }
         zmq_close(socket)

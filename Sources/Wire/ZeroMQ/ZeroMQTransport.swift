@@ -1,11 +1,12 @@
 import CZeroMQ
+
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A transport over a ZeroMQ socket: a ROUTER for the coordinator (`bind`), a DEALER for a

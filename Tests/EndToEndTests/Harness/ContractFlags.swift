@@ -28,7 +28,9 @@ struct ContractFlags {
             }
             if section.hasPrefix("### coordinator train"), line.hasPrefix("|") {
                 flags["train", default: []] += backticked(line).flatMap(flagNames)
-            } else if section.hasPrefix("### Other commands"), line.hasPrefix("- "), let synopsis = backticked(line).first {
+            } else if section.hasPrefix("### Other commands"), line.hasPrefix("- "),
+                let synopsis = backticked(line).first
+            {
                 let words = synopsis.split(separator: " ").map(String.init)
                 guard let program = words.first else { continue }
                 let command = program == "coordinator" && words.count > 1 ? words[1] : program

@@ -13,7 +13,8 @@ enum DeployFiles {
         let names = FileManager.default.enumerator(atPath: root)?.compactMap { $0 as? String } ?? []
         return names.filter { name in
             var isDirectory: ObjCBool = false
-            return FileManager.default.fileExists(atPath: path(name), isDirectory: &isDirectory) && !isDirectory.boolValue
+            return FileManager.default.fileExists(atPath: path(name), isDirectory: &isDirectory)
+                && !isDirectory.boolValue
         }.sorted()
     }
 
@@ -21,7 +22,8 @@ enum DeployFiles {
     static func shellScripts() -> [String] {
         all().filter { name in
             guard let text = try? String(contentsOfFile: path(name), encoding: .utf8),
-                  let first = text.split(separator: "\n", maxSplits: 1).first else { return false }
+                let first = text.split(separator: "\n", maxSplits: 1).first
+            else { return false }
             return first.hasPrefix("#!") && (first.hasSuffix("bash") || first.hasSuffix("/sh"))
         }
     }
@@ -44,7 +46,8 @@ enum YAMLDocuments {
         let python = try await pythonWithYAML(in: scratch)
         let outcome = try await LaunchedProcess.run(python, ["-c", loader] + paths, in: scratch, timeout: .seconds(60))
         guard outcome.succeeded,
-              let parsed = try? JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: [Any]] else {
+            let parsed = try? JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: [Any]]
+        else {
             throw HarnessError.malformedOutput("PyYAML could not read the YAML files\n\(outcome.transcript)")
         }
         return parsed
@@ -58,7 +61,8 @@ enum YAMLDocuments {
         func works(_ executable: String) async -> Bool {
             let arguments = executable == "/usr/bin/env" ? ["python3", "-c", "import yaml"] : ["-c", "import yaml"]
             guard FileManager.default.isExecutableFile(atPath: executable),
-                  let probe = try? await LaunchedProcess.run(executable, arguments, in: scratch, timeout: .seconds(30)) else { return false }
+                let probe = try? await LaunchedProcess.run(executable, arguments, in: scratch, timeout: .seconds(30))
+            else { return false }
             return probe.succeeded
         }
         for candidate in candidates where await works(candidate) {
@@ -70,7 +74,8 @@ enum YAMLDocuments {
                 environment: ["DEBIAN_FRONTEND": "noninteractive"], in: scratch, timeout: .seconds(300))
             if await works("/usr/bin/python3") { return "/usr/bin/python3" }
         }
-        throw HarnessError.setup("no python3 with PyYAML to read the manifests: apt-get install python3-yaml (or pip install pyyaml)")
+        throw HarnessError.setup(
+            "no python3 with PyYAML to read the manifests: apt-get install python3-yaml (or pip install pyyaml)")
     }
 
     /// The python3 that PATH names, as an absolute path.
@@ -98,7 +103,8 @@ struct HelpFlags {
             guard outcome.succeeded else { throw HarnessError.malformedOutput("\(outcome.transcript)") }
             return FlagTokens.in(outcome.stdout + outcome.stderr)
         }
-        let coordinator = try Binaries.coordinator(), worker = try Binaries.worker()
+        let coordinator = try Binaries.coordinator()
+        let worker = try Binaries.worker()
         return HelpFlags(
             train: try await flags(coordinator, ["train", "--help"]),
             keygen: try await flags(coordinator, ["keygen", "--help"]),
@@ -121,7 +127,8 @@ enum FlagTokens {
 
     /// The script's logical lines: backslash continuations joined.
     static func logicalLines(_ script: String) -> [String] {
-        var lines: [String] = [], current = ""
+        var lines: [String] = []
+        var current = ""
         for line in script.split(separator: "\n", omittingEmptySubsequences: false) {
             if line.hasSuffix("\\") {
                 current += line.dropLast() + " "
@@ -135,7 +142,10 @@ enum FlagTokens {
     }
 
     enum Target: String {
-        case train = "coordinator train", keygen = "coordinator keygen", worker, unknown = "coordinator or worker"
+        case train = "coordinator train"
+        case keygen = "coordinator keygen"
+        case worker
+        case unknown = "coordinator or worker"
     }
 
     /// Which executable a logical line runs: `coordinator keygen`, `coordinator train`, the
@@ -150,10 +160,14 @@ enum FlagTokens {
 
     /// The options a script parses itself: the `--name)` patterns of its `case` statements.
     static func ownOptions(of script: String) -> Set<String> {
-        let pattern = try! NSRegularExpression(pattern: #"^\s*((?:-[A-Za-z]\|)?--[a-z][a-z0-9-]*(?:\|-[A-Za-z])?)\)"#, options: .anchorsMatchLines)
+        let pattern = try! NSRegularExpression(
+            pattern: #"^\s*((?:-[A-Za-z]\|)?--[a-z][a-z0-9-]*(?:\|-[A-Za-z])?)\)"#, options: .anchorsMatchLines)
         let range = NSRange(script.startIndex..., in: script)
-        return Set(pattern.matches(in: script, range: range).flatMap { match in
-            String(script[Range(match.range(at: 1), in: script)!]).split(separator: "|").map(String.init).filter { $0.hasPrefix("--") }
-        })
+        return Set(
+            pattern.matches(in: script, range: range).flatMap { match in
+                String(script[Range(match.range(at: 1), in: script)!]).split(separator: "|").map(String.init).filter {
+                    $0.hasPrefix("--")
+                }
+            })
     }
 }

@@ -7,7 +7,8 @@ enum Descent {
         _ arguments: [String], environment: [String: String] = [:], in scratch: ScratchDirectory,
         timeout: Duration = .seconds(60)
     ) async throws -> ProcessOutcome {
-        try await LaunchedProcess.run(try Binaries.coordinator(), arguments, environment: environment, in: scratch, timeout: timeout)
+        try await LaunchedProcess.run(
+            try Binaries.coordinator(), arguments, environment: environment, in: scratch, timeout: timeout)
     }
 
     /// Starts `coordinator ARGUMENTS` and returns at once.

@@ -2,12 +2,12 @@
 /// write `.gz` inputs — and damage them — without linking zlib.
 enum Gzip {
     static func stored(_ data: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]  // magic, deflate, no flags, mtime 0, unknown OS
+        var out: [UInt8] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255] // magic, deflate, no flags, mtime 0, unknown OS
         var start = 0
         repeat {
             let count = min(65535, data.count - start)
             let isLast = start + count == data.count
-            out.append(isLast ? 1 : 0)  // BFINAL, BTYPE = 00 (stored)
+            out.append(isLast ? 1 : 0) // BFINAL, BTYPE = 00 (stored)
             out += littleEndian(UInt16(count)) + littleEndian(~UInt16(count))
             out += data[start..<start + count]
             start += count

@@ -23,7 +23,9 @@ struct HTTPResponse {
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard connected == 0 else { throw HarnessError.setup("connect(127.0.0.1:\(port)): errno \(errno)") }
 
@@ -57,7 +59,8 @@ struct HTTPResponse {
         var headers: [String: String] = [:]
         for line in head.dropFirst() {
             guard let colon = line.firstIndex(of: ":") else { continue }
-            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(
+                in: .whitespaces)
         }
         return HTTPResponse(status: status, headers: headers, body: String(text[split.upperBound...]))
     }
@@ -83,9 +86,13 @@ struct PrometheusText {
     /// Whether a series `name` is exposed, with `label` (`phase="compute"`) among its labels if given.
     func hasSeries(_ name: String, label: String? = nil) -> Bool {
         samples.contains { sample in
-            let (seriesName, labels) = sample.series.firstIndex(of: "{").map {
-                (String(sample.series[..<$0]), sample.series[$0...].dropFirst().dropLast().split(separator: ",").map(String.init))
-            } ?? (sample.series, [])
+            let (seriesName, labels) =
+                sample.series.firstIndex(of: "{").map {
+                    (
+                        String(sample.series[..<$0]),
+                        sample.series[$0...].dropFirst().dropLast().split(separator: ",").map(String.init)
+                    )
+                } ?? (sample.series, [])
             return seriesName == name && (label.map(labels.contains) ?? true)
         }
     }

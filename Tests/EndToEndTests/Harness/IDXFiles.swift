@@ -4,7 +4,8 @@ import Foundation
 /// failure cases.
 enum IDXFiles {
     static func images(count: Int, rows: Int = 28, cols: Int = 28, pixelBytes: Int? = nil) -> [UInt8] {
-        var bytes = bigEndian(0x0000_0803) + bigEndian(UInt32(count)) + bigEndian(UInt32(rows)) + bigEndian(UInt32(cols))
+        var bytes =
+            bigEndian(0x0000_0803) + bigEndian(UInt32(count)) + bigEndian(UInt32(rows)) + bigEndian(UInt32(cols))
         let n = pixelBytes ?? count * rows * cols
         bytes += (0..<n).map { UInt8(truncatingIfNeeded: $0 &* 7) }
         return bytes

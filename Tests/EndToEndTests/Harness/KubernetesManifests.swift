@@ -29,8 +29,10 @@ struct KubernetesManifests {
         let documents = try await YAMLDocuments.load(files.map(DeployFiles.path), in: scratch)
         var resources: [String: [String: Any]] = [:]
         for file in files {
-            for case let document as [String: Any] in documents[DeployFiles.path(file)] ?? [] where document.string("kind") != "Kustomization" {
-                resources["\(document.string("kind") ?? "?")/\(document.mapping("metadata").string("name") ?? "?")"] = document
+            for case let document as [String: Any] in documents[DeployFiles.path(file)] ?? []
+            where document.string("kind") != "Kustomization" {
+                resources["\(document.string("kind") ?? "?")/\(document.mapping("metadata").string("name") ?? "?")"] =
+                    document
             }
         }
         func required<T>(_ value: T?, _ what: String) throws -> T {
@@ -38,25 +40,36 @@ struct KubernetesManifests {
             return value
         }
         let coordinatorJob = try required(resources["Job/descent-coordinator"], "no Job descent-coordinator")
-        let workerWorkload = try required(resources["Job/descent-worker"] ?? resources["StatefulSet/descent-worker"], "no Job (or StatefulSet) descent-worker")
+        let workerWorkload = try required(
+            resources["Job/descent-worker"] ?? resources["StatefulSet/descent-worker"],
+            "no Job (or StatefulSet) descent-worker")
         let coordinatorPod = coordinatorJob.mapping("spec").mapping("template")
         let workerPod = workerWorkload.mapping("spec").mapping("template")
         return KubernetesManifests(
             files: files, documents: documents, resources: resources,
             service: try required(resources["Service/\(serviceName)"], "no Service \(serviceName)"),
             workerWorkload: workerWorkload, coordinatorPod: coordinatorPod, workerPod: workerPod,
-            coordinator: try required(container(named: "coordinator", in: coordinatorPod), "no container `coordinator`"),
+            coordinator: try required(
+                container(named: "coordinator", in: coordinatorPod), "no container `coordinator`"),
             worker: try required(container(named: "worker", in: workerPod), "no container `worker`"))
     }
 
     /// The Service's ports by name.
     var servicePorts: [String: [String: Any]] {
-        Dictionary(service.mapping("spec").list("ports").compactMap { $0 as? [String: Any] }.map { ($0.string("name") ?? "?", $0) }) { first, _ in first }
+        Dictionary(
+            service.mapping("spec").list("ports").compactMap { $0 as? [String: Any] }.map {
+                ($0.string("name") ?? "?", $0)
+            }
+        ) { first, _ in first }
     }
 
     /// The coordinator container's ports by name.
     var coordinatorPorts: [String: Int] {
-        Dictionary(coordinator.list("ports").compactMap { $0 as? [String: Any] }.map { ($0.string("name") ?? "?", $0.int("containerPort") ?? -1) }) { first, _ in first }
+        Dictionary(
+            coordinator.list("ports").compactMap { $0 as? [String: Any] }.map {
+                ($0.string("name") ?? "?", $0.int("containerPort") ?? -1)
+            }
+        ) { first, _ in first }
     }
 
     /// The ConfigMap file that the coordinator's `--config` names, written to `scratch` and
@@ -66,7 +79,8 @@ struct KubernetesManifests {
             throw HarnessError.malformedOutput("the coordinator container takes no --config")
         }
         guard let volume = Self.volume(mountedAbove: configPath, in: coordinator, pod: coordinatorPod),
-              let name = volume.mapping("configMap").string("name") else {
+            let name = volume.mapping("configMap").string("name")
+        else {
             throw HarnessError.malformedOutput("no ConfigMap is mounted above \(configPath)")
         }
         let key = (configPath as NSString).lastPathComponent
@@ -86,7 +100,9 @@ struct KubernetesManifests {
     }
 
     static func allContainers(in pod: [String: Any]) -> [[String: Any]] {
-        (pod.mapping("spec").list("initContainers") + pod.mapping("spec").list("containers")).compactMap { $0 as? [String: Any] }
+        (pod.mapping("spec").list("initContainers") + pod.mapping("spec").list("containers")).compactMap {
+            $0 as? [String: Any]
+        }
     }
 
     /// Every key of `selector` is a label of `labels` with the same value.
@@ -97,8 +113,12 @@ struct KubernetesManifests {
     /// The volume of `pod` that `container` mounts at a directory above `path`.
     static func volume(mountedAbove path: String, in container: [String: Any], pod: [String: Any]) -> [String: Any]? {
         let mounts = container.list("volumeMounts").compactMap { $0 as? [String: Any] }
-        guard let mount = mounts.first(where: { path.hasPrefix(($0.string("mountPath") ?? "\u{0}") + "/") }) else { return nil }
-        return pod.mapping("spec").list("volumes").compactMap { $0 as? [String: Any] }.first { $0.string("name") == mount.string("name") }
+        guard let mount = mounts.first(where: { path.hasPrefix(($0.string("mountPath") ?? "\u{0}") + "/") }) else {
+            return nil
+        }
+        return pod.mapping("spec").list("volumes").compactMap { $0 as? [String: Any] }.first {
+            $0.string("name") == mount.string("name")
+        }
     }
 
     /// The argument after `flag` (or after `flag=`).

@@ -17,7 +17,9 @@ struct LabelledData {
     /// fixed linear scores — or, for `classes` = 1 (a sigmoid output), whether one score is positive.
     ///
     /// The default m = 1001 is not divisible by 2, 3 or 4, so shards differ in size.
-    static func synthetic(examples m: Int = 1001, features n0: Int = 8, classes: Int = 3, seed: UInt64 = 42) -> LabelledData {
+    static func synthetic(examples m: Int = 1001, features n0: Int = 8, classes: Int = 3, seed: UInt64 = 42)
+        -> LabelledData
+    {
         var rng = SeededGenerator(seed: seed)
         let scorers = max(classes, 1)
         let teacher = (0..<scorers).map { _ in (0..<n0).map { _ in Double.random(in: -1...1, using: &rng) } }
@@ -26,7 +28,8 @@ struct LabelledData {
         for _ in 0..<m {
             let row = (0..<n0).map { _ in Double(Int.random(in: -1000...1000, using: &rng)) / 1000 }
             let scores = teacher.map { w in zip(w, row).reduce(0) { $0 + $1.0 * $1.1 } }
-            let label = classes == 1
+            let label =
+                classes == 1
                 ? (scores[0] > 0 ? 1 : 0)
                 : scores.indices.max { scores[$0] < scores[$1] }!
             labels.append(label)

@@ -11,7 +11,9 @@ final class LaunchedProcess {
 
     /// Starts `executable` in `scratch`'s directory. The environment is the test's, minus any
     /// `DESCENT_FAULTS`, plus `environment`.
-    init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], in scratch: ScratchDirectory) throws {
+    init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], in scratch: ScratchDirectory)
+        throws
+    {
         let name = (executable as NSString).lastPathComponent
         let tag = "\(name)-\(UUID().uuidString.prefix(8))"
         stdoutPath = scratch.file("\(tag).stdout")
@@ -92,7 +94,8 @@ final class LaunchedProcess {
     /// shell would start it. The test runner's threads block most signals, a mask every child
     /// would otherwise inherit: SIGINT and SIGTERM sent to it would stay pending forever.
     private static func withShellSignalMask(_ body: () throws -> Void) rethrows {
-        var unblocked = sigset_t(), previous = sigset_t()
+        var unblocked = sigset_t()
+        var previous = sigset_t()
         sigemptyset(&unblocked)
         pthread_sigmask(SIG_SETMASK, &unblocked, &previous)
         defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }

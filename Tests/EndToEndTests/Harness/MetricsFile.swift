@@ -18,7 +18,8 @@ extension Dictionary where Key == String, Value == Any {
     /// A whole-number field (JSON numbers arrive as NSNumber).
     func int(_ key: String) -> Int? {
         guard let number = self[key] as? NSNumber, let value = Double(exactly: number.doubleValue),
-              value.rounded() == value else { return nil }
+            value.rounded() == value
+        else { return nil }
         return Int(value)
     }
 

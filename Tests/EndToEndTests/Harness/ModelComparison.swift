@@ -12,9 +12,10 @@ enum ModelComparison {
     static func relativeDifference(_ a: String, _ b: String) throws -> Double {
         let (x, y) = (try SafetensorsFile.read(from: a), try SafetensorsFile.read(from: b))
         guard x.tensors.keys.sorted() == y.tensors.keys.sorted(),
-              x.tensors.allSatisfy({ y.tensors[$0.key]?.shape == $0.value.shape })
+            x.tensors.allSatisfy({ y.tensors[$0.key]?.shape == $0.value.shape })
         else { throw HarnessError.malformedOutput("\(a) and \(b) hold different tensors") }
-        var difference: Float = 0, magnitude: Float = 0
+        var difference: Float = 0
+        var magnitude: Float = 0
         for (name, tensor) in x.tensors {
             for (u, v) in zip(tensor.values, y.tensors[name]!.values) {
                 difference = max(difference, abs(u - v))

@@ -22,9 +22,10 @@ struct ModelWeights {
         var biases: [[Double]] = [[]]
         for l in 1..<layers.count {
             let limit = (3.0 / Double(layers[l - 1])).squareRoot()
-            weights.append((0..<layers[l]).map { _ in
-                (0..<layers[l - 1]).map { _ in Double(Float(Double.random(in: -limit...limit, using: &rng))) }
-            })
+            weights.append(
+                (0..<layers[l]).map { _ in
+                    (0..<layers[l - 1]).map { _ in Double(Float(Double.random(in: -limit...limit, using: &rng))) }
+                })
             biases.append((0..<layers[l]).map { _ in Double(Float(Double.random(in: -0.1...0.1, using: &rng))) })
         }
         return ModelWeights(layers: layers, activation: activation, weights: weights, biases: biases)
@@ -34,7 +35,8 @@ struct ModelWeights {
     func write(to path: String, step: Int = 0) throws {
         var tensors: [String: SafetensorsFile.Tensor] = [:]
         for l in 1...depth {
-            tensors["W\(l)"] = .init(shape: [layers[l], layers[l - 1]], values: weights[l].flatMap { $0.map(Float.init) })
+            tensors["W\(l)"] = .init(
+                shape: [layers[l], layers[l - 1]], values: weights[l].flatMap { $0.map(Float.init) })
             tensors["b\(l)"] = .init(shape: [layers[l]], values: biases[l].map(Float.init))
         }
         let metadata = [
@@ -58,8 +60,10 @@ struct ModelWeights {
         for l in 1..<layers.count {
             let (rows, cols) = (layers[l], layers[l - 1])
             guard let w = file.tensors["W\(l)"], w.shape == [rows, cols],
-                  let b = file.tensors["b\(l)"], b.shape == [rows]
-            else { throw HarnessError.malformedOutput("\(path): W\(l)/b\(l) missing or not [\(rows), \(cols)]/[\(rows)]") }
+                let b = file.tensors["b\(l)"], b.shape == [rows]
+            else {
+                throw HarnessError.malformedOutput("\(path): W\(l)/b\(l) missing or not [\(rows), \(cols)]/[\(rows)]")
+            }
             weights.append((0..<rows).map { i in (0..<cols).map { k in Double(w.values[i * cols + k]) } })
             biases.append(b.values.map(Double.init))
         }

@@ -37,7 +37,8 @@ struct ProcessOutcome {
     /// The command and its output, for failure messages.
     var transcript: String {
         let ending = exited ? "exit status \(status)" : "signal \(status)"
-        return "$ \(command)\n(\(ending) after \(String(format: "%.2f", seconds)) s)\n--- stdout ---\n\(Self.tail(stdout))\n--- stderr ---\n\(Self.tail(stderr))"
+        return
+            "$ \(command)\n(\(ending) after \(String(format: "%.2f", seconds)) s)\n--- stdout ---\n\(Self.tail(stdout))\n--- stderr ---\n\(Self.tail(stderr))"
     }
 
     static func tail(_ text: String, lines: Int = 30) -> String {

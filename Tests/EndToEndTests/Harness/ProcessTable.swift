@@ -21,7 +21,7 @@ enum ProcessTable {
 
     static func entry(_ pid: Int32) -> Entry? {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let nameEnd = stat.lastIndex(of: ")")
+            let nameEnd = stat.lastIndex(of: ")")
         else { return nil }
         // After "pid (comm)": state, then the parent pid; comm itself may hold spaces and parentheses.
         let fields = stat[stat.index(after: nameEnd)...].split(separator: " ")
@@ -50,7 +50,7 @@ enum ProcessTable {
     static func workers(of coordinatorPID: Int32) -> [Entry] {
         entries().filter { entry in
             guard entry.isAlive, entry.pid != coordinatorPID,
-                  let program = entry.arguments.first, (program as NSString).lastPathComponent == "worker"
+                let program = entry.arguments.first, (program as NSString).lastPathComponent == "worker"
             else { return false }
             if entry.parent == coordinatorPID { return true }
             let names = zip(entry.arguments, entry.arguments.dropFirst())

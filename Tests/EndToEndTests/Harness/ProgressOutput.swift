@@ -25,7 +25,9 @@ enum ProgressOutput {
     /// `step S/T` of a progress line, or nil for any other line.
     static func step(of line: String) -> (step: Int, total: Int)? {
         let words = line.split(separator: " ")
-        guard let index = words.firstIndex(of: "step"), index + 1 < words.count, line.contains(" ex/s") else { return nil }
+        guard let index = words.firstIndex(of: "step"), index + 1 < words.count, line.contains(" ex/s") else {
+            return nil
+        }
         let parts = words[index + 1].split(separator: "/")
         guard parts.count == 2, let step = Int(parts[0]), let total = Int(parts[1]) else { return nil }
         return (step, total)

@@ -36,7 +36,9 @@ extension MetricsFile {
 
     /// Waits until `process` has written at least `steps` step lines to `path`. False if it
     /// ended first or `timeout` passed.
-    static func waitForSteps(_ steps: Int, in path: String, of process: LaunchedProcess, timeout: Duration = .seconds(30)) async -> Bool {
+    static func waitForSteps(
+        _ steps: Int, in path: String, of process: LaunchedProcess, timeout: Duration = .seconds(30)
+    ) async -> Bool {
         await Poll.until(timeout: timeout) { !process.isRunning || completedSteps(path) >= steps }
             && process.isRunning
     }
@@ -107,7 +109,9 @@ enum CheckpointFiles {
         guard bytes.count > 8 else { throw HarnessError.malformedOutput("\(path) is too short to be safetensors") }
         let headerLength = (0..<8).reduce(0) { $0 | Int(bytes[$1]) << ($1 * 8) }
         let dataStart = 8 + headerLength
-        guard bytes.count > dataStart + 32 else { throw HarnessError.malformedOutput("\(path) holds almost no tensor data") }
+        guard bytes.count > dataStart + 32 else {
+            throw HarnessError.malformedOutput("\(path) holds almost no tensor data")
+        }
         let middle = dataStart + (bytes.count - dataStart) / 2
         for index in middle..<middle + 16 { bytes[index] ^= 0xA5 }
         try Data(bytes).write(to: URL(fileURLWithPath: path))
@@ -116,11 +120,15 @@ enum CheckpointFiles {
 
 /// `python3`, for the hostile peer in Reference/ (standard library only).
 enum Python {
-    static let hostileClient = Binaries.packageRoot.appendingPathComponent("Tests/EndToEndTests/Reference/hostile_client.py").path
+    static let hostileClient = Binaries.packageRoot.appendingPathComponent(
+        "Tests/EndToEndTests/Reference/hostile_client.py"
+    ).path
 
     /// Whether `python3` runs at all; the tests that need it say so and skip when it does not.
     static func isAvailable(in scratch: ScratchDirectory) async -> Bool {
-        guard let probe = try? await LaunchedProcess.run("/usr/bin/env", ["python3", "-c", "import socket, struct"], in: scratch, timeout: .seconds(30))
+        guard
+            let probe = try? await LaunchedProcess.run(
+                "/usr/bin/env", ["python3", "-c", "import socket, struct"], in: scratch, timeout: .seconds(30))
         else { return false }
         return probe.succeeded
     }

@@ -9,8 +9,10 @@ enum SyntheticTraining {
 
     /// `coordinator train` flags shared by every run; `batch` 0 is full batch.
     static func flags(csv: String, batch: Int) -> [String] {
-        ["train", "--dataset", "csv:\(csv)", "--layers", "8,16,8,3", "--lr", "0.2", "--seed", "7",
-         "--steps", String(steps), "--batch", String(batch)]
+        [
+            "train", "--dataset", "csv:\(csv)", "--layers", "8,16,8,3", "--lr", "0.2", "--seed", "7",
+            "--steps", String(steps), "--batch", String(batch),
+        ]
     }
 
     /// The global batch of a 1-based step: B, the rest of the data in an epoch's last step, or all
@@ -29,11 +31,14 @@ enum SyntheticTraining {
         _ arguments: [String], environment: [String: String] = [:], in scratch: ScratchDirectory,
         sourceLocation: SourceLocation = #_sourceLocation
     ) async throws -> [String: Any] {
-        let outcome = try await Descent.launchCoordinator(arguments, environment: environment, in: scratch).wait(timeout: .seconds(60))
+        let outcome = try await Descent.launchCoordinator(arguments, environment: environment, in: scratch).wait(
+            timeout: .seconds(60))
         try #require(outcome.succeeded, "\(outcome.transcript)", sourceLocation: sourceLocation)
         if arguments.contains("--local-workers") {
             let leftovers = ProcessTable.workers(of: outcome.pid)
-            #expect(leftovers.isEmpty, "workers outlived `\(outcome.command)`:\n\(ProcessTable.describe(leftovers))", sourceLocation: sourceLocation)
+            #expect(
+                leftovers.isEmpty, "workers outlived `\(outcome.command)`:\n\(ProcessTable.describe(leftovers))",
+                sourceLocation: sourceLocation)
         }
         return try outcome.summary()
     }
