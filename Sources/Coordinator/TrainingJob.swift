@@ -26,26 +26,19 @@ struct TrainingJob {
         let initial = try command.`init`.map(ModelFile.load)
         let activationName = command.activation ?? initial?.shape.activation.rawValue ?? Activation.relu.rawValue
         guard let activation = Activation(rawValue: activationName) else {
-            throw ConfigurationError.invalid(field: "--activation", reason: "'\(activationName)' is not one of \(Activation.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw ConfigurationError.invalid(
+                field: "--activation",
+                reason:
+                    "'\(activationName)' is not one of \(Activation.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        let shape = try NetworkShape(parsing: command.layers ?? initial?.shape.layersText ?? "784,256,128,10", activation: activation)
+        let shape = try NetworkShape(
+            parsing: command.layers ?? initial?.shape.layersText ?? "784,256,128,10", activation: activation)
         if let initial, initial.shape != shape, let path = command.`init` {
-            throw ConfigurationError.modelMismatch(file: path, reason: "holds a \(initial.shape) network, but the run asks for \(shape)")
+            throw ConfigurationError.modelMismatch(
+                file: path, reason: "holds a \(initial.shape) network, but the run asks for \(shape)")
         }
 
-        var options = TrainingOptions(shape: shape)
-        guard let kind = OptimizerKind(rawValue: command.optimizer) else {
-            throw ConfigurationError.invalid(field: "--optimizer", reason: "'\(command.optimizer)' is not one of sgd, momentum, adam")
-        }
-        options.optimizer = OptimizerSettings(kind: kind)
-        options.optimizer.momentum = command.momentum
-        options.optimizer.weightDecay = command.weightDecay
-        options.learningRate = command.lr
-        options.batch = command.batch
-        options.epochs = command.epochs
-        options.steps = command.steps
-        options.seed = command.seed
-        options.shards = command.shards ?? command.workerCount
+        var options = try trainingOptions(command, shape: shape)
 
         let trainSpec = try DatasetSpec(parsing: command.dataset)
         let train = try trainSpec.load(split: .train)
@@ -66,26 +59,51 @@ struct TrainingJob {
             try FileManager.default.createDirectory(atPath: checkpointDirectory, withIntermediateDirectories: true)
         }
         let run: [String: String] = [
-            "layers": shape.layersText, "activation": shape.activation.rawValue, "optimizer": kind.rawValue,
+            "layers": shape.layersText, "activation": shape.activation.rawValue,
+            "optimizer": options.optimizer.kind.rawValue,
             "lr": "\(options.learningRate)", "batch": "\(options.batch)", "shards": "\(options.shards)",
             "seed": "\(options.seed)", "examples": "\(train.count)", "momentum": "\(options.optimizer.momentum)",
             "weight_decay": "\(options.optimizer.weightDecay)", "schedule": "\(options.schedule)",
         ]
         return TrainingJob(
             options: options, train: train, test: test, initial: initial?.parameters, out: command.out,
-            metricsPath: command.metrics, plotPath: command.plot, liveMetrics: nil, showProgress: !command.quiet, expectedWorkers: command.workerCount,
+            metricsPath: command.metrics, plotPath: command.plot, liveMetrics: nil, showProgress: !command.quiet,
+            expectedWorkers: command.workerCount,
             checkpointDirectory: checkpointDirectory,
             checkpointEvery: command.checkpointEvery, resume: command.resume, run: run)
+    }
+
+    /// The training options the flags give, but the learning-rate schedule (it needs the step count).
+    private static func trainingOptions(_ command: TrainCommand, shape: NetworkShape) throws -> TrainingOptions {
+        var options = TrainingOptions(shape: shape)
+        guard let kind = OptimizerKind(rawValue: command.optimizer) else {
+            throw ConfigurationError.invalid(
+                field: "--optimizer", reason: "'\(command.optimizer)' is not one of sgd, momentum, adam")
+        }
+        options.optimizer = OptimizerSettings(kind: kind)
+        options.optimizer.momentum = command.momentum
+        options.optimizer.weightDecay = command.weightDecay
+        options.learningRate = command.lr
+        options.batch = command.batch
+        options.epochs = command.epochs
+        options.steps = command.steps
+        options.seed = command.seed
+        options.shards = command.shards ?? command.workerCount
+        return options
     }
 
     private static func schedule(_ command: TrainCommand, totalSteps: Int) throws -> LearningRateSchedule {
         switch command.lrSchedule {
         case "constant": return .constant
         case "step":
-            guard command.lrDecayEpochs >= 1 else { throw ConfigurationError.invalid(field: "--lr-decay-epochs", reason: "must be at least 1") }
+            guard command.lrDecayEpochs >= 1 else {
+                throw ConfigurationError.invalid(field: "--lr-decay-epochs", reason: "must be at least 1")
+            }
             return .step(everyEpochs: command.lrDecayEpochs, factor: command.lrDecayFactor)
         case "cosine": return .cosine(totalSteps: totalSteps)
-        default: throw ConfigurationError.invalid(field: "--lr-schedule", reason: "'\(command.lrSchedule)' is not one of constant, step, cosine")
+        default:
+            throw ConfigurationError.invalid(
+                field: "--lr-schedule", reason: "'\(command.lrSchedule)' is not one of constant, step, cosine")
         }
     }
 
@@ -110,7 +128,8 @@ struct TrainingJob {
         try restore(trainer, log: log)
         let metrics = try metricsPath.map { try MetricsLog(path: $0, append: resume != nil) }
         let batchText = options.batch == 0 ? "full" : String(options.batch)
-        log.info("""
+        log.info(
+            """
             training \(options.shape) on \(train.source): \(train.count) examples, \(options.shards) shard(s), \
             batch \(batchText), \(trainer.totalSteps) steps
             """)

@@ -77,6 +77,17 @@ public enum IDXLoader {
             | UInt32(bytes[offset + 2]) << 8 | UInt32(bytes[offset + 3])
     }
 
+    /// Room to inflate `compressed` into: the gzip trailer's ISIZE, the last member's length mod
+    /// 2^32 (usually the exact size), bounded by deflate's largest expansion, 1032:1.
+    private static func inflatedSizeHint(_ compressed: [UInt8]) -> Int {
+        guard compressed.count >= 4 else { return 64 }
+        let n = compressed.count
+        let trailerSize =
+            Int(compressed[n - 4]) | Int(compressed[n - 3]) << 8 | Int(compressed[n - 2]) << 16
+            | Int(compressed[n - 1]) << 24
+        return min(trailerSize, n * 1032) + 64
+    }
+
     /// Inflates one or more concatenated gzip members (what `gzip` and `cat a.gz b.gz` produce).
     ///
     /// zlib reports a damaged stream as Z_DATA_ERROR and one that stops early as Z_BUF_ERROR
@@ -89,13 +100,7 @@ public enum IDXLoader {
         }
         defer { inflateEnd(&stream) }
 
-        // The gzip trailer's ISIZE is the last member's length mod 2^32: usually the exact size.
-        // Deflate cannot expand by more than 1032:1, which bounds a damaged ISIZE.
-        let trailerSize = compressed.count >= 4
-            ? Int(compressed[compressed.count - 4]) | Int(compressed[compressed.count - 3]) << 8
-                | Int(compressed[compressed.count - 2]) << 16 | Int(compressed[compressed.count - 1]) << 24
-            : 0
-        var output = [UInt8](repeating: 0, count: min(trailerSize, compressed.count * 1032) + 64)
+        var output = [UInt8](repeating: 0, count: inflatedSizeHint(compressed))
         var produced = 0
         let maxChunk = Int(UInt32.max)
 

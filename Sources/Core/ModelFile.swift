@@ -10,23 +10,28 @@ public enum ModelFile {
     }
 
     /// Writes W, b atomically (nothing is left half-written on failure).
-    public static func save(_ p: ParameterBuffer, to path: String, step: Int, extraMetadata: [String: String] = [:]) throws {
+    public static func save(_ p: ParameterBuffer, to path: String, step: Int, extraMetadata: [String: String] = [:])
+        throws
+    {
         try encode(p, step: step, extraMetadata: extraMetadata).write(to: path)
     }
 
     /// W, b and the contract's metadata as a safetensors file, not yet written.
-    public static func encode(_ p: ParameterBuffer, step: Int, extraMetadata: [String: String] = [:]) -> SafetensorsFile {
+    public static func encode(_ p: ParameterBuffer, step: Int, extraMetadata: [String: String] = [:]) -> SafetensorsFile
+    {
         let shape = p.layout.shape
         var tensors: [String: SafetensorsFile.Tensor] = [:]
         for l in 1...shape.depth {
-            let rows = shape.layers[l], cols = shape.layers[l - 1]
+            let rows = shape.layers[l]
+            let cols = shape.layers[l - 1]
             let w = p.weight(l)
             var rowMajor = [Float](repeating: 0, count: rows * cols)
             for i in 0..<rows {
                 for j in 0..<cols { rowMajor[i * cols + j] = w[i + j * rows] }
             }
             tensors["W\(l)"] = SafetensorsFile.Tensor(shape: [rows, cols], values: rowMajor)
-            tensors["b\(l)"] = SafetensorsFile.Tensor(shape: [rows], values: Array(UnsafeBufferPointer(start: p.bias(l), count: rows)))
+            tensors["b\(l)"] = SafetensorsFile.Tensor(
+                shape: [rows], values: Array(UnsafeBufferPointer(start: p.bias(l), count: rows)))
         }
         var metadata = extraMetadata
         metadata["layers"] = shape.layersText
@@ -46,13 +51,57 @@ public enum ModelFile {
 
     /// The model in a safetensors file read from `path`.
     public static func decode(_ file: SafetensorsFile, path: String) throws -> Loaded {
-        guard let layersText = file.metadata["layers"] else {
-            throw ConfigurationError.modelMismatch(file: path, reason: "no 'layers' in __metadata__ (expected e.g. \"784,256,128,10\")")
+        let shape = try shape(of: file, path: path)
+        let layersText = file.metadata["layers"] ?? shape.layersText
+        let p = ParameterBuffer(layout: ParameterLayout(shape: shape))
+        let expected = Set((1...shape.depth).flatMap { ["W\($0)", "b\($0)"] })
+        let modelTensors = file.tensors.keys.filter { !$0.hasPrefix(optimizerPrefix) }
+        if let extra = Set(modelTensors).subtracting(expected).sorted().first {
+            throw ConfigurationError.modelMismatch(
+                file: path, reason: "unexpected tensor '\(extra)' for layers \(layersText)")
         }
-        guard let activationName = file.metadata["activation"], let activation = Activation(rawValue: activationName) else {
+        for l in 1...shape.depth {
+            let rows = shape.layers[l]
+            let cols = shape.layers[l - 1]
+            guard let w = file.tensors["W\(l)"] else {
+                throw ConfigurationError.modelMismatch(file: path, reason: "missing tensor W\(l)")
+            }
+            guard w.shape == [rows, cols] else {
+                throw ConfigurationError.modelMismatch(
+                    file: path, reason: "W\(l) has shape \(w.shape), layers \(layersText) need [\(rows), \(cols)]")
+            }
+            guard let b = file.tensors["b\(l)"] else {
+                throw ConfigurationError.modelMismatch(file: path, reason: "missing tensor b\(l)")
+            }
+            guard b.shape == [rows] else {
+                throw ConfigurationError.modelMismatch(
+                    file: path, reason: "b\(l) has shape \(b.shape), layers \(layersText) need [\(rows)]")
+            }
+            let dst = p.weight(l)
+            for i in 0..<rows {
+                for j in 0..<cols { dst[i + j * rows] = w.values[i * cols + j] }
+            }
+            b.values.withUnsafeBufferPointer { p.bias(l).update(from: $0.baseAddress!, count: rows) }
+        }
+        guard p.isFinite else {
+            throw ConfigurationError.modelMismatch(file: path, reason: "holds NaN or infinite values")
+        }
+        return Loaded(shape: shape, parameters: p, metadata: file.metadata)
+    }
+
+    /// The network `file`'s `__metadata__` describes: layers, activation, and an output that fits.
+    private static func shape(of file: SafetensorsFile, path: String) throws -> NetworkShape {
+        guard let layersText = file.metadata["layers"] else {
+            throw ConfigurationError.modelMismatch(
+                file: path, reason: "no 'layers' in __metadata__ (expected e.g. \"784,256,128,10\")")
+        }
+        guard let activationName = file.metadata["activation"], let activation = Activation(rawValue: activationName)
+        else {
             throw ConfigurationError.modelMismatch(
                 file: path,
-                reason: "__metadata__ activation '\(file.metadata["activation"] ?? "missing")' is not one of \(Activation.allCases.map(\.rawValue).joined(separator: ", "))")
+                reason:
+                    "__metadata__ activation '\(file.metadata["activation"] ?? "missing")' is not one of \(Activation.allCases.map(\.rawValue).joined(separator: ", "))"
+            )
         }
         let shape: NetworkShape
         do {
@@ -61,31 +110,12 @@ public enum ModelFile {
             throw ConfigurationError.modelMismatch(file: path, reason: "__metadata__ layers: \(error)")
         }
         if let output = file.metadata["output"], output != shape.output.rawValue {
-            throw ConfigurationError.modelMismatch(file: path, reason: "__metadata__ output '\(output)' does not fit layers \(layersText) (expected '\(shape.output.rawValue)')")
+            throw ConfigurationError.modelMismatch(
+                file: path,
+                reason:
+                    "__metadata__ output '\(output)' does not fit layers \(layersText) (expected '\(shape.output.rawValue)')"
+            )
         }
-        let p = ParameterBuffer(layout: ParameterLayout(shape: shape))
-        let expected = Set((1...shape.depth).flatMap { ["W\($0)", "b\($0)"] })
-        let modelTensors = file.tensors.keys.filter { !$0.hasPrefix(optimizerPrefix) }
-        if let extra = Set(modelTensors).subtracting(expected).sorted().first {
-            throw ConfigurationError.modelMismatch(file: path, reason: "unexpected tensor '\(extra)' for layers \(layersText)")
-        }
-        for l in 1...shape.depth {
-            let rows = shape.layers[l], cols = shape.layers[l - 1]
-            guard let w = file.tensors["W\(l)"] else { throw ConfigurationError.modelMismatch(file: path, reason: "missing tensor W\(l)") }
-            guard w.shape == [rows, cols] else {
-                throw ConfigurationError.modelMismatch(file: path, reason: "W\(l) has shape \(w.shape), layers \(layersText) need [\(rows), \(cols)]")
-            }
-            guard let b = file.tensors["b\(l)"] else { throw ConfigurationError.modelMismatch(file: path, reason: "missing tensor b\(l)") }
-            guard b.shape == [rows] else {
-                throw ConfigurationError.modelMismatch(file: path, reason: "b\(l) has shape \(b.shape), layers \(layersText) need [\(rows)]")
-            }
-            let dst = p.weight(l)
-            for i in 0..<rows {
-                for j in 0..<cols { dst[i + j * rows] = w.values[i * cols + j] }
-            }
-            b.values.withUnsafeBufferPointer { p.bias(l).update(from: $0.baseAddress!, count: rows) }
-        }
-        guard p.isFinite else { throw ConfigurationError.modelMismatch(file: path, reason: "holds NaN or infinite values") }
-        return Loaded(shape: shape, parameters: p, metadata: file.metadata)
+        return shape
     }
 }
