@@ -78,10 +78,8 @@ let package = Package(
         ),
 
         // MARK: Tests
-        // Helpers that several test targets need.
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "CoreTests", dependencies: ["Core"]),
-        .testTarget(name: "WireTests", dependencies: ["Wire", "Core", "TestSupport"]),
+        .testTarget(name: "WireTests", dependencies: ["Wire", "Core"]),
         .testTarget(
             name: "CoordinatorTests",
             dependencies: ["Coordinator", "Core", "Wire", .product(name: "Logging", package: "swift-log")]
@@ -90,6 +88,6 @@ let package = Package(
             name: "RoleTests",
             dependencies: ["Coordinator", "Worker", "Core", "Wire", .product(name: "Logging", package: "swift-log")]
         ),
-        .testTarget(name: "EndToEndTests", dependencies: ["Core", "TestSupport"], exclude: ["Reference"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Core"], exclude: ["Reference"]),
     ]
 )

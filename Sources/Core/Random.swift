@@ -7,8 +7,9 @@
     import Glibc
 #endif
 
-/// SplitMix64 (Steele, Lea, Flood 2014): expands one seed into well-mixed 64-bit words.
-public struct SplitMix64: Sendable {
+/// SplitMix64 (Steele, Lea, Flood 2014): expands one seed into well-mixed 64-bit words; the tests
+/// use it for repeatable inputs.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
     public private(set) var state: UInt64
 
     public init(seed: UInt64) { state = seed }

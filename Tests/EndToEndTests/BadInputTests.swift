@@ -1,6 +1,5 @@
 import Core
 import Foundation
-import TestSupport
 import Testing
 
 extension EndToEnd {
@@ -186,7 +185,7 @@ extension EndToEnd {
 
         @Test func initThatIsNotSafetensors() async throws {
             let path = scratch.file("garbage.safetensors")
-            var rng = SeededGenerator(seed: 3)
+            var rng = SplitMix64(seed: 3)
             try (0..<256).map { _ in UInt8.random(in: 0...255, using: &rng) }.write(to: path)
             let outcome = try await train(["--dataset", "csv:\(csv)", "--init", path, "--layers", "8,5,3"])
             expectRefused(outcome, mentions: [path])

@@ -1,6 +1,5 @@
 import Core
 import Foundation
-import TestSupport
 import Testing
 
 @testable import Wire
@@ -363,11 +362,11 @@ private func write(_ value: UInt64, size: Int, at offset: Int, into bytes: inout
 /// The random inputs of one case, from a stream of its own so each case is independent of
 /// how much randomness the ones before it used.
 private struct FuzzSource {
-    private var random: SeededGenerator
+    private var random: SplitMix64
 
     init(seed: UInt64, stream: UInt64, case index: Int) {
         // The generator scrambles its state before output, so neighbouring seeds give unrelated streams.
-        random = SeededGenerator(seed: seed ^ (stream << 56) ^ UInt64(index))
+        random = SplitMix64(seed: seed ^ (stream << 56) ^ UInt64(index))
     }
 
     mutating func int(_ range: ClosedRange<Int>) -> Int {

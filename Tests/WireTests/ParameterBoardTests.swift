@@ -1,6 +1,6 @@
 import CSharedMemory
+import Core
 import Foundation
-import TestSupport
 import Testing
 
 @testable import Wire
@@ -11,7 +11,7 @@ import Testing
     private let patience = IPCFixture.patience
 
     private func values(_ count: Int, seed: UInt64) -> [Float] {
-        var random = SeededGenerator(seed: seed)
+        var random = SplitMix64(seed: seed)
         return (0..<count).map { _ in Float(Int64(bitPattern: random.next() % 2001) - 1000) / 97 }
     }
 

@@ -1,5 +1,5 @@
+import Core
 import Foundation
-import TestSupport
 import Testing
 
 @testable import Wire
@@ -17,13 +17,13 @@ import Testing
     }
 
     private func frame(_ count: Int, seed: UInt64) -> [UInt8] {
-        var random = SeededGenerator(seed: seed)
+        var random = SplitMix64(seed: seed)
         return (0..<count).map { _ in UInt8(truncatingIfNeeded: random.next()) }
     }
 
     @Test func framesCrossBothRingsThroughManyWrapArounds() throws {
         let (worker, coordinator) = try regionPair()
-        var random = SeededGenerator(seed: 11)
+        var random = SplitMix64(seed: 11)
         for index in 0..<400 {
             let count = Int(random.next() % UInt64(worker.capacity / 3)) + 1
             let up = frame(count, seed: UInt64(index))

@@ -1,5 +1,5 @@
+import Core
 import Foundation
-import TestSupport
 
 /// A labelled data set as a CSV file holds it, and the exact values that file says.
 struct LabelledData {
@@ -20,7 +20,7 @@ struct LabelledData {
     static func synthetic(examples m: Int = 1001, features n0: Int = 8, classes: Int = 3, seed: UInt64 = 42)
         -> LabelledData
     {
-        var rng = SeededGenerator(seed: seed)
+        var rng = SplitMix64(seed: seed)
         let scorers = max(classes, 1)
         let teacher = (0..<scorers).map { _ in (0..<n0).map { _ in Double.random(in: -1...1, using: &rng) } }
         var labels: [Int] = []

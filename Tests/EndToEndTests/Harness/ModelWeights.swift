@@ -1,6 +1,5 @@
 import Core
 import Foundation
-import TestSupport
 
 /// A network's weights as the contract's safetensors file holds them, widened to Float64:
 /// W[l] is (n_l, n_{l−1}) with `weights[l][i][k]`, b[l] is (n_l); index 0 is unused.
@@ -17,7 +16,7 @@ struct ModelWeights {
     /// Weights uniform in ±√(3/n_{l−1}) and biases in ±0.1, every value a Float32 so the file
     /// holds exactly what the references compute with.
     static func random(layers: [Int], activation: String, seed: UInt64) -> ModelWeights {
-        var rng = SeededGenerator(seed: seed)
+        var rng = SplitMix64(seed: seed)
         var weights: [[[Double]]] = [[]]
         var biases: [[Double]] = [[]]
         for l in 1..<layers.count {
