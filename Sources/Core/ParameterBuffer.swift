@@ -38,15 +38,11 @@ public final class ParameterBuffer: @unchecked Sendable {
     /// What keeps borrowed values alive; nil when the buffer owns them.
     private let owner: Any?
 
-    /// Whether the buffer may be written: its values are its own.
-    public let isWritable: Bool
-
     public init(layout: ParameterLayout) {
         self.layout = layout
         values = .allocate(capacity: layout.count)
         values.initialize(repeating: 0, count: layout.count)
         owner = nil
-        isWritable = true
     }
 
     /// Values that lie elsewhere — a worker's parameters, read where they arrived — held alive
@@ -55,10 +51,9 @@ public final class ParameterBuffer: @unchecked Sendable {
         self.layout = layout
         self.values = UnsafeMutablePointer(mutating: values)
         self.owner = owner
-        isWritable = false
     }
 
-    /// Whether the buffer owns its values.
+    /// Whether the buffer owns its values, and so may be written.
     public var ownsValues: Bool { owner == nil }
 
     deinit { if owner == nil { values.deallocate() } }
