@@ -17,6 +17,10 @@ final class Membership {
     private(set) var owner: [Int?]
     /// Workers lost since the run began.
     private(set) var lost = 0
+    /// The profiles of the workers admitted so far, for the fix a refusal suggests.
+    private var admitted: [ArithmeticProfile] = []
+    /// Workers admitted under `--allow-mixed-arithmetic` that do not compute as the run does.
+    private(set) var mixedArithmetic: [String] = []
     private let settings: PoolSettings
     private let shape: NetworkShape
     private let plan: ShardPlan
@@ -53,15 +57,19 @@ final class Membership {
     // MARK: Registration
 
     /// Answers a message from a peer that is not a worker: only a HELLO of our protocol version
-    /// counts, and makes it a joiner. Returns whether it was welcomed.
+    /// from a worker that computes as the run does counts, and makes it a joiner. Returns whether
+    /// it was welcomed.
     func register(_ peer: PeerID, _ message: Result<Message, WireError>, address: String?) -> Bool {
         switch message {
         case .success(.hello(let hello)) where hello.protocolVersion == WireProtocol.protocolVersion:
+            guard let kernel = admit(hello, peer: peer, address: address) else { return false }
             let worker = PoolWorker(peer: peer, rank: nextRank, name: hello.name, address: address)
             nextRank += 1
             joiners.append(worker)
-            try? outbox.send(.welcome(welcome(rank: worker.rank)), to: peer)
-            log.info("worker \(worker.rank) registered: \(worker.label)")
+            admitted.append(hello.profile)
+            try? outbox.send(.welcome(welcome(rank: worker.rank, kernel: kernel)), to: peer)
+            log.info("worker \(worker.rank) registered: \(worker.label), BLAS kernel \(kernel)")
+            log.debug("worker \(worker.rank) computes with \(hello.profile.summary)")
             return true
         case .success(.hello(let hello)):
             refuse(peer, version: hello.protocolVersion, address: address)
@@ -73,11 +81,42 @@ final class Membership {
         return false
     }
 
-    private func welcome(rank: Int) -> Welcome {
+    /// The kernel `hello`'s worker will compute with; nil when it is refused, or asked to switch
+    /// to the run's kernel and say hello again.
+    private func admit(_ hello: Hello, peer: PeerID, address: String?) -> String? {
+        let run = settings.arithmetic
+        let at = address.map { " at \($0)" } ?? ""
+        switch Admission.decide(hello.profile, run: run, admitted: admitted) {
+        case .admit:
+            return run.kernel
+        case .align(let kernel):
+            log.info(
+                "worker \(hello.name)\(at) computes with BLAS kernel \(hello.profile.kernel): asked to switch to \(kernel)"
+            )
+            let reason = "the run computes with BLAS kernel \(kernel); switch to it and register again"
+            try? outbox.send(.refuse(Refuse(reason: reason, kernel: kernel)), to: peer)
+            return nil
+        case .admitMixed(let problem):
+            mixedArithmetic.append(hello.name)
+            log.warning(
+                "admitted worker \(hello.name)\(at) under --allow-mixed-arithmetic although \(problem): this run is not bit-reproducible"
+            )
+            return hello.profile.kernel
+        case .refuse(let problem, let fix):
+            let reason =
+                "\(problem). Worker: \(hello.profile.summary). Run: \(run.profile.summary). Fix: \(fix)"
+            log.error("refused worker \(hello.name)\(at): \(reason)")
+            try? outbox.send(.refuse(Refuse(reason: reason)), to: peer)
+            return nil
+        }
+    }
+
+    private func welcome(rank: Int, kernel: String) -> Welcome {
         Welcome(
             rank: UInt32(rank), heartbeatMilliseconds: UInt32(settings.heartbeat.inMilliseconds),
             threads: UInt32(settings.threads), layers: shape.layers.map(UInt32.init),
-            activation: shape.activation.rawValue, seed: settings.seed, gradientEncoding: settings.compress)
+            activation: shape.activation.rawValue, seed: settings.seed, gradientEncoding: settings.compress,
+            blasKernel: kernel)
     }
 
     private func refuse(_ peer: PeerID, version: UInt16, address: String?) {

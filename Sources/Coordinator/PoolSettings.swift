@@ -11,4 +11,6 @@ struct PoolSettings {
     var seed: UInt64
     /// How workers send gradients; a partial in another encoding is refused.
     var compress: GradientEncoding = .float32
+    /// The BLAS kernel and profile workers must compute with.
+    var arithmetic: RunArithmetic = .current(threads: 1)
 }

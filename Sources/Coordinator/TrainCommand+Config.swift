@@ -11,9 +11,9 @@ extension TrainCommand {
             "weight-decay", "lr-schedule", "lr-decay-epochs", "lr-decay-factor", "batch", "epochs", "steps", "seed",
             "workers", "local-workers", "shards", "threads", "compress", "bind", "curve-secret-key", "authorized-keys",
             "register-timeout", "worker-timeout", "min-workers", "metrics", "checkpoint-dir", "checkpoint-every",
-            "resume", "metrics-port", "metrics-host", "log-level", "plot",
+            "resume", "metrics-port", "metrics-host", "log-level", "plot", "blas-kernel",
         ] { keys[key] = .option }
-        for key in ["in-process", "insecure", "quiet"] { keys[key] = .flag }
+        for key in ["in-process", "insecure", "quiet", "allow-mixed-arithmetic"] { keys[key] = .flag }
         return keys
     }()
 
@@ -26,7 +26,8 @@ extension TrainCommand {
             ("lr-decay-factor", "\(lrDecayFactor)"), ("batch", "\(batch)"), ("epochs", "\(epochs)"),
             ("steps", steps.map(String.init)), ("seed", "\(seed)"), ("workers", workers.map(String.init)),
             ("local-workers", localWorkers.map(String.init)), ("in-process", "\(inProcess)"),
-            ("shards", shards.map(String.init)), ("threads", "\(threads)"), ("compress", compress.argument),
+            ("shards", shards.map(String.init)), ("threads", "\(threads)"), ("blas-kernel", blasKernel),
+            ("allow-mixed-arithmetic", "\(allowMixedArithmetic)"), ("compress", compress.argument),
             ("bind", bind),
             ("curve-secret-key", curveSecretKey), ("authorized-keys", authorizedKeys), ("insecure", "\(insecure)"),
             ("register-timeout", "\(registerTimeout)"), ("worker-timeout", "\(workerTimeout)"),

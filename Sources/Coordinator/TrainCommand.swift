@@ -106,6 +106,21 @@ struct TrainCommand: ParsableCommand {
     var threads: Int = 1
 
     @Option(
+        help: """
+            The BLAS kernel every process computes with (auto, or e.g. Haswell, SkylakeX): one kernel, so \
+            the bits do not depend on which CPU computed a shard. auto: the best this CPU's features run. \
+            Workers on another kernel switch to it; one that cannot is refused.
+            """)
+    var blasKernel = "auto"
+
+    @Flag(
+        help: """
+            Admit workers that cannot compute with the run's kernel or architecture anyway; the run is \
+            then marked not bit-reproducible (log, metrics, model metadata).
+            """)
+    var allowMixedArithmetic = false
+
+    @Option(
         help:
             "Workers send their partial gradients as none (Float32), fp16 or bf16: half the bytes, but lossy. Each worker keeps every shard's rounding error and adds it to the next step (error feedback). Off by default; a compressed run is deterministic but not bit-identical to an uncompressed one. Not with --in-process, which sends nothing."
     )
@@ -222,6 +237,11 @@ struct TrainCommand: ParsableCommand {
             throw ValidationError("--register-timeout and --worker-timeout must be positive")
         }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        do {
+            _ = try KernelChoice.Request(parsing: blasKernel)
+        } catch {
+            throw ValidationError("\(error)")
+        }
         guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
         if let steps, steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
         guard batch >= 0 else { throw ValidationError("--batch must be 0 (full batch) or positive, got \(batch)") }
@@ -237,23 +257,33 @@ struct TrainCommand: ParsableCommand {
             print(effectiveConfig)
             return
         }
+        var notices: [String] = []
+        let arithmetic = try RunArithmetic.choose(
+            try KernelChoice.Request(parsing: blasKernel), threads: threads, allowMixed: allowMixedArithmetic,
+            resume: resume
+        ) { notices.append($0) }
         let level = quiet ? .warning : Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in TerminalLogHandler(label: label, logLevel: level) }
         let log = Logger(label: "descent.coordinator")
+        log.info("\(arithmetic.summary)")
+        for notice in notices { log.warning("\(notice)") }
         BLAS.setThreads(threads)
         AllocatorTuning.keepMessageBuffersOnHeap()
 
         Interruption.install()
         do {
-            try train(log: log)
+            try train(arithmetic: arithmetic, log: log)
         } catch CoordinatorError.interrupted(let signal) {
             FileHandle.standardError.write(Data("Error: interrupted by signal \(signal)\n".utf8))
             throw ExitCode(128 + signal)
         }
     }
 
-    private func train(log: Logger) throws {
+    private func train(arithmetic: RunArithmetic, log: Logger) throws {
         var job = try TrainingJob.prepare(self)
+        job.arithmetic = arithmetic
+        try KernelCheck.verify(
+            shape: job.options.shape, columns: min(64, job.train.count), kernel: arithmetic.kernel)
         var endpoint: MetricsEndpoint?
         if let metricsPort {
             let live = TrainingMetrics()
@@ -301,7 +331,8 @@ struct TrainCommand: ParsableCommand {
         defer { local?.stop(grace: .seconds(2)) }
         let settings = PoolSettings(
             expectedWorkers: workerCount, minWorkers: minWorkers, registerTimeout: .seconds(registerTimeout),
-            workerTimeout: .seconds(workerTimeout), threads: threads, seed: job.options.seed, compress: compress)
+            workerTimeout: .seconds(workerTimeout), threads: threads, seed: job.options.seed, compress: compress,
+            arithmetic: job.arithmetic)
         let pool = WorkerPool(
             transport: transport, settings: settings, layout: layout, plan: plan, supervisor: local, log: log)
         do {

@@ -21,6 +21,8 @@ struct TrainingJob {
     let resume: String?
     /// What a checkpoint must agree with to continue this run (`Checkpoint.runKeys`).
     let run: [String: String]
+    /// The kernel and profile the run computes with, recorded in every file it writes.
+    var arithmetic: RunArithmetic = .current(threads: 1)
 
     static func prepare(_ command: TrainCommand) throws -> TrainingJob {
         let initial = try command.`init`.map(ModelFile.load)
@@ -126,6 +128,7 @@ struct TrainingJob {
         let trainer = try Trainer(
             options: options, exampleCount: train.count, source: source, testSet: test, initial: initial)
         try restore(trainer, log: log)
+        liveMetrics?.record(arithmetic: arithmetic)
         let metrics = try metricsPath.map { try MetricsLog(path: $0, append: resume != nil) }
         let batchText = options.batch == 0 ? "full" : String(options.batch)
         log.info(
@@ -144,19 +147,36 @@ struct TrainingJob {
         let summary: TrainingSummary
         do {
             summary = try train(
-                trainer, metrics: metrics, progress: progress, bytesReceivedShared: bytesReceivedShared, log: log)
+                trainer, source: source, metrics: metrics, progress: progress,
+                bytesReceivedShared: bytesReceivedShared, log: log)
         } catch {
             try stop(trainer, source: source, after: error, log: log)
             throw error
         }
         progress?.finish()
         source.shutdown(reason: "training finished", resumable: false)
-        try ModelFile.save(trainer.parameters, to: out, step: trainer.step)
+        try ModelFile.save(trainer.parameters, to: out, step: trainer.step, extraMetadata: provenance(source))
         if let plotPath, let metricsPath {
             try CurvePlot.write(metricsFiles: [metricsPath], to: plotPath)
             log.info("curves drawn in \(plotPath)")
         }
         print(summaryLine(summary).text)
+    }
+
+    /// How the files of this run were computed: the coordinator's arithmetic profile, on the run's
+    /// kernel, and whether every worker computed alike (`bit_reproducible`).
+    func provenance(_ source: GradientSource) -> [String: String] {
+        var metadata = arithmetic.profile.metadata
+        metadata["bit_reproducible"] = source.mixedArithmetic.isEmpty ? "true" : "false"
+        if !source.mixedArithmetic.isEmpty {
+            metadata["mixed_arithmetic_workers"] = source.mixedArithmetic.joined(separator: ",")
+        }
+        return metadata
+    }
+
+    /// What a checkpoint records: the run's keys and its provenance.
+    func recorded(_ source: GradientSource) -> [String: String] {
+        run.merging(provenance(source)) { kept, _ in kept }
     }
 
     /// With `--resume`: the newest usable checkpoint, if any, into `trainer`.
@@ -175,7 +195,8 @@ struct TrainingJob {
 
     /// Runs `trainer` to the end, reporting each step and evaluation.
     private func train(
-        _ trainer: Trainer, metrics: MetricsLog?, progress: ProgressLine?, bytesReceivedShared: () -> Int,
+        _ trainer: Trainer, source: GradientSource, metrics: MetricsLog?, progress: ProgressLine?,
+        bytesReceivedShared: () -> Int,
         log: Logger
     ) throws -> TrainingSummary {
         try trainer.run(
@@ -183,9 +204,10 @@ struct TrainingJob {
                 progress?.update(report)
                 let shared = bytesReceivedShared()
                 liveMetrics?.record(report, bytesReceivedShared: shared)
+                liveMetrics?.record(bitReproducible: source.mixedArithmetic.isEmpty)
                 try metrics?.write(report, bytesReceivedShared: shared)
                 if let checkpointDirectory, checkpointEvery > 0, report.step % checkpointEvery == 0 {
-                    try Checkpoint.save(trainer, run: run, to: checkpointDirectory)
+                    try Checkpoint.save(trainer, run: recorded(source), to: checkpointDirectory)
                 }
                 try Interruption.check()
                 log.debug("step \(report.step) loss \(report.loss)")
@@ -205,7 +227,7 @@ struct TrainingJob {
     private func stop(_ trainer: Trainer, source: GradientSource, after error: Error, log: Logger) throws {
         var resumable = false
         if let checkpointDirectory, trainer.step > 0 {
-            let path = try Checkpoint.save(trainer, run: run, to: checkpointDirectory)
+            let path = try Checkpoint.save(trainer, run: recorded(source), to: checkpointDirectory)
             log.notice(
                 "checkpoint of step \(trainer.step) written to \(path); continue with --resume \(checkpointDirectory)")
             resumable = error is CoordinatorError

@@ -14,6 +14,7 @@ final class TrainingMetrics {
     private let workersAlive: Metrics.Gauge
     private let testAccuracy: Metrics.Gauge
     private let testLoss: Metrics.Gauge
+    private let bitReproducible: Metrics.Gauge
     private let examples: Metrics.Counter
     private let lostWorkers: Metrics.Counter
     private let rejectedMessages: Metrics.Counter
@@ -40,6 +41,7 @@ final class TrainingMetrics {
         workersAlive = Metrics.Gauge(label: "descent_workers_alive")
         testAccuracy = Metrics.Gauge(label: "descent_test_accuracy")
         testLoss = Metrics.Gauge(label: "descent_test_loss")
+        bitReproducible = Metrics.Gauge(label: "descent_bit_reproducible")
         examples = Metrics.Counter(label: "descent_examples_total")
         lostWorkers = Metrics.Counter(label: "descent_workers_lost_total")
         rejectedMessages = Metrics.Counter(label: "descent_rejected_messages_total")
@@ -50,6 +52,19 @@ final class TrainingMetrics {
             (\.compute, "compute"), (\.computeSlowest, "compute_slowest"), (\.send, "send"), (\.wait, "wait"),
             (\.reduce, "reduce"), (\.update, "update"), (\.total, "step"),
         ].map { ($0.0, Metrics.Timer(label: "descent_step_phase_seconds", dimensions: [("phase", $0.1)])) }
+    }
+
+    /// The kernel the run computes with, as an info metric (value 1); once, at the start.
+    func record(arithmetic: RunArithmetic) {
+        Metrics.Gauge(
+            label: "descent_arithmetic_info",
+            dimensions: [("blas_kernel", arithmetic.kernel), ("blas_threads", "\(arithmetic.profile.threads)")]
+        ).record(1)
+    }
+
+    /// Whether the run is still bit-reproducible (1), or admitted a worker that computes otherwise (0).
+    func record(bitReproducible reproducible: Bool) {
+        bitReproducible.record(reproducible ? 1 : 0)
     }
 
     /// `bytesReceivedShared`: of the step's bytes received, those that came through shared memory.

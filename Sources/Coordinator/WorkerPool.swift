@@ -26,6 +26,7 @@ final class WorkerPool: TimedGradientSource {
     private var arbiter: Arbiter?
 
     var workerCount: Int { membership.workers.count }
+    var mixedArithmetic: [String] { membership.mixedArithmetic }
 
     init(
         transport: any CoordinatorTransport, settings: PoolSettings, layout: ParameterLayout, plan: ShardPlan,

@@ -29,6 +29,10 @@ public protocol GradientSource: AnyObject {
     /// `resumable`: the run was checkpointed and may be resumed, so workers that can wait for a
     /// restarted coordinator should not be told to leave.
     func shutdown(reason: String, resumable: Bool)
+
+    /// Workers admitted under `--allow-mixed-arithmetic` that do not compute as the run does;
+    /// empty while the run is bit-reproducible.
+    var mixedArithmetic: [String] { get }
 }
 
 extension GradientSource {
@@ -37,6 +41,8 @@ extension GradientSource {
     ) throws {}
 
     public func shutdown(reason: String, resumable: Bool) {}
+
+    public var mixedArithmetic: [String] { [] }
 }
 
 /// The reference path: every shard computed in this process, with the same arithmetic a worker

@@ -8,6 +8,7 @@ extension MessageCodec {
         case .hello(let hello):
             writer.write(hello.protocolVersion)
             writer.write(hello.name)
+            writeProfile(hello.profile, into: &writer)
         case .welcome(let welcome):
             writer.write(welcome.rank)
             writer.write(welcome.heartbeatMilliseconds)
@@ -16,8 +17,10 @@ extension MessageCodec {
             writer.write(welcome.activation)
             writer.write(welcome.seed)
             writer.write(welcome.gradientEncoding.wireCode)
+            writer.write(welcome.blasKernel)
         case .refuse(let refuse):
             writer.write(refuse.reason)
+            writer.write(refuse.kernel)
         case .shard(let chunk):
             writer.write(chunk.shardID)
             writer.write(chunk.shardCount)
@@ -67,7 +70,8 @@ extension MessageCodec {
             return .hello(
                 Hello(
                     protocolVersion: try reader.read(UInt16.self, "protocolVersion"),
-                    name: try reader.read(String.self, "name")
+                    name: try reader.read(String.self, "name"),
+                    profile: try readProfile(from: &reader)
                 ))
         case .welcome:
             return .welcome(
@@ -78,10 +82,12 @@ extension MessageCodec {
                     layers: try reader.read([UInt32].self, "layers"),
                     activation: try reader.read(String.self, "activation"),
                     seed: try reader.read(UInt64.self, "seed"),
-                    gradientEncoding: try readEncoding(from: &reader, "gradientEncoding")
+                    gradientEncoding: try readEncoding(from: &reader, "gradientEncoding"),
+                    blasKernel: try reader.read(String.self, "blasKernel")
                 ))
         case .refuse:
-            return .refuse(Refuse(reason: try reader.read(String.self, "reason")))
+            return .refuse(
+                Refuse(reason: try reader.read(String.self, "reason"), kernel: try reader.read(String.self, "kernel")))
         case .shard:
             return .shard(try readShardChunk(from: &reader))
         case .shardReady:
@@ -211,13 +217,17 @@ extension MessageCodec {
         func size(_ string: String) -> Int { 4 + min(string.utf8.count, WireProtocol.maxStringBytes) }
         switch message {
         case .hello(let hello):
-            return 2 + size(hello.name)
+            let profile = hello.profile
+            let strings =
+                [profile.blas, profile.kernel, profile.pin ?? "", profile.features.architecture]
+                + [profile.features.flags.joined(separator: ","), profile.elementary]
+            return 6 + size(hello.name) + strings.map(size).reduce(0, +)
         case .refuse(let refuse):
-            return size(refuse.reason)
+            return size(refuse.reason) + size(refuse.kernel)
         case .bye(let bye):
             return size(bye.reason)
         case .welcome(let welcome):
-            return 32 + 4 * welcome.layers.count + size(welcome.activation)
+            return 32 + 4 * welcome.layers.count + size(welcome.activation) + size(welcome.blasKernel)
         case .shard(let chunk):
             return 32 + 4 * chunk.labels.count + 4 * chunk.values.count
         case .step(let step):

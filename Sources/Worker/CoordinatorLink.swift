@@ -51,7 +51,7 @@ final class CoordinatorLink: @unchecked Sendable {
         self.endpoint = endpoint
         self.reconnectTimeout = reconnectTimeout
         self.parentPID = parentPID
-        hello = MessageCodec.encode(.hello(Hello(name: name)))
+        hello = MessageCodec.encode(.hello(Hello(name: name, profile: .current(threads: BLAS.threads))))
         try transport.send(hello)
 
         let deadline = ContinuousClock.now + registerTimeout
@@ -81,7 +81,7 @@ final class CoordinatorLink: @unchecked Sendable {
                 return
             case .success(.refuse(let r)):
                 transport.close()
-                throw WorkerError.refused(reason: r.reason)
+                throw r.kernel.isEmpty ? WorkerError.refused(reason: r.reason) : WorkerError.switchKernel(r.kernel)
             case .failure(.versionMismatch(let expected, let got)):
                 transport.close()
                 throw WorkerError.refused(

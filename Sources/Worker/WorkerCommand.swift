@@ -82,11 +82,19 @@ struct WorkerCommand: ParsableCommand {
         let faults = try FaultPlan()
         let transport = faults.layer(
             over: try Self.connectTransport(connect, curve: curve), log: Logger(label: "descent.worker.faults"))
-        let link = try CoordinatorLink(
-            transport: transport, endpoint: connect, name: workerName, encrypted: curve != nil,
-            registerTimeout: .seconds(registerTimeout), reconnectTimeout: .seconds(reconnectTimeout),
-            parentPID: parentPid)
-        try WorkerLoop(link: link, log: Logger(label: "descent.worker")).run()
+        do {
+            let link = try CoordinatorLink(
+                transport: transport, endpoint: connect, name: workerName, encrypted: curve != nil,
+                registerTimeout: .seconds(registerTimeout), reconnectTimeout: .seconds(reconnectTimeout),
+                parentPID: parentPid)
+            try WorkerLoop(link: link, log: Logger(label: "descent.worker")).run()
+        } catch WorkerError.switchKernel(let kernel) {
+            transport.close()
+            Logger(label: "descent.worker").info(
+                "the run computes with BLAS kernel \(kernel), this worker with \(BLAS.kernelName): switching")
+            try KernelAlignment.ensure(kernel)
+            throw WorkerError.switchKernel(kernel)
+        }
     }
 
     /// A DEALER connected to `endpoint`, sharing memory with a coordinator on this machine.

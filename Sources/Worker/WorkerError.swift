@@ -3,6 +3,11 @@ enum WorkerError: Error, CustomStringConvertible {
     case noCoordinator(endpoint: String, seconds: Double, curve: Bool)
     case handshakeFailed(endpoint: String, detail: String)
     case refused(reason: String)
+    /// The run computes with another BLAS kernel, which this worker can run: it switches (by
+    /// re-executing itself) and registers again.
+    case switchKernel(String)
+    /// The kernel this worker computes with fails the gemm check on this CPU.
+    case kernelCheckFailed(String)
     case coordinatorLost(endpoint: String, seconds: Double)
     case parentExited
     case protocolViolation(String)
@@ -21,6 +26,10 @@ enum WorkerError: Error, CustomStringConvertible {
             return "cannot connect to \(endpoint): \(detail)"
         case .refused(let reason):
             return "the coordinator refused this worker: \(reason)"
+        case .switchKernel(let kernel):
+            return "the run computes with BLAS kernel \(kernel), and this worker could not switch to it"
+        case .kernelCheckFailed(let detail):
+            return "\(detail)"
         case .coordinatorLost(let endpoint, let seconds):
             return "lost the coordinator at \(endpoint): silent for \(seconds) s"
         case .parentExited:

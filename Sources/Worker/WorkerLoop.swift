@@ -31,7 +31,7 @@ final class WorkerLoop {
     /// anew, false on goodbye.
     private func serve(_ welcome: Welcome) throws -> Bool {
         var session = try WorkerSession(welcome: welcome)
-        start(session, threads: Int(welcome.threads))
+        try start(session, threads: Int(welcome.threads), kernel: welcome.blasKernel)
         while true {
             switch try handle(link.next(), in: &session) {
             case .carryOn: continue
@@ -41,11 +41,25 @@ final class WorkerLoop {
         }
     }
 
-    private func start(_ session: WorkerSession, threads: Int) {
+    /// Pins the threads and checks the kernel before the first partial: a kernel that
+    /// miscomputes here is named to the coordinator (BYE) and ends the worker.
+    private func start(_ session: WorkerSession, threads: Int, kernel: String) throws {
         BLAS.setThreads(threads)
+        guard BLAS.kernelName.lowercased() == kernel.lowercased() else {
+            throw WorkerError.protocolViolation(
+                "welcomed to compute with kernel \(kernel), but it runs \(BLAS.kernelName)")
+        }
+        do {
+            try KernelCheck.verify(shape: session.shape, columns: 64, kernel: kernel)
+        } catch {
+            try? link.send(.bye(Bye(reason: "\(error)")))
+            throw WorkerError.kernelCheckFailed("\(error)")
+        }
         log[metadataKey: "rank"] = "\(session.rank)"
         let encoding = session.encoding.isSixteenBit ? ", partials in \(session.encoding)" : ""
-        log.info("registered with \(link.endpoint) as rank \(session.rank): \(session.shape)\(encoding)")
+        log.info(
+            "registered with \(link.endpoint) as rank \(session.rank): \(session.shape)\(encoding), BLAS kernel \(kernel)"
+        )
         link.beginSession(layout: session.layout)
     }
 
@@ -65,6 +79,8 @@ final class WorkerLoop {
             if let summary = link.sharedMemorySummary { log.debug("\(summary)") }
             return .stop
         case .refuse(let refuse):
+            // A restarted coordinator that computes with another kernel asks for a switch.
+            if !refuse.kernel.isEmpty { throw WorkerError.switchKernel(refuse.kernel) }
             throw WorkerError.refused(reason: refuse.reason)
         case let other:
             log.debug("ignored an unexpected \(other.kind) message")

@@ -62,11 +62,15 @@ final class MembershipFixture {
 
     /// A new DEALER says HELLO as `name`; returns whether it was welcomed.
     @discardableResult
-    func registerWorker(_ name: String, version: UInt16 = WireProtocol.protocolVersion) -> Bool {
+    func registerWorker(
+        _ name: String, version: UInt16 = WireProtocol.protocolVersion,
+        profile: ArithmeticProfile = .current(threads: 1)
+    ) -> Bool {
         let dealer = router.connectDealer()
         dealers.append(dealer)
         return membership.register(
-            dealer.peerID!, .success(.hello(Hello(protocolVersion: version, name: name))), address: nil)
+            dealer.peerID!, .success(.hello(Hello(protocolVersion: version, name: name, profile: profile))),
+            address: nil)
     }
 
     /// Each shard's owner, by rank.

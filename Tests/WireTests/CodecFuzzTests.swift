@@ -453,19 +453,30 @@ private struct FuzzSource {
         return Unicode.Scalar(UInt32(value))!
     }
 
+    /// A pin as the wire carries it: an empty string means none.
+    mutating func pin() -> String? {
+        let text = string()
+        return text.isEmpty ? nil : text
+    }
+
     /// A valid message of any kind, with random fields that pass the decoder's payload checks.
     mutating func message() -> Message {
         switch MessageKind.allCases[int(0...MessageKind.allCases.count - 1)] {
         case .hello:
-            .hello(Hello(protocolVersion: chance(80) ? WireProtocol.protocolVersion : integer(), name: string()))
+            .hello(
+                Hello(
+                    protocolVersion: chance(80) ? WireProtocol.protocolVersion : integer(), name: string(),
+                    profile: ArithmeticProfile(
+                        blas: string(), kernel: string(), pin: pin(), threads: int(0...64),
+                        features: CPUFeatures(architecture: string(), flags: ["avx2", "fma"]), elementary: string())))
         case .welcome:
             .welcome(
                 Welcome(
                     rank: integer(), heartbeatMilliseconds: integer(), threads: integer(),
                     layers: (0..<length()).map { _ in integer() }, activation: string(), seed: integer(),
-                    gradientEncoding: encoding()
+                    gradientEncoding: encoding(), blasKernel: string()
                 ))
-        case .refuse: .refuse(Refuse(reason: string()))
+        case .refuse: .refuse(Refuse(reason: string(), kernel: chance(50) ? "" : string()))
         case .shard:
             .shard(shardChunk(examples: length(), features: chance(5) ? int(0...64) : int(0...6), bulk: false))
         case .shardReady: .shardReady(ShardReady(shardID: integer(), examples: integer()))

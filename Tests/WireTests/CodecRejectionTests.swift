@@ -170,8 +170,9 @@ import Testing
         partialFrame[WireProtocol.headerSize + 43] = byte
         #expect(TestFrames.decodeError([reseal(partialFrame)]) == .malformedPayload("unknown encoding \(byte)"))
 
+        // The encoding byte comes just before the last field, the kernel's name (u32 length + UTF-8).
         var welcomeFrame = MessageCodec.encode(SampleMessages.welcome)[0]
-        welcomeFrame[welcomeFrame.count - 1] = byte
+        welcomeFrame[welcomeFrame.count - 1 - 4 - "SkylakeX".utf8.count] = byte
         #expect(TestFrames.decodeError([reseal(welcomeFrame)]) == .malformedPayload("unknown gradientEncoding \(byte)"))
     }
 

@@ -9,13 +9,20 @@ enum SampleMessages {
         (0..<count).map { Float($0) * 0.5 - 1000 + seed }
     }
 
-    static let hello = Message.hello(Hello(name: "node-7.example.org:41213"))
+    static let hello = Message.hello(
+        Hello(
+            name: "node-7.example.org:41213",
+            profile: ArithmeticProfile(
+                blas: "OpenBLAS 0.3.21 DYNAMIC_ARCH Haswell", kernel: "Haswell", pin: "OPENBLAS_CORETYPE=Haswell",
+                threads: 3, features: CPUFeatures(architecture: "x86_64", flags: ["avx2", "fma", "avx"]),
+                elementary: "descent-elementary-1")))
     static let welcome = Message.welcome(
         Welcome(
             rank: 3, heartbeatMilliseconds: 500, threads: 1, layers: [784, 128, 64, 10],
-            activation: "relu", seed: 0xDEAD_BEEF_CAFE_F00D, gradientEncoding: .bfloat16
+            activation: "relu", seed: 0xDEAD_BEEF_CAFE_F00D, gradientEncoding: .bfloat16, blasKernel: "SkylakeX"
         ))
     static let refuse = Message.refuse(Refuse(reason: "protocol version 2, coordinator speaks 1 — über"))
+    static let switchKernel = Message.refuse(Refuse(reason: "the run computes with Zen", kernel: "Zen"))
     static let shard = Message.shard(
         ShardChunk(
             shardID: 2, shardCount: 8, features: 3, shardExamples: 100, firstExample: 40,
@@ -82,7 +89,8 @@ enum SampleMessages {
         ))
 
     static let small: [Message] = [
-        hello, welcome, refuse, shard, emptyShard, shardReady, params, emptyParams, step, emptyStep, partial,
+        hello, welcome, refuse, switchKernel, shard, emptyShard, shardReady, params, emptyParams, step, emptyStep,
+        partial,
         float16Partial, bfloat16Partial, heartbeat, bye,
     ]
 }

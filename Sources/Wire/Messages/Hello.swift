@@ -1,12 +1,20 @@
+import Core
+
 /// Worker → coordinator, first message on a new connection: asks to join the run.
 public struct Hello: Sendable, Equatable {
     /// The protocol version the worker speaks; the coordinator refuses any other.
     public var protocolVersion: UInt16
     /// Who the worker is, as `host:pid`, for logs and for telling workers apart.
     public var name: String
+    /// What decides the worker's bits: the coordinator admits it only if it computes as the run does.
+    public var profile: ArithmeticProfile
 
-    public init(protocolVersion: UInt16 = WireProtocol.protocolVersion, name: String) {
+    public init(
+        protocolVersion: UInt16 = WireProtocol.protocolVersion, name: String,
+        profile: ArithmeticProfile = .current(threads: 1)
+    ) {
         self.protocolVersion = protocolVersion
         self.name = name
+        self.profile = profile
     }
 }

@@ -17,6 +17,9 @@ public struct Welcome: Sendable, Equatable {
     public var seed: UInt64
     /// How the worker must send its partials' gradients: Float32, or 16-bit with error feedback.
     public var gradientEncoding: GradientEncoding
+    /// The BLAS kernel the worker computes with: the run's (or, admitted with
+    /// `--allow-mixed-arithmetic`, its own); it checks the kernel before its first partial.
+    public var blasKernel: String
 
     public init(
         rank: UInt32,
@@ -25,7 +28,8 @@ public struct Welcome: Sendable, Equatable {
         layers: [UInt32],
         activation: String,
         seed: UInt64,
-        gradientEncoding: GradientEncoding = .float32
+        gradientEncoding: GradientEncoding = .float32,
+        blasKernel: String = BLAS.kernelName
     ) {
         self.rank = rank
         self.heartbeatMilliseconds = heartbeatMilliseconds
@@ -34,5 +38,6 @@ public struct Welcome: Sendable, Equatable {
         self.activation = activation
         self.seed = seed
         self.gradientEncoding = gradientEncoding
+        self.blasKernel = blasKernel
     }
 }
