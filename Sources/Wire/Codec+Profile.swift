@@ -23,9 +23,12 @@ extension MessageCodec {
         let elementary = try reader.read(String.self, "elementary")
         return ArithmeticProfile(
             blas: blas, kernel: kernel, pin: pin.isEmpty ? nil : pin, threads: Int(threads),
-            features: CPUFeatures(
-                architecture: architecture,
-                flags: flags.isEmpty ? [] : flags.split(separator: ",", omittingEmptySubsequences: false).map(String.init)),
+            features: CPUFeatures(architecture: architecture, flags: list(flags)),
             elementary: elementary)
+    }
+
+    /// "a,b" as ["a", "b"], keeping empty items so that the list re-encodes to the same bytes.
+    private static func list(_ text: String) -> [String] {
+        text.isEmpty ? [] : text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
     }
 }
