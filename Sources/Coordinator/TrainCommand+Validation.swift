@@ -1,0 +1,60 @@
+import ArgumentParser
+import Core
+import Logging
+
+extension TrainCommand {
+    /// Flags that cannot work together, refused before anything is read or written.
+    func validate() throws {
+        guard [workers != nil, localWorkers != nil, inProcess].filter({ $0 }).count == 1 else {
+            throw ValidationError("give exactly one of --workers, --local-workers, --in-process")
+        }
+        if inProcess, compress.isSixteenBit {
+            throw ValidationError(
+                "--compress \(compress.argument) rounds what workers send; --in-process sends nothing: "
+                    + "drop --compress or use --local-workers")
+        }
+        if plot != nil, metrics == nil {
+            throw ValidationError("--plot draws from the metrics: give --metrics FILE too")
+        }
+        if let metricsPort, !(0...65535).contains(metricsPort) {
+            throw ValidationError("--metrics-port must be 0…65535, got \(metricsPort)")
+        }
+        if let n = workers ?? localWorkers, n < 1 {
+            throw ValidationError("the worker count must be at least 1, got \(n)")
+        }
+        guard (curveSecretKey == nil) == (authorizedKeys == nil) else {
+            throw ValidationError("--curve-secret-key and --authorized-keys go together")
+        }
+        if curveSecretKey != nil, localWorkers != nil {
+            throw ValidationError("--local-workers talk over a private local socket; CURVE is for --workers")
+        }
+        if let bind, curveSecretKey == nil, !insecure, !Exposure.isLocal(bind) {
+            throw ValidationError(
+                "--bind \(bind) is reachable from other machines: give --curve-secret-key and --authorized-keys, or --insecure to accept that anyone who can reach it may join"
+            )
+        }
+        guard checkpointEvery >= 0 else {
+            throw ValidationError("--checkpoint-every must be 0 or positive, got \(checkpointEvery)")
+        }
+        if checkpointEvery > 0, checkpointDir == nil, resume == nil {
+            throw ValidationError("--checkpoint-every needs --checkpoint-dir")
+        }
+        guard registerTimeout > 0, workerTimeout > 0 else {
+            throw ValidationError("--register-timeout and --worker-timeout must be positive")
+        }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        do {
+            _ = try KernelChoice.Request(parsing: blasKernel)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
+        if let steps, steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
+        guard batch >= 0 else { throw ValidationError("--batch must be 0 (full batch) or positive, got \(batch)") }
+        guard lr.isFinite, lr > 0 else { throw ValidationError("--lr must be a positive number, got \(lr)") }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError(
+                "--log-level must be one of trace, debug, info, notice, warning, error, critical; got '\(logLevel)'")
+        }
+    }
+}
