@@ -68,8 +68,9 @@ final class Membership {
             joiners.append(worker)
             admitted.append(hello.profile)
             try? outbox.send(.welcome(welcome(rank: worker.rank, kernel: kernel)), to: peer)
-            log.info("worker \(worker.rank) registered: \(worker.label), BLAS kernel \(kernel)")
-            log.debug("worker \(worker.rank) computes with \(hello.profile.summary)")
+            var profile = hello.profile
+            (profile.kernel, profile.threads) = (kernel, settings.threads)
+            log.info("worker \(worker.rank) registered: \(worker.label); \(profile.summary)")
             return true
         case .success(.hello(let hello)):
             refuse(peer, version: hello.protocolVersion, address: address)

@@ -27,31 +27,30 @@ struct RunArithmetic {
     }
 
     /// Chooses the run's kernel and puts this process on it: returns once it computes with it, or
-    /// re-executes the coordinator with it (and does not return).
+    /// re-executes the process with it (and does not return).
     ///
-    /// With `--resume`, `auto` prefers the kernel the checkpoint was computed with, so the
-    /// continuation has the bits an uninterrupted run would have had; `notice` hears when that
-    /// cannot be (before any training).
+    /// `recorded` is the kernel a file this run continues from was computed with (a checkpoint
+    /// to resume, a model to evaluate) and that file: `auto` prefers it where this CPU runs it,
+    /// so the numbers are the ones the file's run would have had; `notice` hears when that cannot
+    /// be, before any work.
     static func choose(
-        _ request: KernelChoice.Request, threads: Int, allowMixed: Bool, resume: String?,
-        notice: (String) -> Void
+        _ request: KernelChoice.Request, threads: Int, allowMixed: Bool = false,
+        recorded: (kernel: String, source: String)?, notice: (String) -> Void
     ) throws -> RunArithmetic {
         let features = CPUFeatures.current
         let pin = KernelAlignment.inheritedPin
         var choice = try KernelChoice.decide(
             request, features: features, openBLASChoice: KernelAlignment.openBLASChoice, pin: pin)
-        if let (checkpointKernel, path) = resume.flatMap(checkpointKernel(in:)),
-            checkpointKernel.lowercased() != choice.kernel.lowercased()
-        {
-            let runnable = BLASKernel.named(checkpointKernel).map { $0.runs(on: features) } ?? false
+        if let recorded, recorded.kernel.lowercased() != choice.kernel.lowercased() {
+            let runnable = BLASKernel.named(recorded.kernel).map { $0.runs(on: features) } ?? false
             if request == .auto, pin == nil, runnable {
                 choice = KernelChoice(
-                    kernel: checkpointKernel, reason: "\(path) was computed with it", correctsFallback: false)
+                    kernel: recorded.kernel, reason: "\(recorded.source) was computed with it", correctsFallback: false)
             } else {
                 notice(
                     """
-                    \(path) was computed with BLAS kernel \(checkpointKernel), this run computes with \(choice.kernel) \
-                    (\(choice.reason)): the continuation will not be bit-identical to an uninterrupted run
+                    \(recorded.source) was computed with BLAS kernel \(recorded.kernel), this run computes with \
+                    \(choice.kernel) (\(choice.reason)): its numbers will not be bit-identical to that run's
                     """)
             }
         }
@@ -62,7 +61,7 @@ struct RunArithmetic {
     }
 
     /// The kernel recorded in the newest checkpoint of `directory`, and that checkpoint's path.
-    static func checkpointKernel(in directory: String) -> (String, String)? {
+    static func checkpointKernel(in directory: String) -> (kernel: String, source: String)? {
         guard let newest = try? Checkpoint.list(directory).last else { return nil }
         let path = PathName.join(directory, newest)
         guard let file = try? SafetensorsFile.read(from: path), let kernel = file.metadata["blas_kernel"] else {

@@ -206,7 +206,7 @@ struct TrainCommand: ParsableCommand {
         var notices: [String] = []
         let arithmetic = try RunArithmetic.choose(
             try KernelChoice.Request(parsing: blasKernel), threads: threads, allowMixed: allowMixedArithmetic,
-            resume: resume
+            recorded: resume.flatMap(RunArithmetic.checkpointKernel(in:))
         ) { notices.append($0) }
         let level = quiet ? .warning : Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in TerminalLogHandler(label: label, logLevel: level) }

@@ -191,10 +191,22 @@ extension EndToEnd {
                 },
                 "the resumed run did not take the checkpoint's kernel\n\(outcome.transcript)")
             let straight = scratch.file("straight.safetensors")
-            try await SyntheticTraining.run(
-                Self.flags(csv, steps: 20) + ["--in-process", "--blas-kernel", "Sandybridge", "--out", straight],
-                in: scratch)
+            let summary = try await SyntheticTraining.run(
+                Self.flags(csv, steps: 20) + [
+                    "--in-process", "--blas-kernel", "Sandybridge", "--test-dataset", "csv:\(csv)", "--out", straight,
+                ], in: scratch)
             #expect(try ModelComparison.sameTensors(resumed, straight), "the resumed run is not the uninterrupted one")
+            // evaluate takes the model's kernel too: the training's test loss, to the bit.
+            let evaluated = try await Descent.coordinator(
+                ["evaluate", "--model", straight, "--dataset", "csv:\(csv)"], in: scratch)
+            try #require(evaluated.succeeded, "\(evaluated.transcript)")
+            let testLoss = try #require(summary["test_loss"] as? NSNumber).doubleValue
+            let field = evaluated.stdout.split(separator: " ").first { $0.hasPrefix("loss=") }
+            let loss = try #require(field.flatMap { Double($0.dropFirst(5)) }, "\(evaluated.stdout)")
+            // The summary prints 16 significant digits; another kernel moves the loss far more.
+            #expect(
+                abs(loss - testLoss) <= 1e-15 * testLoss,
+                "evaluate's loss \(loss) is not the training's \(testLoss): \(evaluated.stdout)")
 
             let pinned = try await Descent.launchCoordinator(
                 Self.flags(csv, steps: 20) + ["--in-process", "--resume", checkpoints, "--out", resumed],

@@ -17,6 +17,7 @@ payload length u32, CRC-32C of the payload u32 -- then the payload.
 """
 import json
 import os
+import platform
 import random
 import socket
 import struct
@@ -24,7 +25,12 @@ import sys
 import time
 
 MAGIC = 0x44534354
-VERSION = 4
+VERSION = 5
+# HELLO's arithmetic profile (docs/PROTOCOL.md): the features a BLAS kernel needs, as Descent
+# reads them from /proc/cpuinfo, and the elementary functions of Descent's own build.
+ELEMENTARY = "descent-elementary-1"
+RELEVANT_FEATURES = {"sse3", "ssse3", "sse4_2", "avx", "avx2", "fma", "avx512f", "avx512cd", "avx512bw",
+                     "avx512dq", "avx512vl", "avx512_bf16", "asimd", "sve"}
 HELLO, WELCOME, REFUSE, SHARD, SHARD_READY, STEP, PARTIAL, HEARTBEAT, BYE, PARAMS = range(1, 11)
 
 
@@ -66,8 +72,39 @@ def string(text):
     return struct.pack("<I", len(data)) + data
 
 
-def hello(version, name):
-    return frame(HELLO, struct.pack("<H", version) + string(name), version=version)
+def cpu_features():
+    try:
+        with open("/proc/cpuinfo") as info:
+            line = next((l for l in info if l.startswith("flags") or l.startswith("Features")), "")
+    except OSError:
+        line = ""
+    words = line.split(":", 1)[-1].split() if line else []
+    return sorted({"sse3" if w == "pni" else w for w in words} & RELEVANT_FEATURES)
+
+
+def hello(version, name, kernel=""):
+    profile = (string("") + string(kernel) + string("") + struct.pack("<I", 1) + string(platform.machine())
+               + string(",".join(cpu_features())) + string(ELEMENTARY))
+    return frame(HELLO, struct.pack("<H", version) + string(name) + profile, version=version)
+
+
+def read_string(payload, offset):
+    (length,) = struct.unpack_from("<I", payload, offset)
+    return payload[offset + 4:offset + 4 + length].decode(), offset + 4 + length
+
+
+def register(connection, name):
+    """HELLO, and HELLO again on the run's kernel when the coordinator asks for it (REFUSE with a
+    kernel), as a worker that switches kernel would; returns the answer that ends it."""
+    connection.send([hello(VERSION, name)])
+    answer = wait_for(connection, {WELCOME, REFUSE}, 5)
+    if answer is not None and answer[0] == REFUSE:
+        _, offset = read_string(answer[2], 0)
+        kernel, _ = read_string(answer[2], offset)
+        if kernel:
+            connection.send([hello(VERSION, name, kernel)])
+            answer = wait_for(connection, {WELCOME, REFUSE}, 5)
+    return answer
 
 
 def partial(step, shard, examples, gradients, loss_sum=1.0, segment=0):
@@ -256,8 +293,7 @@ def garbage(host, port):
     # for the current step (learned from the coordinator's heartbeats), replayed, and poisoned.
     liar = Zmtp(host, port)
     liar.handshake()
-    liar.send([hello(VERSION, "hostile-liar")])
-    welcome = wait_for(liar, {WELCOME, REFUSE}, 5)
+    welcome = register(liar, "hostile-liar")
     report["liar_welcomed"] = welcome is not None and welcome[0] == WELCOME
     if report["liar_welcomed"]:
         payload = welcome[2]
