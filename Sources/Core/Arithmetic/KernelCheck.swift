@@ -11,8 +11,9 @@ public enum KernelCheck {
         _ ta: Transpose, _ tb: Transpose, _ m: Int, _ n: Int, _ k: Int, _ a: [Float], _ b: [Float]
     ) -> [Float]
 
-    /// Checks every layer of `shape` with up to `columns` examples (fewer for wide layers, so the
-    /// check stays far below a second); throws naming `kernel` and the first gemm out of bounds.
+    /// Checks every layer of `shape` with up to `columns` examples: at most 23, an odd count so
+    /// that the kernel's edge tiles are exercised too, and fewer for wide layers, so the check
+    /// takes tens of milliseconds; throws naming `kernel` and the first gemm out of bounds.
     /// `multiply` is the gemm under test: OpenBLAS's, or in tests one that is wrong on purpose.
     public static func verify(
         shape: NetworkShape, columns: Int, kernel: String, multiply: Multiply = KernelCheck.blas
@@ -20,7 +21,7 @@ public enum KernelCheck {
         var random = SplitMix64(seed: 0x6b65_726e_656c)
         for l in 1...shape.depth {
             let (n, p) = (shape.layers[l], shape.layers[l - 1])
-            let c = max(1, min(columns, 64, max(8, 20_000_000 / max(n * p, 1))))
+            let c = max(1, min(columns, 23, max(8, 8_000_000 / max(n * p, 1))))
             let w = (0..<(n * p)).map { _ in Float.random(in: -1...1, using: &random) }
             let a = (0..<(p * c)).map { _ in Float.random(in: -1...1, using: &random) }
             let dz = (0..<(n * c)).map { _ in Float.random(in: -1...1, using: &random) }
