@@ -22,7 +22,7 @@ let package = Package(
         // MARK: Libraries
         .target(
             name: "Core",
-            dependencies: ["CBLAS", "CGather", "CZlib"]
+            dependencies: ["CBLAS", "CElementary", "CGather", "CZlib"]
         ),
         .target(
             name: "Wire",
@@ -59,6 +59,9 @@ let package = Package(
 
         // MARK: C shims
         .target(name: "CCRC32C"),
+        // Optimised even in debug builds so that the exhaustive tests run in seconds; no
+        // contraction into FMA, so that no host computes other bits.
+        .target(name: "CElementary", cSettings: [.unsafeFlags(["-O2", "-ffp-contract=off"])]),
         .target(name: "CGather"),
         .target(name: "CSharedMemory"),
         .systemLibrary(
