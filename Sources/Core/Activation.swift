@@ -3,9 +3,6 @@
 #else
     import Foundation
 #endif
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 /// A hidden layer's nonlinearity g, with the fused passes the network needs around each gemm.
 public enum Activation: String, Sendable, CaseIterable {
@@ -23,7 +20,7 @@ public enum Activation: String, Sendable, CaseIterable {
         switch self {
         case .relu: return z > 0 ? z : 0
         case .leakyRelu: return z > 0 ? z : Activation.leakySlope * z
-        case .tanh: return Glibc.tanh(z)
+        case .tanh: return Elementary.tanh(z)
         case .sigmoid: return Activation.logistic(z)
         }
     }
@@ -43,11 +40,7 @@ public enum Activation: String, Sendable, CaseIterable {
 
     /// 1 / (1 + e^−z), without overflow for large |z|.
     @inline(__always)
-    public static func logistic(_ z: Float) -> Float {
-        if z >= 0 { return 1 / (1 + Glibc.exp(-z)) }
-        let e = Glibc.exp(z)
-        return e / (1 + e)
-    }
+    public static func logistic(_ z: Float) -> Float { Elementary.logistic(z) }
 
     /// A = g(Z + b) in place: Z (n, m) holds W·A_prev on entry and A on return; b is (n).
     public func addBiasAndActivate(
@@ -73,7 +66,14 @@ public enum Activation: String, Sendable, CaseIterable {
         case .tanh, .sigmoid:
             for j in 0..<m {
                 let col = z + j * n
-                for i in 0..<n { col[i] = value(col[i] + b[i]) }
+                for i in 0..<n { col[i] += b[i] }
+            }
+            // One call over the whole matrix: the functions are vectorised, and give the bits of
+            // `value(_:)`.
+            if self == .tanh {
+                Elementary.tanh(inPlace: z, count: n * m)
+            } else {
+                Elementary.logistic(inPlace: z, count: n * m)
             }
         }
     }

@@ -3,9 +3,6 @@
 #else
     import Foundation
 #endif
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 /// How the learning rate α changes over a run.
 public enum LearningRateSchedule: Sendable, Equatable {
@@ -20,10 +17,10 @@ public enum LearningRateSchedule: Sendable, Equatable {
         case .constant:
             return alpha
         case .step(let every, let factor):
-            return alpha * Glibc.pow(factor, Float(epoch / max(every, 1)))
+            return alpha * Elementary.pow(factor, Float(epoch / max(every, 1)))
         case .cosine(let total):
             let progress = Double(min(step, total)) / Double(max(total, 1))
-            return alpha * Float(0.5 * (1 + Glibc.cos(Double.pi * progress)))
+            return alpha * Float(0.5 * (1 + Elementary.cos(piTimes: progress)))
         }
     }
 }

@@ -3,9 +3,6 @@
 #else
     import Foundation
 #endif
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 /// Which update rule turns the averaged gradient into new parameters.
 public enum OptimizerKind: String, Sendable, CaseIterable {
@@ -185,8 +182,8 @@ public final class Optimizer: @unchecked Sendable {
             let b2 = settings.beta2
             let eps = settings.epsilon
             let t = Float(updates)
-            let correction1 = 1 - Glibc.pow(b1, t)
-            let correction2 = 1 - Glibc.pow(b2, t)
+            let correction1 = 1 - Elementary.pow(b1, t)
+            let correction2 = 1 - Elementary.pow(b2, t)
             for i in 0..<count {
                 let g = s[i] / mf + decay * w[i]
                 let first = b1 * m1[i] + (1 - b1) * g

@@ -3,9 +3,6 @@
 #else
     import Foundation
 #endif
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 /// The last layer's activation and its loss, paired so that dZ[L] = A[L] − Y.
 ///
@@ -51,15 +48,13 @@ public enum OutputLayer: String, Sendable {
                 }
                 let y = labels.map { Int($0[j]) } ?? 0
                 let shiftedTarget = col[y] - maxValue
+                for i in 0..<n { col[i] -= maxValue }
+                Elementary.exp(inPlace: col, count: n)
                 var sum: Float = 0
-                for i in 0..<n {
-                    let e = Glibc.exp(col[i] - maxValue)
-                    col[i] = e
-                    sum += e
-                }
+                for i in 0..<n { sum += col[i] }
                 if labels != nil {
                     // −log softmax_y = log Σ e^(z_i − max) − (z_y − max); sum ≥ 1, so the log is finite.
-                    result.lossSum += Double(Glibc.log(sum)) - Double(shiftedTarget)
+                    result.lossSum += Double(Elementary.log(sum)) - Double(shiftedTarget)
                     if argmax == y { result.correct += 1 }
                 }
                 let inverse = 1 / sum
@@ -73,7 +68,7 @@ public enum OutputLayer: String, Sendable {
                 if let labels {
                     let y = Float(labels[j])
                     // Binary cross-entropy from the logit: max(v, 0) − v·y + log(1 + e^−|v|).
-                    result.lossSum += Double(max(v, 0) - v * y + Glibc.log1p(Glibc.exp(-abs(v))))
+                    result.lossSum += Double(max(v, 0) - v * y + Elementary.log1p(Elementary.exp(-abs(v))))
                     if (a >= 0.5) == (y == 1) { result.correct += 1 }
                 }
             }

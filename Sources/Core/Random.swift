@@ -3,9 +3,6 @@
 #else
     import Foundation
 #endif
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 /// SplitMix64 (Steele, Lea, Flood 2014): expands one seed into well-mixed 64-bit words; the tests
 /// use it for repeatable inputs.
@@ -75,7 +72,7 @@ public struct Xoshiro256: Sendable {
     public mutating func nextGaussian() -> Double {
         let u1 = 1 - nextUnit() // (0, 1]: log is finite
         let u2 = nextUnit()
-        return (-2 * Glibc.log(u1)).squareRoot() * Glibc.cos(2 * .pi * u2)
+        return (-2 * Elementary.log(u1)).squareRoot() * Elementary.cos(piTimes: 2 * u2)
     }
 
     /// Fisher–Yates shuffle of `values` in place.
