@@ -8,7 +8,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "descent-bench",
         abstract: "Descent's benchmarks: a training step against plain cblas_sgemm, and distributed training.",
-        subcommands: [StepCommand.self, DistributedCommand.self],
+        subcommands: [StepCommand.self, DistributedCommand.self, ElementaryCommand.self],
         defaultSubcommand: StepCommand.self
     )
 }
