@@ -81,7 +81,14 @@ let package = Package(
         ),
 
         // MARK: Tests
-        .testTarget(name: "CoreTests", dependencies: ["Core"]),
+        .testTarget(name: "CoreTests", dependencies: ["Core", "CElementaryCheck"]),
+        // The exhaustive checks' loop, optimised even in debug builds so that they take seconds.
+        .target(
+            name: "CElementaryCheck",
+            dependencies: ["CElementary"],
+            path: "Tests/CElementaryCheck",
+            cSettings: [.unsafeFlags(["-O2"])]
+        ),
         .testTarget(name: "WireTests", dependencies: ["Wire", "Core"]),
         .testTarget(
             name: "CoordinatorTests",
