@@ -2,19 +2,22 @@ import Foundation
 import Logging
 import Prometheus
 
-/// `--metrics-port`: serves the Prometheus registry at `GET /metrics` over plain HTTP/1.1.
+/// `--metrics-port`: serves the Prometheus registry at `GET /metrics`, and the run's state as JSON
+/// at `GET /status` (`RunStatus`), over plain HTTP/1.1.
 ///
 /// One request at a time on a background thread is plenty for a scraper every few seconds; it
 /// answers anything else with 404 and closes every connection after one response.
 final class MetricsEndpoint: @unchecked Sendable {
     private let registry: PrometheusCollectorRegistry
+    private let status: RunStatus
     private let listener: Int32
     let port: Int
     private let lock = NSLock()
     private var running = true
 
-    init(host: String, port: Int, registry: PrometheusCollectorRegistry) throws {
+    init(host: String, port: Int, registry: PrometheusCollectorRegistry, status: RunStatus = RunStatus()) throws {
         self.registry = registry
+        self.status = status
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw MetricsEndpoint.failure("socket", host: host, port: port) }
         var yes: Int32 = 1
@@ -72,17 +75,15 @@ final class MetricsEndpoint: @unchecked Sendable {
         guard count > 0 else { return }
         let line = String(decoding: request[..<count].prefix { $0 != 13 && $0 != 10 }, as: UTF8.self)
         let parts = line.split(separator: " ")
-        let body: [UInt8]
-        let status: String
-        if parts.count >= 2, parts[0] == "GET", parts[1] == "/metrics" || parts[1].hasPrefix("/metrics?") {
-            status = "200 OK"
-            body = registry.emitToBuffer()
-        } else {
-            status = "404 Not Found"
-            body = Array("only GET /metrics is served here\n".utf8)
+        let path = parts.count >= 2 && parts[0] == "GET" ? parts[1].split(separator: "?").first ?? "" : ""
+        let (code, type, body): (String, String, [UInt8])
+        switch path {
+        case "/metrics": (code, type, body) = ("200 OK", "text/plain; version=0.0.4", registry.emitToBuffer())
+        case "/status": (code, type, body) = ("200 OK", "application/json", status.json())
+        default: (code, type, body) = ("404 Not Found", "text/plain", Array("GET /metrics or /status\n".utf8))
         }
         let head =
-            "HTTP/1.1 \(status)\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
+            "HTTP/1.1 \(code)\r\nContent-Type: \(type); charset=utf-8\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
         writeAll(client, Array(head.utf8) + body)
     }
 

@@ -15,6 +15,15 @@ final class PoolWorker {
     var lastHeard = ContinuousClock.now
     /// Whether the log has said how this worker's frames travel.
     var transportLogged = false
+    /// Examples per second of compute, averaged over its recent partials; nil before the first.
+    private(set) var examplesPerSecond: Double?
+
+    /// Counts one partial's compute: `examples` in `seconds`.
+    func recordCompute(seconds: Double, examples: Int) {
+        guard seconds > 0, seconds.isFinite, examples > 0 else { return }
+        let speed = Double(examples) / seconds
+        examplesPerSecond = examplesPerSecond.map { 0.8 * $0 + 0.2 * speed } ?? speed
+    }
 
     init(peer: PeerID, rank: Int, name: String, address: String?) {
         self.peer = peer

@@ -92,6 +92,7 @@ final class StepExchange {
             timings.compute += seconds
             timings.computeSlowest = max(timings.computeSlowest, seconds)
             timings.examplesByWorker[worker.rank, default: 0] += Int(partial.exampleCount)
+            worker.recordCompute(seconds: seconds, examples: Int(partial.exampleCount))
         }
         switch partial.gradients {
         case .float16(let bits): decode(bits, from: .float16)

@@ -24,15 +24,18 @@ final class WorkerPool: TimedGradientSource {
     private let validator: PartialValidator
     /// Made once the data is known (`start`).
     private var arbiter: Arbiter?
+    /// `/status`, and the warning when a step waits longer than usual.
+    private let watch: StepWatch
 
     var workerCount: Int { membership.workers.count }
     var mixedArithmetic: [String] { membership.mixedArithmetic }
 
     init(
         transport: any CoordinatorTransport, settings: PoolSettings, layout: ParameterLayout, plan: ShardPlan,
-        supervisor: LocalWorkers?, log: Logger
+        supervisor: LocalWorkers?, status: RunStatus = RunStatus(), log: Logger
     ) {
         self.settings = settings
+        watch = StepWatch(status: status, log: log)
         self.plan = plan
         self.layout = layout
         self.log = log
@@ -89,6 +92,7 @@ final class WorkerPool: TimedGradientSource {
         var bytes = 0
         for worker in membership.workers { bytes += try request(from: worker, accumulator: accumulator) }
         exchange.finishSending(bytes: bytes)
+        watch.begin(step: step, membership: membership, work: exchange.work, accumulator: accumulator)
     }
 
     func computePartials(
@@ -100,8 +104,10 @@ final class WorkerPool: TimedGradientSource {
             membership.checkLiveness(step: step)
             try membership.checkMinimum()
             exchange.received(bytes: try receiveOne(timeout: settings.heartbeat, accumulator: accumulator))
+            watch.check(step: step, membership: membership, work: exchange.work, accumulator: accumulator)
         }
         lastTimings = exchange.finish(lostWorkers: membership.lost, rejectedMessages: rejected)
+        watch.finish(step: step, membership: membership)
     }
 
     /// Asks `worker` for its shards' partials (`StepExchange.request`); a worker that cannot be
