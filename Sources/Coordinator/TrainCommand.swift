@@ -211,31 +211,35 @@ struct TrainCommand: ParsableCommand {
         let level = quiet ? .warning : Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in TerminalLogHandler(label: label, logLevel: level) }
         let log = Logger(label: "descent.coordinator")
-        log.info("\(arithmetic.summary)")
-        for notice in notices { log.warning("\(notice)") }
         BLAS.setThreads(threads)
         AllocatorTuning.keepMessageBuffersOnHeap()
 
         Interruption.install()
         do {
-            try train(arithmetic: arithmetic, log: log)
+            try train(arithmetic: arithmetic, notices: notices, log: log)
         } catch CoordinatorError.interrupted(let signal) {
             FileHandle.standardError.write(Data("Error: interrupted by signal \(signal)\n".utf8))
             throw ExitCode(128 + signal)
         }
     }
 
-    private func train(arithmetic: RunArithmetic, log: Logger) throws {
+    /// Trains once the data, model and flags are known to fit, saying first how it computes.
+    private func train(arithmetic: RunArithmetic, notices: [String], log: Logger) throws {
         var job = try TrainingJob.prepare(self)
         job.arithmetic = arithmetic
+        log.info("\(arithmetic.summary)")
+        for notice in notices { log.warning("\(notice)") }
+        let status = RunStatus()
         try KernelCheck.verify(
             shape: job.options.shape, columns: min(64, job.train.count), kernel: arithmetic.kernel)
         var endpoint: MetricsEndpoint?
         if let metricsPort {
             let live = TrainingMetrics()
-            endpoint = try MetricsEndpoint(host: metricsHost, port: metricsPort, registry: live.registry)
+            endpoint = try MetricsEndpoint(
+                host: metricsHost, port: metricsPort, registry: live.registry, status: status)
             job.liveMetrics = live
-            log.info("Prometheus metrics at http://\(metricsHost):\(endpoint!.port)/metrics")
+            log.info(
+                "Prometheus metrics at http://\(metricsHost):\(endpoint!.port)/metrics, the run's state at /status")
         }
         defer { endpoint?.stop() }
         let plan = try ShardPlan(exampleCount: job.train.count, shards: job.options.shards)
@@ -247,13 +251,15 @@ struct TrainCommand: ParsableCommand {
             try job.run(source: source, log: log)
             return
         }
-        try runDistributed(job, plan: plan, layout: layout, log: log)
+        try runDistributed(job, plan: plan, layout: layout, status: status, log: log)
     }
 
     /// The workers' count, as the default shard count.
     var workerCount: Int { workers ?? localWorkers ?? 1 }
 
-    private func runDistributed(_ job: TrainingJob, plan: ShardPlan, layout: ParameterLayout, log: Logger) throws {
+    private func runDistributed(
+        _ job: TrainingJob, plan: ShardPlan, layout: ParameterLayout, status: RunStatus, log: Logger
+    ) throws {
         let (endpoint, socketDirectory) = try listeningEndpoint()
         defer { if let socketDirectory { try? FileManager.default.removeItem(atPath: socketDirectory) } }
         var options = transportOptions(layout: layout)
@@ -280,7 +286,8 @@ struct TrainCommand: ParsableCommand {
             workerTimeout: .seconds(workerTimeout), threads: threads, seed: job.options.seed, compress: compress,
             arithmetic: job.arithmetic)
         let pool = WorkerPool(
-            transport: transport, settings: settings, layout: layout, plan: plan, supervisor: local, log: log)
+            transport: transport, settings: settings, layout: layout, plan: plan, supervisor: local, status: status,
+            log: log)
         do {
             try pool.start(dataset: job.train)
         } catch {
