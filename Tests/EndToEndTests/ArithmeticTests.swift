@@ -144,6 +144,33 @@ extension EndToEnd {
             for worker in good { #expect(try await worker.wait(timeout: .seconds(20)).succeeded) }
         }
 
+        @Test func allowMixedArithmeticAdmitsThePinnedWorkerAndSaysTheRunIsNotReproducible() async throws {
+            let scratch = try ScratchDirectory("mixed-allowed")
+            let reaper = ProcessReaper()
+            defer { reaper.killAll() }
+            let csv = try LabelledData.synthetic().write(to: scratch.file("data.csv"))
+            let endpoint = "tcp://127.0.0.1:\(try FreePort.next())"
+            let out = scratch.file("mixed.safetensors")
+            let coordinator = reaper.track(
+                try Descent.launchCoordinator(
+                    Self.flags(csv) + [
+                        "--workers", "2", "--allow-mixed-arithmetic", "--bind", endpoint, "--out", out,
+                    ], in: scratch))
+            let arguments = ["--connect", endpoint, "--register-timeout", "30"]
+            _ = reaper.track(
+                try Descent.launchWorker(
+                    arguments + ["--name", "pinned"], environment: ["OPENBLAS_CORETYPE": "Sandybridge"], in: scratch))
+            _ = reaper.track(try Descent.launchWorker(arguments + ["--name", "plain"], in: scratch))
+            let outcome = try await coordinator.wait(timeout: .seconds(60))
+            try #require(outcome.succeeded, "\(outcome.transcript)")
+            #expect(
+                outcome.stderrLines.contains { $0.contains("warning") && $0.contains("not bit-reproducible") },
+                "no warning that the run is not bit-reproducible\n\(outcome.transcript)")
+            let inspected = try await Descent.coordinator(["inspect", out], in: scratch)
+            #expect(inspected.stdout.contains("bit_reproducible=false"), "\(inspected.stdout)")
+            #expect(inspected.stdout.contains("mixed_arithmetic_workers=pinned"), "\(inspected.stdout)")
+        }
+
         @Test func autoReplacesAFallbackKernelAndTheModelSaysWhich() async throws {
             let scratch = try ScratchDirectory("fallback-kernel")
             let csv = try LabelledData.synthetic().write(to: scratch.file("data.csv"))
