@@ -164,7 +164,9 @@ final class Membership {
     /// not host that shard, or the count is not the shard's.
     func markReady(shardID: UInt32, examples: UInt32, by worker: PoolWorker) -> Bool {
         let shard = Int(shardID)
-        guard shard < plan.shardCount, worker.shards.contains(shard), Int(examples) == plan.ranges[shard].count else {
+        guard shard < plan.shardCount, worker.shards.contains(shard) || worker.incoming.contains(shard),
+            Int(examples) == plan.ranges[shard].count
+        else {
             return false
         }
         worker.ready.insert(shard)
@@ -187,6 +189,49 @@ final class Membership {
                 assign(shard, to: joiner)
             }
             log.info("worker \(joiner.rank) (\(joiner.label)) joined with shard(s) \(joiner.shards.sorted())")
+        }
+    }
+
+    // MARK: Placement by speed
+
+    /// Shards moved to a faster worker since the run began.
+    private(set) var moves = 0
+
+    /// Starts the move that most shortens the step (`Placement.rebalance`): the faster worker is
+    /// sent the shard while the slower one goes on computing it; `completeMoves` hands it over.
+    func startMove() {
+        guard workers.allSatisfy({ $0.incoming.isEmpty }), firstUnready == nil else { return }
+        let holdings = Dictionary(uniqueKeysWithValues: workers.map { ($0.rank, $0.shards) })
+        let speeds = workers.reduce(into: [Int: Double]()) { $0[$1.rank] = $1.examplesPerSecond }
+        guard let move = Placement.rebalance(holdings: holdings, sizes: plan.ranges.map(\.count), speeds: speeds),
+            let target = workers.first(where: { $0.rank == move.to })
+        else { return }
+        let (before, after) = (move.slowestBefore * 1000, move.slowestAfter * 1000)
+        log.info(
+            """
+            shard \(move.shard) moves from worker \(move.from) to worker \(move.to) (\(target.label)), by measured \
+            speed: the slowest share of a step \(String(format: "%.2f", before)) → \(String(format: "%.2f", after)) ms
+            """)
+        target.incoming.insert(move.shard)
+        shardSender.send(move.shard, to: target)
+        pumpShards()
+    }
+
+    /// At a step boundary: a shard now held by the worker it was moving to is computed there.
+    func completeMoves() {
+        for target in workers {
+            for shard in target.incoming.sorted() where target.ready.contains(shard) {
+                target.incoming.remove(shard)
+                guard let rank = owner[shard], rank != target.rank else { continue }
+                if let source = workers.first(where: { $0.rank == rank }) {
+                    source.shards.remove(shard)
+                    source.ready.remove(shard)
+                }
+                owner[shard] = target.rank
+                target.shards.insert(shard)
+                moves += 1
+                log.info("shard \(shard) is computed by worker \(target.rank) (\(target.label)) from now on")
+            }
         }
     }
 
@@ -220,6 +265,7 @@ final class Membership {
     /// Makes `worker` the owner of `shard` and starts sending it the shard's examples.
     private func assign(_ shard: Int, to worker: PoolWorker) {
         owner[shard] = worker.rank
+        worker.incoming.remove(shard)
         worker.shards.insert(shard)
         shardSender.send(shard, to: worker)
         pumpShards()
@@ -233,7 +279,9 @@ final class Membership {
         guard let dataset else { return }
         shardSender.pump(
             dataset: dataset,
-            stillOwned: { shard, worker in owner[shard] == worker.rank && workers.contains { $0 === worker } },
+            stillOwned: { shard, worker in
+                (owner[shard] == worker.rank || worker.incoming.contains(shard)) && workers.contains { $0 === worker }
+            },
             unreachable: { worker in
                 // The worker is gone; the next liveness check moves the shard on.
                 worker.lastHeard = .now - settings.workerTimeout - .seconds(1)

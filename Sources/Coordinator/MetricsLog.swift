@@ -53,6 +53,7 @@ final class MetricsLog {
                     }))
         }
         line.add("lost_workers", t.lostWorkers)
+        line.add("shard_moves", t.shardMoves)
         line.add("rejected_messages", t.rejectedMessages)
         try append(line)
     }

@@ -12,6 +12,8 @@ final class PoolWorker {
     var label: String { address.map { "\(name) at \($0)" } ?? name }
     var shards: Set<Int> = []
     var ready: Set<Int> = []
+    /// Shards on their way here from a slower worker, which computes them until they are ready here.
+    var incoming: Set<Int> = []
     var lastHeard = ContinuousClock.now
     /// Whether the log has said how this worker's frames travel.
     var transportLogged = false

@@ -63,7 +63,7 @@ final class StepExchange {
     /// asked of it; returns the bytes sent.
     @discardableResult
     func request(from worker: PoolWorker, accumulator: GradientAccumulator) throws(WireError) -> Int {
-        let shards = worker.ready.sorted().filter {
+        let shards = worker.ready.intersection(worker.shards).sorted().filter {
             work[$0] != nil && askedOf[$0] != worker.rank && !accumulator.has(shard: $0)
         }
         guard !shards.isEmpty else { return 0 }
@@ -135,9 +135,10 @@ final class StepExchange {
 
     /// Ends the step: its timings, with the pool's running counts of lost workers and rejected
     /// messages.
-    func finish(lostWorkers: Int, rejectedMessages: Int) -> StepTimings {
+    func finish(lostWorkers: Int, rejectedMessages: Int, shardMoves: Int = 0) -> StepTimings {
         begun = nil
         timings.lostWorkers = lostWorkers
+        timings.shardMoves = shardMoves
         timings.rejectedMessages = rejectedMessages
         timings.reduce = reduce.inSeconds
         lastBytesReceivedShared = inbox.sharedBytesReceived - sharedBytesBefore

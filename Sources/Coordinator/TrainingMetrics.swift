@@ -17,12 +17,14 @@ final class TrainingMetrics {
     private let bitReproducible: Metrics.Gauge
     private let examples: Metrics.Counter
     private let lostWorkers: Metrics.Counter
+    private let shardMoves: Metrics.Counter
     private let rejectedMessages: Metrics.Counter
     private let bytesSent: Metrics.Counter
     private let bytesReceived: Metrics.Counter
     private let bytesReceivedShared: Metrics.Counter
     private let phases: [(KeyPath<StepTimings, Double>, Metrics.Timer)]
     private var lastLost = 0
+    private var lastMoves = 0
     private var lastRejected = 0
 
     init() {
@@ -44,6 +46,7 @@ final class TrainingMetrics {
         bitReproducible = Metrics.Gauge(label: "descent_bit_reproducible")
         examples = Metrics.Counter(label: "descent_examples_total")
         lostWorkers = Metrics.Counter(label: "descent_workers_lost_total")
+        shardMoves = Metrics.Counter(label: "descent_shard_moves_total")
         rejectedMessages = Metrics.Counter(label: "descent_rejected_messages_total")
         bytesSent = Metrics.Counter(label: "descent_bytes_sent_total")
         bytesReceived = Metrics.Counter(label: "descent_bytes_received_total")
@@ -83,6 +86,8 @@ final class TrainingMetrics {
         lostWorkers.increment(by: max(0, t.lostWorkers - lastLost))
         rejectedMessages.increment(by: max(0, t.rejectedMessages - lastRejected))
         lastLost = t.lostWorkers
+        shardMoves.increment(by: max(0, t.shardMoves - lastMoves))
+        lastMoves = t.shardMoves
         lastRejected = t.rejectedMessages
         for (path, timer) in phases { timer.recordSeconds(t[keyPath: path]) }
     }

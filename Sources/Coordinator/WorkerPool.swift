@@ -89,6 +89,9 @@ final class WorkerPool: TimedGradientSource {
     ) throws {
         exchange.begin(step: step, parameters: p, work: work)
         membership.admitJoiners()
+        membership.completeMoves()
+        // Speeds are averages over several partials: a move is considered every few steps.
+        if step % 8 == 0 { membership.startMove() }
         var bytes = 0
         for worker in membership.workers { bytes += try request(from: worker, accumulator: accumulator) }
         exchange.finishSending(bytes: bytes)
@@ -106,7 +109,8 @@ final class WorkerPool: TimedGradientSource {
             exchange.received(bytes: try receiveOne(timeout: settings.heartbeat, accumulator: accumulator))
             watch.check(step: step, membership: membership, work: exchange.work, accumulator: accumulator)
         }
-        lastTimings = exchange.finish(lostWorkers: membership.lost, rejectedMessages: rejected)
+        lastTimings = exchange.finish(
+            lostWorkers: membership.lost, rejectedMessages: rejected, shardMoves: membership.moves)
         watch.finish(step: step, membership: membership)
     }
 

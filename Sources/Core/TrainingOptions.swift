@@ -58,6 +58,8 @@ public struct StepTimings: Sendable, Equatable {
     public var examplesByWorker: [Int: Int] = [:]
     /// Workers lost since the run began.
     public var lostWorkers = 0
+    /// Shards moved to a faster worker since the run began (placement by measured speed).
+    public var shardMoves = 0
     /// Messages dropped since the run began: undecodable, from strangers, stale or implausible.
     public var rejectedMessages = 0
 
