@@ -200,6 +200,9 @@ final class Membership {
     /// Starts the move that most shortens the step (`Placement.rebalance`): the faster worker is
     /// sent the shard while the slower one goes on computing it; `completeMoves` hands it over.
     func startMove() {
+        // A 16-bit run's error feedback lives with the worker that computes a shard: a move would
+        // change the bits (as a lost worker does), so shards move by speed only in Float32 runs.
+        guard settings.compress == .float32 else { return }
         guard workers.allSatisfy({ $0.incoming.isEmpty }), firstUnready == nil else { return }
         let holdings = Dictionary(uniqueKeysWithValues: workers.map { ($0.rank, $0.shards) })
         let speeds = workers.reduce(into: [Int: Double]()) { $0[$1.rank] = $1.examplesPerSecond }
