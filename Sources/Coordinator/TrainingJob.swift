@@ -50,6 +50,9 @@ struct TrainingJob {
         let test = try testSpec?.load(split: .test)
         try test?.validate(for: shape)
 
+        if command.shards == .auto {
+            options.shards = try automaticShards(command, options: options, examples: train.count)
+        }
         let plan = try ShardPlan(exampleCount: train.count, shards: options.shards)
         let stepsPerEpoch = try BatchSchedule(plan: plan, batch: options.batch, seed: options.seed).stepsPerEpoch
         options.schedule = try schedule(command, totalSteps: options.steps ?? options.epochs * stepsPerEpoch)
@@ -90,7 +93,11 @@ struct TrainingJob {
         options.epochs = command.epochs
         options.steps = command.steps
         options.seed = command.seed
-        options.shards = command.shards ?? command.workerCount
+        if case .count(let count) = command.shards {
+            options.shards = count
+        } else {
+            options.shards = command.workerCount
+        }
         return options
     }
 
@@ -107,6 +114,22 @@ struct TrainingJob {
             throw ConfigurationError.invalid(
                 field: "--lr-schedule", reason: "'\(command.lrSchedule)' is not one of constant, step, cosine")
         }
+    }
+
+    /// `--shards auto`: a resumed run's shard count (its bits depend on it), else
+    /// `ShardPlan.automaticCount` for the batch and the workers (threads, in-process).
+    private static func automaticShards(_ command: TrainCommand, options: TrainingOptions, examples: Int) throws
+        -> Int
+    {
+        if let resume = command.resume, let name = try? Checkpoint.list(resume).last,
+            let file = try? SafetensorsFile.read(from: PathName.join(resume, name)),
+            let text = file.metadata["shards"], let count = Int(text)
+        {
+            return count
+        }
+        let perStep = options.batch == 0 ? examples : min(options.batch, examples)
+        let workers = command.inProcess ? command.threads : command.workerCount
+        return ShardPlan.automaticCount(examplesPerStep: perStep, exampleCount: examples, workers: workers)
     }
 
     /// Fails before training, not after it, when an output could never be written.

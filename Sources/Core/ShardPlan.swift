@@ -27,3 +27,21 @@ public struct ShardPlan: Sendable, Equatable {
         self.ranges = ranges
     }
 }
+
+extension ShardPlan {
+    /// The fewest examples a shard should compute in a step: below this, a shard's gemms and its
+    /// partial's message cost more than the balance it buys.
+    public static let autoMinimumExamples = 32
+    /// Shards per worker that `--shards auto` aims at: a move then shifts a quarter of a worker's
+    /// share, so placement by speed can balance within about an eighth.
+    public static let autoShardsPerWorker = 4
+
+    /// The shard count `--shards auto` picks for `workers` workers computing `examplesPerStep`
+    /// examples a step: 4 per worker, but no shard under 32 examples a step, and never fewer
+    /// shards than workers or more than examples.
+    public static func automaticCount(examplesPerStep: Int, exampleCount: Int, workers: Int) -> Int {
+        let target = autoShardsPerWorker * workers
+        let affordable = examplesPerStep / autoMinimumExamples
+        return max(1, min(exampleCount, max(workers, min(target, affordable))))
+    }
+}

@@ -368,4 +368,16 @@ private func indices(_ selection: ExampleSelection) -> [Int] {
         #expect(accumulator.sum.array.map(\.bitPattern) == shardOrderSum(second).map(\.bitPattern))
         #expect(accumulator.examples == 10 && accumulator.correct == 0 && accumulator.lossSum == 2.5)
     }
+
+    /// `--shards auto`: 4 shards a worker, none under 32 examples a step, at least one a worker,
+    /// at most one an example.
+    @Test(arguments: [
+        (1024, 60_000, 2, 8), (128, 60_000, 2, 4), (64, 60_000, 2, 2), (32, 60_000, 4, 4), (0, 60_000, 2, 8),
+        (0, 3, 2, 2), (10, 10, 1, 1), (0, 2, 4, 2),
+    ])
+    func automaticShardCount(batch: Int, examples: Int, workers: Int, expected: Int) {
+        let perStep = batch == 0 ? examples : batch
+        #expect(
+            ShardPlan.automaticCount(examplesPerStep: perStep, exampleCount: examples, workers: workers) == expected)
+    }
 }
