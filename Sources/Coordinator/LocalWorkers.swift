@@ -64,7 +64,11 @@ final class LocalWorkers {
     func stop(grace: Duration) {
         let deadline = ContinuousClock.now + grace
         while processes.contains(where: \.isRunning), ContinuousClock.now < deadline { usleep(20_000) }
-        for process in processes where process.isRunning { kill(process.processIdentifier, SIGTERM) }
+        for process in processes where process.isRunning {
+            kill(process.processIdentifier, SIGTERM)
+            // A stopped worker (SIGSTOP) acts on SIGTERM only once continued.
+            kill(process.processIdentifier, SIGCONT)
+        }
         let killAt = ContinuousClock.now + .seconds(2)
         while processes.contains(where: \.isRunning), ContinuousClock.now < killAt { usleep(20_000) }
         for process in processes where process.isRunning {

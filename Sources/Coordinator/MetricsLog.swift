@@ -54,6 +54,7 @@ final class MetricsLog {
         }
         line.add("lost_workers", t.lostWorkers)
         line.add("shard_moves", t.shardMoves)
+        line.add("backups", t.backups)
         line.add("rejected_messages", t.rejectedMessages)
         try append(line)
     }

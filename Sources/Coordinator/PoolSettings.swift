@@ -13,4 +13,7 @@ struct PoolSettings {
     var compress: GradientEncoding = .float32
     /// The BLAS kernel and profile workers must compute with.
     var arithmetic: RunArithmetic = .current(threads: 1)
+    /// The least a step waits before the coordinator computes its missing shards itself
+    /// (`Backup`); nil: never.
+    var backupAfter: Duration? = .milliseconds(250)
 }

@@ -15,6 +15,8 @@ final class PoolWorker {
     /// Shards on their way here from a slower worker, which computes them until they are ready here.
     var incoming: Set<Int> = []
     var lastHeard = ContinuousClock.now
+    /// When its last partial arrived, for whatever step; nil before the first.
+    var lastPartial: ContinuousClock.Instant?
     /// Whether the log has said how this worker's frames travel.
     var transportLogged = false
     /// Examples per second of compute, averaged over its recent partials; nil before the first.

@@ -39,6 +39,9 @@ final class StepExchange {
         segmentCount = layout.segments.count
     }
 
+    /// When the step began.
+    var startedAt: ContinuousClock.Instant { started }
+
     /// Starts `step`: publishes its parameters; `request` then asks each worker for its shards.
     func begin(step: Int, parameters p: ParameterBuffer, work: [ShardWork]) {
         started = .now
@@ -123,6 +126,12 @@ final class StepExchange {
         timings.examplesByWorker[-1, default: 0] += examples
     }
 
+    /// Counts `examples` the coordinator computed in `seconds` because their partials were late.
+    func countBackup(examples: Int, seconds: Double) {
+        timings.examplesByWorker[-1, default: 0] += examples
+        timings.compute += seconds
+    }
+
     /// Counts time spent on the step's sum outside `gather`.
     func countReduce(_ duration: Duration) {
         reduce += duration
@@ -135,8 +144,9 @@ final class StepExchange {
 
     /// Ends the step: its timings, with the pool's running counts of lost workers and rejected
     /// messages.
-    func finish(lostWorkers: Int, rejectedMessages: Int, shardMoves: Int = 0) -> StepTimings {
+    func finish(lostWorkers: Int, rejectedMessages: Int, shardMoves: Int = 0, backups: Int = 0) -> StepTimings {
         begun = nil
+        timings.backups = backups
         timings.lostWorkers = lostWorkers
         timings.shardMoves = shardMoves
         timings.rejectedMessages = rejectedMessages

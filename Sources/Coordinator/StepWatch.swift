@@ -10,6 +10,9 @@ final class StepWatch {
     private var lastUpdate = ContinuousClock.now
     private let log: Logger
 
+    /// The usual step time so far, in seconds; nil before the first step ends.
+    var typicalStepSeconds: Double? { hang.typicalSeconds }
+
     init(status: RunStatus, log: Logger) {
         self.status = status
         self.log = log

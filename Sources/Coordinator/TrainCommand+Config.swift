@@ -10,7 +10,8 @@ extension TrainCommand {
             "dataset", "test-dataset", "layers", "activation", "init", "out", "optimizer", "lr", "momentum",
             "weight-decay", "lr-schedule", "lr-decay-epochs", "lr-decay-factor", "batch", "epochs", "steps", "seed",
             "workers", "local-workers", "shards", "threads", "compress", "bind", "curve-secret-key", "authorized-keys",
-            "register-timeout", "worker-timeout", "min-workers", "metrics", "checkpoint-dir", "checkpoint-every",
+            "register-timeout", "worker-timeout", "backup-after", "min-workers", "metrics", "checkpoint-dir",
+            "checkpoint-every",
             "resume", "metrics-port", "metrics-host", "log-level", "plot", "blas-kernel",
         ] { keys[key] = .option }
         for key in ["in-process", "insecure", "quiet", "allow-mixed-arithmetic"] { keys[key] = .flag }
@@ -26,11 +27,12 @@ extension TrainCommand {
             ("lr-decay-factor", "\(lrDecayFactor)"), ("batch", "\(batch)"), ("epochs", "\(epochs)"),
             ("steps", steps.map(String.init)), ("seed", "\(seed)"), ("workers", workers.map(String.init)),
             ("local-workers", localWorkers.map(String.init)), ("in-process", "\(inProcess)"),
-            ("shards", shards.map(String.init)), ("threads", "\(threads)"), ("blas-kernel", blasKernel),
+            ("shards", shards?.argument), ("threads", "\(threads)"), ("blas-kernel", blasKernel),
             ("allow-mixed-arithmetic", "\(allowMixedArithmetic)"), ("compress", compress.argument),
             ("bind", bind),
             ("curve-secret-key", curveSecretKey), ("authorized-keys", authorizedKeys), ("insecure", "\(insecure)"),
             ("register-timeout", "\(registerTimeout)"), ("worker-timeout", "\(workerTimeout)"),
+            ("backup-after", "\(backupAfter)"),
             ("min-workers", "\(minWorkers)"), ("metrics", metrics), ("checkpoint-dir", checkpointDir),
             ("checkpoint-every", "\(checkpointEvery)"), ("resume", resume),
             ("metrics-port", metricsPort.map(String.init)),

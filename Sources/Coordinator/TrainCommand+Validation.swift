@@ -39,6 +39,9 @@ extension TrainCommand {
         if checkpointEvery > 0, checkpointDir == nil, resume == nil {
             throw ValidationError("--checkpoint-every needs --checkpoint-dir")
         }
+        guard backupAfter >= 0, backupAfter.isFinite else {
+            throw ValidationError("--backup-after must be 0 (never) or a number of seconds, not \(backupAfter)")
+        }
         guard registerTimeout > 0, workerTimeout > 0 else {
             throw ValidationError("--register-timeout and --worker-timeout must be positive")
         }

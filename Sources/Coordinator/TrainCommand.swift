@@ -94,10 +94,10 @@ struct TrainCommand: ParsableCommand {
     var inProcess = false
 
     @Option(
-        help:
-            "The data is cut into K contiguous shards, the unit of work and of reduction (added in shard order). Default: the worker count (1 in-process)."
-    )
-    var shards: Int?
+        help: ArgumentHelp(
+            "The data is cut into K contiguous shards, the unit of work and of reduction (added in shard order). Default: the worker count (1 in-process). auto: 4 per worker, each at least 32 examples a step, so that placement by speed can balance (a resumed run keeps its checkpoint's K).",
+            valueName: "K|auto"))
+    var shards: ShardCount?
 
     @Option(
         help:
@@ -148,6 +148,12 @@ struct TrainCommand: ParsableCommand {
 
     @Option(help: "A worker silent this many seconds is declared lost; its shards move to the survivors.")
     var workerTimeout: Double = 10
+
+    @Option(
+        help: ArgumentHelp(
+            "A step waits at least this many seconds (and 4 usual steps) for a partial before the coordinator computes the shard itself; 0: never.",
+            valueName: "seconds"))
+    var backupAfter: Double = 0.25
 
     @Option(
         help:
@@ -284,7 +290,7 @@ struct TrainCommand: ParsableCommand {
         let settings = PoolSettings(
             expectedWorkers: workerCount, minWorkers: minWorkers, registerTimeout: .seconds(registerTimeout),
             workerTimeout: .seconds(workerTimeout), threads: threads, seed: job.options.seed, compress: compress,
-            arithmetic: job.arithmetic)
+            arithmetic: job.arithmetic, backupAfter: backupAfter > 0 ? .seconds(backupAfter) : nil)
         let pool = WorkerPool(
             transport: transport, settings: settings, layout: layout, plan: plan, supervisor: local, status: status,
             log: log)

@@ -18,6 +18,7 @@ final class TrainingMetrics {
     private let examples: Metrics.Counter
     private let lostWorkers: Metrics.Counter
     private let shardMoves: Metrics.Counter
+    private let backups: Metrics.Counter
     private let rejectedMessages: Metrics.Counter
     private let bytesSent: Metrics.Counter
     private let bytesReceived: Metrics.Counter
@@ -25,6 +26,7 @@ final class TrainingMetrics {
     private let phases: [(KeyPath<StepTimings, Double>, Metrics.Timer)]
     private var lastLost = 0
     private var lastMoves = 0
+    private var lastBackups = 0
     private var lastRejected = 0
 
     init() {
@@ -47,6 +49,7 @@ final class TrainingMetrics {
         examples = Metrics.Counter(label: "descent_examples_total")
         lostWorkers = Metrics.Counter(label: "descent_workers_lost_total")
         shardMoves = Metrics.Counter(label: "descent_shard_moves_total")
+        backups = Metrics.Counter(label: "descent_backup_shards_total")
         rejectedMessages = Metrics.Counter(label: "descent_rejected_messages_total")
         bytesSent = Metrics.Counter(label: "descent_bytes_sent_total")
         bytesReceived = Metrics.Counter(label: "descent_bytes_received_total")
@@ -88,6 +91,8 @@ final class TrainingMetrics {
         lastLost = t.lostWorkers
         shardMoves.increment(by: max(0, t.shardMoves - lastMoves))
         lastMoves = t.shardMoves
+        backups.increment(by: max(0, t.backups - lastBackups))
+        lastBackups = t.backups
         lastRejected = t.rejectedMessages
         for (path, timer) in phases { timer.recordSeconds(t[keyPath: path]) }
     }

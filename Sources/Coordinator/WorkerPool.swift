@@ -26,6 +26,8 @@ final class WorkerPool: TimedGradientSource {
     private var arbiter: Arbiter?
     /// `/status`, and the warning when a step waits longer than usual.
     private let watch: StepWatch
+    /// When the coordinator computes late shards itself.
+    private var backup: Backup
 
     var workerCount: Int { membership.workers.count }
     var mixedArithmetic: [String] { membership.mixedArithmetic }
@@ -44,6 +46,8 @@ final class WorkerPool: TimedGradientSource {
         membership = Membership(
             settings: settings, shape: layout.shape, plan: plan, outbox: outbox, supervisor: supervisor, log: log)
         exchange = StepExchange(outbox: outbox, inbox: inbox, layout: layout, log: log)
+        // A 16-bit partial is the worker's rounding of its own: only Float32 ones can be stood in for.
+        backup = Backup(after: settings.compress == .float32 ? settings.backupAfter : nil)
         validator = PartialValidator(
             shardCount: plan.shardCount, segments: layout.segments.map(\.range), encoding: settings.compress)
     }
@@ -96,27 +100,72 @@ final class WorkerPool: TimedGradientSource {
         for worker in membership.workers { bytes += try request(from: worker, accumulator: accumulator) }
         exchange.finishSending(bytes: bytes)
         watch.begin(step: step, membership: membership, work: exchange.work, accumulator: accumulator)
+        // The suspects' shards, computed here while the other workers compute theirs.
+        let suspected = exchange.work.keys.filter { membership.owner[$0].map(backup.isSuspect) ?? false }
+        if !suspected.isEmpty { try backUp(suspected.sorted(), accumulator: accumulator, late: false) }
     }
 
     func computePartials(
         step: Int, parameters p: ParameterBuffer, work: [ShardWork], into accumulator: GradientAccumulator
     ) throws {
         if exchange.begun != step { try beginPartials(step: step, parameters: p, work: work, into: accumulator) }
+        let due = backup.due(started: exchange.startedAt, typicalSeconds: watch.typicalStepSeconds)
         while !accumulator.isComplete {
             try Interruption.check()
             membership.checkLiveness(step: step)
             try membership.checkMinimum()
-            exchange.received(bytes: try receiveOne(timeout: settings.heartbeat, accumulator: accumulator))
+            let wait = due.map { min(settings.heartbeat, max(.zero, $0 - .now)) } ?? settings.heartbeat
+            exchange.received(bytes: try receiveOne(timeout: wait, accumulator: accumulator))
             watch.check(step: step, membership: membership, work: exchange.work, accumulator: accumulator)
+            if let due, ContinuousClock.now >= due, !accumulator.isComplete {
+                try backUp(exchange.work.keys.sorted(), accumulator: accumulator, late: true)
+            }
         }
         lastTimings = exchange.finish(
-            lostWorkers: membership.lost, rejectedMessages: rejected, shardMoves: membership.moves)
+            lostWorkers: membership.lost, rejectedMessages: rejected, shardMoves: membership.moves,
+            backups: backup.shards)
         watch.finish(step: step, membership: membership)
+    }
+
+    /// Computes those of `shards` whose partials are not in yet on the coordinator (`Backup`):
+    /// a suspect's at the start of a step, or every missing one once the step is `late`. A late
+    /// worker that had sent nothing this step becomes a suspect, and its speed sample is the wait.
+    private func backUp(_ shards: [Int], accumulator: GradientAccumulator, late: Bool) throws {
+        guard let arbiter, let parameters = exchange.parameters else { return }
+        let started = ContinuousClock.now
+        var byOwner: [Int: [Int]] = [:]
+        var examples = 0
+        for shard in shards where !accumulator.has(shard: shard) {
+            guard let work = exchange.work[shard] else { continue }
+            examples += try arbiter.settle(work, step: exchange.step, parameters: parameters.values, into: accumulator)
+            byOwner[membership.owner[shard] ?? -1, default: []].append(shard)
+        }
+        guard !byOwner.isEmpty else { return }
+        exchange.countBackup(examples: examples, seconds: (ContinuousClock.now - started).inSeconds)
+        let owners = byOwner.keys.sorted().compactMap { rank in membership.workers.first { $0.rank == rank } }
+        let silent = late ? owners.filter { ($0.lastPartial ?? exchange.startedAt) <= exchange.startedAt } : []
+        let suspects = backup.computed(byOwner.values.reduce(0) { $0 + $1.count }, silent: Set(silent.map(\.rank)))
+        guard late else { return }
+        let waited = (started - exchange.startedAt).inSeconds
+        let usual = watch.typicalStepSeconds.map { String(format: " (usually %.3f s)", $0) } ?? ""
+        for worker in owners {
+            let shards = byOwner[worker.rank] ?? []
+            worker.recordCompute(
+                seconds: waited, examples: shards.reduce(0) { $0 + (exchange.work[$1]?.selection.count ?? 0) })
+            let then = suspects.contains(worker.rank) ? "; it is not asked again until it answers" : ""
+            log.info(
+                """
+                step \(exchange.step) waited \(String(format: "%.3f", waited)) s\(usual) for worker \(worker.rank) \
+                (\(worker.label)): the coordinator computed its shard(s) \(shards) itself, and drops its own \
+                partials if they come\(then)
+                """)
+        }
     }
 
     /// Asks `worker` for its shards' partials (`StepExchange.request`); a worker that cannot be
     /// reached is lost. Returns the bytes sent.
     private func request(from worker: PoolWorker, accumulator: GradientAccumulator) throws -> Int {
+        guard !backup.isSuspect(worker.rank) else { return 0 }
         do {
             return try exchange.request(from: worker, accumulator: accumulator)
         } catch {
@@ -170,6 +219,11 @@ final class WorkerPool: TimedGradientSource {
     /// Adds `partial` if the validator accepts it. A poisoned one is overruled: the coordinator
     /// computes that shard itself (`Arbiter`), and the worker is dropped.
     private func take(_ partial: Partial, from worker: PoolWorker, accumulator: GradientAccumulator?) throws {
+        worker.lastPartial = .now
+        if backup.answered(worker.rank) {
+            log.info(
+                "worker \(worker.rank) (\(worker.label)) answers again: it is asked for its shards from the next step")
+        }
         guard let accumulator else {
             rejected += 1
             return

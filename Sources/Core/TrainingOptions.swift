@@ -60,6 +60,8 @@ public struct StepTimings: Sendable, Equatable {
     public var lostWorkers = 0
     /// Shards moved to a faster worker since the run began (placement by measured speed).
     public var shardMoves = 0
+    /// Shards the coordinator computed because their partials were late, since the run began.
+    public var backups = 0
     /// Messages dropped since the run began: undecodable, from strangers, stale or implausible.
     public var rejectedMessages = 0
 

@@ -329,7 +329,11 @@ extension EndToEnd {
             let out = scratch.file("stall.safetensors")
             let coordinator = reaper.track(
                 try Descent.launchCoordinator(
-                    common + ["--local-workers", "3", "--worker-timeout", String(workerTimeout), "--out", out],
+                    // The loss is under test: no backup computation lets the run finish before it.
+                    common + [
+                        "--local-workers", "3", "--worker-timeout", String(workerTimeout), "--backup-after", "0",
+                        "--out", out,
+                    ],
                     environment: ["DESCENT_FAULTS": "stall@0=5"], in: scratch))
             var stalled: ProcessTable.Entry?
             let stopped = await Poll.until(timeout: .seconds(30)) {
@@ -371,7 +375,9 @@ extension EndToEnd {
             let reaper = ProcessReaper()
             defer { reaper.killAll() }
             let csv = try LabelledData.synthetic().write(to: scratch.file("data.csv"))
-            let common = SyntheticTraining.flags(csv: csv, batch: Self.batch, steps: 150) + ["--shards", "2"]
+            // Long enough for the continued worker to say hello again (after 5 s of silence) and be
+            // welcomed while the run lasts: the coordinator computes its shard meanwhile (backup).
+            let common = SyntheticTraining.flags(csv: csv, batch: Self.batch, steps: 400) + ["--shards", "2"]
             let reference = scratch.file("in-process.safetensors")
             try await SyntheticTraining.run(common + ["--in-process", "--out", reference], in: scratch)
 

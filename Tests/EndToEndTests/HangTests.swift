@@ -3,7 +3,8 @@ import Testing
 
 extension EndToEnd {
     /// A stuck run explains itself from outside (issue 20): the log and `/status` name the worker
-    /// a step waits for, its shards and when it was last heard.
+    /// a step waits for, its shards and when it was last heard. Backup computation is off
+    /// (`--backup-after 0`), as it is for a 16-bit run: otherwise the coordinator would not wait.
     @Suite("A hang explains itself")
     struct HangTests {
         @Test func statusAndTheLogNameAStalledWorker() async throws {
@@ -15,7 +16,8 @@ extension EndToEnd {
             let coordinator = reaper.track(
                 try Descent.launchCoordinator(
                     SyntheticTraining.flags(csv: csv, batch: 64, steps: 30) + [
-                        "--local-workers", "2", "--worker-timeout", "60", "--metrics-port", String(port), "--out",
+                        "--local-workers", "2", "--worker-timeout", "60", "--backup-after", "0",
+                        "--metrics-port", String(port), "--out",
                         scratch.file("out.safetensors"),
                     ],
                     environment: ["DESCENT_FAULTS": "stall@1=5"], in: scratch))
