@@ -7,13 +7,16 @@ Scenarios (each prints Descent's figure, PyTorch's and their ratio):
   single  one process, 784-256-128-10, batch 512, for each of --threads T (T > 1: --shards T): examples/s
   ddp     2 local workers (1 thread each) vs DDP with gloo, 2 ranks, global batch 1024: examples/s
   full    full batch (all 60,000 examples every step), 1 thread: steps/s and peak RSS
+  straggler  the ddp row with worker/rank 1 at half speed (stopped and continued in turns of 3 ms,
+          by this script): each side's throughput as a fraction of its own undisturbed run.
+          Descent runs --shards 8, so that shards can follow the compute (issue 20)
 
 Descent's figures are the median step of `coordinator train --metrics` (first tenth dropped);
 PyTorch's the median step of the same loop, timed the same way. Each row runs the two sides
 alternately --repeat times and prints the medians and the median of the pairs' ratios. Needs `torch` (pip) and the
 release binaries (swift build -c release).
 """
-import argparse, gzip, json, os, resource, socket, statistics, struct, subprocess, sys, tempfile, time
+import argparse, gzip, json, os, resource, signal, socket, statistics, struct, subprocess, sys, tempfile, threading, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("DESCENT_BIN", os.path.join(ROOT, ".build", "release"))
@@ -38,17 +41,78 @@ def median_after_warmup(times):
 
 # ---------------------------------------------------------------- Descent
 
-def descent(mode, batch, steps, threads):
+def mean_after_warmup(times):
+    return statistics.fmean(times[len(times) // 10:])
+
+
+class Throttle:
+    """Stops and continues a process in turns of `ms` milliseconds: half speed, as a noisy
+    neighbour or a throttled VM would leave it."""
+
+    def __init__(self, pid, ms=3):
+        self.pid, self.ms, self.running = pid, ms, True
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    def loop(self):
+        try:
+            while self.running:
+                os.kill(self.pid, signal.SIGSTOP)
+                time.sleep(self.ms / 1000)
+                os.kill(self.pid, signal.SIGCONT)
+                time.sleep(self.ms / 1000)
+        except ProcessLookupError:
+            pass
+
+    def stop(self):
+        self.running = False
+        self.thread.join()
+        try:
+            os.kill(self.pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+
+
+def child_with_argument(parent, argument, timeout=60):
+    """The pid of a child of `parent` whose command line holds `argument`."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    args = f.read().split(b"\0")
+            except OSError:
+                continue
+            if ppid == parent and argument.encode() in args:
+                return int(pid)
+        time.sleep(0.01)
+    raise RuntimeError(f"no child of {parent} with argument {argument}")
+
+
+def descent(mode, batch, steps, threads, slow_worker=None):
+    """`slow_worker`: the name of a local worker to run at half speed (throughput then counts
+    every step after the first tenth, not the median: the run's pace changes as shards move)."""
     with tempfile.TemporaryDirectory() as tmp:
         metrics = os.path.join(tmp, "m.jsonl")
         cmd = [os.path.join(BIN, "coordinator"), "train", *mode, "--dataset", "fashion-mnist",
                "--test-dataset", "fashion-mnist", "--layers", ",".join(map(str, LAYERS)),
                "--batch", str(batch), "--steps", str(steps), "--threads", str(threads),
                "--metrics", metrics, "--out", os.path.join(tmp, "m.safetensors"), "--quiet"]
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        throttle = Throttle(child_with_argument(run.pid, slow_worker)) if slow_worker else None
+        out, err = run.communicate()
+        if throttle:
+            throttle.stop()
+        if run.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{err}")
         summary = json.loads(out.strip().splitlines()[-1])
         lines = [json.loads(l) for l in open(metrics) if '"event"' not in l]
-        step = median_after_warmup([l["step_s"] for l in lines])
+        pick = mean_after_warmup if slow_worker else median_after_warmup
+        step = pick([l["step_s"] for l in lines])
         examples = statistics.median(l["examples"] for l in lines)
         return {"examples_per_s": examples / step, "steps_per_s": 1 / step,
                 "peak_rss_mb": summary.get("peak_rss_mb", 0.0)}
@@ -105,7 +169,7 @@ def torch_full_batch(steps):
     return json.loads(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
 
 
-def ddp_rank(rank, world, port, batch, steps, results):
+def ddp_rank(rank, world, port, batch, steps, results, slowed=False):
     import torch, torch.distributed as dist
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
@@ -115,21 +179,25 @@ def ddp_rank(rank, world, port, batch, steps, results):
     times = torch_loop(model, x, y, batch // world, steps, rank, world)
     dist.barrier()
     if rank == 0:
-        results.put(median_after_warmup(times))
+        results.put((mean_after_warmup if slowed else median_after_warmup)(times))
     dist.destroy_process_group()
 
 
-def torch_ddp(batch, steps, world=2):
+def torch_ddp(batch, steps, world=2, slow_rank=None):
     import torch.multiprocessing as mp
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     ctx = mp.get_context("spawn")
     results = ctx.Queue()
-    procs = [ctx.Process(target=ddp_rank, args=(r, world, port, batch, steps, results)) for r in range(world)]
+    slowed = slow_rank is not None
+    procs = [ctx.Process(target=ddp_rank, args=(r, world, port, batch, steps, results, slowed)) for r in range(world)]
     for p in procs:
         p.start()
+    throttle = Throttle(procs[slow_rank].pid) if slowed else None
     step = results.get(timeout=600)
+    if throttle:
+        throttle.stop()
     for p in procs:
         p.join()
     return {"examples_per_s": batch / step, "steps_per_s": 1 / step}
@@ -140,7 +208,7 @@ def main():
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--full-steps", type=int, default=8)
     parser.add_argument("--threads", default="1,2", help="thread counts for the single-process rows, comma-separated")
-    parser.add_argument("--only", default="single,ddp,full")
+    parser.add_argument("--only", default="single,ddp,full,straggler")
     parser.add_argument("--repeat", type=int, default=3, help="alternating runs of each side per row (medians)")
     parser.add_argument("--json", help="append results as JSON lines here")
     args = parser.parse_args()
@@ -181,9 +249,23 @@ def main():
                lambda: descent(["--in-process"], 0, args.full_steps, 1),
                lambda: torch_full_batch(args.full_steps),
                [("steps/s", "steps_per_s"), ("peak RSS MB", "peak_rss_mb")])
+    if "straggler" in only:
+        d, t = [], []
+        for _ in range(args.repeat):
+            mode = ["--local-workers", "2", "--shards", "8"]
+            calm = descent(mode, 1024, args.steps, 1)
+            slowed = descent(mode, 1024, args.steps, 1, slow_worker="local-1")
+            d.append(slowed["examples_per_s"] / calm["examples_per_s"])
+            calm, slowed = torch_ddp(1024, args.steps), torch_ddp(1024, args.steps, slow_rank=1)
+            t.append(slowed["examples_per_s"] / calm["examples_per_s"])
+        print("straggler, fraction of undisturbed, pair by pair: %s" % ", ".join("%.2f/%.2f" % p for p in zip(d, t)),
+              file=sys.stderr)
+        rows.append(("2 workers, one at half speed (vs undisturbed)", "fraction", statistics.median(d),
+                     statistics.median(t), statistics.median(a / b for a, b in zip(d, t))))
     print(f"{'scenario':<52}{'figure':<13}{'Descent':>12}{'PyTorch':>12}{'ratio':>8}")
     for scenario, figure, ours, theirs, ratio in rows:
-        print(f"{scenario:<52}{figure:<13}{ours:>12.1f}{theirs:>12.1f}{ratio:>8.2f}")
+        digits = 2 if figure == "fraction" else 1
+        print(f"{scenario:<52}{figure:<13}{ours:>12.{digits}f}{theirs:>12.{digits}f}{ratio:>8.2f}")
     if args.json:
         with open(args.json, "a") as f:
             for scenario, figure, ours, theirs, ratio in rows:
