@@ -1,4 +1,5 @@
-/// When the coordinator computes a late shard itself, and which workers it stops waiting for.
+/// When the coordinator computes a late shard itself, and which workers it stops waiting for
+/// (`--backup-after`; off by default).
 ///
 /// A shard's partial has the same bits wherever it is computed, so a step that waits past its
 /// due time — max(`after`, 4 usual steps) — takes every shard still missing from the coordinator

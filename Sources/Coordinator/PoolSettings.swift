@@ -15,5 +15,5 @@ struct PoolSettings {
     var arithmetic: RunArithmetic = .current(threads: 1)
     /// The least a step waits before the coordinator computes its missing shards itself
     /// (`Backup`); nil: never.
-    var backupAfter: Duration? = .milliseconds(250)
+    var backupAfter: Duration?
 }

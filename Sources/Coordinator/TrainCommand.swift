@@ -151,9 +151,9 @@ struct TrainCommand: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "A step waits at least this many seconds (and 4 usual steps) for a partial before the coordinator computes the shard itself; 0: never.",
+            "Backup computation: a step that waits this many seconds (and 4 usual steps) for a partial has the coordinator compute the shard itself, with the same bits (0.25 is a good value); 0: never.",
             valueName: "seconds"))
-    var backupAfter: Double = 0.25
+    var backupAfter: Double = 0
 
     @Option(
         help:

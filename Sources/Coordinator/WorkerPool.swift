@@ -131,14 +131,16 @@ final class WorkerPool: TimedGradientSource {
     /// a suspect's at the start of a step, or every missing one once the step is `late`. A late
     /// worker that had sent nothing this step becomes a suspect, and its speed sample is the wait.
     private func backUp(_ shards: [Int], accumulator: GradientAccumulator, late: Bool) throws {
-        guard let arbiter, let parameters = exchange.parameters else { return }
+        // Below --min-workers the run waits for joiners or stops: the coordinator does not carry it.
+        guard let arbiter, let parameters = exchange.parameters, membership.workers.count >= settings.minWorkers
+        else { return }
         let started = ContinuousClock.now
         var byOwner: [Int: [Int]] = [:]
         var examples = 0
-        for shard in shards where !accumulator.has(shard: shard) {
+        for shard in shards where !accumulator.has(shard: shard) && membership.owner[shard] != nil {
             guard let work = exchange.work[shard] else { continue }
             examples += try arbiter.settle(work, step: exchange.step, parameters: parameters.values, into: accumulator)
-            byOwner[membership.owner[shard] ?? -1, default: []].append(shard)
+            byOwner[membership.owner[shard]!, default: []].append(shard)
         }
         guard !byOwner.isEmpty else { return }
         exchange.countBackup(examples: examples, seconds: (ContinuousClock.now - started).inSeconds)

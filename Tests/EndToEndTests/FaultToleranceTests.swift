@@ -329,7 +329,8 @@ extension EndToEnd {
             let out = scratch.file("stall.safetensors")
             let coordinator = reaper.track(
                 try Descent.launchCoordinator(
-                    // The loss is under test: no backup computation lets the run finish before it.
+                    // The loss is under test: no backup computation (if it were on by default) lets the run
+                    // finish before it.
                     common + [
                         "--local-workers", "3", "--worker-timeout", String(workerTimeout), "--backup-after", "0",
                         "--out", out,
@@ -375,9 +376,7 @@ extension EndToEnd {
             let reaper = ProcessReaper()
             defer { reaper.killAll() }
             let csv = try LabelledData.synthetic().write(to: scratch.file("data.csv"))
-            // Long enough for the continued worker to say hello again (after 5 s of silence) and be
-            // welcomed while the run lasts: the coordinator computes its shard meanwhile (backup).
-            let common = SyntheticTraining.flags(csv: csv, batch: Self.batch, steps: 400) + ["--shards", "2"]
+            let common = SyntheticTraining.flags(csv: csv, batch: Self.batch, steps: 150) + ["--shards", "2"]
             let reference = scratch.file("in-process.safetensors")
             try await SyntheticTraining.run(common + ["--in-process", "--out", reference], in: scratch)
 

@@ -80,7 +80,10 @@ extension EndToEnd {
             let metrics = scratch.file("backup.jsonl")
             let coordinator = reaper.track(
                 try Descent.launchCoordinator(
-                    common + ["--local-workers", "2", "--worker-timeout", "60", "--out", out, "--metrics", metrics],
+                    common + [
+                        "--local-workers", "2", "--worker-timeout", "60", "--backup-after", "0.25", "--out", out,
+                        "--metrics", metrics,
+                    ],
                     environment: ["DESCENT_FAULTS": "stall@1=5,delay@*=20"], in: scratch))
             let backedUp = await coordinator.poll(timeout: .seconds(30)) {
                 coordinator.stderrSoFar.contains("the coordinator computed its shard(s)")

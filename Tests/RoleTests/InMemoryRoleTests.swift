@@ -46,14 +46,7 @@ import Wire
         var settings = RoleRun.settings(workers: 3, workerTimeout: .milliseconds(1500))
         // The loss itself is under test: no backup computation finishes the step before it.
         settings.backupAfter = nil
-        var silent: FaultInjectingTransport?
-        let run = try RoleRun.train(options, settings: settings, faulty: [0]) { index, dealer in
-            guard index == 0 else { return dealer }
-            let stop = FaultRule(.incoming, .step, step: 5, action: .halt(.exit(status: 1)))
-            silent = FaultInjectingTransport(wrapping: dealer, rules: [stop]) { _, _, _ in dealer.close() }
-            return silent!
-        }
-        let rank = Int(try #require(silent?.rank))
+        let (run, rank) = try Self.trainStoppingWorker0AtStep5(options, settings: settings)
         #expect(run.weights == (try RoleRun.reference(options)))
         #expect(run.reports.prefix(4).allSatisfy { $0.timings.examplesByWorker[rank] != nil })
         #expect(run.reports.prefix(4).allSatisfy { $0.timings.lostWorkers == 0 })
@@ -106,14 +99,7 @@ import Wire
         let options = try RoleRun.options()
         var settings = RoleRun.settings(workers: 3)
         settings.backupAfter = .milliseconds(50)
-        var silent: FaultInjectingTransport?
-        let run = try RoleRun.train(options, settings: settings, faulty: [0]) { index, dealer in
-            guard index == 0 else { return dealer }
-            let stop = FaultRule(.incoming, .step, step: 5, action: .halt(.exit(status: 1)))
-            silent = FaultInjectingTransport(wrapping: dealer, rules: [stop]) { _, _, _ in dealer.close() }
-            return silent!
-        }
-        let rank = Int(try #require(silent?.rank))
+        let (run, rank) = try Self.trainStoppingWorker0AtStep5(options, settings: settings)
         #expect(run.weights == (try RoleRun.reference(options)))
         #expect(
             run.reports.dropFirst(4).allSatisfy {
@@ -121,5 +107,20 @@ import Wire
             }, "from step 5 on, the coordinator computes the silent worker's shards")
         #expect(run.reports.allSatisfy { $0.timings.lostWorkers == 0 }, "30 s of silence did not pass")
         #expect(run.workers[0].error as? WireError == .closed)
+    }
+
+    /// Trains with worker 0's DEALER closing as step 5's STEP reaches it, as if its process died;
+    /// returns the run and that worker's rank (ranks go by registration order).
+    private static func trainStoppingWorker0AtStep5(_ options: TrainingOptions, settings: PoolSettings) throws
+        -> (RoleRun, Int)
+    {
+        var silent: FaultInjectingTransport?
+        let run = try RoleRun.train(options, settings: settings, faulty: [0]) { index, dealer in
+            guard index == 0 else { return dealer }
+            let stop = FaultRule(.incoming, .step, step: 5, action: .halt(.exit(status: 1)))
+            silent = FaultInjectingTransport(wrapping: dealer, rules: [stop]) { _, _, _ in dealer.close() }
+            return silent!
+        }
+        return (run, Int(try #require(silent?.rank)))
     }
 }
