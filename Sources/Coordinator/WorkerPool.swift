@@ -109,7 +109,8 @@ final class WorkerPool: TimedGradientSource {
         step: Int, parameters p: ParameterBuffer, work: [ShardWork], into accumulator: GradientAccumulator
     ) throws {
         if exchange.begun != step { try beginPartials(step: step, parameters: p, work: work, into: accumulator) }
-        let due = backup.due(started: exchange.startedAt, typicalSeconds: watch.typicalStepSeconds)
+        // Once: what is still missing after it (a shard with no owner) is waited for as before.
+        var due = backup.due(started: exchange.startedAt, typicalSeconds: watch.typicalStepSeconds)
         while !accumulator.isComplete {
             try Interruption.check()
             membership.checkLiveness(step: step)
@@ -117,7 +118,8 @@ final class WorkerPool: TimedGradientSource {
             let wait = due.map { min(settings.heartbeat, max(.zero, $0 - .now)) } ?? settings.heartbeat
             exchange.received(bytes: try receiveOne(timeout: wait, accumulator: accumulator))
             watch.check(step: step, membership: membership, work: exchange.work, accumulator: accumulator)
-            if let due, ContinuousClock.now >= due, !accumulator.isComplete {
+            if let late = due, ContinuousClock.now >= late, !accumulator.isComplete {
+                due = nil
                 try backUp(exchange.work.keys.sorted(), accumulator: accumulator, late: true)
             }
         }
