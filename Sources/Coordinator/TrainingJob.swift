@@ -51,7 +51,7 @@ struct TrainingJob {
         try test?.validate(for: shape)
 
         if command.shards == .auto {
-            options.shards = try automaticShards(command, options: options, examples: train.count)
+            options.shards = automaticShards(command, options: options, examples: train.count)
         }
         let plan = try ShardPlan(exampleCount: train.count, shards: options.shards)
         let stepsPerEpoch = try BatchSchedule(plan: plan, batch: options.batch, seed: options.seed).stepsPerEpoch
@@ -118,9 +118,7 @@ struct TrainingJob {
 
     /// `--shards auto`: a resumed run's shard count (its bits depend on it), else
     /// `ShardPlan.automaticCount` for the batch and the workers (threads, in-process).
-    private static func automaticShards(_ command: TrainCommand, options: TrainingOptions, examples: Int) throws
-        -> Int
-    {
+    private static func automaticShards(_ command: TrainCommand, options: TrainingOptions, examples: Int) -> Int {
         if let resume = command.resume, let name = try? Checkpoint.list(resume).last,
             let file = try? SafetensorsFile.read(from: PathName.join(resume, name)),
             let text = file.metadata["shards"], let count = Int(text)
