@@ -7,7 +7,7 @@ import Wire
 struct PartialValidator {
     enum Verdict: Equatable {
         case accept
-        /// Harmless but useless: late, duplicated, or for a shard no longer this worker's.
+        /// Harmless but useless: late, duplicated, or for shards no longer this worker's.
         case ignore(String)
         /// Wrong for a shard this worker was asked for: the worker cannot be trusted.
         case poisoned(String)
@@ -25,21 +25,28 @@ struct PartialValidator {
         on partial: Partial, step: Int, hostedShards: Set<Int>, work: [Int: ShardWork],
         accumulator: GradientAccumulator
     ) -> Verdict {
-        let shard = Int(partial.shardID)
+        let span = partial.span
         guard partial.step == UInt64(step) else { return .ignore("it is for step \(partial.step), not \(step)") }
-        guard shard < shardCount, hostedShards.contains(shard), let work = work[shard] else {
-            return .ignore("shard \(partial.shardID) is not this worker's")
+        guard span.upperBound <= shardCount, span.allSatisfy({ hostedShards.contains($0) && work[$0] != nil }) else {
+            return .ignore("\(Self.name(span)) \(span.count == 1 ? "is" : "are") not this worker's")
+        }
+        guard accumulator.tree.node(span) != nil else {
+            return .poisoned("shards \(span.lowerBound)…\(span.upperBound - 1) are not a node of the reduction tree")
         }
         let segment = Int(partial.segment)
         guard segment < segments.count else {
             return .poisoned("segment \(partial.segment) of a gradient cut in \(segments.count)")
         }
-        guard !accumulator.has(shard: shard, segment: segment) else {
-            return .ignore("shard \(shard) segment \(segment) arrived twice")
+        guard !accumulator.overlaps(span, segment: segment) else {
+            return .ignore("\(Self.name(span)) segment \(segment) arrived already")
         }
-        guard Int(partial.exampleCount) == work.selection.count else {
+        let examples = span.reduce(0) { $0 + (work[$1]?.selection.count ?? 0) }
+        guard Int(partial.exampleCount) == examples else {
             return .poisoned(
-                "shard \(shard) reports \(partial.exampleCount) examples, the step gave it \(work.selection.count)")
+                """
+                \(Self.name(span)) \(span.count == 1 ? "reports" : "report") \(partial.exampleCount) examples, \
+                the step gave \(examples)
+                """)
         }
         guard partial.encoding == encoding else {
             return .poisoned("gradients in \(partial.encoding), the run asked for \(encoding)")
@@ -50,6 +57,11 @@ struct PartialValidator {
         }
         guard partial.lossSum.isFinite, partial.lossSum >= 0 else { return .poisoned("loss sum \(partial.lossSum)") }
         return Self.allFinite(partial.gradients) ? .accept : .poisoned("non-finite gradient values")
+    }
+
+    /// "shard 3", or "shards 4…7".
+    static func name(_ span: Range<Int>) -> String {
+        span.count == 1 ? "shard \(span.lowerBound)" : "shards \(span.lowerBound)…\(span.upperBound - 1)"
     }
 
     /// Whether every gradient value is finite. A 16-bit value read back to Float32 is finite

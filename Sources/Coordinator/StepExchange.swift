@@ -21,6 +21,7 @@ final class StepExchange {
     private let log: Logger
     private let layout: ParameterLayout
     private let segmentCount: Int
+    private let addsByTree: Bool
     /// A 16-bit partial read back to Float32, for the accumulator to add.
     private lazy var decoded = ParameterBuffer(layout: layout)
     private var timings = StepTimings()
@@ -31,7 +32,10 @@ final class StepExchange {
     /// Bytes of the last step's partials that came through memory shared with local workers.
     private(set) var lastBytesReceivedShared = 0
 
-    init(outbox: WorkerOutbox, inbox: WorkerInbox, layout: ParameterLayout, log: Logger) {
+    /// - Parameter addsByTree: workers add the shards they hold by the reduction tree before they
+    ///   send them (Float32 partials; a 16-bit one is rounded with its own shard's residual).
+    init(outbox: WorkerOutbox, inbox: WorkerInbox, layout: ParameterLayout, addsByTree: Bool = true, log: Logger) {
+        self.addsByTree = addsByTree
         self.outbox = outbox
         self.inbox = inbox
         self.log = log
@@ -70,7 +74,14 @@ final class StepExchange {
             work[$0] != nil && askedOf[$0] != worker.rank && !accumulator.has(shard: $0)
         }
         guard !shards.isEmpty else { return 0 }
-        let frames = MessageCodec.encode(.step(Step(step: UInt64(step), plan: shards.compactMap { work[$0] })))
+        // The worker adds its shards by the tree first, unless one of them is partly in already
+        // (asked again of a new owner mid-step): a node of it could then never be taken.
+        let combines = addsByTree && !shards.contains { accumulator.touched(shard: $0) }
+        let frames = MessageCodec.encode(
+            .step(
+                Step(
+                    step: UInt64(step), treeShards: combines ? UInt32(accumulator.shardCount) : 0,
+                    plan: shards.compactMap { work[$0] })))
         guard let params = parameters?.outgoing else { return 0 }
         let paramsBytes = try outbox.send(params, to: worker.peer)
         try outbox.send(frames, to: worker.peer)
@@ -86,7 +97,7 @@ final class StepExchange {
 
     // MARK: Gathering
 
-    /// Adds an accepted partial from `worker` to `accumulator`.
+    /// Adds an accepted partial from `worker` — a shard's, or a node's of the tree — to `accumulator`.
     func gather(_ partial: Partial, from worker: PoolWorker, into accumulator: GradientAccumulator) {
         let segment = Int(partial.segment)
         // The last segment's time covers the shard's whole computation; count the examples once.
@@ -106,8 +117,10 @@ final class StepExchange {
         defer { reduce += .now - before }
         func add(_ g: UnsafePointer<Float>) {
             accumulator.add(
-                shard: Int(partial.shardID), segment: segment, values: g, examples: Int(partial.exampleCount),
-                correct: Int(partial.correctCount), lossSum: partial.lossSum)
+                partial.span, segment: segment, values: g,
+                statistics: .init(
+                    examples: Int(partial.exampleCount), correct: Int(partial.correctCount),
+                    lossSum: partial.lossSum))
         }
         switch partial.gradients {
         case .float32(let g): g.withUnsafeFloats { add($0.baseAddress!) }

@@ -95,7 +95,7 @@ struct TrainCommand: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "The data is cut into K contiguous shards, the unit of work and of reduction (added in shard order). Default: the worker count (1 in-process). auto: 4 per worker, each at least 32 examples a step, so that placement by speed can balance (a resumed run keeps its checkpoint's K).",
+            "The data is cut into K contiguous shards, the unit of work and of reduction (added by a fixed pairwise tree over shard indices). Default: the worker count (1 in-process). auto: 4 per worker, each at least 32 examples a step, so that placement by speed can balance (a resumed run keeps its checkpoint's K).",
             valueName: "K|auto"))
     var shards: ShardCount?
 

@@ -8,7 +8,7 @@ import Wire
 /// It composes the parts: `Membership` (who computes which shard), `StepExchange` (a step's
 /// messages and timings), `PartialValidator` (whether a partial may be added) and `Arbiter` (the
 /// coordinator's own partial when a worker's is poisoned). Partials already in stay in when a
-/// worker is lost: each is exact whoever computed it, and they are added in shard order.
+/// worker is lost: each is exact whoever computed it, and they are added by the fixed tree.
 final class WorkerPool: TimedGradientSource {
     private(set) var lastTimings = StepTimings()
     /// Messages dropped: undecodable, from strangers, stale, duplicated or implausible.
@@ -45,7 +45,8 @@ final class WorkerPool: TimedGradientSource {
         inbox = WorkerInbox(transport: transport)
         membership = Membership(
             settings: settings, shape: layout.shape, plan: plan, outbox: outbox, supervisor: supervisor, log: log)
-        exchange = StepExchange(outbox: outbox, inbox: inbox, layout: layout, log: log)
+        exchange = StepExchange(
+            outbox: outbox, inbox: inbox, layout: layout, addsByTree: settings.compress == .float32, log: log)
         // A 16-bit partial is the worker's rounding of its own: only Float32 ones can be stood in for.
         backup = Backup(after: settings.compress == .float32 ? settings.backupAfter : nil)
         validator = PartialValidator(
@@ -244,10 +245,15 @@ final class WorkerPool: TimedGradientSource {
         case .poisoned(let reason):
             rejected += 1
             let before = ContinuousClock.now
-            if let arbiter, let parameters = exchange.parameters, let work = exchange.work[Int(partial.shardID)] {
-                let examples = try arbiter.settle(
-                    work, step: exchange.step, parameters: parameters.values, into: accumulator)
-                exchange.countSettled(examples: examples)
+            if let arbiter, let parameters = exchange.parameters {
+                // Every shard the bad partial stood for (all asked of this worker: the validator
+                // checked that before it judged the values).
+                for shard in partial.span where !accumulator.has(shard: shard) {
+                    guard let work = exchange.work[shard] else { continue }
+                    let examples = try arbiter.settle(
+                        work, step: exchange.step, parameters: parameters.values, into: accumulator)
+                    exchange.countSettled(examples: examples)
+                }
             }
             membership.lose(worker, reason: "it sent a bad partial: \(reason)")
             exchange.countReduce(.now - before)

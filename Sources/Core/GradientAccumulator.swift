@@ -1,111 +1,173 @@
-/// Adds the shards' partials of one step in shard order, 0…K−1, whatever order they arrive in.
+/// Adds one step's partials by the fixed tree over shard indices (`ReductionTree`), whatever
+/// order they arrive in and whoever added parts of the tree before.
 ///
-/// A partial arrives segment by segment (`ParameterLayout.segments`, as workers send them while
-/// backprop runs), or whole, which is all its segments at once. Each segment is added in shard
-/// order on its own: a segment that arrives early waits in its shard's slot and is added as soon
-/// as every shard before it has that segment in. Every value is still the sum of the same
-/// partials in the same order, so the same partials give the same bits, however the work was
-/// spread or cut (invariant 2).
+/// What arrives is a node's value: one shard's partial, or the sum of a whole subtree that the
+/// process holding its shards added itself. It arrives segment by segment (`ParameterLayout
+/// .segments`, as workers send them while backprop runs), or whole, which is all its segments at
+/// once; each segment is added up the tree on its own. A node waits until its sibling is in, and
+/// the two are then added, left + right, into their parent — so every value is the same sum of
+/// the same leaves in the same tree, and the same partials give the same bits however the work
+/// was spread or cut, and wherever subtrees were added (invariant 2). A node's statistics
+/// (examples, correct, Σ loss) are added by the same tree.
+///
+/// An accumulator sums the whole tree (the coordinator, the in-process path) or one subtree, its
+/// `top` (a worker adding the shards it holds before it sends them).
 public final class GradientAccumulator: @unchecked Sendable {
     public let layout: ParameterLayout
     public let shardCount: Int
+    public let tree: ReductionTree
+    /// The node this accumulator sums (`tree.root` unless it sums a subtree), and its span.
+    public let top: Int
+    public let topSpan: Range<Int>
     /// Where each segment lies in the flat buffer, in the order workers send them.
     public let segments: [Range<Int>]
-    /// Σ dW, Σ db over the shards added so far.
+    /// The top node's sum, segment by segment as each completes.
     public let sum: ParameterBuffer
-    /// Σ over the shards whose statistics are counted so far (in shard order).
-    public private(set) var examples = 0
-    public private(set) var correct = 0
-    public private(set) var lossSum = 0.0
 
-    /// Per segment, the next shard whose values it adds.
-    private var nextShardOf: [Int]
-    /// received[k][s]: shard k's segment s is in, added or waiting in `early[k]`.
-    private var received: [[Bool]]
-    /// Per shard, its segments that arrived ahead of their turn, at their place in a full buffer.
-    private var early: [ParameterBuffer?]
-    /// Per shard, its statistics, from the first of its segments to arrive.
-    private var stats: [(examples: Int, correct: Int, lossSum: Double)?]
-    private var shardsCounted = 0
-    /// Where `accumulate` computes a partial that is not the step's first.
-    private var scratch: ParameterBuffer?
-    private var onSegmentComplete: (Range<Int>) -> Void = { _ in }
+    /// A node's statistics: added by the tree as its values are.
+    public struct Statistics: Sendable, Equatable {
+        public var examples = 0
+        public var correct = 0
+        public var lossSum = 0.0
 
-    public init(layout: ParameterLayout, shards: Int) {
-        self.layout = layout
-        shardCount = shards
-        segments = layout.segments.map(\.range)
-        sum = ParameterBuffer(layout: layout)
-        nextShardOf = Array(repeating: 0, count: segments.count)
-        received = Array(repeating: Array(repeating: false, count: segments.count), count: shards)
-        early = Array(repeating: nil, count: shards)
-        stats = Array(repeating: nil, count: shards)
+        public init(examples: Int = 0, correct: Int = 0, lossSum: Double = 0) {
+            self.examples = examples
+            self.correct = correct
+            self.lossSum = lossSum
+        }
     }
 
-    public var isComplete: Bool { shardsCounted == shardCount && nextShardOf.allSatisfy { $0 == shardCount } }
+    /// Examples and correct answers of the segment-0 values in so far (integers: any order).
+    public private(set) var examples = 0
+    public private(set) var correct = 0
+    /// Σ loss by the tree: the top node's, once its first segment is complete (0 before).
+    public private(set) var lossSum = 0.0
 
-    /// Shards added whole so far: every shard before this one has all its segments in the sum.
-    public var nextShard: Int { nextShardOf.min() ?? shardCount }
+    private let nodeCount: Int
+    /// Per (segment, node): the node's value is known and waits for its sibling, or was added on.
+    private var known: [Bool]
+    /// Per (segment, node): where a waiting node's values lie: `sumSlot`, or a pool buffer.
+    private var place: [Int]
+    private var statistics: [Statistics]
+    /// Per (segment, shard): the shard's values for that segment are in, on their own or in a node.
+    private var covered: [Bool]
+    /// Per segment: buffers of that segment's size for nodes that wait, and those free.
+    private var pool: [[UnsafeMutablePointer<Float>]]
+    private var free: [[Int]]
+    private var segmentsComplete = 0
+    /// Where `accumulate` computes a partial that cannot go into the sum itself.
+    private var scratch: ParameterBuffer?
+    private var onSegmentComplete: (Range<Int>) -> Void = { _ in }
+    private static let sumSlot = -1
+
+    /// Sums the whole tree over `shards`, or, with `top`, the subtree over that span (a node of
+    /// the tree).
+    public init(layout: ParameterLayout, shards: Int, top: Range<Int>? = nil) {
+        self.layout = layout
+        shardCount = shards
+        let tree = ReductionTree(shards: shards)
+        self.tree = tree
+        let topIndex = top.map { span in
+            guard let index = tree.node(span) else {
+                preconditionFailure("\(span) is not a node of the tree over \(shards)")
+            }
+            return index
+        }
+        self.top = topIndex ?? tree.root
+        topSpan = tree.nodes[topIndex ?? tree.root].span
+        segments = layout.segments.map(\.range)
+        sum = ParameterBuffer(layout: layout)
+        nodeCount = tree.nodes.count
+        known = Array(repeating: false, count: segments.count * nodeCount)
+        place = Array(repeating: Self.sumSlot, count: segments.count * nodeCount)
+        statistics = Array(repeating: Statistics(), count: segments.count * nodeCount)
+        covered = Array(repeating: false, count: segments.count * shards)
+        pool = Array(repeating: [], count: segments.count)
+        free = Array(repeating: [], count: segments.count)
+    }
+
+    deinit {
+        for buffers in pool { for buffer in buffers { buffer.deallocate() } }
+    }
+
+    public var isComplete: Bool { segmentsComplete == segments.count }
 
     /// Starts a new step. `onSegmentComplete` hears each segment's range as soon as its sum is
-    /// complete (every shard's values in, in shard order), while the rest may still be arriving.
+    /// complete (every shard's values in, added by the tree), while the rest may still be arriving.
     public func reset(onSegmentComplete: @escaping (Range<Int>) -> Void = { _ in }) {
         examples = 0
         correct = 0
         lossSum = 0
-        shardsCounted = 0
-        for s in nextShardOf.indices { nextShardOf[s] = 0 }
-        for k in 0..<shardCount {
-            for s in received[k].indices { received[k][s] = false }
-            stats[k] = nil
-        }
+        segmentsComplete = 0
+        for i in known.indices { known[i] = false }
+        for i in covered.indices { covered[i] = false }
+        for s in free.indices { free[s] = Array(pool[s].indices) }
         self.onSegmentComplete = onSegmentComplete
     }
 
-    /// Whether shard k's whole partial for this step is already in (added or waiting).
-    public func has(shard k: Int) -> Bool { !received[k].contains(false) }
+    /// The top node's statistics once segment s is complete.
+    public func statistics(segment s: Int) -> Statistics { statistics[s * nodeCount + top] }
+
+    /// Whether shard k's whole partial for this step is already in (on its own or in a node).
+    public func has(shard k: Int) -> Bool { segments.indices.allSatisfy { covered[$0 * shardCount + k] } }
 
     /// Whether shard k's segment s is already in.
-    public func has(shard k: Int, segment s: Int) -> Bool { received[k][s] }
+    public func has(shard k: Int, segment s: Int) -> Bool { covered[s * shardCount + k] }
 
-    /// Takes segment s of shard k's partial: `values` holds that segment's values. The shard's
-    /// statistics come with each segment; the first to arrive counts.
-    public func add(
-        shard k: Int, segment s: Int, values: UnsafePointer<Float>,
-        examples n: Int, correct c: Int, lossSum loss: Double
-    ) {
-        precondition(
-            k >= 0 && k < shardCount && s >= 0 && s < segments.count && !received[k][s],
-            "shard \(k) segment \(s) twice or out of range")
-        received[k][s] = true
-        if stats[k] == nil { stats[k] = (n, c, loss) }
-        if nextShardOf[s] == k {
-            fold(segment: s, values)
-            addWaiting(segment: s)
-        } else {
-            let slot = early[k] ?? ParameterBuffer(layout: layout)
-            early[k] = slot
-            (slot.values + segments[s].lowerBound).update(from: values, count: segments[s].count)
-        }
-        countStats()
+    /// Whether any segment of shard k is in: a node that holds it can no longer be taken whole.
+    public func touched(shard k: Int) -> Bool { segments.indices.contains { covered[$0 * shardCount + k] } }
+
+    /// Whether any shard of `span` has segment s in already.
+    public func overlaps(_ span: Range<Int>, segment s: Int) -> Bool {
+        span.contains { covered[s * shardCount + $0] }
     }
 
-    /// Takes shard k's partial, `layout.count` values: each of its segments not in yet — all of
-    /// them, unless some came from a worker before the coordinator computed the shard itself.
+    /// Takes segment s of the node over `span` (one shard, or a subtree added elsewhere):
+    /// `values` holds that segment's values. The node's statistics come with each segment.
+    public func add(
+        _ span: Range<Int>, segment s: Int, values: UnsafePointer<Float>, statistics stats: Statistics
+    ) {
+        guard let node = tree.node(span), topSpan.lowerBound <= span.lowerBound, span.upperBound <= topSpan.upperBound
+        else { preconditionFailure("\(span) is not a node under \(topSpan)") }
+        precondition(s >= 0 && s < segments.count && !overlaps(span, segment: s), "\(span) segment \(s) twice")
+        for k in span { covered[s * shardCount + k] = true }
+        if s == 0 {
+            examples += stats.examples
+            correct += stats.correct
+        }
+        statistics[s * nodeCount + node] = stats
+        settle(node, segment: s, from: .incoming(values))
+    }
+
+    /// Takes segment s of shard k's partial.
+    public func add(
+        shard k: Int, segment s: Int, values: UnsafePointer<Float>, examples n: Int, correct c: Int,
+        lossSum loss: Double
+    ) {
+        add(k..<k + 1, segment: s, values: values, statistics: Statistics(examples: n, correct: c, lossSum: loss))
+    }
+
+    /// Takes the node over `span` whole, `layout.count` values: each of its segments not in yet —
+    /// all of them, unless some came before the coordinator computed these shards itself.
+    public func add(_ span: Range<Int>, gradients: UnsafePointer<Float>, statistics stats: Statistics) {
+        for (s, range) in segments.enumerated() where !overlaps(span, segment: s) {
+            add(span, segment: s, values: gradients + range.lowerBound, statistics: stats)
+        }
+    }
+
+    /// Takes shard k's partial whole (`add(_:gradients:statistics:)`).
     public func add(
         shard k: Int, gradients: UnsafePointer<Float>, examples n: Int, correct c: Int, lossSum loss: Double
     ) {
-        for (s, range) in segments.enumerated() where !received[k][s] {
-            add(shard: k, segment: s, values: gradients + range.lowerBound, examples: n, correct: c, lossSum: loss)
-        }
+        add(k..<k + 1, gradients: gradients, statistics: Statistics(examples: n, correct: c, lossSum: loss))
     }
 
     /// Shard k's partial, computed by `body` into the buffer it is handed, which returns the
-    /// partial's correct count and Σ loss. The step's first shard is computed into the sum itself:
-    /// that saves copying the whole gradient once per step.
+    /// partial's correct count and Σ loss. The shard that starts the top node's span is computed
+    /// into the sum itself, where its values stay: that saves copying a whole gradient a step.
     public func accumulate(shard k: Int, examples n: Int, computing body: (ParameterBuffer) -> OutputLayer.Evaluation) {
-        precondition(k >= 0 && k < shardCount && !received[k].contains(true), "shard \(k) twice or out of range")
-        guard k == 0 else {
+        precondition(topSpan.contains(k) && !touched(shard: k), "shard \(k) twice or out of range")
+        guard k == topSpan.lowerBound else {
             let buffer = scratch ?? ParameterBuffer(layout: layout)
             scratch = buffer
             let evaluation = body(buffer)
@@ -115,47 +177,123 @@ public final class GradientAccumulator: @unchecked Sendable {
             return
         }
         let evaluation = body(sum)
-        stats[0] = (n, evaluation.correct, evaluation.lossSum)
+        let stats = Statistics(examples: n, correct: evaluation.correct, lossSum: evaluation.lossSum)
+        let leaf = tree.leaf(k)
         for s in segments.indices {
-            received[0][s] = true
-            advance(segment: s)
-            addWaiting(segment: s)
+            covered[s * shardCount + k] = true
+            statistics[s * nodeCount + leaf] = stats
+            settle(leaf, segment: s, from: .stored(Self.sumSlot))
         }
-        countStats()
+        examples += n
+        correct += evaluation.correct
     }
 
-    /// Adds segment s of every shard whose turn has come and whose values wait, in shard order.
-    private func addWaiting(segment s: Int) {
-        while nextShardOf[s] < shardCount, received[nextShardOf[s]][s] {
-            fold(segment: s, early[nextShardOf[s]]!.values + segments[s].lowerBound)
+    // MARK: The tree
+
+    /// Where a node's values for one segment are: in a message, or in the accumulator.
+    private enum Values {
+        case incoming(UnsafePointer<Float>)
+        case stored(Int)
+    }
+
+    /// Node `node`'s segment s is known: adds it with its sibling, and on up the tree, as far as
+    /// siblings are in; what has no sibling yet waits.
+    private func settle(_ node: Int, segment s: Int, from values: Values) {
+        var node = node
+        var values = values
+        while true {
+            let index = s * nodeCount + node
+            guard node != top, let parent = tree.nodes[node].parent else {
+                if case .incoming(let pointer) = values { store(pointer, segment: s, slot: Self.sumSlot) }
+                known[index] = true
+                complete(segment: s)
+                return
+            }
+            let parentNode = tree.nodes[parent]
+            let isLeft = parentNode.left == node
+            let sibling = isLeft ? parentNode.right! : parentNode.left!
+            guard known[s * nodeCount + sibling] else {
+                place[index] = slot(for: node, holding: values, segment: s)
+                known[index] = true
+                return
+            }
+            known[index] = true
+            let siblingSlot = place[s * nodeCount + sibling]
+            let result: Int
+            if isLeft {
+                // left + right into the left's place; the right's buffer is free again.
+                result = slot(for: node, holding: values, segment: s, plus: siblingSlot)
+                release(siblingSlot, segment: s)
+            } else {
+                // left + right into the left's place; a right child's own buffer is then free.
+                result = siblingSlot
+                addInto(siblingSlot, values, segment: s)
+                if case .stored(let own) = values { release(own, segment: s) }
+            }
+            let left = statistics[s * nodeCount + parentNode.left!]
+            let right = statistics[s * nodeCount + parentNode.right!]
+            statistics[s * nodeCount + parent] = Statistics(
+                examples: left.examples + right.examples, correct: left.correct + right.correct,
+                lossSum: left.lossSum + right.lossSum)
+            node = parent
+            values = .stored(result)
         }
     }
 
-    /// Adds the next shard's segment s, `g`, to the sum.
-    private func fold(segment s: Int, _ g: UnsafePointer<Float>) {
-        let range = segments[s]
-        let target = sum.values + range.lowerBound
-        if nextShardOf[s] == 0 {
-            target.update(from: g, count: range.count)
-        } else {
-            for i in 0..<range.count { target[i] += g[i] }
-        }
-        advance(segment: s)
+    /// Segment s of the top node is complete.
+    private func complete(segment s: Int) {
+        segmentsComplete += 1
+        if s == 0 { lossSum = statistics[s * nodeCount + top].lossSum }
+        onSegmentComplete(segments[s])
     }
 
-    /// Segment s of the next shard is in the sum.
-    private func advance(segment s: Int) {
-        nextShardOf[s] += 1
-        if nextShardOf[s] == shardCount { onSegmentComplete(segments[s]) }
+    /// The place for `node`'s values (+ `plus`'s, when given): the sum for a node that starts
+    /// the top's span, a pool buffer otherwise; values already stored stay where they are.
+    private func slot(for node: Int, holding values: Values, segment s: Int, plus: Int? = nil) -> Int {
+        switch values {
+        case .stored(let slot):
+            if let plus { addInto(slot, .stored(plus), segment: s) }
+            return slot
+        case .incoming(let pointer):
+            let slot = tree.nodes[node].span.lowerBound == topSpan.lowerBound ? Self.sumSlot : take(segment: s)
+            let target = self.pointer(slot, segment: s)
+            if let plus {
+                let right = UnsafePointer(self.pointer(plus, segment: s))
+                for i in 0..<segments[s].count { target[i] = pointer[i] + right[i] }
+            } else {
+                target.update(from: pointer, count: segments[s].count)
+            }
+            return slot
+        }
     }
 
-    /// Counts the shards' statistics in shard order, as far as they have arrived.
-    private func countStats() {
-        while shardsCounted < shardCount, let counted = stats[shardsCounted] {
-            examples += counted.examples
-            correct += counted.correct
-            lossSum += counted.lossSum
-            shardsCounted += 1
+    /// `slot` += `values`, elementwise over segment s.
+    private func addInto(_ slot: Int, _ values: Values, segment s: Int) {
+        let target = pointer(slot, segment: s)
+        let source: UnsafePointer<Float>
+        switch values {
+        case .incoming(let pointer): source = pointer
+        case .stored(let other): source = UnsafePointer(pointer(other, segment: s))
         }
+        for i in 0..<segments[s].count { target[i] += source[i] }
+    }
+
+    private func store(_ values: UnsafePointer<Float>, segment s: Int, slot: Int) {
+        pointer(slot, segment: s).update(from: values, count: segments[s].count)
+    }
+
+    private func pointer(_ slot: Int, segment s: Int) -> UnsafeMutablePointer<Float> {
+        slot == Self.sumSlot ? sum.values + segments[s].lowerBound : pool[s][slot]
+    }
+
+    /// A free buffer of segment s's size.
+    private func take(segment s: Int) -> Int {
+        if let slot = free[s].popLast() { return slot }
+        pool[s].append(.allocate(capacity: segments[s].count))
+        return pool[s].count - 1
+    }
+
+    private func release(_ slot: Int, segment s: Int) {
+        if slot != Self.sumSlot { free[s].append(slot) }
     }
 }

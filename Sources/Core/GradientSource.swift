@@ -46,11 +46,11 @@ extension GradientSource {
 }
 
 /// The reference path: every shard computed in this process, with the same arithmetic a worker
-/// uses, and added in shard order.
+/// uses, and added by the reduction tree.
 ///
 /// With `threads` T > 1 and a step that touches more than one shard, T threads compute the shards'
 /// partials side by side (thread t takes shards t, t + T, …, each gemm single-threaded), and the
-/// partials are then added in shard order: the bits of one thread computing the same shards.
+/// partials are then added by the tree: the bits of one thread computing the same shards.
 public final class InProcessGradients: GradientSource, @unchecked Sendable {
     public let shards: [ShardData]
     public let threads: Int
@@ -102,7 +102,7 @@ public final class InProcessGradients: GradientSource, @unchecked Sendable {
                 }
             }
         }
-        // The accumulator puts them in shard order, whatever order they come in.
+        // The accumulator adds them by the tree, whatever order they come in.
         for item in work {
             let evaluation = evaluations[item.shard]
             accumulator.add(

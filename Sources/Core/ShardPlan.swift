@@ -1,7 +1,7 @@
 /// The data cut once into K contiguous shards whose sizes differ by at most one example.
 ///
 /// A shard is the unit of work and of reduction: every step yields one partial per shard, and
-/// partials are added in shard order, so results do not depend on which process computes what.
+/// partials are added by a fixed tree over shard indices (`ReductionTree`), so results do not depend on which process computes what.
 public struct ShardPlan: Sendable, Equatable {
     public let exampleCount: Int
     /// Shard k holds examples `ranges[k]` of the dataset.

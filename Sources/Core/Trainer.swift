@@ -6,7 +6,7 @@ import Dispatch
     import Foundation
 #endif
 
-/// The training loop: plan a step, gather its partials in shard order, update, report, repeat.
+/// The training loop: plan a step, gather its partials by the reduction tree, update, report, repeat.
 ///
 /// It owns all state that must survive (invariant 4): W, b, the optimizer, the step, and — since
 /// shuffles are derived from (seed, epoch, shard) — the shuffle state.

@@ -45,7 +45,7 @@ public struct StepTimings: Sendable, Equatable {
     public var send = 0.0
     /// Waiting for partials beyond the local compute.
     public var wait = 0.0
-    /// Adding partials in shard order.
+    /// Adding partials by the reduction tree.
     public var reduce = 0.0
     /// The optimizer.
     public var update = 0.0

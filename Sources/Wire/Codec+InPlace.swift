@@ -53,7 +53,7 @@ extension MessageCodec {
     }
 
     /// Bytes of a float32 PARTIAL's payload before its values: its fields, then their count (u32).
-    private static let partialPreamble = 48
+    private static let partialPreamble = 52
 
     /// Writes `partial` with the float32 `gradients` as one frame at `destination`, which has room
     /// for `partialFrameBytes(count:)`: the bytes `encodePartial(_:gradients:)` makes.

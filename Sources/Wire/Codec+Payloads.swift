@@ -36,21 +36,7 @@ extension MessageCodec {
             writer.write(params.step)
             writer.write(params.values)
         case .step(let step):
-            writer.write(step.step)
-            writer.writeCount(step.plan.count)
-            for work in step.plan {
-                writer.write(UInt32(work.shard))
-                switch work.selection {
-                case .range(let range):
-                    writer.write(SelectionTag.range.rawValue)
-                    writer.write(UInt32(range.lowerBound))
-                    writer.write(UInt32(range.count))
-                case .list(let indices):
-                    // Indices travel as u32; Core's Int32 holds the same bits.
-                    writer.write(SelectionTag.list.rawValue)
-                    writer.write(indices)
-                }
-            }
+            writeStep(step, into: &writer)
         case .partial(let partial):
             writePartialFields(partial, encoding: partial.encoding, into: &writer)
             switch partial.gradients {
@@ -61,6 +47,25 @@ extension MessageCodec {
             writer.write(heartbeat.step)
         case .bye(let bye):
             writer.write(bye.reason)
+        }
+    }
+
+    private static func writeStep(_ step: Step, into writer: inout PayloadWriter) {
+        writer.write(step.step)
+        writer.write(step.treeShards)
+        writer.writeCount(step.plan.count)
+        for work in step.plan {
+            writer.write(UInt32(work.shard))
+            switch work.selection {
+            case .range(let range):
+                writer.write(SelectionTag.range.rawValue)
+                writer.write(UInt32(range.lowerBound))
+                writer.write(UInt32(range.count))
+            case .list(let indices):
+                // Indices travel as u32; Core's Int32 holds the same bits.
+                writer.write(SelectionTag.list.rawValue)
+                writer.write(indices)
+            }
         }
     }
 
@@ -117,6 +122,7 @@ extension MessageCodec {
         let partial = Partial(
             step: try reader.read(UInt64.self, "step"),
             shardID: try reader.read(UInt32.self, "shardID"),
+            shardSpan: try reader.read(UInt32.self, "shardSpan"),
             segment: try reader.read(UInt32.self, "segment"),
             exampleCount: try reader.read(UInt32.self, "exampleCount"),
             correctCount: try reader.read(UInt32.self, "correctCount"),
@@ -124,6 +130,9 @@ extension MessageCodec {
             computeSeconds: try reader.read(Double.self, "computeSeconds"),
             gradients: try readGradients(from: &reader)
         )
+        guard partial.shardSpan >= 1, UInt64(partial.shardID) + UInt64(partial.shardSpan) <= UInt64(UInt32.max) else {
+            throw .malformedPayload("shard span \(partial.shardSpan) from shard \(partial.shardID)")
+        }
         guard partial.correctCount <= partial.exampleCount else {
             throw .malformedPayload(
                 "correctCount \(partial.correctCount) exceeds exampleCount \(partial.exampleCount)")
@@ -178,6 +187,7 @@ extension MessageCodec {
 
     private static func readStep(from reader: inout PayloadReader) throws(WireError) -> Step {
         let step = try reader.read(UInt64.self, "step")
+        let treeShards = try reader.read(UInt32.self, "treeShards")
         let planCount = try reader.readCount("plan count")
         // The smallest entry is a shard ID, a tag and an empty list's count: 9 bytes. Checking
         // first keeps a hostile count from reserving memory the payload cannot fill.
@@ -209,7 +219,7 @@ extension MessageCodec {
                 throw .malformedPayload("unknown example selection tag \(tag)")
             }
         }
-        return Step(step: step, plan: plan)
+        return Step(step: step, treeShards: treeShards, plan: plan)
     }
 
     /// A bound on the payload's size, so the buffer is allocated once.
@@ -237,11 +247,11 @@ extension MessageCodec {
                 case .list(let indices): total + 9 + 4 * indices.count
                 }
             }
-            return 12 + plan
+            return 16 + plan
         case .params(let params):
             return 12 + 4 * params.values.count
         case .partial(let partial):
-            return 48 + partial.encoding.byteWidth * partial.gradients.count
+            return 52 + partial.encoding.byteWidth * partial.gradients.count
         case .shardReady, .heartbeat:
             return 8
         }
@@ -251,6 +261,7 @@ extension MessageCodec {
     static func writePartialFields(_ partial: Partial, encoding: GradientEncoding, into writer: inout PayloadWriter) {
         writer.write(partial.step)
         writer.write(partial.shardID)
+        writer.write(partial.shardSpan)
         writer.write(partial.segment)
         writer.write(partial.exampleCount)
         writer.write(partial.correctCount)
@@ -261,7 +272,7 @@ extension MessageCodec {
     }
 
     /// Zero bytes before a PARTIAL's encoding byte: with them the gradients start 4-byte aligned
-    /// in every frame (48 payload bytes after a 28-byte header), so a received Float32 array is
+    /// in every frame (52 payload bytes after a 28-byte header), so a received Float32 array is
     /// read where it lies.
     static let partialPadding = 3
 

@@ -7,9 +7,10 @@ public enum WireProtocol {
     public static let magic: UInt32 = 0x4453_4354
     /// Bumped on any change to the header, a payload layout or what a field means (3: how a
     /// gradient is cut into PARTIAL segments; 4: the shared parameters hold two slots; 5: HELLO
-    /// carries the arithmetic profile, WELCOME and REFUSE the BLAS kernel); peers must
-    /// match exactly.
-    public static let protocolVersion: UInt16 = 5
+    /// carries the arithmetic profile, WELCOME and REFUSE the BLAS kernel; 6: partials are added
+    /// by a fixed tree, a PARTIAL may carry a node of it and a STEP says when to add them);
+    /// peers must match exactly.
+    public static let protocolVersion: UInt16 = 6
     /// Bytes; large messages are cut into frames of at most this much payload.
     public static let maxFramePayload = 4 << 20
     /// Bytes: magic 4, version 2, kind 1, flags 1, step 8, part 2, parts 2, length 4, CRC 4.

@@ -2,7 +2,8 @@ import Core
 import Logging
 import Wire
 
-/// The worker's role: hold shards, and for every STEP send one PARTIAL per shard in its plan.
+/// The worker's role: hold shards, and for every STEP send a PARTIAL per shard in its plan, or
+/// per node of the reduction tree that its shards fill when the STEP asks it to add them.
 /// One handler per message, each over the session's state (`WorkerSession`).
 final class WorkerLoop {
     private let link: CoordinatorLink
@@ -103,20 +104,76 @@ final class WorkerLoop {
         guard let parameters = session.takeParameters(for: step.step) else {
             if link.missedSharedParameters {
                 // Late (stopped, or starved of CPU): the coordinator went on without this worker,
-                // which will be welcomed anew once it says hello again.
-                log.warning("step \(step.step) skipped: its parameters in shared memory already belong to a later step")
+                // which asks to be welcomed anew.
+                log.warning(
+                    "step \(step.step) skipped: its parameters in shared memory already belong to a later step; registering again"
+                )
+                try link.helloAgain()
                 return
             }
             throw WorkerError.protocolViolation("step \(step.step) arrived without its parameters")
         }
+        var plan: [Int: (shard: ShardData, selection: ExampleSelection)] = [:]
         for work in step.plan {
             guard let shard = session.shards[work.shard], shard.accepts(work.selection) else {
                 throw WorkerError.protocolViolation(
                     "step \(step.step) asks for examples of shard \(work.shard), which this worker does not hold")
             }
-            try sendPartial(
-                of: shard, selection: work.selection, step: step.step, parameters: parameters, session: session)
+            plan[work.shard] = (shard, work.selection)
         }
+        for span in try session.spans(for: step) {
+            if span.count == 1, let (shard, selection) = plan[span.lowerBound] {
+                try sendPartial(
+                    of: shard, selection: selection, step: step.step, parameters: parameters, session: session)
+            } else {
+                try sendNode(span, plan: plan, step: step.step, parameters: parameters, session: &session)
+            }
+        }
+    }
+
+    /// Adds the partials of the shards of `node`, a node of the reduction tree, by the tree, and
+    /// sends the node as one partial: each segment as soon as its sum is complete, which is while
+    /// the node's last shard still runs its backprop.
+    private func sendNode(
+        _ node: Range<Int>, plan: [Int: (shard: ShardData, selection: ExampleSelection)], step: UInt64,
+        parameters: ParameterBuffer, session: inout WorkerSession
+    ) throws {
+        let started = ContinuousClock.now
+        let sum = session.nodeSum(node)
+        let segments = session.segments
+        var sendError: Error?
+        sum.reset { range in
+            guard sendError == nil, let index = segments.firstIndex(of: range) else { return }
+            let stats = sum.statistics(segment: index)
+            let partial = Partial(
+                step: step, shardID: UInt32(node.lowerBound), shardSpan: UInt32(node.count), segment: UInt32(index),
+                exampleCount: UInt32(stats.examples), correctCount: UInt32(stats.correct), lossSum: stats.lossSum,
+                computeSeconds: (ContinuousClock.now - started).inSeconds, gradients: .float32([]))
+            do {
+                try self.link.send(
+                    partial,
+                    gradients: UnsafeBufferPointer(start: sum.sum.values + range.lowerBound, count: range.count))
+            } catch {
+                sendError = error
+            }
+        }
+        let workspace = session.workspace
+        for k in node.dropLast() {
+            let (shard, selection) = plan[k]!
+            sum.accumulate(shard: k, examples: selection.count) { buffer in
+                shard.computePartial(parameters, selection: selection, workspace: workspace, into: buffer)
+            }
+        }
+        let last = node.upperBound - 1
+        let (shard, selection) = plan[last]!
+        let gradient = session.gradient.values
+        _ = shard.computePartial(parameters, selection: selection, workspace: workspace, into: session.gradient) {
+            index, evaluation in
+            sum.add(
+                shard: last, segment: index, values: gradient + segments[index].lowerBound, examples: selection.count,
+                correct: evaluation.correct, lossSum: evaluation.lossSum)
+        }
+        if let sendError { throw sendError }
     }
 
     /// Computes one shard's partial and sends each segment of its gradient as soon as backprop

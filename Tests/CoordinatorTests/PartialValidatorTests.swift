@@ -66,13 +66,48 @@ import Wire
     @Test func aSegmentThatArrivedBeforeIsIgnored() {
         let values = [Float](repeating: 1, count: Fixtures.layout.count)
         accumulator.add(shard: 0, gradients: values, examples: 4, correct: 3, lossSum: 2.5)
-        #expect(verdict(on: partial()) == .ignore("shard 0 segment 0 arrived twice"))
+        #expect(verdict(on: partial()) == .ignore("shard 0 segment 0 arrived already"))
     }
 
     @Test func aWrongExampleCountIsPoisoned() {
         #expect(
             verdict(on: partial { $0.exampleCount = 5 })
-                == .poisoned("shard 0 reports 5 examples, the step gave it 4"))
+                == .poisoned("shard 0 reports 5 examples, the step gave 4"))
+    }
+
+    /// A node of the tree (shards 0 and 1 of 3) sums its shards' examples; a span that is not a
+    /// node is poisoned; one that overlaps what is in, or holds a shard not the worker's, is not
+    /// taken.
+    @Test func aNodeOfTheTreeIsCheckedAsItsShards() {
+        let node = partial {
+            $0.shardSpan = 2
+            $0.exampleCount = 7
+        }
+        #expect(verdict(on: node) == .accept)
+        #expect(
+            verdict(on: partial { $0.shardSpan = 2 }) == .poisoned("shards 0…1 report 4 examples, the step gave 7"))
+        #expect(verdict(on: node, hosted: [0]) == .ignore("shards 0…1 are not this worker's"))
+        // 1…2 is no node of the tree over 3 (0…1 and 2 are), and shard 2 is not in the step.
+        #expect(
+            verdict(
+                on: partial {
+                    $0.shardID = 1
+                    $0.shardSpan = 2
+                }) == .ignore("shards 1…2 are not this worker's"))
+        let sparse = PartialValidator(shardCount: 4, segments: segments, encoding: .float32)
+        let four = GradientAccumulator(layout: Fixtures.layout, shards: 4)
+        let work4 = (0..<4).reduce(into: [Int: ShardWork]()) { $0[$1] = ShardWork(shard: $1, selection: .range(0..<1)) }
+        let middle = partial {
+            $0.shardID = 1
+            $0.shardSpan = 2
+            $0.exampleCount = 2
+        }
+        #expect(
+            sparse.verdict(on: middle, step: 5, hostedShards: [0, 1, 2, 3], work: work4, accumulator: four)
+                == .poisoned("shards 1…2 are not a node of the reduction tree"))
+        let values = [Float](repeating: 1, count: Fixtures.layout.count)
+        accumulator.add(shard: 1, segment: 0, values: values, examples: 3, correct: 0, lossSum: 0)
+        #expect(verdict(on: node) == .ignore("shards 0…1 segment 0 arrived already"))
     }
 
     @Test func anotherEncodingIsPoisoned() {

@@ -33,14 +33,41 @@ import Wire
             return
         }
         #expect(params.step == 7 && params.values.withUnsafeFloats { Array($0) } == p.array)
-        #expect(step == Step(step: 7, plan: [work[1]]))
+        // The worker adds what it holds by the tree over the run's 2 shards.
+        #expect(step == Step(step: 7, treeShards: 2, plan: [work[1]]))
 
         // Asked already: nothing more for shard 1; shard 0, once ready, alone.
         #expect(try exchange.request(from: worker, accumulator: accumulator) == 0)
         worker.ready = [0, 1]
         try exchange.request(from: worker, accumulator: accumulator)
         messages = try Fixtures.drain(dealer)
-        #expect(messages.last == .step(Step(step: 7, plan: [work[0]])))
+        #expect(messages.last == .step(Step(step: 7, treeShards: 2, plan: [work[0]])))
+    }
+
+    /// A shard with some segments in already (its first host was lost midway) is asked of its new
+    /// host with the rest, each to be sent on its own: a node holding it could never be taken.
+    @Test func aShardPartlyInIsAskedForOnItsOwn() throws {
+        exchange.begin(step: 3, parameters: Fixtures.parameters(), work: work)
+        // A gradient of several segments (the fixture's has one).
+        let layout = ParameterLayout(shape: try NetworkShape(layers: [300, 900, 20, 3], activation: .relu))
+        let accumulator = GradientAccumulator(layout: layout, shards: 2)
+        let values = [Float](repeating: 1, count: layout.count)
+        accumulator.add(shard: 1, segment: 0, values: values, examples: 2, correct: 0, lossSum: 0)
+        #expect(accumulator.touched(shard: 1) && !accumulator.has(shard: 1))
+        worker.ready = [0, 1]
+        try exchange.request(from: worker, accumulator: accumulator)
+        #expect(try Fixtures.drain(dealer).last == .step(Step(step: 3, treeShards: 0, plan: work)))
+    }
+
+    /// 16-bit partials are rounded with each shard's own residual: never added on the worker.
+    @Test func sixteenBitRunsNeverAskForNodes() throws {
+        let exchange = StepExchange(
+            outbox: WorkerOutbox(transport: router), inbox: WorkerInbox(transport: router), layout: Fixtures.layout,
+            addsByTree: false, log: Fixtures.silent)
+        exchange.begin(step: 3, parameters: Fixtures.parameters(), work: work)
+        worker.ready = [0, 1]
+        try exchange.request(from: worker, accumulator: accumulator)
+        #expect(try Fixtures.drain(dealer).last == .step(Step(step: 3, treeShards: 0, plan: work)))
     }
 
     @Test func aShardMovedToAnotherWorkerIsAskedOfIt() throws {
@@ -56,7 +83,7 @@ import Wire
         adopter.incoming = []
         adopter.shards = [0]
         #expect(try exchange.request(from: adopter, accumulator: accumulator) > 0)
-        #expect(try Fixtures.drain(other).last == .step(Step(step: 1, plan: [work[0]])))
+        #expect(try Fixtures.drain(other).last == .step(Step(step: 1, treeShards: 2, plan: [work[0]])))
     }
 
     @Test func gatheredPartialsCompleteTheSumAndTheTimings() throws {

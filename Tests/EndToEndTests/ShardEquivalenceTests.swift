@@ -55,6 +55,49 @@ extension EndToEnd {
             }
         }
 
+        /// The reduction tree (invariant 2): with 8 shards, the in-process path (one thread, and two
+        /// computing shards side by side) and 1–4 workers — aligned blocks on 2 and 4, unaligned on 3
+        /// (shards 0…2, 3…5, 6…7) — write the same bits, with sgd and with adam. Workers add the
+        /// shards they hold before sending: 2 workers holding 4 shards each send the coordinator one
+        /// gradient each a step, where 8 went before.
+        @Test(arguments: ["sgd", "adam"])
+        func eightShardsAddedByTheTreeGiveTheSameBitsWherever(optimizer: String) async throws {
+            let scratch = try ScratchDirectory("tree-\(optimizer)")
+            let csv = try LabelledData.synthetic().write(to: scratch.file("data.csv"))
+            var common = SyntheticTraining.flags(csv: csv, batch: 64)
+            // A gradient large enough (4,931 values) that frame headers do not blur the byte count.
+            common[common.firstIndex(of: "--layers")! + 1] = "8,64,64,3"
+            common[common.firstIndex(of: "--lr")! + 1] = optimizer == "adam" ? "0.01" : "0.2"
+            common += ["--shards", "8", "--optimizer", optimizer]
+            let gradientBytes = 4 * (8 * 64 + 64 + 64 * 64 + 64 + 64 * 3 + 3)
+
+            let reference = scratch.file("in-process.safetensors")
+            try await SyntheticTraining.run(common + ["--in-process", "--out", reference], in: scratch)
+            var runs: [(name: String, flags: [String])] = [
+                ("--in-process --threads 2", ["--in-process", "--threads", "2"])
+            ]
+            for workers in 1...4 { runs.append(("--local-workers \(workers)", ["--local-workers", String(workers)])) }
+            for (index, run) in runs.enumerated() {
+                let out = scratch.file("run-\(index).safetensors")
+                let metrics = scratch.file("run-\(index).jsonl")
+                try await SyntheticTraining.run(common + run.flags + ["--out", out, "--metrics", metrics], in: scratch)
+                // Two threads record blas_threads 2 in the model's metadata; the tensors must agree.
+                let same = index == 0 ? ModelComparison.sameTensors : ModelComparison.sameBytes
+                #expect(
+                    try same(out, reference),
+                    "\(run.name) --shards 8 --optimizer \(optimizer) differs from --in-process")
+                guard run.name == "--local-workers 2" else { continue }
+                // Until placement by speed first moves a shard (every 8 steps at most, when the two
+                // differ under load) each worker holds its 4 shards.
+                let steps = try MetricsFile(path: metrics).steps
+                let received = steps.prefix { $0.int("shard_moves") == 0 }.map { $0.int("bytes_received") ?? 0 }
+                #expect(steps.count == SyntheticTraining.steps && received.count >= 8)
+                #expect(
+                    received.allSatisfy { $0 >= 2 * gradientBytes && Double($0) <= 2.5 * Double(gradientBytes) },
+                    "2 workers × 4 shards: bytes received a step \(received), a gradient is \(gradientBytes)")
+            }
+        }
+
         /// With one shard per worker the sums are grouped differently, so only rounding may differ.
         @Test func defaultShardCountsStayCloseToOneShard() async throws {
             let scratch = try ScratchDirectory("default-shards")

@@ -107,6 +107,28 @@ extension CodecFuzzTests {
         #expect(welcomes == Set(GradientEncoding.allCases))
         #expect(partials == Set(GradientEncoding.allCases))
     }
+
+    /// Among the first thousand messages: PARTIALs of one shard and of many, some whose span ends
+    /// at the largest u32 the decoder accepts, and STEPs with and without a tree to add by.
+    @Test func generatorMakesEverySpanAndTree() {
+        var spans = (single: 0, several: 0, endingAtTheLimit: 0)
+        var trees = (none: 0, some: 0)
+        for index in 0..<1000 {
+            var source = FuzzSource(seed: FuzzSettings().seed, stream: 2, case: index)
+            switch source.message() {
+            case .partial(let partial):
+                if partial.shardSpan == 1 { spans.single += 1 } else { spans.several += 1 }
+                if UInt64(partial.shardID) + UInt64(partial.shardSpan) == UInt64(UInt32.max) {
+                    spans.endingAtTheLimit += 1
+                }
+            case .step(let step):
+                if step.treeShards == 0 { trees.none += 1 } else { trees.some += 1 }
+            default: break
+            }
+        }
+        #expect(spans.single > 0 && spans.several > 0 && spans.endingAtTheLimit > 0)
+        #expect(trees.none > 0 && trees.some > 0)
+    }
 }
 
 // MARK: - Settings
@@ -481,7 +503,7 @@ private struct FuzzSource {
             .shard(shardChunk(examples: length(), features: chance(5) ? int(0...64) : int(0...6), bulk: false))
         case .shardReady: .shardReady(ShardReady(shardID: integer(), examples: integer()))
         case .params: .params(Params(step: integer(), values: FloatArray(floats(length()))))
-        case .step: .step(Step(step: integer(), plan: plan()))
+        case .step: .step(Step(step: integer(), treeShards: integer(), plan: plan()))
         case .partial: .partial(partial(count: length(), bulk: false))
         case .heartbeat: .heartbeat(Heartbeat(step: integer()))
         case .bye: .bye(Bye(reason: string()))
@@ -527,8 +549,11 @@ private struct FuzzSource {
         GradientEncoding.allCases[int(0...GradientEncoding.allCases.count - 1)]
     }
 
-    /// A partial of `count` gradients in any encoding; 16-bit ones of any bit pattern.
+    /// A partial of `count` gradients in any encoding; 16-bit ones of any bit pattern. Half are
+    /// one shard's, the rest span any shards whose end, `shardID + shardSpan`, fits a u32.
     mutating func partial(count: Int, bulk: Bool) -> Partial {
+        let shardSpan: UInt32 = chance(50) ? 1 : max(1, integer())
+        let shardID = min(integer(), UInt32.max - shardSpan)
         let exampleCount: UInt32 = integer()
         let encoding = encoding()
         let gradients: PartialGradients =
@@ -538,7 +563,7 @@ private struct FuzzSource {
                 PartialGradients(encoding, bits: HalfArray(bulk ? bulkBits(count) : (0..<count).map { _ in integer() }))
             }
         return Partial(
-            step: integer(), shardID: integer(), exampleCount: exampleCount,
+            step: integer(), shardID: shardID, shardSpan: shardSpan, exampleCount: exampleCount,
             correctCount: chance(50) ? exampleCount : UInt32.random(in: 0...exampleCount, using: &random),
             lossSum: double(), computeSeconds: double(), gradients: gradients
         )

@@ -156,6 +156,45 @@ import Testing
         #expect(isMalformed(TestFrames.decodeError(MessageCodec.encode(.partial(partial)))))
     }
 
+    /// A PARTIAL sums at least one shard.
+    @Test(arguments: [UInt32(0), 6, UInt32.max])
+    func partialMustSpanAShard(shardID: UInt32) {
+        let partial = Partial(
+            step: 1, shardID: shardID, shardSpan: 0, exampleCount: 3, correctCount: 2, lossSum: 0,
+            gradients: .float32([1]))
+        #expect(
+            TestFrames.decodeError(MessageCodec.encode(.partial(partial)))
+                == .malformedPayload("shard span 0 from shard \(shardID)"))
+    }
+
+    /// A span's end, `shardID + shardSpan`, is at most the largest u32 (the most shards a run can
+    /// have): one past it is refused, whether or not the sum wraps in 32 bits.
+    @Test(
+        arguments: [
+            (UInt32.max, 1), (UInt32.max - 3, 4), (1, UInt32.max), (2, UInt32.max), (UInt32.max, UInt32.max),
+            (0x8000_0000, 0x8000_0000),
+        ] as [(UInt32, UInt32)])
+    func partialSpanMustNotOverflowShardIDs(shardID: UInt32, shardSpan: UInt32) {
+        let partial = Partial(
+            step: 1, shardID: shardID, shardSpan: shardSpan, exampleCount: 3, correctCount: 2, lossSum: 0,
+            gradients: .float32([1]))
+        #expect(
+            TestFrames.decodeError(MessageCodec.encode(.partial(partial)))
+                == .malformedPayload("shard span \(shardSpan) from shard \(shardID)"))
+    }
+
+    /// The largest spans that fit: ending exactly at the largest u32.
+    @Test(
+        arguments: [(UInt32.max - 1, 1), (UInt32.max - 4, 4), (0, UInt32.max), (0x7FFF_FFFF, 0x8000_0000)]
+            as [(UInt32, UInt32)])
+    func partialSpanMayEndAtTheLargestShardID(shardID: UInt32, shardSpan: UInt32) throws {
+        let partial = Message.partial(
+            Partial(
+                step: 1, shardID: shardID, shardSpan: shardSpan, exampleCount: 3, correctCount: 2, lossSum: 0,
+                gradients: .float32([1])))
+        #expect(try MessageCodec.decode(MessageCodec.encode(partial)) == partial)
+    }
+
     /// The encoding bytes are the protocol's, and each reads back as the encoding it names.
     @Test func gradientEncodingCodesAreTheProtocols() {
         #expect(GradientEncoding.allCases.map(\.wireCode) == [0, 1, 2])
@@ -166,8 +205,9 @@ import Testing
     /// so is padding that is not zero (a second encoding of the same message).
     @Test(arguments: [UInt8(3), 4, 0x80, 255])
     func unknownGradientEncodingIsMalformed(_ byte: UInt8) {
+        // The encoding byte is the payload's 48th: after 44 bytes of fields and 3 of padding.
         var partialFrame = MessageCodec.encode(SampleMessages.float16Partial)[0]
-        partialFrame[WireProtocol.headerSize + 43] = byte
+        partialFrame[WireProtocol.headerSize + 47] = byte
         #expect(TestFrames.decodeError([reseal(partialFrame)]) == .malformedPayload("unknown encoding \(byte)"))
 
         // The encoding byte comes just before the last field, the kernel's name (u32 length + UTF-8).
@@ -176,7 +216,7 @@ import Testing
         #expect(TestFrames.decodeError([reseal(welcomeFrame)]) == .malformedPayload("unknown gradientEncoding \(byte)"))
     }
 
-    @Test(arguments: [40, 41, 42])
+    @Test(arguments: [44, 45, 46])
     func partialPaddingMustBeZero(offset: Int) {
         var frame = MessageCodec.encode(SampleMessages.partial)[0]
         frame[WireProtocol.headerSize + offset] = 1
@@ -205,45 +245,57 @@ import Testing
     @Test func unknownSelectionTagIsMalformed() {
         var payload = TestFrames.Payload()
         payload.append(UInt64(1)) // step
+        payload.append(UInt32(0)) // treeShards
         payload.append(UInt32(1)) // plan count
         payload.append(UInt32(0)) // shard ID
         payload.append(UInt8(2)) // tag: neither range nor list
         payload.append(UInt32(0))
         payload.append(UInt32(0))
         let frame = TestFrames.frame(.init(kind: MessageKind.step.rawValue, step: 1), payload: payload.bytes)
-        #expect(isMalformed(TestFrames.decodeError([frame])))
+        #expect(TestFrames.decodeError([frame]) == .malformedPayload("unknown example selection tag 2"))
     }
 
-    /// A count that claims 4 G floats must be refused before anything is allocated.
+    /// A count that claims 4 G floats must be refused before anything is allocated: each payload
+    /// is well formed up to the count, so the count is what is refused.
     @Test func hugeCountsAreRefusedWithoutAllocating() {
-        var floats = TestFrames.Payload()
-        floats.append(UInt64(1))
-        floats.append(UInt32(0))
-        floats.append(UInt32(1))
-        floats.append(UInt32(1))
-        floats.append(UInt64(0)) // lossSum
-        floats.append(UInt64(0)) // computeSeconds
+        var fields = TestFrames.Payload()
+        fields.append(UInt64(1)) // step
+        fields.append(UInt32(0)) // shardID
+        fields.append(UInt32(1)) // shardSpan
+        fields.append(UInt32(0)) // segment
+        fields.append(UInt32(1)) // exampleCount
+        fields.append(UInt32(1)) // correctCount
+        fields.append(UInt64(0)) // lossSum
+        fields.append(UInt64(0)) // computeSeconds
+        #expect(fields.bytes.count == 44)
         for encoding in GradientEncoding.allCases {
-            var payload = floats
+            var payload = fields
             payload.append(UInt16(0)) // padding
             payload.append(UInt8(0))
             payload.append(encoding.wireCode)
             payload.append(UInt32.max) // gradients count
             let partial = TestFrames.frame(.init(kind: MessageKind.partial.rawValue, step: 1), payload: payload.bytes)
-            #expect(isMalformed(TestFrames.decodeError([partial])), "\(encoding)")
+            let bytes = UInt64(UInt32.max) * UInt64(encoding.byteWidth)
+            #expect(
+                TestFrames.decodeError([partial]) == .malformedPayload("gradients needs \(bytes) bytes, only 0 remain"),
+                "\(encoding)")
         }
 
         var values = TestFrames.Payload()
         values.append(UInt64(1))
         values.append(UInt32.max) // values count
         let params = TestFrames.frame(.init(kind: MessageKind.params.rawValue, step: 1), payload: values.bytes)
-        #expect(isMalformed(TestFrames.decodeError([params])))
+        #expect(
+            TestFrames.decodeError([params])
+                == .malformedPayload("values needs \(UInt64(UInt32.max) * 4) bytes, only 0 remain"))
 
         var plan = TestFrames.Payload()
         plan.append(UInt64(1))
+        plan.append(UInt32(0)) // treeShards
         plan.append(UInt32.max) // plan count
         let step = TestFrames.frame(.init(kind: MessageKind.step.rawValue, step: 1), payload: plan.bytes)
-        #expect(isMalformed(TestFrames.decodeError([step])))
+        #expect(
+            TestFrames.decodeError([step]) == .malformedPayload("plan count \(UInt32.max) cannot fit in 0 bytes"))
     }
 
     @Test func stringsMustBeValidUTF8() {

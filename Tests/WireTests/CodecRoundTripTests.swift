@@ -38,7 +38,7 @@ import Testing
         let expected: [UInt8] =
             [
                 0x54, 0x43, 0x53, 0x44, // magic "DSCT" little-endian
-                0x05, 0x00, // version 5
+                0x06, 0x00, // version 6
                 0x08, // kind HEARTBEAT
                 0x00, // flags
                 0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, // step
@@ -77,7 +77,7 @@ import Testing
     }
 
     /// The exact payload of a bfloat16 PARTIAL: three zero bytes, the encoding byte, then the
-    /// u16 count and values, which start 4-byte aligned (28 + 48 bytes into the frame).
+    /// u16 count and values, which start 4-byte aligned (28 + 52 bytes into the frame).
     @Test func compressedPartialBytesMatchTheSpec() {
         let partial = Partial(
             step: 0x0102_0304_0506_0708, shardID: 5, segment: 3, exampleCount: 7, correctCount: 6, lossSum: 1.5,
@@ -86,6 +86,7 @@ import Testing
         var expected = TestFrames.Payload()
         expected.append(UInt64(0x0102_0304_0506_0708))
         expected.append(UInt32(5))
+        expected.append(UInt32(1)) // shardSpan: shard 5 alone
         expected.append(UInt32(3)) // segment
         expected.append(UInt32(7))
         expected.append(UInt32(6))
@@ -95,17 +96,66 @@ import Testing
         expected.append(UInt32(2))
         expected.bytes += [0x80, 0x3F, 0xC0, 0xBF]
         #expect(payload == expected.bytes)
-        #expect((WireProtocol.headerSize + 48) % 4 == 0)
+        #expect(payload.count == 52 + 2 * 2)
+        #expect((WireProtocol.headerSize + 52) % 4 == 0)
+    }
+
+    /// The exact payload of a float32 PARTIAL of a node of the tree (shards 8…15): `shardSpan`
+    /// right after `shardID`, and the values 52 bytes in.
+    @Test func nodePartialBytesMatchTheSpec() {
+        let partial = Partial(
+            step: 0x0102_0304_0506_0708, shardID: 8, shardSpan: 8, segment: 2, exampleCount: 256, correctCount: 200,
+            lossSum: -0.5, computeSeconds: 2, gradients: .float32([1, -2]))
+        let payload = TestFrames.payload(of: MessageCodec.encode(.partial(partial))[0])
+        var expected = TestFrames.Payload()
+        expected.append(UInt64(0x0102_0304_0506_0708))
+        expected.append(UInt32(8)) // shardID
+        expected.append(UInt32(8)) // shardSpan
+        expected.append(UInt32(2)) // segment
+        expected.append(UInt32(256))
+        expected.append(UInt32(200))
+        expected.append((-0.5 as Double).bitPattern)
+        expected.append((2 as Double).bitPattern)
+        expected.bytes += [0, 0, 0, 0] // padding, encoding float32
+        expected.append([1, -2] as [Float])
+        #expect(payload == expected.bytes)
+        #expect(payload.count == 52 + 4 * 2)
+    }
+
+    /// The exact payload of a STEP: `treeShards` right after `step`, before the plan's count.
+    @Test func stepBytesMatchTheSpec() {
+        let step = Step(
+            step: 0x0102_0304_0506_0708, treeShards: 12,
+            plan: [
+                ShardWork(shard: 9, selection: .range(4..<7)),
+                ShardWork(shard: 2, selection: .list([5, 1])),
+            ])
+        let payload = TestFrames.payload(of: MessageCodec.encode(.step(step))[0])
+        var expected = TestFrames.Payload()
+        expected.append(UInt64(0x0102_0304_0506_0708))
+        expected.append(UInt32(12)) // treeShards
+        expected.append(UInt32(2)) // plan count
+        expected.append(UInt32(9))
+        expected.append(UInt8(0)) // range
+        expected.append(UInt32(4))
+        expected.append(UInt32(3))
+        expected.append(UInt32(2))
+        expected.append(UInt8(1)) // list
+        expected.append(UInt32(2))
+        expected.append(UInt32(5))
+        expected.append(UInt32(1))
+        #expect(payload == expected.bytes)
+        #expect(payload.count == 16 + 13 + 9 + 4 * 2)
     }
 
     /// A float32 PARTIAL written in place is byte for byte the frame `encode` makes, for any
     /// number of values that fits one frame; more than that has no one-frame size.
     @Test func aPartialWrittenInPlaceIsTheCodecsFrame() throws {
-        let most = (WireProtocol.maxFramePayload - 48) / 4
+        let most = (WireProtocol.maxFramePayload - 52) / 4
         for count in [0, 1, 7, 1000, 65_537, most] {
             let values = SampleMessages.distinctFloats(count, seed: 0.25)
             let partial = Partial(
-                step: 9, shardID: 3, segment: 2, exampleCount: 64, correctCount: 17, lossSum: 12.5,
+                step: 9, shardID: 4, shardSpan: 4, segment: 2, exampleCount: 64, correctCount: 17, lossSum: 12.5,
                 computeSeconds: 0.003, gradients: .float32(FloatArray(values)))
             let expected = MessageCodec.encode(.partial(partial))
             #expect(expected.count == 1)
@@ -129,12 +179,12 @@ import Testing
         try expectMultiFrameRoundTrip(SampleMessages.largePartial, frames: 3)
     }
 
-    /// A Partial's payload is 48 bytes plus 4 per Float32 gradient or 2 per 16-bit one: at
+    /// A Partial's payload is 52 bytes plus 4 per Float32 gradient or 2 per 16-bit one: at
     /// exactly the limit it stays in one frame, one value more and it takes two.
     @Test(arguments: GradientEncoding.allCases)
     func frameLimitIsInclusive(encoding: GradientEncoding) throws {
         let width = encoding.byteWidth
-        let fitting = (WireProtocol.maxFramePayload - 48) / width
+        let fitting = (WireProtocol.maxFramePayload - 52) / width
         for (count, frameCount) in [(fitting, 1), (fitting + 1, 2)] {
             let gradients: PartialGradients =
                 encoding == .float32
@@ -146,7 +196,7 @@ import Testing
                 ))
             let frames = MessageCodec.encode(message)
             #expect(frames.count == frameCount)
-            #expect(frames.reduce(0) { $0 + $1.count } == 48 + width * count + frameCount * WireProtocol.headerSize)
+            #expect(frames.reduce(0) { $0 + $1.count } == 52 + width * count + frameCount * WireProtocol.headerSize)
             #expect(try MessageCodec.decode(frames) == message)
         }
     }

@@ -97,8 +97,9 @@ import Testing
         #expect(inPlace.count == 2)
         #expect(inPlace == MessageCodec.encode(.params(Params(step: 11, values: FloatArray(values)))))
 
+        // A node's partial (shards 2…3), as a worker that adds its shards sends it.
         let header = Partial(
-            step: 5, shardID: 2, exampleCount: 9, correctCount: 4, lossSum: 2.5, computeSeconds: 0.25,
+            step: 5, shardID: 2, shardSpan: 2, exampleCount: 9, correctCount: 4, lossSum: 2.5, computeSeconds: 0.25,
             gradients: .float32([]))
         let gradients = SampleMessages.distinctFloats(77)
         let partialFrames = gradients.withUnsafeBufferPointer { MessageCodec.encodePartial(header, gradients: $0) }

@@ -36,9 +36,10 @@ enum SampleMessages {
     static let shardReady = Message.shardReady(ShardReady(shardID: 5, examples: 7500))
     static let params = Message.params(Params(step: 42, values: FloatArray(distinctFloats(40))))
     static let emptyParams = Message.params(Params(step: 0, values: []))
+    /// A STEP that has the worker add its shards by the tree over 8 shards.
     static let step = Message.step(
         Step(
-            step: 42,
+            step: 42, treeShards: 8,
             plan: [
                 ShardWork(shard: 0, selection: .range(0..<32)),
                 ShardWork(shard: 3, selection: .list([17, 2, 99, 0, Int32(bitPattern: 4_000_000_000)])),
@@ -47,10 +48,11 @@ enum SampleMessages {
             ]
         ))
     static let emptyStep = Message.step(Step(step: 0, plan: []))
+    /// The sum of a node of the tree over 8 shards: shards 4…7.
     static let partial = Message.partial(
         Partial(
-            step: 42, shardID: 3, exampleCount: 32, correctCount: 29, lossSum: 11.25, computeSeconds: 0.0125,
-            gradients: .float32(FloatArray(distinctFloats(40, seed: 0.25)))
+            step: 42, shardID: 4, shardSpan: 4, exampleCount: 128, correctCount: 117, lossSum: 45.25,
+            computeSeconds: 0.0125, gradients: .float32(FloatArray(distinctFloats(40, seed: 0.25)))
         ))
     /// 16-bit patterns no two alike, with the top bit (the sign) set in some.
     static func distinctBits(_ count: Int, seed: UInt16 = 0) -> [UInt16] {

@@ -25,7 +25,7 @@ import sys
 import time
 
 MAGIC = 0x44534354
-VERSION = 5
+VERSION = 6
 # HELLO's arithmetic profile (docs/PROTOCOL.md): the features a BLAS kernel needs, as Descent
 # reads them from /proc/cpuinfo, and the elementary functions of Descent's own build.
 ELEMENTARY = "descent-elementary-1"
@@ -107,8 +107,8 @@ def register(connection, name):
     return answer
 
 
-def partial(step, shard, examples, gradients, loss_sum=1.0, segment=0):
-    payload = struct.pack("<QIIIIdd", step, shard, segment, examples, 0, loss_sum, 0.001)
+def partial(step, shard, examples, gradients, loss_sum=1.0, segment=0, span=1):
+    payload = struct.pack("<QIIIIIdd", step, shard, span, segment, examples, 0, loss_sum, 0.001)
     payload += bytes(3) + bytes([0])  # padding, encoding float32
     payload += struct.pack("<I", len(gradients)) + struct.pack("<%df" % len(gradients), *gradients)
     return frame(PARTIAL, payload, step=step)
@@ -312,6 +312,9 @@ def garbage(host, port):
             ("liar: huge PARTIAL for shard 1, next step", [partial(step + 1, 1, 32, huge)]),
             ("liar: huge PARTIAL for shard 1, next step (replay)", [partial(step + 1, 1, 32, huge)]),
             ("liar: PARTIAL for shard 7 of 2", [partial(step, 7, 32, huge)]),
+            ("liar: PARTIAL summing no shard", [partial(step, 0, 32, huge, span=0)]),
+            ("liar: PARTIAL summing 2^32 - 1 shards", [partial(step, 0, 32, huge, span=0xFFFFFFFF)]),
+            ("liar: PARTIAL summing both shards", [partial(step, 0, 64, huge, span=2)]),
             ("liar: PARTIAL with the wrong gradient count", [partial(step, 0, 32, [1.0] * 3)]),
             ("liar: SHARD_READY for shard 0", [frame(SHARD_READY, struct.pack("<II", 0, 500))]),
         ]
