@@ -5,7 +5,7 @@
 
 Fashion-MNIST, 784-256-128-10, 2 local workers, batch 1024, --shards 8. Each round runs, in turn:
 undisturbed; local-1 stopped for --pause s once the run is 1 s in, with backup computation
-(--backup-after 0.25); the same without (the default). Prints each run's wall time and the delay of the
+(--backup-after 0.25, the default); the same without (--backup-after 0). Prints each run's wall time and the delay of the
 paused runs against the round's undisturbed one. Needs the release binaries (swift build -c release).
 """
 import argparse, os, signal, statistics, subprocess, sys, tempfile, time
@@ -43,7 +43,7 @@ def main():
     for round in range(args.repeat):
         calm = run(args.steps, 0, [])
         backed = run(args.steps, args.pause, ["--backup-after", "0.25"])
-        waiting = run(args.steps, args.pause, [])
+        waiting = run(args.steps, args.pause, ["--backup-after", "0"])
         delays["backup"].append(backed - calm)
         delays["no backup"].append(waiting - calm)
         print(f"round {round + 1}: undisturbed {calm:.2f} s, paused {args.pause:g} s with backup {backed:.2f} s "

@@ -151,9 +151,9 @@ struct TrainCommand: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "Backup computation: a step that waits this many seconds (and 4 usual steps) for a partial has the coordinator compute the shard itself, with the same bits (0.25 is a good value); 0: never.",
+            "Backup computation: a step that waits this many seconds (and 4 usual steps) for a partial has the coordinator compute the shard itself, with the same bits; 0: never.",
             valueName: "seconds"))
-    var backupAfter: Double = 0
+    var backupAfter: Double = 0.25
 
     @Option(
         help:

@@ -93,6 +93,7 @@ final class WorkerPool: TimedGradientSource {
         step: Int, parameters p: ParameterBuffer, work: [ShardWork], into accumulator: GradientAccumulator
     ) throws {
         exchange.begin(step: step, parameters: p, work: work)
+        loseUnansweringSuspects()
         membership.admitJoiners()
         membership.completeMoves()
         // Speeds are averages over several partials: a move is considered every few steps.
@@ -164,6 +165,19 @@ final class WorkerPool: TimedGradientSource {
                 (\(worker.label)): the coordinator computed its shard(s) \(shards) itself, and drops its own \
                 partials if they come\(then)
                 """)
+        }
+    }
+
+    /// A suspect that has not answered for `--worker-timeout` is lost, though it may still beat
+    /// (a hung computation): its shards move to workers that answer.
+    private func loseUnansweringSuspects() {
+        for rank in backup.unanswered(for: settings.workerTimeout) {
+            backup.answered(rank)
+            guard let worker = membership.workers.first(where: { $0.rank == rank }) else { continue }
+            let seconds = String(format: "%.1f", settings.workerTimeout.inSeconds)
+            membership.lose(
+                worker,
+                reason: "it has sent no partial for more than \(seconds) s (the coordinator computed its shards)")
         }
     }
 

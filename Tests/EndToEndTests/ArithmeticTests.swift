@@ -72,9 +72,10 @@ extension EndToEnd {
             let metrics = scratch.file("moved.jsonl")
             let coordinator = reaper.track(
                 try Descent.launchCoordinator(
+                    // The loss is under test: without backup computation the run waits for it.
                     common + [
-                        "--workers", "2", "--bind", endpoint, "--worker-timeout", "2", "--out", out, "--metrics",
-                        metrics,
+                        "--workers", "2", "--bind", endpoint, "--worker-timeout", "2", "--backup-after", "0", "--out",
+                        out, "--metrics", metrics,
                     ], in: scratch))
             func worker(_ name: String, _ kernel: String?) throws -> LaunchedProcess {
                 var env = SimulatedHosts.host(kernel)

@@ -73,7 +73,11 @@ extension EndToEnd {
             let metrics = scratch.file("exit.jsonl")
             let coordinator = reaper.track(
                 try Descent.launchCoordinator(
-                    common + ["--local-workers", "3", "--worker-timeout", "2", "--out", out, "--metrics", metrics],
+                    // When the loss shows is under test: steps wait for it (no backup computation).
+                    common + [
+                        "--local-workers", "3", "--worker-timeout", "2", "--backup-after", "0", "--out", out,
+                        "--metrics", metrics,
+                    ],
                     environment: ["DESCENT_FAULTS": "exit@1=7"], in: scratch))
             let outcome = try await coordinator.wait(timeout: .seconds(60))
             try #require(outcome.succeeded, "\(outcome.transcript)")
