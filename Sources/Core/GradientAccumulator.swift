@@ -101,7 +101,10 @@ public final class GradientAccumulator: @unchecked Sendable {
         segmentsComplete = 0
         for i in known.indices { known[i] = false }
         for i in covered.indices { covered[i] = false }
-        for s in free.indices { free[s] = Array(pool[s].indices) }
+        for s in free.indices {
+            free[s].removeAll(keepingCapacity: true)
+            free[s].append(contentsOf: pool[s].indices)
+        }
         self.onSegmentComplete = onSegmentComplete
     }
 
@@ -220,12 +223,11 @@ public final class GradientAccumulator: @unchecked Sendable {
             known[index] = true
             let siblingSlot = place[s * nodeCount + sibling]
             let result: Int
+            // left + right into the left's place; the right's buffer is free again.
             if isLeft {
-                // left + right into the left's place; the right's buffer is free again.
                 result = slot(for: node, holding: values, segment: s, plus: siblingSlot)
                 release(siblingSlot, segment: s)
             } else {
-                // left + right into the left's place; a right child's own buffer is then free.
                 result = siblingSlot
                 addInto(siblingSlot, values, segment: s)
                 if case .stored(let own) = values { release(own, segment: s) }

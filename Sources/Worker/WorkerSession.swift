@@ -20,9 +20,10 @@ struct WorkerSession {
     /// With compression: what rounds the segments to 16 bits.
     let compressor: SegmentCompressor?
     private var assembler = ShardAssembler()
-    /// The run's shard count, as the SHARD chunks say: the reduction tree's.
-    private(set) var shardCount: Int?
-    /// Where the shards of a node of the tree are added before the node is sent, by node.
+    /// The reduction tree over the run's shards, once the first SHARD chunk has said how many.
+    private var tree: ReductionTree?
+    /// Where the shards of a node of the tree are added before the node is sent, by node: those
+    /// of the last step, reused while placement keeps them.
     private var nodeSums: [Range<Int>: GradientAccumulator] = [:]
     /// The parameters of the step whose PARAMS came last: where they lie in the frame that brought
     /// them, or in the coordinator's shared parameters (no copy either way). Let go once the STEP
@@ -55,14 +56,11 @@ struct WorkerSession {
             throw WorkerError.protocolViolation(
                 "shard \(chunk.shardID) has \(chunk.features) features, the network \(shape.inputs)")
         }
-        guard chunk.shardID < chunk.shardCount, shardCount == nil || shardCount == Int(chunk.shardCount) else {
+        guard chunk.shardID < chunk.shardCount, tree.map({ $0.shardCount == Int(chunk.shardCount) }) ?? true else {
             throw WorkerError.protocolViolation(
-                "shard \(chunk.shardID) of \(chunk.shardCount), where the run has \(shardCount ?? 0) shards")
+                "shard \(chunk.shardID) of \(chunk.shardCount), where the run has \(tree?.shardCount ?? 0) shards")
         }
-        if shardCount != Int(chunk.shardCount) {
-            shardCount = Int(chunk.shardCount)
-            nodeSums = [:]
-        }
+        if tree == nil { tree = ReductionTree(shards: Int(chunk.shardCount)) }
         guard let shard = try assembler.add(chunk) else { return nil }
         shards[shard.id] = shard
         // A shard (re)assigned here starts with nothing owed: what its last host had not sent is
@@ -74,20 +72,25 @@ struct WorkerSession {
     /// What `step` has this worker send, one partial each: its shards' nodes of the reduction
     /// tree when the STEP asks that they be added here (Float32 partials only: a 16-bit one is
     /// rounded with its own shard's residual), otherwise each shard on its own.
-    func spans(for step: Step) throws -> [Range<Int>] {
+    /// Node sums of nodes no longer sent are let go (each holds a whole gradient).
+    mutating func spans(for step: Step) throws -> [Range<Int>] {
         let shards = step.plan.map(\.shard)
         guard step.treeShards != 0, !encoding.isSixteenBit else { return shards.map { $0..<$0 + 1 } }
-        guard let shardCount, Int(step.treeShards) == shardCount else {
+        guard let tree, Int(step.treeShards) == tree.shardCount else {
             throw WorkerError.protocolViolation(
-                "step \(step.step) adds by a tree over \(step.treeShards) shards; the run has \(shardCount ?? 0)")
+                "step \(step.step) adds by a tree over \(step.treeShards) shards; the run has \(tree?.shardCount ?? 0)")
         }
-        return ReductionTree(shards: shardCount).cover(shards)
+        let spans = tree.cover(shards)
+        if nodeSums.keys.contains(where: { !spans.contains($0) }) {
+            nodeSums = nodeSums.filter { spans.contains($0.key) }
+        }
+        return spans
     }
 
     /// Where the shards of `node` are added: the same accumulator each step.
     mutating func nodeSum(_ node: Range<Int>) -> GradientAccumulator {
         if let sum = nodeSums[node] { return sum }
-        let sum = GradientAccumulator(layout: layout, shards: shardCount!, top: node)
+        let sum = GradientAccumulator(layout: layout, shards: tree!.shardCount, top: node)
         nodeSums[node] = sum
         return sum
     }
