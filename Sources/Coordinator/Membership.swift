@@ -63,7 +63,8 @@ final class Membership {
         switch message {
         case .success(.hello(let hello)) where hello.protocolVersion == WireProtocol.protocolVersion:
             guard let kernel = admit(hello, peer: peer, address: address) else { return false }
-            let worker = PoolWorker(peer: peer, rank: nextRank, name: hello.name, address: address)
+            let worker = PoolWorker(
+                peer: peer, rank: nextRank, name: hello.name, address: address, relayEndpoint: hello.relayEndpoint)
             nextRank += 1
             joiners.append(worker)
             admitted.append(hello.profile)

@@ -16,4 +16,7 @@ struct PoolSettings {
     /// The least a step waits before the coordinator computes its missing shards itself
     /// (`Backup`); nil: never.
     var backupAfter: Duration?
+    /// How the parameters reach the workers, and each relay's children in the broadcast tree.
+    var broadcast: BroadcastMode = .auto
+    var relayFanout = 2
 }

@@ -8,6 +8,8 @@ final class PoolWorker {
     let name: String
     /// The worker's IP address (TCP), for logs.
     let address: String?
+    /// Where it takes parameters from a parent in the broadcast tree; empty when it does not relay.
+    let relayEndpoint: String
     /// How logs name it: "local-0" or "node7:4411 at 10.0.0.7".
     var label: String { address.map { "\(name) at \($0)" } ?? name }
     var shards: Set<Int> = []
@@ -29,10 +31,11 @@ final class PoolWorker {
         examplesPerSecond = examplesPerSecond.map { 0.8 * $0 + 0.2 * speed } ?? speed
     }
 
-    init(peer: PeerID, rank: Int, name: String, address: String?) {
+    init(peer: PeerID, rank: Int, name: String, address: String?, relayEndpoint: String = "") {
         self.peer = peer
         self.rank = rank
         self.name = name
         self.address = address
+        self.relayEndpoint = relayEndpoint
     }
 }

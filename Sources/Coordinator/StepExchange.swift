@@ -16,6 +16,8 @@ final class StepExchange {
     /// Which worker (by rank) each shard was asked of in this step: a shard that has moved since
     /// is asked of its new owner.
     private var askedOf: [Int: Int] = [:]
+    /// Workers sent (or routed) the step's parameters, by rank.
+    private var served: Set<Int> = []
     private let outbox: WorkerOutbox
     private let inbox: WorkerInbox
     private let log: Logger
@@ -55,8 +57,17 @@ final class StepExchange {
         self.step = step
         self.work = Dictionary(uniqueKeysWithValues: work.map { ($0.shard, $0) })
         askedOf = [:]
+        served = []
         parameters = StepParameters(step: step, values: p)
         begun = step
+    }
+
+    /// Sends `worker` the step's whole parameters, which it may not get down the broadcast tree;
+    /// returns the bytes sent.
+    func sendParameters(to worker: PoolWorker) throws(WireError) -> Int {
+        guard let params = parameters?.outgoing else { return 0 }
+        served.insert(worker.rank)
+        return try outbox.send(params, to: worker.peer)
     }
 
     /// Marks the end of the step's sending, `bytes` in all: what follows is waiting for partials.
@@ -66,10 +77,13 @@ final class StepExchange {
         timings.send = (sent - started).inSeconds
     }
 
-    /// Sends `worker` PARAMS and a STEP for its ready shards whose partials are neither in nor
-    /// asked of it; returns the bytes sent.
+    /// Sends `worker` the step's parameters (the whole PARAMS, unless `route` says the broadcast
+    /// tree brings them; asked again in the same step, it is always sent them whole) and a STEP
+    /// for its ready shards whose partials are neither in nor asked of it; returns the bytes sent.
     @discardableResult
-    func request(from worker: PoolWorker, accumulator: GradientAccumulator) throws(WireError) -> Int {
+    func request(
+        from worker: PoolWorker, accumulator: GradientAccumulator, route: Broadcast.Route = .whole
+    ) throws(WireError) -> Int {
         let shards = worker.ready.intersection(worker.shards).sorted().filter {
             work[$0] != nil && askedOf[$0] != worker.rank && !accumulator.has(shard: $0)
         }
@@ -83,7 +97,17 @@ final class StepExchange {
                     step: UInt64(step), treeShards: combines ? UInt32(accumulator.shardCount) : 0,
                     plan: shards.compactMap { work[$0] })))
         guard let params = parameters?.outgoing else { return 0 }
-        let paramsBytes = try outbox.send(params, to: worker.peer)
+        let first = served.insert(worker.rank).inserted
+        var paramsBytes = 0
+        switch first ? route : .whole {
+        case .whole: paramsBytes = try outbox.send(params, to: worker.peer)
+        case .pieces:
+            for piece in params.parts {
+                try outbox.send(piece, to: worker.peer)
+                paramsBytes += piece.reduce(0) { $0 + $1.count }
+            }
+        case .relayed: break
+        }
         try outbox.send(frames, to: worker.peer)
         for shard in shards { askedOf[shard] = worker.rank }
         if !worker.transportLogged {
@@ -148,6 +172,11 @@ final class StepExchange {
     /// Counts time spent on the step's sum outside `gather`.
     func countReduce(_ duration: Duration) {
         reduce += duration
+    }
+
+    /// Counts bytes sent after the step's first round of requests.
+    func sent(bytes: Int) {
+        timings.bytesSent += bytes
     }
 
     /// Counts a message received while the step's partials are awaited.

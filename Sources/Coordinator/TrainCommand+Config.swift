@@ -10,7 +10,8 @@ extension TrainCommand {
             "dataset", "test-dataset", "layers", "activation", "init", "out", "optimizer", "lr", "momentum",
             "weight-decay", "lr-schedule", "lr-decay-epochs", "lr-decay-factor", "batch", "epochs", "steps", "seed",
             "workers", "local-workers", "shards", "threads", "compress", "bind", "curve-secret-key", "authorized-keys",
-            "register-timeout", "worker-timeout", "backup-after", "min-workers", "metrics", "checkpoint-dir",
+            "register-timeout", "worker-timeout", "backup-after", "broadcast", "relay-fanout", "min-workers", "metrics",
+            "checkpoint-dir",
             "checkpoint-every",
             "resume", "metrics-port", "metrics-host", "log-level", "plot", "blas-kernel",
         ] { keys[key] = .option }
@@ -32,7 +33,7 @@ extension TrainCommand {
             ("bind", bind),
             ("curve-secret-key", curveSecretKey), ("authorized-keys", authorizedKeys), ("insecure", "\(insecure)"),
             ("register-timeout", "\(registerTimeout)"), ("worker-timeout", "\(workerTimeout)"),
-            ("backup-after", "\(backupAfter)"),
+            ("backup-after", "\(backupAfter)"), ("broadcast", broadcast.rawValue), ("relay-fanout", "\(relayFanout)"),
             ("min-workers", "\(minWorkers)"), ("metrics", metrics), ("checkpoint-dir", checkpointDir),
             ("checkpoint-every", "\(checkpointEvery)"), ("resume", resume),
             ("metrics-port", metricsPort.map(String.init)),

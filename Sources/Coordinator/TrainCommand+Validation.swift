@@ -39,6 +39,9 @@ extension TrainCommand {
         if checkpointEvery > 0, checkpointDir == nil, resume == nil {
             throw ValidationError("--checkpoint-every needs --checkpoint-dir")
         }
+        guard (1...64).contains(relayFanout) else {
+            throw ValidationError("--relay-fanout must be between 1 and 64, not \(relayFanout)")
+        }
         guard backupAfter >= 0, backupAfter.isFinite else {
             throw ValidationError("--backup-after must be 0 (never) or a number of seconds, not \(backupAfter)")
         }

@@ -127,6 +127,17 @@ struct TrainCommand: ParsableCommand {
     var compress: GradientEncoding = .float32
 
     @Option(
+        help: """
+            How each step's parameters reach the workers. direct: the coordinator sends each worker \
+            them whole. tree: workers started with --relay pass them on down a fixed tree, so the \
+            coordinator sends one copy a step. auto: the tree once two or more workers offer a relay.
+            """)
+    var broadcast: BroadcastMode = .auto
+
+    @Option(help: "In the broadcast tree, how many workers each relay passes the parameters on to.")
+    var relayFanout: Int = 2
+
+    @Option(
         help:
             "ZeroMQ endpoint the coordinator listens on. Default tcp://127.0.0.1:5555; with --local-workers, a private ipc:// socket."
     )
@@ -290,7 +301,8 @@ struct TrainCommand: ParsableCommand {
         let settings = PoolSettings(
             expectedWorkers: workerCount, minWorkers: minWorkers, registerTimeout: .seconds(registerTimeout),
             workerTimeout: .seconds(workerTimeout), threads: threads, seed: job.options.seed, compress: compress,
-            arithmetic: job.arithmetic, backupAfter: backupAfter > 0 ? .seconds(backupAfter) : nil)
+            arithmetic: job.arithmetic, backupAfter: backupAfter > 0 ? .seconds(backupAfter) : nil,
+            broadcast: broadcast, relayFanout: relayFanout)
         let pool = WorkerPool(
             transport: transport, settings: settings, layout: layout, plan: plan, supervisor: local, status: status,
             log: log)

@@ -28,6 +28,8 @@ final class WorkerPool: TimedGradientSource {
     private let watch: StepWatch
     /// When the coordinator computes late shards itself.
     private var backup: Backup
+    /// How the parameters reach the workers.
+    private let broadcast: Broadcast
 
     var workerCount: Int { membership.workers.count }
     var mixedArithmetic: [String] { membership.mixedArithmetic }
@@ -49,6 +51,7 @@ final class WorkerPool: TimedGradientSource {
             outbox: outbox, inbox: inbox, layout: layout, addsByTree: settings.compress == .float32, log: log)
         // A 16-bit partial is the worker's rounding of its own: only Float32 ones can be stood in for.
         backup = Backup(after: settings.compress == .float32 ? settings.backupAfter : nil)
+        broadcast = Broadcast(mode: settings.broadcast, fanout: settings.relayFanout)
         validator = PartialValidator(
             shardCount: plan.shardCount, segments: layout.segments.map(\.range), encoding: settings.compress)
     }
@@ -98,6 +101,10 @@ final class WorkerPool: TimedGradientSource {
         membership.completeMoves()
         // Speeds are averages over several partials: a move is considered every few steps.
         if step % 8 == 0 { membership.startMove() }
+        let relaying = membership.workers.filter { !backup.isSuspect($0.rank) }
+        for worker in broadcast.arrange(relaying, outbox: outbox) {
+            membership.lose(worker, reason: "its connection is gone")
+        }
         var bytes = 0
         for worker in membership.workers { bytes += try request(from: worker, accumulator: accumulator) }
         exchange.finishSending(bytes: bytes)
@@ -117,6 +124,7 @@ final class WorkerPool: TimedGradientSource {
             try Interruption.check()
             membership.checkLiveness(step: step)
             try membership.checkMinimum()
+            try rescueOrphans()
             let wait = due.map { min(settings.heartbeat, max(.zero, $0 - .now)) } ?? settings.heartbeat
             exchange.received(bytes: try receiveOne(timeout: wait, accumulator: accumulator))
             watch.check(step: step, membership: membership, work: exchange.work, accumulator: accumulator)
@@ -149,7 +157,10 @@ final class WorkerPool: TimedGradientSource {
         guard !byOwner.isEmpty else { return }
         exchange.countBackup(examples: examples, seconds: (ContinuousClock.now - started).inSeconds)
         let owners = byOwner.keys.sorted().compactMap { rank in membership.workers.first { $0.rank == rank } }
-        let silent = late ? owners.filter { ($0.lastPartial ?? exchange.startedAt) <= exchange.startedAt } : []
+        var silent = late ? owners.filter { ($0.lastPartial ?? exchange.startedAt) <= exchange.startedAt } : []
+        // A worker whose parameters come through a silent relay is not at fault.
+        let silentRanks = Set(silent.map(\.rank))
+        silent.removeAll { broadcast.isDownstream(of: silentRanks, $0.rank) }
         let suspects = backup.computed(byOwner.values.reduce(0) { $0 + $1.count }, silent: Set(silent.map(\.rank)))
         guard late else { return }
         let waited = (started - exchange.startedAt).inSeconds
@@ -181,12 +192,29 @@ final class WorkerPool: TimedGradientSource {
         }
     }
 
+    /// Sends the whole parameters to workers of the broadcast tree below a lost or suspected
+    /// relay that still owe partials this step: their pieces may never come.
+    private func rescueOrphans() throws {
+        guard exchange.begun != nil else { return }
+        let present = Set(membership.workers.map(\.rank))
+        let suspects = Set(membership.workers.map(\.rank).filter(backup.isSuspect))
+        for rank in broadcast.orphans(present: present, stalled: suspects) {
+            guard let worker = membership.workers.first(where: { $0.rank == rank }) else { continue }
+            do {
+                exchange.sent(bytes: try exchange.sendParameters(to: worker))
+            } catch {
+                guard case .peerUnreachable = error else { throw error }
+                membership.lose(worker, reason: "its connection is gone")
+            }
+        }
+    }
+
     /// Asks `worker` for its shards' partials (`StepExchange.request`); a worker that cannot be
     /// reached is lost. Returns the bytes sent.
     private func request(from worker: PoolWorker, accumulator: GradientAccumulator) throws -> Int {
         guard !backup.isSuspect(worker.rank) else { return 0 }
         do {
-            return try exchange.request(from: worker, accumulator: accumulator)
+            return try exchange.request(from: worker, accumulator: accumulator, route: broadcast.route(worker.rank))
         } catch {
             guard case .peerUnreachable = error else { throw error }
             membership.lose(worker, reason: "its connection is gone")
@@ -216,7 +244,7 @@ final class WorkerPool: TimedGradientSource {
                 rejected += 1
                 break
             }
-            if let accumulator { _ = try request(from: worker, accumulator: accumulator) }
+            if let accumulator { exchange.sent(bytes: try request(from: worker, accumulator: accumulator)) }
         case .success(.heartbeat):
             break
         case .success(.hello):

@@ -9,6 +9,7 @@ extension MessageCodec {
             writer.write(hello.protocolVersion)
             writer.write(hello.name)
             writeProfile(hello.profile, into: &writer)
+            writer.write(hello.relayEndpoint)
         case .welcome(let welcome):
             writer.write(welcome.rank)
             writer.write(welcome.heartbeatMilliseconds)
@@ -47,6 +48,14 @@ extension MessageCodec {
             writer.write(heartbeat.step)
         case .bye(let bye):
             writer.write(bye.reason)
+        case .relay(let relay):
+            writer.write(relay.parentAddress)
+            writer.write(relay.children)
+        case .paramsPart(let part):
+            writer.write(part.step)
+            writer.write(part.offset)
+            writer.write(part.total)
+            writer.write(part.values)
         }
     }
 
@@ -76,7 +85,8 @@ extension MessageCodec {
                 Hello(
                     protocolVersion: try reader.read(UInt16.self, "protocolVersion"),
                     name: try reader.read(String.self, "name"),
-                    profile: try readProfile(from: &reader)
+                    profile: try readProfile(from: &reader),
+                    relayEndpoint: try reader.read(String.self, "relayEndpoint")
                 ))
         case .welcome:
             return .welcome(
@@ -115,7 +125,27 @@ extension MessageCodec {
             return .heartbeat(Heartbeat(step: try reader.read(UInt64.self, "step")))
         case .bye:
             return .bye(Bye(reason: try reader.read(String.self, "reason")))
+        case .relay:
+            return .relay(
+                Relay(
+                    parentAddress: try reader.read(String.self, "parentAddress"),
+                    children: try reader.read([String].self, "children")))
+        case .paramsPart:
+            return .paramsPart(try readParamsPart(from: &reader))
         }
+    }
+
+    private static func readParamsPart(from reader: inout PayloadReader) throws(WireError) -> ParamsPart {
+        let part = ParamsPart(
+            step: try reader.read(UInt64.self, "step"),
+            offset: try reader.read(UInt32.self, "offset"),
+            total: try reader.read(UInt32.self, "total"),
+            values: try reader.read(FloatArray.self, "values"))
+        guard UInt64(part.offset) + UInt64(part.values.count) <= UInt64(part.total), part.values.count > 0 else {
+            throw .malformedPayload(
+                "parameters \(part.offset)..<\(UInt64(part.offset) + UInt64(part.values.count)) of \(part.total)")
+        }
+        return part
     }
 
     private static func readPartial(from reader: inout PayloadReader) throws(WireError) -> Partial {
@@ -231,7 +261,7 @@ extension MessageCodec {
             let strings =
                 [profile.blas, profile.kernel, profile.pin ?? "", profile.features.architecture]
                 + [profile.features.flags.joined(separator: ","), profile.elementary]
-            return 6 + size(hello.name) + strings.map(size).reduce(0, +)
+            return 6 + size(hello.name) + size(hello.relayEndpoint) + strings.map(size).reduce(0, +)
         case .refuse(let refuse):
             return size(refuse.reason) + size(refuse.kernel)
         case .bye(let bye):
@@ -252,6 +282,10 @@ extension MessageCodec {
             return 12 + 4 * params.values.count
         case .partial(let partial):
             return 52 + partial.encoding.byteWidth * partial.gradients.count
+        case .relay(let relay):
+            return size(relay.parentAddress) + 4 + relay.children.map(size).reduce(0, +)
+        case .paramsPart(let part):
+            return 20 + 4 * part.values.count
         case .shardReady, .heartbeat:
             return 8
         }

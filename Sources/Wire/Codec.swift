@@ -130,7 +130,8 @@ public enum MessageCodec {
         case .step(let step): step.step
         case .partial(let partial): partial.step
         case .heartbeat(let heartbeat): heartbeat.step
-        case .hello, .welcome, .refuse, .shard, .shardReady, .bye: 0
+        case .paramsPart(let part): part.step
+        case .hello, .welcome, .refuse, .shard, .shardReady, .bye, .relay: 0
         }
     }
 }

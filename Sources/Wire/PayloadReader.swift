@@ -49,6 +49,16 @@ struct PayloadReader {
         return string
     }
 
+    /// A u32 count, then that many strings; every string takes at least its 4-byte length, so
+    /// a count the payload cannot hold is refused before anything is reserved.
+    mutating func read(_: [String].Type, _ field: String) throws(WireError) -> [String] {
+        let count = try readCount("\(field) count")
+        guard count <= remaining / 4 else {
+            throw .malformedPayload("\(field) count \(count) cannot fit in \(remaining) bytes")
+        }
+        return try (0..<count).map { (index) throws(WireError) in try read(String.self, "\(field)[\(index)]") }
+    }
+
     /// A u32 count, then that many integers.
     mutating func read<T: FixedWidthInteger & BitwiseCopyable>(_: [T].Type, _ field: String) throws(WireError) -> [T] {
         let count = try readCount("\(field) count")

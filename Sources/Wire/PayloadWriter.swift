@@ -44,6 +44,12 @@ struct PayloadWriter {
         bytes.append(contentsOf: utf8)
     }
 
+    /// A u32 count, then each string as `write(_:)` writes it.
+    mutating func write(_ strings: [String]) {
+        writeCount(strings.count)
+        for string in strings { write(string) }
+    }
+
     /// A u32 count, then the elements back to back.
     mutating func write<T: FixedWidthInteger>(_ array: [T]) {
         writeCount(array.count)

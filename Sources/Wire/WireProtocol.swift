@@ -8,9 +8,10 @@ public enum WireProtocol {
     /// Bumped on any change to the header, a payload layout or what a field means (3: how a
     /// gradient is cut into PARTIAL segments; 4: the shared parameters hold two slots; 5: HELLO
     /// carries the arithmetic profile, WELCOME and REFUSE the BLAS kernel; 6: partials are added
-    /// by a fixed tree, a PARTIAL may carry a node of it and a STEP says when to add them);
+    /// by a fixed tree, a PARTIAL may carry a node of it and a STEP says when to add them; 7: HELLO
+    /// offers a relay endpoint, RELAY and PARAMS_PART carry the broadcast tree);
     /// peers must match exactly.
-    public static let protocolVersion: UInt16 = 6
+    public static let protocolVersion: UInt16 = 7
     /// Bytes; large messages are cut into frames of at most this much payload.
     public static let maxFramePayload = 4 << 20
     /// Bytes: magic 4, version 2, kind 1, flags 1, step 8, part 2, parts 2, length 4, CRC 4.
@@ -31,6 +32,8 @@ public enum MessageKind: UInt8, Sendable, CaseIterable, CustomStringConvertible 
     case heartbeat = 8
     case bye = 9
     case params = 10
+    case relay = 11
+    case paramsPart = 12
 
     public var description: String {
         switch self {
@@ -44,6 +47,8 @@ public enum MessageKind: UInt8, Sendable, CaseIterable, CustomStringConvertible 
         case .heartbeat: "HEARTBEAT"
         case .bye: "BYE"
         case .params: "PARAMS"
+        case .relay: "RELAY"
+        case .paramsPart: "PARAMS_PART"
         }
     }
 }

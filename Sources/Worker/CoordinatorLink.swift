@@ -45,13 +45,14 @@ final class CoordinatorLink: @unchecked Sendable {
     /// - Parameter encrypted: whether the connection uses CURVE, for the message when nobody answers.
     init(
         transport: any WorkerTransport, endpoint: String, name: String, encrypted: Bool,
-        registerTimeout: Duration, reconnectTimeout: Duration, parentPID: Int32?
+        registerTimeout: Duration, reconnectTimeout: Duration, parentPID: Int32?, relayEndpoint: String = ""
     ) throws {
         self.transport = transport
         self.endpoint = endpoint
         self.reconnectTimeout = reconnectTimeout
         self.parentPID = parentPID
-        hello = MessageCodec.encode(.hello(Hello(name: name, profile: .current(threads: BLAS.threads))))
+        hello = MessageCodec.encode(
+            .hello(Hello(name: name, profile: .current(threads: BLAS.threads), relayEndpoint: relayEndpoint)))
         try transport.send(hello)
 
         let deadline = ContinuousClock.now + registerTimeout

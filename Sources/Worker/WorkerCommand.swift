@@ -44,6 +44,14 @@ struct WorkerCommand: ParsableCommand {
             """)
     var reconnectTimeout: Double = 60
 
+    @Option(
+        help: """
+            Take part in the broadcast tree: bind a relay inbox here (tcp://ADDRESS:PORT, the port may \
+            be *) where another worker sends this one the parameters, which it forwards to the \
+            workers the coordinator names. ADDRESS must be one the other workers can reach.
+            """)
+    var relay: String?
+
     @Option(help: .hidden)
     var parentPid: Int32?
 
@@ -59,6 +67,7 @@ struct WorkerCommand: ParsableCommand {
             throw ValidationError("--curve-secret-key and --server-public-key go together")
         }
         guard registerTimeout > 0, reconnectTimeout > 0 else { throw ValidationError("timeouts must be positive") }
+        if let relay { try Self.validate(relay: relay, connect: connect, encrypted: curveSecretKey != nil) }
     }
 
     func run() throws {
@@ -80,20 +89,44 @@ struct WorkerCommand: ParsableCommand {
                 serverPublicKey: try CurveKeyFile.readPublicKey(serverPublicKey))
         }
         let faults = try FaultPlan()
-        let transport = faults.layer(
-            over: try Self.connectTransport(connect, curve: curve), log: Logger(label: "descent.worker.faults"))
+        var socket = try Self.connectTransport(connect, curve: curve)
+        var relayEndpoint = ""
+        if let relay, let coordinator = socket as? ZeroMQTransport {
+            let dealer = try RelayDealer(over: coordinator, bind: relay)
+            relayEndpoint = dealer.endpoint
+            socket = dealer
+            Logger(label: "descent.worker").info("relay inbox bound at \(relayEndpoint)")
+        }
+        let transport = faults.layer(over: socket, log: Logger(label: "descent.worker.faults"))
         do {
             let link = try CoordinatorLink(
                 transport: transport, endpoint: connect, name: workerName, encrypted: curve != nil,
                 registerTimeout: .seconds(registerTimeout), reconnectTimeout: .seconds(reconnectTimeout),
-                parentPID: parentPid)
-            try WorkerLoop(link: link, log: Logger(label: "descent.worker")).run()
+                parentPID: parentPid, relayEndpoint: relayEndpoint)
+            try WorkerLoop(link: link, relays: !relayEndpoint.isEmpty, log: Logger(label: "descent.worker")).run()
         } catch WorkerError.switchKernel(let kernel) {
             transport.close()
             Logger(label: "descent.worker").info(
                 "the run computes with BLAS kernel \(kernel), this worker with \(BLAS.kernelName): switching")
             try KernelAlignment.ensure(kernel)
             throw WorkerError.switchKernel(kernel)
+        }
+    }
+
+    /// What `--relay` must be: a tcp:// endpoint with an address other workers can reach, on a
+    /// worker connected over tcp:// without CURVE.
+    private static func validate(relay: String, connect: String, encrypted: Bool) throws {
+        guard relay.hasPrefix("tcp://"), connect.hasPrefix("tcp://") else {
+            throw ValidationError(
+                "--relay takes a tcp:// endpoint, and only a worker connected over tcp:// relays; got '\(relay)'")
+        }
+        let host = relay.dropFirst("tcp://".count).split(separator: ":").first.map(String.init) ?? ""
+        guard !["*", "0.0.0.0", "", "[::]"].contains(host) else {
+            throw ValidationError("--relay needs the address other workers reach this one at, not '\(host)'")
+        }
+        guard !encrypted else {
+            throw ValidationError(
+                "--relay does not encrypt the parameters it passes on yet, so it cannot be used with CURVE")
         }
     }
 

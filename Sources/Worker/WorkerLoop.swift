@@ -8,9 +8,13 @@ import Wire
 final class WorkerLoop {
     private let link: CoordinatorLink
     private var log: Logger
+    /// Whether this worker takes part in the broadcast tree (`--relay`): its parameters may come
+    /// as pieces after the STEP that needs them.
+    private let relays: Bool
 
-    init(link: CoordinatorLink, log: Logger) {
+    init(link: CoordinatorLink, relays: Bool = false, log: Logger) {
         self.link = link
+        self.relays = relays
         self.log = log
     }
 
@@ -70,8 +74,18 @@ final class WorkerLoop {
             try receive(chunk, in: &session)
         case .params(let params):
             try session.hold(params)
+            try computePending(parameters: params.step, in: &session)
+        case .paramsPart(let part):
+            if try session.hold(part) { try computePending(parameters: part.step, in: &session) }
+        case .relay(let relay):
+            log.debug("broadcast tree: forwarding parameters to \(relay.children.count) worker(s)")
         case .step(let step):
-            try compute(step, in: &session)
+            // In the broadcast tree a STEP may come before its parameters have come down it.
+            if relays && !session.holdsParameters(for: step.step) {
+                session.pending = step
+            } else {
+                try compute(step, in: &session)
+            }
         case .welcome:
             log.notice("the coordinator welcomed this worker anew (it restarted); starting over")
             return .startOver
@@ -87,6 +101,13 @@ final class WorkerLoop {
             log.debug("ignored an unexpected \(other.kind) message")
         }
         return .carryOn
+    }
+
+    /// Computes the STEP that waited for the parameters of `step`, now held.
+    private func computePending(parameters step: UInt64, in session: inout WorkerSession) throws {
+        guard let pending = session.pending, pending.step == step else { return }
+        session.pending = nil
+        try compute(pending, in: &session)
     }
 
     /// SHARD: one chunk in; a shard complete is announced with SHARD_READY.

@@ -30,6 +30,10 @@ struct WorkerSession {
     /// is done, so the frame is free before the next PARAMS arrives (every STEP follows its own
     /// PARAMS): a worker never holds two parameter sets.
     private var parameters: (step: UInt64, values: ParameterBuffer)?
+    /// Where pieces of the parameters are put together, made at the first piece.
+    private var assembly: ParamsAssembly?
+    /// A STEP whose parameters are still on their way down the broadcast tree.
+    var pending: Step?
 
     init(welcome: Welcome) throws {
         guard let activation = Activation(rawValue: welcome.activation) else {
@@ -109,6 +113,20 @@ struct WorkerSession {
             params.values.copy(into: copy.values)
             parameters = (params.step, copy)
         }
+    }
+
+    /// Takes a piece of a step's parameters; once the last is in, holds them as `hold` would.
+    /// Returns whether they are now complete.
+    mutating func hold(_ part: ParamsPart) throws -> Bool {
+        if assembly == nil { assembly = ParamsAssembly(layout: layout) }
+        guard try assembly!.add(part) else { return false }
+        parameters = (part.step, assembly!.buffer)
+        return true
+    }
+
+    /// Whether the parameters of `step` are held.
+    func holdsParameters(for step: UInt64) -> Bool {
+        parameters?.step == step
     }
 
     /// The parameters held for `step`, let go here; nil when those held are another step's, or none.

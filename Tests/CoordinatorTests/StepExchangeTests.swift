@@ -125,4 +125,33 @@ import Wire
         #expect(accumulator.isComplete)
         #expect(accumulator.sum.array == [Float](repeating: 1, count: Fixtures.layout.count))
     }
+
+    /// In the broadcast tree the first worker takes the parameters in pieces, the others none
+    /// from the coordinator; a worker asked again within the step is sent them whole.
+    @Test func theBroadcastTreeDecidesHowParametersTravel() throws {
+        let p = Fixtures.parameters()
+        exchange.begin(step: 5, parameters: p, work: work)
+        worker.ready = [1]
+        try exchange.request(from: worker, accumulator: accumulator, route: .pieces)
+        var messages = try Fixtures.drain(dealer)
+        guard case .paramsPart(let piece) = messages.first, case .step = messages.last, messages.count == 2 else {
+            Issue.record("not one PARAMS_PART then STEP: \(messages)")
+            return
+        }
+        #expect(piece.step == 5 && piece.offset == 0 && Int(piece.total) == p.count)
+        #expect(piece.values.withUnsafeFloats { Array($0) } == p.array)
+
+        exchange.begin(step: 6, parameters: p, work: work)
+        try exchange.request(from: worker, accumulator: accumulator, route: .relayed)
+        messages = try Fixtures.drain(dealer)
+        #expect(messages.count == 1 && messages.first.map { if case .step = $0 { true } else { false } } == true)
+        worker.ready = [0, 1]
+        try exchange.request(from: worker, accumulator: accumulator, route: .relayed)
+        messages = try Fixtures.drain(dealer)
+        guard case .params(let params) = messages.first else {
+            Issue.record("asked again, the worker was not sent the whole parameters: \(messages)")
+            return
+        }
+        #expect(params.step == 6)
+    }
 }

@@ -338,7 +338,8 @@ extension Message {
                 partial.lossSum.isNaN || partial.computeSeconds.isNaN
             }
         case .shard(let chunk): chunk.values.contains { $0.isNaN }
-        case .hello, .welcome, .refuse, .shardReady, .step, .heartbeat, .bye: false
+        case .paramsPart(let part): part.values.contains { $0.isNaN }
+        case .hello, .welcome, .refuse, .shardReady, .step, .heartbeat, .bye, .relay: false
         }
     }
 }
@@ -490,7 +491,8 @@ private struct FuzzSource {
                     protocolVersion: chance(80) ? WireProtocol.protocolVersion : integer(), name: string(),
                     profile: ArithmeticProfile(
                         blas: string(), kernel: string(), pin: pin(), threads: int(0...64),
-                        features: CPUFeatures(architecture: string(), flags: ["avx2", "fma"]), elementary: string())))
+                        features: CPUFeatures(architecture: string(), flags: ["avx2", "fma"]), elementary: string()),
+                    relayEndpoint: chance(50) ? "" : string()))
         case .welcome:
             .welcome(
                 Welcome(
@@ -507,7 +509,19 @@ private struct FuzzSource {
         case .partial: .partial(partial(count: length(), bulk: false))
         case .heartbeat: .heartbeat(Heartbeat(step: integer()))
         case .bye: .bye(Bye(reason: string()))
+        case .relay: .relay(Relay(parentAddress: string(), children: (0..<int(0...3)).map { _ in string() }))
+        case .paramsPart:
+            paramsPart()
         }
+    }
+
+    /// A piece that fits its total, as the decoder demands.
+    mutating func paramsPart() -> Message {
+        let values = floats(max(1, length()))
+        let offset = chance(50) ? 0 : int(0...1000)
+        let total = UInt32(offset + values.count + (chance(50) ? 0 : int(0...1000)))
+        return .paramsPart(
+            ParamsPart(step: integer(), offset: UInt32(offset), total: total, values: FloatArray(values)))
     }
 
     mutating func shardChunk(examples: Int, features: Int, bulk: Bool) -> ShardChunk {

@@ -90,9 +90,17 @@ enum SampleMessages {
             gradients: .float32(FloatArray(distinctFloats(WireProtocol.maxFramePayload / 2 + 100, seed: 0.5)))
         ))
 
+    static let relayingHello = Message.hello(
+        Hello(name: "node-8:77", profile: .current(threads: 1), relayEndpoint: "tcp://10.0.0.8:5600"))
+    static let relay = Message.relay(
+        Relay(parentAddress: "10.0.0.7", children: ["tcp://10.0.0.9:5600", "tcp://[fd00::a]:5600"]))
+    static let leaveTree = Message.relay(Relay(parentAddress: "", children: []))
+    static let paramsPart = Message.paramsPart(
+        ParamsPart(step: 42, offset: 16384, total: 16424, values: FloatArray(distinctFloats(40))))
+
     static let small: [Message] = [
         hello, welcome, refuse, switchKernel, shard, emptyShard, shardReady, params, emptyParams, step, emptyStep,
         partial,
-        float16Partial, bfloat16Partial, heartbeat, bye,
+        float16Partial, bfloat16Partial, heartbeat, bye, relayingHello, relay, leaveTree, paramsPart,
     ]
 }

@@ -8,13 +8,17 @@ public struct Hello: Sendable, Equatable {
     public var name: String
     /// What decides the worker's bits: the coordinator admits it only if it computes as the run does.
     public var profile: ArithmeticProfile
+    /// Where this worker takes parameters from a parent in the broadcast tree (`worker --relay`),
+    /// e.g. `tcp://10.0.0.2:5600`; empty when it takes them only from the coordinator.
+    public var relayEndpoint: String
 
     public init(
         protocolVersion: UInt16 = WireProtocol.protocolVersion, name: String,
-        profile: ArithmeticProfile = .current(threads: 1)
+        profile: ArithmeticProfile = .current(threads: 1), relayEndpoint: String = ""
     ) {
         self.protocolVersion = protocolVersion
         self.name = name
         self.profile = profile
+        self.relayEndpoint = relayEndpoint
     }
 }

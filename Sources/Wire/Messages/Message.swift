@@ -10,6 +10,8 @@ public enum Message: Sendable, Equatable {
     case partial(Partial)
     case heartbeat(Heartbeat)
     case bye(Bye)
+    case relay(Relay)
+    case paramsPart(ParamsPart)
 
     /// The kind written in the frame header.
     public var kind: MessageKind {
@@ -24,6 +26,8 @@ public enum Message: Sendable, Equatable {
         case .partial: .partial
         case .heartbeat: .heartbeat
         case .bye: .bye
+        case .relay: .relay
+        case .paramsPart: .paramsPart
         }
     }
 }

@@ -134,6 +134,10 @@ public final class ZeroMQTransport: CoordinatorTransport, WorkerTransport, @unch
         _ = try send(frames, to: nil, waiting: true)
     }
 
+    func sendIfRoom(_ frames: [[UInt8]], toPeer peer: PeerID?) throws(WireError) -> Bool {
+        try send(frames, to: peer, waiting: false)
+    }
+
     private func send(_ frames: [[UInt8]], to peer: PeerID?, waiting: Bool) throws(WireError) -> Bool {
         guard !frames.isEmpty else { throw .emptyMessage }
         if isRouter && peer == nil {
