@@ -618,6 +618,7 @@ def crossovers(p):
                 tr = (first_gain(p, model, bps, {"tree": True, "fp16": fp16}, {"fp16": fp16}),
                       first_gain(p, model, bps, {"tree": True, "reducers": 16, "fp16": fp16}, {"reducers": 16, "fp16": fp16}))
                 show = lambda v: str(v) if v else "never"
+                direct, tree = direct or "none", tree or "none"
                 out.append(f"| {model} | {name} | {'fp16' if fp16 else 'fp32'} | {direct} / {tree} | {need} | "
                            + (f"{show(f16[0])}; {show(f16[1])}" if fp16 else "—") + f" | {show(tr[0])}; {show(tr[1])} |")
     return "\n".join(out)
