@@ -8,8 +8,10 @@ predict throughput and scaling efficiency to 256 workers (issue 21). docs/SCALIN
 --validate runs `coordinator train` on this machine:
   1. in-process, 1 thread, batch 512, both models: compute seconds per example;
   2. a coordinator and 1-4 workers over TCP on 127.0.0.1 (`--workers N --bind tcp://...`, each
-     worker its own process; batch 512 a worker), both models, fp32 and fp16 gradients: the
-     per-step, per-worker and per-byte costs are fitted to N = 1 and 2; N = 3 and 4 are held out;
+     worker its own process; batch 512 a worker), both models, fp32 and fp16 gradients: a
+     (a step), gamma (a value through the coordinator), d16 (fp16 rounding a value) and kappa
+     (this machine's slowdown of a worker beside the coordinator) are fitted to N = 1 and 2;
+     N = 3 and 4 are held out;
   3. as root: a coordinator and 1 or 2 workers, each in its own network namespace on a bridge,
      every veth end shaped to 1 Gbit/s (tc tbf), batch 512 a worker, fp32 and fp16: held out.
 It writes bench/scaling-params.json (the fitted parameters and every measured row) and the
