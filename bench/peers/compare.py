@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Descent against PyTorch on the same machine, model, data, batch and thread count, in one run.
 
-    python3 bench/peers/compare.py [--steps 200] [--threads 1,2] [--only single,ddp,full]
+    python3 bench/peers/compare.py [--steps 200] [--threads 1,2] [--only single,ddp,full,straggler,wide]
 
 Scenarios (each prints Descent's figure, PyTorch's and their ratio):
   single  one process, 784-256-128-10, batch 512, for each of --threads T (T > 1: --shards T): examples/s
@@ -10,6 +10,10 @@ Scenarios (each prints Descent's figure, PyTorch's and their ratio):
   straggler  the ddp row with worker/rank 1 at half speed (stopped and continued in turns of 3 ms,
           by this script): each side's throughput as a fraction of its own undisturbed run.
           Descent runs --shards 8, so that shards can follow the compute (issue 20)
+  wide    the ddp row on the wide model 784-2048-2048-10 (5.8M parameters, 25 times the default's):
+          2 local workers (1 thread each) vs DDP with gloo, 2 ranks, global batch 1024: examples/s.
+          Not in the default --only: a step takes most of a second here, so run it on its own
+          (issue 21: `--only wide --repeat 3 --steps 40`)
 
 Descent's figures are the median step of `coordinator train --metrics` (first tenth dropped);
 PyTorch's the median step of the same loop, timed the same way. Each row runs the two sides
@@ -22,6 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BIN = os.environ.get("DESCENT_BIN", os.path.join(ROOT, ".build", "release"))
 DATA = "/usr/share/datasets/fashion-mnist"
 LAYERS = [784, 256, 128, 10]
+WIDE_LAYERS = [784, 2048, 2048, 10]
 
 
 def load_fashion_mnist():
@@ -93,13 +98,13 @@ def child_with_argument(parent, argument, timeout=60):
     raise RuntimeError(f"no child of {parent} with argument {argument}")
 
 
-def descent(mode, batch, steps, threads, slow_worker=None):
+def descent(mode, batch, steps, threads, slow_worker=None, layers=LAYERS):
     """`slow_worker`: the name of a local worker to run at half speed (throughput then counts
     every step after the first tenth, not the median: the run's pace changes as shards move)."""
     with tempfile.TemporaryDirectory() as tmp:
         metrics = os.path.join(tmp, "m.jsonl")
         cmd = [os.path.join(BIN, "coordinator"), "train", *mode, "--dataset", "fashion-mnist",
-               "--test-dataset", "fashion-mnist", "--layers", ",".join(map(str, LAYERS)),
+               "--test-dataset", "fashion-mnist", "--layers", ",".join(map(str, layers)),
                "--batch", str(batch), "--steps", str(steps), "--threads", str(threads),
                "--metrics", metrics, "--out", os.path.join(tmp, "m.safetensors"), "--quiet"]
         run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -120,12 +125,12 @@ def descent(mode, batch, steps, threads, slow_worker=None):
 
 # ---------------------------------------------------------------- PyTorch
 
-def torch_model():
+def torch_model(sizes=LAYERS):
     import torch
     layers = []
-    for i in range(1, len(LAYERS)):
-        layers.append(torch.nn.Linear(LAYERS[i - 1], LAYERS[i]))
-        if i < len(LAYERS) - 1:
+    for i in range(1, len(sizes)):
+        layers.append(torch.nn.Linear(sizes[i - 1], sizes[i]))
+        if i < len(sizes) - 1:
             layers.append(torch.nn.ReLU())
     return torch.nn.Sequential(*layers)
 
@@ -169,13 +174,13 @@ def torch_full_batch(steps):
     return json.loads(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
 
 
-def ddp_rank(rank, world, port, batch, steps, results, slowed=False):
+def ddp_rank(rank, world, port, batch, steps, results, slowed=False, sizes=LAYERS):
     import torch, torch.distributed as dist
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
     x, y = (torch.from_numpy(a) for a in load_fashion_mnist())
     torch.manual_seed(1)
-    model = torch.nn.parallel.DistributedDataParallel(torch_model())
+    model = torch.nn.parallel.DistributedDataParallel(torch_model(sizes))
     times = torch_loop(model, x, y, batch // world, steps, rank, world)
     dist.barrier()
     if rank == 0:
@@ -183,7 +188,7 @@ def ddp_rank(rank, world, port, batch, steps, results, slowed=False):
     dist.destroy_process_group()
 
 
-def torch_ddp(batch, steps, world=2, slow_rank=None):
+def torch_ddp(batch, steps, world=2, slow_rank=None, sizes=LAYERS):
     import torch.multiprocessing as mp
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -191,7 +196,7 @@ def torch_ddp(batch, steps, world=2, slow_rank=None):
     ctx = mp.get_context("spawn")
     results = ctx.Queue()
     slowed = slow_rank is not None
-    procs = [ctx.Process(target=ddp_rank, args=(r, world, port, batch, steps, results, slowed)) for r in range(world)]
+    procs = [ctx.Process(target=ddp_rank, args=(r, world, port, batch, steps, results, slowed, sizes)) for r in range(world)]
     for p in procs:
         p.start()
     throttle = Throttle(procs[slow_rank].pid) if slowed else None
@@ -262,6 +267,10 @@ def main():
               file=sys.stderr)
         rows.append(("2 workers, one at half speed (vs undisturbed)", "fraction", statistics.median(d),
                      statistics.median(t), statistics.median(a / b for a, b in zip(d, t))))
+    if "wide" in only:
+        paired("wide 784-2048-2048-10: 2 workers vs DDP, batch 1024",
+               lambda: descent(["--local-workers", "2"], 1024, args.steps, 1, layers=WIDE_LAYERS),
+               lambda: torch_ddp(1024, args.steps, sizes=WIDE_LAYERS), [("examples/s", "examples_per_s")])
     print(f"{'scenario':<52}{'figure':<13}{'Descent':>12}{'PyTorch':>12}{'ratio':>8}")
     for scenario, figure, ours, theirs, ratio in rows:
         digits = 2 if figure == "fraction" else 1
