@@ -241,11 +241,13 @@ def run_in_process(model, steps, side_by_side=1):
         return max(r["compute_s"] / r["examples"] for r in per)
 
 
-def run_cluster(model, n, steps, fp16, bind, connect, coord_prefix=(), worker_prefixes=None):
-    """A coordinator with `--workers n` on `bind` and n worker processes that connect to it."""
+def run_cluster(model, n, steps, fp16, bind, connect, coord_prefix=(), worker_prefixes=None,
+                coord_extra=(), worker_extra=None):
+    """A coordinator with `--workers n` on `bind` and n worker processes that connect to it;
+    `worker_extra(k)` gives worker k's further flags."""
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [*coord_prefix, os.path.join(BIN, "coordinator"), *common_args(model, n, steps, tmp),
-               "--workers", str(n), "--bind", bind, "--register-timeout", "60"]
+               "--workers", str(n), "--bind", bind, "--register-timeout", "60", *coord_extra]
         if fp16:
             cmd += ["--compress", "fp16"]
         if not bind.startswith("tcp://127."):
@@ -255,7 +257,7 @@ def run_cluster(model, n, steps, fp16, bind, connect, coord_prefix=(), worker_pr
         for k in range(n):
             prefix = worker_prefixes[k] if worker_prefixes else ()
             PROCS.start([*prefix, os.path.join(BIN, "worker"), "--connect", connect, "--name", f"w{k + 1}",
-                         "--reconnect-timeout", "10"])
+                         "--reconnect-timeout", "10", *(worker_extra(k) if worker_extra else ())])
         try:
             out, err = coordinator.communicate(timeout=600)
         finally:
@@ -717,17 +719,48 @@ def predict(args):
     replace_block("crossovers", cross)
 
 
+def tree_check(args):
+    """The broadcast tree against direct sends on the 1 Gbit/s namespace cluster: a coordinator
+    and 2 workers, 784-256-128-10, batch 1,024, Float32 gradients, rounds alternated."""
+    why = netns_available()
+    if why:
+        sys.exit(f"SKIP network namespaces: {why}")
+    nets = Namespaces(2, "1gbit")
+    results = {"direct": [], "tree": []}
+    try:
+        nets.up()
+        ex = lambda ns: ("ip", "netns", "exec", ns)
+        for rnd in range(args.rounds):
+            for mode in results:
+                relay = (lambda k: ("--relay", f"tcp://{SUBNET}.{k + 2}:5600")) if mode == "tree" else None
+                r = run_cluster("small", 2, args.steps, False, f"tcp://{SUBNET}.1:5555", f"tcp://{SUBNET}.1:5555",
+                                coord_prefix=ex(nets.nodes[0]), worker_prefixes=[ex(ns) for ns in nets.nodes[1:]],
+                                coord_extra=("--broadcast", mode), worker_extra=relay)
+                rate = r["examples"] / r["step_s"]
+                print(f"round {rnd + 1} {mode}: step {r['step_s'] * 1e3:.1f} ms, {rate:,.0f} examples/s, "
+                      f"bytes sent {r['bytes_sent']:,.0f}, slowest compute {r['compute_slowest_s'] * 1e3:.1f} ms",
+                      flush=True)
+                results[mode].append(rate)
+    finally:
+        PROCS.stop_all()
+        nets.down()
+    direct, tree = (statistics.median(results[m]) for m in ("direct", "tree"))
+    print(f"median examples/s: direct {direct:,.0f}, tree {tree:,.0f}, tree/direct {tree / direct:.2f}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--validate", action="store_true", help="measure, fit and check (writes bench/scaling-params.json)")
     parser.add_argument("--predict", action="store_true", help="tables and plots from bench/scaling-params.json")
     parser.add_argument("--refit", action="store_true", help="fit again to the runs bench/scaling-params.json holds")
+    parser.add_argument("--tree", action="store_true",
+                        help="the broadcast tree against direct sends on the 1 Gbit/s namespace cluster (2 workers)")
     parser.add_argument("--steps", type=int, default=60, help="steps of a 784-256-128-10 run")
     parser.add_argument("--wide-steps", type=int, default=12, help="steps of a 784-2048-2048-10 run")
     parser.add_argument("--rounds", type=int, default=2, help="alternated rounds of every configuration (medians)")
     args = parser.parse_args()
-    if not (args.validate or args.predict or args.refit):
-        parser.error("give --validate, --refit and/or --predict")
+    if not (args.validate or args.predict or args.refit or args.tree):
+        parser.error("give --validate, --refit, --predict and/or --tree")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that `finally` ends what was started
     try:
         if args.validate:
@@ -735,6 +768,8 @@ def main():
                 if not os.access(os.path.join(BIN, exe), os.X_OK):
                     sys.exit(f"no {BIN}/{exe}: swift build -c release (or set DESCENT_BIN)")
             validate(args)
+        if args.tree:
+            tree_check(args)
         if args.refit:
             refit()
         if args.predict:

@@ -22,7 +22,9 @@ extension EndToEnd {
             defer { reaper.killAll() }
             let csv = try LabelledData.synthetic().write(to: scratch.file("data.csv"))
             let steps = 40
-            let common = SyntheticTraining.flags(csv: csv, batch: Self.batch, steps: steps) + ["--shards", "3"]
+            // 8 shards on 3 workers (0…2, 3…5, 6…7: nodes of the reduction tree and single shards
+            // alike); the killed worker's 3…5 move, some with segments in already.
+            let common = SyntheticTraining.flags(csv: csv, batch: Self.batch, steps: steps) + ["--shards", "8"]
             let reference = scratch.file("in-process.safetensors")
             try await SyntheticTraining.run(common + ["--in-process", "--out", reference], in: scratch)
 
@@ -188,7 +190,11 @@ extension EndToEnd {
             defer { reaper.killAll() }
             let csv = try LabelledData.synthetic().write(to: scratch.file("data.csv"))
             let steps = 60
-            let flags = SyntheticTraining.flags(csv: csv, batch: Self.batch, steps: steps) + ["--local-workers", "2"]
+            // 8 shards, 4 a worker: each sends one node of the reduction tree.
+            let flags =
+                SyntheticTraining.flags(csv: csv, batch: Self.batch, steps: steps) + [
+                    "--local-workers", "2", "--shards", "8",
+                ]
             try await interruptAndResume(
                 flags, steps: steps, environment: ["DESCENT_FAULTS": Self.slow],
                 checkpoints: scratch.file("checkpoints"),
