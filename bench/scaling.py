@@ -33,7 +33,8 @@ SEGMENT_VALUES = 65536          # docs/PROTOCOL.md, PARTIAL: pieces joined to at
 MAX_COLUMN_BLOCKS = 4
 ETH_GOODPUT = 1448 / 1538       # TCP payload per Ethernet frame on the wire (MTU 1500, timestamps, preamble + gap)
 TBF_GOODPUT = 1448 / 1514       # what tc tbf counts of the same frame on a veth (no preamble, no gap)
-CHUNK_BYTES = 256 * 1024        # the relay tree's pipelining chunk (planned design)
+CHUNK_BYTES = 64 * 1024         # a PARAMS_PART piece: the broadcast tree's pipelining unit
+TREE_FANOUT = 2                 # --relay-fanout's default
 LINK_LATENCY_S = 50e-6          # one way, host to host through a switch, for the predictions
 
 
@@ -96,14 +97,17 @@ def step_time(p, model, n, *, link_bps=None, reducers=1, tree=False, fp16=False,
             machine (a worker beside a coordinator computes slower than a process alone);
             + d16 * P with fp16 gradients (the worker's rounding and error feedback)
     V       values through the busiest coordinator/reducer a step: (n_p + n) P / S, where
-            n_p = n direct, 2 with the relay tree (a 16-bit value costs the CPU as a 32-bit one)
+            n_p = n direct, 1 with the broadcast tree (a 16-bit value costs the CPU as a 32-bit one)
     B_p     4 P bytes of W, b; B_g = 4 P (fp32) or 2 P (fp16) bytes of gradient
     T_wire  0 without a link (loopback: gamma covers it); with a link of bw bytes/s each way,
             the time the last gradient segment reaches its reducer, from three small queues:
       params  direct: every worker has W, b at t_k = max(B_p, n B_p / S - burst) / bw (ZeroMQ
               writes all workers' copies at once, so they share the reducer's outbound link and
-              end together; a worker's own link bounds it at B_p / bw); relay tree: at
-              2 B_p / bw + (d_k - 1) (2 chunk / bw + lat) for a worker at depth d_k
+              end together; a worker's own link bounds it at B_p / bw); broadcast tree (the
+              coordinator sends position 0 one copy in pieces, position p > 0 takes them from
+              (p - 1) / 2, each relay forwarding every piece as it comes): the root at B_p / bw,
+              a worker whose parent feeds c children at t_parent + (c - 1) B_p / bw + c chunk / bw
+              + lat (the parent's uplink carries c copies, pipelined a piece behind its own)
       uplink  worker k's segment j (values v_j, ready at t_k + r_j T_comp, r_j from the flops
               backprop has done when it finishes the segment) leaves its uplink at
               u_kj = max(u_k(j-1), t_k + r_j T_comp) + v_j B_g / P / bw
@@ -125,7 +129,7 @@ def step_time(p, model, n, *, link_bps=None, reducers=1, tree=False, fp16=False,
         t_comp += p.get("fp16_worker_s_per_value", 0.0) * P
     if compute_s is not None:  # the validation's second prediction: the run's own slowest compute
         t_comp = compute_s
-    n_params_sent = min(n, 2) if tree else n
+    n_params_sent = 1 if tree else n
     v_node = (n_params_sent + n) * P / S
     t_cpu = p["gamma_s_per_value"] * v_node
     t_fixed = p["a_s"] + p["a_worker_s"] * n / S
@@ -134,13 +138,12 @@ def step_time(p, model, n, *, link_bps=None, reducers=1, tree=False, fp16=False,
     if link_bps:
         bw = link_bps / 8 * goodput
         segs = segments(layers)
-        if tree and n > 2:
-            starts, depth, k = [], 1, 0
-            while k < n:
-                width = min(2 ** depth, n - k)
-                starts += [2 * bp / bw + (depth - 1) * (2 * CHUNK_BYTES / bw + lat)] * width
-                k += width
-                depth += 1
+        if tree and n >= 2:
+            starts = [max(bp / S, bp - burst_bytes) / bw]
+            for k in range(1, n):
+                up = (k - 1) // TREE_FANOUT
+                c = min(TREE_FANOUT, n - 1 - up * TREE_FANOUT)
+                starts.append(starts[up] + ((c - 1) * bp + c * CHUNK_BYTES) / bw + lat)
         else:
             starts = [(max(bp, n * bp / S) - burst_bytes) / bw] * n
         leaving = []
@@ -609,7 +612,7 @@ def first_gain(p, model, bps, better, worse, gain=1.05):
 
 def crossovers(p):
     out = ["| model | link | gradients | one coordinator holds ≥ 0.9 up to: direct / tree | least S for ≥ 0.9 at "
-           "16, 64, 256 workers: direct / tree | fp16 ≥ 5% faster from (S = 1 direct; S = 16 tree) | relay tree ≥ 5% "
+           "16, 64, 256 workers: direct / tree | fp16 ≥ 5% faster from (S = 1 direct; S = 16 tree) | broadcast tree ≥ 5% "
            "faster from (S = 1; S = 16) |", "|---|---|---|---|---|---|---|"]
     for model in MODELS:
         for name, bps in LINKS:
@@ -656,7 +659,7 @@ COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"]
 
 def svg_plot(p, model, fp16, path):
     """Three panels (1, 10, 25 GbE): efficiency against workers (log2), a line per S; solid
-    direct broadcast, dashed relay tree."""
+    direct broadcast, dashed broadcast tree."""
     W, H, pw, ph, left, top = 960, 360, 270, 240, 60, 50
     s = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
          'font-family="sans-serif" font-size="12">', f'<rect width="{W}" height="{H}" fill="white"/>',
@@ -693,7 +696,7 @@ def svg_plot(p, model, fp16, path):
              f'<text x="{lx + 28}" y="{ly + 4}">direct broadcast</text>')
     lx += 150
     s.append(f'<line x1="{lx}" x2="{lx + 24}" y1="{ly}" y2="{ly}" stroke="#000" stroke-width="1.8" stroke-dasharray="6 4"/>'
-             f'<text x="{lx + 28}" y="{ly + 4}">relay tree (fan-out 2)</text>')
+             f'<text x="{lx + 28}" y="{ly + 4}">broadcast tree (fan-out 2)</text>')
     s.append("</svg>")
     with open(path, "w") as f:
         f.write("\n".join(s) + "\n")
