@@ -13,7 +13,7 @@ extension TrainCommand {
             "register-timeout", "worker-timeout", "backup-after", "broadcast", "relay-fanout", "min-workers", "metrics",
             "checkpoint-dir",
             "checkpoint-every",
-            "resume", "metrics-port", "metrics-host", "log-level", "plot", "blas-kernel",
+            "resume", "metrics-port", "metrics-host", "log-level", "plot", "tensorboard", "blas-kernel",
         ] { keys[key] = .option }
         for key in ["in-process", "insecure", "quiet", "allow-mixed-arithmetic"] { keys[key] = .flag }
         return keys
@@ -38,6 +38,7 @@ extension TrainCommand {
             ("checkpoint-every", "\(checkpointEvery)"), ("resume", resume),
             ("metrics-port", metricsPort.map(String.init)),
             ("metrics-host", metricsHost), ("log-level", logLevel), ("quiet", "\(quiet)"), ("plot", plot),
+            ("tensorboard", tensorboard),
         ]
         var lines = config.map { ["# effective settings; --config \($0) with the command line's flags over it"] } ?? []
         for (key, value) in values {

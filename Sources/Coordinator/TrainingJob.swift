@@ -12,6 +12,8 @@ struct TrainingJob {
     let out: String
     let metricsPath: String?
     let plotPath: String?
+    /// `--tensorboard`: where each run's event directory goes.
+    let tensorboardRoot: String?
     /// Prometheus figures, when `--metrics-port` serves them.
     var liveMetrics: TrainingMetrics?
     let showProgress: Bool
@@ -59,6 +61,7 @@ struct TrainingJob {
         try checkWritable(command.out, flag: "--out")
         if let metrics = command.metrics { try checkWritable(metrics, flag: "--metrics") }
         if let plot = command.plot { try checkWritable(plot, flag: "--plot") }
+        if let tensorboard = command.tensorboard { try TensorBoardLog.prepare(root: tensorboard) }
         let checkpointDirectory = command.checkpointDir ?? command.resume
         if let checkpointDirectory {
             try FileManager.default.createDirectory(atPath: checkpointDirectory, withIntermediateDirectories: true)
@@ -72,7 +75,8 @@ struct TrainingJob {
         ]
         return TrainingJob(
             options: options, train: train, test: test, initial: initial?.parameters, out: command.out,
-            metricsPath: command.metrics, plotPath: command.plot, liveMetrics: nil, showProgress: !command.quiet,
+            metricsPath: command.metrics, plotPath: command.plot, tensorboardRoot: command.tensorboard,
+            liveMetrics: nil, showProgress: !command.quiet,
             expectedWorkers: command.workerCount,
             checkpointDirectory: checkpointDirectory,
             checkpointEvery: command.checkpointEvery, resume: command.resume, run: run)
@@ -151,6 +155,9 @@ struct TrainingJob {
         try restore(trainer, log: log)
         liveMetrics?.record(arithmetic: arithmetic)
         let metrics = try metricsPath.map { try MetricsLog(path: $0, append: resume != nil) }
+        let tensorboard = try tensorboardRoot.map { try TensorBoardLog(root: $0) }
+        if let tensorboard { log.info("TensorBoard event files in \(tensorboard.directory)") }
+        let logs: [any RunLog] = [metrics as (any RunLog)?, tensorboard].compactMap { $0 }
         let batchText = options.batch == 0 ? "full" : String(options.batch)
         log.info(
             """
@@ -168,7 +175,7 @@ struct TrainingJob {
         let summary: TrainingSummary
         do {
             summary = try train(
-                trainer, source: source, metrics: metrics, progress: progress,
+                trainer, source: source, logs: logs, progress: progress,
                 bytesReceivedShared: bytesReceivedShared, log: log)
         } catch {
             try stop(trainer, source: source, after: error, log: log)
@@ -216,7 +223,7 @@ struct TrainingJob {
 
     /// Runs `trainer` to the end, reporting each step and evaluation.
     private func train(
-        _ trainer: Trainer, source: GradientSource, metrics: MetricsLog?, progress: ProgressLine?,
+        _ trainer: Trainer, source: GradientSource, logs: [any RunLog], progress: ProgressLine?,
         bytesReceivedShared: () -> Int,
         log: Logger
     ) throws -> TrainingSummary {
@@ -226,7 +233,7 @@ struct TrainingJob {
                 let shared = bytesReceivedShared()
                 liveMetrics?.record(report, bytesReceivedShared: shared)
                 liveMetrics?.record(bitReproducible: source.mixedArithmetic.isEmpty)
-                try metrics?.write(report, bytesReceivedShared: shared)
+                for runLog in logs { try runLog.write(report, bytesReceivedShared: shared) }
                 if let checkpointDirectory, checkpointEvery > 0, report.step % checkpointEvery == 0 {
                     try Checkpoint.save(trainer, run: recorded(source), to: checkpointDirectory)
                 }
@@ -236,7 +243,7 @@ struct TrainingJob {
             onEvaluation: { report in
                 progress?.evaluated(report)
                 liveMetrics?.record(report)
-                try metrics?.write(report)
+                for runLog in logs { try runLog.write(report) }
                 let accuracy = String(format: "%.4f", report.result.accuracy)
                 let loss = String(format: "%.4f", report.result.loss)
                 log.info("epoch \(report.epoch) step \(report.step): test accuracy \(accuracy), test loss \(loss)")
