@@ -13,7 +13,9 @@ extension TrainCommand {
             "register-timeout", "worker-timeout", "backup-after", "broadcast", "relay-fanout", "min-workers", "metrics",
             "checkpoint-dir",
             "checkpoint-every",
-            "resume", "metrics-port", "metrics-host", "log-level", "plot", "tensorboard", "blas-kernel",
+            "resume", "metrics-port", "metrics-host", "log-level", "plot", "tensorboard", "blas-kernel", "launcher",
+            "port", "coordinator-host", "worker-secret-key",
+            "server-public-key",
         ] { keys[key] = .option }
         for key in ["in-process", "insecure", "quiet", "allow-mixed-arithmetic"] { keys[key] = .flag }
         return keys
@@ -38,7 +40,9 @@ extension TrainCommand {
             ("checkpoint-every", "\(checkpointEvery)"), ("resume", resume),
             ("metrics-port", metricsPort.map(String.init)),
             ("metrics-host", metricsHost), ("log-level", logLevel), ("quiet", "\(quiet)"), ("plot", plot),
-            ("tensorboard", tensorboard),
+            ("tensorboard", tensorboard), ("launcher", launcher.rawValue), ("port", port.map(String.init)),
+            ("coordinator-host", coordinatorHost), ("worker-secret-key", workerSecretKey),
+            ("server-public-key", serverPublicKey),
         ]
         var lines = config.map { ["# effective settings; --config \($0) with the command line's flags over it"] } ?? []
         for (key, value) in values {

@@ -59,7 +59,7 @@ extension TrainCommand {
     /// `--bind`, else a private ipc:// socket in a directory of its own for `--local-workers`
     /// (returned too, to be removed at the end), else the default TCP port.
     private func listeningEndpoint() throws -> (endpoint: String, socketDirectory: String?) {
-        if let bind { return (bind, nil) }
+        if let bind { return (try HostName.resolvingEndpoint(bind, for: "--bind"), nil) }
         guard localWorkers != nil else { return ("tcp://127.0.0.1:5555", nil) }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("descent-\(getpid())").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

@@ -5,7 +5,9 @@ import Logging
 extension TrainCommand {
     /// Flags that cannot work together, refused before anything is read or written.
     func validate() throws {
-        guard [workers != nil, localWorkers != nil, inProcess].filter({ $0 }).count == 1 else {
+        try validateLauncher()
+        guard [workers != nil, localWorkers != nil, inProcess].filter({ $0 }).count == (launcher == .none ? 1 : 0)
+        else {
             throw ValidationError("give exactly one of --workers, --local-workers, --in-process")
         }
         if inProcess, compress.isSixteenBit {
@@ -39,15 +41,7 @@ extension TrainCommand {
         if checkpointEvery > 0, checkpointDir == nil, resume == nil {
             throw ValidationError("--checkpoint-every needs --checkpoint-dir")
         }
-        guard (1...64).contains(relayFanout) else {
-            throw ValidationError("--relay-fanout must be between 1 and 64, not \(relayFanout)")
-        }
-        guard backupAfter >= 0, backupAfter.isFinite else {
-            throw ValidationError("--backup-after must be 0 (never) or a number of seconds, not \(backupAfter)")
-        }
-        guard registerTimeout > 0, workerTimeout > 0 else {
-            throw ValidationError("--register-timeout and --worker-timeout must be positive")
-        }
+        try validatePool()
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
         do {
             _ = try KernelChoice.Request(parsing: blasKernel)
@@ -61,6 +55,47 @@ extension TrainCommand {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError(
                 "--log-level must be one of trace, debug, info, notice, warning, error, critical; got '\(logLevel)'")
+        }
+    }
+
+    /// `--launcher` decides who computes and where rank 0 listens; its companions need it.
+    private func validateLauncher() throws {
+        guard launcher != .none else {
+            let companions = [
+                ("--port", port != nil), ("--coordinator-host", coordinatorHost != nil),
+                ("--worker-secret-key", workerSecretKey != nil), ("--server-public-key", serverPublicKey != nil),
+            ]
+            if let (flag, _) = companions.first(where: { $0.1 }) {
+                throw ValidationError(
+                    "\(flag) applies under --launcher only (--launcher auto reads the launcher's rank)")
+            }
+            return
+        }
+        if workers != nil || localWorkers != nil || inProcess || bind != nil {
+            throw ValidationError(
+                "--launcher decides who computes and where rank 0 listens: drop --workers, --local-workers, --in-process and --bind (--port and --coordinator-host set the endpoint)"
+            )
+        }
+        if let port, !(1...65535).contains(port) { throw ValidationError("--port must be 1…65535, got \(port)") }
+        guard (workerSecretKey == nil) == (serverPublicKey == nil) else {
+            throw ValidationError("--worker-secret-key and --server-public-key go together")
+        }
+        if curveSecretKey != nil, workerSecretKey == nil {
+            throw ValidationError(
+                "--launcher with CURVE: the worker ranks need --worker-secret-key and --server-public-key too")
+        }
+    }
+
+    /// The pool's numbers: fan-out, backup delay, timeouts.
+    private func validatePool() throws {
+        guard (1...64).contains(relayFanout) else {
+            throw ValidationError("--relay-fanout must be between 1 and 64, not \(relayFanout)")
+        }
+        guard backupAfter >= 0, backupAfter.isFinite else {
+            throw ValidationError("--backup-after must be 0 (never) or a number of seconds, not \(backupAfter)")
+        }
+        guard registerTimeout > 0, workerTimeout > 0 else {
+            throw ValidationError("--register-timeout and --worker-timeout must be positive")
         }
     }
 }

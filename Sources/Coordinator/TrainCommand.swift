@@ -172,6 +172,27 @@ struct TrainCommand: ParsableCommand {
     )
     var minWorkers: Int = 1
 
+    // MARK: Launchers
+    @Option(
+        help: """
+            Started by a launcher (torchrun, mpirun, srun, a Kubernetes Indexed Job): read the rank \
+            and world size from its environment; rank 0 trains as the coordinator of WORLD_SIZE − 1 \
+            workers, every other rank becomes a worker. auto: detect it. none: not launched.
+            """)
+    var launcher: LauncherKind = .none
+
+    @Option(help: "With --launcher: the port rank 0 listens on (default: the launcher's, else 5555).")
+    var port: Int?
+
+    @Option(help: "With --launcher: rank 0's host, where the launcher names none (mpirun across nodes).")
+    var coordinatorHost: String?
+
+    @Option(help: "With --launcher and CURVE: the secret key file the worker ranks use.")
+    var workerSecretKey: String?
+
+    @Option(help: "With --launcher and CURVE: the coordinator's public key file, for the worker ranks.")
+    var serverPublicKey: String?
+
     // MARK: Output
     @Option(help: "Metrics as JSON lines: one per step and one per evaluation.")
     var metrics: String?
@@ -228,14 +249,20 @@ struct TrainCommand: ParsableCommand {
             print(effectiveConfig)
             return
         }
+        let level = quiet ? .warning : Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in TerminalLogHandler(label: label, logLevel: level) }
+        let log = Logger(label: "descent.coordinator")
+        // Under a launcher, a rank other than 0 becomes a worker here.
+        let command = launcher == .none ? self : try launchedRole(log: log)
+        try command.runAsCoordinator(log: log)
+    }
+
+    private func runAsCoordinator(log: Logger) throws {
         var notices: [String] = []
         let arithmetic = try RunArithmetic.choose(
             try KernelChoice.Request(parsing: blasKernel), threads: threads, allowMixed: allowMixedArithmetic,
             recorded: resume.flatMap(RunArithmetic.checkpointKernel(in:))
         ) { notices.append($0) }
-        let level = quiet ? .warning : Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in TerminalLogHandler(label: label, logLevel: level) }
-        let log = Logger(label: "descent.coordinator")
         BLAS.setThreads(threads)
         AllocatorTuning.keepMessageBuffersOnHeap()
 

@@ -18,6 +18,9 @@ extension EndToEnd {
             "--parsable", "--export", "--kill-on-bad-exit",
             // munged, munge, unmunge
             "--force", "--socket", "--key-file", "--pid-file", "--log-file", "--seed-file", "--no-input",
+            // torchrun, mpirun
+            "--standalone", "--nproc-per-node", "--no-python", "--nnodes", "--rdzv-backend", "--rdzv-endpoint",
+            "--allow-run-as-root", "--oversubscribe", "--hostfile",
             // ps, swift build (named in a comment)
             "--ppid", "--static-swift-stdlib",
         ]
@@ -79,7 +82,7 @@ extension EndToEnd {
             }
             #expect(outcome.succeeded, "\(outcome.transcript)")
             #expect(
-                outcome.stdout.contains("PASS:"),
+                outcome.stdout.contains("PASS:") && outcome.stdout.contains("--launcher slurm"),
                 "test-single-node ended well without reporting its checks\n\(outcome.transcript)")
         }
 
@@ -413,7 +416,8 @@ extension EndToEnd {
             let scratch = try ScratchDirectory("bash-n")
             let scripts = DeployFiles.shellScripts()
             for expected in [
-                "netns/cluster-test", "slurm/descent.sbatch", "slurm/test-single-node", "ssh/launch", "local/train",
+                "netns/cluster-test", "slurm/descent.sbatch", "slurm/descent-srun.sbatch", "slurm/test-single-node",
+                "ssh/launch", "local/train", "torchrun/train", "mpi/train",
             ] {
                 #expect(scripts.contains(expected), "deploy/\(expected) is missing or not a shell script")
             }
