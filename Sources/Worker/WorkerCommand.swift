@@ -19,11 +19,15 @@ struct WorkerCommand: ParsableCommand {
         commandName: "worker",
         abstract: "Descent's worker: connects to a coordinator and computes its shards' partial gradients.",
         discussion:
-            "Holds no dataset files: the coordinator sends the shards. Exits 0 when the coordinator says goodbye."
+            "Holds no dataset files: the coordinator sends the shards. Exits 0 when the coordinator says goodbye.",
+        version: DescentVersion.text
     )
 
-    @Option(help: "The coordinator's ZeroMQ endpoint, e.g. tcp://10.0.0.1:5555.")
+    @Option(help: "The coordinator's ZeroMQ endpoint, e.g. tcp://10.0.0.1:5555 (HOST:PORT means tcp://HOST:PORT).")
     var connect: String
+
+    /// `--connect` with its scheme: a bare HOST:PORT is TCP.
+    var endpoint: String { connect.contains("://") ? connect : "tcp://\(connect)" }
 
     @Option(help: "CURVE: this worker's secret key file (from `coordinator keygen`, mode 0600).")
     var curveSecretKey: String?
@@ -67,7 +71,10 @@ struct WorkerCommand: ParsableCommand {
             throw ValidationError("--curve-secret-key and --server-public-key go together")
         }
         guard registerTimeout > 0, reconnectTimeout > 0 else { throw ValidationError("timeouts must be positive") }
-        if let relay { try Self.validate(relay: relay, connect: connect, encrypted: curveSecretKey != nil) }
+        if endpoint.hasPrefix("tcp://"), endpoint.dropFirst(6).lastIndex(of: ":") == nil {
+            throw ValidationError("--connect \(connect) names no port: give tcp://HOST:PORT")
+        }
+        if let relay { try Self.validate(relay: relay, connect: endpoint, encrypted: curveSecretKey != nil) }
     }
 
     func run() throws {
@@ -89,7 +96,7 @@ struct WorkerCommand: ParsableCommand {
                 serverPublicKey: try CurveKeyFile.readPublicKey(serverPublicKey))
         }
         let faults = try FaultPlan()
-        var socket = try Self.connectTransport(connect, curve: curve)
+        var socket = try Self.connectTransport(endpoint, curve: curve)
         var relayEndpoint = ""
         if let relay, let coordinator = socket as? ZeroMQTransport {
             let dealer = try RelayDealer(over: coordinator, bind: relay)
@@ -100,7 +107,7 @@ struct WorkerCommand: ParsableCommand {
         let transport = faults.layer(over: socket, log: Logger(label: "descent.worker.faults"))
         do {
             let link = try CoordinatorLink(
-                transport: transport, endpoint: connect, name: workerName, encrypted: curve != nil,
+                transport: transport, endpoint: endpoint, name: workerName, encrypted: curve != nil,
                 registerTimeout: .seconds(registerTimeout), reconnectTimeout: .seconds(reconnectTimeout),
                 parentPID: parentPid, relayEndpoint: relayEndpoint)
             try WorkerLoop(link: link, relays: !relayEndpoint.isEmpty, log: Logger(label: "descent.worker")).run()
