@@ -12,7 +12,7 @@ struct TrainingJob {
     let out: String
     let metricsPath: String?
     let plotPath: String?
-    /// Prometheus figures, when `--metrics-port` serves them.
+    /// Prometheus figures and the live page's history, when `--metrics-port` serves them.
     var liveMetrics: TrainingMetrics?
     let showProgress: Bool
     let expectedWorkers: Int
@@ -150,6 +150,7 @@ struct TrainingJob {
             options: options, exampleCount: train.count, source: source, testSet: test, initial: initial)
         try restore(trainer, log: log)
         liveMetrics?.record(arithmetic: arithmetic)
+        liveMetrics?.history.start(totalSteps: trainer.totalSteps)
         let metrics = try metricsPath.map { try MetricsLog(path: $0, append: resume != nil) }
         let batchText = options.batch == 0 ? "full" : String(options.batch)
         log.info(
