@@ -2,22 +2,31 @@ import Foundation
 import Logging
 import Prometheus
 
-/// `--metrics-port`: serves the Prometheus registry at `GET /metrics`, and the run's state as JSON
-/// at `GET /status` (`RunStatus`), over plain HTTP/1.1.
+/// `--metrics-port`: serves the Prometheus registry at `GET /metrics`, the run's state as JSON at
+/// `GET /status` (`RunStatus`), its curves so far at `GET /history?since=N` (`RunHistory`) and the
+/// live page that draws them at `GET /` (`LivePage`), over plain HTTP/1.1.
 ///
-/// One request at a time on a background thread is plenty for a scraper every few seconds; it
-/// answers anything else with 404 and closes every connection after one response.
+/// A few connections at a time, each on a thread of its own, so that a browser's idle preconnected
+/// socket cannot hold up a scraper; it answers anything else with 404 or 400 and closes every
+/// connection after one response.
 final class MetricsEndpoint: @unchecked Sendable {
     private let registry: PrometheusCollectorRegistry
     private let status: RunStatus
+    private let history: RunHistory
     private let listener: Int32
     let port: Int
     private let lock = NSLock()
     private var running = true
+    /// Connections served at once; the next waits in the listen queue.
+    private let slots = DispatchSemaphore(value: 4)
 
-    init(host: String, port: Int, registry: PrometheusCollectorRegistry, status: RunStatus = RunStatus()) throws {
+    init(
+        host: String, port: Int, registry: PrometheusCollectorRegistry, status: RunStatus = RunStatus(),
+        history: RunHistory = RunHistory()
+    ) throws {
         self.registry = registry
         self.status = status
+        self.history = history
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw MetricsEndpoint.failure("socket", host: host, port: port) }
         var yes: Int32 = 1
@@ -62,35 +71,86 @@ final class MetricsEndpoint: @unchecked Sendable {
                 if errno == EINTR { continue }
                 return
             }
-            respond(client)
-            close(client)
+            slots.wait()
+            DispatchQueue.global().async { [self] in
+                respond(client)
+                close(client)
+                slots.signal()
+            }
         }
     }
 
     private func respond(_ client: Int32) {
         var timeout = timeval(tv_sec: 2, tv_usec: 0)
         setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var request = [UInt8](repeating: 0, count: 4096)
         let count = read(client, &request, request.count)
         guard count > 0 else { return }
         let line = String(decoding: request[..<count].prefix { $0 != 13 && $0 != 10 }, as: UTF8.self)
-        let parts = line.split(separator: " ")
-        let path = parts.count >= 2 && parts[0] == "GET" ? parts[1].split(separator: "?").first ?? "" : ""
-        let (code, type, body): (String, String, [UInt8])
-        switch path {
-        case "/metrics": (code, type, body) = ("200 OK", "text/plain; version=0.0.4", registry.emitToBuffer())
-        case "/status": (code, type, body) = ("200 OK", "application/json", status.json())
-        default: (code, type, body) = ("404 Not Found", "text/plain", Array("GET /metrics or /status\n".utf8))
-        }
-        let head =
-            "HTTP/1.1 \(code)\r\nContent-Type: \(type); charset=utf-8\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
-        writeAll(client, Array(head.utf8) + body)
+        let answer = Self.answer(line, metrics: registry.emitToBuffer, status: status, history: history)
+        let head = """
+            HTTP/1.1 \(answer.code)\r\nContent-Type: \(answer.type); charset=utf-8\r\n\
+            Content-Length: \(answer.body.count)\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n
+            """
+        writeAll(client, Array(head.utf8) + answer.body)
     }
 
+    /// What a response says: its status, content type and body.
+    struct Answer {
+        var code: String
+        var type: String
+        var body: [UInt8]
+    }
+
+    /// The answer to the request line `line` (`GET /history?since=12 HTTP/1.1`).
+    static func answer(
+        _ line: String, metrics: () -> [UInt8], status: RunStatus, history: RunHistory
+    ) -> Answer {
+        let parts = line.split(separator: " ", omittingEmptySubsequences: false)
+        let target = parts.count >= 2 && parts[0] == "GET" ? parts[1] : ""
+        let path = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        switch path {
+        case "/": return Answer(code: "200 OK", type: "text/html", body: Array(LivePage.html.utf8))
+        case "/metrics": return Answer(code: "200 OK", type: "text/plain; version=0.0.4", body: metrics())
+        case "/status": return Answer(code: "200 OK", type: "application/json", body: status.json())
+        case "/history":
+            guard let since = since(in: target) else {
+                return Answer(
+                    code: "400 Bad Request", type: "text/plain",
+                    body: Array("since must be a whole number of 0 or more\n".utf8))
+            }
+            return Answer(code: "200 OK", type: "application/json", body: history.json(since: since))
+        default:
+            return Answer(
+                code: "404 Not Found", type: "text/plain", body: Array("GET /, /metrics, /status or /history\n".utf8))
+        }
+    }
+
+    /// The `since` of a target's query: 0 when absent, nil when not a whole number of 0 or more.
+    static func since(in target: Substring) -> Int? {
+        guard let query = target.split(separator: "?", maxSplits: 1).dropFirst().first else { return 0 }
+        for pair in query.split(separator: "&") {
+            let field = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard field.first == "since" else { continue }
+            guard field.count == 2, let value = Int(field[1]), value >= 0 else { return nil }
+            return value
+        }
+        return 0
+    }
+
+    /// `bytes` to the client; one that has gone away ends the writing, never the process (no SIGPIPE).
     private func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
+        #if os(Linux)
+            let flags = Int32(MSG_NOSIGNAL)
+        #else
+            var yes: Int32 = 1
+            setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &yes, socklen_t(MemoryLayout<Int32>.size))
+            let flags: Int32 = 0
+        #endif
         var offset = 0
         while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            let written = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + offset, $0.count - offset, flags) }
             if written <= 0 {
                 if errno == EINTR { continue }
                 return

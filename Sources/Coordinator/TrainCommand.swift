@@ -210,7 +210,8 @@ struct TrainCommand: ParsableCommand {
     )
     var resume: String?
 
-    @Option(help: "Serve Prometheus metrics at http://HOST:P/metrics while training (0: any free port, logged).")
+    @Option(
+        help: "Serve Prometheus metrics at http://HOST:P/metrics, a live page at / (0: any free port, logged).")
     var metricsPort: Int?
 
     @Option(help: "Address the metrics endpoint listens on (0.0.0.0 to let a Prometheus on another host scrape it).")
@@ -287,11 +288,15 @@ struct TrainCommand: ParsableCommand {
         var endpoint: MetricsEndpoint?
         if let metricsPort {
             let live = TrainingMetrics()
+            if inProcess { live.inProcessStatus = status }
             endpoint = try MetricsEndpoint(
-                host: metricsHost, port: metricsPort, registry: live.registry, status: status)
+                host: metricsHost, port: metricsPort, registry: live.registry, status: status, history: live.history)
             job.liveMetrics = live
             log.info(
-                "Prometheus metrics at http://\(metricsHost):\(endpoint!.port)/metrics, the run's state at /status")
+                """
+                Prometheus metrics at http://\(metricsHost):\(endpoint!.port)/metrics, the run's state at /status, \
+                the live page at http://\(metricsHost):\(endpoint!.port)/
+                """)
         }
         defer { endpoint?.stop() }
         let plan = try ShardPlan(exampleCount: job.train.count, shards: job.options.shards)

@@ -14,7 +14,7 @@ struct TrainingJob {
     let plotPath: String?
     /// `--tensorboard`: where each run's event directory goes.
     let tensorboardRoot: String?
-    /// Prometheus figures, when `--metrics-port` serves them.
+    /// Prometheus figures and the live page's history, when `--metrics-port` serves them.
     var liveMetrics: TrainingMetrics?
     let showProgress: Bool
     let expectedWorkers: Int
@@ -154,6 +154,7 @@ struct TrainingJob {
             options: options, exampleCount: train.count, source: source, testSet: test, initial: initial)
         try restore(trainer, log: log)
         liveMetrics?.record(arithmetic: arithmetic)
+        liveMetrics?.history.start(totalSteps: trainer.totalSteps)
         let metrics = try metricsPath.map { try MetricsLog(path: $0, append: resume != nil) }
         let tensorboard = try tensorboardRoot.map { try TensorBoardLog(root: $0) }
         if let tensorboard { log.info("TensorBoard event files in \(tensorboard.directory)") }

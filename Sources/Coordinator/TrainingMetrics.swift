@@ -3,9 +3,13 @@ import Metrics
 import Prometheus
 
 /// The run's live figures in swift-metrics, exported in the Prometheus text format by
-/// `MetricsEndpoint`: what a dashboard of a training job wants to plot.
+/// `MetricsEndpoint`: what a dashboard of a training job wants to plot. The same figures go to the
+/// `history` the live page draws.
 final class TrainingMetrics {
     let registry = PrometheusCollectorRegistry()
+    let history = RunHistory()
+    /// In-process, where no pool keeps `/status` current: the step and state, set here.
+    var inProcessStatus: RunStatus?
     private let step: Metrics.Gauge
     private let epoch: Metrics.Gauge
     private let loss: Metrics.Gauge
@@ -75,6 +79,11 @@ final class TrainingMetrics {
 
     /// `bytesReceivedShared`: of the step's bytes received, those that came through shared memory.
     func record(_ report: StepReport, bytesReceivedShared shared: Int) {
+        history.record(report)
+        inProcessStatus?.update {
+            $0.state = "training"
+            $0.step = report.step
+        }
         step.record(report.step)
         epoch.record(report.epoch)
         loss.record(report.loss)
@@ -98,6 +107,7 @@ final class TrainingMetrics {
     }
 
     func record(_ report: EvaluationReport) {
+        history.record(report)
         testAccuracy.record(report.result.accuracy)
         testLoss.record(report.result.loss)
     }

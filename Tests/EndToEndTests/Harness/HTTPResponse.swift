@@ -47,6 +47,31 @@ struct HTTPResponse {
         return try parse(String(decoding: received, as: UTF8.self))
     }
 
+    /// Sends `GET path` to 127.0.0.1:`port` and hangs up at once with a reset, reading nothing:
+    /// the server's answer then meets a closed connection.
+    static func hangUp(after path: String, port: Int) throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw HarnessError.setup("socket(): errno \(errno)") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard connected == 0 else {
+            close(fd)
+            throw HarnessError.setup("connect(127.0.0.1:\(port)): errno \(errno)")
+        }
+        let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)
+        _ = request.withUnsafeBytes { write(fd, $0.baseAddress!, $0.count) }
+        var reset = linger(l_onoff: 1, l_linger: 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, socklen_t(MemoryLayout<linger>.size))
+        close(fd)
+    }
+
     private static func parse(_ text: String) throws -> HTTPResponse {
         guard let split = text.range(of: "\r\n\r\n") else {
             throw HarnessError.malformedOutput("no end of the HTTP head in: \(text.prefix(300))")
