@@ -25,9 +25,11 @@ extension TrainCommand {
     var effectiveConfig: String {
         let values: [(String, String?)] = [
             ("dataset", dataset), ("test-dataset", testDataset), ("layers", layers), ("activation", activation),
-            ("init", `init`), ("out", out), ("optimizer", optimizer), ("lr", "\(lr)"), ("momentum", "\(momentum)"),
-            ("weight-decay", "\(weightDecay)"), ("lr-schedule", lrSchedule), ("lr-decay-epochs", "\(lrDecayEpochs)"),
-            ("lr-decay-factor", "\(lrDecayFactor)"), ("batch", "\(batch)"), ("epochs", "\(epochs)"),
+            ("init", `init`), ("out", out), ("optimizer", optimizer), ("lr", "\(lr)"),
+            ("momentum", momentum.map { "\($0)" }),
+            ("weight-decay", "\(weightDecay)"), ("lr-schedule", lrSchedule),
+            ("lr-decay-epochs", lrDecayEpochs.map(String.init)),
+            ("lr-decay-factor", lrDecayFactor.map { "\($0)" }), ("batch", "\(batch)"), ("epochs", "\(epochs)"),
             ("steps", steps.map(String.init)), ("seed", "\(seed)"), ("workers", workers.map(String.init)),
             ("local-workers", localWorkers.map(String.init)), ("in-process", "\(inProcess)"),
             ("shards", shards?.argument), ("threads", "\(threads)"), ("blas-kernel", blasKernel),

@@ -24,6 +24,10 @@ extension TrainCommand {
         if let n = workers ?? localWorkers, n < 1 {
             throw ValidationError("the worker count must be at least 1, got \(n)")
         }
+        if let n = workers ?? localWorkers, minWorkers > n {
+            throw ValidationError(
+                "--min-workers \(minWorkers) is more than the \(n) worker(s) the run starts with: it could never train")
+        }
         guard (curveSecretKey == nil) == (authorizedKeys == nil) else {
             throw ValidationError("--curve-secret-key and --authorized-keys go together")
         }
@@ -97,5 +101,23 @@ extension TrainCommand {
         guard registerTimeout > 0, workerTimeout > 0 else {
             throw ValidationError("--register-timeout and --worker-timeout must be positive")
         }
+    }
+
+    /// Flags given that change nothing in this setup: said, so that nobody believes they did.
+    var idleFlagWarnings: [String] {
+        var warnings: [String] = []
+        if momentum != nil, optimizer != "momentum" {
+            warnings.append("--momentum has no effect with --optimizer \(optimizer) (only with --optimizer momentum)")
+        }
+        if lrDecayEpochs != nil || lrDecayFactor != nil, lrSchedule != "step" {
+            warnings.append(
+                "--lr-decay-epochs and --lr-decay-factor have no effect with --lr-schedule \(lrSchedule) (only with step)"
+            )
+        }
+        if inProcess, minWorkers != 1 { warnings.append("--min-workers has no effect with --in-process") }
+        if broadcast == .direct, relayFanout != 2 {
+            warnings.append("--relay-fanout has no effect with --broadcast direct")
+        }
+        return warnings
     }
 }

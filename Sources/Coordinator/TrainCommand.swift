@@ -53,8 +53,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Learning rate α.")
     var lr: Float = 0.1
 
-    @Option(help: "Momentum μ for --optimizer momentum (v = μ·v + dW; W -= α·v).")
-    var momentum: Float = 0.9
+    @Option(help: "Momentum μ for --optimizer momentum (v = μ·v + dW; W -= α·v). Default 0.9.")
+    var momentum: Float?
 
     @Option(help: "L2 weight decay λ on the weights (dW += λ·W); biases are not decayed.")
     var weightDecay: Float = 0
@@ -65,11 +65,11 @@ struct TrainCommand: ParsableCommand {
     )
     var lrSchedule: String = "constant"
 
-    @Option(help: "With --lr-schedule step: epochs between decays.")
-    var lrDecayEpochs: Int = 1
+    @Option(help: "With --lr-schedule step: epochs between decays. Default 1.")
+    var lrDecayEpochs: Int?
 
-    @Option(help: "With --lr-schedule step: the factor γ applied at each decay.")
-    var lrDecayFactor: Float = 0.1
+    @Option(help: "With --lr-schedule step: the factor γ applied at each decay. Default 0.1.")
+    var lrDecayFactor: Float?
 
     @Option(help: "Global examples per step, split over the shards; 0 = full batch (all m examples every step).")
     var batch: Int = 128
@@ -264,6 +264,7 @@ struct TrainCommand: ParsableCommand {
             try KernelChoice.Request(parsing: blasKernel), threads: threads, allowMixed: allowMixedArithmetic,
             recorded: resume.flatMap(RunArithmetic.checkpointKernel(in:))
         ) { notices.append($0) }
+        for warning in idleFlagWarnings { log.warning("\(warning)") }
         BLAS.setThreads(threads)
         AllocatorTuning.keepMessageBuffersOnHeap()
 

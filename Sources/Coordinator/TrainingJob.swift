@@ -43,6 +43,8 @@ struct TrainingJob {
         }
 
         var options = try trainingOptions(command, shape: shape)
+        // Before any data is read or any buffer allocated.
+        try MemoryEstimate(shape: shape, batch: options.batch, optimizer: options.optimizer.kind).check()
 
         let trainSpec = try DatasetSpec(parsing: command.dataset)
         let train = try trainSpec.load(split: .train)
@@ -62,10 +64,7 @@ struct TrainingJob {
         if let metrics = command.metrics { try checkWritable(metrics, flag: "--metrics") }
         if let plot = command.plot { try checkWritable(plot, flag: "--plot") }
         if let tensorboard = command.tensorboard { try TensorBoardLog.prepare(root: tensorboard) }
-        let checkpointDirectory = command.checkpointDir ?? command.resume
-        if let checkpointDirectory {
-            try FileManager.default.createDirectory(atPath: checkpointDirectory, withIntermediateDirectories: true)
-        }
+        let checkpointDirectory = try checkpointPlace(command)
         let run: [String: String] = [
             "layers": shape.layersText, "activation": shape.activation.rawValue,
             "optimizer": options.optimizer.kind.rawValue,
@@ -90,7 +89,7 @@ struct TrainingJob {
                 field: "--optimizer", reason: "'\(command.optimizer)' is not one of sgd, momentum, adam")
         }
         options.optimizer = OptimizerSettings(kind: kind)
-        options.optimizer.momentum = command.momentum
+        options.optimizer.momentum = command.momentum ?? 0.9
         options.optimizer.weightDecay = command.weightDecay
         options.learningRate = command.lr
         options.batch = command.batch
@@ -109,10 +108,11 @@ struct TrainingJob {
         switch command.lrSchedule {
         case "constant": return .constant
         case "step":
-            guard command.lrDecayEpochs >= 1 else {
+            let every = command.lrDecayEpochs ?? 1
+            guard every >= 1 else {
                 throw ConfigurationError.invalid(field: "--lr-decay-epochs", reason: "must be at least 1")
             }
-            return .step(everyEpochs: command.lrDecayEpochs, factor: command.lrDecayFactor)
+            return .step(everyEpochs: every, factor: command.lrDecayFactor ?? 0.1)
         case "cosine": return .cosine(totalSteps: totalSteps)
         default:
             throw ConfigurationError.invalid(
@@ -134,8 +134,44 @@ struct TrainingJob {
         return ShardPlan.automaticCount(examplesPerStep: perStep, exampleCount: examples, workers: workers)
     }
 
+    /// `--checkpoint-dir`, else `--resume`: made if need be. A `--resume` directory must exist
+    /// (a typo must not start a fresh run), unless `--checkpoint-dir` names it too: "continue if
+    /// there is something to continue", what a restarted job wants.
+    private static func checkpointPlace(_ command: TrainCommand) throws -> String? {
+        guard let directory = command.checkpointDir ?? command.resume else { return nil }
+        let flag = command.checkpointDir != nil ? "--checkpoint-dir" : "--resume"
+        var isDirectory: ObjCBool = false
+        let exists = FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory)
+        if exists, !isDirectory.boolValue {
+            throw ConfigurationError.invalid(field: flag, reason: "'\(directory)' is a file, not a directory")
+        }
+        if let resume = command.resume, !FileManager.default.fileExists(atPath: resume),
+            command.checkpointDir.map({ Self.samePath($0, resume) }) != true
+        {
+            throw ConfigurationError.invalid(
+                field: "--resume",
+                reason:
+                    "'\(resume)' does not exist (to start a run that checkpoints there and continues it when restarted, give --checkpoint-dir \(resume) --resume \(resume))"
+            )
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw ConfigurationError.invalid(field: flag, reason: "cannot create the directory '\(directory)'")
+        }
+        return directory
+    }
+
+    private static func samePath(_ a: String, _ b: String) -> Bool {
+        URL(fileURLWithPath: a).standardizedFileURL.path == URL(fileURLWithPath: b).standardizedFileURL.path
+    }
+
     /// Fails before training, not after it, when an output could never be written.
     private static func checkWritable(_ path: String, flag: String) throws {
+        var pathIsDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &pathIsDirectory), pathIsDirectory.boolValue {
+            throw ConfigurationError.invalid(field: flag, reason: "'\(path)' is a directory")
+        }
         let directory = (path as NSString).deletingLastPathComponent
         let dir = directory.isEmpty ? "." : directory
         var isDirectory: ObjCBool = false
@@ -215,6 +251,7 @@ struct TrainingJob {
             log.warning("skipping checkpoint \(path): \(reason)")
         }
         if let found {
+            if initial != nil { log.warning("--init is not used: the run continues from a checkpoint") }
             try trainer.restore(from: found)
             log.info("resumed from \(resume) at step \(found.step)")
         } else {

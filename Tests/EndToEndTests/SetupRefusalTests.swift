@@ -1,0 +1,122 @@
+import Core
+import Foundation
+import Testing
+
+extension EndToEnd {
+    /// The first minute of a new user: setups that could never work are refused before the work,
+    /// flags that change nothing are said to, and the commands answer the usual questions.
+    @Suite("setups refused before the work; the first minute")
+    struct SetupRefusalTests {
+        let scratch: ScratchDirectory
+        let csv: String
+        let out: String
+
+        init() throws {
+            scratch = try ScratchDirectory("setup")
+            csv = try LabelledData.synthetic().write(to: scratch.file("data.csv"))
+            out = scratch.file("out.safetensors")
+        }
+
+        func train(_ arguments: [String]) async throws -> ProcessOutcome {
+            try await Descent.coordinator(
+                ["train", "--dataset", "csv:\(csv)", "--layers", "8,5,3", "--steps", "2", "--out", out] + arguments,
+                in: scratch,
+                timeout: .seconds(60))
+        }
+
+        func expectRefused(
+            _ outcome: ProcessOutcome, mentions: [String], sourceLocation: SourceLocation = #_sourceLocation
+        ) {
+            #expect(outcome.failedCleanly, "\(outcome.transcript)", sourceLocation: sourceLocation)
+            for fragment in mentions {
+                #expect(
+                    outcome.stderr.contains(fragment), "no \"\(fragment)\" in\n\(outcome.transcript)",
+                    sourceLocation: sourceLocation)
+            }
+            #expect(!FileManager.default.fileExists(atPath: out), "--out was written", sourceLocation: sourceLocation)
+        }
+
+        /// 8 × 10⁸ weights (and 10⁸ × batch activations): refused from the flags alone, naming the
+        /// bytes, where it used to allocate for 48 s and abort. Far inside the 60 s limit.
+        @Test func aHugeNetworkIsRefusedNamingTheBytes() async throws {
+            let outcome = try await train(["--in-process", "--layers", "8,100000000,3"])
+            expectRefused(
+                outcome, mentions: ["--layers", "1200000003 parameters", "bytes", "more than this machine's"])
+            #expect(outcome.seconds < 5, "the refusal took \(outcome.seconds) s: something was allocated first")
+            let overflow = try await train(["--in-process", "--layers", "8,10000000000,10000000000,3"])
+            expectRefused(overflow, mentions: ["--layers", "overflows"])
+        }
+
+        @Test func aResumeDirectoryThatDoesNotExistIsAnError() async throws {
+            let typo = scratch.file("nockdir")
+            let outcome = try await train(["--in-process", "--resume", typo])
+            expectRefused(outcome, mentions: ["--resume", "does not exist"])
+            #expect(!FileManager.default.fileExists(atPath: typo), "the mistyped directory was created")
+            // Named by --checkpoint-dir too: "continue if there is something", a restarted job's way.
+            let fresh = scratch.file("fresh")
+            let started = try await train(["--in-process", "--checkpoint-dir", fresh, "--resume", fresh])
+            #expect(started.succeeded, "\(started.transcript)")
+        }
+
+        @Test func outputsThatCannotBeWrittenAreNamed() async throws {
+            let file = scratch.file("a-file")
+            try Data("x".utf8).write(to: URL(fileURLWithPath: file))
+            expectRefused(
+                try await train(["--in-process", "--checkpoint-dir", file]),
+                mentions: ["--checkpoint-dir", "is a file"])
+            let directory = scratch.file("a-directory")
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let outcome = try await Descent.coordinator(
+                [
+                    "train", "--in-process", "--dataset", "csv:\(csv)", "--layers", "8,5,3", "--steps", "2", "--out",
+                    directory,
+                ], in: scratch)
+            #expect(outcome.failedCleanly && outcome.stderr.contains("--out"), "\(outcome.transcript)")
+            #expect(!outcome.stderr.contains("NSCocoaErrorDomain") && !outcome.stderr.contains("Domain="))
+        }
+
+        @Test func aMinimumAboveTheWorkersIsRefused() async throws {
+            expectRefused(
+                try await train(["--local-workers", "2", "--min-workers", "3"]),
+                mentions: ["--min-workers 3", "2 worker(s)"])
+        }
+
+        @Test func flagsThatChangeNothingAreSaidTo() async throws {
+            let outcome = try await train([
+                "--in-process", "--layers", "8,5,3", "--momentum", "0.5", "--lr-decay-epochs", "3",
+            ])
+            #expect(outcome.succeeded, "\(outcome.transcript)")
+            #expect(outcome.stderr.contains("--momentum has no effect with --optimizer sgd"), "\(outcome.stderr)")
+            #expect(outcome.stderr.contains("--lr-schedule constant"), "\(outcome.stderr)")
+            let quiet = try await train(["--in-process", "--optimizer", "momentum"])
+            #expect(quiet.succeeded && !quiet.stderr.contains("no effect"), "\(quiet.transcript)")
+        }
+
+        @Test func versionHelpAndMisspeltCommands() async throws {
+            for program in [try Binaries.coordinator(), try Binaries.worker()] {
+                let version = try await LaunchedProcess.run(program, ["--version"], in: scratch, timeout: .seconds(30))
+                #expect(version.succeeded && version.stdout.contains(DescentVersion.text), "\(version.transcript)")
+            }
+            let bare = try await Descent.coordinator([], in: scratch)
+            #expect(bare.succeeded && bare.stdout.contains("SUBCOMMANDS"), "\(bare.transcript)")
+            let typo = try await Descent.coordinator(["evalute", "--model", "m.safetensors"], in: scratch)
+            #expect(typo.failedCleanly, "\(typo.transcript)")
+            #expect(typo.stderr.contains("unknown command 'evalute'; did you mean 'evaluate'?"), "\(typo.transcript)")
+        }
+
+        /// `--bind tcp://localhost:P` (a name) and `--connect 127.0.0.1:P` (no scheme) both work.
+        @Test func endpointsAsPeopleWriteThem() async throws {
+            let port = try FreePort.next()
+            let coordinator = try Descent.launchCoordinator(
+                [
+                    "train", "--workers", "1", "--bind", "tcp://localhost:\(port)", "--dataset", "csv:\(csv)",
+                    "--layers", "8,5,3", "--steps", "3", "--out", out,
+                ], in: scratch)
+            let worker = try Descent.launchWorker(["--connect", "127.0.0.1:\(port)"], in: scratch)
+            let trained = try await coordinator.wait(timeout: .seconds(60))
+            let left = try await worker.wait(timeout: .seconds(30))
+            #expect(trained.succeeded, "\(trained.transcript)")
+            #expect(left.succeeded, "\(left.transcript)")
+        }
+    }
+}
