@@ -272,8 +272,12 @@ struct TrainCommand: ParsableCommand {
         do {
             try train(arithmetic: arithmetic, notices: notices, log: log)
         } catch CoordinatorError.interrupted(let signal) {
+            RunEnding.printSummary(before: CoordinatorError.interrupted(signal: signal))
             FileHandle.standardError.write(Data("Error: interrupted by signal \(signal)\n".utf8))
             throw ExitCode(128 + signal)
+        } catch {
+            RunEnding.printSummary(before: error)
+            throw error
         }
     }
 

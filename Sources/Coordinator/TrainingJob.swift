@@ -215,7 +215,7 @@ struct TrainingJob {
                 trainer, source: source, logs: logs, progress: progress,
                 bytesReceivedShared: bytesReceivedShared, log: log)
         } catch {
-            try stop(trainer, source: source, after: error, log: log)
+            stop(trainer, source: source, after: error, log: log)
             throw error
         }
         progress?.finish()
@@ -225,7 +225,7 @@ struct TrainingJob {
             try CurvePlot.write(metricsFiles: [metricsPath], to: plotPath)
             log.info("curves drawn in \(plotPath)")
         }
-        print(summaryLine(summary).text)
+        RunEnding.printSummary(summaryLine(summary, ending: .completed, out: out))
     }
 
     /// How the files of this run were computed: the coordinator's arithmetic profile, on the run's
@@ -286,37 +286,5 @@ struct TrainingJob {
                 let loss = String(format: "%.4f", report.result.loss)
                 log.info("epoch \(report.epoch) step \(report.step): test accuracy \(accuracy), test loss \(loss)")
             })
-    }
-
-    /// After `error` ends training: a checkpoint when there is somewhere to write it, then the
-    /// source's shutdown (resumable when the checkpoint was written and the coordinator gave up).
-    private func stop(_ trainer: Trainer, source: GradientSource, after error: Error, log: Logger) throws {
-        var resumable = false
-        if let checkpointDirectory, trainer.step > 0 {
-            let path = try Checkpoint.save(trainer, run: recorded(source), to: checkpointDirectory)
-            log.notice(
-                "checkpoint of step \(trainer.step) written to \(path); continue with --resume \(checkpointDirectory)")
-            resumable = error is CoordinatorError
-        }
-        source.shutdown(reason: "training stopped: \(error)", resumable: resumable)
-    }
-
-    /// The JSON summary that ends stdout.
-    private func summaryLine(_ summary: TrainingSummary) -> JSONLine {
-        var line = JSONLine()
-        line.add("steps", summary.steps)
-        line.add("final_loss", summary.finalLoss)
-        if let test = summary.test {
-            line.add("test_accuracy", test.accuracy)
-            line.add("test_loss", test.loss)
-        }
-        line.add("examples", summary.examples)
-        line.add("examples_per_s", summary.examplesPerSecond)
-        line.add("wall_s", summary.wallSeconds)
-        line.add("workers", summary.workers)
-        line.add("shards", options.shards)
-        if let peak = PeakMemory.residentMegabytes() { line.add("peak_rss_mb", peak) }
-        line.add("out", out)
-        return line
     }
 }

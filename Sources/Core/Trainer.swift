@@ -19,6 +19,8 @@ public final class Trainer {
     private var nextParameters: ParameterBuffer
     public let optimizer: Optimizer
     public private(set) var step = 0
+    /// The run so far, for a summary on any exit.
+    public private(set) var tally = RunTally()
     private let source: GradientSource
     private let accumulator: GradientAccumulator
     private let testSet: Dataset?
@@ -71,10 +73,7 @@ public final class Trainer {
         onStep: (StepReport) throws -> Void = { _ in },
         onEvaluation: (EvaluationReport) throws -> Void = { _ in }
     ) throws -> TrainingSummary {
-        let started = DispatchTime.now()
-        var examples = 0
-        var lastLoss = Double.nan
-        var lastTest: Evaluator.Result?
+        tally.start()
         var next: PlannedStep?
         while step < totalSteps {
             // Plan and begin: done already when the step before was reported.
@@ -87,22 +86,19 @@ public final class Trainer {
             // Update: W, b take the new values once every part is known finite.
             let loss = try commit(planned)
             let report = stepReport(planned, loss: loss, timings: timings(planned, asked: asked, computed: computed))
+            tally.record(report)
             // Report. The test set is evaluated while no step runs (its gemms take every core);
             // the next step then begins before this one is reported, so its workers compute while
             // the report is written.
             let evaluation = evaluationIfDue(planned)
+            if let evaluation { tally.record(evaluation) }
             if step < totalSteps { next = try begin() }
             try onStep(report)
             if let evaluation {
-                lastTest = evaluation
                 try onEvaluation(EvaluationReport(step: step, epoch: planned.epoch + 1, result: evaluation))
             }
-            examples += planned.expected
-            lastLoss = loss
         }
-        return TrainingSummary(
-            steps: step, finalLoss: lastLoss, test: lastTest, examples: examples,
-            wallSeconds: seconds(started, DispatchTime.now()), workers: source.workerCount)
+        return tally.summary(workers: source.workerCount)
     }
 
     /// Plans the step after `step`, readies the accumulator and the step's update, and hands the

@@ -78,7 +78,10 @@ public struct EvaluationReport: Sendable {
 /// The run as a whole, for the summary line.
 public struct TrainingSummary: Sendable {
     public let steps: Int
+    /// The mean training loss over the last epoch's steps (see `RunTally`).
     public let finalLoss: Double
+    /// The last step's training loss alone.
+    public let lastBatchLoss: Double
     public let test: Evaluator.Result?
     public let examples: Int
     public let wallSeconds: Double

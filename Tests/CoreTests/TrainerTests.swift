@@ -101,7 +101,12 @@ private final class RecordingGradients: GradientSource {
         #expect(reports.map(\.examples) == perEpoch + perEpoch)
         #expect(reports.map(\.learningRate) == Array(repeating: 0.2, count: 7) + Array(repeating: 0.1, count: 7))
         #expect(reports.allSatisfy { $0.loss.isFinite && $0.accuracy >= 0 && $0.accuracy <= 1 })
-        #expect(summary.finalLoss == reports.last!.loss)
+        #expect(summary.lastBatchLoss == reports.last!.loss)
+        // final_loss: the last epoch's mean, each step weighted by its examples.
+        let lastEpoch = reports.suffix(7)
+        let epochMean = lastEpoch.reduce(0.0) { $0 + $1.loss * Double($1.examples) } / 103
+        #expect(summary.finalLoss == epochMean)
+        #expect(summary.finalLoss != summary.lastBatchLoss)
     }
 
     /// A fixed step count stops mid-epoch; the test set is evaluated after each epoch and at the end.

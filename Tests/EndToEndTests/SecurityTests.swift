@@ -437,6 +437,7 @@ extension EndToEnd {
                 outcome.stderrLines.last?.contains("diverged") == true,
                 "the reason does not say the run diverged\n\(outcome.transcript)")
             #expect(!FileManager.default.fileExists(atPath: out), "a diverged run wrote --out")
+            #expect(try outcome.summary().string("status") == "diverged", "\(outcome.transcript)")
             // The step that would have diverged was refused, so the last good one is step N − 1:
             // its checkpoint must exist (unless N is 1: nothing was done), and every checkpoint
             // must be finite.
@@ -445,15 +446,22 @@ extension EndToEnd {
                 reason.range(of: #"step (\d+)"#, options: .regularExpression).flatMap { Int(reason[$0].dropFirst(5)) },
                 "the reason names no step: \(reason)")
             let files = CheckpointFiles.list(checkpoints)
+            // The last finite parameters are also written beside --out, and the summary says where.
+            let lastFinite = scratch.file("out.last-finite.safetensors")
             if divergedAt > 1 {
                 let newest = try #require(files.last, "no checkpoint was written")
                 #expect(
                     try CheckpointFiles.step(newest) == divergedAt - 1,
                     "the newest checkpoint is not the last good step")
+                #expect(try CheckpointFiles.step(lastFinite) == divergedAt - 1, "\(outcome.transcript)")
+                #expect(try outcome.summary().string("out") == lastFinite)
+                #expect(outcome.stderr.contains("last finite parameters"), "\(outcome.transcript)")
             } else {
                 #expect(files.isEmpty, "a checkpoint was written although no step completed")
+                #expect(
+                    !FileManager.default.fileExists(atPath: lastFinite), "nothing was trained, yet a model was written")
             }
-            for file in files {
+            for file in files + (divergedAt > 1 ? [lastFinite] : []) {
                 let poisoned = try CheckpointFiles.nonFiniteTensors(file)
                 #expect(poisoned.isEmpty, "\(file) holds non-finite values in \(poisoned)")
             }

@@ -1,0 +1,117 @@
+import Core
+import Foundation
+import Logging
+import Synchronization
+
+/// How a training run ended, as the summary's `status` says it: on every exit, not only a
+/// successful one, so that a script reading the last line of stdout always learns what happened.
+enum RunEnding: String {
+    case completed, interrupted, diverged, failed
+
+    init(after error: Error) {
+        switch error {
+        case CoordinatorError.interrupted: self = .interrupted
+        case TrainingError.diverged: self = .diverged
+        default: self = .failed
+        }
+    }
+
+    /// Set once a summary line is printed, so that an outer handler does not print a second one.
+    private static let printed = Atomic<Bool>(false)
+
+    /// Prints `line` as the last line of stdout, once per process.
+    static func printSummary(_ line: JSONLine) {
+        guard !printed.exchange(true, ordering: .relaxed) else { return }
+        print(line.text)
+    }
+
+    /// The summary of a run that stopped before its trainer started (refused setup, workers that
+    /// never came, a signal while waiting for them): nothing was trained and nothing written.
+    static func printSummary(before error: Error) {
+        var line = JSONLine()
+        line.add("status", RunEnding(after: error).rawValue)
+        line.add("error", "\(error)")
+        line.add("steps", 0)
+        printSummary(line)
+    }
+}
+
+extension TrainingJob {
+    /// After `error` ends training: a checkpoint where there is a directory for one, the model
+    /// (the last finite parameters; beside `--out` when the run diverged, so that a failed run
+    /// is not taken for a finished one), the workers told to leave, and the summary with its status.
+    func stop(_ trainer: Trainer, source: GradientSource, after error: Error, log: Logger) {
+        let ending = RunEnding(after: error)
+        var resumable = false
+        if let checkpointDirectory, trainer.step > 0 {
+            do {
+                let path = try Checkpoint.save(trainer, run: recorded(source), to: checkpointDirectory)
+                log.notice(
+                    "checkpoint of step \(trainer.step) written to \(path); continue with --resume \(checkpointDirectory)"
+                )
+                // A coordinator that gave up, or was sent SIGTERM (how Kubernetes and SLURM stop
+                // what they will restart), may be restarted: workers that connected themselves
+                // wait for it (up to their --reconnect-timeout). Ctrl-C is a person stopping the
+                // run: they all leave.
+                resumable = error is CoordinatorError && !Self.isCtrlC(error)
+            } catch {
+                log.error("the checkpoint could not be written: \(error)")
+            }
+        }
+        source.shutdown(reason: "training stopped: \(error)", resumable: resumable)
+        let written = saveModel(trainer, source: source, ending: ending, log: log)
+        var line = summaryLine(trainer.tally.summary(workers: source.workerCount), ending: ending, out: written)
+        line.add("error", "\(error)")
+        RunEnding.printSummary(line)
+    }
+
+    /// Where the model of a run that ended early goes: `--out` when it was interrupted or failed
+    /// (its parameters are those of a finished step), `NAME.last-finite.safetensors` beside it
+    /// when it diverged; nothing before the first step. Returns the path written, if any.
+    private func saveModel(_ trainer: Trainer, source: GradientSource, ending: RunEnding, log: Logger) -> String? {
+        guard trainer.step > 0 else { return nil }
+        let path = ending == .diverged ? Self.lastFinitePath(beside: out) : out
+        do {
+            try ModelFile.save(trainer.parameters, to: path, step: trainer.step, extraMetadata: provenance(source))
+        } catch {
+            log.error("the model could not be written: \(error)")
+            return nil
+        }
+        switch ending {
+        case .diverged: log.notice("the last finite parameters (step \(trainer.step)) were written to \(path)")
+        default: log.notice("the model of step \(trainer.step) was written to \(path)")
+        }
+        return path
+    }
+
+    private static func isCtrlC(_ error: Error) -> Bool {
+        if case CoordinatorError.interrupted(let signal) = error { return signal == SIGINT }
+        return false
+    }
+
+    static func lastFinitePath(beside out: String) -> String {
+        let stem = out.hasSuffix(".safetensors") ? String(out.dropLast(".safetensors".count)) : out
+        return stem + ".last-finite.safetensors"
+    }
+
+    /// The JSON summary that ends stdout.
+    func summaryLine(_ summary: TrainingSummary, ending: RunEnding, out written: String?) -> JSONLine {
+        var line = JSONLine()
+        line.add("status", ending.rawValue)
+        line.add("steps", summary.steps)
+        line.add("final_loss", summary.finalLoss)
+        line.add("last_batch_loss", summary.lastBatchLoss)
+        if let test = summary.test {
+            line.add("test_accuracy", test.accuracy)
+            line.add("test_loss", test.loss)
+        }
+        line.add("examples", summary.examples)
+        line.add("examples_per_s", summary.examplesPerSecond)
+        line.add("wall_s", summary.wallSeconds)
+        line.add("workers", summary.workers)
+        line.add("shards", options.shards)
+        if let peak = PeakMemory.residentMegabytes() { line.add("peak_rss_mb", peak) }
+        if let written { line.add("out", written) }
+        return line
+    }
+}
