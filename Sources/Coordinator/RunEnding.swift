@@ -65,22 +65,27 @@ extension TrainingJob {
         RunEnding.printSummary(line)
     }
 
-    /// Where the model of a run that ended early goes: `--out` when it was interrupted or failed
-    /// (its parameters are those of a finished step), `NAME.last-finite.safetensors` beside it
-    /// when it diverged; nothing before the first step. Returns the path written, if any.
+    /// Where the model of a run that ended early goes: `--out` when it was interrupted (a person
+    /// or a scheduler chose to stop it there); beside `--out` when it diverged
+    /// (`NAME.last-finite.safetensors`) or failed (`NAME.incomplete.safetensors`), so that a run
+    /// that did not finish is never taken for one that did; nothing before the first step.
+    /// Returns the path written, if any.
     private func saveModel(_ trainer: Trainer, source: GradientSource, ending: RunEnding, log: Logger) -> String? {
         guard trainer.step > 0 else { return nil }
-        let path = ending == .diverged ? Self.lastFinitePath(beside: out) : out
+        let path: String
+        switch ending {
+        case .diverged: path = Self.path(beside: out, suffix: "last-finite")
+        case .failed: path = Self.path(beside: out, suffix: "incomplete")
+        case .interrupted, .completed: path = out
+        }
         do {
             try ModelFile.save(trainer.parameters, to: path, step: trainer.step, extraMetadata: provenance(source))
         } catch {
             log.error("the model could not be written: \(error)")
             return nil
         }
-        switch ending {
-        case .diverged: log.notice("the last finite parameters (step \(trainer.step)) were written to \(path)")
-        default: log.notice("the model of step \(trainer.step) was written to \(path)")
-        }
+        let what = ending == .diverged ? "the last finite parameters" : "the model"
+        log.notice("\(what) of step \(trainer.step) written to \(path)")
         return path
     }
 
@@ -89,9 +94,10 @@ extension TrainingJob {
         return false
     }
 
-    static func lastFinitePath(beside out: String) -> String {
+    /// `NAME.SUFFIX.safetensors` beside `NAME.safetensors`.
+    static func path(beside out: String, suffix: String) -> String {
         let stem = out.hasSuffix(".safetensors") ? String(out.dropLast(".safetensors".count)) : out
-        return stem + ".last-finite.safetensors"
+        return "\(stem).\(suffix).safetensors"
     }
 
     /// The JSON summary that ends stdout.

@@ -229,9 +229,6 @@ extension EndToEnd {
             #expect(
                 stopped.exited && stopped.status == 143,
                 "expected exit status 143 after SIGTERM\n\(stopped.transcript)", sourceLocation: sourceLocation)
-            #expect(
-                !FileManager.default.fileExists(atPath: interruptedOut), "the interrupted run wrote --out",
-                sourceLocation: sourceLocation)
             let leftovers = ProcessTable.workers(of: stopped.pid)
             #expect(
                 leftovers.isEmpty, "workers outlived the interrupted coordinator:\n\(ProcessTable.describe(leftovers))",
@@ -244,6 +241,13 @@ extension EndToEnd {
                 stoppedAt >= 12 && stoppedAt < steps, "the newest checkpoint is of step \(stoppedAt)",
                 sourceLocation: sourceLocation)
             #expect(try CheckpointFiles.nonFiniteTensors(newest).isEmpty, sourceLocation: sourceLocation)
+            // --out holds the model of the same step, and the summary says the run was interrupted.
+            #expect(
+                try CheckpointFiles.step(interruptedOut) == stoppedAt, "--out is not the model of the last step",
+                sourceLocation: sourceLocation)
+            #expect(
+                try stopped.summary().string("status") == "interrupted", "\(stopped.transcript)",
+                sourceLocation: sourceLocation)
             try FileManager.default.copyItem(atPath: checkpoints, toPath: scratch.file("checkpoints-at-interrupt"))
 
             let resumedOut = scratch.file("resumed.safetensors")
@@ -628,6 +632,12 @@ extension EndToEnd {
                 step == MetricsFile.completedSteps(metrics),
                 "the checkpoint (step \(step)) is not of the last step the metrics show")
             #expect(try CheckpointFiles.nonFiniteTensors(newest).isEmpty)
+            // The model of that step is kept beside --out too, and the summary says so.
+            let incomplete = scratch.file("out.incomplete.safetensors")
+            #expect(try CheckpointFiles.step(incomplete) == step)
+            let summary = try outcome.summary()
+            #expect(
+                summary.string("status") == "failed" && summary.string("out") == incomplete, "\(outcome.transcript)")
             let leftovers = ProcessTable.workers(of: outcome.pid)
             #expect(leftovers.isEmpty, "workers outlived the coordinator:\n\(ProcessTable.describe(leftovers))")
         }
