@@ -15,7 +15,7 @@ enum ConfigFile {
 
     /// The arguments with `--config FILE` replaced by the flags the file holds.
     static func expand(_ arguments: [String]) throws -> [String] {
-        let subcommands = ["evaluate", "predict", "keygen", "plot", "inspect", "help"]
+        let subcommands = ["evaluate", "predict", "keygen", "plot", "inspect", "export", "help"]
         if let first = arguments.first, subcommands.contains(first) { return arguments }
         var path: String?
         if let index = arguments.firstIndex(of: "--config") {

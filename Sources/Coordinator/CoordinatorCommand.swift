@@ -11,7 +11,7 @@ struct CoordinatorCommand: ParsableCommand {
         version: DescentVersion.text,
         subcommands: [
             TrainCommand.self, EvaluateCommand.self, PredictCommand.self, KeygenCommand.self, PlotCommand.self,
-            InspectCommand.self,
+            InspectCommand.self, ExportCommand.self,
         ],
         defaultSubcommand: TrainCommand.self
     )

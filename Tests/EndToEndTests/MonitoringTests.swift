@@ -251,7 +251,7 @@ extension EndToEnd {
         @Test func helpListsEveryContractFlagAndEveryListedFlagParses() async throws {
             let scratch = try ScratchDirectory("help")
             let contract = try ContractFlags.read()
-            let commands = ["train", "evaluate", "predict", "keygen", "plot", "inspect", "worker"]
+            let commands = ["train", "evaluate", "predict", "keygen", "plot", "inspect", "export", "worker"]
             try #require(
                 Set(contract.flags.keys) == Set(commands),
                 "the contract names commands \(contract.flags.keys.sorted()), expected \(commands)")
@@ -281,6 +281,10 @@ extension EndToEnd {
                 "keygen": ("coordinator", ["keygen", "--out", "keys", "--name", "probe"], "1"),
                 "plot": ("coordinator", ["plot", "absent.jsonl", "--out", "absent.svg"], "1"),
                 "inspect": ("coordinator", ["inspect", "absent.safetensors"], "1"),
+                "export": (
+                    "coordinator",
+                    ["export", "--model", "absent.safetensors", "--format", "onnx", "--out", "absent.onnx"], "1"
+                ),
                 "worker": (
                     "worker", ["--connect", "tcp://127.0.0.1:\(workerPort)", "--register-timeout", "0.2"], "0.2"
                 ),
