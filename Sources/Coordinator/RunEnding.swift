@@ -23,6 +23,8 @@ enum RunEnding: String {
     static func printSummary(_ line: JSONLine) {
         guard !printed.exchange(true, ordering: .relaxed) else { return }
         print(line.text)
+        // Out now, not at exit: a lingering endpoint keeps the process alive after it.
+        fflush(nil)
     }
 
     /// The summary of a run that stopped before its trainer started (refused setup, workers that
@@ -79,7 +81,9 @@ extension TrainingJob {
         case .interrupted, .completed: path = out
         }
         do {
-            try ModelFile.save(trainer.parameters, to: path, step: trainer.step, extraMetadata: provenance(source))
+            try ModelFile.save(
+                trainer.parameters, to: path, step: trainer.step,
+                extraMetadata: modelMetadata(source, tally: trainer.tally))
         } catch {
             log.error("the model could not be written: \(error)")
             return nil

@@ -21,6 +21,9 @@ extension TrainCommand {
         if let metricsPort, !(0...65535).contains(metricsPort) {
             throw ValidationError("--metrics-port must be 0…65535, got \(metricsPort)")
         }
+        guard metricsLinger >= 0, metricsLinger.isFinite else {
+            throw ValidationError("--metrics-linger must be a number of seconds ≥ 0, got \(metricsLinger)")
+        }
         if let n = workers ?? localWorkers, n < 1 {
             throw ValidationError("the worker count must be at least 1, got \(n)")
         }
@@ -113,6 +116,9 @@ extension TrainCommand {
             warnings.append(
                 "--lr-decay-epochs and --lr-decay-factor have no effect with --lr-schedule \(lrSchedule) (only with step)"
             )
+        }
+        if metricsLinger != 0, metricsPort == nil {
+            warnings.append("--metrics-linger has no effect without --metrics-port")
         }
         if inProcess, minWorkers != 1 { warnings.append("--min-workers has no effect with --in-process") }
         if broadcast == .direct, relayFanout != 2 {

@@ -217,6 +217,12 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Address the metrics endpoint listens on (0.0.0.0 to let a Prometheus on another host scrape it).")
     var metricsHost: String = "127.0.0.1"
 
+    @Option(
+        help:
+            "With --metrics-port: keep the endpoint up this many seconds after the run ends, so that its last figures are scraped (Ctrl-C ends the wait)."
+    )
+    var metricsLinger: Double = 0
+
     @Option(help: "Draw the loss and accuracy curves as SVG into this file at the end (needs --metrics).")
     var plot: String?
 
@@ -303,7 +309,12 @@ struct TrainCommand: ParsableCommand {
                 the live page at http://\(metricsHost):\(endpoint!.port)/
                 """)
         }
-        defer { endpoint?.stop() }
+        defer {
+            if let endpoint {
+                Self.linger(endpoint, seconds: metricsLinger, status: status, log: log)
+                endpoint.stop()
+            }
+        }
         let plan = try ShardPlan(exampleCount: job.train.count, shards: job.options.shards)
         let layout = ParameterLayout(shape: job.options.shape)
         if inProcess {
@@ -314,6 +325,16 @@ struct TrainCommand: ParsableCommand {
             return
         }
         try runDistributed(job, plan: plan, layout: layout, status: status, log: log)
+    }
+
+    /// `--metrics-linger`: the endpoint stays up after the run, its last figures in place, until
+    /// the time is up or a signal comes.
+    private static func linger(_ endpoint: MetricsEndpoint, seconds: Double, status: RunStatus, log: Logger) {
+        status.update { $0.state = "ended" }
+        guard seconds > 0, !Interruption.received else { return }
+        log.info("the metrics endpoint stays up for \(seconds) s (--metrics-linger)")
+        let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+        while ContinuousClock.now < deadline, !Interruption.received { Thread.sleep(forTimeInterval: 0.05) }
     }
 
     /// The workers' count, as the default shard count.

@@ -25,6 +25,8 @@ struct TrainingJob {
     let run: [String: String]
     /// The kernel and profile the run computes with, recorded in every file it writes.
     var arithmetic: RunArithmetic = .current(threads: 1)
+    /// What a model records of where it came from, beside `run` (see `modelMetadata`).
+    var origin: [String: String] = [:]
 
     static func prepare(_ command: TrainCommand) throws -> TrainingJob {
         let initial = try command.`init`.map(ModelFile.load)
@@ -72,13 +74,28 @@ struct TrainingJob {
             "seed": "\(options.seed)", "examples": "\(train.count)", "momentum": "\(options.optimizer.momentum)",
             "weight_decay": "\(options.optimizer.weightDecay)", "schedule": "\(options.schedule)",
         ]
-        return TrainingJob(
+        var job = TrainingJob(
             options: options, train: train, test: test, initial: initial?.parameters, out: command.out,
             metricsPath: command.metrics, plotPath: command.plot, tensorboardRoot: command.tensorboard,
             liveMetrics: nil, showProgress: !command.quiet,
             expectedWorkers: command.workerCount,
             checkpointDirectory: checkpointDirectory,
             checkpointEvery: command.checkpointEvery, resume: command.resume, run: run)
+        job.origin = origin(command, options: options, train: train, test: test)
+        return job
+    }
+
+    /// Where a model comes from, beyond the run's keys: the data, its fingerprint, the version.
+    private static func origin(
+        _ command: TrainCommand, options: TrainingOptions, train: Dataset, test: Dataset?
+    ) -> [String: String] {
+        var origin = [
+            "descent_version": DescentVersion.text, "data": train.source, "data_fingerprint": train.fingerprint,
+            "lr_schedule": command.lrSchedule, "seed": "\(options.seed)",
+        ]
+        if let steps = command.steps { origin["steps"] = "\(steps)" } else { origin["epochs"] = "\(command.epochs)" }
+        if let test { origin["test_data"] = test.source }
+        return origin
     }
 
     /// The training options the flags give, but the learning-rate schedule (it needs the step count).
@@ -220,7 +237,8 @@ struct TrainingJob {
         }
         progress?.finish()
         source.shutdown(reason: "training finished", resumable: false)
-        try ModelFile.save(trainer.parameters, to: out, step: trainer.step, extraMetadata: provenance(source))
+        try ModelFile.save(
+            trainer.parameters, to: out, step: trainer.step, extraMetadata: modelMetadata(source, tally: trainer.tally))
         if let plotPath, let metricsPath {
             try CurvePlot.write(metricsFiles: [metricsPath], to: plotPath)
             log.info("curves drawn in \(plotPath)")
@@ -235,6 +253,18 @@ struct TrainingJob {
         metadata["bit_reproducible"] = source.mixedArithmetic.isEmpty ? "true" : "false"
         if !source.mixedArithmetic.isEmpty {
             metadata["mixed_arithmetic_workers"] = source.mixedArithmetic.joined(separator: ",")
+        }
+        return metadata
+    }
+
+    /// What a model records: the run's settings (seed, optimizer and its settings, lr and schedule,
+    /// batch, shards, epochs or steps), the data and its fingerprint, the Descent version, how it
+    /// was computed, and the last test metrics.
+    func modelMetadata(_ source: GradientSource, tally: RunTally) -> [String: String] {
+        var metadata = recorded(source).merging(origin) { kept, _ in kept }
+        if let test = tally.test {
+            metadata["test_accuracy"] = "\(test.accuracy)"
+            metadata["test_loss"] = "\(test.loss)"
         }
         return metadata
     }

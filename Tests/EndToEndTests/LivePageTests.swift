@@ -15,7 +15,7 @@ extension EndToEnd {
                 [
                     "train", "--in-process", "--dataset", "csv:\(csv)", "--test-dataset", "csv:\(csv)", "--layers",
                     "8,16,3", "--batch", "32", "--steps", "1000000000", "--metrics-port", "0", "--out",
-                    "never.safetensors",
+                    "interrupted.safetensors",
                 ],
                 in: scratch)
             var port: Int?
@@ -59,7 +59,7 @@ extension EndToEnd {
             #expect(secondStep > firstStep, "the second load shows step \(secondStep), the first \(firstStep)")
 
             try await MonitoringTests.stop(coordinator)
-            #expect(!scratch.exists("never.safetensors"), "an interrupted run wrote its --out")
+            #expect(scratch.exists("interrupted.safetensors"), "the interrupted run did not keep its model in --out")
             for profile in ["browser-1", "browser-2"] {
                 let directory = scratch.file(profile)
                 let gone = await coordinator.poll(timeout: .seconds(10)) {
@@ -78,7 +78,7 @@ extension EndToEnd {
             let coordinator = try Descent.launchCoordinator(
                 [
                     "train", "--in-process", "--dataset", "csv:\(csv)", "--layers", "8,16,3", "--batch", "32",
-                    "--steps", "1000000000", "--metrics-port", String(port), "--out", "never.safetensors",
+                    "--steps", "1000000000", "--metrics-port", String(port), "--out", "interrupted.safetensors",
                 ],
                 in: scratch)
             _ = try await Self.historyStep(port: port, of: coordinator, atLeast: 1)

@@ -110,7 +110,7 @@ extension EndToEnd {
             let coordinator = try Descent.launchCoordinator(
                 [
                     "train", "--in-process", "--dataset", "csv:\(csv)", "--layers", "8,16,3", "--batch", "32",
-                    "--steps", "10000000", "--metrics-port", String(port), "--out", "never.safetensors",
+                    "--steps", "10000000", "--metrics-port", String(port), "--out", "interrupted.safetensors",
                 ],
                 in: scratch)
 
@@ -142,7 +142,7 @@ extension EndToEnd {
             let other = try HTTPResponse.get("/other", port: port)
             #expect(other.status == 404, "GET /other: status \(other.status)")
             try await Self.stop(coordinator)
-            #expect(!scratch.exists("never.safetensors"), "an interrupted run wrote its --out")
+            #expect(scratch.exists("interrupted.safetensors"), "the interrupted run did not keep its model in --out")
         }
 
         /// `--metrics-port 0` picks a free port and logs it; with two local workers the endpoint
@@ -153,7 +153,7 @@ extension EndToEnd {
             let coordinator = try Descent.launchCoordinator(
                 [
                     "train", "--local-workers", "2", "--dataset", "csv:\(csv)", "--layers", "8,16,3", "--batch", "32",
-                    "--steps", "10000000", "--metrics-port", "0", "--out", "never.safetensors",
+                    "--steps", "10000000", "--metrics-port", "0", "--out", "interrupted.safetensors",
                 ],
                 in: scratch)
             var port: Int?
