@@ -135,6 +135,17 @@ final class Membership {
         joiners = []
     }
 
+    /// Says whom the run still waits for, and whom it has.
+    func logWaiting(until deadline: ContinuousClock.Instant) {
+        let missing = settings.expectedWorkers - workers.count
+        let here =
+            workers.isEmpty ? "none yet" : workers.map { "worker \($0.rank) (\($0.label))" }.joined(separator: ", ")
+        let left = Int(max(0, (deadline - .now).inSeconds).rounded())
+        log.notice(
+            "waiting for \(missing) more worker(s) of \(settings.expectedWorkers) to register; registered: \(here); --register-timeout ends the wait in \(left) s"
+        )
+    }
+
     /// Throws if a local worker has exited before registering.
     func checkRegistering() throws {
         try supervisor?.checkRegistering()

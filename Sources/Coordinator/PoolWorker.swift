@@ -19,6 +19,10 @@ final class PoolWorker {
     var lastHeard = ContinuousClock.now
     /// When its last partial arrived, for whatever step; nil before the first.
     var lastPartial: ContinuousClock.Instant?
+    /// Whether it has done anything since its WELCOME (a SHARD_READY or a PARTIAL): a HELLO from
+    /// a worker that has not is the same registration knocking again (hellos it queued while its
+    /// coordinator was down, or sent before the WELCOME reached it), not a new one.
+    var hasSpoken = false
     /// Whether the log has said how this worker's frames travel.
     var transportLogged = false
     /// Examples per second of compute, averaged over its recent partials; nil before the first.

@@ -65,6 +65,7 @@ final class WorkerPool: TimedGradientSource {
     func start(dataset: Dataset) throws {
         arbiter = Arbiter(dataset: dataset, plan: plan, layout: layout)
         let deadline = ContinuousClock.now + settings.registerTimeout
+        var said = ContinuousClock.now
         while membership.workers.count < settings.expectedWorkers {
             try Interruption.check()
             try membership.checkRegistering()
@@ -73,8 +74,15 @@ final class WorkerPool: TimedGradientSource {
                     expected: settings.expectedWorkers, arrived: membership.workers.count,
                     seconds: settings.registerTimeout.inSeconds)
             }
+            if ContinuousClock.now - said >= .seconds(5) {
+                said = .now
+                membership.logWaiting(until: deadline)
+            }
             try receiveOne(timeout: .milliseconds(200))
             membership.promoteJoiners()
+            // Those already here hear from the coordinator while it waits for the rest, so they
+            // do not take its silence for a restart; one that vanished meanwhile is dropped.
+            membership.checkLiveness(step: 0)
         }
         membership.place(dataset)
         while let waiting = membership.firstUnready {
@@ -84,6 +92,9 @@ final class WorkerPool: TimedGradientSource {
             }
             try receiveOne(timeout: .milliseconds(200))
             membership.checkLiveness(step: exchange.step)
+            // A worker lost while its shards were on their way: they go to the others, or to
+            // whoever has registered since when none is left.
+            try membership.checkMinimum()
         }
         log.info("\(plan.shardCount) shard(s) placed on \(membership.workers.count) worker(s)")
     }
@@ -240,6 +251,7 @@ final class WorkerPool: TimedGradientSource {
         case .success(.partial(let partial)):
             try take(partial, from: worker, accumulator: accumulator)
         case .success(.shardReady(let ready)):
+            worker.hasSpoken = true
             guard membership.markReady(shardID: ready.shardID, examples: ready.examples, by: worker) else {
                 rejected += 1
                 break
@@ -248,7 +260,12 @@ final class WorkerPool: TimedGradientSource {
         case .success(.heartbeat):
             break
         case .success(.hello):
-            // A registered worker saying hello again has restarted and lost what it held.
+            guard worker.hasSpoken else {
+                // One worker, one registration: the WELCOME it has been sent answers this too.
+                log.debug("worker \(worker.rank) (\(worker.label)) said hello again before doing anything: ignored")
+                break
+            }
+            // A worker that had worked saying hello again has started over and lost what it held.
             membership.lose(worker, reason: "it registered again")
             register(arrival)
         case .success(.bye(let bye)):
@@ -267,6 +284,7 @@ final class WorkerPool: TimedGradientSource {
     /// computes that shard itself (`Arbiter`), and the worker is dropped.
     private func take(_ partial: Partial, from worker: PoolWorker, accumulator: GradientAccumulator?) throws {
         worker.lastPartial = .now
+        worker.hasSpoken = true
         if backup.answered(worker.rank) {
             log.info(
                 "worker \(worker.rank) (\(worker.label)) answers again: it is asked for its shards from the next step")
