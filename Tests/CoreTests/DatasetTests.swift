@@ -281,6 +281,7 @@ private func checkSample(_ data: Dataset) {
         #expect(data.featureCount == 2)
         #expect(data.features.columnMajorValues == [0.5, -2, 300, 7, 1000, 0.25])
         #expect(data.lineNumbers == [2, 3, 5])
+        #expect(data.headerLine == 1)
         #expect(try DatasetSpec(parsing: "csv:" + file).load(split: .test).labels == [1, 0, 1])
     }
 
@@ -290,6 +291,7 @@ private func checkSample(_ data: Dataset) {
         #expect(data.labels == [2, 1])
         #expect(data.features.columnMajorValues == [1, 2, 3, 4, 5, 6])
         #expect(data.lineNumbers == [1, 2])
+        #expect(data.headerLine == nil)
     }
 
     @Test func csvErrorsNameLineAndColumn() throws {
