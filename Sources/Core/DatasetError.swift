@@ -44,6 +44,9 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible {
     case featureMismatch(expected: Int, got: Int, source: String)
     /// An IDX directory without the files of the requested split.
     case missingSplit(directory: String, split: String)
+    /// An IDX directory without the test split's files (`t10k-…`); the training files are never
+    /// used in their place. `missing` names the absent files.
+    case missingTestSplit(directory: String, missing: [String])
     /// The Debian package that provides `fashion-mnist` is not installed.
     case fashionMNISTMissing(directory: String)
 
@@ -95,6 +98,9 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible {
         case .missingSplit(let directory, let split):
             return "\(directory): no \(split)-images-idx3-ubyte[.gz] with \(split)-labels-idx1-ubyte[.gz], "
                 + "and not exactly one *-images-idx3-ubyte[.gz] / *-labels-idx1-ubyte[.gz] pair to use instead"
+        case .missingTestSplit(let directory, let missing):
+            return "\(directory): no test split: \(missing.joined(separator: " and ")) missing "
+                + "(the training files are not used in their place)"
         case .fashionMNISTMissing(let directory):
             return "\(directory): Fashion-MNIST not found; install it with `apt-get install dataset-fashion-mnist`"
         }
