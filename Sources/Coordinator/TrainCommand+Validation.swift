@@ -6,6 +6,7 @@ extension TrainCommand {
     /// Flags that cannot work together, refused before anything is read or written.
     func validate() throws {
         try validateLauncher()
+        try validateModel()
         guard [workers != nil, localWorkers != nil, inProcess].filter({ $0 }).count == (launcher == .none ? 1 : 0)
         else {
             throw ValidationError("give exactly one of --workers, --local-workers, --in-process")
@@ -83,6 +84,21 @@ extension TrainCommand {
         if curveSecretKey != nil, workerSecretKey == nil {
             throw ValidationError(
                 "--launcher with CURVE: the worker ranks need --worker-secret-key and --server-public-key too")
+        }
+    }
+
+    /// `--layers` or `--hidden`, not both; hidden sizes that are sizes.
+    private func validateModel() throws {
+        if hidden != nil, layers != nil {
+            throw ValidationError(
+                "give --layers n0,…,nL or --hidden n1,… (n0 and nL then come from the data), not both")
+        }
+        if let hidden {
+            do {
+                _ = try TrainingJob.hiddenSizes(hidden)
+            } catch {
+                throw ValidationError("\(error)")
+            }
         }
     }
 

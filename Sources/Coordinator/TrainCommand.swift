@@ -36,6 +36,18 @@ struct TrainCommand: ParsableCommand {
 
     @Option(
         help:
+            "Hidden layer sizes n1,…: n0 is the data's feature count, nL its largest label + 1 (a softmax output; labels 0/1 give 2 units). Not with --layers."
+    )
+    var hidden: String?
+
+    @Flag(
+        help:
+            "Scale each feature to mean 0 and std 1 with the training set's mean and std (stored in the model; evaluate and predict apply them, and the test data gets the training set's)."
+    )
+    var standardize = false
+
+    @Option(
+        help:
             "Hidden activation: relu, tanh, sigmoid, leaky-relu (slope 0.01 below zero). Default relu, or the --init model's."
     )
     var activation: String?
@@ -282,6 +294,7 @@ struct TrainCommand: ParsableCommand {
         job.arithmetic = arithmetic
         log.info("\(arithmetic.summary)")
         for notice in notices { log.warning("\(notice)") }
+        for notice in job.notices { log.log(level: notice.level, "\(notice.text)") }
         let status = RunStatus()
         try KernelCheck.verify(
             shape: job.options.shape, columns: min(64, job.train.count), kernel: arithmetic.kernel)

@@ -8,6 +8,10 @@ struct TrainingJob {
     let options: TrainingOptions
     let train: Dataset
     let test: Dataset?
+    /// The statistics `train` and `test` were standardized with, stored with the weights.
+    let standardization: Standardization?
+    /// What `prepare` found worth saying, logged before training.
+    let notices: [JobNotice]
     let initial: ParameterBuffer?
     let out: String
     let metricsPath: String?
@@ -28,29 +32,15 @@ struct TrainingJob {
 
     static func prepare(_ command: TrainCommand) throws -> TrainingJob {
         let initial = try command.`init`.map(ModelFile.load)
-        let activationName = command.activation ?? initial?.shape.activation.rawValue ?? Activation.relu.rawValue
-        guard let activation = Activation(rawValue: activationName) else {
-            throw ConfigurationError.invalid(
-                field: "--activation",
-                reason:
-                    "'\(activationName)' is not one of \(Activation.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        let shape = try NetworkShape(
-            parsing: command.layers ?? initial?.shape.layersText ?? "784,256,128,10", activation: activation)
-        if let initial, initial.shape != shape, let path = command.`init` {
-            throw ConfigurationError.modelMismatch(
-                file: path, reason: "holds a \(initial.shape) network, but the run asks for \(shape)")
-        }
-
-        var options = try trainingOptions(command, shape: shape)
-
+        let activation = try activation(command, initial: initial)
+        var notices: [JobNotice] = []
         let trainSpec = try DatasetSpec(parsing: command.dataset)
-        let train = try trainSpec.load(split: .train)
-        try train.validate(for: shape)
-        var testSpec = try command.testDataset.map(DatasetSpec.init(parsing:))
-        if testSpec == nil, trainSpec == .fashionMNIST { testSpec = .fashionMNIST }
-        let test = try testSpec?.load(split: .test)
-        try test?.validate(for: shape)
+        let (shape, train) = try shapeAndTrainingData(
+            command, spec: trainSpec, initial: initial, activation: activation, notices: &notices)
+        let test = try testData(command, trainSpec: trainSpec, shape: shape, notices: &notices)
+        let standardization = try standardize(
+            command, initial: initial, train: train, test: test, notices: &notices)
+        var options = try trainingOptions(command, shape: shape)
 
         if command.shards == .auto {
             options.shards = automaticShards(command, options: options, examples: train.count)
@@ -66,15 +56,18 @@ struct TrainingJob {
         if let checkpointDirectory {
             try FileManager.default.createDirectory(atPath: checkpointDirectory, withIntermediateDirectories: true)
         }
-        let run: [String: String] = [
+        var run: [String: String] = [
             "layers": shape.layersText, "activation": shape.activation.rawValue,
             "optimizer": options.optimizer.kind.rawValue,
             "lr": "\(options.learningRate)", "batch": "\(options.batch)", "shards": "\(options.shards)",
             "seed": "\(options.seed)", "examples": "\(train.count)", "momentum": "\(options.optimizer.momentum)",
             "weight_decay": "\(options.optimizer.weightDecay)", "schedule": "\(options.schedule)",
         ]
+        // Only a standardized run has the key, so that older checkpoints still resume.
+        if standardization != nil { run["standardize"] = "true" }
         return TrainingJob(
-            options: options, train: train, test: test, initial: initial?.parameters, out: command.out,
+            options: options, train: train, test: test, standardization: standardization, notices: notices,
+            initial: initial?.parameters, out: command.out,
             metricsPath: command.metrics, plotPath: command.plot, tensorboardRoot: command.tensorboard,
             liveMetrics: nil, showProgress: !command.quiet,
             expectedWorkers: command.workerCount,
@@ -184,7 +177,9 @@ struct TrainingJob {
         }
         progress?.finish()
         source.shutdown(reason: "training finished", resumable: false)
-        try ModelFile.save(trainer.parameters, to: out, step: trainer.step, extraMetadata: provenance(source))
+        try ModelFile.save(
+            trainer.parameters, to: out, step: trainer.step, extraMetadata: provenance(source),
+            standardization: standardization)
         if let plotPath, let metricsPath {
             try CurvePlot.write(metricsFiles: [metricsPath], to: plotPath)
             log.info("curves drawn in \(plotPath)")
@@ -215,6 +210,12 @@ struct TrainingJob {
             log.warning("skipping checkpoint \(path): \(reason)")
         }
         if let found {
+            guard found.standardization == standardization else {
+                throw ConfigurationError.invalid(
+                    field: "--resume",
+                    reason:
+                        "the checkpoint in \(resume) was standardized with other statistics than this training data's")
+            }
             try trainer.restore(from: found)
             log.info("resumed from \(resume) at step \(found.step)")
         } else {
@@ -228,15 +229,21 @@ struct TrainingJob {
         bytesReceivedShared: () -> Int,
         log: Logger
     ) throws -> TrainingSummary {
-        try trainer.run(
+        var warnedOfLoss = false
+        return try trainer.run(
             onStep: { report in
                 progress?.update(report)
+                if !warnedOfLoss, let warning = earlyLossWarning(report) {
+                    warnedOfLoss = true
+                    log.warning("\(warning)")
+                }
                 let shared = bytesReceivedShared()
                 liveMetrics?.record(report, bytesReceivedShared: shared)
                 liveMetrics?.record(bitReproducible: source.mixedArithmetic.isEmpty)
                 for runLog in logs { try runLog.write(report, bytesReceivedShared: shared) }
                 if let checkpointDirectory, checkpointEvery > 0, report.step % checkpointEvery == 0 {
-                    try Checkpoint.save(trainer, run: recorded(source), to: checkpointDirectory)
+                    try Checkpoint.save(
+                        trainer, run: recorded(source), to: checkpointDirectory, standardization: standardization)
                 }
                 try Interruption.check()
                 log.debug("step \(report.step) loss \(report.loss)")
@@ -256,7 +263,8 @@ struct TrainingJob {
     private func stop(_ trainer: Trainer, source: GradientSource, after error: Error, log: Logger) throws {
         var resumable = false
         if let checkpointDirectory, trainer.step > 0 {
-            let path = try Checkpoint.save(trainer, run: recorded(source), to: checkpointDirectory)
+            let path = try Checkpoint.save(
+                trainer, run: recorded(source), to: checkpointDirectory, standardization: standardization)
             log.notice(
                 "checkpoint of step \(trainer.step) written to \(path); continue with --resume \(checkpointDirectory)")
             resumable = error is CoordinatorError
