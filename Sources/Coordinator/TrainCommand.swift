@@ -24,7 +24,7 @@ struct TrainCommand: ParsableCommand {
 
     @Option(
         help:
-            "Evaluated after every epoch and at the end. Default: fashion-mnist's test split when training on fashion-mnist, else none."
+            "Evaluated after every epoch and at the end; idx:DIR means its t10k- files (without them: a warning, and no test evaluation). Default: fashion-mnist's test split when training on fashion-mnist, else none."
     )
     var testDataset: String?
 
