@@ -58,6 +58,8 @@ extension EndToEnd {
             let (mean, std) = statisticsByHand()
             #expect(file.tensors["standardize.mean"] == .init(shape: [8], values: mean))
             #expect(file.tensors["standardize.std"] == .init(shape: [8], values: std))
+            let inspected = try await Descent.coordinator(["inspect", "s.st"], in: scratch)
+            #expect(inspected.stdout.contains("standardized"), "\(inspected.transcript)")
 
             // evaluate standardizes its input with the model's statistics: the training's test figures.
             let summary = try outcome.summary()
