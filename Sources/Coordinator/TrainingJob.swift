@@ -56,15 +56,7 @@ struct TrainingJob {
         if let checkpointDirectory {
             try FileManager.default.createDirectory(atPath: checkpointDirectory, withIntermediateDirectories: true)
         }
-        var run: [String: String] = [
-            "layers": shape.layersText, "activation": shape.activation.rawValue,
-            "optimizer": options.optimizer.kind.rawValue,
-            "lr": "\(options.learningRate)", "batch": "\(options.batch)", "shards": "\(options.shards)",
-            "seed": "\(options.seed)", "examples": "\(train.count)", "momentum": "\(options.optimizer.momentum)",
-            "weight_decay": "\(options.optimizer.weightDecay)", "schedule": "\(options.schedule)",
-        ]
-        // Only a standardized run has the key, so that older checkpoints still resume.
-        if standardization != nil { run["standardize"] = "true" }
+        let run = runKeys(options: options, examples: train.count, standardized: standardization != nil)
         return TrainingJob(
             options: options, train: train, test: test, standardization: standardization, notices: notices,
             initial: initial?.parameters, out: command.out,
@@ -73,6 +65,21 @@ struct TrainingJob {
             expectedWorkers: command.workerCount,
             checkpointDirectory: checkpointDirectory,
             checkpointEvery: command.checkpointEvery, resume: command.resume, run: run)
+    }
+
+    /// What a checkpoint must agree with to continue this run (`Checkpoint.runKeys`).
+    private static func runKeys(options: TrainingOptions, examples: Int, standardized: Bool) -> [String: String] {
+        let shape = options.shape
+        var run: [String: String] = [
+            "layers": shape.layersText, "activation": shape.activation.rawValue,
+            "optimizer": options.optimizer.kind.rawValue,
+            "lr": "\(options.learningRate)", "batch": "\(options.batch)", "shards": "\(options.shards)",
+            "seed": "\(options.seed)", "examples": "\(examples)", "momentum": "\(options.optimizer.momentum)",
+            "weight_decay": "\(options.optimizer.weightDecay)", "schedule": "\(options.schedule)",
+        ]
+        // Only a standardized run has the key, so that older checkpoints still resume.
+        if standardized { run["standardize"] = "true" }
+        return run
     }
 
     /// The training options the flags give, but the learning-rate schedule (it needs the step count).
