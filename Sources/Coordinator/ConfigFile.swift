@@ -3,7 +3,8 @@ import Foundation
 import Yams
 
 /// `train --config run.yaml`: a YAML mapping whose keys are `train`'s flag names without the
-/// dashes (`lr: 0.05`, `local-workers: 2`, `in-process: true`, `layers: [784, 256, 10]`).
+/// dashes (`lr: 0.05`, `local-workers: 2`, `in-process: true`, `layers: [784, 256, 10]`,
+/// `hidden: [256, 128]`, `standardize: true`).
 ///
 /// The file becomes flags placed before the command line's own, so a flag given on the command
 /// line wins (the last occurrence of an option is the one that counts). `--config FILE` itself
@@ -88,10 +89,10 @@ enum ConfigFile {
                 if on { flags.append("--\(key)") }
             case (.option, .scalar(let scalar)):
                 flags += ["--\(key)", scalar.string]
-            case (.option, .sequence(let items)) where key == "layers":
+            case (.option, .sequence(let items)) where key == "layers" || key == "hidden":
                 let sizes = items.compactMap(\.scalar?.string)
                 guard sizes.count == items.count else {
-                    throw Problem(description: "\(path) \(line): 'layers' must list numbers")
+                    throw Problem(description: "\(path) \(line): '\(key)' must list numbers")
                 }
                 flags += ["--\(key)", sizes.joined(separator: ",")]
             default:

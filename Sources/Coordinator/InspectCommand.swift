@@ -18,7 +18,8 @@ struct InspectCommand: ParsableCommand {
     /// The report `inspect` prints; the file is checked as `evaluate` and `--init` would load it.
     static func report(_ path: String) throws -> String {
         let file = try SafetensorsFile.read(from: path)
-        let shape = try ModelFile.decode(file, path: path).shape
+        let model = try ModelFile.decode(file, path: path)
+        let shape = model.shape
         let optimizerTensors = file.tensors.keys.filter { $0.hasPrefix(ModelFile.optimizerPrefix) }.sorted()
         let isCheckpoint = !optimizerTensors.isEmpty || file.metadata["updates"] != nil
 
@@ -31,6 +32,12 @@ struct InspectCommand: ParsableCommand {
         field("layers", shape.layers.map(String.init).joined(separator: " → "))
         field("activation", "\(shape.activation.rawValue) (hidden layers)")
         field("output", shape.output.rawValue)
+        if model.standardization != nil {
+            field(
+                "input",
+                "standardized: (x − \(Standardization.meanTensor)) / \(Standardization.stdTensor), [\(shape.inputs)] each"
+            )
+        }
 
         var rows = [["layer", "tensor", "shape", "parameters"]]
         var total = 0

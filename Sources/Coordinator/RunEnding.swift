@@ -47,7 +47,8 @@ extension TrainingJob {
         var resumable = false
         if let checkpointDirectory, trainer.step > 0 {
             do {
-                let path = try Checkpoint.save(trainer, run: recorded(source), to: checkpointDirectory)
+                let path = try Checkpoint.save(
+                    trainer, run: recorded(source), to: checkpointDirectory, standardization: standardization)
                 log.notice(
                     "checkpoint of step \(trainer.step) written to \(path); continue with --resume \(checkpointDirectory)"
                 )
@@ -83,7 +84,7 @@ extension TrainingJob {
         do {
             try ModelFile.save(
                 trainer.parameters, to: path, step: trainer.step,
-                extraMetadata: modelMetadata(source, tally: trainer.tally))
+                extraMetadata: modelMetadata(source, tally: trainer.tally), standardization: standardization)
         } catch {
             log.error("the model could not be written: \(error)")
             return nil

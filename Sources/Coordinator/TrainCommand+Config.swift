@@ -7,7 +7,7 @@ extension TrainCommand {
     static let configKeys: [String: ConfigKind] = {
         var keys: [String: ConfigKind] = [:]
         for key in [
-            "dataset", "test-dataset", "layers", "activation", "init", "out", "optimizer", "lr", "momentum",
+            "dataset", "test-dataset", "layers", "hidden", "activation", "init", "out", "optimizer", "lr", "momentum",
             "weight-decay", "lr-schedule", "lr-decay-epochs", "lr-decay-factor", "batch", "epochs", "steps", "seed",
             "workers", "local-workers", "shards", "threads", "compress", "bind", "curve-secret-key", "authorized-keys",
             "register-timeout", "worker-timeout", "backup-after", "broadcast", "relay-fanout", "min-workers", "metrics",
@@ -18,14 +18,15 @@ extension TrainCommand {
             "port", "coordinator-host", "worker-secret-key",
             "server-public-key",
         ] { keys[key] = .option }
-        for key in ["in-process", "insecure", "quiet", "allow-mixed-arithmetic"] { keys[key] = .flag }
+        for key in ["in-process", "insecure", "quiet", "allow-mixed-arithmetic", "standardize"] { keys[key] = .flag }
         return keys
     }()
 
     /// The effective settings, one `key: value` per line: a config file that reproduces this run.
     var effectiveConfig: String {
         let values: [(String, String?)] = [
-            ("dataset", dataset), ("test-dataset", testDataset), ("layers", layers), ("activation", activation),
+            ("dataset", dataset), ("test-dataset", testDataset), ("layers", layers), ("hidden", hidden),
+            ("standardize", "\(standardize)"), ("activation", activation),
             ("init", `init`), ("out", out), ("optimizer", optimizer), ("lr", "\(lr)"),
             ("momentum", momentum.map { "\($0)" }),
             ("weight-decay", "\(weightDecay)"), ("lr-schedule", lrSchedule),

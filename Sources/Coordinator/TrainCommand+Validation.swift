@@ -6,6 +6,7 @@ extension TrainCommand {
     /// Flags that cannot work together, refused before anything is read or written.
     func validate() throws {
         try validateLauncher()
+        try validateModel()
         guard [workers != nil, localWorkers != nil, inProcess].filter({ $0 }).count == (launcher == .none ? 1 : 0)
         else {
             throw ValidationError("give exactly one of --workers, --local-workers, --in-process")
@@ -31,17 +32,7 @@ extension TrainCommand {
             throw ValidationError(
                 "--min-workers \(minWorkers) is more than the \(n) worker(s) the run starts with: it could never train")
         }
-        guard (curveSecretKey == nil) == (authorizedKeys == nil) else {
-            throw ValidationError("--curve-secret-key and --authorized-keys go together")
-        }
-        if curveSecretKey != nil, localWorkers != nil {
-            throw ValidationError("--local-workers talk over a private local socket; CURVE is for --workers")
-        }
-        if let bind, curveSecretKey == nil, !insecure, !Exposure.isLocal(bind) {
-            throw ValidationError(
-                "--bind \(bind) is reachable from other machines: give --curve-secret-key and --authorized-keys, or --insecure to accept that anyone who can reach it may join"
-            )
-        }
+        try validateSecurity()
         guard checkpointEvery >= 0 else {
             throw ValidationError("--checkpoint-every must be 0 or positive, got \(checkpointEvery)")
         }
@@ -62,6 +53,21 @@ extension TrainCommand {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError(
                 "--log-level must be one of trace, debug, info, notice, warning, error, critical; got '\(logLevel)'")
+        }
+    }
+
+    /// CURVE's flags, and a bind other machines reach.
+    private func validateSecurity() throws {
+        guard (curveSecretKey == nil) == (authorizedKeys == nil) else {
+            throw ValidationError("--curve-secret-key and --authorized-keys go together")
+        }
+        if curveSecretKey != nil, localWorkers != nil {
+            throw ValidationError("--local-workers talk over a private local socket; CURVE is for --workers")
+        }
+        if let bind, curveSecretKey == nil, !insecure, !Exposure.isLocal(bind) {
+            throw ValidationError(
+                "--bind \(bind) is reachable from other machines: give --curve-secret-key and --authorized-keys, or --insecure to accept that anyone who can reach it may join"
+            )
         }
     }
 
@@ -90,6 +96,21 @@ extension TrainCommand {
         if curveSecretKey != nil, workerSecretKey == nil {
             throw ValidationError(
                 "--launcher with CURVE: the worker ranks need --worker-secret-key and --server-public-key too")
+        }
+    }
+
+    /// `--layers` or `--hidden`, not both; hidden sizes that are sizes.
+    private func validateModel() throws {
+        if hidden != nil, layers != nil {
+            throw ValidationError(
+                "give --layers n0,…,nL or --hidden n1,… (n0 and nL then come from the data), not both")
+        }
+        if let hidden {
+            do {
+                _ = try TrainingJob.hiddenSizes(hidden)
+            } catch {
+                throw ValidationError("\(error)")
+            }
         }
     }
 

@@ -24,7 +24,7 @@ struct TrainCommand: ParsableCommand {
 
     @Option(
         help:
-            "Evaluated after every epoch and at the end. Default: fashion-mnist's test split when training on fashion-mnist, else none."
+            "Evaluated after every epoch and at the end; idx:DIR means its t10k- files (without them: a warning, and no test evaluation). Default: fashion-mnist's test split when training on fashion-mnist, else none."
     )
     var testDataset: String?
 
@@ -33,6 +33,18 @@ struct TrainCommand: ParsableCommand {
             "Layer sizes n0,n1,…,nL: n0 features, nL classes (nL = 1: sigmoid output with binary cross-entropy; nL ≥ 2: softmax with categorical cross-entropy). Default 784,256,128,10, or the --init model's."
     )
     var layers: String?
+
+    @Option(
+        help:
+            "Hidden layer sizes n1,…: n0 is the data's feature count, nL its largest label + 1 (a softmax output; labels 0/1 give 2 units). Not with --layers."
+    )
+    var hidden: String?
+
+    @Flag(
+        help:
+            "Scale each feature to mean 0 and std 1 with the training set's mean and std (stored in the model; evaluate and predict apply them, and the test data gets the training set's)."
+    )
+    var standardize = false
 
     @Option(
         help:
@@ -293,6 +305,7 @@ struct TrainCommand: ParsableCommand {
         job.arithmetic = arithmetic
         log.info("\(arithmetic.summary)")
         for notice in notices { log.warning("\(notice)") }
+        for notice in job.notices { log.log(level: notice.level, "\(notice.text)") }
         let status = RunStatus()
         try KernelCheck.verify(
             shape: job.options.shape, columns: min(64, job.train.count), kernel: arithmetic.kernel)

@@ -8,6 +8,10 @@ struct TrainingJob {
     let options: TrainingOptions
     let train: Dataset
     let test: Dataset?
+    /// The statistics `train` and `test` were standardized with, stored with the weights.
+    let standardization: Standardization?
+    /// What `prepare` found worth saying, logged before training.
+    let notices: [JobNotice]
     let initial: ParameterBuffer?
     let out: String
     let metricsPath: String?
@@ -30,31 +34,17 @@ struct TrainingJob {
 
     static func prepare(_ command: TrainCommand) throws -> TrainingJob {
         let initial = try command.`init`.map(ModelFile.load)
-        let activationName = command.activation ?? initial?.shape.activation.rawValue ?? Activation.relu.rawValue
-        guard let activation = Activation(rawValue: activationName) else {
-            throw ConfigurationError.invalid(
-                field: "--activation",
-                reason:
-                    "'\(activationName)' is not one of \(Activation.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        let shape = try NetworkShape(
-            parsing: command.layers ?? initial?.shape.layersText ?? "784,256,128,10", activation: activation)
-        if let initial, initial.shape != shape, let path = command.`init` {
-            throw ConfigurationError.modelMismatch(
-                file: path, reason: "holds a \(initial.shape) network, but the run asks for \(shape)")
-        }
-
-        var options = try trainingOptions(command, shape: shape)
-        // Before any data is read or any buffer allocated.
-        try MemoryEstimate(shape: shape, batch: options.batch, optimizer: options.optimizer.kind).check()
-
+        let activation = try activation(command, initial: initial)
+        var notices: [JobNotice] = []
         let trainSpec = try DatasetSpec(parsing: command.dataset)
-        let train = try trainSpec.load(split: .train)
-        try train.validate(for: shape)
-        var testSpec = try command.testDataset.map(DatasetSpec.init(parsing:))
-        if testSpec == nil, trainSpec == .fashionMNIST { testSpec = .fashionMNIST }
-        let test = try testSpec?.load(split: .test)
-        try test?.validate(for: shape)
+        let (shape, train) = try shapeAndTrainingData(
+            command, spec: trainSpec, initial: initial, activation: activation, notices: &notices)
+        let test = try testData(command, trainSpec: trainSpec, shape: shape, notices: &notices)
+        let standardization = try standardize(
+            command, initial: initial, train: train, test: test, notices: &notices)
+        var options = try trainingOptions(command, shape: shape)
+        // Before the network's buffers are allocated.
+        try MemoryEstimate(shape: shape, batch: options.batch, optimizer: options.optimizer.kind).check()
 
         if command.shards == .auto {
             options.shards = automaticShards(command, options: options, examples: train.count)
@@ -67,15 +57,10 @@ struct TrainingJob {
         if let plot = command.plot { try checkWritable(plot, flag: "--plot") }
         if let tensorboard = command.tensorboard { try TensorBoardLog.prepare(root: tensorboard) }
         let checkpointDirectory = try checkpointPlace(command)
-        let run: [String: String] = [
-            "layers": shape.layersText, "activation": shape.activation.rawValue,
-            "optimizer": options.optimizer.kind.rawValue,
-            "lr": "\(options.learningRate)", "batch": "\(options.batch)", "shards": "\(options.shards)",
-            "seed": "\(options.seed)", "examples": "\(train.count)", "momentum": "\(options.optimizer.momentum)",
-            "weight_decay": "\(options.optimizer.weightDecay)", "schedule": "\(options.schedule)",
-        ]
+        let run = runKeys(options: options, examples: train.count, standardized: standardization != nil)
         var job = TrainingJob(
-            options: options, train: train, test: test, initial: initial?.parameters, out: command.out,
+            options: options, train: train, test: test, standardization: standardization, notices: notices,
+            initial: initial?.parameters, out: command.out,
             metricsPath: command.metrics, plotPath: command.plot, tensorboardRoot: command.tensorboard,
             liveMetrics: nil, showProgress: !command.quiet,
             expectedWorkers: command.workerCount,
@@ -96,6 +81,21 @@ struct TrainingJob {
         if let steps = command.steps { origin["steps"] = "\(steps)" } else { origin["epochs"] = "\(command.epochs)" }
         if let test { origin["test_data"] = test.source }
         return origin
+    }
+
+    /// What a checkpoint must agree with to continue this run (`Checkpoint.runKeys`).
+    private static func runKeys(options: TrainingOptions, examples: Int, standardized: Bool) -> [String: String] {
+        let shape = options.shape
+        var run: [String: String] = [
+            "layers": shape.layersText, "activation": shape.activation.rawValue,
+            "optimizer": options.optimizer.kind.rawValue,
+            "lr": "\(options.learningRate)", "batch": "\(options.batch)", "shards": "\(options.shards)",
+            "seed": "\(options.seed)", "examples": "\(examples)", "momentum": "\(options.optimizer.momentum)",
+            "weight_decay": "\(options.optimizer.weightDecay)", "schedule": "\(options.schedule)",
+        ]
+        // Only a standardized run has the key, so that older checkpoints still resume.
+        if standardized { run["standardize"] = "true" }
+        return run
     }
 
     /// The training options the flags give, but the learning-rate schedule (it needs the step count).
@@ -238,7 +238,8 @@ struct TrainingJob {
         progress?.finish()
         source.shutdown(reason: "training finished", resumable: false)
         try ModelFile.save(
-            trainer.parameters, to: out, step: trainer.step, extraMetadata: modelMetadata(source, tally: trainer.tally))
+            trainer.parameters, to: out, step: trainer.step, extraMetadata: modelMetadata(source, tally: trainer.tally),
+            standardization: standardization)
         if let plotPath, let metricsPath {
             try CurvePlot.write(metricsFiles: [metricsPath], to: plotPath)
             log.info("curves drawn in \(plotPath)")
@@ -282,6 +283,12 @@ struct TrainingJob {
         }
         if let found {
             if initial != nil { log.warning("--init is not used: the run continues from a checkpoint") }
+            guard found.standardization == standardization else {
+                throw ConfigurationError.invalid(
+                    field: "--resume",
+                    reason:
+                        "the checkpoint in \(resume) was standardized with other statistics than this training data's")
+            }
             try trainer.restore(from: found)
             log.info("resumed from \(resume) at step \(found.step)")
         } else {
@@ -295,15 +302,21 @@ struct TrainingJob {
         bytesReceivedShared: () -> Int,
         log: Logger
     ) throws -> TrainingSummary {
-        try trainer.run(
+        var warnedOfLoss = false
+        return try trainer.run(
             onStep: { report in
                 progress?.update(report)
+                if !warnedOfLoss, let warning = earlyLossWarning(report) {
+                    warnedOfLoss = true
+                    log.warning("\(warning)")
+                }
                 let shared = bytesReceivedShared()
                 liveMetrics?.record(report, bytesReceivedShared: shared)
                 liveMetrics?.record(bitReproducible: source.mixedArithmetic.isEmpty)
                 for runLog in logs { try runLog.write(report, bytesReceivedShared: shared) }
                 if let checkpointDirectory, checkpointEvery > 0, report.step % checkpointEvery == 0 {
-                    try Checkpoint.save(trainer, run: recorded(source), to: checkpointDirectory)
+                    try Checkpoint.save(
+                        trainer, run: recorded(source), to: checkpointDirectory, standardization: standardization)
                 }
                 try Interruption.check()
                 log.debug("step \(report.step) loss \(report.loss)")

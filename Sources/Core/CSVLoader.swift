@@ -1,154 +1,161 @@
-/// Loads a CSV data set: the integer label in the first column, the features in the rest.
+/// Loads a CSV data set: the label in the first column, the features in the rest — or, for
+/// `predict`, rows of numbers with or without a label (`loadTable`).
 ///
-/// Features are used as given (no scaling). A first row whose label field is not a number is a
-/// header and is skipped; blank lines are skipped; `\n` and `\r\n` line ends are both accepted,
-/// as are a UTF-8 byte-order mark and spaces or tabs around a field. Every data row must have
-/// the column count of the first. Errors name the file and 1-based line (and column).
+/// Features are used as given (no scaling). Fields follow RFC 4180: a field may be quoted
+/// (`"0.5"`, with `""` for a quote inside), records end in `\n` or `\r\n`; a UTF-8 byte-order
+/// mark, blank lines and spaces or tabs around a field are accepted.
+///
+/// The first row is a header when none of its fields is a number, and is then skipped
+/// (`headerLine` says so); a first row that mixes numbers and text is an error naming its first
+/// text field, since it is neither a header nor data. A label is a whole number (`3`, `3.0`).
+/// Every row must have the first row's column count. Errors name the file and the 1-based line
+/// (and column).
 public enum CSVLoader {
-    /// Loads the CSV file at `path`.
+    /// Loads the labelled CSV file at `path`.
     public static func load(_ path: String) throws(DatasetError) -> Dataset {
         try parse(Dataset.readFile(path), file: path)
     }
 
-    /// Parses CSV bytes; `file` names the source in the data set and in errors.
+    /// Loads the CSV file at `path` as rows of numbers, every column a feature.
+    public static func loadTable(_ path: String) throws(DatasetError) -> CSVTable {
+        try parseTable(Dataset.readFile(path), file: path)
+    }
+
+    /// Parses labelled CSV bytes; `file` names the source in the data set and in errors.
     static func parse(_ bytes: [UInt8], file: String) throws(DatasetError) -> Dataset {
-        var rows = Rows(file: file)
+        let rows = try read(bytes, file: file, labelled: true)
+        let table = try rows.table()
+        return Dataset(
+            features: table.features, labels: rows.labels, source: file, lineNumbers: rows.lineNumbers,
+            headerLine: rows.headerLine)
+    }
+
+    /// Parses CSV bytes with no label column.
+    static func parseTable(_ bytes: [UInt8], file: String) throws(DatasetError) -> CSVTable {
+        try read(bytes, file: file, labelled: false).table()
+    }
+
+    private static func read(_ bytes: [UInt8], file: String, labelled: Bool) throws(DatasetError) -> Rows {
+        var rows = Rows(file: file, labelled: labelled)
         try bytes.withUnsafeBufferPointer { (text) throws(DatasetError) in
-            let byteOrderMark: [UInt8] = [0xef, 0xbb, 0xbf]
-            var lineStart = text.starts(with: byteOrderMark) ? 3 : 0
-            var lineNumber = 0
-            var fields: [Range<Int>] = []
-            while lineStart < text.count {
-                lineNumber += 1
-                let newline = text[lineStart...].firstIndex(of: UInt8(ascii: "\n")) ?? text.count
-                var lineEnd = newline
-                if lineEnd > lineStart, text[lineEnd - 1] == UInt8(ascii: "\r") { lineEnd -= 1 }
-                splitFields(text, lineStart..<lineEnd, into: &fields)
-                lineStart = newline + 1
-                let isBlank = fields.count == 1 && fields[0].isEmpty
-                if !isBlank {
-                    try rows.add(fields, of: text, line: lineNumber)
+            var records = CSVRecords(text, file: file)
+            while try records.next() {
+                if records.isBlank { continue }
+                if records.isDecoded {
+                    let (fields, line) = (records.fields, records.line)
+                    try records.decoded.withUnsafeBufferPointer { (decoded) throws(DatasetError) in
+                        try rows.add(fields, of: decoded, line: line)
+                    }
+                } else {
+                    try rows.add(records.fields, of: text, line: records.line)
                 }
             }
         }
-        return try rows.dataset()
-    }
-
-    /// The trimmed byte range of each comma-separated field of `line`.
-    private static func splitFields(
-        _ text: UnsafeBufferPointer<UInt8>, _ line: Range<Int>, into fields: inout [Range<Int>]
-    ) {
-        fields.removeAll(keepingCapacity: true)
-        var start = line.lowerBound
-        for i in line where text[i] == UInt8(ascii: ",") {
-            fields.append(trimmed(text, start..<i))
-            start = i + 1
-        }
-        fields.append(trimmed(text, start..<line.upperBound))
-    }
-
-    private static func trimmed(_ text: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Range<Int> {
-        var (lower, upper) = (range.lowerBound, range.upperBound)
-        while lower < upper, text[lower] == UInt8(ascii: " ") || text[lower] == UInt8(ascii: "\t") { lower += 1 }
-        while upper > lower, text[upper - 1] == UInt8(ascii: " ") || text[upper - 1] == UInt8(ascii: "\t") {
-            upper -= 1
-        }
-        return lower..<upper
+        return rows
     }
 
     /// The examples parsed so far, and the column count they must all share.
     private struct Rows {
         let file: String
+        let labelled: Bool
         var columns: Int?
         var sawFirstRow = false
+        var headerLine: Int?
         var features: [Float] = []
         var labels: [Int32] = []
         var lineNumbers: [Int] = []
 
-        init(file: String) { self.file = file }
+        init(file: String, labelled: Bool) {
+            self.file = file
+            self.labelled = labelled
+        }
 
         mutating func add(_ fields: [Range<Int>], of text: UnsafeBufferPointer<UInt8>, line: Int) throws(DatasetError) {
-            let isFirstRow = !sawFirstRow
-            sawFirstRow = true
-            if isFirstRow, CSVLoader.number(text, fields[0]) == nil { return }
-
+            if !sawFirstRow {
+                sawFirstRow = true
+                if try isHeader(fields, of: text, line: line) {
+                    headerLine = line
+                    return
+                }
+            }
             if let columns {
                 guard fields.count == columns else {
                     throw .wrongColumnCount(file: file, line: line, expected: columns, got: fields.count)
                 }
             } else {
-                guard fields.count >= 2 else { throw .tooFewColumns(file: file, line: line, got: fields.count) }
+                guard fields.count >= (labelled ? 2 : 1) else {
+                    throw .tooFewColumns(file: file, line: line, got: fields.count)
+                }
                 columns = fields.count
             }
-            guard let label = CSVLoader.integer(text, fields[0]) else {
-                throw .badLabel(file: file, line: line, text: CSVLoader.string(text, fields[0]))
+            var first = 0
+            if labelled {
+                guard let label = CSVNumbers.label(text, fields[0]) else {
+                    throw .badLabel(file: file, line: line, text: CSVNumbers.string(text, fields[0]))
+                }
+                labels.append(label)
+                first = 1
             }
-            for (index, field) in fields.enumerated().dropFirst() {
-                guard let value = CSVLoader.number(text, field) else {
-                    throw .notANumber(file: file, line: line, column: index + 1, text: CSVLoader.string(text, field))
+            for index in first..<fields.count {
+                guard let value = CSVNumbers.number(text, fields[index]) else {
+                    throw .notANumber(
+                        file: file, line: line, column: index + 1, text: CSVNumbers.string(text, fields[index]))
                 }
                 features.append(value)
             }
-            labels.append(label)
             lineNumbers.append(line)
         }
 
-        func dataset() throws(DatasetError) -> Dataset {
-            guard let columns, !labels.isEmpty else { throw .empty(file: file) }
-            let matrix = Matrix(rows: columns - 1, cols: labels.count)
-            features.withUnsafeBufferPointer { matrix.storage.update(from: $0.baseAddress!, count: $0.count) }
-            return Dataset(features: matrix, labels: labels, source: file, lineNumbers: lineNumbers)
-        }
-    }
-
-    /// `Double(m) / 10^k` is exact-then-correctly-rounded for m < 2^53, k ≤ 22; rounding that
-    /// Double to Float gives the correctly rounded Float as long as k ≤ 8 (the decimal is then
-    /// farther than 2^-53 relative from any Float midpoint), so the fast path agrees with
-    /// `Float(String)`.
-    private static let powersOfTen: [Double] = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8]
-
-    /// A finite number: plain decimals (`-12.5`) on a fast path, anything else `Float` accepts
-    /// (exponents, long mantissas) through `Float(String)`.
-    static func number(_ text: UnsafeBufferPointer<UInt8>, _ field: Range<Int>) -> Float? {
-        var i = field.lowerBound
-        var negative = false
-        if i < field.upperBound, text[i] == UInt8(ascii: "-") || text[i] == UInt8(ascii: "+") {
-            negative = text[i] == UInt8(ascii: "-")
-            i += 1
-        }
-        var mantissa = 0
-        var digits = 0
-        var fractionDigits = 0
-        var sawPoint = false
-        while i < field.upperBound {
-            let byte = text[i]
-            if byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9"), digits < 15 {
-                mantissa = mantissa * 10 + Int(byte - UInt8(ascii: "0"))
-                digits += 1
-                if sawPoint { fractionDigits += 1 }
-            } else if byte == UInt8(ascii: "."), !sawPoint {
-                sawPoint = true
-            } else {
-                return slowNumber(text, field)
+        /// Whether the first row is a header: no field is a number. Some numbers and some text
+        /// is neither a header nor data.
+        private func isHeader(_ fields: [Range<Int>], of text: UnsafeBufferPointer<UInt8>, line: Int)
+            throws(DatasetError) -> Bool
+        {
+            let numeric = fields.map { CSVNumbers.number(text, $0) != nil }
+            if !numeric.contains(true) { return true }
+            if let word = numeric.firstIndex(of: false) {
+                throw .mixedFirstRow(
+                    file: file, line: line, column: word + 1, text: CSVNumbers.string(text, fields[word]))
             }
-            i += 1
+            return false
         }
-        guard digits > 0, fractionDigits < powersOfTen.count else { return slowNumber(text, field) }
-        let magnitude = Float(Double(mantissa) / powersOfTen[fractionDigits])
-        return negative ? -magnitude : magnitude
+
+        func table() throws(DatasetError) -> CSVTable {
+            guard let columns, !lineNumbers.isEmpty else { throw .empty(file: file) }
+            let matrix = Matrix(rows: columns - (labelled ? 1 : 0), cols: lineNumbers.count)
+            features.withUnsafeBufferPointer { matrix.storage.update(from: $0.baseAddress!, count: $0.count) }
+            return CSVTable(features: matrix, source: file, lineNumbers: lineNumbers, headerLine: headerLine)
+        }
     }
 
-    private static func slowNumber(_ text: UnsafeBufferPointer<UInt8>, _ field: Range<Int>) -> Float? {
-        guard let value = Float(string(text, field)), value.isFinite else { return nil }
-        return value
+    /// A finite number (see `CSVNumbers.number`).
+    static func number(_ text: UnsafeBufferPointer<UInt8>, _ field: Range<Int>) -> Float? {
+        CSVNumbers.number(text, field)
     }
+}
 
-    /// An integer that fits in Int32, with an optional sign.
-    static func integer(_ text: UnsafeBufferPointer<UInt8>, _ field: Range<Int>) -> Int32? {
-        Int32(string(text, field))
-    }
+/// Rows of numbers read from a CSV file with no label column: what `predict` reads before it
+/// knows whether the first column is a label.
+public struct CSVTable: Sendable {
+    /// (columns, rows): one column of the matrix per row of the file.
+    public let features: Matrix
+    public let source: String
+    /// The 1-based file line of each row.
+    public let lineNumbers: [Int]
+    /// The line taken as a header and skipped, if any.
+    public let headerLine: Int?
 
-    private static func string(_ text: UnsafeBufferPointer<UInt8>, _ field: Range<Int>) -> String {
-        String(decoding: UnsafeBufferPointer(rebasing: text[field]), as: UTF8.self)
+    public var count: Int { lineNumbers.count }
+    public var columnCount: Int { features.rows }
+
+    /// The table without its first column: the features of rows whose first column is a label.
+    public func droppingFirstColumn() -> Matrix {
+        precondition(columnCount >= 2, "a label and at least one feature")
+        let n = columnCount - 1
+        let result = Matrix(rows: n, cols: count)
+        for j in 0..<count {
+            (result.storage + j * n).update(from: features.storage + j * columnCount + 1, count: n)
+        }
+        return result
     }
 }

@@ -20,7 +20,7 @@ public struct Checkpoint {
     /// What must match for a checkpoint to continue a run bit-exactly.
     public static let runKeys = [
         "layers", "activation", "optimizer", "lr", "batch", "shards", "seed", "examples", "momentum", "weight_decay",
-        "schedule",
+        "schedule", "standardize",
     ]
 
     public let step: Int
@@ -29,6 +29,8 @@ public struct Checkpoint {
     public let firstMoment: [Float]?
     public let secondMoment: [Float]?
     public let metadata: [String: String]
+    /// The run's input standardization (`--standardize`), stored with the model's tensors.
+    public let standardization: Standardization?
 
     /// How many checkpoints a directory keeps.
     public static let kept = 3
@@ -38,10 +40,14 @@ public struct Checkpoint {
         return "checkpoint-" + String(repeating: "0", count: max(0, 9 - digits.count)) + digits + ".safetensors"
     }
 
-    /// Writes the trainer's state atomically into `directory`, then removes all but the newest few.
+    /// Writes the trainer's state (and the run's standardization) atomically into `directory`,
+    /// then removes all but the newest few.
     @discardableResult
-    public static func save(_ trainer: Trainer, run: [String: String], to directory: String) throws -> String {
-        var file = ModelFile.encode(trainer.parameters, step: trainer.step, extraMetadata: run)
+    public static func save(
+        _ trainer: Trainer, run: [String: String], to directory: String, standardization: Standardization? = nil
+    ) throws -> String {
+        var file = ModelFile.encode(
+            trainer.parameters, step: trainer.step, extraMetadata: run, standardization: standardization)
         if let m = trainer.optimizer.firstMoment {
             file.tensors[ModelFile.optimizerPrefix + "m"] = .init(shape: [m.count], values: m.array)
         }
@@ -115,7 +121,7 @@ public struct Checkpoint {
         }
         return Checkpoint(
             step: step, updates: updates, parameters: model.parameters, firstMoment: m, secondMoment: v,
-            metadata: file.metadata)
+            metadata: file.metadata, standardization: model.standardization)
     }
 
     /// CRC-32 (zlib) over every tensor's values, in name order.

@@ -20,19 +20,24 @@ public struct Dataset: Sendable {
     public let source: String
     /// The 1-based source line of each example when the source is a text file, for messages.
     public let lineNumbers: [Int]?
+    /// The CSV line taken as a header and skipped, if any, for a note to the user.
+    public let headerLine: Int?
 
     /// m, the number of examples.
     public var count: Int { labels.count }
     /// n0, the number of features of each example.
     public var featureCount: Int { features.rows }
 
-    public init(features: Matrix, labels: [Int32], source: String, lineNumbers: [Int]? = nil) {
+    public init(
+        features: Matrix, labels: [Int32], source: String, lineNumbers: [Int]? = nil, headerLine: Int? = nil
+    ) {
         precondition(features.cols == labels.count, "\(features.cols) examples but \(labels.count) labels")
         precondition(lineNumbers == nil || lineNumbers?.count == labels.count, "one line number per example")
         self.features = features
         self.labels = labels
         self.source = source
         self.lineNumbers = lineNumbers
+        self.headerLine = headerLine
     }
 
     /// Checks that every label is a class index in `0..<classes`.

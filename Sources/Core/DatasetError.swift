@@ -27,8 +27,13 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible {
     case tooFewColumns(file: String, line: Int, got: Int)
     /// A CSV feature that is not a finite number; `column` is 1-based.
     case notANumber(file: String, line: Int, column: Int, text: String)
-    /// A CSV label that is not an integer.
+    /// A CSV label that is not a whole number.
     case badLabel(file: String, line: Int, text: String)
+    /// A first CSV row with numbers and text: neither a header (no numbers) nor data; `column`
+    /// is the first text field's, 1-based.
+    case mixedFirstRow(file: String, line: Int, column: Int, text: String)
+    /// A quoted CSV field that breaks RFC 4180 (never closed, text after its closing quote).
+    case malformedQuote(file: String, line: Int, column: Int, reason: String)
     /// A label outside `0..<classes`; `index` is the example, `line` its CSV line when known.
     case labelOutOfRange(source: String, index: Int, line: Int?, label: Int32, classes: Int)
     /// A file with no examples.
@@ -39,6 +44,9 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible {
     case featureMismatch(expected: Int, got: Int, source: String)
     /// An IDX directory without the files of the requested split.
     case missingSplit(directory: String, split: String)
+    /// An IDX directory without the test split's files (`t10k-…`); the training files are never
+    /// used in their place. `missing` names the absent files.
+    case missingTestSplit(directory: String, missing: [String])
     /// The Debian package that provides `fashion-mnist` is not installed.
     case fashionMNISTMissing(directory: String)
 
@@ -71,7 +79,13 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible {
         case .notANumber(let file, let line, let column, let text):
             return "\(file) line \(line) column \(column): \"\(text)\" is not a finite number"
         case .badLabel(let file, let line, let text):
-            return "\(file) line \(line): label \"\(text)\" is not an integer"
+            return
+                "\(file) line \(line) column 1: label \"\(text)\" is not a whole number (labels are classes 0, 1, 2, …)"
+        case .mixedFirstRow(let file, let line, let column, let text):
+            return "\(file) line \(line) column \(column): \"\(text)\" is not a number, but other fields of this first "
+                + "row are: a header has no numeric field, a data row only numbers"
+        case .malformedQuote(let file, let line, let column, let reason):
+            return "\(file) line \(line) column \(column): malformed quoted field: \(reason)"
         case .labelOutOfRange(let source, let index, let line, let label, let classes):
             let place = line.map { "line \($0)" } ?? "example \(index)"
             return "\(source) \(place): label \(label) is outside 0…\(classes - 1)"
@@ -84,6 +98,9 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible {
         case .missingSplit(let directory, let split):
             return "\(directory): no \(split)-images-idx3-ubyte[.gz] with \(split)-labels-idx1-ubyte[.gz], "
                 + "and not exactly one *-images-idx3-ubyte[.gz] / *-labels-idx1-ubyte[.gz] pair to use instead"
+        case .missingTestSplit(let directory, let missing):
+            return "\(directory): no test split: \(missing.joined(separator: " and ")) missing "
+                + "(the training files are not used in their place)"
         case .fashionMNISTMissing(let directory):
             return "\(directory): Fashion-MNIST not found; install it with `apt-get install dataset-fashion-mnist`"
         }

@@ -61,7 +61,7 @@ public enum DatasetSpec: Sendable, Equatable, CustomStringConvertible {
         case .fashionMNIST:
             do {
                 return try Self.loadIDX(directory: Self.fashionMNISTDirectory, split: split)
-            } catch .missingFile, .missingSplit {
+            } catch .missingFile, .missingSplit, .missingTestSplit {
                 throw .fashionMNISTMissing(directory: Self.fashionMNISTDirectory)
             }
         case .idx(let directory):
@@ -72,8 +72,9 @@ public enum DatasetSpec: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Loads `<prefix>-images-idx3-ubyte[.gz]` with `<prefix>-labels-idx1-ubyte[.gz]` from
-    /// `directory`, or, when the directory holds exactly one images file and its labels, that
-    /// pair for either split.
+    /// `directory`. For the train split only, a directory that holds exactly one images file
+    /// and its labels, whatever their prefix, serves that pair; the test split is the `t10k-`
+    /// files or an error naming them, never the training files under another name.
     static func loadIDX(directory: String, split: Split) throws(DatasetError) -> Dataset {
         var isDirectory = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) else {
@@ -87,6 +88,11 @@ public enum DatasetSpec: Sendable, Equatable, CustomStringConvertible {
                 throw .missingFile(path("\(split.idxPrefix)-labels-idx1-ubyte[.gz]"))
             }
             return try IDXLoader.load(images: images, labels: labels)
+        }
+        if split == .test {
+            let names = ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+            throw .missingTestSplit(
+                directory: directory, missing: names.filter { existing(path($0)) == nil }.map { $0 + "[.gz]" })
         }
 
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []

@@ -1,5 +1,6 @@
 /// A model on disk: safetensors with W1…WL `[n_l, n_{l−1}]` and b1…bL `[n_l]`, F32, row-major,
-/// and `__metadata__` holding `layers`, `activation`, `output` and `step`.
+/// and `__metadata__` holding `layers`, `activation`, `output` and `step`; a model trained with
+/// `--standardize` also holds `standardize.mean` and `standardize.std`, `[n0]` (`Standardization`).
 ///
 /// Weights are column-major in memory, so they are transposed here, at the file boundary only.
 public enum ModelFile {
@@ -7,18 +8,23 @@ public enum ModelFile {
         public let shape: NetworkShape
         public let parameters: ParameterBuffer
         public let metadata: [String: String]
+        /// The input standardization the model was trained with, if any.
+        public let standardization: Standardization?
     }
 
-    /// Writes W, b atomically (nothing is left half-written on failure).
-    public static func save(_ p: ParameterBuffer, to path: String, step: Int, extraMetadata: [String: String] = [:])
-        throws
-    {
-        try encode(p, step: step, extraMetadata: extraMetadata).write(to: path)
+    /// Writes W, b (and the standardization) atomically (nothing is left half-written on failure).
+    public static func save(
+        _ p: ParameterBuffer, to path: String, step: Int, extraMetadata: [String: String] = [:],
+        standardization: Standardization? = nil
+    ) throws {
+        try encode(p, step: step, extraMetadata: extraMetadata, standardization: standardization).write(to: path)
     }
 
-    /// W, b and the contract's metadata as a safetensors file, not yet written.
-    public static func encode(_ p: ParameterBuffer, step: Int, extraMetadata: [String: String] = [:]) -> SafetensorsFile
-    {
+    /// W, b, the standardization and the contract's metadata as a safetensors file, not yet written.
+    public static func encode(
+        _ p: ParameterBuffer, step: Int, extraMetadata: [String: String] = [:],
+        standardization: Standardization? = nil
+    ) -> SafetensorsFile {
         let shape = p.layout.shape
         var tensors: [String: SafetensorsFile.Tensor] = [:]
         for l in 1...shape.depth {
@@ -32,6 +38,10 @@ public enum ModelFile {
             tensors["W\(l)"] = SafetensorsFile.Tensor(shape: [rows, cols], values: rowMajor)
             tensors["b\(l)"] = SafetensorsFile.Tensor(
                 shape: [rows], values: Array(UnsafeBufferPointer(start: p.bias(l), count: rows)))
+        }
+        if let standardization {
+            precondition(standardization.featureCount == shape.inputs, "standardization for another input layer")
+            tensors.merge(standardization.tensors) { _, new in new }
         }
         var metadata = extraMetadata
         metadata["layers"] = shape.layersText
@@ -54,7 +64,10 @@ public enum ModelFile {
         let shape = try shape(of: file, path: path)
         let layersText = file.metadata["layers"] ?? shape.layersText
         let p = ParameterBuffer(layout: ParameterLayout(shape: shape))
-        let expected = Set((1...shape.depth).flatMap { ["W\($0)", "b\($0)"] })
+        let expected = Set(
+            (1...shape.depth).flatMap { ["W\($0)", "b\($0)"] } + [
+                Standardization.meanTensor, Standardization.stdTensor,
+            ])
         let modelTensors = file.tensors.keys.filter { !$0.hasPrefix(optimizerPrefix) }
         if let extra = Set(modelTensors).subtracting(expected).sorted().first {
             throw ConfigurationError.modelMismatch(
@@ -86,7 +99,8 @@ public enum ModelFile {
         guard p.isFinite else {
             throw ConfigurationError.modelMismatch(file: path, reason: "holds NaN or infinite values")
         }
-        return Loaded(shape: shape, parameters: p, metadata: file.metadata)
+        let standardization = try Standardization.read(from: file.tensors, features: shape.inputs, path: path)
+        return Loaded(shape: shape, parameters: p, metadata: file.metadata, standardization: standardization)
     }
 
     /// The network `file`'s `__metadata__` describes: layers, activation, and an output that fits.

@@ -98,7 +98,7 @@ public enum TrainingError: Error, CustomStringConvertible {
         switch self {
         case .diverged(let step, let loss):
             return
-                "training diverged at step \(step) (loss \(loss); the gradient or the update is not finite); lower --lr. The parameters before this step were kept."
+                "training diverged at step \(step) (loss \(loss); the gradient or the update is not finite); lower --lr, or give --standardize if the features are not scaled. The parameters before this step were kept."
         case .incompleteStep(let step, let expected, let got):
             return "step \(step) covered \(got) examples instead of \(expected)"
         }

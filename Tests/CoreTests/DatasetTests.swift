@@ -223,13 +223,35 @@ private func checkSample(_ data: Dataset) {
         #expect(test.source == fixtures.path("t10k-images-idx3-ubyte"))
     }
 
-    @Test func aSinglePairServesBothSplits() throws {
+    /// A lone pair under another name serves the train split; the test split is the t10k-
+    /// files or an error naming them, never the training files under the test split's name.
+    @Test func aSinglePairServesTheTrainSplitOnly() throws {
         let fixtures = try Fixtures()
         try fixtures.write("digits-images-idx3-ubyte", sampleImages)
         try fixtures.write("digits-labels-idx1-ubyte.gz", fixtures.gzipped(sampleLabels))
         let spec = DatasetSpec.idx(directory: fixtures.directory)
         checkSample(try spec.load(split: .train))
-        checkSample(try spec.load(split: .test))
+        let missing = ["t10k-images-idx3-ubyte[.gz]", "t10k-labels-idx1-ubyte[.gz]"]
+        #expect(throws: DatasetError.missingTestSplit(directory: fixtures.directory, missing: missing)) {
+            try spec.load(split: .test)
+        }
+        let message = DatasetError.missingTestSplit(directory: fixtures.directory, missing: missing).description
+        #expect(message.contains(fixtures.directory) && message.contains("t10k-images-idx3-ubyte[.gz]"))
+    }
+
+    @Test func aTrainOnlyDirectoryHasNoTestSplit() throws {
+        let fixtures = try Fixtures()
+        try fixtures.write("train-images-idx3-ubyte", sampleImages)
+        try fixtures.write("train-labels-idx1-ubyte", sampleLabels)
+        try fixtures.write("t10k-labels-idx1-ubyte", sampleLabels)
+        let spec = DatasetSpec.idx(directory: fixtures.directory)
+        checkSample(try spec.load(split: .train))
+        #expect(
+            throws: DatasetError.missingTestSplit(
+                directory: fixtures.directory, missing: ["t10k-images-idx3-ubyte[.gz]"])
+        ) {
+            try spec.load(split: .test)
+        }
     }
 
     @Test func idxDirectoryErrors() throws {
@@ -281,6 +303,7 @@ private func checkSample(_ data: Dataset) {
         #expect(data.featureCount == 2)
         #expect(data.features.columnMajorValues == [0.5, -2, 300, 7, 1000, 0.25])
         #expect(data.lineNumbers == [2, 3, 5])
+        #expect(data.headerLine == 1)
         #expect(try DatasetSpec(parsing: "csv:" + file).load(split: .test).labels == [1, 0, 1])
     }
 
@@ -290,6 +313,7 @@ private func checkSample(_ data: Dataset) {
         #expect(data.labels == [2, 1])
         #expect(data.features.columnMajorValues == [1, 2, 3, 4, 5, 6])
         #expect(data.lineNumbers == [1, 2])
+        #expect(data.headerLine == nil)
     }
 
     @Test func csvErrorsNameLineAndColumn() throws {

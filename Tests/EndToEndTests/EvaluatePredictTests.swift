@@ -62,16 +62,17 @@ extension EndToEnd {
                 ["predict", "--model", model, "--input", "csv:\(csv)"], in: scratch)
             try #require(outcome.succeeded, "\(outcome.transcript)")
             try #require(
-                outcome.stdoutLines.count == data.count,
-                "expected \(data.count) lines, got \(outcome.stdoutLines.count)")
+                outcome.stdoutLines.count == data.count + 1,
+                "expected a header and \(data.count) lines, got \(outcome.stdoutLines.count)")
+            #expect(outcome.stdoutLines.first == "row,predicted,p0,p1,p2")
             var problems: [String] = []
-            for (index, line) in outcome.stdoutLines.enumerated() {
-                let tokens = line.split(separator: " ")
-                guard tokens.count == 4, let predicted = Int(tokens[0]) else {
-                    problems.append("row \(index): \"\(line)\" is not a class and 3 probabilities")
+            for (index, line) in outcome.stdoutLines.dropFirst().enumerated() {
+                let tokens = line.split(separator: ",")
+                guard tokens.count == 5, Int(tokens[0]) == index, let predicted = Int(tokens[1]) else {
+                    problems.append("row \(index): \"\(line)\" is not the row, a class and 3 probabilities")
                     continue
                 }
-                let p = tokens.dropFirst().compactMap { Double($0) }
+                let p = tokens.dropFirst(2).compactMap { Double($0) }
                 let expected = reference.probabilities(data.rows[index])
                 if p.count != 3 || abs(p.reduce(0, +) - 1) > 1e-5 {
                     problems.append("row \(index): probabilities \(p) do not sum to 1")
@@ -97,23 +98,19 @@ extension EndToEnd {
                 ["predict", "--model", model, "--input", "csv:\(csv)"], in: scratch)
             try #require(outcome.succeeded, "\(outcome.transcript)")
             try #require(
-                outcome.stdoutLines.count == data.count,
-                "expected \(data.count) lines, got \(outcome.stdoutLines.count)")
+                outcome.stdoutLines.count == data.count + 1,
+                "expected a header and \(data.count) lines, got \(outcome.stdoutLines.count)")
+            // One sigmoid unit: its probability of class 1 alone.
+            #expect(outcome.stdoutLines.first == "row,predicted,p1")
             var problems: [String] = []
-            for (index, line) in outcome.stdoutLines.enumerated() {
-                let tokens = line.split(separator: " ")
-                let values = tokens.dropFirst().compactMap { Double($0) }
-                guard let predicted = tokens.first.flatMap({ Int($0) }), values.count == tokens.count - 1,
-                    values.count == 1 || values.count == 2
+            for (index, line) in outcome.stdoutLines.dropFirst().enumerated() {
+                let tokens = line.split(separator: ",")
+                guard tokens.count == 3, Int(tokens[0]) == index, let predicted = Int(tokens[1]),
+                    let p1 = Double(tokens[2])
                 else {
-                    problems.append("row \(index): \"\(line)\" is not a class and its probabilities")
+                    problems.append("row \(index): \"\(line)\" is not the row, a class and p(1)")
                     continue
                 }
-                // Either p(1) alone, or p(0) p(1) summing to 1.
-                if values.count == 2, abs(values[0] + values[1] - 1) > 1e-5 {
-                    problems.append("row \(index): \(values) do not sum to 1")
-                }
-                let p1 = values.last!
                 if predicted != (p1 >= 0.5 ? 1 : 0) {
                     problems.append("row \(index): class \(predicted) with p(1) = \(p1)")
                 }
