@@ -31,7 +31,7 @@ struct CoordinatorCommand: ParsableCommand {
         }
         let arguments: [String]
         do {
-            arguments = try ConfigFile.expand(given)
+            arguments = ResumeSettings.expand(try ConfigFile.expand(given))
         } catch {
             exit(withError: error)
         }

@@ -283,6 +283,12 @@ struct TrainCommand: ParsableCommand {
             recorded: resume.flatMap(RunArithmetic.checkpointKernel(in:))
         ) { notices.append($0) }
         for warning in idleFlagWarnings { log.warning("\(warning)") }
+        let adopted = ResumeSettings.adopted.withLock { $0 }
+        if !adopted.isEmpty {
+            log.info(
+                "--resume: the checkpoint's settings where the command line gives none: \(adopted.joined(separator: " "))"
+            )
+        }
         BLAS.setThreads(threads)
         AllocatorTuning.keepMessageBuffersOnHeap()
 

@@ -31,6 +31,8 @@ struct TrainingJob {
     var arithmetic: RunArithmetic = .current(threads: 1)
     /// What a model records of where it came from, beside `run` (see `modelMetadata`).
     var origin: [String: String] = [:]
+    /// The settings a checkpoint records for `--resume` to restore (`ResumeSettings`).
+    var settings: [String: String] = [:]
 
     static func prepare(_ command: TrainCommand) throws -> TrainingJob {
         let initial = try command.`init`.map(ModelFile.load)
@@ -67,6 +69,7 @@ struct TrainingJob {
             checkpointDirectory: checkpointDirectory,
             checkpointEvery: command.checkpointEvery, resume: command.resume, run: run)
         job.origin = origin(command, options: options, train: train, test: test)
+        job.settings = ResumeSettings.record(command)
         return job
     }
 
@@ -262,7 +265,7 @@ struct TrainingJob {
     /// batch, shards, epochs or steps), the data and its fingerprint, the Descent version, how it
     /// was computed, and the last test metrics.
     func modelMetadata(_ source: GradientSource, tally: RunTally) -> [String: String] {
-        var metadata = recorded(source).merging(origin) { kept, _ in kept }
+        var metadata = run.merging(provenance(source)) { kept, _ in kept }.merging(origin) { kept, _ in kept }
         if let test = tally.test {
             metadata["test_accuracy"] = "\(test.accuracy)"
             metadata["test_loss"] = "\(test.loss)"
@@ -272,7 +275,7 @@ struct TrainingJob {
 
     /// What a checkpoint records: the run's keys and its provenance.
     func recorded(_ source: GradientSource) -> [String: String] {
-        run.merging(provenance(source)) { kept, _ in kept }
+        run.merging(provenance(source)) { kept, _ in kept }.merging(settings) { kept, _ in kept }
     }
 
     /// With `--resume`: the newest usable checkpoint, if any, into `trainer`.
@@ -283,6 +286,11 @@ struct TrainingJob {
         }
         if let found {
             if initial != nil { log.warning("--init is not used: the run continues from a checkpoint") }
+            for key in Checkpoint.adjustableKeys where found.metadata[key] != run[key] {
+                log.notice(
+                    "--resume: \(key) changes from \(found.metadata[key] ?? "none") to \(run[key] ?? "none") at step \(found.step); from here on the run is not the bits of one never interrupted"
+                )
+            }
             guard found.standardization == standardization else {
                 throw ConfigurationError.invalid(
                     field: "--resume",

@@ -22,6 +22,9 @@ public struct Checkpoint {
         "layers", "activation", "optimizer", "lr", "batch", "shards", "seed", "examples", "momentum", "weight_decay",
         "schedule", "standardize",
     ]
+    /// Of `runKeys`, those a resumed run may change (the learning rate and its schedule, which
+    /// follows the run's length): the caller says so; every other key must match.
+    public static let adjustableKeys = ["lr", "schedule"]
 
     public let step: Int
     public let updates: Int
@@ -100,7 +103,7 @@ public struct Checkpoint {
         guard let stored = file.metadata["checksum"], stored == String(checksum(file.tensors)) else {
             throw CheckpointError.damaged(path: path, reason: "checksum does not match its contents")
         }
-        for key in runKeys where file.metadata[key] != run[key] {
+        for key in runKeys where !adjustableKeys.contains(key) && file.metadata[key] != run[key] {
             throw ConfigurationError.invalid(
                 field: "--resume",
                 reason:
