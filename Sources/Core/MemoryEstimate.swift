@@ -37,8 +37,50 @@ public struct MemoryEstimate: Sendable {
         self.bytes = bytes
     }
 
-    /// Refuses a model that needs more than `available` bytes (default: this machine's memory).
-    public func check(available: UInt64 = ProcessInfo.processInfo.physicalMemory) throws(ConfigurationError) {
+    /// What this process may use: the machine's memory, or less where its cgroup or one above it
+    /// (a container's, a SLURM job's limit: v2 `memory.max`, v1 `memory.limit_in_bytes`) says so.
+    /// The cgroups are the process's own, from `/proc/self/cgroup`.
+    public static func available(cgroupRoot: String = "/sys/fs/cgroup", selfCgroup: String = "/proc/self/cgroup")
+        -> UInt64
+    {
+        var limit = ProcessInfo.processInfo.physicalMemory
+        for file in limitFiles(cgroupRoot: cgroupRoot, selfCgroup: selfCgroup) {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8),
+                let value = UInt64(text.filter { !$0.isWhitespace })
+            else { continue }
+            limit = min(limit, value)
+        }
+        return limit
+    }
+
+    /// The limit files of this process's memory cgroups (v1 and v2) and of their ancestors.
+    static func limitFiles(cgroupRoot: String, selfCgroup: String) -> [String] {
+        var files: [String] = []
+        let lines = (try? String(contentsOfFile: selfCgroup, encoding: .utf8)) ?? ""
+        for line in lines.split(separator: "\n") {
+            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard fields.count == 3 else { continue }
+            var path = String(fields[2])
+            while true {
+                let directory = path == "/" ? "" : path
+                if fields[1] == "memory" { files.append(cgroupRoot + "/memory" + directory + "/memory.limit_in_bytes") }
+                if fields[0] == "0", fields[1].isEmpty {
+                    files += [
+                        cgroupRoot + directory + "/memory.max", cgroupRoot + "/unified" + directory + "/memory.max",
+                    ]
+                }
+                guard let slash = path.lastIndex(of: "/"), path != "/" else { break }
+                path = slash == path.startIndex ? "/" : String(path[..<slash])
+            }
+        }
+        return files
+    }
+
+    /// Whether the network fits in `available` bytes (default: `available()`).
+    public func fits(in available: UInt64 = MemoryEstimate.available()) -> Bool { UInt64(bytes) <= available }
+
+    /// Refuses a model that needs more than `available` bytes (default: `available()`).
+    public func check(available: UInt64 = MemoryEstimate.available()) throws(ConfigurationError) {
         guard UInt64(bytes) > available else { return }
         throw .invalid(
             field: "--layers",
@@ -47,7 +89,7 @@ public struct MemoryEstimate: Sendable {
         )
     }
 
-    static func gigabytes(_ bytes: Int) -> String {
+    public static func gigabytes(_ bytes: Int) -> String {
         let tenths = bytes / 100_000_000
         return "\(tenths / 10).\(tenths % 10) GB (\(bytes) bytes)"
     }

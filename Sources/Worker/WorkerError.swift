@@ -11,6 +11,8 @@ enum WorkerError: Error, CustomStringConvertible {
     case coordinatorLost(endpoint: String, seconds: Double)
     case parentExited
     case protocolViolation(String)
+    /// The network the coordinator welcomed this worker to does not fit in its memory.
+    case notEnoughMemory(String)
     /// An item of `DESCENT_FAULTS` that is not `ACTION@RANK=VALUE`.
     case unreadableFaults(String)
 
@@ -34,6 +36,8 @@ enum WorkerError: Error, CustomStringConvertible {
             return "lost the coordinator at \(endpoint): silent for \(seconds) s"
         case .parentExited:
             return "the coordinator process that started this worker has exited"
+        case .notEnoughMemory(let detail):
+            return detail
         case .protocolViolation(let detail):
             return "the coordinator sent something this worker cannot use: \(detail)"
         case .unreadableFaults(let item):

@@ -35,6 +35,7 @@ final class WorkerLoop {
     /// One registration's worth of work; returns true when the coordinator welcomed this worker
     /// anew, false on goodbye.
     private func serve(_ welcome: Welcome) throws -> Bool {
+        try checkMemory(for: welcome)
         var session = try WorkerSession(welcome: welcome)
         try start(session, threads: Int(welcome.threads), kernel: welcome.blasKernel)
         while true {
@@ -66,6 +67,22 @@ final class WorkerLoop {
             "registered with \(link.endpoint) as rank \(session.rank): \(session.shape)\(encoding), BLAS kernel \(kernel)"
         )
         link.beginSession(layout: session.layout)
+    }
+
+    /// A worker holds the parameters, a partial and a node sum, and a shard's activations: one
+    /// that cannot stops here, at its WELCOME and before anything is allocated, naming both sizes
+    /// (to the coordinator too), rather than failing an allocation in the middle of a step.
+    private func checkMemory(for welcome: Welcome) throws {
+        guard let activation = Activation(rawValue: welcome.activation),
+            let shape = try? NetworkShape(layers: welcome.layers.map(Int.init), activation: activation)
+        else { return } // WorkerSession names what is wrong with it.
+        let available = MemoryEstimate.available()
+        guard let estimate = try? MemoryEstimate(shape: shape, batch: 1, optimizer: .sgd), !estimate.fits(in: available)
+        else { return }
+        let reason =
+            "this worker cannot hold the network: \(estimate.parameters) parameters need at least \(MemoryEstimate.gigabytes(estimate.bytes)), more than the \(MemoryEstimate.gigabytes(Int(clamping: available))) this machine (or its container) allows"
+        try? link.send(.bye(Bye(reason: reason)))
+        throw WorkerError.notEnoughMemory(reason)
     }
 
     private func handle(_ message: Message, in session: inout WorkerSession) throws -> Next {

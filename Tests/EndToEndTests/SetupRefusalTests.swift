@@ -104,6 +104,59 @@ extension EndToEnd {
             #expect(typo.stderr.contains("unknown command 'evalute'; did you mean 'evaluate'?"), "\(typo.transcript)")
         }
 
+        /// A worker whose memory cgroup (a container's limit) cannot hold the network stops at its
+        /// WELCOME, before allocating it, and says why to the coordinator. Needs a cgroup v1 memory
+        /// controller this process may write (root in a container); skipped elsewhere.
+        @Test(.enabled(if: memoryCgroupsCanBeMade, "no writable cgroup v1 memory controller"))
+        func aWorkerThatCannotHoldTheNetworkSaysSoAtRegistration() async throws {
+            let cgroup = try #require(Self.memoryCgroup(limit: 64 << 20))
+            defer { try? FileManager.default.removeItem(atPath: cgroup) }
+            let port = try FreePort.next()
+            // 8-2000000-3: 24 million parameters, 96 MB a vector; the worker may use 64 MB.
+            let coordinator = try Descent.launchCoordinator(
+                [
+                    "train", "--workers", "1", "--bind", "tcp://127.0.0.1:\(port)", "--dataset", "csv:\(csv)",
+                    "--layers", "8,2000000,3", "--steps", "1", "--register-timeout", "5", "--out", out,
+                ], in: scratch)
+            let worker = try await LaunchedProcess.run(
+                "/bin/sh",
+                [
+                    "-c",
+                    "echo $$ > '\(cgroup)/cgroup.procs' && exec '\(try Binaries.worker())' --connect tcp://127.0.0.1:\(port)",
+                ], in: scratch, timeout: .seconds(30))
+            let refused = try await coordinator.wait(timeout: .seconds(30))
+            #expect(worker.failedCleanly, "\(worker.transcript)")
+            #expect(worker.stderr.contains("cannot hold the network"), "\(worker.transcript)")
+            #expect(refused.stderr.contains("cannot hold the network"), "\(refused.transcript)")
+            #expect(refused.failedCleanly && !FileManager.default.fileExists(atPath: out))
+        }
+
+        static let memoryCgroupsCanBeMade: Bool = {
+            guard let probe = memoryCgroup(limit: 1 << 30) else { return false }
+            try? FileManager.default.removeItem(atPath: probe)
+            return true
+        }()
+
+        /// A child memory cgroup of this process's own, limited to `limit` bytes; nil when none can be made.
+        static func memoryCgroup(limit: Int) -> String? {
+            guard let lines = try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8),
+                let line = lines.split(separator: "\n").first(where: { $0.contains(":memory:") }),
+                let own = line.split(separator: ":", maxSplits: 2).last
+            else { return nil }
+            let base = "/sys/fs/cgroup/memory" + (own == "/" ? "" : own)
+            let path = base + "/descent-test-\(UUID().uuidString.prefix(8))"
+            guard (try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)) != nil
+            else { return nil }
+            guard
+                (try? "\(limit)".write(toFile: path + "/memory.limit_in_bytes", atomically: false, encoding: .utf8))
+                    != nil
+            else {
+                try? FileManager.default.removeItem(atPath: path)
+                return nil
+            }
+            return path
+        }
+
         /// `--bind tcp://localhost:P` (a name) and `--connect 127.0.0.1:P` (no scheme) both work.
         @Test func endpointsAsPeopleWriteThem() async throws {
             let port = try FreePort.next()
