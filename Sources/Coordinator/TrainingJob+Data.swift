@@ -153,4 +153,24 @@ extension TrainingJob {
             ? "give --standardize if the features are not scaled, or lower --lr" : "lower --lr"
         return "the training loss is \(loss) at step \(report.step), over 10 × log(\(Int(classes))): \(advice)"
     }
+
+    /// A warning when the mean training loss of steps 51–100 is still at chance (within 2% of
+    /// log(classes), what predicting every class alike costs): the network is not learning.
+    func chanceLossWarning(mean loss: Double) -> String? {
+        let classes = Double(OutputLayer.labelCount(outputs: options.shape.outputs))
+        let chance = Foundation.log(classes)
+        guard loss.isFinite, loss >= 0.98 * chance else { return nil }
+        let advice =
+            standardization == nil
+            ? "give --standardize if the features are not scaled, or change --lr" : "change --lr or the network"
+        let figures = String(format: "mean %.4f; log(%d) = %.4f", loss, Int(classes), chance)
+        return
+            "the training loss stayed at chance over steps \(ChanceLoss.from + 1)–\(ChanceLoss.to) (\(figures)): the network is not learning; \(advice)"
+    }
+}
+
+/// The steps over which a loss at chance is looked for (after `from`, up to `to`).
+enum ChanceLoss {
+    static let from = 50
+    static let to = 100
 }

@@ -311,12 +311,23 @@ struct TrainingJob {
         log: Logger
     ) throws -> TrainingSummary {
         var warnedOfLoss = false
+        var judged: (loss: Double, examples: Int)? = (0, 0)
         return try trainer.run(
             onStep: { report in
                 progress?.update(report)
                 if !warnedOfLoss, let warning = earlyLossWarning(report) {
                     warnedOfLoss = true
                     log.warning("\(warning)")
+                }
+                // Steps 51–100: past the first moves, long enough to tell learning from chance.
+                if let sum = judged, report.step > ChanceLoss.from {
+                    judged = (sum.loss + report.loss * Double(report.examples), sum.examples + report.examples)
+                    if report.step >= ChanceLoss.to {
+                        judged = nil
+                        let mean =
+                            (sum.loss + report.loss * Double(report.examples)) / Double(sum.examples + report.examples)
+                        if !warnedOfLoss, let warning = chanceLossWarning(mean: mean) { log.warning("\(warning)") }
+                    }
                 }
                 let shared = bytesReceivedShared()
                 liveMetrics?.record(report, bytesReceivedShared: shared)

@@ -92,6 +92,31 @@ extension EndToEnd {
             #expect(quiet.succeeded && !quiet.stderr.contains("no effect"), "\(quiet.transcript)")
         }
 
+        /// Features that say nothing about the label (all zero here): the loss of steps 51–100
+        /// stays at chance, log(3), and a warning says the network is not learning. Learnable data
+        /// over as many steps draws no such warning.
+        @Test func aLossThatStaysAtChanceIsSaid() async throws {
+            var blank = LabelledData.synthetic()
+            blank.rows = blank.rows.map { $0.map { _ in 0 } }
+            // Balanced classes: even the priors are worth nothing, the loss stays at log(3).
+            blank.labels = blank.labels.indices.map { $0 % 3 }
+            let blankCSV = try blank.write(to: scratch.file("blank.csv"))
+            let stuck = try await Descent.coordinator(
+                [
+                    "train", "--in-process", "--dataset", "csv:\(blankCSV)", "--layers", "8,5,3", "--steps", "120",
+                    "--batch", "32", "--out", out,
+                ], in: scratch)
+            #expect(stuck.succeeded, "\(stuck.transcript)")
+            #expect(stuck.stderr.contains("stayed at chance over steps 51–100"), "\(stuck.transcript)")
+            let learning = try await Descent.coordinator(
+                [
+                    "train", "--in-process", "--dataset", "csv:\(csv)", "--layers", "8,16,3", "--epochs", "2", "--out",
+                    out,
+                ],
+                in: scratch)
+            #expect(learning.succeeded && !learning.stderr.contains("at chance"), "\(learning.transcript)")
+        }
+
         @Test func versionHelpAndMisspeltCommands() async throws {
             for program in [try Binaries.coordinator(), try Binaries.worker()] {
                 let version = try await LaunchedProcess.run(program, ["--version"], in: scratch, timeout: .seconds(30))
