@@ -8,13 +8,15 @@ step, batch 128, --epochs passes over Fashion-MNIST's 60,000 training images, th
 images evaluated after every epoch.
   Descent  `coordinator train --local-workers W` (1 thread each; the command scripts/train-fashion-mnist runs)
   PyTorch  one process, torch.set_num_threads(T), the same loop (nn.Linear's own initialisation)
+  DDP      PyTorch DistributedDataParallel, gloo, W ranks of 1 thread, each a 128/W share of every
+           global batch of 128 (rank 0 evaluates after each epoch while the others wait)
 
 Each side's time is its training loop's wall clock, per-epoch evaluations included, data loading
 and start-up excluded (Descent: the summary's wall_s; PyTorch: timed around its loop). Runs
 alternate, --repeat times each; the medians and each run's accuracy after every epoch are
 printed. Needs torch (pip) and the release binaries.
 """
-import argparse, json, math, os, statistics, subprocess, sys, tempfile, time
+import argparse, json, math, os, socket, statistics, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from compare import BIN, LAYERS, load_fashion_mnist, DATA  # noqa: E402
@@ -58,24 +60,70 @@ def pytorch(epochs, threads):
         if i < len(LAYERS) - 1:
             layers.append(torch.nn.ReLU())
     model = torch.nn.Sequential(*layers)
+    return recipe_loop(model, x, y, tx, ty, epochs, 128)
+
+
+def recipe_loop(model, x, y, tx, ty, epochs, share, rank=0, world=1, evaluate=True):
+    """Adam + cosine over `epochs` of global batch 128, this rank's `share` of each; returns the
+    loop's seconds and the test accuracy after each epoch (rank 0)."""
+    import torch
     batch, m = 128, x.shape[0]
     steps_per_epoch = math.ceil(m / batch)
     opt = torch.optim.Adam(model.parameters(), lr=0.001)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps_per_epoch, eta_min=0)
     loss_fn = torch.nn.CrossEntropyLoss()
+    generator = torch.Generator().manual_seed(1)
     accuracies = []
     start = time.perf_counter()
     for _ in range(epochs):
-        order = torch.randperm(m)
+        order = torch.randperm(m, generator=generator)
         for j in range(steps_per_epoch):
-            idx = order[j * batch:(j + 1) * batch]
+            idx = order[j * batch:(j + 1) * batch][rank * share:(rank + 1) * share]
             opt.zero_grad(set_to_none=True)
             loss_fn(model(x[idx]), y[idx]).backward()
             opt.step()
             schedule.step()
-        with torch.no_grad():
-            accuracies.append((model(tx).argmax(1) == ty).float().mean().item())
+        if evaluate:
+            with torch.no_grad():
+                accuracies.append((model(tx).argmax(1) == ty).float().mean().item())
+        if world > 1:
+            torch.distributed.barrier()
     return time.perf_counter() - start, accuracies
+
+
+def ddp_rank(rank, world, port, epochs, results):
+    import torch, torch.distributed as dist
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    x, y = (torch.from_numpy(a) for a in load_fashion_mnist())
+    tx, ty = (torch.from_numpy(a) for a in load_test())
+    torch.manual_seed(1)
+    layers = []
+    for i in range(1, len(LAYERS)):
+        layers.append(torch.nn.Linear(LAYERS[i - 1], LAYERS[i]))
+        if i < len(LAYERS) - 1:
+            layers.append(torch.nn.ReLU())
+    model = torch.nn.parallel.DistributedDataParallel(torch.nn.Sequential(*layers))
+    outcome = recipe_loop(model, x, y, tx, ty, epochs, 128 // world, rank, world, evaluate=rank == 0)
+    if rank == 0:
+        results.put(outcome)
+    dist.destroy_process_group()
+
+
+def ddp(epochs, world):
+    import torch.multiprocessing as mp
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ctx = mp.get_context("spawn")
+    results = ctx.Queue()
+    procs = [ctx.Process(target=ddp_rank, args=(r, world, port, epochs, results)) for r in range(world)]
+    for p in procs:
+        p.start()
+    outcome = results.get(timeout=1200)
+    for p in procs:
+        p.join()
+    return outcome
 
 
 def main():
@@ -85,17 +133,20 @@ def main():
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    times = {"descent": [], "pytorch": []}
+    sides = {"descent": lambda: descent(args.epochs, args.workers),
+             "pytorch": lambda: pytorch(args.epochs, args.threads),
+             "ddp": lambda: ddp(args.epochs, args.workers)}
+    times = {side: [] for side in sides}
     for r in range(args.repeat):
-        for side in ("descent", "pytorch"):
-            seconds, accuracies = (descent(args.epochs, args.workers) if side == "descent"
-                                   else pytorch(args.epochs, args.threads))
+        for side, run in sides.items():
+            seconds, accuracies = run()
             times[side].append(seconds)
             first = next((i + 1 for i, a in enumerate(accuracies) if a >= 0.89), None)
             print(f"run {r + 1} {side}: {seconds:.1f} s, test accuracy by epoch "
                   f"{' '.join(f'{a:.4f}' for a in accuracies)}; ≥ 0.89 first after epoch {first}", file=sys.stderr)
-    d, p = statistics.median(times["descent"]), statistics.median(times["pytorch"])
-    print(json.dumps({"descent_s": round(d, 2), "pytorch_s": round(p, 2), "speedup": round(p / d, 2),
+    d, p, q = (statistics.median(times[side]) for side in ("descent", "pytorch", "ddp"))
+    print(json.dumps({"descent_s": round(d, 2), "pytorch_s": round(p, 2), "ddp_s": round(q, 2),
+                      "vs_pytorch": round(p / d, 2), "vs_ddp": round(q / d, 2),
                       "workers": args.workers, "threads": args.threads, "epochs": args.epochs}))
 
 
