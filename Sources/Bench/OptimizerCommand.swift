@@ -1,0 +1,111 @@
+import ArgumentParser
+import Core
+import Foundation
+
+/// `descent-bench optimizer`: one optimizer update of a whole model, for each rule, on one thread.
+struct OptimizerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "optimizer",
+        abstract:
+            "Time one update of every parameter (apply in place; the checked update into a new buffer) for sgd, momentum and adam, in ms."
+    )
+
+    @Option(help: "Layer sizes.")
+    var layers: String = "784,256,128,10"
+
+    @Option(help: "Rules to time, comma-separated.")
+    var kinds: String = "sgd,momentum,adam"
+
+    @Option(help: "L2 weight decay λ.")
+    var weightDecay: Float = 0
+
+    @Option(help: "Examples the gradient is summed over (the m of Σ/m).")
+    var batch: Int = 128
+
+    @Option(help: "Timed updates of each kind and way (after the warm-up); the median is reported.")
+    var repetitions: Int = 1000
+
+    @Option(help: "Untimed updates before the timed ones.")
+    var warmUp: Int = 50
+
+    @Option(help: "Append the results as JSON lines to this file.")
+    var json: String?
+
+    func run() throws {
+        let shape = try NetworkShape(parsing: layers, activation: .relu)
+        let layout = ParameterLayout(shape: shape)
+        var rows: [String] = []
+        print("optimizer  parameters  apply ms  update ms  update ns/parameter")
+        for name in kinds.split(separator: ",") {
+            guard let kind = OptimizerKind(rawValue: String(name)) else {
+                throw ValidationError("no optimizer \(name): sgd, momentum or adam")
+            }
+            var settings = OptimizerSettings(kind: kind)
+            settings.weightDecay = weightDecay
+            let apply = median(of: Run(settings: settings, layout: layout, batch: batch).apply)
+            let update = median(of: Run(settings: settings, layout: layout, batch: batch).update)
+            print(
+                name.padding(toLength: 11, withPad: " ", startingAt: 0)
+                    + String(
+                        format: "%-12d%-10.4f%-11.4f%.2f", layout.count, apply * 1e3, update * 1e3,
+                        update * 1e9 / Double(layout.count)))
+            var line = JSONLine()
+            line.add("bench", "optimizer")
+            line.add("layers", layers)
+            line.add("optimizer", String(name))
+            line.add("weight_decay", Double(weightDecay))
+            line.add("parameters", layout.count)
+            line.add("apply_s", apply)
+            line.add("update_s", update)
+            rows.append(line.text)
+        }
+        try appendJSON(rows, to: json)
+    }
+
+    /// Median seconds of `body` over `repetitions` calls, each timed alone, after `warmUp`.
+    private func median(of body: () -> Void) -> Double {
+        for _ in 0..<warmUp { body() }
+        var samples: [Double] = []
+        samples.reserveCapacity(repetitions)
+        for _ in 0..<max(1, repetitions) {
+            let start = DispatchTime.now().uptimeNanoseconds
+            body()
+            samples.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        samples.sort()
+        return samples[samples.count / 2]
+    }
+}
+
+/// An optimizer, parameters as the initializer makes them and a gradient sum of ordinary size:
+/// the updates stay finite and well away from subnormals however many are timed.
+private final class Run {
+    let optimizer: Optimizer
+    let parameters: ParameterBuffer
+    let gradientSum: ParameterBuffer
+    let next: ParameterBuffer
+    let batch: Int
+
+    init(settings: OptimizerSettings, layout: ParameterLayout, batch: Int) {
+        optimizer = Optimizer(settings: settings, layout: layout)
+        parameters = ParameterBuffer(layout: layout)
+        Initializer.initialize(parameters, seed: 1)
+        gradientSum = ParameterBuffer(layout: layout)
+        var rng = Xoshiro256(seed: 2)
+        for i in 0..<layout.count { gradientSum.values[i] = Float(rng.nextUnit() * 2 - 1) * Float(batch) * 0.01 }
+        next = ParameterBuffer(layout: layout)
+        self.batch = batch
+    }
+
+    /// W, b updated in place, unchecked.
+    func apply() {
+        optimizer.apply(to: parameters, gradientSum: gradientSum, exampleCount: batch, learningRate: 1e-4)
+    }
+
+    /// The checked update into `next`, committed (the trainer's way); W, b stay as they are.
+    func update() {
+        let finite = optimizer.update(
+            parameters, gradientSum: gradientSum, exampleCount: batch, learningRate: 1e-4, into: next)
+        precondition(finite, "the benchmark's update overflowed")
+    }
+}
