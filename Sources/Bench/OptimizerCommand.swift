@@ -22,6 +22,12 @@ struct OptimizerCommand: ParsableCommand {
     @Option(help: "Examples the gradient is summed over (the m of Σ/m).")
     var batch: Int = 128
 
+    @Option(
+        help:
+            "Adam's step numbers t to time it at, comma-separated (its first bias correction divides until 1 − 0.9ᵗ rounds to 1, at t = 165)."
+    )
+    var adamSteps: String = "10,1000"
+
     @Option(help: "Timed updates of each kind and way (after the warm-up); the median is reported.")
     var repetitions: Int = 1000
 
@@ -35,29 +41,35 @@ struct OptimizerCommand: ParsableCommand {
         let shape = try NetworkShape(parsing: layers, activation: .relu)
         let layout = ParameterLayout(shape: shape)
         var rows: [String] = []
-        print("optimizer  parameters  apply ms  update ms  update ns/parameter")
+        print("optimizer      parameters  apply ms  update ms  update ns/parameter")
         for name in kinds.split(separator: ",") {
             guard let kind = OptimizerKind(rawValue: String(name)) else {
                 throw ValidationError("no optimizer \(name): sgd, momentum or adam")
             }
             var settings = OptimizerSettings(kind: kind)
             settings.weightDecay = weightDecay
-            let apply = median(of: Run(settings: settings, layout: layout, batch: batch).apply)
-            let update = median(of: Run(settings: settings, layout: layout, batch: batch).update)
-            print(
-                name.padding(toLength: 11, withPad: " ", startingAt: 0)
-                    + String(
-                        format: "%-12d%-10.4f%-11.4f%.2f", layout.count, apply * 1e3, update * 1e3,
-                        update * 1e9 / Double(layout.count)))
-            var line = JSONLine()
-            line.add("bench", "optimizer")
-            line.add("layers", layers)
-            line.add("optimizer", String(name))
-            line.add("weight_decay", Double(weightDecay))
-            line.add("parameters", layout.count)
-            line.add("apply_s", apply)
-            line.add("update_s", update)
-            rows.append(line.text)
+            let steps: [Int?] = kind == .adam ? adamSteps.split(separator: ",").compactMap { Int($0) } : [nil]
+            for step in steps {
+                let apply = median(of: Run(settings: settings, layout: layout, batch: batch, step: step).apply)
+                let update = median(of: Run(settings: settings, layout: layout, batch: batch, step: step).update)
+                let label = step.map { "\(name) t=\($0)" } ?? String(name)
+                print(
+                    label.padding(toLength: 15, withPad: " ", startingAt: 0)
+                        + String(
+                            format: "%-12d%-10.4f%-11.4f%.2f", layout.count, apply * 1e3, update * 1e3,
+                            update * 1e9 / Double(layout.count)))
+                var line = JSONLine()
+                line.add("bench", "optimizer")
+                line.add("layers", layers)
+                line.add("optimizer", String(name))
+                if let step { line.add("t", step) }
+                line.add("weight_decay", Double(weightDecay))
+                line.add("batch", batch)
+                line.add("parameters", layout.count)
+                line.add("apply_s", apply)
+                line.add("update_s", update)
+                rows.append(line.text)
+            }
         }
         try appendJSON(rows, to: json)
     }
@@ -85,8 +97,10 @@ private final class Run {
     let gradientSum: ParameterBuffer
     let next: ParameterBuffer
     let batch: Int
+    /// The step number every timed update is (`nil`: the updates count on).
+    let step: Int?
 
-    init(settings: OptimizerSettings, layout: ParameterLayout, batch: Int) {
+    init(settings: OptimizerSettings, layout: ParameterLayout, batch: Int, step: Int?) {
         optimizer = Optimizer(settings: settings, layout: layout)
         parameters = ParameterBuffer(layout: layout)
         Initializer.initialize(parameters, seed: 1)
@@ -95,15 +109,18 @@ private final class Run {
         for i in 0..<layout.count { gradientSum.values[i] = Float(rng.nextUnit() * 2 - 1) * Float(batch) * 0.01 }
         next = ParameterBuffer(layout: layout)
         self.batch = batch
+        self.step = step
     }
 
     /// W, b updated in place, unchecked.
     func apply() {
+        if let step { optimizer.updates = step - 1 }
         optimizer.apply(to: parameters, gradientSum: gradientSum, exampleCount: batch, learningRate: 1e-4)
     }
 
     /// The checked update into `next`, committed (the trainer's way); W, b stay as they are.
     func update() {
+        if let step { optimizer.updates = step - 1 }
         let finite = optimizer.update(
             parameters, gradientSum: gradientSum, exampleCount: batch, learningRate: 1e-4, into: next)
         precondition(finite, "the benchmark's update overflowed")

@@ -159,7 +159,7 @@ public final class Optimizer: @unchecked Sendable {
             ).run(count: count)
         case .adam:
             let t = Float(updates)
-            return Adam(
+            return AdamSegment(
                 w: w, sum: s, first: firstMoment!.values + start, second: secondMoment!.values + start, out: o,
                 outFirst: outFirst!.values + start, outSecond: outSecond!.values + start,
                 m: mf, alpha: alpha, decay: decay, beta1: settings.beta1, beta2: settings.beta2,
