@@ -7,7 +7,7 @@ struct OptimizerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "optimizer",
         abstract:
-            "Time one update of every parameter (apply in place; the checked update into a new buffer) for sgd, momentum and adam, in ms."
+            "Time one update of every parameter (apply in place; the checked update into a new buffer) for sgd, momentum and adam, and Adam's arrays streamed with no arithmetic (memory), in ms."
     )
 
     @Option(help: "Layer sizes.")
@@ -52,26 +52,35 @@ struct OptimizerCommand: ParsableCommand {
             for step in steps {
                 let apply = median(of: Run(settings: settings, layout: layout, batch: batch, step: step).apply)
                 let update = median(of: Run(settings: settings, layout: layout, batch: batch, step: step).update)
-                let label = step.map { "\(name) t=\($0)" } ?? String(name)
-                print(
-                    label.padding(toLength: 15, withPad: " ", startingAt: 0)
-                        + String(
-                            format: "%-12d%-10.4f%-11.4f%.2f", layout.count, apply * 1e3, update * 1e3,
-                            update * 1e9 / Double(layout.count)))
-                var line = JSONLine()
-                line.add("bench", "optimizer")
-                line.add("layers", layers)
-                line.add("optimizer", String(name))
-                if let step { line.add("t", step) }
-                line.add("weight_decay", Double(weightDecay))
-                line.add("batch", batch)
-                line.add("parameters", layout.count)
-                line.add("apply_s", apply)
-                line.add("update_s", update)
-                rows.append(line.text)
+                rows.append(report(String(name), step: step, count: layout.count, apply: apply, update: update))
             }
         }
+        let streams = Streams(count: layout.count)
+        rows.append(
+            report(
+                "memory", step: nil, count: layout.count, apply: median(of: streams.inPlace),
+                update: median(of: streams.outOfPlace)))
         try appendJSON(rows, to: json)
+    }
+
+    /// Prints a row of the table; its JSON line.
+    private func report(_ name: String, step: Int?, count: Int, apply: Double, update: Double) -> String {
+        let label = step.map { "\(name) t=\($0)" } ?? name
+        print(
+            label.padding(toLength: 15, withPad: " ", startingAt: 0)
+                + String(
+                    format: "%-12d%-10.4f%-11.4f%.2f", count, apply * 1e3, update * 1e3, update * 1e9 / Double(count)))
+        var line = JSONLine()
+        line.add("bench", "optimizer")
+        line.add("layers", layers)
+        line.add("optimizer", name)
+        if let step { line.add("t", step) }
+        line.add("weight_decay", Double(weightDecay))
+        line.add("batch", batch)
+        line.add("parameters", count)
+        line.add("apply_s", apply)
+        line.add("update_s", update)
+        return line.text
     }
 
     /// Median seconds of `body` over `repetitions` calls, each timed alone, after `warmUp`.
@@ -124,5 +133,51 @@ private final class Run {
         let finite = optimizer.update(
             parameters, gradientSum: gradientSum, exampleCount: batch, learningRate: 1e-4, into: next)
         precondition(finite, "the benchmark's update overflowed")
+    }
+}
+
+/// Adam's arrays streamed with no arithmetic, what its update cannot beat: W, Σ and the two
+/// moments read, and W and the moments written back (`inPlace`, as `apply`) or written to three
+/// other arrays (`outOfPlace`, as the checked update).
+private final class Streams {
+    typealias Vector = SIMD8<Float>
+    let count: Int
+    let arrays: [UnsafeMutablePointer<Float>]
+    /// Σ's lanes added up, so that reading Σ is not optimised away.
+    var checksum = Vector.zero
+
+    init(count: Int) {
+        self.count = count
+        arrays = (0..<7).map { _ in
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: count)
+            p.initialize(repeating: 1, count: count)
+            return p
+        }
+    }
+
+    deinit { for p in arrays { p.deallocate() } }
+
+    func inPlace() { stream(into: arrays[0], arrays[2], arrays[3]) }
+
+    func outOfPlace() { stream(into: arrays[4], arrays[5], arrays[6]) }
+
+    private func stream(
+        into out: UnsafeMutablePointer<Float>, _ outFirst: UnsafeMutablePointer<Float>,
+        _ outSecond: UnsafeMutablePointer<Float>
+    ) {
+        let (w, sum, first, second) = (arrays[0], arrays[1], arrays[2], arrays[3])
+        func load(_ p: UnsafeMutablePointer<Float>) -> Vector { UnsafeRawPointer(p).loadUnaligned(as: Vector.self) }
+        func store(_ x: Vector, _ p: UnsafeMutablePointer<Float>) {
+            UnsafeMutableRawPointer(p).storeBytes(of: x, as: Vector.self)
+        }
+        var total = Vector.zero
+        for i in stride(from: 0, to: count - Vector.scalarCount + 1, by: Vector.scalarCount) {
+            let (x, s, m1, m2) = (load(w + i), load(sum + i), load(first + i), load(second + i))
+            total += s
+            store(x, out + i)
+            store(m1, outFirst + i)
+            store(m2, outSecond + i)
+        }
+        checksum += total
     }
 }
