@@ -58,12 +58,13 @@ extension UpdateRule {
     @inline(__always)
     func run(count: Int) -> UInt32 {
         var marks = SIMD8<UInt32>.zero
+        let vectors = count - count % UpdateVector.scalarCount
         var i = 0
-        while i + UpdateVector.scalarCount <= count {
+        while i < vectors {
             marks |= update(WholeVector(), at: i)
-            i += UpdateVector.scalarCount
+            i &+= UpdateVector.scalarCount
         }
-        if i < count { marks |= update(FirstLanes(count: count - i), at: i) }
+        if vectors < count { marks |= update(FirstLanes(count: count - vectors), at: vectors) }
         var all: UInt32 = 0
         for lane in marks.indices { all |= marks[lane] }
         return all
