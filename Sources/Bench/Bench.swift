@@ -7,8 +7,9 @@ import Foundation
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "descent-bench",
-        abstract: "Descent's benchmarks: a training step against plain cblas_sgemm, and distributed training.",
-        subcommands: [StepCommand.self, DistributedCommand.self, ElementaryCommand.self],
+        abstract:
+            "Descent's benchmarks: a training step against plain cblas_sgemm, distributed training, elementary functions, optimizer updates.",
+        subcommands: [StepCommand.self, DistributedCommand.self, ElementaryCommand.self, OptimizerCommand.self],
         defaultSubcommand: StepCommand.self
     )
 }

@@ -29,6 +29,12 @@ public enum Finiteness {
     @inline(__always)
     private static func mark(bits: UInt32) -> UInt32 { (bits & exponentMask) &+ exponentUnit }
 
+    /// Each lane's mark, as `mark(_:)` gives it.
+    @inline(__always)
+    static func marks(_ x: SIMD8<Float>) -> SIMD8<UInt32> {
+        (unsafeBitCast(x, to: SIMD8<UInt32>.self) & exponentMask) &+ exponentUnit
+    }
+
     /// Whether every value whose mark went into `marks` (or-ed) is finite.
     @inline(__always)
     static func allFinite(marks: UInt32) -> Bool { marks & 0x8000_0000 == 0 }

@@ -136,65 +136,36 @@ public final class Optimizer: @unchecked Sendable {
     /// before it is written). Returns the new values' finiteness marks, or-ed (`Finiteness`):
     /// W, b and the moments that could overflow.
     ///
-    /// Each rule is written out once, with its marks, so the loops vectorise without a branch.
+    /// Each rule (`UpdateRules.swift`) runs on vectors of Floats, lane by lane the operations of
+    /// the scalar loop, then on the values left over.
     private func update(
         _ p: ParameterBuffer, _ sum: ParameterBuffer, from start: Int, count: Int, m: Int, alpha: Float, decay: Float,
         t updates: Int,
         into out: UnsafeMutablePointer<Float>, _ outFirst: ParameterBuffer?, _ outSecond: ParameterBuffer?
     ) -> UInt32 {
-        let w = p.values + start
-        let s = sum.values + start
+        let w = UnsafePointer(p.values + start)
+        let s = UnsafePointer(sum.values + start)
         let o = out + start
         let mf = Float(m)
-        var marks: UInt32 = 0
         switch settings.kind {
+        case .sgd where decay == 0:
+            return PlainSGD(w: w, sum: s, out: o, m: mf, alpha: alpha).run(count: count)
         case .sgd:
-            if decay == 0 {
-                for i in 0..<count {
-                    let next = w[i] - alpha * (s[i] / mf)
-                    o[i] = next
-                    marks |= Finiteness.mark(next)
-                }
-            } else {
-                for i in 0..<count {
-                    let next = w[i] - alpha * (s[i] / mf + decay * w[i])
-                    o[i] = next
-                    marks |= Finiteness.mark(next)
-                }
-            }
+            return DecayedSGD(w: w, sum: s, out: o, m: mf, alpha: alpha, decay: decay).run(count: count)
         case .momentum:
-            let v = firstMoment!.values + start
-            let ov = outFirst!.values + start
-            let mu = settings.momentum
-            for i in 0..<count {
-                let velocity = mu * v[i] + (s[i] / mf + decay * w[i])
-                let next = w[i] - alpha * velocity
-                ov[i] = velocity
-                o[i] = next
-                marks |= Finiteness.mark(velocity) | Finiteness.mark(next)
-            }
+            return Momentum(
+                w: w, sum: s, velocity: firstMoment!.values + start, out: o, outVelocity: outFirst!.values + start,
+                m: mf, alpha: alpha, decay: decay, mu: settings.momentum
+            ).run(count: count)
         case .adam:
-            let m1 = firstMoment!.values + start
-            let m2 = secondMoment!.values + start
-            let o1 = outFirst!.values + start
-            let o2 = outSecond!.values + start
-            let b1 = settings.beta1
-            let b2 = settings.beta2
-            let eps = settings.epsilon
             let t = Float(updates)
-            let correction1 = 1 - Elementary.pow(b1, t)
-            let correction2 = 1 - Elementary.pow(b2, t)
-            for i in 0..<count {
-                let g = s[i] / mf + decay * w[i]
-                let first = b1 * m1[i] + (1 - b1) * g
-                let second = b2 * m2[i] + (1 - b2) * g * g
-                let next = w[i] - alpha * (first / correction1) / ((second / correction2).squareRoot() + eps)
-                o1[i] = first
-                o2[i] = second
-                o[i] = next
-                marks |= Finiteness.mark(next) | Finiteness.mark(second)
-            }
+            return AdamSegment(
+                w: w, sum: s, first: firstMoment!.values + start, second: secondMoment!.values + start, out: o,
+                outFirst: outFirst!.values + start, outSecond: outSecond!.values + start,
+                m: mf, alpha: alpha, decay: decay, beta1: settings.beta1, beta2: settings.beta2,
+                epsilon: settings.epsilon, correction1: 1 - Elementary.pow(settings.beta1, t),
+                correction2: 1 - Elementary.pow(settings.beta2, t)
+            ).run(count: count)
         }
-        return marks
     }
 }
