@@ -7,6 +7,8 @@ Scenarios (each prints Descent's figure, PyTorch's and their ratio):
   single  one process, 784-256-128-10, batch 512, for each of --threads T (T > 1: --shards T): examples/s
   ddp     2 local workers (1 thread each) vs DDP with gloo, 2 ranks, global batch 1024: examples/s
   full    full batch (all 60,000 examples every step), 1 thread: steps/s and peak RSS
+  small   batch 128 with sgd and with adam: Descent in-process 1 thread vs PyTorch 1 thread, and
+          Descent 2 local workers vs PyTorch 2 threads (issue 24; not in the default --only)
   straggler  the ddp row with worker/rank 1 at half speed (stopped and continued in turns of 3 ms,
           by this script): each side's throughput as a fraction of its own undisturbed run.
           Descent runs --shards 8, so that shards can follow the compute (issue 20)
@@ -98,7 +100,7 @@ def child_with_argument(parent, argument, timeout=60):
     raise RuntimeError(f"no child of {parent} with argument {argument}")
 
 
-def descent(mode, batch, steps, threads, slow_worker=None, layers=LAYERS):
+def descent(mode, batch, steps, threads, slow_worker=None, layers=LAYERS, extra=()):
     """`slow_worker`: the name of a local worker to run at half speed (throughput then counts
     every step after the first tenth, not the median: the run's pace changes as shards move)."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -106,7 +108,7 @@ def descent(mode, batch, steps, threads, slow_worker=None, layers=LAYERS):
         cmd = [os.path.join(BIN, "coordinator"), "train", *mode, "--dataset", "fashion-mnist",
                "--test-dataset", "fashion-mnist", "--layers", ",".join(map(str, layers)),
                "--batch", str(batch), "--steps", str(steps), "--threads", str(threads),
-               "--metrics", metrics, "--out", os.path.join(tmp, "m.safetensors"), "--quiet"]
+               "--metrics", metrics, "--out", os.path.join(tmp, "m.safetensors"), "--quiet", *extra]
         run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         throttle = Throttle(child_with_argument(run.pid, slow_worker)) if slow_worker else None
         out, err = run.communicate()
@@ -135,9 +137,10 @@ def torch_model(sizes=LAYERS):
     return torch.nn.Sequential(*layers)
 
 
-def torch_loop(model, x, y, batch, steps, rank=0, world=1):
+def torch_loop(model, x, y, batch, steps, rank=0, world=1, optimizer="sgd"):
     import torch
-    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    opt = (torch.optim.Adam(model.parameters(), lr=0.001) if optimizer == "adam"
+           else torch.optim.SGD(model.parameters(), lr=0.1))
     loss_fn = torch.nn.CrossEntropyLoss()
     m = x.shape[0]
     g = torch.Generator().manual_seed(1)
@@ -157,11 +160,11 @@ def torch_loop(model, x, y, batch, steps, rank=0, world=1):
     return times
 
 
-def torch_single(batch, steps, threads):
+def torch_single(batch, steps, threads, optimizer="sgd"):
     import torch
     torch.set_num_threads(threads)
     x, y = (torch.from_numpy(a) for a in load_fashion_mnist())
-    times = torch_loop(torch_model(), x, y, batch, steps)
+    times = torch_loop(torch_model(), x, y, batch, steps, optimizer=optimizer)
     step = median_after_warmup(times)
     return {"examples_per_s": batch / step, "steps_per_s": 1 / step,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
@@ -245,6 +248,17 @@ def main():
             paired(label,
                    lambda: descent(["--in-process", *shards], 512, args.steps, threads),
                    lambda: torch_single(512, args.steps, threads), [("examples/s", "examples_per_s")])
+    if "small" in only:
+        # The recipe users start with (issue 24): batch 128, sgd and adam; Descent with 1 thread
+        # in-process and with 2 local workers, PyTorch with 1 and 2 threads.
+        for optimizer in ("sgd", "adam"):
+            extra = ["--optimizer", "adam", "--lr", "0.001"] if optimizer == "adam" else []
+            paired("batch 128, %s, 1 thread" % optimizer,
+                   lambda: descent(["--in-process"], 128, args.steps, 1, extra=extra),
+                   lambda: torch_single(128, args.steps, 1, optimizer), [("examples/s", "examples_per_s")])
+            paired("batch 128, %s, 2 local workers vs 2 threads" % optimizer,
+                   lambda: descent(["--local-workers", "2"], 128, args.steps, 1, extra=extra),
+                   lambda: torch_single(128, args.steps, 2, optimizer), [("examples/s", "examples_per_s")])
     if "ddp" in only:
         paired("2 workers vs DDP gloo 2 ranks, global batch 1024",
                lambda: descent(["--local-workers", "2"], 1024, args.steps, 1),
