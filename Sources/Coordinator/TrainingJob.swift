@@ -42,6 +42,8 @@ struct TrainingJob {
         let (shape, train) = try shapeAndTrainingData(
             command, spec: trainSpec, initial: initial, activation: activation, notices: &notices)
         let test = try testData(command, trainSpec: trainSpec, shape: shape, notices: &notices)
+        // Of the data as read, before standardization changes it in place.
+        let fingerprint = train.fingerprint
         let standardization = try standardize(
             command, initial: initial, train: train, test: test, notices: &notices)
         var options = try trainingOptions(command, shape: shape)
@@ -68,17 +70,17 @@ struct TrainingJob {
             expectedWorkers: command.workerCount,
             checkpointDirectory: checkpointDirectory,
             checkpointEvery: command.checkpointEvery, resume: command.resume, run: run)
-        job.origin = origin(command, options: options, train: train, test: test)
+        job.origin = origin(command, options: options, train: train, fingerprint: fingerprint, test: test)
         job.settings = ResumeSettings.record(command)
         return job
     }
 
     /// Where a model comes from, beyond the run's keys: the data, its fingerprint, the version.
     private static func origin(
-        _ command: TrainCommand, options: TrainingOptions, train: Dataset, test: Dataset?
+        _ command: TrainCommand, options: TrainingOptions, train: Dataset, fingerprint: String, test: Dataset?
     ) -> [String: String] {
         var origin = [
-            "descent_version": DescentVersion.text, "data": train.source, "data_fingerprint": train.fingerprint,
+            "descent_version": DescentVersion.text, "data": train.source, "data_fingerprint": fingerprint,
             "lr_schedule": command.lrSchedule, "seed": "\(options.seed)",
         ]
         if let steps = command.steps { origin["steps"] = "\(steps)" } else { origin["epochs"] = "\(command.epochs)" }

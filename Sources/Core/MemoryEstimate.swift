@@ -4,9 +4,9 @@
     import Foundation
 #endif
 
-/// The least memory a training process needs for a network, checked before anything is
-/// allocated: a layer size typed with one zero too many is refused in a moment, naming the bytes,
-/// instead of allocating for a minute and aborting.
+/// The least memory a training process needs for a network, checked before the network's
+/// buffers are allocated: a layer size typed with one zero too many is refused in a moment, naming
+/// the bytes, instead of allocating for a minute and aborting.
 ///
 /// Counted: W and b, the gradient sum and one partial (4 bytes a parameter each), the optimizer's
 /// state (momentum 1, adam 2 vectors), and a batch's activations (Z, A and dZ of every layer).

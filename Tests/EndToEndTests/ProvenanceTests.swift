@@ -41,6 +41,16 @@ extension EndToEnd {
             let accuracy = try #require(metadata["test_accuracy"])
             #expect(outcome.stdoutLines.last?.contains("\"test_accuracy\":\(accuracy),") == true, "\(outcome.stdout)")
 
+            // The data as read: standardizing it changes nothing of its fingerprint.
+            let standardizedOut = scratch.file("standardized.safetensors")
+            let standardized = try await Descent.coordinator(
+                [
+                    "train", "--in-process", "--dataset", "csv:\(csv)", "--layers", "8,16,3", "--steps", "1",
+                    "--standardize", "--out", standardizedOut,
+                ], in: scratch)
+            #expect(standardized.succeeded, "\(standardized.transcript)")
+            #expect(try SafetensorsFile.read(from: standardizedOut).metadata["data_fingerprint"] == fingerprint)
+
             // The same examples give the same fingerprint; one changed value another.
             var changed = LabelledData.synthetic()
             changed.rows[0][0] += 0.5

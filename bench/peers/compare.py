@@ -31,12 +31,13 @@ LAYERS = [784, 256, 128, 10]
 WIDE_LAYERS = [784, 2048, 2048, 10]
 
 
-def load_fashion_mnist():
+def load_fashion_mnist(split="train"):
+    """`split`: "train" (60,000 examples) or "t10k" (the 10,000 test examples)."""
     import numpy as np
-    with gzip.open(f"{DATA}/train-images-idx3-ubyte.gz") as f:
+    with gzip.open(f"{DATA}/{split}-images-idx3-ubyte.gz") as f:
         _, n, rows, cols = struct.unpack(">IIII", f.read(16))
         x = np.frombuffer(f.read(), dtype=np.uint8).reshape(n, rows * cols).astype(np.float32) / 255
-    with gzip.open(f"{DATA}/train-labels-idx1-ubyte.gz") as f:
+    with gzip.open(f"{DATA}/{split}-labels-idx1-ubyte.gz") as f:
         f.read(8)
         y = np.frombuffer(f.read(), dtype=np.uint8).astype(np.int64)
     return x, y

@@ -19,7 +19,7 @@ printed. Needs torch (pip) and the release binaries.
 import argparse, json, math, os, socket, statistics, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import BIN, LAYERS, load_fashion_mnist, DATA  # noqa: E402
+from compare import BIN, load_fashion_mnist, torch_model  # noqa: E402
 
 
 def descent(epochs, workers):
@@ -36,31 +36,13 @@ def descent(epochs, workers):
         return summary["wall_s"], [e["test_accuracy"] for e in evals]
 
 
-def load_test():
-    import gzip, struct
-    import numpy as np
-    with gzip.open(f"{DATA}/t10k-images-idx3-ubyte.gz") as f:
-        _, n, rows, cols = struct.unpack(">IIII", f.read(16))
-        x = np.frombuffer(f.read(), dtype=np.uint8).reshape(n, rows * cols).astype(np.float32) / 255
-    with gzip.open(f"{DATA}/t10k-labels-idx1-ubyte.gz") as f:
-        f.read(8)
-        y = np.frombuffer(f.read(), dtype=np.uint8).astype(np.int64)
-    return x, y
-
-
 def pytorch(epochs, threads):
     import torch
     torch.set_num_threads(threads)
     torch.manual_seed(1)
     x, y = (torch.from_numpy(a) for a in load_fashion_mnist())
-    tx, ty = (torch.from_numpy(a) for a in load_test())
-    layers = []
-    for i in range(1, len(LAYERS)):
-        layers.append(torch.nn.Linear(LAYERS[i - 1], LAYERS[i]))
-        if i < len(LAYERS) - 1:
-            layers.append(torch.nn.ReLU())
-    model = torch.nn.Sequential(*layers)
-    return recipe_loop(model, x, y, tx, ty, epochs, 128)
+    tx, ty = (torch.from_numpy(a) for a in load_fashion_mnist("t10k"))
+    return recipe_loop(torch_model(), x, y, tx, ty, epochs, 128)
 
 
 def recipe_loop(model, x, y, tx, ty, epochs, share, rank=0, world=1, evaluate=True):
@@ -96,14 +78,9 @@ def ddp_rank(rank, world, port, epochs, results):
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
     x, y = (torch.from_numpy(a) for a in load_fashion_mnist())
-    tx, ty = (torch.from_numpy(a) for a in load_test())
+    tx, ty = (torch.from_numpy(a) for a in load_fashion_mnist("t10k"))
     torch.manual_seed(1)
-    layers = []
-    for i in range(1, len(LAYERS)):
-        layers.append(torch.nn.Linear(LAYERS[i - 1], LAYERS[i]))
-        if i < len(LAYERS) - 1:
-            layers.append(torch.nn.ReLU())
-    model = torch.nn.parallel.DistributedDataParallel(torch.nn.Sequential(*layers))
+    model = torch.nn.parallel.DistributedDataParallel(torch_model())
     outcome = recipe_loop(model, x, y, tx, ty, epochs, 128 // world, rank, world, evaluate=rank == 0)
     if rank == 0:
         results.put(outcome)
