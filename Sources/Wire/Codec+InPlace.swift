@@ -2,6 +2,9 @@
 /// the coordinator shares with its local workers (`ParameterBoard`), written there once per step
 /// and read there by every worker. PARTIAL: one frame a worker writes straight into its ring
 /// toward the coordinator (`SharedMemoryDealer`), or into a frame of its own.
+///
+/// A frame written into shared memory carries the header flag `inSharedMemory` and no checksum
+/// (`FrameHeader.inSharedMemory` says why); one written into a frame of its own is checksummed.
 extension MessageCodec {
     /// Bytes of a PARAMS payload before its values: the step (u64) and the values' count (u32).
     private static let paramsPreamble = 12
@@ -13,21 +16,22 @@ extension MessageCodec {
 
     /// Writes PARAMS for `step` as one frame at `destination`, which has room for
     /// `paramsFrameBytes(count:)`: the bytes `encode` makes for it, except that the frame is never
-    /// cut at `WireProtocol.maxFramePayload` (memory shared on one machine has no frame limit).
+    /// cut at `WireProtocol.maxFramePayload` (memory shared on one machine has no frame limit), and
+    /// that it is written in shared memory, unchecksummed.
     static func encodeParams(
         step: UInt64, values: UnsafeBufferPointer<Float>, into destination: UnsafeMutableRawPointer
     ) {
         var writer = PayloadWriter(reserved: 0, capacity: paramsPreamble)
         writer.write(step)
         writer.writeCount(values.count)
-        writeFrame(.params, step: step, fields: writer.finish(), values: values, at: destination)
+        writeFrame(.params, step: step, fields: writer.finish(), values: values, at: destination, to: .sharedMemory)
     }
 
     /// Writes a one-frame message at `destination`: the header, then the payload — `fields`,
-    /// then `values` — and its checksum.
+    /// then `values` — and its checksum, or the flag `inSharedMemory` in its place.
     private static func writeFrame(
         _ kind: MessageKind, step: UInt64, fields: [UInt8], values: UnsafeBufferPointer<Float>,
-        at destination: UnsafeMutableRawPointer
+        at destination: UnsafeMutableRawPointer, to place: FramePlace
     ) {
         let payload = destination + WireProtocol.headerSize
         fields.withUnsafeBytes { payload.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
@@ -40,9 +44,12 @@ extension MessageCodec {
             }
         #endif
         let length = fields.count + 4 * values.count
-        let checksum = CRC32C.checksum(UnsafeRawBufferPointer(start: payload, count: length))
-        FrameHeader(kind: kind, step: step, part: 0, parts: 1, payloadLength: UInt32(length), checksum: checksum)
-            .write(to: destination)
+        let shared = place == .sharedMemory
+        let checksum = shared ? 0 : CRC32C.checksum(UnsafeRawBufferPointer(start: payload, count: length))
+        FrameHeader(
+            kind: kind, step: step, part: 0, parts: 1, payloadLength: UInt32(length), checksum: checksum,
+            flags: shared ? FrameHeader.inSharedMemory : 0
+        ).write(to: destination)
     }
 
     /// Bytes of the one frame `encodePartial(_:gradients:into:)` writes for `count` float32
@@ -56,9 +63,11 @@ extension MessageCodec {
     private static let partialPreamble = 52
 
     /// Writes `partial` with the float32 `gradients` as one frame at `destination`, which has room
-    /// for `partialFrameBytes(count:)`: the bytes `encodePartial(_:gradients:)` makes.
+    /// for `partialFrameBytes(count:)`: the bytes `encodePartial(_:gradients:)` makes, unless
+    /// `place` is shared memory (then flagged so, without a checksum).
     public static func encodePartial(
-        _ partial: Partial, gradients: UnsafeBufferPointer<Float>, into destination: UnsafeMutableRawPointer
+        _ partial: Partial, gradients: UnsafeBufferPointer<Float>, into destination: UnsafeMutableRawPointer,
+        for place: FramePlace = .socket
     ) {
         precondition(
             partialFrameBytes(count: gradients.count) != nil, "\(gradients.count) values need more than one frame")
@@ -67,15 +76,16 @@ extension MessageCodec {
         writer.writeCount(gradients.count)
         let fields = writer.finish()
         precondition(fields.count == partialPreamble, "a PARTIAL's fields are \(partialPreamble) bytes")
-        writeFrame(.partial, step: partial.step, fields: fields, values: gradients, at: destination)
+        writeFrame(.partial, step: partial.step, fields: fields, values: gradients, at: destination, to: place)
     }
 
     /// The PARAMS message in the one frame `frame`, checked as `decode` checks one (header,
-    /// checksum, fields; a payload of any length that fits), its values viewed where they lie and
+    /// checksum or the shared-memory flag, fields; a payload of any length that fits), its values viewed where they lie and
     /// kept mapped by `owner`. Each field is read once, so what was checked is what is used —
     /// except the values themselves, which only the coordinator that wrote them could change.
     static func decodeParams(inPlace frame: UnsafeRawBufferPointer, owner: AnyObject) throws(WireError) -> Params {
-        let header = try FrameHeader(validating: frame, maxPayload: frame.count - WireProtocol.headerSize)
+        let header = try FrameHeader(
+            validating: frame, maxPayload: frame.count - WireProtocol.headerSize, inSharedMemory: true)
         guard header.kind == MessageKind.params.rawValue else {
             let kind = MessageKind(rawValue: header.kind).map { "\($0)" } ?? "?"
             throw .malformedPayload("a frame in shared parameters holds a \(kind) message, not PARAMS")
@@ -96,4 +106,11 @@ extension MessageCodec {
         let values = UnsafeRawBufferPointer(rebasing: payload[paramsPreamble...])
         return Params(step: step, values: FloatArray(sharing: values, count: count, owner: owner))
     }
+}
+
+/// Where a frame encoded in place is written: a frame of its own that goes through a socket, or
+/// memory shared with the process that reads it.
+public enum FramePlace: Sendable {
+    case socket
+    case sharedMemory
 }

@@ -76,10 +76,12 @@ public enum MessageCodec {
     }
 
     /// The message carried by `frames`, after checking every frame's header and checksum,
-    /// the parts against each other, and the payload's fields.
-    public static func decode(_ frames: [[UInt8]]) throws(WireError) -> Message {
+    /// the parts against each other, and the payload's fields. The frames `fromSharedMemory`
+    /// names were taken from memory shared on this machine, and may carry the flag
+    /// `inSharedMemory` in place of a checksum.
+    public static func decode(_ frames: [[UInt8]], fromSharedMemory: Set<Int> = []) throws(WireError) -> Message {
         guard let first = frames.first else { throw .emptyMessage }
-        let header = try FrameHeader(validating: first)
+        let header = try FrameHeader(validating: first, inSharedMemory: fromSharedMemory.contains(0))
         guard header.part == 0, Int(header.parts) == frames.count else { throw .badPartNumbering }
         guard let kind = MessageKind(rawValue: header.kind) else { throw .unknownKind(header.kind) }
 
@@ -87,7 +89,7 @@ public enum MessageCodec {
         if frames.count == 1 {
             reader = PayloadReader(first, from: WireProtocol.headerSize)
         } else {
-            reader = PayloadReader(try joinedPayload(frames, first: header), from: 0)
+            reader = PayloadReader(try joinedPayload(frames, first: header, fromSharedMemory), from: 0)
         }
         let message = try readPayload(kind, from: &reader)
         try reader.finish()
@@ -101,10 +103,13 @@ public enum MessageCodec {
     }
 
     /// The payloads of a multi-frame message, in part order, once every part has been checked.
-    private static func joinedPayload(_ frames: [[UInt8]], first: FrameHeader) throws(WireError) -> [UInt8] {
+    private static func joinedPayload(
+        _ frames: [[UInt8]], first: FrameHeader, _ fromSharedMemory: Set<Int>
+    ) throws(WireError) -> [UInt8] {
         var total = 0
         for (index, frame) in frames.enumerated() {
-            let header = index == 0 ? first : try FrameHeader(validating: frame)
+            let shared = fromSharedMemory.contains(index)
+            let header = index == 0 ? first : try FrameHeader(validating: frame, inSharedMemory: shared)
             guard Int(header.part) == index, header.parts == first.parts else { throw .badPartNumbering }
             guard header.kind == first.kind, header.step == first.step else { throw .inconsistentParts }
             // Only the encoder's cut is accepted: every part but the last is full.

@@ -9,11 +9,18 @@ public struct Envelope: Sendable, Equatable {
     /// The sending process, when it runs on this machine and the transport can tell (the peer
     /// credentials of an ipc:// connection; this process, in memory).
     public let senderProcessID: Int32?
+    /// The frames (by index) this process took out of memory it shares with the sender, where
+    /// they may carry the flag `inSharedMemory` instead of a checksum; empty for a socket's.
+    public let framesFromSharedMemory: Set<Int>
 
-    public init(peer: PeerID?, frames: [[UInt8]], address: String? = nil, senderProcessID: Int32? = nil) {
+    public init(
+        peer: PeerID?, frames: [[UInt8]], address: String? = nil, senderProcessID: Int32? = nil,
+        framesFromSharedMemory: Set<Int> = []
+    ) {
         self.peer = peer
         self.frames = frames
         self.address = address
         self.senderProcessID = senderProcessID
+        self.framesFromSharedMemory = framesFromSharedMemory
     }
 }

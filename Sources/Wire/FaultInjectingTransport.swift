@@ -61,7 +61,8 @@ public final class FaultInjectingTransport: WorkerTransport, @unchecked Sendable
                     delivery.altered
                     ? Envelope(
                         peer: envelope.peer, frames: delivery.frames, address: envelope.address,
-                        senderProcessID: envelope.senderProcessID)
+                        senderProcessID: envelope.senderProcessID,
+                        framesFromSharedMemory: envelope.framesFromSharedMemory)
                     : envelope
                 lock.withLock { duplicatesUnlocked += repeatElement(delivered, count: delivery.copies - 1) }
                 return delivered
@@ -87,6 +88,8 @@ public final class FaultInjectingTransport: WorkerTransport, @unchecked Sendable
     }
 
     public var sharedMemoryCounters: SharedMemoryCounters { inner.sharedMemoryCounters }
+
+    public func sharedParameters(step: UInt64) -> Result<Params, WireError>? { inner.sharedParameters(step: step) }
 
     public func close() {
         inner.close()
@@ -138,11 +141,10 @@ public final class FaultInjectingTransport: WorkerTransport, @unchecked Sendable
         lock.withLock { rankUnlocked = welcome.rank }
     }
 
-    /// The kind and header step of the message in `frames`, read without checking the frame; a
-    /// reference to shared parameters is a PARAMS. Nil for anything else.
+    /// The kind and header step of the message in `frames`, read without checking the frame; nil
+    /// for anything else.
     static func label(_ frames: [[UInt8]]) -> (kind: MessageKind, step: UInt64)? {
         guard let first = frames.first else { return nil }
-        if let reference = BoardReference(first) { return (.params, reference.step) }
         guard first.count >= WireProtocol.headerSize else { return nil }
         return first.withUnsafeBytes { raw in
             guard UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt32.self)) == WireProtocol.magic,

@@ -5,14 +5,22 @@
 ///      0     4  magic          WireProtocol.magic
 ///      4     2  version        WireProtocol.protocolVersion
 ///      6     1  kind           MessageKind
-///      7     1  flags          0
+///      7     1  flags          0, or `inSharedMemory` (1) for a frame that never left this machine
 ///      8     8  step           the message's step, 0 when it has none
 ///     16     2  part           0..<parts
 ///     18     2  parts          frames in the message, ≥ 1
 ///     20     4  payloadLength  bytes after the header, ≤ WireProtocol.maxFramePayload
-///     24     4  checksum       CRC-32C of this frame's payload
+///     24     4  checksum       CRC-32C of this frame's payload; 0 with `inSharedMemory`
 /// ```
 struct FrameHeader: Equatable {
+    /// The one flag: the frame was written where its reader reads it, in memory shared on one
+    /// machine (a worker's ring, the coordinator's parameter board), and carries no checksum.
+    /// Nothing corrupts bytes between two processes' mappings of one page, and a checksum is no
+    /// defence against the peer that wrote them (it could compute one), so two of the three
+    /// passes over a gradient a step would buy nothing. A reader accepts the flag only on a frame
+    /// it took from shared memory itself; through a socket it is `unsupportedFlags`.
+    static let inSharedMemory: UInt8 = 1
+
     var magic: UInt32 = WireProtocol.magic
     var version: UInt16 = WireProtocol.protocolVersion
     var kind: UInt8
@@ -42,10 +50,12 @@ struct FrameHeader: Equatable {
     }
 
     /// Reads and checks the header of `frame`, and checks the payload it describes: the
-    /// length, the limit and the checksum. It does not look inside the payload.
-    init(validating frame: [UInt8]) throws(WireError) {
+    /// length, the limit and the checksum. It does not look inside the payload. `inSharedMemory`:
+    /// the reader took the frame from memory shared on this machine, where the flag of that name
+    /// is allowed (and replaces the checksum).
+    init(validating frame: [UInt8], inSharedMemory: Bool = false) throws(WireError) {
         let header = frame.withUnsafeBytes { raw in
-            Result { () throws(WireError) in try FrameHeader(validating: raw) }
+            Result { () throws(WireError) in try FrameHeader(validating: raw, inSharedMemory: inSharedMemory) }
         }
         self = try header.get()
     }
@@ -53,7 +63,10 @@ struct FrameHeader: Equatable {
     /// `init(validating:)` for a frame at `frame`, whose payload may be up to `maxPayload` bytes
     /// (a frame in memory shared on one machine is not cut to `WireProtocol.maxFramePayload`).
     /// Each field is read once.
-    init(validating frame: UnsafeRawBufferPointer, maxPayload: Int = WireProtocol.maxFramePayload) throws(WireError) {
+    init(
+        validating frame: UnsafeRawBufferPointer, maxPayload: Int = WireProtocol.maxFramePayload,
+        inSharedMemory: Bool = false
+    ) throws(WireError) {
         guard frame.count >= WireProtocol.headerSize else {
             throw .truncated(expected: WireProtocol.headerSize, got: frame.count)
         }
@@ -75,7 +88,8 @@ struct FrameHeader: Equatable {
             throw .versionMismatch(expected: WireProtocol.protocolVersion, got: fields.version)
         }
         guard MessageKind(rawValue: fields.kind) != nil else { throw .unknownKind(fields.kind) }
-        guard fields.flags == 0 else { throw .unsupportedFlags(fields.flags) }
+        let unchecked = fields.flags == Self.inSharedMemory
+        guard fields.flags == 0 || (unchecked && inSharedMemory) else { throw .unsupportedFlags(fields.flags) }
         guard fields.parts >= 1, fields.part < fields.parts else { throw .badPartNumbering }
 
         let length = Int(fields.payloadLength)
@@ -84,9 +98,13 @@ struct FrameHeader: Equatable {
         guard available >= length else { throw .truncated(expected: length, got: available) }
         guard available == length else { throw .trailingBytes(available - length) }
 
-        let actual = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: frame[WireProtocol.headerSize...]))
-        guard actual == fields.checksum else {
-            throw .badChecksum(expected: fields.checksum, got: actual)
+        if unchecked {
+            guard fields.checksum == 0 else { throw .badChecksum(expected: fields.checksum, got: 0) }
+        } else {
+            let actual = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: frame[WireProtocol.headerSize...]))
+            guard actual == fields.checksum else {
+                throw .badChecksum(expected: fields.checksum, got: actual)
+            }
         }
 
         magic = fields.magic
@@ -100,8 +118,12 @@ struct FrameHeader: Equatable {
         checksum = fields.checksum
     }
 
-    init(kind: MessageKind, step: UInt64, part: UInt16, parts: UInt16, payloadLength: UInt32, checksum: UInt32) {
+    init(
+        kind: MessageKind, step: UInt64, part: UInt16, parts: UInt16, payloadLength: UInt32, checksum: UInt32,
+        flags: UInt8 = 0
+    ) {
         self.kind = kind.rawValue
+        self.flags = flags
         self.step = step
         self.part = part
         self.parts = parts

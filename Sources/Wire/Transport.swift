@@ -19,7 +19,9 @@ public protocol Transport: AnyObject {
 
 extension Transport {
     public func decode(_ envelope: Envelope) -> Result<Message, WireError> {
-        Result { () throws(WireError) -> Message in try MessageCodec.decode(envelope.frames) }
+        Result { () throws(WireError) -> Message in
+            try MessageCodec.decode(envelope.frames, fromSharedMemory: envelope.framesFromSharedMemory)
+        }
     }
 
     public var sharedMemoryCounters: SharedMemoryCounters { SharedMemoryCounters() }
@@ -76,20 +78,25 @@ public protocol WorkerTransport: Transport {
     /// Sends one message's frames atomically to the coordinator.
     func send(_ frames: [[UInt8]]) throws(WireError)
     /// Sends a message of one frame of `frameBytes` that `encode` writes at the address it is
-    /// given: where the frame travels from, when the transport has such a place.
-    func send(frameBytes: Int, encodedBy encode: (UnsafeMutableRawPointer) -> Void) throws(WireError)
+    /// given: where the frame travels from, when the transport has such a place, which it names.
+    func send(frameBytes: Int, encodedBy encode: (UnsafeMutableRawPointer, FramePlace) -> Void) throws(WireError)
     /// Starts a session with a coordinator (after each WELCOME), with up to `bytesInFlight` bytes
     /// of frames on their way to it at once; a transport with a faster path to set up does it here.
     func beginSession(bytesInFlight: Int)
     /// Why the connection could not be secured (e.g. the coordinator refused this worker's CURVE
     /// key), as a sentence; nil when nothing failed.
     func handshakeFailure() -> String?
+    /// The parameters of `step` where the coordinator shares them with this worker instead of
+    /// sending PARAMS (`SharedMemoryDealer`); nil for a transport that shares none.
+    func sharedParameters(step: UInt64) -> Result<Params, WireError>?
 }
 
 extension WorkerTransport {
-    public func send(frameBytes: Int, encodedBy encode: (UnsafeMutableRawPointer) -> Void) throws(WireError) {
+    public func send(
+        frameBytes: Int, encodedBy encode: (UnsafeMutableRawPointer, FramePlace) -> Void
+    ) throws(WireError) {
         let frame = [UInt8](unsafeUninitializedCapacity: frameBytes) { buffer, initialized in
-            encode(UnsafeMutableRawPointer(buffer.baseAddress!))
+            encode(UnsafeMutableRawPointer(buffer.baseAddress!), .socket)
             initialized = frameBytes
         }
         try send([frame])
@@ -98,6 +105,8 @@ extension WorkerTransport {
     public func beginSession(bytesInFlight: Int) {}
 
     public func handshakeFailure() -> String? { nil }
+
+    public func sharedParameters(step: UInt64) -> Result<Params, WireError>? { nil }
 
     /// Encodes `message` and sends it to the coordinator.
     public func send(_ message: Message) throws(WireError) {

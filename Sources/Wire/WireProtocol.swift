@@ -9,9 +9,11 @@ public enum WireProtocol {
     /// gradient is cut into PARTIAL segments; 4: the shared parameters hold two slots; 5: HELLO
     /// carries the arithmetic profile, WELCOME and REFUSE the BLAS kernel; 6: partials are added
     /// by a fixed tree, a PARTIAL may carry a node of it and a STEP says when to add them; 7: HELLO
-    /// offers a relay endpoint, RELAY and PARAMS_PART carry the broadcast tree);
+    /// offers a relay endpoint, RELAY and PARAMS_PART carry the broadcast tree; 8: a frame in
+    /// shared memory carries the flag `inSharedMemory` instead of a checksum, and a worker takes
+    /// shared parameters from the board by its STEP, sent no PARAMS);
     /// peers must match exactly.
-    public static let protocolVersion: UInt16 = 7
+    public static let protocolVersion: UInt16 = 8
     /// Bytes; large messages are cut into frames of at most this much payload.
     public static let maxFramePayload = 4 << 20
     /// Bytes: magic 4, version 2, kind 1, flags 1, step 8, part 2, parts 2, length 4, CRC 4.

@@ -36,9 +36,6 @@ final class CoordinatorLink: @unchecked Sendable {
     private var waiting = false
     /// Frames that failed to decode; dropped, never acted on.
     private(set) var rejectedFrames = 0
-    /// Whether the last PARAMS could not be read where the transport delivered it (shared
-    /// parameters that already hold a later step's): the coordinator moved on without this worker.
-    private(set) var missedSharedParameters = false
 
     /// Registers with the coordinator at `endpoint` through `transport`, connected to it (the
     /// socket, or layers over it: shared memory, `FaultInjectingTransport`).
@@ -130,16 +127,20 @@ final class CoordinatorLink: @unchecked Sendable {
             switch transport.decode(envelope) {
             case .success(let message):
                 lastHeard = .now
-                if case .params = message { missedSharedParameters = false }
                 if case .heartbeat = message { continue }
                 if case .welcome(let w) = message { welcome = w }
                 return message
             case .failure(let error):
-                if case .sharedMemory = error { missedSharedParameters = true }
                 rejectedFrames += 1
                 log.warning("dropped a message that failed to decode: \(error)")
             }
         }
+    }
+
+    /// The parameters of `step` where the coordinator shares them instead of sending PARAMS; nil
+    /// when it shares none with this worker.
+    func sharedParameters(step: UInt64) -> Result<Params, WireError>? {
+        transport.sharedParameters(step: step)
     }
 
     /// Starts a session with the coordinator that welcomed this worker: up to a whole gradient
@@ -167,7 +168,7 @@ final class CoordinatorLink: @unchecked Sendable {
             return try send(frames: MessageCodec.encodePartial(partial, gradients: gradients))
         }
         try transport.send(frameBytes: frameBytes) {
-            MessageCodec.encodePartial(partial, gradients: gradients, into: $0)
+            MessageCodec.encodePartial(partial, gradients: gradients, into: $0, for: $1)
         }
         beatLock.withLock { lastSentUnlocked = .now }
     }

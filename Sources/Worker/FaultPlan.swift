@@ -15,12 +15,11 @@ import Wire
 /// - `delay@R=MS` — hold every PARTIAL message back MS milliseconds before sending it;
 /// - `exit@R=STEP` — exit abruptly (status 3, no goodbye) on receiving step STEP;
 /// - `stall@R=STEP` — stop the process (SIGSTOP: alive, silent) on receiving step STEP;
-/// - `pause@R=STEP` — stop the process as step STEP's PARAMS arrives, before it is read;
 /// - `nan@R=STEP` — send NaN gradients for step STEP, in well-formed frames;
 /// - `version@*=V` — claim protocol version V when registering.
 struct FaultPlan {
     enum Action: String {
-        case delay, exit, stall, pause, nan, version
+        case delay, exit, stall, nan, version
     }
 
     struct Fault {
@@ -56,8 +55,6 @@ struct FaultPlan {
             switch halt {
             case .exit:
                 log.warning("fault injection: exiting at step \(step)")
-            case .stop where kind == .params:
-                log.warning("fault injection: stopping this process (SIGSTOP) as step \(step)'s parameters arrive")
             case .stop:
                 log.warning("fault injection: stopping this process (SIGSTOP) at step \(step)")
             }
@@ -74,7 +71,6 @@ extension FaultPlan.Fault {
         case .delay: return FaultRule(.outgoing, .partial, rank: rank, action: .delay(.milliseconds(value)))
         case .exit: return FaultRule(.incoming, .step, step: step, rank: rank, action: .halt(.exit(status: 3)))
         case .stall: return FaultRule(.incoming, .step, step: step, rank: rank, action: .halt(.stop))
-        case .pause: return FaultRule(.incoming, .params, step: step, rank: rank, action: .halt(.stop))
         case .nan: return FaultRule(.outgoing, .partial, step: step, rank: rank, action: .corrupt(.nanGradients))
         case .version:
             return FaultRule(.outgoing, .hello, rank: rank, action: .corrupt(.protocolVersion(UInt16(value))))

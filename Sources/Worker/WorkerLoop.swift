@@ -139,17 +139,14 @@ final class WorkerLoop {
 
     /// STEP: the partial of each shard in the plan, with the parameters of the PARAMS before it.
     private func compute(_ step: Step, in session: inout WorkerSession) throws {
-        guard let parameters = session.takeParameters(for: step.step) else {
-            if link.missedSharedParameters {
-                // Late (stopped, or starved of CPU): the coordinator went on without this worker,
-                // which asks to be welcomed anew.
-                log.warning(
-                    "step \(step.step) skipped: its parameters in shared memory already belong to a later step; registering again"
-                )
-                try link.helloAgain()
-                return
-            }
-            throw WorkerError.protocolViolation("step \(step.step) arrived without its parameters")
+        guard let parameters = try parameters(for: step.step, in: &session) else {
+            // Late (stopped, or starved of CPU): the coordinator went on without this worker,
+            // which asks to be welcomed anew.
+            log.warning(
+                "step \(step.step) skipped: its parameters in shared memory already belong to a later step; registering again"
+            )
+            try link.helloAgain()
+            return
         }
         var plan: [Int: (shard: ShardData, selection: ExampleSelection)] = [:]
         for work in step.plan {
@@ -212,6 +209,21 @@ final class WorkerLoop {
                 correct: evaluation.correct, lossSum: evaluation.lossSum)
         }
         if let sendError { throw sendError }
+    }
+
+    /// The parameters of `step`: those PARAMS brought, else those the coordinator shares with this
+    /// worker; nil when the shared ones have moved on to a later step (this worker is late).
+    private func parameters(for step: UInt64, in session: inout WorkerSession) throws -> ParameterBuffer? {
+        if let held = session.takeParameters(for: step) { return held }
+        switch link.sharedParameters(step: step) {
+        case .none: throw WorkerError.protocolViolation("step \(step) arrived without its parameters")
+        case .failure(let error):
+            log.debug("step \(step)'s shared parameters: \(error)")
+            return nil
+        case .success(let params):
+            try session.hold(params)
+            return session.takeParameters(for: step)
+        }
     }
 
     /// Computes one shard's partial and sends each segment of its gradient as soon as backprop

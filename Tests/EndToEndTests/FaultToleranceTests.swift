@@ -405,7 +405,7 @@ extension EndToEnd {
                         "--out", out, "--metrics", metrics,
                     ],
                     in: scratch))
-            let faults = ["DESCENT_FAULTS": "pause@0=5," + Self.slow]
+            let faults = ["DESCENT_FAULTS": "stall@0=5," + Self.slow]
             let workers = try (0..<2).map { index in
                 reaper.track(
                     try Descent.launchWorker(

@@ -45,6 +45,40 @@ import Testing
         #expect(TestFrames.decodeError([frame]) == .unsupportedFlags(1))
     }
 
+    /// The flag `inSharedMemory` (1) stands in for the checksum only on a frame the receiver took
+    /// out of shared memory itself: through a socket it is refused, whatever the checksum says.
+    @Test func theSharedMemoryFlagHoldsOnlyForFramesTakenFromSharedMemory() {
+        let unchecked = TestFrames.edit(shard) {
+            $0.flags = 1
+            $0.checksum = 0
+        }
+        #expect(TestFrames.decodeError([unchecked]) == .unsupportedFlags(1))
+        #expect(TestFrames.decodeError([unchecked], fromSharedMemory: [0]) == nil)
+        #expect(
+            (try? MessageCodec.decode([unchecked], fromSharedMemory: [0])) == SampleMessages.shard,
+            "the same message as checksummed")
+        // Its payload is not checksummed: a changed value is read as it is (the fields still are checked).
+        var changed = unchecked
+        changed[changed.count - 1] ^= 0x10
+        let read = try? MessageCodec.decode([changed], fromSharedMemory: [0])
+        #expect(read != nil && read != SampleMessages.shard)
+        // A checksum beside the flag, or any other flag, is not a frame of shared memory.
+        let both = TestFrames.edit(shard) { $0.flags = 1 }
+        #expect(TestFrames.decodeError([both], fromSharedMemory: [0]) != nil)
+        for flags: UInt8 in [2, 3, 0x80] {
+            let other = TestFrames.edit(unchecked) { $0.flags = flags }
+            #expect(TestFrames.decodeError([other], fromSharedMemory: [0]) == .unsupportedFlags(flags))
+        }
+        // A frame of shared memory may still carry a checksum, which is then checked.
+        var damaged = shard
+        damaged[damaged.count - 1] ^= 0x10
+        #expect(TestFrames.decodeError([shard], fromSharedMemory: [0]) == nil)
+        guard case .badChecksum = TestFrames.decodeError([damaged], fromSharedMemory: [0]) else {
+            Issue.record("a checksummed frame from shared memory was not checked")
+            return
+        }
+    }
+
     @Test func truncatedHeader() {
         #expect(TestFrames.decodeError([Array(heartbeat[..<10])]) == .truncated(expected: 28, got: 10))
         #expect(TestFrames.decodeError([[]]) == .truncated(expected: 28, got: 0))

@@ -118,8 +118,9 @@ import Testing
             step: 9, shardID: 1, exampleCount: 2, correctCount: 1, lossSum: 0.5, gradients: .float32([4, 5]))
         let frameBytes = try #require(MessageCodec.partialFrameBytes(count: 2))
         try [Float(4), 5].withUnsafeBufferPointer { gradients throws in
-            try worker.send(frameBytes: frameBytes) {
-                MessageCodec.encodePartial(partial, gradients: gradients, into: $0)
+            try worker.send(frameBytes: frameBytes) { frame, place in
+                #expect(place == .socket)
+                MessageCodec.encodePartial(partial, gradients: gradients, into: frame, for: place)
             }
         }
         let received = try #require(try coordinator.receive(timeoutMilliseconds: 1000))

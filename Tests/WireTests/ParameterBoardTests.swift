@@ -23,16 +23,21 @@ import Testing
         return (coordinator, worker)
     }
 
+    /// The frame on the board is the codec's PARAMS, flagged `inSharedMemory` in place of its
+    /// checksum; a worker finds it by its step and reads it where it lies.
     @Test func theFrameWrittenInPlaceIsTheCodecsAndIsReadWhereItLies() throws {
         let (coordinator, worker) = try boardPair(count: 1000)
         for step in UInt64(1)...3 {
             let w = values(1000, seed: step)
             let reference = try #require(w.withUnsafeBufferPointer { coordinator.publish(step: step, values: $0) })
-            // Byte for byte what the codec makes for the socket.
             let offset = ParameterBoard.headerBytes + Int(reference.slot) * coordinator.slotBytes
-            let frame = UnsafeRawBufferPointer(start: coordinator.base + offset, count: Int(reference.length))
-            #expect([UInt8](frame) == MessageCodec.encode(.params(Params(step: step, values: FloatArray(w))))[0])
-            let params = try worker.params(reference)
+            let frame = [UInt8](UnsafeRawBufferPointer(start: coordinator.base + offset, count: Int(reference.length)))
+            let codec = MessageCodec.encode(.params(Params(step: step, values: FloatArray(w))))[0]
+            #expect(frame[7] == FrameHeader.inSharedMemory && frame[24..<28].allSatisfy { $0 == 0 })
+            // Byte for byte what the codec makes for the socket, but for the flag and the checksum.
+            #expect(Array(frame[..<7]) == Array(codec[..<7]) && Array(frame[8..<24]) == Array(codec[8..<24]))
+            #expect(Array(frame[28...]) == Array(codec[28...]))
+            let params = try worker.params(step: step)
             #expect(params.step == step && params.values.array == w)
             // Viewed in the worker's mapping, not copied.
             let floats = try #require(params.values.receivedFloats)
@@ -40,17 +45,19 @@ import Testing
         }
     }
 
-    /// Each step's values are copied into the slot not published last.
+    /// Each step's values are copied into the slot not published last: the last two steps are
+    /// there to be read, an older one no longer.
     @Test func stepsAreCopiedIntoTheSlotsInTurn() throws {
         let (coordinator, worker) = try boardPair(count: 100)
-        var references: [(BoardReference, [Float])] = []
+        var published: [(UInt64, [Float])] = []
         for step in UInt64(1)...3 {
             let w = values(100, seed: 40 + step)
             let reference = try #require(w.withUnsafeBufferPointer { coordinator.publish(step: step, values: $0) })
             #expect(reference.slot == UInt32((step - 1) % 2))
-            references.append((reference, w))
+            published.append((step, w))
         }
-        for (reference, w) in references.suffix(2) { #expect(try worker.params(reference).values.array == w) }
+        for (step, w) in published.suffix(2) { #expect(try worker.params(step: step).values.array == w) }
+        #expect(throws: WireError.self, "step 1, overwritten by step 3") { try worker.params(step: 1) }
     }
 
     @Test func aWorkerCanNeitherWriteNorMapTheBoardWritable() throws {
@@ -68,36 +75,38 @@ import Testing
         if let mapping, mapping != MAP_FAILED { munmap(mapping, coordinator.byteCount) }
     }
 
-    @Test func referencesAndFramesThatAreNotTheStepsAreRefused() throws {
+    /// A step the board does not hold, or a frame there that is not that step's PARAMS, is
+    /// refused as `WireError.sharedMemory`.
+    @Test func framesThatAreNotTheStepsAreRefused() throws {
         let (coordinator, worker) = try boardPair(count: 100)
         let w = values(100, seed: 9)
         let reference = try #require(w.withUnsafeBufferPointer { coordinator.publish(step: 7, values: $0) })
         #expect(reference.slot == 0)
-        #expect(throws: WireError.self, "a slot past the board") {
-            try worker.params(BoardReference(slot: 2, length: reference.length, step: 7))
+        #expect(try worker.params(step: 7).values.array == w)
+        func refused(_ step: UInt64, _ why: Comment) {
+            do {
+                _ = try worker.params(step: step)
+                Issue.record(why)
+            } catch {
+                if case .sharedMemory = error { return }
+                Issue.record("\(why): \(error)")
+            }
         }
-        #expect(throws: WireError.self, "a slot never published") {
-            try worker.params(BoardReference(slot: 1, length: reference.length, step: 7))
-        }
-        #expect(throws: WireError.self) {
-            try worker.params(BoardReference(slot: 0, length: UInt32(coordinator.slotBytes + 1), step: 7))
-        }
-        #expect(throws: WireError.self) {
-            try worker.params(BoardReference(slot: 0, length: reference.length - 4, step: 7))
-        }
-        #expect(throws: WireError.self, "another step than announced") {
-            try worker.params(BoardReference(slot: 0, length: reference.length, step: 8))
-        }
-        // A value changed after the checksum was taken.
+        refused(8, "a step never published")
+        refused(0, "the empty slot's step")
         let slot = coordinator.base + ParameterBoard.headerBytes
-        slot.storeBytes(of: Float(1).bitPattern, toByteOffset: 60, as: UInt32.self)
-        #expect(throws: WireError.self) { try worker.params(reference) }
+        // A payload length past the slot.
+        slot.storeBytes(of: UInt32(coordinator.slotBytes).littleEndian, toByteOffset: 20, as: UInt32.self)
+        refused(7, "a frame longer than its slot")
+        slot.storeBytes(of: UInt32(reference.length - 28).littleEndian, toByteOffset: 20, as: UInt32.self)
+        #expect(try worker.params(step: 7).values.array == w)
+        // The payload's step is not the header's.
+        slot.storeBytes(of: UInt64(6).littleEndian, toByteOffset: 28, as: UInt64.self)
+        refused(7, "a payload of another step")
         // A frame of another kind where PARAMS should be.
-        let step = MessageCodec.encode(.heartbeat(Heartbeat(step: 7)))[0]
-        step.withUnsafeBytes { slot.copyMemory(from: $0.baseAddress!, byteCount: step.count) }
-        #expect(throws: WireError.self) {
-            try worker.params(BoardReference(slot: 0, length: UInt32(step.count), step: 7))
-        }
+        let heartbeat = MessageCodec.encode(.heartbeat(Heartbeat(step: 7)))[0]
+        heartbeat.withUnsafeBytes { slot.copyMemory(from: $0.baseAddress!, byteCount: heartbeat.count) }
+        refused(7, "a HEARTBEAT")
     }
 
     @Test func onlyASealedBoardOfTheOfferedSizeOpens() throws {
@@ -133,6 +142,8 @@ import Testing
 
     // MARK: Through the layer
 
+    /// Through the layer: the router sends a worker that mapped the board no PARAMS at all, and
+    /// the dealer takes each step's parameters from the board where they lie.
     @Test func aLocalDealerComputesFromTheRoutersParametersWhereTheyLie() throws {
         let count = 300_000
         let (router, dealer, peer, directory) = try IPCFixture.pair(
@@ -147,26 +158,20 @@ import Testing
             let w = values(count, seed: step)
             try w.withUnsafeBufferPointer { w throws in
                 let params = OutgoingParams(step: step, values: w)
-                #expect(try router.send(params, to: peer) == BoardReference.byteCount, "a reference, not a megabyte")
-                // Sent again, the step is not written again: the same slot.
-                #expect(try router.send(params, to: peer) == BoardReference.byteCount)
+                #expect(try router.send(params, to: peer) == 0, "nothing sent, not a megabyte")
+                #expect(try router.send(params, to: peer) == 0)
             }
-            for _ in 0..<2 {
-                let envelope = try #require(try dealer.receive(timeoutMilliseconds: patience))
-                #expect(BoardReference(envelope.frames[0])?.slot == UInt32((step - 1) % 2), "the slots in turn")
-                #expect(SharedMemoryTransport.parametersStep(announcedBy: envelope) == step)
-                guard case .params(let params) = try dealer.decode(envelope).get() else {
-                    Issue.record("step \(step): not PARAMS")
-                    return
-                }
-                #expect(params.step == step && params.values.array == w)
-                #expect(params.values.receivedFloats != nil, "viewed where it lies")
-            }
+            let shared = try #require(dealer.sharedParameters(step: step)).get()
+            #expect(shared.step == step && shared.values.array == w)
+            #expect(shared.values.receivedFloats != nil, "viewed where it lies")
         }
-        // Any other message is the codec's.
+        guard case .failure(.sharedMemory) = dealer.sharedParameters(step: 1) else {
+            Issue.record("step 1 was still read after steps 2 and 3 took the slots")
+            return
+        }
+        // No message went through the socket for them: the first to arrive is the next one sent.
         try router.send(SampleMessages.heartbeat, to: peer)
         let heartbeat = try #require(try dealer.receive(timeoutMilliseconds: patience))
-        #expect(SharedMemoryTransport.parametersStep(announcedBy: heartbeat) == nil)
         #expect(try dealer.decode(heartbeat).get() == SampleMessages.heartbeat)
         // Once the router forgets the dealer (lost), it sends PARAMS through the socket again.
         router.forget(peer)
@@ -179,9 +184,9 @@ import Testing
         #expect(try dealer.decode(envelope).get() == .params(Params(step: 4, values: FloatArray(w))))
     }
 
-    @Test func aReferenceWithoutABoardIsRefusedNotFollowed() throws {
-        // No board on the router: the dealer maps none, PARAMS goes through the socket, and a
-        // forged reference fails like any undecodable message.
+    @Test func withoutABoardParametersGoThroughTheSocket() throws {
+        // No board on the router: the dealer maps none, PARAMS goes through the socket, and the
+        // dealer has no shared parameters to offer.
         let (router, dealer, peer, directory) = try IPCFixture.pair(capacity: 1 << 20, receiving: 0)
         defer {
             router.close()
@@ -190,15 +195,10 @@ import Testing
         }
         #expect(router.route(to: peer) == "large frames go through shared memory")
         try [Float(1), 2, 3].withUnsafeBufferPointer { w throws in
-            #expect(try router.send(OutgoingParams(step: 1, values: w), to: peer) > BoardReference.byteCount)
+            #expect(try router.send(OutgoingParams(step: 1, values: w), to: peer) > 28)
         }
         let params = try #require(try dealer.receive(timeoutMilliseconds: patience))
         #expect(try dealer.decode(params).get() == .params(Params(step: 1, values: [1, 2, 3])))
-        try router.send([BoardReference(slot: 0, length: 64, step: 1).bytes], to: peer)
-        let envelope = try #require(try dealer.receive(timeoutMilliseconds: patience))
-        guard case .failure(.sharedMemory) = dealer.decode(envelope) else {
-            Issue.record("a reference without a board was not refused as shared memory")
-            return
-        }
+        #expect(dealer.sharedParameters(step: 1) == nil)
     }
 }

@@ -119,21 +119,9 @@ import Testing
         #expect(
             reference.bytes == [0x44, 0x53, 0x4D, 0x52, 0x40, 0xE2, 0x01, 0, 0, 0, 0, 0, 0x15, 0x03, 0, 0, 0, 0, 0, 0])
         #expect(throws: WireError.self) { try MessageCodec.decode([reference.bytes]) }
-        // The 24-byte PARAMS reference of docs/PROTOCOL.md, byte for byte; its padding must be zero.
-        let board = BoardReference(slot: 0, length: 0x0102_0304, step: 0x0506)
-        #expect(BoardReference(board.bytes) == board)
-        #expect(
-            board.bytes == [
-                0x44, 0x53, 0x4D, 0x50, 0, 0, 0, 0, 0x04, 0x03, 0x02, 0x01, 0, 0, 0, 0, 0x06, 0x05, 0, 0, 0, 0, 0, 0,
-            ])
-        var padded = board.bytes
-        padded[13] = 1
-        #expect(BoardReference(padded) == nil)
-        #expect(throws: WireError.self) { try MessageCodec.decode([board.bytes]) }
         for frame in MessageCodec.encode(SampleMessages.hello) {
             #expect(RegionHandshake(frame) == nil)
             #expect(RingReference(frame) == nil)
-            #expect(BoardReference(frame) == nil)
         }
     }
 
@@ -224,7 +212,9 @@ import Testing
     }
 
     /// A frame a dealer encodes in place goes straight into its ring when it is large and there
-    /// is room, and otherwise into a frame of its own through the socket; each arrives intact.
+    /// is room — flagged `inSharedMemory`, without a checksum — and otherwise into a checksummed
+    /// frame of its own through the socket; each arrives intact. The flag is honoured only on a
+    /// frame the router took out of the ring: sent through the socket, it is refused.
     @Test func aFrameEncodedInPlaceGoesIntoTheRingOrElseTheSocket() throws {
         func send(_ dealer: SharedMemoryDealer, _ values: [Float]) throws -> Message {
             let partial = Partial(
@@ -232,8 +222,8 @@ import Testing
                 gradients: .float32(FloatArray(values)))
             let size = try #require(MessageCodec.partialFrameBytes(count: values.count))
             try values.withUnsafeBufferPointer { gradients in
-                try dealer.send(frameBytes: size) {
-                    MessageCodec.encodePartial(partial, gradients: gradients, into: $0)
+                try dealer.send(frameBytes: size) { frame, place in
+                    MessageCodec.encodePartial(partial, gradients: gradients, into: frame, for: place)
                 }
             }
             return .partial(partial)
@@ -249,9 +239,12 @@ import Testing
         let small = SampleMessages.distinctFloats(100, seed: 1.5)
         for (values, shared) in [(large, 1), (small, 1), (large, 2)] {
             let sent = try send(dealer, values)
-            let received = try #require(try router.receiveMessage(timeoutMilliseconds: patience))
-            let intact = try received.message.get() == sent
-            #expect(received.peer == peer && intact)
+            let envelope = try #require(try router.receive(timeoutMilliseconds: patience))
+            let inRing = values.count == large.count
+            #expect(envelope.framesFromSharedMemory == (inRing ? [0] : []))
+            #expect(envelope.frames[0][7] == (inRing ? FrameHeader.inSharedMemory : 0), "the header's flags")
+            let intact = try router.decode(envelope).get() == sent
+            #expect(envelope.peer == peer && intact)
             #expect(dealer.sharedMemoryCounters.framesSent == shared, "\(values.count) values")
             #expect(router.sharedMemoryCounters.framesReceived == shared, "\(values.count) values")
         }
@@ -262,6 +255,23 @@ import Testing
         let intact = try received.message.get() == sent
         #expect(intact)
         #expect(dealer.sharedMemoryCounters.framesSent == 2 && dealer.sharedMemoryCounters.framesSentWithoutRoom == 1)
+        // A peer that flags a frame it sends through the socket gains nothing: it is refused.
+        let size = try #require(MessageCodec.partialFrameBytes(count: small.count))
+        let forged = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
+            small.withUnsafeBufferPointer { gradients in
+                let partial = Partial(
+                    step: 4, shardID: 0, exampleCount: 8, correctCount: 2, lossSum: 3, gradients: .float32([]))
+                MessageCodec.encodePartial(partial, gradients: gradients, into: buffer.baseAddress!, for: .sharedMemory)
+            }
+            initialized = size
+        }
+        try dealer.send([forged])
+        let refused = try #require(try router.receive(timeoutMilliseconds: patience))
+        #expect(refused.framesFromSharedMemory.isEmpty)
+        guard case .failure(.unsupportedFlags(FrameHeader.inSharedMemory)) = router.decode(refused) else {
+            Issue.record("a frame flagged as shared memory was taken from the socket")
+            return
+        }
     }
 
     @Test func framesTooLargeForTheRingTakeTheSocket() throws {

@@ -69,10 +69,11 @@ enum TestFrames {
         return self.frame(header, payload: payload(of: frame))
     }
 
-    /// The error decoding `frames` throws, or nil if it decodes.
-    static func decodeError(_ frames: [[UInt8]]) -> WireError? {
+    /// The error decoding `frames` throws, or nil if it decodes; those `fromSharedMemory` names
+    /// as if taken out of memory shared with their sender.
+    static func decodeError(_ frames: [[UInt8]], fromSharedMemory: Set<Int> = []) -> WireError? {
         do {
-            _ = try MessageCodec.decode(frames)
+            _ = try MessageCodec.decode(frames, fromSharedMemory: fromSharedMemory)
             return nil
         } catch {
             return error

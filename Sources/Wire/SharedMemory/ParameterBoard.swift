@@ -2,9 +2,10 @@
 /// memory"): one memory file with two slots, each holding one PARAMS frame.
 ///
 /// Publishing a step copies its W, b into the slot not published last, as the PARAMS frame the
-/// codec would make, and each worker gets a 24-byte reference in place of the frame. A worker
-/// checks the frame where it lies (header, checksum, fields) and computes from it: no copy, and
-/// no megabyte through the socket per worker. No worker of the running step reads the slot being
+/// codec would make (flagged `inSharedMemory`, without a checksum), and a worker sent that step's
+/// STEP finds it there by its step: no PARAMS message at all. A worker checks the frame where it
+/// lies (header, fields) and computes from it: no copy, and no megabyte through the socket per
+/// worker. No worker of the running step reads the slot being
 /// written: it reads the step's own slot, and only until it has sent its last partial. (A worker
 /// the coordinator gave up on may still be reading an older frame: what it computes is for a step
 /// that is over, and is ignored.)
@@ -85,8 +86,8 @@ final class ParameterBoard {
     /// Where slot i's PARAMS frame lies.
     private func slot(_ i: Int) -> UnsafeMutableRawPointer { base + Self.headerBytes + i * slotBytes }
 
-    /// The coordinator's side: writes PARAMS for `step` into the slot not published last; the
-    /// reference to send each worker in its place, or nil when the values do not fit a slot.
+    /// The coordinator's side: writes PARAMS for `step` into the slot not published last; where
+    /// it lies, or nil when the values do not fit a slot.
     func publish(step: UInt64, values: UnsafeBufferPointer<Float>) -> BoardReference? {
         let length = MessageCodec.paramsFrameBytes(count: values.count)
         guard length <= slotBytes else { return nil }
@@ -96,24 +97,34 @@ final class ParameterBoard {
         return BoardReference(slot: UInt32(slot), length: UInt32(length), step: step)
     }
 
-    /// A worker's side: the PARAMS that `reference` names, checked where it lies and viewed there.
-    /// Every failure is `WireError.sharedMemory`: the slot may already hold a later step's frame.
-    func params(_ reference: BoardReference) throws(WireError) -> Params {
-        guard reference.slot < Self.slotCount, Int(reference.length) <= slotBytes else {
-            throw .sharedMemory(
-                "a reference to slot \(reference.slot), \(reference.length) bytes, is outside the parameter board")
+    /// A worker's side: the PARAMS of `step`, from the slot whose frame is that step's, checked
+    /// where it lies and viewed there. Every failure is `WireError.sharedMemory`: neither slot may
+    /// hold the step any more (the coordinator went on without this worker), or the frame may
+    /// change under the check (it is being overwritten by a later step's).
+    func params(step: UInt64) throws(WireError) -> Params {
+        for i in 0..<Self.slotCount {
+            let frame = slot(i)
+            // The header's step and payload length, read once: the check below reads them again.
+            guard UInt64(littleEndian: frame.loadUnaligned(fromByteOffset: 8, as: UInt64.self)) == step else {
+                continue
+            }
+            let payload = UInt32(littleEndian: frame.loadUnaligned(fromByteOffset: 20, as: UInt32.self))
+            let length = WireProtocol.headerSize + Int(payload)
+            guard length <= slotBytes else {
+                throw .sharedMemory("step \(step)'s frame on the parameter board is longer than its slot")
+            }
+            let params: Params
+            do {
+                params = try MessageCodec.decodeParams(
+                    inPlace: UnsafeRawBufferPointer(start: frame, count: length), owner: self)
+            } catch {
+                throw .sharedMemory("step \(step)'s frame on the parameter board fails its checks: \(error)")
+            }
+            guard params.step == step else {
+                throw .sharedMemory("the parameter board's slot for step \(step) now holds step \(params.step)")
+            }
+            return params
         }
-        let frame = UnsafeRawBufferPointer(start: slot(Int(reference.slot)), count: Int(reference.length))
-        let params: Params
-        do {
-            params = try MessageCodec.decodeParams(inPlace: frame, owner: self)
-        } catch {
-            throw .sharedMemory("step \(reference.step)'s frame on the parameter board fails its checks: \(error)")
-        }
-        guard params.step == reference.step else {
-            throw .sharedMemory(
-                "the parameter board holds step \(params.step) where step \(reference.step) was announced")
-        }
-        return params
+        throw .sharedMemory("the parameter board no longer holds step \(step)'s parameters")
     }
 }

@@ -69,11 +69,13 @@ public final class SharedMemoryDealer: WorkerTransport, @unchecked Sendable {
     }
 
     /// Writes a large frame straight into the ring when it has room (the frame is then never
-    /// copied), else into a frame of its own.
-    public func send(frameBytes: Int, encodedBy encode: (UnsafeMutableRawPointer) -> Void) throws(WireError) {
+    /// copied, nor checksummed), else into a frame of its own.
+    public func send(
+        frameBytes: Int, encodedBy encode: (UnsafeMutableRawPointer, FramePlace) -> Void
+    ) throws(WireError) {
         let sent = try lock.withLock { () throws(WireError) -> Bool in
             guard regionAccepted, frameBytes >= SharedMemoryTransport.frameBytes, let region else { return false }
-            guard let reference = region.write(count: frameBytes, by: encode) else {
+            guard let reference = region.write(count: frameBytes, by: { encode($0, .sharedMemory) }) else {
                 counters.framesSentWithoutRoom += 1
                 return false
             }
@@ -83,7 +85,7 @@ public final class SharedMemoryDealer: WorkerTransport, @unchecked Sendable {
         }
         guard !sent else { return }
         let frame = [UInt8](unsafeUninitializedCapacity: frameBytes) { buffer, initialized in
-            encode(UnsafeMutableRawPointer(buffer.baseAddress!))
+            encode(UnsafeMutableRawPointer(buffer.baseAddress!), .socket)
             initialized = frameBytes
         }
         try lock.withLock { () throws(WireError) in try inner.send([frame]) }
@@ -100,25 +102,21 @@ public final class SharedMemoryDealer: WorkerTransport, @unchecked Sendable {
                 guard let region else { return envelope }
                 var frames = envelope.frames
                 // The ring toward this worker is its own choice of size, which bounds what it copies.
-                region.follow(&frames, maxFrameBytes: .max, counting: &counters)
+                let followed = region.follow(&frames, maxFrameBytes: .max, counting: &counters)
                 return Envelope(
-                    peer: nil, frames: frames, address: envelope.address, senderProcessID: envelope.senderProcessID)
+                    peer: nil, frames: frames, address: envelope.address, senderProcessID: envelope.senderProcessID,
+                    framesFromSharedMemory: followed)
             }
             if let taken { return taken }
         }
     }
 
-    /// PARAMS announced on the shared parameters is read where it lies; a reference without a
-    /// board, or to a frame that fails its checks, fails as `WireError.sharedMemory`.
-    public func decode(_ envelope: Envelope) -> Result<Message, WireError> {
-        guard envelope.frames.count == 1, let reference = BoardReference(envelope.frames[0]) else {
-            return Result { () throws(WireError) -> Message in try MessageCodec.decode(envelope.frames) }
-        }
-        return lock.withLock {
-            guard let board else {
-                return .failure(.sharedMemory("a reference to shared parameters, which this worker has not mapped"))
-            }
-            return Result { () throws(WireError) -> Message in .params(try board.params(reference)) }
+    /// The parameters of `step` on the coordinator's board, read where they lie; nil when this
+    /// worker has not mapped it. They fail as `WireError.sharedMemory` when the board no longer
+    /// holds the step (the coordinator went on without this worker) or they fail their checks.
+    public func sharedParameters(step: UInt64) -> Result<Params, WireError>? {
+        lock.withLock {
+            board.map { board in Result { () throws(WireError) -> Params in try board.params(step: step) } }
         }
     }
 

@@ -4,8 +4,8 @@
 
 /// The coordinator's side of shared memory, over the transport it binds (see
 /// `SharedMemoryTransport`): it maps the region each local worker offers, offers its
-/// `ParameterBoard` to each, and sends a step's PARAMS as a reference to the board to every
-/// worker that mapped it.
+/// `ParameterBoard` to each, and writes a step's PARAMS onto the board instead of sending it to
+/// every worker that mapped it.
 ///
 /// Used by one thread, the coordinator's, as the transport it wraps is.
 public final class SharedMemoryRouter: CoordinatorTransport {
@@ -18,9 +18,8 @@ public final class SharedMemoryRouter: CoordinatorTransport {
     /// The parameters shared with local workers, and the peers that mapped them.
     private var board: ParameterBoard?
     private var boardPeers: Set<PeerID> = []
-    /// The PARAMS last written to the board (not kept alive), and the reference to it.
+    /// The PARAMS last written to the board (not kept alive).
     private weak var published: OutgoingParams?
-    private var publishedReference: [UInt8] = []
     private var counters = SharedMemoryCounters()
 
     /// Shares memory with the local workers of `inner`, which is bound where
@@ -56,24 +55,23 @@ public final class SharedMemoryRouter: CoordinatorTransport {
         try inner.sendIfRoom(frames, to: peer)
     }
 
-    /// A reference to the board for a peer that mapped it, with the step's values copied onto the
-    /// board the first time; the frames themselves for any other.
+    /// Nothing for a peer that mapped the board — the step's values are copied onto it the first
+    /// time, and the peer takes them from there when the step's STEP comes — the frames
+    /// themselves for any other. Returns the bytes sent.
     public func send(_ params: OutgoingParams, to peer: PeerID) throws(WireError) -> Int {
-        guard boardPeers.contains(peer), let reference = publish(params) else {
+        guard boardPeers.contains(peer), publish(params) else {
             let frames = params.frames
             try send(frames, to: peer)
             return frames.reduce(0) { $0 + $1.count }
         }
-        try send([reference], to: peer)
-        return reference.count
+        return 0
     }
 
-    private func publish(_ params: OutgoingParams) -> [UInt8]? {
-        if published === params { return publishedReference }
-        guard let reference = board?.publish(step: params.step, values: params.values) else { return nil }
+    private func publish(_ params: OutgoingParams) -> Bool {
+        if published === params { return true }
+        guard board?.publish(step: params.step, values: params.values) != nil else { return false }
         published = params
-        publishedReference = reference.bytes
-        return publishedReference
+        return true
     }
 
     public func receive(timeoutMilliseconds: Int) throws(WireError) -> Envelope? {
@@ -86,9 +84,10 @@ public final class SharedMemoryRouter: CoordinatorTransport {
             if take(envelope, from: peer) { continue }
             guard let region = regions[peer] else { return envelope }
             var frames = envelope.frames
-            region.follow(&frames, maxFrameBytes: maxFrameBytes, counting: &counters)
+            let followed = region.follow(&frames, maxFrameBytes: maxFrameBytes, counting: &counters)
             return Envelope(
-                peer: peer, frames: frames, address: envelope.address, senderProcessID: envelope.senderProcessID)
+                peer: peer, frames: frames, address: envelope.address, senderProcessID: envelope.senderProcessID,
+                framesFromSharedMemory: followed)
         }
     }
 

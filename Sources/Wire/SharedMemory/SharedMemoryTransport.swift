@@ -5,8 +5,8 @@
 /// The layer sets itself up with messages of its own that never reach the codec (`RegionHandshake`).
 /// A worker offers a `SharedRegion`, two rings; large frames then travel through a ring, with a
 /// reference in their place in the message, which still goes through the wrapped transport so
-/// messages keep their order. The coordinator offers a `ParameterBoard`, and each step's PARAMS
-/// goes to a worker that mapped it as a reference to the board instead of a megabyte of frames.
+/// messages keep their order. The coordinator offers a `ParameterBoard`, and a worker that mapped it
+/// takes each step's parameters from it when that step's STEP comes: no PARAMS message at all.
 public enum SharedMemoryTransport {
     /// Frames of this many bytes or more go through a ring when it has room; smaller ones cost
     /// less through the socket than a reference does.
@@ -16,11 +16,5 @@ public enum SharedMemoryTransport {
     /// not with CURVE, whose encryption it would bypass.
     public static func applies(to endpoint: String, encrypted: Bool) -> Bool {
         endpoint.hasPrefix("ipc://") && !encrypted
-    }
-
-    /// The step whose PARAMS `envelope` announces on the shared parameters, without reading them;
-    /// nil for any other message.
-    public static func parametersStep(announcedBy envelope: Envelope) -> UInt64? {
-        envelope.frames.count == 1 ? BoardReference(envelope.frames[0])?.step : nil
     }
 }

@@ -172,22 +172,28 @@ final class SharedRegion {
         }
     }
 
-    /// Puts the frames that references name back in their place, copied out of the ring.
+    /// Puts the frames that references name back in their place, copied out of the ring; returns
+    /// their indices.
     ///
     /// A reference that cannot be followed — outside the ring, longer than `maxFrameBytes` — stays
     /// as it is, and the codec refuses it. One message's frames were all in the ring at once, so
     /// together they are at most a ring long: references that add up to more (the same frame
     /// named again and again) are not followed either.
-    func follow(_ frames: inout [[UInt8]], maxFrameBytes: UInt64, counting counters: inout SharedMemoryCounters) {
+    func follow(
+        _ frames: inout [[UInt8]], maxFrameBytes: UInt64, counting counters: inout SharedMemoryCounters
+    ) -> Set<Int> {
         var budget = UInt64(incomingCapacity)
+        var followed: Set<Int> = []
         for index in frames.indices {
             guard let reference = RingReference(frames[index]), reference.length <= min(maxFrameBytes, budget),
                 let frame = read(reference)
             else { continue }
             budget -= reference.length
             frames[index] = frame
+            followed.insert(index)
             counters.framesReceived += 1
             counters.bytesReceived += frame.count
         }
+        return followed
     }
 }
