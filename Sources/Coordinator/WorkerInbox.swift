@@ -27,7 +27,7 @@ final class WorkerInbox {
         return Arrival(
             peer: peer, address: envelope.address,
             message: transport.decode(envelope),
-            bytes: envelope.frames.reduce(0) { $0 + $1.count })
+            bytes: envelope.byteCount)
     }
 
     /// Bytes received through shared memory so far.

@@ -1,3 +1,5 @@
+import Core
+
 /// Frames written where they travel from, and read where they lie. PARAMS: one frame in memory
 /// the coordinator shares with its local workers (`ParameterBoard`), written there once per step
 /// and read there by every worker. PARTIAL: one frame a worker writes straight into its ring
@@ -105,6 +107,48 @@ extension MessageCodec {
         }
         let values = UnsafeRawBufferPointer(rebasing: payload[paramsPreamble...])
         return Params(step: step, values: FloatArray(sharing: values, count: count, owner: owner))
+    }
+}
+
+extension MessageCodec {
+    /// The float32 PARTIAL in the one frame `frame`, which lies in memory shared with its writer:
+    /// checked as `decode` checks it (header, the flag `inSharedMemory` or the checksum, every
+    /// field), its gradients viewed where they lie and kept mapped by `owner`. Each field is read
+    /// once, so what was checked is what is used — except the gradients themselves, which the
+    /// coordinator reads once, as it adds them (docs/PROTOCOL.md, "Shared memory").
+    static func decodePartial(inPlace frame: UnsafeRawBufferPointer, owner: AnyObject) throws(WireError) -> Partial {
+        let header = try FrameHeader(validating: frame, maxPayload: frame.count, inSharedMemory: true)
+        guard header.kind == MessageKind.partial.rawValue, header.parts == 1 else {
+            throw .malformedPayload("a frame read in place is not a one-frame PARTIAL")
+        }
+        let payload = UnsafeRawBufferPointer(rebasing: frame[WireProtocol.headerSize...])
+        guard payload.count >= partialPreamble else { throw .truncated(expected: partialPreamble, got: payload.count) }
+        func field<T: FixedWidthInteger>(_ offset: Int, _: T.Type) -> T {
+            T(littleEndian: payload.loadUnaligned(fromByteOffset: offset, as: T.self))
+        }
+        // The fields (44 bytes), 3 bytes of padding, the encoding, the values' count.
+        guard field(44, UInt8.self) == 0, field(45, UInt16.self) == 0 else {
+            throw .malformedPayload("padding is not zero")
+        }
+        guard field(47, UInt8.self) == GradientEncoding.float32.wireCode else {
+            throw .malformedPayload("a PARTIAL read in place is not float32")
+        }
+        let count = Int(field(48, UInt32.self))
+        guard payload.count - partialPreamble == 4 * count else {
+            throw .malformedPayload("gradients count \(count) does not fill a \(payload.count)-byte payload")
+        }
+        let values = UnsafeRawBufferPointer(rebasing: payload[partialPreamble...])
+        let partial = Partial(
+            step: field(0, UInt64.self), shardID: field(8, UInt32.self), shardSpan: field(12, UInt32.self),
+            segment: field(16, UInt32.self), exampleCount: field(20, UInt32.self),
+            correctCount: field(24, UInt32.self), lossSum: Double(bitPattern: field(28, UInt64.self)),
+            computeSeconds: Double(bitPattern: field(36, UInt64.self)),
+            gradients: .float32(FloatArray(sharing: values, count: count, owner: owner)))
+        try checkPartial(partial)
+        guard partial.step == header.step else {
+            throw .malformedPayload("header step \(header.step) but payload step \(partial.step)")
+        }
+        return partial
     }
 }
 

@@ -160,6 +160,12 @@ extension MessageCodec {
             computeSeconds: try reader.read(Double.self, "computeSeconds"),
             gradients: try readGradients(from: &reader)
         )
+        try checkPartial(partial)
+        return partial
+    }
+
+    /// The checks of a PARTIAL's fields beyond their layout.
+    static func checkPartial(_ partial: Partial) throws(WireError) {
         guard partial.shardSpan >= 1, UInt64(partial.shardID) + UInt64(partial.shardSpan) <= UInt64(UInt32.max) else {
             throw .malformedPayload("shard span \(partial.shardSpan) from shard \(partial.shardID)")
         }
@@ -167,7 +173,6 @@ extension MessageCodec {
             throw .malformedPayload(
                 "correctCount \(partial.correctCount) exceeds exampleCount \(partial.exampleCount)")
         }
-        return partial
     }
 
     /// Padding, the encoding, then the array in that encoding's width.

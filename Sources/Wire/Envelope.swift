@@ -12,15 +12,22 @@ public struct Envelope: Sendable, Equatable {
     /// The frames (by index) this process took out of memory it shares with the sender, where
     /// they may carry the flag `inSharedMemory` instead of a checksum; empty for a socket's.
     public let framesFromSharedMemory: Set<Int>
+    /// Bytes of the one frame left where it lies in shared memory, read in place by the transport's
+    /// `decode` (`frames` then holds the reference to it); nil when every frame is in `frames`.
+    public let inPlaceFrameBytes: Int?
 
     public init(
         peer: PeerID?, frames: [[UInt8]], address: String? = nil, senderProcessID: Int32? = nil,
-        framesFromSharedMemory: Set<Int> = []
+        framesFromSharedMemory: Set<Int> = [], inPlaceFrameBytes: Int? = nil
     ) {
         self.peer = peer
         self.frames = frames
         self.address = address
         self.senderProcessID = senderProcessID
         self.framesFromSharedMemory = framesFromSharedMemory
+        self.inPlaceFrameBytes = inPlaceFrameBytes
     }
+
+    /// Bytes of the message: its frames, or the frame it left in shared memory.
+    public var byteCount: Int { inPlaceFrameBytes ?? frames.reduce(0) { $0 + $1.count } }
 }

@@ -7,6 +7,12 @@
 /// `ParameterBoard` to each, and writes a step's PARAMS onto the board instead of sending it to
 /// every worker that mapped it.
 ///
+/// A gradient segment a worker encoded straight into its ring (a float32 PARTIAL flagged
+/// `inSharedMemory`) is not copied out: `receive` hands out its reference, `decode` reads it where
+/// it lies — its gradients a view of the ring — and the ring takes it back at the next `receive`.
+/// What is decoded from such a frame must be done with by then: the coordinator adds a partial
+/// (or copies it into the accumulator) before it receives the next message.
+///
 /// Used by one thread, the coordinator's, as the transport it wraps is.
 public final class SharedMemoryRouter: CoordinatorTransport {
     private let inner: CoordinatorTransport
@@ -20,6 +26,8 @@ public final class SharedMemoryRouter: CoordinatorTransport {
     private var boardPeers: Set<PeerID> = []
     /// The PARAMS last written to the board (not kept alive).
     private weak var published: OutgoingParams?
+    /// The frame the last `receive` left in its ring for `decode` to read in place.
+    private var handedOut: (peer: PeerID, region: SharedRegion, reference: RingReference)?
     private var counters = SharedMemoryCounters()
 
     /// Shares memory with the local workers of `inner`, which is bound where
@@ -75,6 +83,10 @@ public final class SharedMemoryRouter: CoordinatorTransport {
     }
 
     public func receive(timeoutMilliseconds: Int) throws(WireError) -> Envelope? {
+        if let handed = handedOut {
+            handed.region.release(handed.reference)
+            handedOut = nil
+        }
         let deadline = ReceiveDeadline(timeoutMilliseconds: timeoutMilliseconds)
         while true {
             guard let envelope = try inner.receive(timeoutMilliseconds: deadline.remainingMilliseconds) else {
@@ -83,12 +95,44 @@ public final class SharedMemoryRouter: CoordinatorTransport {
             guard let peer = envelope.peer else { return envelope }
             if take(envelope, from: peer) { continue }
             guard let region = regions[peer] else { return envelope }
+            if let inPlace = leaveInPlace(envelope, from: peer, in: region) { return inPlace }
             var frames = envelope.frames
             let followed = region.follow(&frames, maxFrameBytes: maxFrameBytes, counting: &counters)
             return Envelope(
                 peer: peer, frames: frames, address: envelope.address, senderProcessID: envelope.senderProcessID,
                 framesFromSharedMemory: followed)
         }
+    }
+
+    /// Reads a frame left in its ring in place; any other message as the codec does.
+    public func decode(_ envelope: Envelope) -> Result<Message, WireError> {
+        guard let handed = handedOut, envelope.inPlaceFrameBytes != nil, envelope.peer == handed.peer,
+            envelope.frames.count == 1, RingReference(envelope.frames[0]) == handed.reference,
+            let frame = handed.region.view(handed.reference)
+        else {
+            return Result { () throws(WireError) -> Message in
+                try MessageCodec.decode(envelope.frames, fromSharedMemory: envelope.framesFromSharedMemory)
+            }
+        }
+        return Result { () throws(WireError) -> Message in
+            .partial(try MessageCodec.decodePartial(inPlace: frame, owner: handed.region))
+        }
+    }
+
+    /// `envelope` with its one frame left in the ring, when that frame is a float32 PARTIAL the
+    /// peer encoded there (flagged `inSharedMemory`); nil for any other message.
+    private func leaveInPlace(_ envelope: Envelope, from peer: PeerID, in region: SharedRegion) -> Envelope? {
+        guard envelope.frames.count == 1, let reference = RingReference(envelope.frames[0]),
+            reference.length <= maxFrameBytes, let frame = region.view(reference),
+            frame.count >= WireProtocol.headerSize,
+            frame[6] == MessageKind.partial.rawValue, frame[7] == FrameHeader.inSharedMemory
+        else { return nil }
+        handedOut = (peer, region, reference)
+        counters.framesReceived += 1
+        counters.bytesReceived += frame.count
+        return Envelope(
+            peer: peer, frames: envelope.frames, address: envelope.address,
+            senderProcessID: envelope.senderProcessID, framesFromSharedMemory: [0], inPlaceFrameBytes: frame.count)
     }
 
     public func forget(_ peer: PeerID) {

@@ -146,14 +146,25 @@ final class SharedRegion {
     /// reference points outside the ring (or this way has none). The copy is what the codec then
     /// checks, whatever the peer writes into the ring meanwhile.
     func read(_ reference: RingReference) -> [UInt8]? {
+        guard let frame = view(reference) else { return nil }
+        defer { release(reference) }
+        return [UInt8](frame)
+    }
+
+    /// The frame `reference` names in the incoming ring, where it lies, not yet marked read (the
+    /// writer does not write over it until `release`); nil when the reference points outside the
+    /// ring (or this way has none).
+    func view(_ reference: RingReference) -> UnsafeRawBufferPointer? {
         let ring = UInt64(capacity(of: incoming))
         guard ring > 0 else { return nil }
         let offset = reference.position % ring
         guard reference.length <= ring - offset else { return nil }
-        let count = Int(reference.length)
-        let frame = [UInt8](UnsafeRawBufferPointer(start: data(of: incoming) + Int(offset), count: count))
-        descent_store_release_u64(cursor(of: incoming), reference.position &+ Self.aligned(count))
-        return frame
+        return UnsafeRawBufferPointer(start: data(of: incoming) + Int(offset), count: Int(reference.length))
+    }
+
+    /// Marks the frame `reference` names, and every frame before it, read.
+    func release(_ reference: RingReference) {
+        descent_store_release_u64(cursor(of: incoming), reference.position &+ Self.aligned(Int(reference.length)))
     }
 
     // MARK: Messages
