@@ -38,6 +38,9 @@ public final class Optimizer: @unchecked Sendable {
     public private(set) var secondMoment: ParameterBuffer?
     /// Updates applied so far (adam's bias correction needs it).
     public var updates: Int = 0
+    /// The code that runs Adam's rule: the fastest this host has, all the same bits (tests force
+    /// each).
+    var adamKernel = AdamKernel.best
     /// Where `update(_:gradientSum:exampleCount:learningRate:into:)` writes the next moments, to
     /// be swapped in once all are known finite.
     private var nextFirstMoment: ParameterBuffer?
@@ -137,7 +140,8 @@ public final class Optimizer: @unchecked Sendable {
     /// W, b and the moments that could overflow.
     ///
     /// Each rule (`UpdateRules.swift`) runs on vectors of Floats, lane by lane the operations of
-    /// the scalar loop, then on the values left over.
+    /// the scalar loop, then on the values left over; Adam's, where the CPU has AVX2 or AVX-512F,
+    /// on wider vectors in C (`AdamKernel`).
     private func update(
         _ p: ParameterBuffer, _ sum: ParameterBuffer, from start: Int, count: Int, m: Int, alpha: Float, decay: Float,
         t updates: Int,
@@ -165,7 +169,7 @@ public final class Optimizer: @unchecked Sendable {
                 m: mf, alpha: alpha, decay: decay, beta1: settings.beta1, beta2: settings.beta2,
                 epsilon: settings.epsilon, correction1: 1 - Elementary.pow(settings.beta1, t),
                 correction2: 1 - Elementary.pow(settings.beta2, t)
-            ).run(count: count)
+            ).run(count: count, kernel: adamKernel)
         }
     }
 }

@@ -1,7 +1,8 @@
 import CElementary
 
 /// The vector the update rules run on: two SSE registers on baseline x86-64, two NEON registers
-/// on arm64. Wider vectors are no faster: Adam's divisions and square root bound it.
+/// on arm64. Wider vectors are no faster: Adam's divisions and square root bound it (on SSE;
+/// where the CPU has AVX2 or AVX-512F, Adam runs in C on them instead: `AdamKernel`).
 typealias UpdateVector = SIMD8<Float>
 
 /// Where a rule reads and writes its lanes: a whole vector, or the first lanes of one at the end

@@ -166,31 +166,40 @@ private let settingsCases: [(OptimizerKind, Float, Float)] = [
     (.sgd, 0.9, 0.999), (.momentum, 0.9, 0.999), (.adam, 0.9, 0.999), (.adam, 0.999, 0.9),
 ]
 
+/// The cases of `settingsCases` that are Adam's.
+private let adamCases = settingsCases.indices.filter { settingsCases[$0].0 == .adam }
+
 @Suite struct OptimizerBitsTests {
     /// Every rule, with and without weight decay, at steps t = 1, 2, 10 (and past Adam's
     /// corrections rounding to 1): `apply` in place and `update` by ranges out of place give the
     /// reference's W, b, moments and marks, to the bit.
     @Test(arguments: settingsCases.indices)
     func vectorisedRulesAreTheBitsOfTheScalarLoops(_ index: Int) {
+        checkSteps(index, kernel: .best)
+    }
+
+    /// `vectorisedRulesAreTheBitsOfTheScalarLoops` for settings case `index`, Adam on `kernel`.
+    private func checkSteps(_ index: Int, kernel: AdamKernel) {
         let (kind, beta1, beta2) = settingsCases[index]
         for layers in shapes {
             let layout = ParameterLayout(shape: try! NetworkShape(layers: layers, activation: .relu))
             for decay: Float in [0, 0.01] {
                 var settings = OptimizerSettings(kind: kind)
                 (settings.weightDecay, settings.beta1, settings.beta2, settings.momentum) = (decay, beta1, beta2, 0.8)
-                check(settings, layout, steps: [1, 2, 3, 10, 11, 100, 165, 166, 20_000, 20_001])
+                check(settings, layout, kernel: kernel, steps: [1, 2, 3, 10, 11, 100, 165, 166, 20_000, 20_001])
             }
         }
     }
 
     /// Steps `steps` (each t pinned on the optimizers), all three ways from the same W, b.
-    private func check(_ settings: OptimizerSettings, _ layout: ParameterLayout, steps: [Int]) {
+    private func check(_ settings: OptimizerSettings, _ layout: ParameterLayout, kernel: AdamKernel, steps: [Int]) {
         var rng = Xoshiro256(seed: 11, stream: UInt64(layout.count))
         let what = "\(settings.kind) β \(settings.beta1), \(settings.beta2) λ \(settings.weightDecay) \(layout.count)"
         let (m, alpha): (Int, Float) = (7, 0.03)
         let reference = Reference(settings: settings, layout: layout, w: awkwardValues(layout.count, &rng))
         let inPlace = Optimizer(settings: settings, layout: layout)
         let byRanges = Optimizer(settings: settings, layout: layout)
+        (inPlace.adamKernel, byRanges.adamKernel) = (kernel, kernel)
         let p = ParameterBuffer(layout: layout)
         var w = ParameterBuffer(layout: layout)
         var next = ParameterBuffer(layout: layout)
@@ -224,6 +233,11 @@ private let settingsCases: [(OptimizerKind, Float, Float)] = [
     /// are the reference's (the update is refused), and so are the values `apply` leaves.
     @Test(arguments: settingsCases.indices)
     func nonFiniteGradientsMarkAsTheScalarLoopsDid(_ index: Int) {
+        checkNonFinite(index, kernel: .best)
+    }
+
+    /// `nonFiniteGradientsMarkAsTheScalarLoopsDid` for settings case `index`, Adam on `kernel`.
+    private func checkNonFinite(_ index: Int, kernel: AdamKernel) {
         let (kind, beta1, beta2) = settingsCases[index]
         let layout = ParameterLayout(shape: try! NetworkShape(layers: shapes[1], activation: .relu))
         for decay: Float in [0, 0.01] {
@@ -245,7 +259,7 @@ private let settingsCases: [(OptimizerKind, Float, Float)] = [
                     gradient.copy(from: sum)
                     let next = ParameterBuffer(layout: layout)
                     let checked = Optimizer(settings: settings, layout: layout)
-                    checked.updates = 2
+                    (checked.updates, checked.adamKernel) = (2, kernel)
                     let marks = checked.update(
                         p, gradientSum: gradient, range: 0..<layout.count, exampleCount: 1, learningRate: 1e5,
                         into: next)
@@ -253,7 +267,7 @@ private let settingsCases: [(OptimizerKind, Float, Float)] = [
                     #expect(!Finiteness.allFinite(marks: marks), "\(what): refused")
                     #expect(difference(next.array, reference.parameters) == nil, "\(what): next W, b")
                     let inPlace = Optimizer(settings: settings, layout: layout)
-                    inPlace.updates = 2
+                    (inPlace.updates, inPlace.adamKernel) = (2, kernel)
                     inPlace.apply(to: p, gradientSum: gradient, exampleCount: 1, learningRate: 1e5)
                     #expect(difference(p.array, reference.parameters) == nil, "\(what): W, b in place")
                     let moments = [inPlace.firstMoment?.array, inPlace.secondMoment?.array]
@@ -262,6 +276,27 @@ private let settingsCases: [(OptimizerKind, Float, Float)] = [
                 }
             }
         }
+    }
+
+    /// Adam forced onto each of its kernels (`AdamKernel`; the tests above run the host's best),
+    /// every step and every non-finite gradient above: the reference's bits and marks. A kernel
+    /// this CPU lacks is skipped.
+    @Test(.enabled(if: AdamKernel.avx512.isAvailable, "this CPU lacks AVX-512F"), arguments: adamCases)
+    func avx512KernelGivesTheBitsOfTheScalarLoops(_ index: Int) {
+        checkSteps(index, kernel: .avx512)
+        checkNonFinite(index, kernel: .avx512)
+    }
+
+    @Test(.enabled(if: AdamKernel.avx2.isAvailable, "this CPU lacks AVX2"), arguments: adamCases)
+    func avx2KernelGivesTheBitsOfTheScalarLoops(_ index: Int) {
+        checkSteps(index, kernel: .avx2)
+        checkNonFinite(index, kernel: .avx2)
+    }
+
+    @Test(arguments: adamCases)
+    func swiftVectorKernelGivesTheBitsOfTheScalarLoops(_ index: Int) {
+        checkSteps(index, kernel: .vector)
+        checkNonFinite(index, kernel: .vector)
     }
 
     /// An empty range computes nothing: no marks, `next` untouched.
