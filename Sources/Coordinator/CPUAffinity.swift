@@ -14,20 +14,6 @@ enum CPUAffinity {
         }
     }
 
-    /// Allows every thread of this process only `cpu` (a thread made later inherits the mask of
-    /// the thread that makes it); false if a thread could not be pinned.
-    @discardableResult
-    static func pinProcess(to cpu: Int) -> Bool {
-        guard cpu >= 0, cpu < MemoryLayout<cpu_set_t>.size * 8 else { return false }
-        var only = cpu_set_t()
-        withUnsafeMutableBytes(of: &only) { bytes in bytes[cpu / 8] |= 1 << UInt8(cpu % 8) }
-        let threads = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
-        return !threads.isEmpty
-            && threads.compactMap { pid_t($0) }.allSatisfy {
-                setAffinity($0, MemoryLayout<cpu_set_t>.size, &only) == 0
-            }
-    }
-
     /// Runs `body` with the calling thread allowed only `cpu`, then restores its mask. A process
     /// started in `body` inherits the single CPU, with every thread it makes.
     static func withThread<T>(on cpu: Int, _ body: () throws -> T) rethrows -> T {

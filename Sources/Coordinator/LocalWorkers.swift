@@ -7,10 +7,8 @@ final class LocalWorkers {
     private var processes: [Process] = []
     private let log: Logger
 
-    /// Starts `count` workers connecting to `endpoint`. `pinsCoordinator`: once the workers are
-    /// pinned, this process (its transport's I/O thread included) is pinned too, to a CPU of its
-    /// own if one is left, else to the first worker's.
-    init(count: Int, endpoint: String, logLevel: String, pinsCoordinator: Bool = false, log: Logger) throws {
+    /// Starts `count` workers connecting to `endpoint`.
+    init(count: Int, endpoint: String, logLevel: String, log: Logger) throws {
         self.log = log
         let executable = LocalWorkers.workerExecutable()
         guard FileManager.default.isExecutableFile(atPath: executable) else {
@@ -40,16 +38,6 @@ final class LocalWorkers {
         }
         if pinned {
             log.debug("local workers pinned to CPUs \(cpus.prefix(count).map(String.init).joined(separator: ", "))")
-        }
-        if pinned && pinsCoordinator {
-            // Left to float, the coordinator queues behind a busy worker while another CPU idles
-            // (a task that ran within the last half millisecond is not moved): at batch 128 that
-            // cost 10–20% a step (docs/PERFORMANCE.md, "A small step's fixed cost").
-            let own = cpus.count > count
-            let cpu = own ? cpus[count] : cpus[0]
-            if CPUAffinity.pinProcess(to: cpu) {
-                log.debug("coordinator pinned to CPU \(cpu)\(own ? "" : ", beside local worker 0")")
-            }
         }
     }
 

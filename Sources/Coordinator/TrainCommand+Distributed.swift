@@ -26,10 +26,7 @@ extension TrainCommand {
                 """)
         }
         let local = try localWorkers.map {
-            // Pinned to one CPU, the coordinator's own BLAS threads (evaluation) would share it.
-            try LocalWorkers(
-                count: $0, endpoint: listening, logLevel: quiet ? "warning" : logLevel, pinsCoordinator: threads == 1,
-                log: log)
+            try LocalWorkers(count: $0, endpoint: listening, logLevel: quiet ? "warning" : logLevel, log: log)
         }
         // Workers told goodbye leave at once; the grace only bounds a worker that missed it.
         defer { local?.stop(grace: .seconds(2)) }
