@@ -17,6 +17,9 @@ final class Membership {
     private(set) var owner: [Int?]
     /// Workers lost since the run began.
     private(set) var lost = 0
+    /// Workers lost so far, told goodbye at the end too: one that comes back to life later learns
+    /// that the run is over rather than waiting out its reconnect timeout.
+    private var lostPeers: Set<PeerID> = []
     /// The profiles of the workers admitted so far, for the fix a refusal suggests.
     private var admitted: [ArithmeticProfile] = []
     /// Workers admitted under `--allow-mixed-arithmetic` that do not compute as the run does.
@@ -259,6 +262,7 @@ final class Membership {
         workers.remove(at: index)
         outbox.forget(worker.peer)
         lost += 1
+        lostPeers.insert(worker.peer)
         let orphans = worker.shards.sorted()
         log.warning(
             "worker \(worker.rank) (\(worker.label)) lost: \(reason); its shard(s) \(orphans) move to the survivors")
@@ -350,6 +354,9 @@ final class Membership {
     /// they keep knocking (up to their --reconnect-timeout) and rejoin the restarted coordinator.
     func sayGoodbye(reason: String, resumable: Bool) {
         guard supervisor != nil || !resumable else { return }
-        for worker in workers + joiners { try? outbox.send(.bye(Bye(reason: reason)), to: worker.peer) }
+        let present = (workers + joiners).map(\.peer)
+        for peer in present + lostPeers.subtracting(present) {
+            try? outbox.send(.bye(Bye(reason: reason)), to: peer)
+        }
     }
 }

@@ -23,8 +23,8 @@ final class PoolWorker {
     /// a worker that has not is the same registration knocking again (hellos it queued while its
     /// coordinator was down, or sent before the WELCOME reached it), not a new one.
     var hasSpoken = false
-    /// Whether the log has said how this worker's frames travel.
-    var transportLogged = false
+    /// How the log last said this worker's frames travel.
+    var loggedRoute: String?
     /// Examples per second of compute, averaged over its recent partials; nil before the first.
     private(set) var examplesPerSecond: Double?
 

@@ -110,11 +110,10 @@ final class StepExchange {
         }
         try outbox.send(frames, to: worker.peer)
         for shard in shards { askedOf[shard] = worker.rank }
-        if !worker.transportLogged {
-            worker.transportLogged = true
-            if let route = outbox.route(to: worker.peer) {
-                log.debug("worker \(worker.rank) (\(worker.label)): \(route)")
-            }
+        // Logged again when it changes: the shared parameters may be taken up after the first STEP.
+        if let route = outbox.route(to: worker.peer), route != worker.loggedRoute {
+            worker.loggedRoute = route
+            log.debug("worker \(worker.rank) (\(worker.label)): \(route)")
         }
         return paramsBytes + frames.reduce(0) { $0 + $1.count }
     }

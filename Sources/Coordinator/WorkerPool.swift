@@ -257,8 +257,14 @@ final class WorkerPool: TimedGradientSource {
                 break
             }
             if let accumulator { exchange.sent(bytes: try request(from: worker, accumulator: accumulator)) }
-        case .success(.heartbeat):
-            break
+        case .success(.heartbeat(let beat)):
+            // A worker that skipped a step it came back to too late (its parameters had moved on)
+            // names that step: it is alive and computing, as a partial would have shown.
+            if beat.step > 0, backup.answered(worker.rank) {
+                log.info(
+                    "worker \(worker.rank) (\(worker.label)) answers again (it skipped step \(beat.step), too late for it): it is asked for its shards from the next step"
+                )
+            }
         case .success(.hello):
             guard worker.hasSpoken else {
                 // One worker, one registration: the WELCOME it has been sent answers this too.

@@ -90,13 +90,6 @@ final class CoordinatorLink: @unchecked Sendable {
         }
     }
 
-    /// Says hello again now: the coordinator went on without this worker, which asks to be
-    /// welcomed anew rather than wait for the silence that would otherwise prompt it.
-    func helloAgain() throws {
-        try transport.send(hello)
-        lastHello = .now
-    }
-
     /// The next message the worker must act on; heartbeats are answered and absorbed here.
     ///
     /// A coordinator silent for a few seconds may have restarted: the worker says hello again

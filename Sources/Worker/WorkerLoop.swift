@@ -140,12 +140,14 @@ final class WorkerLoop {
     /// STEP: the partial of each shard in the plan, with the parameters of the PARAMS before it.
     private func compute(_ step: Step, in session: inout WorkerSession) throws {
         guard let parameters = try parameters(for: step.step, in: &session) else {
-            // Late (stopped, or starved of CPU): the coordinator went on without this worker,
-            // which asks to be welcomed anew.
+            // Late (stopped, or starved of CPU): the coordinator went on without this worker. A
+            // heartbeat naming the step tells it this worker is back (it asks again one it had
+            // backed up); one that had given up on it hears nothing, and this worker registers
+            // anew once the silence lasts.
             log.warning(
-                "step \(step.step) skipped: its parameters in shared memory already belong to a later step; registering again"
+                "step \(step.step) skipped: its parameters in shared memory already belong to a later step; this worker fell behind"
             )
-            try link.helloAgain()
+            try link.send(.heartbeat(Heartbeat(step: step.step)))
             return
         }
         var plan: [Int: (shard: ShardData, selection: ExampleSelection)] = [:]

@@ -25,7 +25,7 @@ import sys
 import time
 
 MAGIC = 0x44534354
-VERSION = 7
+VERSION = 8
 # HELLO's arithmetic profile (docs/PROTOCOL.md): the features a BLAS kernel needs, as Descent
 # reads them from /proc/cpuinfo, and the elementary functions of Descent's own build.
 ELEMENTARY = "descent-elementary-1"
@@ -269,6 +269,8 @@ def garbage(host, port):
         ("truncated PARTIAL header", [struct.pack("<IHBB", MAGIC, VERSION, PARTIAL, 0) + b"\x01\x00"]),
         ("PARTIAL with a bad CRC", [valid_partial[:24] + struct.pack("<I", crc32c(valid_partial[28:]) ^ 0x5A5A5A5A) + valid_partial[28:]]),
         ("PARTIAL with a payload shorter than its header says", [valid_partial[:-100]]),
+        # The flag a frame written into shared memory carries, without a checksum: never on a socket.
+        ("PARTIAL flagged as shared memory, unchecksummed", [valid_partial[:7] + b"\x01" + valid_partial[8:24] + struct.pack("<I", 0) + valid_partial[28:]]),
         ("PARTIAL from a stranger", [valid_partial]),
         ("PARTIAL for step 1 again (replay)", [valid_partial]),
         ("PARTIAL for a far-future step", [partial(10**9, 1, 64, gradients)]),
