@@ -11,7 +11,9 @@
 /// (examples, correct, Σ loss) are added by the same tree.
 ///
 /// An accumulator sums the whole tree (the coordinator, the in-process path) or one subtree, its
-/// `top` (a worker adding the shards it holds before it sends them).
+/// `top` (a worker adding the shards it holds before it sends them). It sums every segment, or
+/// only those it is `expecting` (`--reducers`: the pieces of the ranges this process reduces);
+/// the others' updated values are computed elsewhere and handed in whole (`takeReduced`).
 public final class GradientAccumulator: @unchecked Sendable {
     public let layout: ParameterLayout
     public let shardCount: Int
@@ -37,7 +39,7 @@ public final class GradientAccumulator: @unchecked Sendable {
         }
     }
 
-    /// Examples and correct answers of the segment-0 values in so far (integers: any order).
+    /// Examples and correct answers of the first summed segment's values in so far (integers: any order).
     public private(set) var examples = 0
     public private(set) var correct = 0
     /// Σ loss by the tree: the top node's, once its first segment is complete (0 before).
@@ -58,11 +60,29 @@ public final class GradientAccumulator: @unchecked Sendable {
     /// Where `accumulate` computes a partial that cannot go into the sum itself.
     private var scratch: ParameterBuffer?
     private var onSegmentComplete: (Range<Int>) -> Void = { _ in }
+    private var onReduced: (Range<Int>, UnsafePointer<Float>, UInt32) -> Void = { _, _, _ in }
+    /// Per segment: whether this accumulator sums it.
+    private let expected: [Bool]
+    private let expectedCount: Int
+    /// The first segment summed here: its statistics are the ones counted.
+    private let firstExpected: Int
+    /// Values of the segments summed elsewhere whose updated values are handed in, and how many are in.
+    public let reducedElsewhere: Int
+    private var reducedIn = 0
     private static let sumSlot = -1
 
     /// Sums the whole tree over `shards`, or, with `top`, the subtree over that span (a node of
     /// the tree).
-    public init(layout: ParameterLayout, shards: Int, top: Range<Int>? = nil) {
+    /// - Parameters:
+    ///   - segments: how partials are cut (`ReductionRanges.pieces`); `layout.segments` when nil.
+    ///   - expecting: the indices of the segments summed here; all when nil.
+    ///   - othersHandedIn: whether the other segments' updated values are handed in
+    ///     (`takeReduced`) before the step is complete (the coordinator's), or are no concern of
+    ///     this accumulator (a reducer's).
+    public init(
+        layout: ParameterLayout, shards: Int, top: Range<Int>? = nil, segments: [Range<Int>]? = nil,
+        expecting: [Int]? = nil, othersHandedIn: Bool = true
+    ) {
         self.layout = layout
         shardCount = shards
         let tree = ReductionTree(shards: shards)
@@ -75,7 +95,16 @@ public final class GradientAccumulator: @unchecked Sendable {
         }
         self.top = topIndex ?? tree.root
         topSpan = tree.nodes[topIndex ?? tree.root].span
-        segments = layout.segments.map(\.range)
+        let segments = segments ?? layout.segments.map(\.range)
+        self.segments = segments
+        var expected = Array(repeating: expecting == nil, count: segments.count)
+        for s in expecting ?? [] { expected[s] = true }
+        self.expected = expected
+        expectedCount = expected.count { $0 }
+        precondition(expectedCount > 0, "an accumulator sums at least one segment")
+        firstExpected = expected.firstIndex(of: true)!
+        reducedElsewhere =
+            othersHandedIn ? segments.indices.reduce(0) { $0 + (expected[$1] ? 0 : segments[$1].count) } : 0
         sum = ParameterBuffer(layout: layout)
         nodeCount = tree.nodes.count
         known = Array(repeating: false, count: segments.count * nodeCount)
@@ -90,11 +119,22 @@ public final class GradientAccumulator: @unchecked Sendable {
         for buffers in pool { for buffer in buffers { buffer.deallocate() } }
     }
 
-    public var isComplete: Bool { segmentsComplete == segments.count }
+    /// Every segment summed here is complete, and every value updated elsewhere is in.
+    public var isComplete: Bool { segmentsComplete == expectedCount && reducedIn == reducedElsewhere }
+
+    /// Whether segment s is summed here.
+    public func expects(segment s: Int) -> Bool { s >= 0 && s < segments.count && expected[s] }
 
     /// Starts a new step. `onSegmentComplete` hears each segment's range as soon as its sum is
-    /// complete (every shard's values in, added by the tree), while the rest may still be arriving.
-    public func reset(onSegmentComplete: @escaping (Range<Int>) -> Void = { _ in }) {
+    /// complete (every shard's values in, added by the tree), while the rest may still be arriving;
+    /// `onReduced` hears the updated values of a range summed and updated elsewhere, with their
+    /// finiteness marks (`takeReduced`).
+    public func reset(
+        onSegmentComplete: @escaping (Range<Int>) -> Void = { _ in },
+        onReduced: @escaping (Range<Int>, UnsafePointer<Float>, UInt32) -> Void = { _, _, _ in }
+    ) {
+        reducedIn = 0
+        self.onReduced = onReduced
         examples = 0
         correct = 0
         lossSum = 0
@@ -111,14 +151,19 @@ public final class GradientAccumulator: @unchecked Sendable {
     /// The top node's statistics once segment s is complete.
     public func statistics(segment s: Int) -> Statistics { statistics[s * nodeCount + top] }
 
-    /// Whether shard k's whole partial for this step is already in (on its own or in a node).
-    public func has(shard k: Int) -> Bool { segments.indices.allSatisfy { covered[$0 * shardCount + k] } }
+    /// Whether shard k's whole partial for this step is already in (on its own or in a node):
+    /// every segment summed here.
+    public func has(shard k: Int) -> Bool {
+        segments.indices.allSatisfy { !expected[$0] || covered[$0 * shardCount + k] }
+    }
 
     /// Whether shard k's segment s is already in.
     public func has(shard k: Int, segment s: Int) -> Bool { covered[s * shardCount + k] }
 
     /// Whether any segment of shard k is in: a node that holds it can no longer be taken whole.
-    public func touched(shard k: Int) -> Bool { segments.indices.contains { covered[$0 * shardCount + k] } }
+    public func touched(shard k: Int) -> Bool {
+        segments.indices.contains { expected[$0] && covered[$0 * shardCount + k] }
+    }
 
     /// Whether any shard of `span` has segment s in already.
     public func overlaps(_ span: Range<Int>, segment s: Int) -> Bool {
@@ -132,9 +177,10 @@ public final class GradientAccumulator: @unchecked Sendable {
     ) {
         guard let node = tree.node(span), topSpan.lowerBound <= span.lowerBound, span.upperBound <= topSpan.upperBound
         else { preconditionFailure("\(span) is not a node under \(topSpan)") }
-        precondition(s >= 0 && s < segments.count && !overlaps(span, segment: s), "\(span) segment \(s) twice")
+        precondition(
+            expects(segment: s) && !overlaps(span, segment: s), "\(span) segment \(s) twice, or not summed here")
         for k in span { covered[s * shardCount + k] = true }
-        if s == 0 {
+        if s == firstExpected {
             examples += stats.examples
             correct += stats.correct
         }
@@ -153,7 +199,7 @@ public final class GradientAccumulator: @unchecked Sendable {
     /// Takes the node over `span` whole, `layout.count` values: each of its segments not in yet —
     /// all of them, unless some came before the coordinator computed these shards itself.
     public func add(_ span: Range<Int>, gradients: UnsafePointer<Float>, statistics stats: Statistics) {
-        for (s, range) in segments.enumerated() where !overlaps(span, segment: s) {
+        for (s, range) in segments.enumerated() where expected[s] && !overlaps(span, segment: s) {
             add(span, segment: s, values: gradients + range.lowerBound, statistics: stats)
         }
     }
@@ -182,7 +228,7 @@ public final class GradientAccumulator: @unchecked Sendable {
         let evaluation = body(sum)
         let stats = Statistics(examples: n, correct: evaluation.correct, lossSum: evaluation.lossSum)
         let leaf = tree.leaf(k)
-        for s in segments.indices {
+        for s in segments.indices where expected[s] {
             covered[s * shardCount + k] = true
             statistics[s * nodeCount + leaf] = stats
             settle(leaf, segment: s, from: .stored(Self.sumSlot))
@@ -245,8 +291,17 @@ public final class GradientAccumulator: @unchecked Sendable {
     /// Segment s of the top node is complete.
     private func complete(segment s: Int) {
         segmentsComplete += 1
-        if s == 0 { lossSum = statistics[s * nodeCount + top].lossSum }
+        if s == firstExpected { lossSum = statistics[s * nodeCount + top].lossSum }
         onSegmentComplete(segments[s])
+    }
+
+    /// Takes the updated W, b of `range`, part of the segments summed and updated elsewhere (a
+    /// reducer's), with their finiteness marks: handed on to `reset`'s `onReduced`. The caller
+    /// hands each such value in exactly once a step.
+    public func takeReduced(_ range: Range<Int>, values: UnsafePointer<Float>, marks: UInt32) {
+        precondition(reducedIn + range.count <= reducedElsewhere, "more values reduced elsewhere than there are")
+        reducedIn += range.count
+        onReduced(range, values, marks)
     }
 
     /// The place for `node`'s values (+ `plus`'s, when given): the sum for a node that starts

@@ -33,6 +33,20 @@ public protocol GradientSource: AnyObject {
     /// Workers admitted under `--allow-mixed-arithmetic` that do not compute as the run does;
     /// empty while the run is bit-reproducible.
     var mixedArithmetic: [String] { get }
+
+    /// How a step's gradient is cut into ranges (`--reducers`) and which of them this process sums
+    /// and updates itself; the others' new values are handed to the accumulator
+    /// (`GradientAccumulator.takeReduced`). nil: all of it here.
+    var reduction: (ranges: ReductionRanges, local: Set<Int>)? { get }
+
+    /// The update of `step`, announced before `beginPartials`: its learning rate and example
+    /// count, for a source whose reducers update ranges of the parameters. The default ignores it.
+    func prepareUpdate(step: Int, learningRate: Float, exampleCount: Int) throws
+
+    /// Brings what other processes hold of the optimizer's state (the reducers' moments of their
+    /// ranges) into `optimizer`, as it stands after the committed `step`, for a checkpoint; throws
+    /// when it cannot (a reducer is gone). The default has nothing to bring.
+    func gatherOptimizerState(into optimizer: Optimizer, step: Int) throws
 }
 
 extension GradientSource {
@@ -43,6 +57,12 @@ extension GradientSource {
     public func shutdown(reason: String, resumable: Bool) {}
 
     public var mixedArithmetic: [String] { [] }
+
+    public var reduction: (ranges: ReductionRanges, local: Set<Int>)? { nil }
+
+    public func prepareUpdate(step: Int, learningRate: Float, exampleCount: Int) throws {}
+
+    public func gatherOptimizerState(into optimizer: Optimizer, step: Int) throws {}
 }
 
 /// The reference path: every shard computed in this process, with the same arithmetic a worker

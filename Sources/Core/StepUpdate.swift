@@ -37,4 +37,11 @@ final class StepUpdate {
             learningRate: learningRate, into: next)
         elapsed += seconds(started, DispatchTime.now())
     }
+
+    /// Takes the new values of `range`, computed by the same rule in another process (a reducer's
+    /// range, `--reducers`), with their finiteness marks.
+    func take(_ range: Range<Int>, values: UnsafePointer<Float>, marks: UInt32) {
+        (next.values + range.lowerBound).update(from: values, count: range.count)
+        self.marks |= marks
+    }
 }

@@ -48,7 +48,13 @@ public final class Trainer {
             Initializer.initialize(parameters, seed: options.seed)
         }
         optimizer = Optimizer(settings: options.optimizer, layout: layout)
-        accumulator = GradientAccumulator(layout: layout, shards: plan.shardCount)
+        if let (ranges, local) = source.reduction {
+            accumulator = GradientAccumulator(
+                layout: layout, shards: plan.shardCount, segments: ranges.pieces.map(\.range),
+                expecting: ranges.pieces.indices.filter { local.contains(ranges.pieces[$0].owner) })
+        } else {
+            accumulator = GradientAccumulator(layout: layout, shards: plan.shardCount)
+        }
         self.source = source
         self.testSet = testSet
         evaluator = Evaluator(shape: options.shape)
@@ -118,10 +124,11 @@ public final class Trainer {
             learningRate: rate, into: nextParameters)
         // The update of each segment runs as soon as its sum is complete, while later partials
         // still arrive: most of the update is done when the last one is in.
-        accumulator.reset(onSegmentComplete: update.apply)
+        accumulator.reset(onSegmentComplete: update.apply, onReduced: update.take)
         let planned = PlannedStep(
             epoch: epoch, stepInEpoch: j, work: schedule.work(stepInEpoch: j, permutations: permutations),
             expected: expected, rate: rate, update: update, started: started)
+        try source.prepareUpdate(step: step + 1, learningRate: rate, exampleCount: expected)
         try source.beginPartials(step: step + 1, parameters: parameters, work: planned.work, into: accumulator)
         return planned
     }
