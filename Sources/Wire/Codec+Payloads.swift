@@ -10,6 +10,8 @@ extension MessageCodec {
             writer.write(hello.name)
             writeProfile(hello.profile, into: &writer)
             writer.write(hello.relayEndpoint)
+            writer.write(hello.reducerEndpoint)
+            writer.write(hello.reducerPublicKey)
         case .welcome(let welcome):
             writer.write(welcome.rank)
             writer.write(welcome.heartbeatMilliseconds)
@@ -56,6 +58,8 @@ extension MessageCodec {
             writer.write(part.offset)
             writer.write(part.total)
             writer.write(part.values)
+        case .reducers, .join, .reducerAssign, .rangeState, .stateRequest, .reduceStep, .reduced, .reducerNote:
+            writeReducerPayload(message, into: &writer)
         }
     }
 
@@ -81,13 +85,7 @@ extension MessageCodec {
     static func readPayload(_ kind: MessageKind, from reader: inout PayloadReader) throws(WireError) -> Message {
         switch kind {
         case .hello:
-            return .hello(
-                Hello(
-                    protocolVersion: try reader.read(UInt16.self, "protocolVersion"),
-                    name: try reader.read(String.self, "name"),
-                    profile: try readProfile(from: &reader),
-                    relayEndpoint: try reader.read(String.self, "relayEndpoint")
-                ))
+            return .hello(try readHello(from: &reader))
         case .welcome:
             return .welcome(
                 Welcome(
@@ -132,7 +130,21 @@ extension MessageCodec {
                     children: try reader.read([String].self, "children")))
         case .paramsPart:
             return .paramsPart(try readParamsPart(from: &reader))
+        case .reducers, .join, .reducerAssign, .rangeState, .stateRequest, .reduceStep, .reduced, .reducerNote:
+            return try readReducerPayload(kind, from: &reader)
         }
+    }
+
+    private static func readHello(from reader: inout PayloadReader) throws(WireError) -> Hello {
+        let hello = Hello(
+            protocolVersion: try reader.read(UInt16.self, "protocolVersion"),
+            name: try reader.read(String.self, "name"),
+            profile: try readProfile(from: &reader),
+            relayEndpoint: try reader.read(String.self, "relayEndpoint"),
+            reducerEndpoint: try reader.read(String.self, "reducerEndpoint"),
+            reducerPublicKey: try reader.read(String.self, "reducerPublicKey"))
+        try checkPublicKey(hello.reducerPublicKey, "reducerPublicKey")
+        return hello
     }
 
     private static func readParamsPart(from reader: inout PayloadReader) throws(WireError) -> ParamsPart {
@@ -266,7 +278,8 @@ extension MessageCodec {
             let strings =
                 [profile.blas, profile.kernel, profile.pin ?? "", profile.features.architecture]
                 + [profile.features.flags.joined(separator: ","), profile.elementary]
-            return 6 + size(hello.name) + size(hello.relayEndpoint) + strings.map(size).reduce(0, +)
+            let endpoints = size(hello.relayEndpoint) + size(hello.reducerEndpoint) + size(hello.reducerPublicKey)
+            return 6 + size(hello.name) + endpoints + strings.map(size).reduce(0, +)
         case .refuse(let refuse):
             return size(refuse.reason) + size(refuse.kernel)
         case .bye(let bye):
@@ -293,6 +306,8 @@ extension MessageCodec {
             return 20 + 4 * part.values.count
         case .shardReady, .heartbeat:
             return 8
+        case .reducers, .join, .reducerAssign, .rangeState, .stateRequest, .reduceStep, .reduced, .reducerNote:
+            return reducerPayloadSizeEstimate(message)
         }
     }
 

@@ -136,7 +136,13 @@ public enum MessageCodec {
         case .partial(let partial): partial.step
         case .heartbeat(let heartbeat): heartbeat.step
         case .paramsPart(let part): part.step
-        case .hello, .welcome, .refuse, .shard, .shardReady, .bye, .relay: 0
+        case .reducerAssign(let assign): assign.step
+        case .rangeState(let state): state.step
+        case .stateRequest(let request): request.step
+        case .reduceStep(let step): step.step
+        case .reduced(let reduced): reduced.step
+        case .reducerNote(let note): note.step
+        case .hello, .welcome, .refuse, .shard, .shardReady, .bye, .relay, .reducers, .join: 0
         }
     }
 }

@@ -28,6 +28,10 @@ struct PayloadReader {
         Double(bitPattern: try read(UInt64.self, field))
     }
 
+    mutating func read(_: Float.Type, _ field: String) throws(WireError) -> Float {
+        Float(bitPattern: try read(UInt32.self, field))
+    }
+
     mutating func readCount(_ field: String) throws(WireError) -> Int {
         Int(try read(UInt32.self, field))
     }

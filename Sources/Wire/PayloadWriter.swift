@@ -25,6 +25,10 @@ struct PayloadWriter {
         write(value.bitPattern)
     }
 
+    mutating func write(_ value: Float) {
+        write(value.bitPattern)
+    }
+
     /// A count, as u32. More than 2³² − 1 elements cannot be described by the protocol.
     mutating func writeCount(_ count: Int) {
         precondition(count <= Int(UInt32.max), "\(count) elements exceed the protocol's u32 counts")

@@ -11,9 +11,10 @@ public enum WireProtocol {
     /// by a fixed tree, a PARTIAL may carry a node of it and a STEP says when to add them; 7: HELLO
     /// offers a relay endpoint, RELAY and PARAMS_PART carry the broadcast tree; 8: a frame in
     /// shared memory carries the flag `inSharedMemory` instead of a checksum, and a worker takes
-    /// shared parameters from the board by its STEP, sent no PARAMS);
-    /// peers must match exactly.
-    public static let protocolVersion: UInt16 = 8
+    /// shared parameters from the board by its STEP, sent no PARAMS; 9: reducers by parameter
+    /// range, HELLO offers a reducer endpoint and key, REDUCERS … REDUCER_NOTE); peers must match
+    /// exactly.
+    public static let protocolVersion: UInt16 = 9
     /// Bytes; large messages are cut into frames of at most this much payload.
     public static let maxFramePayload = 4 << 20
     /// Bytes: magic 4, version 2, kind 1, flags 1, step 8, part 2, parts 2, length 4, CRC 4.
@@ -36,6 +37,14 @@ public enum MessageKind: UInt8, Sendable, CaseIterable, CustomStringConvertible 
     case params = 10
     case relay = 11
     case paramsPart = 12
+    case reducers = 13
+    case join = 14
+    case reducerAssign = 15
+    case rangeState = 16
+    case stateRequest = 17
+    case reduceStep = 18
+    case reduced = 19
+    case reducerNote = 20
 
     public var description: String {
         switch self {
@@ -51,6 +60,14 @@ public enum MessageKind: UInt8, Sendable, CaseIterable, CustomStringConvertible 
         case .params: "PARAMS"
         case .relay: "RELAY"
         case .paramsPart: "PARAMS_PART"
+        case .reducers: "REDUCERS"
+        case .join: "JOIN"
+        case .reducerAssign: "REDUCER_ASSIGN"
+        case .rangeState: "RANGE_STATE"
+        case .stateRequest: "STATE_REQUEST"
+        case .reduceStep: "REDUCE_STEP"
+        case .reduced: "REDUCED"
+        case .reducerNote: "REDUCER_NOTE"
         }
     }
 }

@@ -339,7 +339,17 @@ extension Message {
             }
         case .shard(let chunk): chunk.values.contains { $0.isNaN }
         case .paramsPart(let part): part.values.contains { $0.isNaN }
-        case .hello, .welcome, .refuse, .shardReady, .step, .heartbeat, .bye, .relay: false
+        case .rangeState(let state): state.values.contains { $0.isNaN }
+        case .reduced(let reduced): reduced.values.contains { $0.isNaN }
+        case .reduceStep(let step): step.learningRate.isNaN
+        case .reducerAssign(let assign):
+            [
+                assign.optimizer.momentum, assign.optimizer.beta1, assign.optimizer.beta2, assign.optimizer.epsilon,
+                assign.optimizer.weightDecay,
+            ].contains { $0.isNaN }
+        case .hello, .welcome, .refuse, .shardReady, .step, .heartbeat, .bye, .relay, .reducers, .join, .stateRequest,
+            .reducerNote:
+            false
         }
     }
 }
@@ -484,7 +494,8 @@ private struct FuzzSource {
 
     /// A valid message of any kind, with random fields that pass the decoder's payload checks.
     mutating func message() -> Message {
-        switch MessageKind.allCases[int(0...MessageKind.allCases.count - 1)] {
+        let kind = MessageKind.allCases[int(0...MessageKind.allCases.count - 1)]
+        return switch kind {
         case .hello:
             .hello(
                 Hello(
@@ -492,7 +503,8 @@ private struct FuzzSource {
                     profile: ArithmeticProfile(
                         blas: string(), kernel: string(), pin: pin(), threads: int(0...64),
                         features: CPUFeatures(architecture: string(), flags: ["avx2", "fma"]), elementary: string()),
-                    relayEndpoint: chance(50) ? "" : string()))
+                    relayEndpoint: chance(50) ? "" : string(), reducerEndpoint: chance(50) ? "" : string(),
+                    reducerPublicKey: chance(50) ? "" : curveKey()))
         case .welcome:
             .welcome(
                 Welcome(
@@ -512,6 +524,8 @@ private struct FuzzSource {
         case .relay: .relay(Relay(parentAddress: string(), children: (0..<int(0...3)).map { _ in string() }))
         case .paramsPart:
             paramsPart()
+        case .reducers, .join, .reducerAssign, .rangeState, .stateRequest, .reduceStep, .reduced, .reducerNote:
+            reducerMessage(kind)
         }
     }
 
@@ -522,6 +536,76 @@ private struct FuzzSource {
         let total = UInt32(offset + values.count + (chance(50) ? 0 : int(0...1000)))
         return .paramsPart(
             ParamsPart(step: integer(), offset: UInt32(offset), total: total, values: FloatArray(values)))
+    }
+
+    /// A valid reducer message (protocol 9) of `kind`, with random fields that pass the decoder's checks.
+    mutating func reducerMessage(_ kind: MessageKind) -> Message {
+        switch kind {
+        case .reducers:
+            let boundaries = self.boundaries()
+            let count = boundaries.count - 2
+            let keyed = chance(50)
+            return .reducers(
+                Reducers(
+                    token: max(1, integer()), boundaries: boundaries, endpoints: (0..<count).map { _ in string() },
+                    publicKeys: (0..<count).map { _ in keyed ? curveKey() : "" }))
+        case .join: return .join(Join(token: integer()))
+        case .reducerAssign:
+            let boundaries = self.boundaries(atLeast: 3)
+            var optimizer = OptimizerSettings(kind: OptimizerKind.allCases[int(0...2)])
+            optimizer.momentum = float()
+            optimizer.beta1 = float()
+            optimizer.beta2 = float()
+            optimizer.epsilon = float()
+            optimizer.weightDecay = float()
+            return .reducerAssign(
+                ReducerAssign(
+                    rank: UInt32(int(1...boundaries.count - 2)), heartbeatMilliseconds: integer(),
+                    layers: (0..<length()).map { _ in integer() }, activation: string(), shardCount: integer(),
+                    boundaries: boundaries, optimizer: optimizer, updates: integer(), step: integer()))
+        case .rangeState:
+            let values = floats(max(1, length()))
+            return .rangeState(
+                RangeState(
+                    step: integer(), updates: integer(),
+                    offset: chance(50)
+                        ? UInt32(int(0...100_000)) : UInt32.max - UInt32(values.count - 1) - UInt32(int(0...9)),
+                    part: UInt8(int(0...2)), values: FloatArray(values)))
+        case .stateRequest: return .stateRequest(StateRequest(step: integer()))
+        case .reduceStep:
+            return .reduceStep(
+                ReduceStep(
+                    step: integer(), learningRate: float(), exampleCount: integer(),
+                    tokens: (0..<length()).map { _ in integer() }))
+        case .reduced:
+            let values = floats(max(1, length()))
+            return .reduced(
+                Reduced(
+                    step: integer(), marks: integer(), bytesReceived: integer(),
+                    offset: chance(50) ? 0 : UInt32(int(0...100_000)), values: FloatArray(values)))
+        default:
+            let shardSpan: UInt32 = chance(50) ? 1 : max(1, integer())
+            return .reducerNote(
+                ReducerNote(
+                    step: integer(), shardID: min(integer(), UInt32.max - shardSpan), shardSpan: shardSpan,
+                    verdict: UInt8(int(0...1)), reason: string()))
+        }
+    }
+
+    /// Boundaries as REDUCERS carries them: 0 first, strictly increasing, up to 65 of them.
+    mutating func boundaries(atLeast minimum: Int = 2) -> [UInt32] {
+        var boundaries: [UInt32] = [0]
+        let count = chance(5) ? Reducers.maxRanges + 1 : int(minimum...6)
+        while boundaries.count < count { boundaries.append(boundaries.last! + UInt32(int(1...100_000))) }
+        return boundaries
+    }
+
+    /// One of a few valid Z85 CURVE keys (libzmq's documented test keys).
+    mutating func curveKey() -> String {
+        [
+            "Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID", "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7",
+            "JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6",
+        ][int(0...2)]
     }
 
     mutating func shardChunk(examples: Int, features: Int, bulk: Bool) -> ShardChunk {

@@ -98,9 +98,57 @@ enum SampleMessages {
     static let paramsPart = Message.paramsPart(
         ParamsPart(step: 42, offset: 16384, total: 16424, values: FloatArray(distinctFloats(40))))
 
+    // MARK: Reducers (protocol 9)
+
+    /// A Z85 CURVE public key (libzmq's documented test server key).
+    static let curvePublicKey = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"
+
+    static let reducerHello = Message.hello(
+        Hello(
+            name: "node-9:78", profile: .current(threads: 1), reducerEndpoint: "tcp://10.0.0.9:5700",
+            reducerPublicKey: curvePublicKey))
+    /// Three ranges: the coordinator's and two reducers', over CURVE.
+    static let reducers = Message.reducers(
+        Reducers(
+            token: 0x0123_4567_89AB_CDEF, boundaries: [0, 100, 250, 400],
+            endpoints: ["tcp://10.0.0.9:5700", "tcp://[fd00::b]:5700"], publicKeys: [curvePublicKey, curvePublicKey]))
+    /// One range, the coordinator's: no reducers at all.
+    static let noReducers = Message.reducers(Reducers(token: 1, boundaries: [0, 400], endpoints: [], publicKeys: []))
+    static let join = Message.join(Join(token: 0x0123_4567_89AB_CDEF))
+    static let reducerAssign = Message.reducerAssign(
+        ReducerAssign(
+            rank: 2, heartbeatMilliseconds: 500, layers: [784, 128, 10], activation: "tanh", shardCount: 12,
+            boundaries: [0, 50_000, 80_000, 101_770], optimizer: adam, updates: 41, step: 42))
+    /// Adam with every hyper-parameter other than its default.
+    static var adam: OptimizerSettings {
+        var settings = OptimizerSettings(kind: .adam)
+        settings.momentum = 0.5
+        settings.beta1 = 0.8
+        settings.beta2 = 0.99
+        settings.epsilon = 1e-7
+        settings.weightDecay = 0.0625
+        return settings
+    }
+    static let rangeState = Message.rangeState(
+        RangeState(
+            step: 42, updates: 41, offset: 50_000, part: RangeState.secondMoment,
+            values: FloatArray(distinctFloats(40, seed: 0.75))))
+    static let stateRequest = Message.stateRequest(StateRequest(step: 42))
+    static let reduceStep = Message.reduceStep(
+        ReduceStep(step: 43, learningRate: 0.001, exampleCount: 128, tokens: [0x0123_4567_89AB_CDEF, 7, UInt64.max]))
+    static let reduced = Message.reduced(
+        Reduced(
+            step: 43, marks: 0x8000_0000, bytesReceived: 1_234_567, offset: 100,
+            values: FloatArray(distinctFloats(150, seed: 0.125))))
+    static let reducerNote = Message.reducerNote(
+        ReducerNote(
+            step: 43, shardID: 4, shardSpan: 4, verdict: ReducerNote.poisoned, reason: "segment 2 is not finite"))
+
     static let small: [Message] = [
         hello, welcome, refuse, switchKernel, shard, emptyShard, shardReady, params, emptyParams, step, emptyStep,
         partial,
         float16Partial, bfloat16Partial, heartbeat, bye, relayingHello, relay, leaveTree, paramsPart,
+        reducerHello, reducers, noReducers, join, reducerAssign, rangeState, stateRequest, reduceStep, reduced,
+        reducerNote,
     ]
 }

@@ -11,14 +11,24 @@ public struct Hello: Sendable, Equatable {
     /// Where this worker takes parameters from a parent in the broadcast tree (`worker --relay`),
     /// e.g. `tcp://10.0.0.2:5600`; empty when it takes them only from the coordinator.
     public var relayEndpoint: String
+    /// Where this process, a reducer (`worker --reduce-at`), takes workers' pieces of partial
+    /// gradients: the endpoint its inbox is bound at, wildcard port resolved; empty when the
+    /// sender is not a reducer.
+    public var reducerEndpoint: String
+    /// The reducer inbox's CURVE public key (Z85, 40 characters) when it is a CURVE server; empty
+    /// otherwise.
+    public var reducerPublicKey: String
 
     public init(
         protocolVersion: UInt16 = WireProtocol.protocolVersion, name: String,
-        profile: ArithmeticProfile = .current(threads: 1), relayEndpoint: String = ""
+        profile: ArithmeticProfile = .current(threads: 1), relayEndpoint: String = "", reducerEndpoint: String = "",
+        reducerPublicKey: String = ""
     ) {
         self.protocolVersion = protocolVersion
         self.name = name
         self.profile = profile
         self.relayEndpoint = relayEndpoint
+        self.reducerEndpoint = reducerEndpoint
+        self.reducerPublicKey = reducerPublicKey
     }
 }

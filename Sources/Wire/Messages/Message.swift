@@ -12,6 +12,14 @@ public enum Message: Sendable, Equatable {
     case bye(Bye)
     case relay(Relay)
     case paramsPart(ParamsPart)
+    case reducers(Reducers)
+    case join(Join)
+    case reducerAssign(ReducerAssign)
+    case rangeState(RangeState)
+    case stateRequest(StateRequest)
+    case reduceStep(ReduceStep)
+    case reduced(Reduced)
+    case reducerNote(ReducerNote)
 
     /// The kind written in the frame header.
     public var kind: MessageKind {
@@ -28,6 +36,14 @@ public enum Message: Sendable, Equatable {
         case .bye: .bye
         case .relay: .relay
         case .paramsPart: .paramsPart
+        case .reducers: .reducers
+        case .join: .join
+        case .reducerAssign: .reducerAssign
+        case .rangeState: .rangeState
+        case .stateRequest: .stateRequest
+        case .reduceStep: .reduceStep
+        case .reduced: .reduced
+        case .reducerNote: .reducerNote
         }
     }
 }

@@ -25,7 +25,7 @@ import sys
 import time
 
 MAGIC = 0x44534354
-VERSION = 8
+VERSION = 9
 # HELLO's arithmetic profile (docs/PROTOCOL.md): the features a BLAS kernel needs, as Descent
 # reads them from /proc/cpuinfo, and the elementary functions of Descent's own build.
 ELEMENTARY = "descent-elementary-1"
@@ -85,8 +85,10 @@ def cpu_features():
 def hello(version, name, kernel=""):
     profile = (string("") + string(kernel) + string("") + struct.pack("<I", 1) + string(platform.machine())
                + string(",".join(cpu_features())) + string(ELEMENTARY))
-    # Then the relay endpoint (protocol 7): empty, this client relays nothing.
-    return frame(HELLO, struct.pack("<H", version) + string(name) + profile + string(""), version=version)
+    # Then the relay endpoint (protocol 7): empty, this client relays nothing; and the reducer
+    # endpoint and public key (protocol 9): empty, this client reduces nothing.
+    return frame(HELLO, struct.pack("<H", version) + string(name) + profile + string("") + string("") + string(""),
+                 version=version)
 
 
 def read_string(payload, offset):
