@@ -36,6 +36,11 @@ public struct ZeroMQOptions: Sendable, Equatable {
     /// `maxMessageBytes` this bounds the memory one message can take.
     public var maxFramesPerMessage = Int(UInt16.max)
 
+    /// The identity a DEALER presents to the ROUTER it connects to (ZMQ_ROUTING_ID), 1 to 255
+    /// bytes, the first not 0; nil = one the ROUTER makes up per connection. A fixed one keeps a
+    /// peer the same `PeerID` when ZeroMQ reconnects it.
+    public var routingID: [UInt8]?
+
     // MARK: Security
     /// CURVE encryption and authentication; nil = plaintext (NULL mechanism).
     public var curve: CurveSecurity?

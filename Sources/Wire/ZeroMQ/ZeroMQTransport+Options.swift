@@ -21,6 +21,10 @@ extension ZeroMQTransport {
         if options.heartbeatTTLMilliseconds > 0 {
             try setOption(socket, ZMQ_HEARTBEAT_TTL, options.heartbeatTTLMilliseconds, "ZMQ_HEARTBEAT_TTL")
         }
+        if var routingID = options.routingID {
+            try check(
+                zmq_setsockopt(socket, ZMQ_ROUTING_ID, &routingID, routingID.count), "zmq_setsockopt ZMQ_ROUTING_ID")
+        }
         switch options.curve {
         case nil:
             break

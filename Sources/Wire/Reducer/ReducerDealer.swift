@@ -1,0 +1,131 @@
+/// A reducer's transport (`worker --reduce-at`): the DEALER to the coordinator, plus an inbox (a
+/// ROUTER bound at the reducer endpoint) where workers send the pieces of their partial gradients
+/// that fall in this reducer's range of the parameters.
+///
+/// A worker's first message on its connection to the inbox is a JOIN with the token the
+/// coordinator gave it (REDUCERS); the dealer takes it — `receive` never returns a JOIN — and
+/// remembers the token the connection joined with. Any other message from a connection that has
+/// not joined, or whose token is not in `allowedTokens` when it arrives, is dropped and counted
+/// in `refused`. With CURVE the inbox is a CURVE server with the reducer's own key pair that
+/// admits any client key: no ZAP handler runs in a reducer's process, so libzmq lets every client
+/// through the handshake, and the tokens decide.
+///
+/// Envelopes from the inbox carry the sending connection as `peer` (`token(of:)` names its
+/// worker); those from the coordinator carry none. The coordinator's messages are taken first
+/// when both have some, so a flood of pieces never holds up a REDUCE_STEP.
+public final class ReducerDealer: WorkerTransport, @unchecked Sendable {
+    private let coordinator: ZeroMQTransport
+    private let inbox: ZeroMQTransport
+    /// The endpoint the inbox is bound to, with a wildcard port resolved: what HELLO offers as
+    /// `reducerEndpoint`.
+    public let endpoint: String
+    /// The inbox's CURVE public key (Z85), what HELLO offers as `reducerPublicKey`; empty when
+    /// the inbox is plaintext.
+    public let publicKey: String
+    private let lock = Lock()
+    private var allowed: Set<UInt64> = []
+    private var joined: [PeerID: UInt64] = [:]
+    private var refusedCount = 0
+
+    /// The most connections the dealer remembers a JOIN of; a JOIN beyond them is refused.
+    public static let maxJoined = 4096
+
+    /// Binds the inbox at `endpoint` (`tcp://HOST:PORT`, the port may be `*`) beside
+    /// `coordinator`. `curve` names the reducer's own key pair by its secret key (`.server`, or
+    /// the `.client` keys it connects to the coordinator with); nil for a plaintext inbox.
+    public init(over coordinator: ZeroMQTransport, bind endpoint: String, curve: CurveSecurity?) throws(WireError) {
+        var options = ZeroMQOptions()
+        options.receiveHighWaterMark = 256
+        var publicKey = ""
+        switch curve {
+        case nil:
+            break
+        case .server(let secretKey), .client(let secretKey, _, _):
+            guard let key = CurveKeys.publicKey(forSecret: secretKey) else {
+                throw .zmq(operation: "zmq_curve_public", code: 22, message: "not a Z85 CURVE secret key")
+            }
+            options.curve = .server(secretKey: secretKey)
+            publicKey = key
+        }
+        let inbox = try ZeroMQTransport.bind(endpoint, options: options)
+        guard let bound = inbox.boundEndpoint else { throw .closed }
+        self.coordinator = coordinator
+        self.inbox = inbox
+        self.endpoint = bound
+        self.publicKey = publicKey
+    }
+
+    /// The tokens of the workers whose pieces the inbox takes; the reducer sets them from each
+    /// REDUCE_STEP. Messages are judged when they arrive.
+    public var allowedTokens: Set<UInt64> {
+        get { lock.withLock { allowed } }
+        set { lock.withLock { allowed = newValue } }
+    }
+
+    /// Messages the inbox dropped: before a JOIN, with a token not allowed, or a JOIN that failed
+    /// to decode.
+    public var refused: Int { lock.withLock { refusedCount } }
+
+    /// The token the inbox connection `peer` joined with; nil when it has not.
+    public func token(of peer: PeerID) -> UInt64? {
+        lock.withLock { joined[peer] }
+    }
+
+    public func receive(timeoutMilliseconds: Int) throws(WireError) -> Envelope? {
+        let deadline = ReceiveDeadline(timeoutMilliseconds: timeoutMilliseconds)
+        while true {
+            let ready = try ZeroMQTransport.waitAny(
+                [coordinator, inbox], timeoutMilliseconds: deadline.remainingMilliseconds)
+            if ready.contains(0), let envelope = try coordinator.receive(timeoutMilliseconds: 0) {
+                return envelope
+            }
+            if ready.contains(1), let envelope = try inbox.receive(timeoutMilliseconds: 0), admit(envelope) {
+                return envelope
+            }
+            if ready.isEmpty && deadline.remainingMilliseconds == 0 { return nil }
+        }
+    }
+
+    public func send(_ frames: [[UInt8]]) throws(WireError) {
+        try coordinator.send(frames)
+    }
+
+    public func handshakeFailure() -> String? {
+        coordinator.handshakeFailure()
+    }
+
+    public func close() {
+        inbox.close()
+        coordinator.close()
+    }
+
+    /// Whether an inbox message goes on to the reducer; a JOIN is taken here. A JOIN is
+    /// remembered whatever its token (the coordinator may list it only in a later step): what
+    /// its connection sends is judged against `allowedTokens` message by message.
+    private func admit(_ envelope: Envelope) -> Bool {
+        guard let peer = envelope.peer else { return false }
+        let isJoin = Self.kind(envelope.frames) == MessageKind.join.rawValue
+        let join: Join? = if isJoin, case .success(.join(let join)) = decode(envelope) { join } else { nil }
+        return lock.withLock {
+            if isJoin {
+                if let join, joined[peer] != nil || joined.count < Self.maxJoined {
+                    joined[peer] = join.token
+                } else {
+                    refusedCount += 1
+                }
+                return false
+            }
+            guard let token = joined[peer], allowed.contains(token) else {
+                refusedCount += 1
+                return false
+            }
+            return true
+        }
+    }
+
+    /// The kind byte of a message's first frame header, unchecked (the decoder checks it all).
+    private static func kind(_ frames: [[UInt8]]) -> UInt8? {
+        guard let first = frames.first, first.count >= WireProtocol.headerSize else { return nil }
+        return first[6]
+    }
+}

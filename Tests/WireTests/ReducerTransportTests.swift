@@ -1,0 +1,202 @@
+import Testing
+
+@testable import Wire
+
+/// The reducers' transports over real sockets on the loopback interface: `ReducerDealer` takes
+/// pieces only from connections that joined with an allowed token, and `ReducerConnections`
+/// reaches it, in plaintext and over CURVE.
+@Suite struct ReducerTransportTests {
+    /// Generous: only reached when a test is about to fail.
+    private let patience = 5000
+
+    /// A coordinator's ROUTER and a reducer on it, the reducer's HELLO received: the coordinator's
+    /// identity for the reducer comes back too.
+    private func reducer(curve: CurveSecurity? = nil) throws -> (ZeroMQTransport, ReducerDealer, PeerID) {
+        let router = try ZeroMQTransport.bind("tcp://127.0.0.1:*")
+        let link = try ZeroMQTransport.connect(try #require(router.boundEndpoint))
+        let dealer = try ReducerDealer(over: link, bind: "tcp://127.0.0.1:*", curve: curve)
+        try dealer.send(.hello(Hello(name: "reducer:1", reducerEndpoint: dealer.endpoint)))
+        let hello = try #require(try router.receiveMessage(timeoutMilliseconds: patience))
+        guard case .hello(let received) = try hello.message.get() else { throw WireError.malformedPayload("no HELLO") }
+        #expect(received.reducerEndpoint == dealer.endpoint)
+        return (router, dealer, try #require(hello.peer))
+    }
+
+    private func piece(_ shard: UInt32) -> Message {
+        .partial(
+            Partial(
+                step: 5, shardID: shard, exampleCount: 4, correctCount: 1, lossSum: 2,
+                gradients: .float32(FloatArray(SampleMessages.distinctFloats(16, seed: Float(shard))))))
+    }
+
+    /// Receives until `dealer.refused` reaches `refused`, recording whatever is delivered meanwhile.
+    private func drain(_ dealer: ReducerDealer, untilRefused refused: Int) throws -> [Envelope] {
+        var delivered: [Envelope] = []
+        let clock = ContinuousClock()
+        let deadline = clock.now + .milliseconds(patience)
+        while dealer.refused < refused && clock.now < deadline {
+            if let envelope = try dealer.receive(timeoutMilliseconds: 20) { delivered.append(envelope) }
+        }
+        return delivered
+    }
+
+    @Test func theInboxTakesOnlyPiecesFromConnectionsJoinedWithAnAllowedToken() throws {
+        let (router, dealer, reducerPeer) = try reducer()
+        defer {
+            dealer.close()
+            router.close()
+        }
+        #expect(dealer.endpoint.hasPrefix("tcp://127.0.0.1:") && !dealer.endpoint.hasSuffix(":*"))
+        #expect(dealer.publicKey == "")
+        dealer.allowedTokens = [7]
+        let stranger = try ZeroMQTransport.connect(dealer.endpoint)
+        let impostor = try ZeroMQTransport.connect(dealer.endpoint)
+        let member = try ZeroMQTransport.connect(dealer.endpoint)
+        defer {
+            for socket in [stranger, impostor, member] { socket.close() }
+        }
+        try stranger.send(piece(1))
+        try impostor.send(.join(Join(token: 8)))
+        try impostor.send(piece(2))
+        try member.send(.join(Join(token: 7)))
+        try member.send(piece(3))
+
+        let first = try #require(try dealer.receive(timeoutMilliseconds: patience))
+        #expect(try dealer.decode(first).get() == piece(3))
+        let memberPeer = try #require(first.peer)
+        #expect(dealer.token(of: memberPeer) == 7)
+        // The other two are dropped and counted; JOINs are never delivered.
+        #expect(try drain(dealer, untilRefused: 2).isEmpty)
+        #expect(dealer.refused == 2)
+
+        // The coordinator's messages come with no peer.
+        try router.send(SampleMessages.reduceStep, to: reducerPeer)
+        let fromCoordinator = try #require(try dealer.receive(timeoutMilliseconds: patience))
+        #expect(fromCoordinator.peer == nil)
+        #expect(try dealer.decode(fromCoordinator).get() == SampleMessages.reduceStep)
+        try dealer.send(SampleMessages.reduced)
+        #expect(try router.receiveMessage(timeoutMilliseconds: patience)?.message.get() == SampleMessages.reduced)
+
+        // A token no longer allowed is refused; allowed again, the connection need not join again.
+        dealer.allowedTokens = []
+        try member.send(piece(4))
+        #expect(try drain(dealer, untilRefused: 3).isEmpty)
+        dealer.allowedTokens = [7]
+        try member.send(piece(5))
+        let again = try #require(try dealer.receive(timeoutMilliseconds: patience))
+        #expect(again.peer == memberPeer)
+        #expect(try dealer.decode(again).get() == piece(5))
+    }
+
+    /// A worker may join before the coordinator lists its token to the reducer: its pieces count
+    /// once the token is allowed.
+    @Test func aJoinIsRememberedUntilItsTokenIsAllowed() throws {
+        let (router, dealer, _) = try reducer()
+        defer {
+            dealer.close()
+            router.close()
+        }
+        let early = try ZeroMQTransport.connect(dealer.endpoint)
+        defer { early.close() }
+        try early.send(.join(Join(token: 11)))
+        try early.send(piece(1))
+        #expect(try drain(dealer, untilRefused: 1).isEmpty)
+        dealer.allowedTokens = [11]
+        try early.send(piece(2))
+        let envelope = try #require(try dealer.receive(timeoutMilliseconds: patience))
+        #expect(try dealer.decode(envelope).get() == piece(2))
+        #expect(dealer.refused == 1)
+    }
+
+    @Test(arguments: [false, true])
+    func connectionsReachEachReducerTheyAreSentTo(curve: Bool) throws {
+        let keys = curve ? [try CurveKeys.generate(), try CurveKeys.generate()] : []
+        let (routerA, reducerA, _) = try reducer(curve: keys.first.map { .server(secretKey: $0.secretKey) })
+        // The second reducer is given the keys it connects to the coordinator with.
+        let (routerB, reducerB, _) = try reducer(
+            curve: keys.last.map { .client(secretKey: $0.secretKey, publicKey: $0.publicKey, serverPublicKey: "") })
+        defer {
+            for dealer in [reducerA, reducerB] { dealer.close() }
+            for router in [routerA, routerB] { router.close() }
+        }
+        #expect([reducerA.publicKey, reducerB.publicKey] == (curve ? keys.map(\.publicKey) : ["", ""]))
+        for dealer in [reducerA, reducerB] { dealer.allowedTokens = [0xABCD] }
+
+        let worker = try ReducerConnections(
+            endpoints: [reducerA.endpoint, reducerB.endpoint], publicKeys: [reducerA.publicKey, reducerB.publicKey],
+            token: 0xABCD, clientKeys: curve ? try CurveKeys.generate() : nil)
+        defer { worker.close() }
+        try worker.send(piece(1), toReducer: 1)
+        try worker.send(MessageCodec.encode(piece(2)), toReducer: 2)
+        for (dealer, expected) in [(reducerA, piece(1)), (reducerB, piece(2))] {
+            let envelope = try #require(try dealer.receive(timeoutMilliseconds: patience))
+            #expect(try dealer.decode(envelope).get() == expected)
+            #expect(dealer.token(of: try #require(envelope.peer)) == 0xABCD)
+            #expect(dealer.refused == 0)
+        }
+        #expect(worker.handshakeFailure(ofReducer: 1) == nil)
+        for reducer in [0, 3] {
+            #expect { try worker.send(piece(1), toReducer: reducer) } throws: { error in
+                if case WireError.misaddressed = error { true } else { false }
+            }
+        }
+    }
+
+    /// Without the reducer's key a CURVE inbox takes nothing: the handshake fails.
+    @Test func aCurveInboxRefusesAClientThatDoesNotKnowItsKey() throws {
+        let keys = try CurveKeys.generate()
+        let (router, dealer, _) = try reducer(curve: .server(secretKey: keys.secretKey))
+        defer {
+            dealer.close()
+            router.close()
+        }
+        dealer.allowedTokens = [3]
+        let wrongKey = try CurveKeys.generate().publicKey
+        let worker = try ReducerConnections(endpoints: [dealer.endpoint], publicKeys: [wrongKey], token: 3)
+        defer { worker.close() }
+        try worker.send(piece(1), toReducer: 1)
+        #expect(try dealer.receive(timeoutMilliseconds: 300) == nil)
+        let plaintext = try ReducerConnections(endpoints: [dealer.endpoint], publicKeys: [""], token: 3)
+        defer { plaintext.close() }
+        try plaintext.send(piece(1), toReducer: 1)
+        #expect(try dealer.receive(timeoutMilliseconds: 300) == nil)
+    }
+
+    /// A DEALER given a routing id is known to the ROUTER by it, so a reconnection keeps its JOIN.
+    @Test func aRoutingIDIsThePeersIdentity() throws {
+        let router = try ZeroMQTransport.bind("tcp://127.0.0.1:*")
+        defer { router.close() }
+        var options = ZeroMQOptions()
+        options.routingID = [9, 0, 8, 7]
+        let dealer = try ZeroMQTransport.connect(try #require(router.boundEndpoint), options: options)
+        defer { dealer.close() }
+        try dealer.send(SampleMessages.join)
+        let received = try #require(try router.receiveMessage(timeoutMilliseconds: patience))
+        #expect(received.peer == PeerID(bytes: [9, 0, 8, 7]))
+        #expect(try received.message.get() == SampleMessages.join)
+    }
+
+    /// A reducer that is not there never holds a worker up for long: once its queue is full a
+    /// send gives up after the timeout, and `sendIfRoom` at once.
+    @Test func aDeadReducerTimesSendsOut() throws {
+        // An IPC path nobody listens on; a TCP port could be reused by a parallel test.
+        let endpoint = "ipc:///tmp/descent-reducer-test-\(UInt64.random(in: 0...UInt64.max))"
+        let worker = try ReducerConnections(
+            endpoints: [endpoint], publicKeys: [""], token: 1, sendTimeoutMilliseconds: 50)
+        defer { worker.close() }
+        let frames = MessageCodec.encode(piece(1))
+        var sent = 0
+        let clock = ContinuousClock()
+        let start = clock.now
+        #expect(throws: WireError.timedOut) {
+            while sent < 1000 {
+                try worker.send(frames, toReducer: 1)
+                sent += 1
+            }
+        }
+        #expect(clock.now - start < .seconds(2))
+        // The JOIN took one place in the queue.
+        #expect(sent == Int(ReducerConnections.sendHighWaterMark) - 1)
+        #expect(try worker.sendIfRoom(frames, toReducer: 1) == false)
+    }
+}
