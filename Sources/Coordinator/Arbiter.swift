@@ -12,6 +12,8 @@ final class Arbiter {
     private var shards: [Int: ShardData] = [:]
     private lazy var workspace = Workspace(shape: layout.shape)
     private lazy var gradient = ParameterBuffer(layout: layout)
+    /// Hears every partial computed here, whole: the reducers take their ranges' pieces of it.
+    var onComputed: ((Range<Int>, UnsafePointer<Float>, GradientAccumulator.Statistics) -> Void)?
 
     init(dataset: Dataset, plan: ShardPlan, layout: ParameterLayout) {
         self.dataset = dataset
@@ -37,6 +39,9 @@ final class Arbiter {
         accumulator.add(
             shard: shard, gradients: gradient.values, examples: examples, correct: evaluation.correct,
             lossSum: evaluation.lossSum)
+        onComputed?(
+            shard..<shard + 1, gradient.values,
+            .init(examples: examples, correct: evaluation.correct, lossSum: evaluation.lossSum))
         return examples
     }
 }

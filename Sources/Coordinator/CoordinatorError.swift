@@ -7,6 +7,8 @@ enum CoordinatorError: Error, CustomStringConvertible {
     case workerExecutableMissing(String)
     case interrupted(signal: Int32)
     case tooFewWorkers(alive: Int, minimum: Int, seconds: Double)
+    case reducerLost(rank: Int, name: String, reason: String)
+    case notEnoughReducers(expected: Int, arrived: Int, seconds: Double)
 
     var description: String {
         switch self {
@@ -22,6 +24,11 @@ enum CoordinatorError: Error, CustomStringConvertible {
             return "cannot start local workers: no executable at \(path) (build with `swift build -c release`)"
         case .tooFewWorkers(let alive, let minimum, let seconds):
             return "only \(alive) worker(s) left, below --min-workers \(minimum), and none joined within \(seconds) s"
+        case .reducerLost(let rank, let name, let reason):
+            return
+                "reducer \(rank) (\(name)) lost: \(reason); the sums and moments of its range went with it, so the run stops (resume from the last checkpoint)"
+        case .notEnoughReducers(let expected, let arrived, let seconds):
+            return "only \(arrived) of \(expected) reducers registered within \(seconds) s"
         case .interrupted(let signal):
             return "interrupted by signal \(signal)"
         }

@@ -5,10 +5,14 @@ import Logging
 /// stopped at the end, whatever the end is.
 final class LocalWorkers {
     private var processes: [Process] = []
+    /// Each process's `--name`.
+    private var names: [String] = []
     private let log: Logger
 
-    /// Starts `count` workers connecting to `endpoint`.
-    init(count: Int, endpoint: String, logLevel: String, log: Logger) throws {
+    /// Starts `count` workers connecting to `endpoint`, and `reducerEndpoints.count` reducers
+    /// (`worker --reduce-at`, named `local-reducer-R`), reducer R taking pieces at
+    /// `reducerEndpoints[R − 1]`.
+    init(count: Int, endpoint: String, reducerEndpoints: [String] = [], logLevel: String, log: Logger) throws {
         self.log = log
         let executable = LocalWorkers.workerExecutable()
         guard FileManager.default.isExecutableFile(atPath: executable) else {
@@ -17,28 +21,38 @@ final class LocalWorkers {
         // One worker to a CPU while there are CPUs enough; more workers than CPUs float.
         let cpus = CPUAffinity.allowed()
         let pinned = count <= cpus.count
+        let common = ["--connect", endpoint, "--parent-pid", String(getpid()), "--log-level", logLevel]
         for index in 0..<count {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = [
-                "--connect", endpoint, "--name", "local-\(index)",
-                "--parent-pid", String(getpid()), "--log-level", logLevel,
-            ]
-            do {
-                if pinned {
-                    try CPUAffinity.withThread(on: cpus[index]) { try process.run() }
-                } else {
-                    try process.run()
-                }
-            } catch {
-                stop(grace: .zero)
-                throw CoordinatorError.workerExecutableMissing("\(executable) (\(error))")
-            }
-            processes.append(process)
+            try launch(executable, name: "local-\(index)", arguments: common, on: pinned ? cpus[index] : nil)
+        }
+        // Reducers float: each is busy only while pieces arrive, between the workers' computations.
+        for (index, reduceAt) in reducerEndpoints.enumerated() {
+            try launch(
+                executable, name: "local-reducer-\(index + 1)", arguments: common + ["--reduce-at", reduceAt], on: nil)
         }
         if pinned {
             log.debug("local workers pinned to CPUs \(cpus.prefix(count).map(String.init).joined(separator: ", "))")
         }
+    }
+
+    /// Starts `executable` as `name` with `arguments`, pinned to `cpu` when given; on failure the
+    /// processes started so far are stopped.
+    private func launch(_ executable: String, name: String, arguments: [String], on cpu: Int?) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments + ["--name", name]
+        do {
+            if let cpu {
+                try CPUAffinity.withThread(on: cpu) { try process.run() }
+            } else {
+                try process.run()
+            }
+        } catch {
+            stop(grace: .zero)
+            throw CoordinatorError.workerExecutableMissing("\(executable) (\(error))")
+        }
+        processes.append(process)
+        names.append(name)
     }
 
     /// `worker` in the directory of the running `coordinator`.
@@ -51,13 +65,18 @@ final class LocalWorkers {
     /// Throws if a worker has exited before registering (registration would wait in vain).
     func checkRegistering() throws {
         for (index, process) in processes.enumerated() where !process.isRunning {
+            if names[index].hasPrefix("local-reducer-") {
+                throw CoordinatorError.reducerLost(
+                    rank: Int(names[index].dropFirst("local-reducer-".count)) ?? 0, name: names[index],
+                    reason: "its process exited with status \(process.terminationStatus) before it registered")
+            }
             throw CoordinatorError.workerExited(index: index, status: process.terminationStatus)
         }
     }
 
     /// The `--name`s of workers whose process has exited.
     func exitedNames() -> Set<String> {
-        Set(processes.enumerated().filter { !$0.element.isRunning }.map { "local-\($0.offset)" })
+        Set(processes.indices.filter { !processes[$0].isRunning }.map { names[$0] })
     }
 
     /// Waits up to `grace` for the workers to leave on their own, then terminates, then kills.

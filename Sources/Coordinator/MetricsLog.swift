@@ -44,6 +44,7 @@ final class MetricsLog {
         line.add("bytes_sent", t.bytesSent)
         line.add("bytes_received", t.bytesReceived)
         line.add("bytes_received_shared", bytesReceivedShared)
+        if !t.reducerBytesReceived.isEmpty { line.add("reducer_bytes_received", t.reducerBytesReceived) }
         if !t.examplesByWorker.isEmpty {
             line.add(
                 "worker_examples",

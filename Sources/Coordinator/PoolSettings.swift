@@ -19,4 +19,8 @@ struct PoolSettings {
     /// How the parameters reach the workers, and each relay's children in the broadcast tree.
     var broadcast: BroadcastMode = .auto
     var relayFanout = 2
+    /// `--reducers S`: the parameters are summed and updated in S ranges, S − 1 of them by reducers.
+    var reducers = 1
+    /// The run's optimizer, which the reducers apply to their ranges.
+    var optimizer = OptimizerSettings()
 }

@@ -23,6 +23,11 @@ final class PoolWorker {
     /// a worker that has not is the same registration knocking again (hellos it queued while its
     /// coordinator was down, or sent before the WELCOME reached it), not a new one.
     var hasSpoken = false
+    /// Its secret for joining the reducers (`--reducers`): a reducer takes pieces only from
+    /// workers whose token the coordinator names for the step.
+    let token = UInt64.random(in: 1...UInt64.max)
+    /// Whether it has been told the reducers (REDUCERS).
+    var toldReducers = false
     /// How the log last said this worker's frames travel.
     var loggedRoute: String?
     /// Examples per second of compute, averaged over its recent partials; nil before the first.

@@ -47,6 +47,8 @@ extension TrainingJob {
         var resumable = false
         if let checkpointDirectory, trainer.step > 0 {
             do {
+                // The reducers' moments of their ranges; one lost has taken its range's with it.
+                try source.gatherOptimizerState(into: trainer.optimizer, step: trainer.step)
                 let path = try Checkpoint.save(
                     trainer, run: recorded(source), to: checkpointDirectory, standardization: standardization)
                 log.notice(
@@ -58,7 +60,11 @@ extension TrainingJob {
                 // run: they all leave.
                 resumable = error is CoordinatorError && !Self.isCtrlC(error)
             } catch {
-                log.error("the checkpoint could not be written: \(error)")
+                let newest =
+                    (try? Checkpoint.list(checkpointDirectory))?.last.map { " (the newest there: \($0))" } ?? ""
+                log.error(
+                    "the checkpoint of step \(trainer.step) could not be written: \(error); continue from the last one written with --resume \(checkpointDirectory)\(newest)"
+                )
             }
         }
         source.shutdown(reason: "training stopped: \(error)", resumable: resumable)

@@ -22,8 +22,16 @@ final class StepExchange {
     private let inbox: WorkerInbox
     private let log: Logger
     private let layout: ParameterLayout
-    private let segmentCount: Int
+    /// The piece whose compute time covers a shard's whole computation: the coordinator's piece of
+    /// the segment backprop finishes last.
+    private let lastPiece: Int
     private let addsByTree: Bool
+    /// With reducers: whether every reducer holds all its pieces of a shard. A shard is in only
+    /// when the coordinator's pieces are and this says so; a shard asked again in a step is asked
+    /// on its own, since a reducer may hold pieces of a node it belonged to.
+    var reducersHold: ((Int) -> Bool)?
+    /// Bytes of gradient values in the partials taken this step, for `reducer_bytes_received`.
+    private(set) var gradientBytes = 0
     /// A 16-bit partial read back to Float32, for the accumulator to add.
     private lazy var decoded = ParameterBuffer(layout: layout)
     private var timings = StepTimings()
@@ -36,13 +44,24 @@ final class StepExchange {
 
     /// - Parameter addsByTree: workers add the shards they hold by the reduction tree before they
     ///   send them (Float32 partials; a 16-bit one is rounded with its own shard's residual).
-    init(outbox: WorkerOutbox, inbox: WorkerInbox, layout: ParameterLayout, addsByTree: Bool = true, log: Logger) {
+    init(
+        outbox: WorkerOutbox, inbox: WorkerInbox, layout: ParameterLayout, ranges: ReductionRanges? = nil,
+        addsByTree: Bool = true, log: Logger
+    ) {
         self.addsByTree = addsByTree
         self.outbox = outbox
         self.inbox = inbox
         self.log = log
         self.layout = layout
-        segmentCount = layout.segments.count
+        let lastSegment = layout.segments.count - 1
+        lastPiece =
+            ranges.flatMap { ranges in ranges.pieces.indices.first { ranges.pieces[$0].segment == lastSegment } }
+            ?? lastSegment
+    }
+
+    /// Whether shard k's partial is all in: the coordinator's pieces, and every reducer's.
+    func isIn(shard k: Int, accumulator: GradientAccumulator) -> Bool {
+        accumulator.has(shard: k) && (reducersHold?(k) ?? true)
     }
 
     /// When the step began.
@@ -53,6 +72,7 @@ final class StepExchange {
         started = .now
         timings = StepTimings()
         reduce = .zero
+        gradientBytes = 0
         sharedBytesBefore = inbox.sharedBytesReceived
         self.step = step
         self.work = Dictionary(uniqueKeysWithValues: work.map { ($0.shard, $0) })
@@ -85,12 +105,14 @@ final class StepExchange {
         from worker: PoolWorker, accumulator: GradientAccumulator, route: Broadcast.Route = .whole
     ) throws(WireError) -> Int {
         let shards = worker.ready.intersection(worker.shards).sorted().filter {
-            work[$0] != nil && askedOf[$0] != worker.rank && !accumulator.has(shard: $0)
+            work[$0] != nil && askedOf[$0] != worker.rank && !isIn(shard: $0, accumulator: accumulator)
         }
         guard !shards.isEmpty else { return 0 }
         // The worker adds its shards by the tree first, unless one of them is partly in already
         // (asked again of a new owner mid-step): a node of it could then never be taken.
-        let combines = addsByTree && !shards.contains { accumulator.touched(shard: $0) }
+        let combines =
+            addsByTree
+            && !shards.contains { accumulator.touched(shard: $0) || (reducersHold != nil && askedOf[$0] != nil) }
         let frames = MessageCodec.encode(
             .step(
                 Step(
@@ -124,7 +146,8 @@ final class StepExchange {
     func gather(_ partial: Partial, from worker: PoolWorker, into accumulator: GradientAccumulator) {
         let segment = Int(partial.segment)
         // The last segment's time covers the shard's whole computation; count the examples once.
-        if segment == segmentCount - 1 {
+        gradientBytes += partial.gradients.count * (partial.encoding.isSixteenBit ? 2 : 4)
+        if segment == lastPiece {
             let seconds = partial.computeSeconds.isFinite ? max(0, partial.computeSeconds) : 0
             timings.compute += seconds
             timings.computeSlowest = max(timings.computeSlowest, seconds)

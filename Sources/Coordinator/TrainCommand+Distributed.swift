@@ -26,7 +26,11 @@ extension TrainCommand {
                 """)
         }
         let local = try localWorkers.map {
-            try LocalWorkers(count: $0, endpoint: listening, logLevel: quiet ? "warning" : logLevel, log: log)
+            try LocalWorkers(
+                count: $0, endpoint: listening,
+                reducerEndpoints: (1..<reducers).map { rank in
+                    socketDirectory.map { "ipc://\($0)/reducer-\(rank).sock" } ?? "tcp://127.0.0.1:*"
+                }, logLevel: quiet ? "warning" : logLevel, log: log)
         }
         // Workers told goodbye leave at once; the grace only bounds a worker that missed it.
         defer { local?.stop(grace: .seconds(2)) }
@@ -34,7 +38,7 @@ extension TrainCommand {
             expectedWorkers: workerCount, minWorkers: minWorkers, registerTimeout: .seconds(registerTimeout),
             workerTimeout: .seconds(workerTimeout), threads: threads, seed: job.options.seed, compress: compress,
             arithmetic: job.arithmetic, backupAfter: backupAfter > 0 ? .seconds(backupAfter) : nil,
-            broadcast: broadcast, relayFanout: relayFanout)
+            broadcast: broadcast, relayFanout: relayFanout, reducers: reducers, optimizer: job.options.optimizer)
         let pool = WorkerPool(
             transport: transport, settings: settings, layout: layout, plan: plan, supervisor: local, status: status,
             log: log)

@@ -116,6 +116,17 @@ extension TrainCommand {
 
     /// The pool's numbers: fan-out, backup delay, timeouts.
     private func validatePool() throws {
+        guard (1...64).contains(reducers) else {
+            throw ValidationError("--reducers must be between 1 and 64, not \(reducers)")
+        }
+        if reducers > 1, inProcess {
+            throw ValidationError("--reducers \(reducers) splits the work between processes; --in-process has one")
+        }
+        if reducers > 1, compress.isSixteenBit {
+            throw ValidationError(
+                "--reducers \(reducers) does not take 16-bit partials yet (each shard's rounding lives with its worker): drop --compress or --reducers"
+            )
+        }
         guard (1...64).contains(relayFanout) else {
             throw ValidationError("--relay-fanout must be between 1 and 64, not \(relayFanout)")
         }

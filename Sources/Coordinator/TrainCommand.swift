@@ -150,6 +150,15 @@ struct TrainCommand: ParsableCommand {
     var relayFanout: Int = 2
 
     @Option(
+        help: """
+            Sum and update the parameters in S ranges: the coordinator one, S − 1 reducers the others \
+            (workers send each range's share of their gradients to its reducer). With --local-workers \
+            the coordinator starts the reducers beside itself; with --workers each is a `worker \
+            --reduce-at tcp://ADDRESS:PORT` that connects like a worker. The same bits as 1.
+            """)
+    var reducers: Int = 1
+
+    @Option(
         help:
             "ZeroMQ endpoint the coordinator listens on. Default tcp://127.0.0.1:5555; with --local-workers, a private ipc:// socket."
     )

@@ -336,6 +336,7 @@ struct TrainingJob {
                 liveMetrics?.record(bitReproducible: source.mixedArithmetic.isEmpty)
                 for runLog in logs { try runLog.write(report, bytesReceivedShared: shared) }
                 if let checkpointDirectory, checkpointEvery > 0, report.step % checkpointEvery == 0 {
+                    try source.gatherOptimizerState(into: trainer.optimizer, step: trainer.step)
                     try Checkpoint.save(
                         trainer, run: recorded(source), to: checkpointDirectory, standardization: standardization)
                 }

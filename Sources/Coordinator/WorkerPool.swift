@@ -13,23 +13,28 @@ final class WorkerPool: TimedGradientSource {
     private(set) var lastTimings = StepTimings()
     /// Messages dropped: undecodable, from strangers, stale, duplicated or implausible.
     private(set) var rejected = 0
-    private let settings: PoolSettings
+    let settings: PoolSettings
     private let plan: ShardPlan
     private let layout: ParameterLayout
     private let log: Logger
     private let outbox: WorkerOutbox
     private let inbox: WorkerInbox
-    private let membership: Membership
-    private let exchange: StepExchange
+    let membership: Membership
+    let exchange: StepExchange
     private let validator: PartialValidator
     /// Made once the data is known (`start`).
-    private var arbiter: Arbiter?
+    private(set) var arbiter: Arbiter?
     /// `/status`, and the warning when a step waits longer than usual.
     private let watch: StepWatch
     /// When the coordinator computes late shards itself.
     private var backup: Backup
     /// How the parameters reach the workers.
     private let broadcast: Broadcast
+    /// `--reducers S`, S > 1: the processes that sum and update ranges 1…S−1.
+    let reducers: ReducerGroup?
+    /// The step's accumulator, for messages that arrive outside `computePartials` (while a
+    /// checkpoint's state is gathered).
+    private(set) var current: GradientAccumulator?
 
     var workerCount: Int { membership.workers.count }
     var mixedArithmetic: [String] { membership.mixedArithmetic }
@@ -47,14 +52,26 @@ final class WorkerPool: TimedGradientSource {
         inbox = WorkerInbox(transport: transport)
         membership = Membership(
             settings: settings, shape: layout.shape, plan: plan, outbox: outbox, supervisor: supervisor, log: log)
+        let ranges = settings.reducers > 1 ? ReductionRanges(layout: layout, count: settings.reducers) : nil
+        let outbox = self.outbox
+        reducers = ranges.map { ranges in
+            ReducerGroup(
+                ranges: ranges, layout: layout, shardCount: plan.shardCount, settings: settings, outbox: outbox,
+                supervisor: supervisor, log: log)
+        }
         exchange = StepExchange(
-            outbox: outbox, inbox: inbox, layout: layout, addsByTree: settings.compress == .float32, log: log)
+            outbox: outbox, inbox: inbox, layout: layout, ranges: ranges, addsByTree: settings.compress == .float32,
+            log: log)
         // A 16-bit partial is the worker's rounding of its own: only Float32 ones can be stood in for.
         backup = Backup(after: settings.compress == .float32 ? settings.backupAfter : nil)
         broadcast = Broadcast(mode: settings.broadcast, fanout: settings.relayFanout)
         validator = PartialValidator(
-            shardCount: plan.shardCount, segments: layout.segments.map(\.range), encoding: settings.compress)
+            shardCount: plan.shardCount, segments: (ranges?.pieces.map(\.range)) ?? layout.segments.map(\.range),
+            encoding: settings.compress)
+        if let reducers { exchange.reducersHold = { reducers.covers(shard: $0) } }
     }
+
+    var reduction: (ranges: ReductionRanges, local: Set<Int>)? { reducers.map { ($0.ranges, [0]) } }
 
     /// Bytes of the last step's partials that came through memory shared with local workers.
     var lastStepBytesReceivedShared: Int { exchange.lastBytesReceivedShared }
@@ -64,12 +81,18 @@ final class WorkerPool: TimedGradientSource {
     /// Waits for the expected workers, places the shards and sends each its data.
     func start(dataset: Dataset) throws {
         arbiter = Arbiter(dataset: dataset, plan: plan, layout: layout)
+        if let reducers { arbiter?.onComputed = { reducers.sendPieces(of: $0, gradients: $1, statistics: $2) } }
         let deadline = ContinuousClock.now + settings.registerTimeout
         var said = ContinuousClock.now
-        while membership.workers.count < settings.expectedWorkers {
+        while membership.workers.count < settings.expectedWorkers || !(reducers?.isComplete ?? true) {
             try Interruption.check()
             try membership.checkRegistering()
             guard ContinuousClock.now < deadline else {
+                if let reducers, !reducers.isComplete, membership.workers.count >= settings.expectedWorkers {
+                    throw CoordinatorError.notEnoughReducers(
+                        expected: reducers.expected, arrived: reducers.members.count,
+                        seconds: settings.registerTimeout.inSeconds)
+                }
                 throw CoordinatorError.notEnoughWorkers(
                     expected: settings.expectedWorkers, arrived: membership.workers.count,
                     seconds: settings.registerTimeout.inSeconds)
@@ -83,6 +106,7 @@ final class WorkerPool: TimedGradientSource {
             // Those already here hear from the coordinator while it waits for the rest, so they
             // do not take its silence for a restart; one that vanished meanwhile is dropped.
             membership.checkLiveness(step: 0)
+            try reducers?.checkLiveness()
         }
         membership.place(dataset)
         while let waiting = membership.firstUnready {
@@ -103,12 +127,18 @@ final class WorkerPool: TimedGradientSource {
 
     /// Publishes the step's parameters and sends every worker its STEP; `computePartials` then
     /// gathers the partials.
+    func prepareUpdate(step: Int, learningRate: Float, exampleCount: Int, optimizer: Optimizer) throws {
+        reducers?.prepare(step: step, learningRate: learningRate, exampleCount: exampleCount, optimizer: optimizer)
+    }
+
     func beginPartials(
         step: Int, parameters p: ParameterBuffer, work: [ShardWork], into accumulator: GradientAccumulator
     ) throws {
         exchange.begin(step: step, parameters: p, work: work)
+        current = accumulator
         loseUnansweringSuspects()
         membership.admitJoiners()
+        try reducers?.begin(parameters: p, work: exchange.work, tokens: membership.workers.map(\.token))
         membership.completeMoves()
         // Speeds are averages over several partials: a move is considered every few steps.
         if step % 8 == 0 { membership.startMove() }
@@ -134,6 +164,7 @@ final class WorkerPool: TimedGradientSource {
         while !accumulator.isComplete {
             try Interruption.check()
             membership.checkLiveness(step: step)
+            try reducers?.checkLiveness()
             try membership.checkMinimum()
             try rescueOrphans()
             let wait = due.map { min(settings.heartbeat, max(.zero, $0 - .now)) } ?? settings.heartbeat
@@ -147,6 +178,7 @@ final class WorkerPool: TimedGradientSource {
         lastTimings = exchange.finish(
             lostWorkers: membership.lost, rejectedMessages: rejected, shardMoves: membership.moves,
             backups: backup.shards)
+        if let reducers { lastTimings.reducerBytesReceived = [exchange.gradientBytes] + reducers.bytesReceived }
         watch.finish(step: step, membership: membership)
     }
 
@@ -160,7 +192,8 @@ final class WorkerPool: TimedGradientSource {
         let started = ContinuousClock.now
         var byOwner: [Int: [Int]] = [:]
         var examples = 0
-        for shard in shards where !accumulator.has(shard: shard) && membership.owner[shard] != nil {
+        for shard in shards
+        where !exchange.isIn(shard: shard, accumulator: accumulator) && membership.owner[shard] != nil {
             guard let work = exchange.work[shard] else { continue }
             examples += try arbiter.settle(work, step: exchange.step, parameters: parameters.values, into: accumulator)
             byOwner[membership.owner[shard]!, default: []].append(shard)
@@ -225,6 +258,10 @@ final class WorkerPool: TimedGradientSource {
     private func request(from worker: PoolWorker, accumulator: GradientAccumulator) throws -> Int {
         guard !backup.isSuspect(worker.rank) else { return 0 }
         do {
+            if let reducers, !worker.toldReducers {
+                try outbox.send(.reducers(reducers.configuration(token: worker.token)), to: worker.peer)
+                worker.toldReducers = true
+            }
             return try exchange.request(from: worker, accumulator: accumulator, route: broadcast.route(worker.rank))
         } catch {
             guard case .peerUnreachable = error else { throw error }
@@ -237,11 +274,18 @@ final class WorkerPool: TimedGradientSource {
 
     /// Waits up to `timeout` for one message and acts on it; returns the bytes received.
     @discardableResult
-    private func receiveOne(timeout: Duration, accumulator: GradientAccumulator? = nil) throws -> Int {
+    func receiveOne(timeout: Duration, accumulator: GradientAccumulator? = nil) throws -> Int {
         membership.pumpShards()
         // While chunks wait for room, look again soon: a worker drains its queue in milliseconds.
         let wait = membership.isSendingShards ? min(timeout, .milliseconds(2)) : timeout
         guard let arrival = try inbox.receive(timeout: wait) else { return 0 }
+        if let reducers, let member = reducers.member(for: arrival.peer) {
+            let (refused, poisoned) = try reducers.handle(
+                arrival.message, from: member, accumulator: accumulator ?? current)
+            if refused { rejected += 1 }
+            if let poisoned { try overrule(poisoned, from: member, accumulator: accumulator ?? current) }
+            return arrival.bytes
+        }
         guard let worker = membership.worker(for: arrival.peer) else {
             register(arrival)
             return arrival.bytes
@@ -283,6 +327,12 @@ final class WorkerPool: TimedGradientSource {
     }
 
     private func register(_ arrival: WorkerInbox.Arrival) {
+        if let reducers, case .success(.hello(let hello)) = arrival.message, !hello.reducerEndpoint.isEmpty,
+            hello.protocolVersion == WireProtocol.protocolVersion
+        {
+            if !reducers.register(arrival.peer, hello, address: arrival.address) { rejected += 1 }
+            return
+        }
         if !membership.register(arrival.peer, arrival.message, address: arrival.address) { rejected += 1 }
     }
 
@@ -310,24 +360,16 @@ final class WorkerPool: TimedGradientSource {
             log.debug("ignored a partial from worker \(worker.rank) (\(worker.label)): \(reason)")
         case .poisoned(let reason):
             rejected += 1
-            let before = ContinuousClock.now
-            if let arbiter, let parameters = exchange.parameters {
-                // Every shard the bad partial stood for (all asked of this worker: the validator
-                // checked that before it judged the values).
-                for shard in partial.span where !accumulator.has(shard: shard) {
-                    guard let work = exchange.work[shard] else { continue }
-                    let examples = try arbiter.settle(
-                        work, step: exchange.step, parameters: parameters.values, into: accumulator)
-                    exchange.countSettled(examples: examples)
-                }
-            }
+            // Every shard the bad partial stood for (all asked of this worker: the validator
+            // checked that before it judged the values).
+            try settle(partial.span, accumulator: accumulator)
             membership.lose(worker, reason: "it sent a bad partial: \(reason)")
-            exchange.countReduce(.now - before)
         }
     }
 
     /// Says goodbye to the workers (`Membership.sayGoodbye`) and closes the transport.
     func shutdown(reason: String, resumable: Bool) {
+        reducers?.sayGoodbye(reason: reason)
         membership.sayGoodbye(reason: reason, resumable: resumable)
         outbox.close()
     }

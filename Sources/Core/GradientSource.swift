@@ -40,8 +40,9 @@ public protocol GradientSource: AnyObject {
     var reduction: (ranges: ReductionRanges, local: Set<Int>)? { get }
 
     /// The update of `step`, announced before `beginPartials`: its learning rate and example
-    /// count, for a source whose reducers update ranges of the parameters. The default ignores it.
-    func prepareUpdate(step: Int, learningRate: Float, exampleCount: Int) throws
+    /// count, and the optimizer whose state the reducers hold part of, for a source whose reducers
+    /// update ranges of the parameters. The default ignores it.
+    func prepareUpdate(step: Int, learningRate: Float, exampleCount: Int, optimizer: Optimizer) throws
 
     /// Brings what other processes hold of the optimizer's state (the reducers' moments of their
     /// ranges) into `optimizer`, as it stands after the committed `step`, for a checkpoint; throws
@@ -60,7 +61,7 @@ extension GradientSource {
 
     public var reduction: (ranges: ReductionRanges, local: Set<Int>)? { nil }
 
-    public func prepareUpdate(step: Int, learningRate: Float, exampleCount: Int) throws {}
+    public func prepareUpdate(step: Int, learningRate: Float, exampleCount: Int, optimizer: Optimizer) throws {}
 
     public func gatherOptimizerState(into optimizer: Optimizer, step: Int) throws {}
 }

@@ -47,6 +47,12 @@ public struct JSONLine {
         body += "}"
     }
 
+    /// A list of whole numbers: `[117568,117578]`.
+    public mutating func add(_ key: String, _ values: [Int]) {
+        member(key)
+        body += "[" + values.map(String.init).joined(separator: ",") + "]"
+    }
+
     public mutating func add(_ key: String, _ value: String) {
         member(key)
         JSONLine.quote(value, into: &body)

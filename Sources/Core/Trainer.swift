@@ -128,7 +128,7 @@ public final class Trainer {
         let planned = PlannedStep(
             epoch: epoch, stepInEpoch: j, work: schedule.work(stepInEpoch: j, permutations: permutations),
             expected: expected, rate: rate, update: update, started: started)
-        try source.prepareUpdate(step: step + 1, learningRate: rate, exampleCount: expected)
+        try source.prepareUpdate(step: step + 1, learningRate: rate, exampleCount: expected, optimizer: optimizer)
         try source.beginPartials(step: step + 1, parameters: parameters, work: planned.work, into: accumulator)
         return planned
     }

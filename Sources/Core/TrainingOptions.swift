@@ -56,6 +56,9 @@ public struct StepTimings: Sendable, Equatable {
     /// Examples each worker computed in this step, by rank; rank −1 is the coordinator itself
     /// (a shard it recomputed to overrule a bad partial).
     public var examplesByWorker: [Int: Int] = [:]
+    /// With `--reducers S`: the bytes of gradient pieces each range's reducer received in this
+    /// step, range 0 (the coordinator's) first; empty without reducers.
+    public var reducerBytesReceived: [Int] = []
     /// Workers lost since the run began.
     public var lostWorkers = 0
     /// Shards moved to a faster worker since the run began (placement by measured speed).

@@ -28,6 +28,7 @@ extension MessageCodec {
             writer.write(step.learningRate)
             writer.write(step.exampleCount)
             writer.write(step.tokens)
+            writer.write(step.shardExamples)
         case .reduced(let reduced):
             writer.write(reduced.step)
             writer.write(reduced.marks)
@@ -40,6 +41,7 @@ extension MessageCodec {
             writer.write(note.shardSpan)
             writer.write(note.verdict)
             writer.write(note.reason)
+            writer.write(note.token)
         default:
             preconditionFailure("\(message.kind) is not a reducer message")
         }
@@ -81,7 +83,8 @@ extension MessageCodec {
                     step: try reader.read(UInt64.self, "step"),
                     learningRate: try reader.read(Float.self, "learningRate"),
                     exampleCount: try reader.read(UInt32.self, "exampleCount"),
-                    tokens: try reader.read([UInt64].self, "tokens")))
+                    tokens: try reader.read([UInt64].self, "tokens"),
+                    shardExamples: try reader.read([UInt32].self, "shardExamples")))
         case .reduced:
             return .reduced(try readReduced(from: &reader))
         case .reducerNote:
@@ -171,7 +174,8 @@ extension MessageCodec {
             shardID: try reader.read(UInt32.self, "shardID"),
             shardSpan: try reader.read(UInt32.self, "shardSpan"),
             verdict: try reader.read(UInt8.self, "verdict"),
-            reason: try reader.read(String.self, "reason"))
+            reason: try reader.read(String.self, "reason"),
+            token: try reader.read(UInt64.self, "token"))
         guard note.verdict <= ReducerNote.poisoned else { throw .malformedPayload("unknown verdict \(note.verdict)") }
         guard note.shardSpan >= 1, UInt64(note.shardID) + UInt64(note.shardSpan) <= UInt64(UInt32.max) else {
             throw .malformedPayload("shard span \(note.shardSpan) from shard \(note.shardID)")
@@ -219,11 +223,11 @@ extension MessageCodec {
         case .rangeState(let state):
             return 28 + 4 * state.values.count
         case .reduceStep(let step):
-            return 20 + 8 * step.tokens.count
+            return 24 + 8 * step.tokens.count + 4 * step.shardExamples.count
         case .reduced(let reduced):
             return 28 + 4 * reduced.values.count
         case .reducerNote(let note):
-            return 17 + size(note.reason)
+            return 25 + size(note.reason)
         default:
             return 8
         }

@@ -42,14 +42,18 @@ final class CoordinatorLink: @unchecked Sendable {
     /// - Parameter encrypted: whether the connection uses CURVE, for the message when nobody answers.
     init(
         transport: any WorkerTransport, endpoint: String, name: String, encrypted: Bool,
-        registerTimeout: Duration, reconnectTimeout: Duration, parentPID: Int32?, relayEndpoint: String = ""
+        registerTimeout: Duration, reconnectTimeout: Duration, parentPID: Int32?, relayEndpoint: String = "",
+        reducerEndpoint: String = "", reducerPublicKey: String = ""
     ) throws {
         self.transport = transport
         self.endpoint = endpoint
         self.reconnectTimeout = reconnectTimeout
         self.parentPID = parentPID
         hello = MessageCodec.encode(
-            .hello(Hello(name: name, profile: .current(threads: BLAS.threads), relayEndpoint: relayEndpoint)))
+            .hello(
+                Hello(
+                    name: name, profile: .current(threads: BLAS.threads), relayEndpoint: relayEndpoint,
+                    reducerEndpoint: reducerEndpoint, reducerPublicKey: reducerPublicKey)))
         try transport.send(hello)
 
         let deadline = ContinuousClock.now + registerTimeout
@@ -96,6 +100,12 @@ final class CoordinatorLink: @unchecked Sendable {
     /// every second, and a WELCOME in reply comes back from here as `.welcome` (a new session:
     /// the shards held so far are void). Silence past `reconnectTimeout` ends the worker.
     func next() throws -> Message {
+        try nextWithPeer().message
+    }
+
+    /// As `next()`, with the peer a message came from where the transport has more than the
+    /// coordinator (a reducer's inbox of workers); nil for the coordinator.
+    func nextWithPeer() throws -> (peer: PeerID?, message: Message) {
         let beat = Duration.milliseconds(Int(max(welcome.heartbeatMilliseconds, 10)))
         // While this thread waits on the socket it beats itself; the background thread would
         // only contend for the socket's lock (and lose: the wait takes it again at once).
@@ -119,10 +129,11 @@ final class CoordinatorLink: @unchecked Sendable {
             }
             switch transport.decode(envelope) {
             case .success(let message):
+                guard envelope.peer == nil else { return (envelope.peer, message) }
                 lastHeard = .now
                 if case .heartbeat = message { continue }
                 if case .welcome(let w) = message { welcome = w }
-                return message
+                return (nil, message)
             case .failure(let error):
                 rejectedFrames += 1
                 log.warning("dropped a message that failed to decode: \(error)")

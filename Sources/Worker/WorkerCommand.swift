@@ -56,6 +56,14 @@ struct WorkerCommand: ParsableCommand {
             """)
     var relay: String?
 
+    @Option(
+        help: """
+            Serve as a reducer (`coordinator train --reducers`) instead of computing shards: take the \
+            workers' pieces of one range of the parameters at this endpoint (tcp://ADDRESS:PORT, the port \
+            may be *; or ipc://PATH), add them and update the range. ADDRESS must be one the workers can reach.
+            """)
+    var reduceAt: String?
+
     @Option(help: .hidden)
     var parentPid: Int32?
 
@@ -75,6 +83,16 @@ struct WorkerCommand: ParsableCommand {
             throw ValidationError("--connect \(connect) names no port: give tcp://HOST:PORT")
         }
         if let relay { try Self.validate(relay: relay, connect: endpoint, encrypted: curveSecretKey != nil) }
+        if let reduceAt {
+            guard relay == nil else { throw ValidationError("--reduce-at and --relay go to different processes") }
+            guard reduceAt.hasPrefix("tcp://") || reduceAt.hasPrefix("ipc://") else {
+                throw ValidationError("--reduce-at takes a tcp:// or ipc:// endpoint; got '\(reduceAt)'")
+            }
+            let host = reduceAt.dropFirst("tcp://".count).split(separator: ":").first.map(String.init) ?? ""
+            guard !reduceAt.hasPrefix("tcp://") || !["", "0.0.0.0", "[::]"].contains(host) else {
+                throw ValidationError("--reduce-at needs the address workers reach this reducer at, not '\(host)'")
+            }
+        }
     }
 
     func run() throws {
@@ -95,6 +113,7 @@ struct WorkerCommand: ParsableCommand {
                 secretKey: keys.secretKey, publicKey: keys.publicKey,
                 serverPublicKey: try CurveKeyFile.readPublicKey(serverPublicKey))
         }
+        if let reduceAt { return try runReducer(at: reduceAt, curve: curve, name: workerName) }
         let faults = try FaultPlan()
         var socket = try Self.connectTransport(endpoint, curve: curve)
         var relayEndpoint = ""
@@ -110,7 +129,12 @@ struct WorkerCommand: ParsableCommand {
                 transport: transport, endpoint: endpoint, name: workerName, encrypted: curve != nil,
                 registerTimeout: .seconds(registerTimeout), reconnectTimeout: .seconds(reconnectTimeout),
                 parentPID: parentPid, relayEndpoint: relayEndpoint)
-            try WorkerLoop(link: link, relays: !relayEndpoint.isEmpty, log: Logger(label: "descent.worker")).run()
+            let keys = try curveSecretKey.map { try CurveKeyFile.readSecretKey($0) }
+            try WorkerLoop(
+                link: link, relays: !relayEndpoint.isEmpty,
+                curveKeys: keys.map { (publicKey: $0.publicKey, secretKey: $0.secretKey) },
+                log: Logger(label: "descent.worker")
+            ).run()
         } catch WorkerError.switchKernel(let kernel) {
             transport.close()
             Logger(label: "descent.worker").info(
@@ -118,6 +142,24 @@ struct WorkerCommand: ParsableCommand {
             try KernelAlignment.ensure(kernel)
             throw WorkerError.switchKernel(kernel)
         }
+    }
+
+    /// `--reduce-at`: a reducer's DEALER to the coordinator (no shared memory: a reducer holds no
+    /// shards and takes no PARAMS), its inbox for the workers' pieces, and the reducer's loop.
+    private func runReducer(at address: String, curve: CurveSecurity?, name: String) throws {
+        var options = ZeroMQOptions()
+        options.curve = curve
+        // Its state comes in a few frame-sized pieces at the first step.
+        options.receiveHighWaterMark = 64
+        let socket = try ZeroMQTransport.connect(endpoint, options: options)
+        let dealer = try ReducerDealer(over: socket, bind: address, curve: curve)
+        let log = Logger(label: "descent.reducer")
+        log.info("reducer inbox bound at \(dealer.endpoint)")
+        let link = try CoordinatorLink(
+            transport: dealer, endpoint: endpoint, name: name, encrypted: curve != nil,
+            registerTimeout: .seconds(registerTimeout), reconnectTimeout: .seconds(reconnectTimeout),
+            parentPID: parentPid, reducerEndpoint: dealer.endpoint, reducerPublicKey: dealer.publicKey)
+        try ReducerLoop(link: link, dealer: dealer, log: log).run()
     }
 
     /// What `--relay` must be: a tcp:// endpoint with an address other workers can reach, on a

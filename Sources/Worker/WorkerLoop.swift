@@ -11,10 +11,16 @@ final class WorkerLoop {
     /// Whether this worker takes part in the broadcast tree (`--relay`): its parameters may come
     /// as pieces after the STEP that needs them.
     private let relays: Bool
+    /// This worker's CURVE key pair (Z85), for its connections to reducers; nil unencrypted.
+    private let curveKeys: (publicKey: String, secretKey: String)?
 
-    init(link: CoordinatorLink, relays: Bool = false, log: Logger) {
+    init(
+        link: CoordinatorLink, relays: Bool = false, curveKeys: (publicKey: String, secretKey: String)? = nil,
+        log: Logger
+    ) {
         self.link = link
         self.relays = relays
+        self.curveKeys = curveKeys
         self.log = log
     }
 
@@ -96,6 +102,11 @@ final class WorkerLoop {
             if try session.hold(part) { try computePending(parameters: part.step, in: &session) }
         case .relay(let relay):
             log.debug("broadcast tree: forwarding parameters to \(relay.children.count) worker(s)")
+        case .reducers(let reducers):
+            try session.take(reducers, curve: curveKeys)
+            log.info(
+                "reducers: \(reducers.endpoints.count) besides the coordinator, at \(reducers.endpoints.joined(separator: ", "))"
+            )
         case .step(let step):
             // In the broadcast tree a STEP may come before its parameters have come down it.
             if relays && !session.holdsParameters(for: step.step) {
@@ -105,8 +116,10 @@ final class WorkerLoop {
             }
         case .welcome:
             log.notice("the coordinator welcomed this worker anew (it restarted); starting over")
+            session.closeReducers()
             return .startOver
         case .bye(let bye):
+            session.closeReducers()
             log.info("coordinator said goodbye: \(bye.reason)")
             if let summary = link.sharedMemorySummary { log.debug("\(summary)") }
             return .stop
@@ -178,6 +191,7 @@ final class WorkerLoop {
         let started = ContinuousClock.now
         let sum = session.nodeSum(node)
         let segments = session.segments
+        let sending = session
         var sendError: Error?
         sum.reset { range in
             guard sendError == nil, let index = segments.firstIndex(of: range) else { return }
@@ -187,9 +201,7 @@ final class WorkerLoop {
                 exampleCount: UInt32(stats.examples), correctCount: UInt32(stats.correct), lossSum: stats.lossSum,
                 computeSeconds: (ContinuousClock.now - started).inSeconds, gradients: .float32([]))
             do {
-                try self.link.send(
-                    partial,
-                    gradients: UnsafeBufferPointer(start: sum.sum.values + range.lowerBound, count: range.count))
+                try self.send(partial, segment: index, gradient: sum.sum.values, session: sending)
             } catch {
                 sendError = error
             }
@@ -254,13 +266,43 @@ final class WorkerLoop {
         if let sendError { throw sendError }
     }
 
+    /// Sends segment `index` of `gradient` (Float32, where it lies): whole to the coordinator, or
+    /// with reducers in pieces, each to its range's owner (PARTIAL's segment then numbers the
+    /// piece). A reducer whose queue stays full is taken for gone: the piece is dropped, and the
+    /// coordinator asks again or stops the run.
+    private func send(
+        _ partial: Partial, segment index: Int, gradient: UnsafeMutablePointer<Float>, session: WorkerSession
+    ) throws {
+        guard let reduction = session.reduction else {
+            let range = session.segments[index]
+            return try link.send(
+                partial, gradients: UnsafeBufferPointer(start: gradient + range.lowerBound, count: range.count))
+        }
+        var piece = partial
+        for p in reduction.piecesOfSegment[index] {
+            let owner = reduction.ranges.pieces[p].owner
+            let range = reduction.ranges.pieces[p].range
+            let values = UnsafeBufferPointer(start: UnsafePointer(gradient + range.lowerBound), count: range.count)
+            piece.segment = UInt32(p)
+            guard owner != 0 else {
+                try link.send(piece, gradients: values)
+                continue
+            }
+            do {
+                try reduction.connections.send(MessageCodec.encodePartial(piece, gradients: values), toReducer: owner)
+            } catch .timedOut {
+                log.warning(
+                    "reducer \(owner) takes nothing (its queue is full): a piece of step \(partial.step) dropped")
+            }
+        }
+    }
+
     /// Sends one segment of the gradient: Float32 from where it lies, or rounded to 16 bits with
     /// the shard's error feedback.
     private func send(_ partial: Partial, range: Range<Int>, residual: ErrorFeedback?, session: WorkerSession) throws {
         let gradient = session.gradient.values
         guard let residual, let compressor = session.compressor else {
-            let segment = UnsafeBufferPointer(start: gradient + range.lowerBound, count: range.count)
-            return try link.send(partial, gradients: segment)
+            return try send(partial, segment: Int(partial.segment), gradient: gradient, session: session)
         }
         try link.send(frames: compressor.frames(partial, gradient: gradient, range: range, residual: residual))
     }

@@ -34,6 +34,9 @@ struct WorkerSession {
     private var assembly: ParamsAssembly?
     /// A STEP whose parameters are still on their way down the broadcast tree.
     var pending: Step?
+    /// With reducers (REDUCERS): the ranges, each gradient segment's pieces (indices into
+    /// `ranges.pieces`), and the connections to reducers 1…S−1.
+    private(set) var reduction: (ranges: ReductionRanges, piecesOfSegment: [[Int]], connections: ReducerConnections)?
 
     init(welcome: Welcome) throws {
         guard let activation = Activation(rawValue: welcome.activation) else {
@@ -122,6 +125,30 @@ struct WorkerSession {
         guard try assembly!.add(part) else { return false }
         parameters = (part.step, assembly!.buffer)
         return true
+    }
+
+    /// Takes REDUCERS: from now on each segment goes out in pieces, each to its range's owner.
+    mutating func take(_ reducers: Reducers, curve: (publicKey: String, secretKey: String)?) throws {
+        guard let ranges = ReductionRanges(layout: layout, boundaries: reducers.boundaries.map(Int.init)),
+            reducers.endpoints.count == ranges.count - 1
+        else {
+            throw WorkerError.protocolViolation(
+                "REDUCERS cuts \(layout.count) parameters at \(reducers.boundaries) for \(reducers.endpoints.count) reducer(s)"
+            )
+        }
+        guard compressor == nil || ranges.count == 1 else {
+            throw WorkerError.protocolViolation("REDUCERS in a run whose partials travel in 16 bits")
+        }
+        reduction?.connections.close()
+        let connections = try ReducerConnections(
+            endpoints: reducers.endpoints, publicKeys: reducers.publicKeys, token: reducers.token, clientKeys: curve)
+        reduction = (ranges, segments.indices.map { ranges.pieces(inSegment: $0) }, connections)
+    }
+
+    /// Closes the connections to the reducers.
+    mutating func closeReducers() {
+        reduction?.connections.close()
+        reduction = nil
     }
 
     /// Whether the parameters of `step` are held.

@@ -149,7 +149,7 @@ private final class ReducingSource: GradientSource {
 
     var reduction: (ranges: ReductionRanges, local: Set<Int>)? { (ranges, [0]) }
 
-    func prepareUpdate(step: Int, learningRate: Float, exampleCount: Int) throws {
+    func prepareUpdate(step: Int, learningRate: Float, exampleCount: Int, optimizer: Optimizer) throws {
         for reducer in reducers {
             guard reducer.begin(step: step, learningRate: learningRate, exampleCount: exampleCount) else {
                 throw TrainingError.incompleteStep(step: step, expected: exampleCount, got: 0)

@@ -65,9 +65,11 @@ import Testing
         #expect(try dealer.decode(first).get() == piece(3))
         let memberPeer = try #require(first.peer)
         #expect(dealer.token(of: memberPeer) == 7)
-        // The other two are dropped and counted; JOINs are never delivered.
-        #expect(try drain(dealer, untilRefused: 2).isEmpty)
-        #expect(dealer.refused == 2)
+        // The stranger's is dropped and counted; the impostor's is held while its token is not
+        // allowed; JOINs are never delivered.
+        #expect(try drain(dealer, untilRefused: 1).isEmpty)
+        #expect(dealer.refused == 1)
+        #expect(try dealer.receive(timeoutMilliseconds: 100) == nil)
 
         // The coordinator's messages come with no peer.
         try router.send(SampleMessages.reduceStep, to: reducerPeer)
@@ -77,20 +79,30 @@ import Testing
         try dealer.send(SampleMessages.reduced)
         #expect(try router.receiveMessage(timeoutMilliseconds: patience)?.message.get() == SampleMessages.reduced)
 
-        // A token no longer allowed is refused; allowed again, the connection need not join again.
+        // A token no longer allowed is held back; allowed again, what it sent meanwhile comes
+        // first, and the connection need not join again.
         dealer.allowedTokens = []
         try member.send(piece(4))
-        #expect(try drain(dealer, untilRefused: 3).isEmpty)
+        #expect(try dealer.receive(timeoutMilliseconds: 200) == nil)
         dealer.allowedTokens = [7]
         try member.send(piece(5))
-        let again = try #require(try dealer.receive(timeoutMilliseconds: patience))
-        #expect(again.peer == memberPeer)
-        #expect(try dealer.decode(again).get() == piece(5))
+        for expected in [piece(4), piece(5)] {
+            let again = try #require(try dealer.receive(timeoutMilliseconds: patience))
+            #expect(again.peer == memberPeer)
+            #expect(try dealer.decode(again).get() == expected)
+        }
+        // The impostor's token allowed, its held piece comes; the stranger's never does.
+        dealer.allowedTokens = [7, 8]
+        let held = try #require(try dealer.receive(timeoutMilliseconds: patience))
+        #expect(try dealer.decode(held).get() == piece(2))
+        #expect(dealer.token(of: try #require(held.peer)) == 8)
+        #expect(try dealer.receive(timeoutMilliseconds: 100) == nil)
+        #expect(dealer.refused == 1)
     }
 
-    /// A worker may join before the coordinator lists its token to the reducer: its pieces count
-    /// once the token is allowed.
-    @Test func aJoinIsRememberedUntilItsTokenIsAllowed() throws {
+    /// A worker may join, and send pieces, before the reducer has read the REDUCE_STEP that lists
+    /// its token: they come once the token is allowed.
+    @Test func aJoinAndItsPiecesWaitUntilTheTokenIsAllowed() throws {
         let (router, dealer, _) = try reducer()
         defer {
             dealer.close()
@@ -100,12 +112,14 @@ import Testing
         defer { early.close() }
         try early.send(.join(Join(token: 11)))
         try early.send(piece(1))
-        #expect(try drain(dealer, untilRefused: 1).isEmpty)
+        #expect(try dealer.receive(timeoutMilliseconds: 200) == nil)
         dealer.allowedTokens = [11]
         try early.send(piece(2))
-        let envelope = try #require(try dealer.receive(timeoutMilliseconds: patience))
-        #expect(try dealer.decode(envelope).get() == piece(2))
-        #expect(dealer.refused == 1)
+        for expected in [piece(1), piece(2)] {
+            let envelope = try #require(try dealer.receive(timeoutMilliseconds: patience))
+            #expect(try dealer.decode(envelope).get() == expected)
+        }
+        #expect(dealer.refused == 0)
     }
 
     @Test(arguments: [false, true])

@@ -135,14 +135,17 @@ enum SampleMessages {
             values: FloatArray(distinctFloats(40, seed: 0.75))))
     static let stateRequest = Message.stateRequest(StateRequest(step: 42))
     static let reduceStep = Message.reduceStep(
-        ReduceStep(step: 43, learningRate: 0.001, exampleCount: 128, tokens: [0x0123_4567_89AB_CDEF, 7, UInt64.max]))
+        ReduceStep(
+            step: 43, learningRate: 0.001, exampleCount: 128, tokens: [0x0123_4567_89AB_CDEF, 7, UInt64.max],
+            shardExamples: [64, 0, 64]))
     static let reduced = Message.reduced(
         Reduced(
             step: 43, marks: 0x8000_0000, bytesReceived: 1_234_567, offset: 100,
             values: FloatArray(distinctFloats(150, seed: 0.125))))
     static let reducerNote = Message.reducerNote(
         ReducerNote(
-            step: 43, shardID: 4, shardSpan: 4, verdict: ReducerNote.poisoned, reason: "segment 2 is not finite"))
+            step: 43, shardID: 4, shardSpan: 4, verdict: ReducerNote.poisoned, reason: "segment 2 is not finite",
+            token: 0xFEED_F00D))
 
     static let small: [Message] = [
         hello, welcome, refuse, switchKernel, shard, emptyShard, shardReady, params, emptyParams, step, emptyStep,

@@ -9,11 +9,16 @@ public struct ReduceStep: Sendable, Equatable {
     public var exampleCount: UInt32
     /// The tokens (`Reducers.token`) of the workers whose pieces the reducer may take this step.
     public var tokens: [UInt64]
+    /// Each shard's examples in this step, by shard (K values): what a piece of a span must report.
+    public var shardExamples: [UInt32]
 
-    public init(step: UInt64, learningRate: Float, exampleCount: UInt32, tokens: [UInt64]) {
+    public init(
+        step: UInt64, learningRate: Float, exampleCount: UInt32, tokens: [UInt64], shardExamples: [UInt32] = []
+    ) {
         self.step = step
         self.learningRate = learningRate
         self.exampleCount = exampleCount
         self.tokens = tokens
+        self.shardExamples = shardExamples
     }
 }

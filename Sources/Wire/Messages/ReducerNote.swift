@@ -11,17 +11,22 @@ public struct ReducerNote: Sendable, Equatable {
     public var verdict: UInt8
     /// Why, for the coordinator's log (what was wrong with a poisoned piece); may be empty.
     public var reason: String
+    /// The token of the worker that sent a poisoned piece (0 for the coordinator, or a complete span).
+    public var token: UInt64
 
     /// Every piece of the span for this reducer's range is in.
     public static let complete: UInt8 = 0
     /// A piece of the span for this reducer's range was poisoned (failed a check, or was not finite).
     public static let poisoned: UInt8 = 1
 
-    public init(step: UInt64, shardID: UInt32, shardSpan: UInt32, verdict: UInt8, reason: String = "") {
+    public init(
+        step: UInt64, shardID: UInt32, shardSpan: UInt32, verdict: UInt8, reason: String = "", token: UInt64 = 0
+    ) {
         self.step = step
         self.shardID = shardID
         self.shardSpan = shardSpan
         self.verdict = verdict
         self.reason = reason
+        self.token = token
     }
 }

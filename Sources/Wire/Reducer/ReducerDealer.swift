@@ -5,8 +5,10 @@
 /// A worker's first message on its connection to the inbox is a JOIN with the token the
 /// coordinator gave it (REDUCERS); the dealer takes it — `receive` never returns a JOIN — and
 /// remembers the token the connection joined with. Any other message from a connection that has
-/// not joined, or whose token is not in `allowedTokens` when it arrives, is dropped and counted
-/// in `refused`. With CURVE the inbox is a CURVE server with the reducer's own key pair that
+/// not joined is dropped and counted in `refused`. One from a connection whose token is not in
+/// `allowedTokens` is held (up to `maxHeld`, the oldest dropped first) and delivered once its
+/// token is allowed: a worker may send its first pieces before the reducer has read the
+/// REDUCE_STEP that names it, and a piece lost there would stall the step. With CURVE the inbox is a CURVE server with the reducer's own key pair that
 /// admits any client key: no ZAP handler runs in a reducer's process, so libzmq lets every client
 /// through the handshake, and the tokens decide.
 ///
@@ -26,9 +28,13 @@ public final class ReducerDealer: WorkerTransport, @unchecked Sendable {
     private var allowed: Set<UInt64> = []
     private var joined: [PeerID: UInt64] = [:]
     private var refusedCount = 0
+    /// Messages from joined connections whose token is not allowed yet, oldest first.
+    private var held: [(envelope: Envelope, token: UInt64)] = []
 
     /// The most connections the dealer remembers a JOIN of; a JOIN beyond them is refused.
     public static let maxJoined = 4096
+    /// The most messages held for a token not allowed yet.
+    public static let maxHeld = 1024
 
     /// Binds the inbox at `endpoint` (`tcp://HOST:PORT`, the port may be `*`) beside
     /// `coordinator`. `curve` names the reducer's own key pair by its secret key (`.server`, or
@@ -74,6 +80,7 @@ public final class ReducerDealer: WorkerTransport, @unchecked Sendable {
     public func receive(timeoutMilliseconds: Int) throws(WireError) -> Envelope? {
         let deadline = ReceiveDeadline(timeoutMilliseconds: timeoutMilliseconds)
         while true {
+            if let envelope = releaseHeld() { return envelope }
             let ready = try ZeroMQTransport.waitAny(
                 [coordinator, inbox], timeoutMilliseconds: deadline.remainingMilliseconds)
             if ready.contains(0), let envelope = try coordinator.receive(timeoutMilliseconds: 0) {
@@ -115,11 +122,27 @@ public final class ReducerDealer: WorkerTransport, @unchecked Sendable {
                 }
                 return false
             }
-            guard let token = joined[peer], allowed.contains(token) else {
+            guard let token = joined[peer] else {
                 refusedCount += 1
                 return false
             }
+            guard allowed.contains(token) else {
+                if held.count == Self.maxHeld {
+                    held.removeFirst()
+                    refusedCount += 1
+                }
+                held.append((envelope, token))
+                return false
+            }
             return true
+        }
+    }
+
+    /// The oldest held message whose token is now allowed, taken out of the hold.
+    private func releaseHeld() -> Envelope? {
+        lock.withLock {
+            guard let index = held.firstIndex(where: { allowed.contains($0.token) }) else { return nil }
+            return held.remove(at: index).envelope
         }
     }
 

@@ -1,11 +1,10 @@
 import Core
-import Wire
 
 /// Whether a PARTIAL may be added to the step's sum: a check of the message against the step, with
-/// no side effects. A 16-bit partial is checked as it travels; reading it back to Float32 is the
-/// step exchange's.
-struct PartialValidator {
-    enum Verdict: Equatable {
+/// no side effects, by whoever sums it (the coordinator, or a reducer its range's pieces). A
+/// 16-bit partial is checked as it travels; reading it back to Float32 is the receiver's.
+public struct PartialValidator: Sendable {
+    public enum Verdict: Equatable, Sendable {
         case accept
         /// Harmless but useless: late, duplicated, or for shards no longer this worker's.
         case ignore(String)
@@ -13,15 +12,21 @@ struct PartialValidator {
         case poisoned(String)
     }
 
-    let shardCount: Int
-    /// The gradient's segments, as workers send them.
-    let segments: [Range<Int>]
+    public let shardCount: Int
+    /// The gradient's segments (or pieces, `ReductionRanges`), as workers send them.
+    public let segments: [Range<Int>]
     /// The encoding the run's WELCOME announced.
-    let encoding: GradientEncoding
+    public let encoding: GradientEncoding
+
+    public init(shardCount: Int, segments: [Range<Int>], encoding: GradientEncoding) {
+        self.shardCount = shardCount
+        self.segments = segments
+        self.encoding = encoding
+    }
 
     /// The verdict on `partial` from a worker hosting `hostedShards`, in `step`, whose work is
     /// `work` by shard and whose partials so far are in `accumulator`.
-    func verdict(
+    public func verdict(
         on partial: Partial, step: Int, hostedShards: Set<Int>, work: [Int: ShardWork],
         accumulator: GradientAccumulator
     ) -> Verdict {
@@ -36,6 +41,9 @@ struct PartialValidator {
         let segment = Int(partial.segment)
         guard segment < segments.count else {
             return .poisoned("segment \(partial.segment) of a gradient cut in \(segments.count)")
+        }
+        guard accumulator.expects(segment: segment) else {
+            return .poisoned("segment \(segment) lies in a range that another process sums")
         }
         guard !accumulator.overlaps(span, segment: segment) else {
             return .ignore("\(Self.name(span)) segment \(segment) arrived already")
@@ -60,13 +68,13 @@ struct PartialValidator {
     }
 
     /// "shard 3", or "shards 4…7".
-    static func name(_ span: Range<Int>) -> String {
+    public static func name(_ span: Range<Int>) -> String {
         span.count == 1 ? "shard \(span.lowerBound)" : "shards \(span.lowerBound)…\(span.upperBound - 1)"
     }
 
     /// Whether every gradient value is finite. A 16-bit value read back to Float32 is finite
     /// exactly when its own exponent field is not all ones, so it is checked as it travels.
-    static func allFinite(_ gradients: PartialGradients) -> Bool {
+    public static func allFinite(_ gradients: PartialGradients) -> Bool {
         switch gradients {
         case .float32(let g):
             return g.withUnsafeFloats { floats in

@@ -1,0 +1,57 @@
+import Core
+import Wire
+
+/// What the pool does for `--reducers` beyond passing messages (`ReducerGroup`): shards a reducer
+/// found poisoned, computed here, and the reducers' moments gathered for a checkpoint.
+extension WorkerPool {
+    /// A reducer found a piece from the worker holding `token` poisoned: as for a poisoned
+    /// partial here, the coordinator computes those shards itself (the reducers take their
+    /// pieces) and the worker is dropped.
+    func overrule(
+        _ poisoned: (token: UInt64, span: Range<Int>, reason: String), from member: ReducerGroup.Member,
+        accumulator: GradientAccumulator?
+    ) throws {
+        guard let accumulator, let worker = membership.workers.first(where: { $0.token == poisoned.token }) else {
+            return
+        }
+        try settle(poisoned.span, accumulator: accumulator)
+        membership.lose(worker, reason: "it sent reducer \(member.rank) a bad partial: \(poisoned.reason)")
+    }
+
+    /// Computes the shards of `span` whose partials are not all in (`Arbiter`): the reducers are
+    /// sent their pieces.
+    func settle(_ span: Range<Int>, accumulator: GradientAccumulator) throws {
+        guard let arbiter, let parameters = exchange.parameters else { return }
+        let before = ContinuousClock.now
+        for shard in span where !exchange.isIn(shard: shard, accumulator: accumulator) {
+            guard let work = exchange.work[shard] else { continue }
+            let examples = try arbiter.settle(
+                work, step: exchange.step, parameters: parameters.values, into: accumulator)
+            exchange.countSettled(examples: examples)
+        }
+        exchange.countReduce(.now - before)
+    }
+
+    // MARK: Checkpoints
+
+    /// Gathers the reducers' moments of their ranges after `step` into `optimizer`, while the
+    /// next step's messages go on being taken; a reducer that does not answer within the worker
+    /// timeout is lost.
+    func gatherOptimizerState(into optimizer: Optimizer, step: Int) throws {
+        guard let reducers, optimizer.firstMoment != nil else { return }
+        try reducers.requestState(step: step, into: optimizer)
+        defer { reducers.finishGathering() }
+        let deadline = ContinuousClock.now + settings.workerTimeout
+        while !reducers.stateComplete {
+            try Interruption.check()
+            try reducers.checkLiveness()
+            membership.checkLiveness(step: exchange.step)
+            guard ContinuousClock.now < deadline else {
+                throw CoordinatorError.reducerLost(
+                    rank: 0, name: "a reducer",
+                    reason: "no reducer's state came within \(settings.workerTimeout.inSeconds) s")
+            }
+            exchange.received(bytes: try receiveOne(timeout: .milliseconds(50), accumulator: current))
+        }
+    }
+}

@@ -1,0 +1,244 @@
+import Core
+import Logging
+import Wire
+
+/// The reducer's role (`worker --reduce-at`, `--reducers`): it holds one range of the parameters
+/// and their moments, takes the workers' pieces of that range each step, adds them by the
+/// reduction tree and updates the range (`Core.RangeReducer`), then sends the coordinator the new
+/// values (REDUCED). It checks every piece as the coordinator checks a partial
+/// (`PartialValidator`), tells the coordinator which shards are all in (REDUCER_NOTE), and names a
+/// worker whose piece is poisoned; the coordinator computes those shards itself and sends their
+/// pieces here.
+final class ReducerLoop {
+    private let link: CoordinatorLink
+    private let dealer: ReducerDealer
+    private var log: Logger
+
+    init(link: CoordinatorLink, dealer: ReducerDealer, log: Logger) {
+        self.link = link
+        self.dealer = dealer
+        self.log = log
+    }
+
+    /// Serves sessions until the coordinator says goodbye; a new WELCOME starts a new session.
+    func run() throws {
+        while try serve() {}
+        link.close()
+    }
+
+    /// What one assignment holds.
+    private struct Session {
+        let reducer: RangeReducer
+        let validator: PartialValidator
+        /// The step under way, its examples by shard (as `ShardWork`, for the validator).
+        var work: [Int: ShardWork] = [:]
+        /// Bytes of gradient values taken this step.
+        var bytes = 0
+        /// Shards whose pieces of the range are all in this step, told to the coordinator.
+        var noted: Set<Int> = []
+        /// Pieces of the next step, come before its REDUCE_STEP.
+        var early: [(peer: PeerID?, partial: Partial)] = []
+    }
+
+    /// Pieces of a step not begun yet that are kept until it begins; more are dropped.
+    private static let earlyLimit = 4096
+
+    /// One registration's worth of work; returns true when the coordinator welcomed this reducer
+    /// anew.
+    private func serve() throws -> Bool {
+        log[metadataKey: "reducer"] = "\(link.welcome.rank)"
+        log.info(
+            "registered with \(link.endpoint) as reducer \(link.welcome.rank), taking pieces at \(dealer.endpoint)")
+        var session: Session?
+        while true {
+            let (peer, message) = try link.nextWithPeer()
+            switch message {
+            case .reducerAssign(let assign):
+                session = try start(assign)
+            case .rangeState(let state):
+                guard let reducer = session?.reducer, let part = RangeReducer.Part(rawValue: Int(state.part)),
+                    state.values.withUnsafeFloats({ reducer.load(part, offset: Int(state.offset), values: $0) })
+                else {
+                    throw WorkerError.protocolViolation(
+                        "RANGE_STATE part \(state.part) at \(state.offset) (\(state.values.count) values) lies outside this reducer's range"
+                    )
+                }
+            case .reduceStep(let step):
+                guard session != nil else { throw WorkerError.protocolViolation("REDUCE_STEP before REDUCER_ASSIGN") }
+                try begin(step, in: &session!)
+            case .partial(let partial):
+                guard session != nil else { continue }
+                try take(partial, from: peer, in: &session!)
+            case .stateRequest(let request):
+                guard let reducer = session?.reducer else { continue }
+                try sendState(of: reducer, after: Int(request.step))
+            case .welcome:
+                log.notice("the coordinator welcomed this reducer anew (it restarted); starting over")
+                return true
+            case .bye(let bye):
+                log.info("coordinator said goodbye: \(bye.reason)")
+                return false
+            case .refuse(let refuse):
+                throw WorkerError.refused(reason: refuse.reason)
+            case let other:
+                log.debug("ignored an unexpected \(other.kind) message")
+            }
+        }
+    }
+
+    /// REDUCER_ASSIGN: the range, the network, the optimizer and where it stands; the state follows.
+    private func start(_ assign: ReducerAssign) throws -> Session {
+        guard let activation = Activation(rawValue: assign.activation),
+            let shape = try? NetworkShape(layers: assign.layers.map(Int.init), activation: activation)
+        else { throw WorkerError.protocolViolation("REDUCER_ASSIGN names no network this build knows") }
+        let layout = ParameterLayout(shape: shape)
+        guard let ranges = ReductionRanges(layout: layout, boundaries: assign.boundaries.map(Int.init)),
+            Int(assign.rank) >= 1, Int(assign.rank) < ranges.count, assign.shardCount >= 1
+        else {
+            throw WorkerError.protocolViolation(
+                "REDUCER_ASSIGN gives range \(assign.rank) of \(assign.boundaries) over \(layout.count) parameters")
+        }
+        let reducer = RangeReducer(
+            layout: layout, shards: Int(assign.shardCount), ranges: ranges, rank: Int(assign.rank),
+            optimizer: assign.optimizer, updates: Int(assign.updates), step: Int(assign.step))
+        let range = reducer.range
+        log.info(
+            "reducing parameters \(range.lowerBound)…\(range.upperBound - 1) (\(range.count) of \(layout.count)) with \(assign.optimizer.kind), from step \(assign.step)"
+        )
+        return Session(
+            reducer: reducer,
+            validator: PartialValidator(
+                shardCount: Int(assign.shardCount), segments: ranges.pieces.map(\.range), encoding: .float32))
+    }
+
+    /// REDUCE_STEP: the step's update and whose pieces count; pieces that came early are taken now.
+    private func begin(_ step: ReduceStep, in session: inout Session) throws {
+        guard step.shardExamples.count == session.reducer.accumulator.shardCount else {
+            throw WorkerError.protocolViolation(
+                "REDUCE_STEP \(step.step) counts examples of \(step.shardExamples.count) shards, the run has \(session.reducer.accumulator.shardCount)"
+            )
+        }
+        guard
+            session.reducer.begin(
+                step: Int(step.step), learningRate: step.learningRate, exampleCount: Int(step.exampleCount))
+        else {
+            throw WorkerError.protocolViolation(
+                "REDUCE_STEP \(step.step) does not follow step \(session.reducer.committed), or the range's state is not all here"
+            )
+        }
+        dealer.allowedTokens = Set(step.tokens)
+        session.work = [:]
+        for (shard, count) in step.shardExamples.enumerated() where count > 0 {
+            session.work[shard] = ShardWork(shard: shard, selection: .range(0..<Int(count)))
+        }
+        session.bytes = 0
+        session.noted = []
+        let early = session.early
+        session.early = []
+        for (peer, partial) in early where partial.step == step.step {
+            try take(partial, from: peer, in: &session)
+        }
+    }
+
+    /// PARTIAL: a piece of this range from a worker (or from the coordinator, which computed the
+    /// shards itself); added when it checks out.
+    private func take(_ partial: Partial, from peer: PeerID?, in session: inout Session) throws {
+        let reducer = session.reducer
+        guard let current = reducer.current else {
+            if partial.step == UInt64(reducer.committed + 1) { keepEarly(partial, from: peer, in: &session) }
+            return
+        }
+        if partial.step == UInt64(current + 1) { return keepEarly(partial, from: peer, in: &session) }
+        let all = Set(0..<reducer.accumulator.shardCount)
+        switch session.validator.verdict(
+            on: partial, step: current, hostedShards: all, work: session.work, accumulator: reducer.accumulator)
+        {
+        case .accept:
+            guard case .float32(let values) = partial.gradients else { return }
+            session.bytes += values.count * MemoryLayout<Float>.size
+            values.withUnsafeFloats { floats in
+                reducer.accumulator.add(
+                    partial.span, segment: Int(partial.segment), values: floats.baseAddress!,
+                    statistics: .init(
+                        examples: Int(partial.exampleCount), correct: Int(partial.correctCount),
+                        lossSum: partial.lossSum))
+            }
+            try note(partial.span, in: &session)
+            if reducer.isComplete { try sendResult(of: reducer, bytes: session.bytes) }
+        case .ignore(let reason):
+            log.debug("ignored a piece: \(reason)")
+        case .poisoned(let reason):
+            let token = peer.flatMap { dealer.token(of: $0) } ?? 0
+            log.warning("a poisoned piece of \(PartialValidator.name(partial.span)): \(reason)")
+            try link.send(
+                .reducerNote(
+                    ReducerNote(
+                        step: partial.step, shardID: partial.shardID, shardSpan: partial.shardSpan,
+                        verdict: ReducerNote.poisoned, reason: reason, token: token)))
+        }
+    }
+
+    private func keepEarly(_ partial: Partial, from peer: PeerID?, in session: inout Session) {
+        guard session.early.count < Self.earlyLimit else { return }
+        session.early.append((peer, partial))
+    }
+
+    /// Tells the coordinator of the shards of `span` whose pieces of this range are now all in,
+    /// one note per run of them.
+    private func note(_ span: Range<Int>, in session: inout Session) throws {
+        let accumulator = session.reducer.accumulator
+        let complete = span.filter { !session.noted.contains($0) && accumulator.has(shard: $0) }
+        guard let first = complete.first, let current = session.reducer.current else { return }
+        session.noted.formUnion(complete)
+        var start = first
+        var previous = first
+        for shard in complete.dropFirst() + [Int.max] {
+            if shard == previous + 1 {
+                previous = shard
+                continue
+            }
+            try link.send(
+                .reducerNote(
+                    ReducerNote(
+                        step: UInt64(current), shardID: UInt32(start), shardSpan: UInt32(previous - start + 1),
+                        verdict: ReducerNote.complete)))
+            (start, previous) = (shard, shard)
+        }
+    }
+
+    /// REDUCED: the range's new values and marks, in pieces of at most a frame.
+    private func sendResult(of reducer: RangeReducer, bytes: Int) throws {
+        guard let current = reducer.current, let (values, marks) = reducer.result() else { return }
+        let perFrame = Reduced.maxValues
+        for start in stride(from: 0, to: values.count, by: perFrame) {
+            let count = min(perFrame, values.count - start)
+            try link.send(
+                .reduced(
+                    Reduced(
+                        step: UInt64(current), marks: marks, bytesReceived: UInt64(bytes),
+                        offset: UInt32(reducer.range.lowerBound + start),
+                        values: FloatArray(copying: UnsafeBufferPointer(rebasing: values[start..<start + count])))))
+        }
+    }
+
+    /// STATE_REQUEST: the range's moments after the committed step `step`, in pieces.
+    private func sendState(of reducer: RangeReducer, after step: Int) throws {
+        reducer.commit(through: step)
+        guard reducer.committed == step else {
+            throw WorkerError.protocolViolation(
+                "STATE_REQUEST for step \(step), but this reducer's last committed step is \(reducer.committed)")
+        }
+        for part in [RangeReducer.Part.firstMoment, .secondMoment] {
+            guard let values = reducer.state(part) else { continue }
+            for start in stride(from: 0, to: values.count, by: RangeState.maxValues) {
+                let count = min(RangeState.maxValues, values.count - start)
+                try link.send(
+                    .rangeState(
+                        RangeState(
+                            step: UInt64(step), updates: UInt64(reducer.optimizer.updates),
+                            offset: UInt32(reducer.range.lowerBound + start), part: UInt8(part.rawValue),
+                            values: FloatArray(copying: UnsafeBufferPointer(rebasing: values[start..<start + count])))))
+            }
+        }
+    }
+}
