@@ -24,4 +24,7 @@ extension Dictionary where Key == String, Value == Any {
     }
 
     func double(_ key: String) -> Double? { (self[key] as? NSNumber)?.doubleValue }
+
+    /// A list of whole numbers; empty when the field is missing or not one.
+    func ints(_ key: String) -> [Int] { (self[key] as? [NSNumber])?.map(\.intValue) ?? [] }
 }

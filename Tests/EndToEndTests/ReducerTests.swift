@@ -1,0 +1,191 @@
+import Foundation
+import Testing
+
+extension EndToEnd {
+    /// `--reducers S` (issue 21) seen from outside: ranges of the parameters summed and updated by
+    /// reducer processes give the bits of one process, each reducer takes its share of the
+    /// gradient bytes, a lost worker changes no bit, and a lost reducer stops the run with a
+    /// checkpoint that resumes it to the same bits.
+    @Suite("Reducers by parameter range")
+    struct ReducerTests {
+        static let batch = 64
+        /// 8-64-64-3: 4,931 values, so that each range's share of the bytes is clear of headers.
+        static let layers = "8,64,64,3"
+        static let gradientBytes = 4 * (8 * 64 + 64 + 64 * 64 + 64 + 64 * 3 + 3)
+
+        static func flags(csv: String, optimizer: String, steps: Int = SyntheticTraining.steps) -> [String] {
+            var flags = SyntheticTraining.flags(csv: csv, batch: batch, steps: steps)
+            flags[flags.firstIndex(of: "--layers")! + 1] = layers
+            flags[flags.firstIndex(of: "--lr")! + 1] = optimizer == "adam" ? "0.01" : "0.2"
+            return flags + ["--shards", "8", "--optimizer", optimizer]
+        }
+
+        /// 1–3 workers (aligned and unaligned placements) and 2–3 reducers write the in-process
+        /// bits with sgd and adam; each reducer, and the coordinator for range 0, take about 1/S of
+        /// the workers' gradient bytes.
+        @Test(arguments: ["sgd", "adam"])
+        func reducersGiveTheBitsOfOneProcess(optimizer: String) async throws {
+            let scratch = try ScratchDirectory("reducers-\(optimizer)")
+            let csv = try LabelledData.synthetic().write(to: scratch.file("data.csv"))
+            let common = Self.flags(csv: csv, optimizer: optimizer)
+            let reference = scratch.file("in-process.safetensors")
+            try await SyntheticTraining.run(common + ["--in-process", "--out", reference], in: scratch)
+
+            // Vectors a step: one per node of the tree a worker's shards fill (3 workers hold shards
+            // 0…2, 3…5, 6…7: nodes 0–1, 2, 3, 4–5, 6–7).
+            for (workers, reducers, vectors) in [(1, 2, 1), (2, 2, 2), (3, 2, 5), (2, 3, 2)] {
+                let name = "--local-workers \(workers) --reducers \(reducers)"
+                let out = scratch.file("w\(workers)-r\(reducers).safetensors")
+                let metrics = scratch.file("w\(workers)-r\(reducers).jsonl")
+                let summary = try await SyntheticTraining.run(
+                    common + [
+                        "--local-workers", String(workers), "--reducers", String(reducers), "--out", out,
+                        "--metrics", metrics,
+                    ], in: scratch)
+                #expect(summary.int("workers") == workers)
+                let difference = try ModelComparison.relativeDifference(out, reference)
+                #expect(
+                    try ModelComparison.sameBytes(out, reference),
+                    "\(name) differs from --in-process (max |Δ|/max|W| = \(difference))")
+                let steps = try MetricsFile(path: metrics).steps
+                #expect(steps.count == SyntheticTraining.steps)
+                // Before placement by speed first moves a shard, each worker sends its vectors, cut
+                // into the S ranges.
+                for line in steps.prefix(while: { $0.int("shard_moves") == 0 }) {
+                    let shares = line.ints("reducer_bytes_received")
+                    let total = shares.reduce(0, +)
+                    #expect(
+                        shares.count == reducers && total == vectors * Self.gradientBytes,
+                        "\(name), step \(line["step"] ?? "?"): reducer_bytes_received \(shares), a gradient is \(Self.gradientBytes)"
+                    )
+                    for share in shares {
+                        let fraction = Double(share) / Double(max(total, 1))
+                        #expect(
+                            abs(fraction - 1 / Double(reducers)) < 0.02,
+                            "\(name): a range took \(share) of \(total) bytes")
+                    }
+                }
+            }
+        }
+
+        /// A worker killed mid-run: its shards move, some with pieces in at a reducer already, and
+        /// the weights are the in-process bits.
+        @Test func aKilledWorkerChangesNoBitWithReducers() async throws {
+            let scratch = try ScratchDirectory("reducers-kill-worker")
+            let reaper = ProcessReaper()
+            defer { reaper.killAll() }
+            let csv = try LabelledData.synthetic().write(to: scratch.file("data.csv"))
+            let steps = 40
+            let common = Self.flags(csv: csv, optimizer: "adam", steps: steps)
+            let reference = scratch.file("in-process.safetensors")
+            try await SyntheticTraining.run(common + ["--in-process", "--out", reference], in: scratch)
+
+            let out = scratch.file("killed.safetensors")
+            let metrics = scratch.file("killed.jsonl")
+            let coordinator = reaper.track(
+                try Descent.launchCoordinator(
+                    common + [
+                        "--local-workers", "3", "--reducers", "2", "--worker-timeout", "2", "--out", out, "--metrics",
+                        metrics,
+                    ], environment: ["DESCENT_FAULTS": "delay@*=20"], in: scratch))
+            let training = await MetricsFile.waitForSteps(5, in: metrics, of: coordinator)
+            try #require(training, "the run never reached step 5\n\(ProcessOutcome.tail(coordinator.stderrSoFar))")
+            let processes = ProcessTable.workers(of: coordinator.pid)
+            let victim = try #require(
+                processes.first { $0.arguments.contains("local-1") },
+                "no worker named local-1:\n\(ProcessTable.describe(processes))")
+            kill(victim.pid, SIGKILL)
+            let stepsBeforeKill = MetricsFile.completedSteps(metrics)
+            let outcome = try await coordinator.wait(timeout: .seconds(60))
+            try #require(outcome.succeeded, "\(outcome.transcript)")
+            #expect(stepsBeforeKill < steps, "the worker was killed only after the last step; the test proved nothing")
+            #expect(
+                outcome.stderrLines.contains { $0.contains("(local-1) lost: its process exited") },
+                "the coordinator did not log losing local-1\n\(outcome.transcript)")
+            let difference = try ModelComparison.relativeDifference(out, reference)
+            #expect(
+                try ModelComparison.sameBytes(out, reference),
+                "SIGKILL of a worker changed the weights with reducers (max |Δ|/max|W| = \(difference))")
+            let leftovers = ProcessTable.workers(of: outcome.pid)
+            #expect(leftovers.isEmpty, "processes outlived the coordinator:\n\(ProcessTable.describe(leftovers))")
+        }
+
+        /// A reducer killed mid-run takes its range's moments and half-summed step with it: the
+        /// run stops, naming it, writes no checkpoint it cannot make whole, and `--resume` from the
+        /// last checkpoint it wrote ends in the bits of the undisturbed run.
+        @Test func aKilledReducerStopsTheRunAndItsLastCheckpointResumesIt() async throws {
+            let scratch = try ScratchDirectory("reducers-kill-reducer")
+            let reaper = ProcessReaper()
+            defer { reaper.killAll() }
+            let csv = try LabelledData.synthetic().write(to: scratch.file("data.csv"))
+            let steps = 60
+            let flags =
+                Self.flags(csv: csv, optimizer: "adam", steps: steps) + [
+                    "--local-workers", "2", "--reducers", "2",
+                ]
+            let reference = scratch.file("undisturbed.safetensors")
+            try await SyntheticTraining.run(flags + ["--out", reference], in: scratch)
+
+            let checkpoints = scratch.file("checkpoints")
+            let checkpointing = ["--checkpoint-dir", checkpoints, "--checkpoint-every", "5"]
+            let metrics = scratch.file("killed.jsonl")
+            let coordinator = reaper.track(
+                try Descent.launchCoordinator(
+                    flags + checkpointing + ["--out", scratch.file("killed.safetensors"), "--metrics", metrics],
+                    environment: ["DESCENT_FAULTS": "delay@*=20"], in: scratch))
+            let training = await MetricsFile.waitForSteps(12, in: metrics, of: coordinator)
+            try #require(training, "the run never reached step 12\n\(ProcessOutcome.tail(coordinator.stderrSoFar))")
+            let processes = ProcessTable.workers(of: coordinator.pid)
+            let reducer = try #require(
+                processes.first { $0.arguments.contains("local-reducer-1") },
+                "no reducer named local-reducer-1:\n\(ProcessTable.describe(processes))")
+            kill(reducer.pid, SIGKILL)
+            let stopped = try await coordinator.wait(timeout: .seconds(30))
+            #expect(stopped.exited && stopped.status != 0, "the run went on without its reducer\n\(stopped.transcript)")
+            #expect(
+                stopped.stderrLines.contains { $0.contains("reducer 1 (local-reducer-1) lost: its process exited") },
+                "the coordinator did not name the lost reducer\n\(stopped.transcript)")
+            #expect(try stopped.summary().string("status") == "failed", "\(stopped.transcript)")
+            let leftovers = ProcessTable.workers(of: stopped.pid)
+            #expect(leftovers.isEmpty, "processes outlived the coordinator:\n\(ProcessTable.describe(leftovers))")
+            // Only the periodic checkpoints: the stop could not gather the lost range's moments.
+            let files = CheckpointFiles.list(checkpoints)
+            let newest = try #require(files.last, "no checkpoint in \(checkpoints)\n\(stopped.transcript)")
+            let stoppedAt = try CheckpointFiles.step(newest)
+            #expect(stoppedAt >= 10 && stoppedAt % 5 == 0, "the newest checkpoint is of step \(stoppedAt)")
+            #expect(
+                stopped.stderrLines.contains { $0.contains("could not be written") && $0.contains("--resume") },
+                "the coordinator did not say which checkpoint to resume from\n\(stopped.transcript)")
+
+            let resumedOut = scratch.file("resumed.safetensors")
+            let resumed = try await Descent.launchCoordinator(
+                flags + checkpointing + ["--resume", checkpoints, "--out", resumedOut], in: scratch
+            ).wait(timeout: .seconds(60))
+            try #require(resumed.succeeded, "\(resumed.transcript)")
+            #expect(
+                resumed.stderrLines.contains { $0.hasSuffix("resumed from \(checkpoints) at step \(stoppedAt)") },
+                "\(resumed.transcript)")
+            let difference = try ModelComparison.relativeDifference(resumedOut, reference)
+            #expect(
+                try ModelComparison.sameBytes(resumedOut, reference),
+                "the resumed run differs from the undisturbed one (max |Δ|/max|W| = \(difference))")
+        }
+
+        @Test func reducersRefuseWhatTheyCannotDo() async throws {
+            let scratch = try ScratchDirectory("reducers-refusals")
+            let csv = try LabelledData.synthetic().write(to: scratch.file("data.csv"))
+            let common = Self.flags(csv: csv, optimizer: "sgd")
+            for (flags, says) in [
+                (["--in-process", "--reducers", "2"], "--in-process has one"),
+                (["--local-workers", "2", "--reducers", "2", "--compress", "fp16"], "16-bit partials"),
+                (["--local-workers", "2", "--reducers", "0"], "--reducers must be between 1 and 64"),
+            ] {
+                let outcome = try await Descent.launchCoordinator(common + flags, in: scratch).wait(
+                    timeout: .seconds(30))
+                #expect(
+                    outcome.exited && outcome.status != 0 && outcome.stderr.contains(says),
+                    "\(flags): expected a refusal saying '\(says)'\n\(outcome.transcript)")
+            }
+        }
+    }
+}
