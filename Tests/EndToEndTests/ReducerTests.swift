@@ -171,6 +171,53 @@ extension EndToEnd {
                 "the resumed run differs from the undisturbed one (max |Δ|/max|W| = \(difference))")
         }
 
+        /// A cluster as a user starts it, over CURVE: two workers and a reducer started by hand
+        /// register with the coordinator; the workers reach the reducer over CURVE with the key it
+        /// announced; the weights are the in-process bits.
+        @Test func aReducerStartedByHandWorksOverCurve() async throws {
+            let scratch = try ScratchDirectory("reducers-curve")
+            let reaper = ProcessReaper()
+            defer { reaper.killAll() }
+            let csv = try LabelledData.synthetic().write(to: scratch.file("data.csv"))
+            let keys = try scratch.directory("keys")
+            let authorized = try scratch.directory("authorized")
+            let coordinatorKeys = try await SecurityTests.keygen("coordinator", in: keys, scratch: scratch)
+            var peers: [String: (secret: String, public: String)] = [:]
+            for name in ["w1", "w2", "r1"] {
+                peers[name] = try await SecurityTests.keygen(name, in: keys, scratch: scratch)
+                try FileManager.default.copyItem(
+                    atPath: peers[name]!.public, toPath: (authorized as NSString).appendingPathComponent("\(name).pub"))
+            }
+            let common = Self.flags(csv: csv, optimizer: "adam")
+            let reference = scratch.file("in-process.safetensors")
+            try await SyntheticTraining.run(common + ["--in-process", "--out", reference], in: scratch)
+
+            let endpoint = "tcp://127.0.0.1:\(try FreePort.next())"
+            let out = scratch.file("curve.safetensors")
+            let coordinator = reaper.track(
+                try Descent.launchCoordinator(
+                    common + [
+                        "--workers", "2", "--reducers", "2", "--bind", endpoint, "--curve-secret-key",
+                        coordinatorKeys.secret, "--authorized-keys", authorized, "--register-timeout", "30", "--out",
+                        out,
+                    ], in: scratch))
+            for (name, extra) in [("w1", []), ("w2", []), ("r1", ["--reduce-at", "tcp://127.0.0.1:*"])] {
+                reaper.track(
+                    try Descent.launchWorker(
+                        [
+                            "--connect", endpoint, "--name", name, "--curve-secret-key", peers[name]!.secret,
+                            "--server-public-key", coordinatorKeys.public, "--register-timeout", "20",
+                        ] + extra, in: scratch))
+            }
+            let outcome = try await coordinator.wait(timeout: .seconds(60))
+            try #require(outcome.succeeded, "\(outcome.transcript)")
+            #expect(
+                outcome.stderrLines.contains { $0.contains("reducer 1 registered: r1 at 127.0.0.1") },
+                "the reducer did not register\n\(outcome.transcript)")
+            #expect(
+                try ModelComparison.sameBytes(out, reference), "the CURVE run with a reducer differs from --in-process")
+        }
+
         @Test func reducersRefuseWhatTheyCannotDo() async throws {
             let scratch = try ScratchDirectory("reducers-refusals")
             let csv = try LabelledData.synthetic().write(to: scratch.file("data.csv"))
