@@ -245,9 +245,10 @@ def run_in_process(model, steps, side_by_side=1):
 
 
 def run_cluster(model, n, steps, fp16, bind, connect, coord_prefix=(), worker_prefixes=None,
-                coord_extra=(), worker_extra=None):
+                coord_extra=(), worker_extra=None, reducers=()):
     """A coordinator with `--workers n` on `bind` and n worker processes that connect to it;
-    `worker_extra(k)` gives worker k's further flags."""
+    `worker_extra(k)` gives worker k's further flags; `reducers` is (prefix, endpoint) of each
+    reducer process (`worker --reduce-at`), the coordinator then runs with `--reducers`."""
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [*coord_prefix, os.path.join(BIN, "coordinator"), *common_args(model, n, steps, tmp),
                "--workers", str(n), "--bind", bind, "--register-timeout", "60", *coord_extra]
@@ -255,8 +256,13 @@ def run_cluster(model, n, steps, fp16, bind, connect, coord_prefix=(), worker_pr
             cmd += ["--compress", "fp16"]
         if not bind.startswith("tcp://127."):
             cmd.append("--insecure")
+        if reducers:
+            cmd += ["--reducers", str(len(reducers) + 1)]
         coordinator = PROCS.start(cmd)
         time.sleep(0.2)
+        for r, (prefix, endpoint) in enumerate(reducers):
+            PROCS.start([*prefix, os.path.join(BIN, "worker"), "--connect", connect, "--name", f"r{r + 1}",
+                         "--reconnect-timeout", "10", "--reduce-at", endpoint])
         for k in range(n):
             prefix = worker_prefixes[k] if worker_prefixes else ()
             PROCS.start([*prefix, os.path.join(BIN, "worker"), "--connect", connect, "--name", f"w{k + 1}",
@@ -751,6 +757,44 @@ def tree_check(args):
     print(f"median examples/s: direct {direct:,.0f}, tree {tree:,.0f}, tree/direct {tree / direct:.2f}")
 
 
+def reducers_check(args):
+    """Reducers on hosts of their own against one coordinator, on the 1 Gbit/s namespace cluster:
+    a coordinator, 2 workers and 2 reducer hosts (used by the reducer rows only), 784-256-128-10,
+    batch 1,024, Float32 gradients, configurations alternated."""
+    why = netns_available()
+    if why:
+        sys.exit(f"SKIP network namespaces: {why}")
+    nets = Namespaces(4, "1gbit")
+    ex = lambda ns: ("ip", "netns", "exec", ns)
+    relay = lambda k: ("--relay", f"tcp://{SUBNET}.{k + 2}:5600")
+    reducer_hosts = [(ex(nets.nodes[3]), f"tcp://{SUBNET}.4:5700"), (ex(nets.nodes[4]), f"tcp://{SUBNET}.5:5700")]
+    modes = {
+        "direct": dict(coord_extra=("--broadcast", "direct")),
+        "tree": dict(coord_extra=("--broadcast", "tree"), worker_extra=relay),
+        "reducers 3": dict(coord_extra=("--broadcast", "direct"), reducers=reducer_hosts),
+        "reducers 3 + tree": dict(coord_extra=("--broadcast", "tree"), worker_extra=relay, reducers=reducer_hosts),
+    }
+    results = {m: [] for m in modes}
+    try:
+        nets.up()
+        for rnd in range(args.rounds):
+            for mode, extra in modes.items():
+                r = run_cluster("small", 2, args.steps, False, f"tcp://{SUBNET}.1:5555", f"tcp://{SUBNET}.1:5555",
+                                coord_prefix=ex(nets.nodes[0]),
+                                worker_prefixes=[ex(ns) for ns in nets.nodes[1:3]], **extra)
+                rate = r["examples"] / r["step_s"]
+                print(f"round {rnd + 1} {mode}: step {r['step_s'] * 1e3:.1f} ms, {rate:,.0f} examples/s, "
+                      f"coordinator bytes sent {r['bytes_sent']:,.0f} received {r['bytes_received']:,.0f}, "
+                      f"slowest compute {r['compute_slowest_s'] * 1e3:.1f} ms", flush=True)
+                results[mode].append(rate)
+    finally:
+        PROCS.stop_all()
+        nets.down()
+    base = statistics.median(results["direct"])
+    for mode, rates in results.items():
+        print(f"median examples/s {mode}: {statistics.median(rates):,.0f} ({statistics.median(rates) / base:.2f}x direct)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--validate", action="store_true", help="measure, fit and check (writes bench/scaling-params.json)")
@@ -758,12 +802,14 @@ def main():
     parser.add_argument("--refit", action="store_true", help="fit again to the runs bench/scaling-params.json holds")
     parser.add_argument("--tree", action="store_true",
                         help="the broadcast tree against direct sends on the 1 Gbit/s namespace cluster (2 workers)")
+    parser.add_argument("--reducers", action="store_true",
+                        help="2 reducers on hosts of their own against one coordinator, 1 Gbit/s namespace cluster")
     parser.add_argument("--steps", type=int, default=60, help="steps of a 784-256-128-10 run")
     parser.add_argument("--wide-steps", type=int, default=12, help="steps of a 784-2048-2048-10 run")
     parser.add_argument("--rounds", type=int, default=2, help="alternated rounds of every configuration (medians)")
     args = parser.parse_args()
-    if not (args.validate or args.predict or args.refit or args.tree):
-        parser.error("give --validate, --refit, --predict and/or --tree")
+    if not (args.validate or args.predict or args.refit or args.tree or args.reducers):
+        parser.error("give --validate, --refit, --predict, --tree and/or --reducers")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that `finally` ends what was started
     try:
         if args.validate:
@@ -773,6 +819,8 @@ def main():
             validate(args)
         if args.tree:
             tree_check(args)
+        if args.reducers:
+            reducers_check(args)
         if args.refit:
             refit()
         if args.predict:
