@@ -29,7 +29,9 @@ struct HangWatch {
 
     /// "worker 1 (local-1) for shard(s) [2, 3], last heard 3.1 s ago; …", from a status snapshot.
     static func describe(_ snapshot: RunStatus.Snapshot, now: ContinuousClock.Instant) -> String {
-        snapshot.awaited.keys.sorted().map { rank in
+        // Every shard in here: what is left is the reducers' values (`--reducers`).
+        guard !snapshot.awaited.isEmpty else { return "the reducers' new values (every partial is in here)" }
+        return snapshot.awaited.keys.sorted().map { rank in
             let worker = snapshot.workers.first { $0.rank == rank }
             let heard = worker.map { String(format: "%.1f", ($0.lastHeard.duration(to: now)).inSeconds) } ?? "?"
             return "worker \(rank) (\(worker?.name ?? "gone")) for shard(s) \(snapshot.awaited[rank] ?? []), "

@@ -260,8 +260,11 @@ final class ReducerGroup {
         case .success(.bye(let bye)):
             throw lost(rank: member.rank, name: member.label, reason: "it said goodbye: \(bye.reason)")
         case .success(.hello):
-            throw lost(
-                rank: member.rank, name: member.label, reason: "it registered again, and has lost its range's state")
+            // The same connection: the reducer took a long silence for a restarted coordinator,
+            // but holds its state; it hears from the coordinator again at once. (A restarted
+            // reducer comes on a new connection, and this one falls silent.)
+            log.debug("reducer \(member.rank) (\(member.label)) said hello again on its connection: ignored")
+            return (false, nil)
         case .success, .failure:
             return (true, nil)
         }
@@ -351,6 +354,21 @@ final class ReducerGroup {
                     reason: "silent for more than \(settings.workerTimeout.inSeconds) s")
             }
         }
+    }
+
+    /// Throws when the coordinator's own range of the step has been complete since `since`, for
+    /// `--worker-timeout` (late shards it computes itself long before that), and a reducer still
+    /// has not sent its range's values: alive but unable to finish, it would hold the run forever.
+    func checkFinishing(step: Int, since: ContinuousClock.Instant) throws {
+        guard ContinuousClock.now - since > settings.workerTimeout else { return }
+        let range = { (member: Member) in self.ranges.range(member.rank).count }
+        guard let stuck = members.values.sorted(by: { $0.rank < $1.rank }).first(where: { $0.delivered < range($0) })
+        else { return }
+        throw lost(
+            rank: stuck.rank, name: stuck.label,
+            reason:
+                "step \(step)'s gradients have been in at the coordinator for \(settings.workerTimeout.inSeconds) s, but it has not sent its range's values"
+        )
     }
 
     /// The bytes of pieces each reducer took in the step just finished, by rank.

@@ -116,6 +116,9 @@ final class WorkerPool: TimedGradientSource {
             }
             try receiveOne(timeout: .milliseconds(200))
             membership.checkLiveness(step: exchange.step)
+            // Reducers hear from the coordinator too while the shards travel: one silent for 5 s
+            // would take it for a restarted coordinator and register again.
+            try reducers?.checkLiveness()
             // A worker lost while its shards were on their way: they go to the others, or to
             // whoever has registered since when none is left.
             try membership.checkMinimum()
@@ -161,10 +164,15 @@ final class WorkerPool: TimedGradientSource {
         if exchange.begun != step { try beginPartials(step: step, parameters: p, work: work, into: accumulator) }
         // Once: what is still missing after it (a shard with no owner) is waited for as before.
         var due = backup.due(started: exchange.startedAt, typicalSeconds: watch.typicalStepSeconds)
+        var allIn: ContinuousClock.Instant?
         while !accumulator.isComplete {
             try Interruption.check()
             membership.checkLiveness(step: step)
             try reducers?.checkLiveness()
+            if let reducers, accumulator.isCompleteHere {
+                allIn = allIn ?? .now
+                try reducers.checkFinishing(step: step, since: allIn!)
+            }
             try membership.checkMinimum()
             try rescueOrphans()
             let wait = due.map { min(settings.heartbeat, max(.zero, $0 - .now)) } ?? settings.heartbeat

@@ -122,6 +122,9 @@ public final class GradientAccumulator: @unchecked Sendable {
     /// Every segment summed here is complete, and every value updated elsewhere is in.
     public var isComplete: Bool { segmentsComplete == expectedCount && reducedIn == reducedElsewhere }
 
+    /// Every segment summed here is complete (the values updated elsewhere may still be missing).
+    public var isCompleteHere: Bool { segmentsComplete == expectedCount }
+
     /// Whether segment s is summed here.
     public func expects(segment s: Int) -> Bool { s >= 0 && s < segments.count && expected[s] }
 

@@ -128,7 +128,8 @@ final class ReducerLoop {
         }
         dealer.allowedTokens = Set(step.tokens)
         session.work = [:]
-        for (shard, count) in step.shardExamples.enumerated() where count > 0 {
+        // Every shard is in every step, some with no examples in an epoch's short last step.
+        for (shard, count) in step.shardExamples.enumerated() {
             session.work[shard] = ShardWork(shard: shard, selection: .range(0..<Int(count)))
         }
         session.bytes = 0

@@ -68,6 +68,22 @@ extension EndToEnd {
             }
         }
 
+        /// An epoch's last step of one example leaves 7 of 8 shards with none: their (empty)
+        /// pieces still complete a reducer's step.
+        @Test func shardsWithNoExamplesInAStepStillCount() async throws {
+            let scratch = try ScratchDirectory("reducers-empty-shards")
+            let csv = try LabelledData.synthetic().write(to: scratch.file("data.csv"))
+            var common = Self.flags(csv: csv, optimizer: "adam", steps: 12)
+            common[common.firstIndex(of: "--batch")! + 1] = "100"
+            let reference = scratch.file("in-process.safetensors")
+            try await SyntheticTraining.run(common + ["--in-process", "--out", reference], in: scratch)
+            let out = scratch.file("reducers.safetensors")
+            try await SyntheticTraining.run(
+                common + ["--local-workers", "2", "--reducers", "2", "--out", out, "--worker-timeout", "5"], in: scratch
+            )
+            #expect(try ModelComparison.sameBytes(out, reference), "--reducers 2 differs from --in-process")
+        }
+
         /// A worker killed mid-run: its shards move, some with pieces in at a reducer already, and
         /// the weights are the in-process bits.
         @Test func aKilledWorkerChangesNoBitWithReducers() async throws {
