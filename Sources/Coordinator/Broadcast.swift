@@ -10,6 +10,9 @@ enum BroadcastMode: String, CaseIterable, ExpressibleByArgument {
     /// Workers that offer a relay form a fixed tree: the coordinator sends one of them the
     /// parameters in pieces, and each forwards every piece to its children as it arrives.
     case tree
+    /// With `--reducers S`: each reducer sends the workers its range of W, b itself, the
+    /// coordinator range 0, so no vector goes whole through any one link.
+    case reducers
 }
 
 /// The broadcast tree (`--broadcast tree`): which worker forwards each step's parameters to
@@ -98,10 +101,13 @@ final class Broadcast {
         case pieces
         /// Nothing from the coordinator: the pieces come down the tree.
         case relayed
+        /// Range 0 from the coordinator; the others come from their reducers (`--broadcast reducers`).
+        case rangeZero
     }
 
     func route(_ rank: Int) -> Route {
-        switch parent[rank] {
+        if mode == .reducers { return .rangeZero }
+        return switch parent[rank] {
         case .none: .whole
         case .some(.none): .pieces
         case .some(.some): servedWhole.contains(rank) ? .whole : .relayed

@@ -31,8 +31,8 @@ final class ReducerGroup {
         var bytesReceived = 0
         /// This step: shards all of whose pieces of its range it holds (REDUCER_NOTE).
         var covered: Set<Int> = []
-        /// Moments in for the state asked for (`requestState`), by part.
-        var stateIn = [0, 0]
+        /// Values in for the state asked for (`requestState`), by part (W, b and each moment).
+        var stateIn = [0, 0, 0]
 
         var label: String { address.map { "\(name) at \($0)" } ?? name }
 
@@ -60,8 +60,10 @@ final class ReducerGroup {
     private var learningRate: Float = 0
     private var exampleCount = 0
     private var optimizer: Optimizer?
-    /// Where gathered moments go, while a checkpoint's state is asked for.
-    private var gathering: Optimizer?
+    /// Where the state asked for goes, by part (W, b; each moment): nil for a part not asked for.
+    private var gathering: [ParameterBuffer?] = [nil, nil, nil]
+    /// Whether the reducers send the workers their ranges of W, b (`--broadcast reducers`).
+    var broadcasts: Bool { settings.broadcast == .reducers }
     private var lastBeat = ContinuousClock.now
 
     init(
@@ -143,7 +145,7 @@ final class ReducerGroup {
         return Reducers(
             token: token, boundaries: ranges.boundaries.map(UInt32.init),
             endpoints: expected == 0 ? [] : ranks.map { members[$0]?.endpoint ?? "" },
-            publicKeys: expected == 0 ? [] : ranks.map { members[$0]?.publicKey ?? "" })
+            publicKeys: expected == 0 ? [] : ranks.map { members[$0]?.publicKey ?? "" }, broadcast: broadcasts)
     }
 
     // MARK: Steps
@@ -193,7 +195,8 @@ final class ReducerGroup {
                     rank: UInt32(member.rank), heartbeatMilliseconds: UInt32(settings.heartbeat.inMilliseconds),
                     layers: layout.shape.layers.map(UInt32.init), activation: layout.shape.activation.rawValue,
                     shardCount: UInt32(shardCount), boundaries: ranges.boundaries.map(UInt32.init),
-                    optimizer: settings.optimizer, updates: UInt64(optimizer.updates), step: UInt64(step - 1))),
+                    optimizer: settings.optimizer, updates: UInt64(optimizer.updates), step: UInt64(step - 1),
+                    broadcast: broadcasts)),
             to: member.peer)
         for (part, buffer) in parts {
             guard let buffer else { continue }
@@ -275,9 +278,18 @@ final class ReducerGroup {
     private func take(_ reduced: Reduced, from member: Member, accumulator: GradientAccumulator?) -> Bool {
         let range = ranges.range(member.rank)
         let offset = Int(reduced.offset)
-        guard let accumulator, reduced.step == UInt64(step), offset == range.lowerBound + member.delivered,
-            reduced.values.count > 0, offset + reduced.values.count <= range.upperBound
-        else { return false }
+        guard let accumulator, reduced.step == UInt64(step), offset == range.lowerBound + member.delivered else {
+            return false
+        }
+        if reduced.values.count == 0 {
+            // `--broadcast reducers`: the values went to the workers; the marks say they are finite.
+            guard broadcasts, member.delivered == 0 else { return false }
+            member.delivered = range.count
+            member.bytesReceived = Int(reduced.bytesReceived)
+            accumulator.takeReduced(range, values: nil, marks: reduced.marks)
+            return true
+        }
+        guard offset + reduced.values.count <= range.upperBound else { return false }
         member.delivered += reduced.values.count
         member.bytesReceived = Int(reduced.bytesReceived)
         reduced.values.withUnsafeFloats { values in
@@ -288,46 +300,48 @@ final class ReducerGroup {
         return true
     }
 
-    // MARK: Checkpoints
+    // MARK: State
 
-    /// Asks every reducer for its range's moments after the committed step `step`, to be written
-    /// into `optimizer` as they come (`stateComplete`).
-    func requestState(step: Int, into optimizer: Optimizer) throws {
+    /// Asks every reducer for its range of the state after the committed step `step`: the
+    /// buffers given (W, b into `parameters`, the moments into `optimizer`'s), each filled as its
+    /// pieces come (`stateComplete`).
+    func requestState(step: Int, parameters: ParameterBuffer?, optimizer: Optimizer?) throws {
         if let broken { throw broken }
-        gathering = optimizer
+        let targets = [parameters, optimizer?.firstMoment, optimizer?.secondMoment]
+        var parts: UInt8 = 0
+        for (part, target) in targets.enumerated() where target != nil { parts |= 1 << part }
+        guard parts != 0 else { return }
+        gathering = targets
         for member in members.values {
-            member.stateIn = [0, 0]
+            member.stateIn = [0, 0, 0]
             do {
-                try outbox.send(.stateRequest(StateRequest(step: UInt64(step))), to: member.peer)
+                try outbox.send(.stateRequest(StateRequest(step: UInt64(step), parts: parts)), to: member.peer)
             } catch {
                 throw lost(rank: member.rank, name: member.label, reason: "\(error)")
             }
         }
     }
 
-    /// Whether every moment asked for is in.
+    /// Whether every part asked for is in.
     var stateComplete: Bool {
-        guard let optimizer = gathering else { return true }
-        let parts = [optimizer.firstMoment, optimizer.secondMoment].compactMap { $0 }.count
-        return members.values.allSatisfy { member in
+        members.values.allSatisfy { member in
             let length = ranges.range(member.rank).count
-            return member.stateIn.prefix(parts).allSatisfy { $0 == length }
+            return gathering.indices.allSatisfy { gathering[$0] == nil || member.stateIn[$0] == length }
         }
     }
 
-    func finishGathering() { gathering = nil }
+    func finishGathering() { gathering = [nil, nil, nil] }
 
     private func takeState(_ state: RangeState, from member: Member) -> Bool {
         let range = ranges.range(member.rank)
         let offset = Int(state.offset)
-        guard let optimizer = gathering, state.part == 1 || state.part == 2,
-            let buffer = state.part == 1 ? optimizer.firstMoment : optimizer.secondMoment,
-            offset == range.lowerBound + member.stateIn[Int(state.part) - 1],
-            offset + state.values.count <= range.upperBound,
+        let part = Int(state.part)
+        guard part < gathering.count, let buffer = gathering[part],
+            offset == range.lowerBound + member.stateIn[part], offset + state.values.count <= range.upperBound,
             state.values.withUnsafeFloats({ Finiteness.allFinite($0.baseAddress!, count: $0.count) })
         else { return false }
         state.values.copy(into: buffer.values + offset)
-        member.stateIn[Int(state.part) - 1] += state.values.count
+        member.stateIn[part] += state.values.count
         return true
     }
 

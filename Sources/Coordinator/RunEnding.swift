@@ -45,7 +45,20 @@ extension TrainingJob {
     func stop(_ trainer: Trainer, source: GradientSource, after error: Error, log: Logger) {
         let ending = RunEnding(after: error)
         var resumable = false
-        if let checkpointDirectory, trainer.step > 0 {
+        // W, b whole here (`--broadcast reducers` leaves ranges at the reducers); when they cannot
+        // be, neither a model nor a checkpoint of them is written, rather than a wrong one.
+        var whole = true
+        do {
+            try source.gatherParameters(into: trainer.parameters, step: trainer.step)
+        } catch {
+            whole = false
+            let resume =
+                checkpointDirectory.map { "; continue from the last checkpoint written with --resume \($0)" } ?? ""
+            log.error(
+                "W, b of step \(trainer.step) cannot be put together: \(error); no model or checkpoint of it is written\(resume)"
+            )
+        }
+        if let checkpointDirectory, trainer.step > 0, whole {
             do {
                 // The reducers' moments of their ranges; one lost has taken its range's with it.
                 try source.gatherOptimizerState(into: trainer.optimizer, step: trainer.step)
@@ -68,7 +81,7 @@ extension TrainingJob {
             }
         }
         source.shutdown(reason: "training stopped: \(error)", resumable: resumable)
-        let written = saveModel(trainer, source: source, ending: ending, log: log)
+        let written = whole ? saveModel(trainer, source: source, ending: ending, log: log) : nil
         var line = summaryLine(trainer.tally.summary(workers: source.workerCount), ending: ending, out: written)
         line.add("error", "\(error)")
         RunEnding.printSummary(line)

@@ -30,6 +30,9 @@ final class StepExchange {
     /// when the coordinator's pieces are and this says so; a shard asked again in a step is asked
     /// on its own, since a reducer may hold pieces of a node it belonged to.
     var reducersHold: ((Int) -> Bool)?
+    /// Range 0 of the parameters, and its PARAMS_PART messages of the step they were made for.
+    private let rangeZero: Range<Int>?
+    private var rangeZeroFrames: (step: Int, frames: [[[UInt8]]])?
     /// Bytes of gradient values in the partials taken this step, for `reducer_bytes_received`.
     private(set) var gradientBytes = 0
     /// A 16-bit partial read back to Float32, for the accumulator to add.
@@ -53,10 +56,27 @@ final class StepExchange {
         self.inbox = inbox
         self.log = log
         self.layout = layout
+        rangeZero = ranges?.range(0)
         let lastSegment = layout.segments.count - 1
         lastPiece =
             ranges.flatMap { ranges in ranges.pieces.indices.first { ranges.pieces[$0].segment == lastSegment } }
             ?? lastSegment
+    }
+
+    /// The step's range 0 of W, b as PARAMS_PART messages (`--broadcast reducers`), encoded once.
+    private func rangeZeroPieces() -> [[[UInt8]]] {
+        if let rangeZeroFrames, rangeZeroFrames.step == step { return rangeZeroFrames.frames }
+        guard let values = parameters?.values, let range = rangeZero else { return [] }
+        let frames = stride(from: range.lowerBound, to: range.upperBound, by: RangeState.maxValues).map { start in
+            let count = min(RangeState.maxValues, range.upperBound - start)
+            return MessageCodec.encode(
+                .paramsPart(
+                    ParamsPart(
+                        step: UInt64(step), offset: UInt32(start), total: UInt32(values.count),
+                        values: FloatArray(copying: UnsafeBufferPointer(start: values.values + start, count: count)))))
+        }
+        rangeZeroFrames = (step, frames)
+        return frames
     }
 
     /// Whether shard k's partial is all in: the coordinator's pieces, and every reducer's.
@@ -121,8 +141,14 @@ final class StepExchange {
         guard let params = parameters?.outgoing else { return 0 }
         let first = served.insert(worker.rank).inserted
         var paramsBytes = 0
-        switch first ? route : .whole {
+        switch first || route == .rangeZero ? route : .whole {
         case .whole: paramsBytes = try outbox.send(params, to: worker.peer)
+        case .rangeZero:
+            // The worker keeps what the reducers sent it when asked again within the step.
+            for piece in rangeZeroPieces() {
+                try outbox.send(piece, to: worker.peer)
+                paramsBytes += piece.reduce(0) { $0 + $1.count }
+            }
         case .pieces:
             for piece in params.parts {
                 try outbox.send(piece, to: worker.peer)

@@ -127,6 +127,10 @@ extension TrainCommand {
                 "--reducers \(reducers) does not take 16-bit partials yet (each shard's rounding lives with its worker): drop --compress or --reducers"
             )
         }
+        if broadcast == .reducers, reducers < 2 {
+            throw ValidationError(
+                "--broadcast reducers has the reducers send the parameters: give --reducers 2 or more")
+        }
         guard (1...64).contains(relayFanout) else {
             throw ValidationError("--relay-fanout must be between 1 and 64, not \(relayFanout)")
         }

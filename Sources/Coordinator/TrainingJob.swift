@@ -337,6 +337,7 @@ struct TrainingJob {
                 for runLog in logs { try runLog.write(report, bytesReceivedShared: shared) }
                 if let checkpointDirectory, checkpointEvery > 0, report.step % checkpointEvery == 0 {
                     try source.gatherOptimizerState(into: trainer.optimizer, step: trainer.step)
+                    try source.gatherParameters(into: trainer.parameters, step: trainer.step)
                     try Checkpoint.save(
                         trainer, run: recorded(source), to: checkpointDirectory, standardization: standardization)
                 }

@@ -22,6 +22,7 @@ extension WorkerPool {
     /// sent their pieces.
     func settle(_ span: Range<Int>, accumulator: GradientAccumulator) throws {
         guard let arbiter, let parameters = exchange.parameters else { return }
+        try wholeParameters()
         let before = ContinuousClock.now
         for shard in span where !exchange.isIn(shard: shard, accumulator: accumulator) {
             guard let work = exchange.work[shard] else { continue }
@@ -34,12 +35,33 @@ extension WorkerPool {
 
     // MARK: Checkpoints
 
-    /// Gathers the reducers' moments of their ranges after `step` into `optimizer`, while the
-    /// next step's messages go on being taken; a reducer that does not answer within the worker
-    /// timeout is lost.
+    /// Gathers the reducers' moments of their ranges after `step` into `optimizer` (for a
+    /// checkpoint).
     func gatherOptimizerState(into optimizer: Optimizer, step: Int) throws {
-        guard let reducers, optimizer.firstMoment != nil else { return }
-        try reducers.requestState(step: step, into: optimizer)
+        guard reducers != nil, optimizer.firstMoment != nil else { return }
+        try gather(step: step, parameters: nil, optimizer: optimizer)
+    }
+
+    /// With `--broadcast reducers`: the step's parameters made whole (the reducers' ranges fetched)
+    /// before the coordinator computes a shard with them, once a step.
+    func wholeParameters() throws {
+        guard let reducers, reducers.broadcasts, let parameters = exchange.parameters, wholeFor != exchange.step
+        else { return }
+        try gatherParameters(into: parameters.values, step: exchange.step - 1)
+        wholeFor = exchange.step
+    }
+
+    /// With `--broadcast reducers`: the reducers' ranges of W, b after `step`, into `parameters`.
+    func gatherParameters(into parameters: ParameterBuffer, step: Int) throws {
+        guard let reducers, reducers.broadcasts else { return }
+        try gather(step: step, parameters: parameters, optimizer: nil)
+    }
+
+    /// Asks the reducers for their state after `step` and takes it, while the next step's
+    /// messages go on being taken; a reducer that does not answer within the worker timeout is lost.
+    private func gather(step: Int, parameters: ParameterBuffer?, optimizer: Optimizer?) throws {
+        guard let reducers else { return }
+        try reducers.requestState(step: step, parameters: parameters, optimizer: optimizer)
         defer { reducers.finishGathering() }
         let deadline = ContinuousClock.now + settings.workerTimeout
         while !reducers.stateComplete {

@@ -35,6 +35,9 @@ final class WorkerPool: TimedGradientSource {
     /// The step's accumulator, for messages that arrive outside `computePartials` (while a
     /// checkpoint's state is gathered).
     private(set) var current: GradientAccumulator?
+    /// The step whose parameters the coordinator has whole (`--broadcast reducers`: fetched from
+    /// the reducers before it computes a shard itself).
+    var wholeFor: Int?
 
     var workerCount: Int { membership.workers.count }
     var mixedArithmetic: [String] { membership.mixedArithmetic }
@@ -197,6 +200,7 @@ final class WorkerPool: TimedGradientSource {
         // Below --min-workers the run waits for joiners or stops: the coordinator does not carry it.
         guard let arbiter, let parameters = exchange.parameters, membership.workers.count >= settings.minWorkers
         else { return }
+        try wholeParameters()
         let started = ContinuousClock.now
         var byOwner: [Int: [Int]] = [:]
         var examples = 0

@@ -60,7 +60,7 @@ public final class GradientAccumulator: @unchecked Sendable {
     /// Where `accumulate` computes a partial that cannot go into the sum itself.
     private var scratch: ParameterBuffer?
     private var onSegmentComplete: (Range<Int>) -> Void = { _ in }
-    private var onReduced: (Range<Int>, UnsafePointer<Float>, UInt32) -> Void = { _, _, _ in }
+    private var onReduced: (Range<Int>, UnsafePointer<Float>?, UInt32) -> Void = { _, _, _ in }
     /// Per segment: whether this accumulator sums it.
     private let expected: [Bool]
     private let expectedCount: Int
@@ -134,7 +134,7 @@ public final class GradientAccumulator: @unchecked Sendable {
     /// finiteness marks (`takeReduced`).
     public func reset(
         onSegmentComplete: @escaping (Range<Int>) -> Void = { _ in },
-        onReduced: @escaping (Range<Int>, UnsafePointer<Float>, UInt32) -> Void = { _, _, _ in }
+        onReduced: @escaping (Range<Int>, UnsafePointer<Float>?, UInt32) -> Void = { _, _, _ in }
     ) {
         reducedIn = 0
         self.onReduced = onReduced
@@ -299,9 +299,10 @@ public final class GradientAccumulator: @unchecked Sendable {
     }
 
     /// Takes the updated W, b of `range`, part of the segments summed and updated elsewhere (a
-    /// reducer's), with their finiteness marks: handed on to `reset`'s `onReduced`. The caller
-    /// hands each such value in exactly once a step.
-    public func takeReduced(_ range: Range<Int>, values: UnsafePointer<Float>, marks: UInt32) {
+    /// reducer's), with their finiteness marks: handed on to `reset`'s `onReduced`. `values` nil:
+    /// they stay where they were computed (`GradientSource.gatherParameters` fetches them). The
+    /// caller hands each such range in exactly once a step.
+    public func takeReduced(_ range: Range<Int>, values: UnsafePointer<Float>?, marks: UInt32) {
         precondition(reducedIn + range.count <= reducedElsewhere, "more values reduced elsewhere than there are")
         reducedIn += range.count
         onReduced(range, values, marks)

@@ -48,6 +48,12 @@ public protocol GradientSource: AnyObject {
     /// ranges) into `optimizer`, as it stands after the committed `step`, for a checkpoint; throws
     /// when it cannot (a reducer is gone). The default has nothing to bring.
     func gatherOptimizerState(into optimizer: Optimizer, step: Int) throws
+
+    /// Brings the W, b that other processes updated and did not send back (reducers that send the
+    /// workers their ranges themselves) into `parameters`, as they stand after the committed
+    /// `step`: before an evaluation, a checkpoint or the model is written. Throws when it cannot
+    /// (a reducer is gone). The default has nothing to bring.
+    func gatherParameters(into parameters: ParameterBuffer, step: Int) throws
 }
 
 extension GradientSource {
@@ -64,6 +70,8 @@ extension GradientSource {
     public func prepareUpdate(step: Int, learningRate: Float, exampleCount: Int, optimizer: Optimizer) throws {}
 
     public func gatherOptimizerState(into optimizer: Optimizer, step: Int) throws {}
+
+    public func gatherParameters(into parameters: ParameterBuffer, step: Int) throws {}
 }
 
 /// The reference path: every shard computed in this process, with the same arithmetic a worker

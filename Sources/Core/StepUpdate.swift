@@ -39,9 +39,9 @@ final class StepUpdate {
     }
 
     /// Takes the new values of `range`, computed by the same rule in another process (a reducer's
-    /// range, `--reducers`), with their finiteness marks.
-    func take(_ range: Range<Int>, values: UnsafePointer<Float>, marks: UInt32) {
-        (next.values + range.lowerBound).update(from: values, count: range.count)
+    /// range, `--reducers`), with their finiteness marks; nil values stay in that process.
+    func take(_ range: Range<Int>, values: UnsafePointer<Float>?, marks: UInt32) {
+        if let values { (next.values + range.lowerBound).update(from: values, count: range.count) }
         self.marks |= marks
     }
 }

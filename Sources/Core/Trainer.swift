@@ -96,7 +96,7 @@ public final class Trainer {
             // Report. The test set is evaluated while no step runs (its gemms take every core);
             // the next step then begins before this one is reported, so its workers compute while
             // the report is written.
-            let evaluation = evaluationIfDue(planned)
+            let evaluation = try evaluationIfDue(planned)
             if let evaluation { tally.record(evaluation) }
             if step < totalSteps { next = try begin() }
             try onStep(report)
@@ -104,6 +104,8 @@ public final class Trainer {
                 try onEvaluation(EvaluationReport(step: step, epoch: planned.epoch + 1, result: evaluation))
             }
         }
+        // W, b whole for the model written next.
+        try source.gatherParameters(into: parameters, step: step)
         return tally.summary(workers: source.workerCount)
     }
 
@@ -177,8 +179,9 @@ public final class Trainer {
     }
 
     /// The test set's evaluation after `planned`, at the end of each epoch and of the run.
-    private func evaluationIfDue(_ planned: PlannedStep) -> Evaluator.Result? {
+    private func evaluationIfDue(_ planned: PlannedStep) throws -> Evaluator.Result? {
         guard let testSet, planned.stepInEpoch == schedule.stepsPerEpoch - 1 || step == totalSteps else { return nil }
+        try source.gatherParameters(into: parameters, step: step)
         return evaluator.evaluate(parameters, on: testSet)
     }
 }

@@ -10,6 +10,7 @@ extension MessageCodec {
             writer.write(reducers.boundaries)
             writer.write(reducers.endpoints)
             writer.write(reducers.publicKeys)
+            writer.write(UInt8(reducers.broadcast ? 1 : 0))
         case .join(let join):
             writer.write(join.token)
         case .reducerAssign(let assign):
@@ -23,6 +24,7 @@ extension MessageCodec {
             writer.write(state.values)
         case .stateRequest(let request):
             writer.write(request.step)
+            writer.write(request.parts)
         case .reduceStep(let step):
             writer.write(step.step)
             writer.write(step.learningRate)
@@ -63,6 +65,7 @@ extension MessageCodec {
         writer.write(assign.optimizer.weightDecay)
         writer.write(assign.updates)
         writer.write(assign.step)
+        writer.write(UInt8(assign.broadcast ? 1 : 0))
     }
 
     static func readReducerPayload(_ kind: MessageKind, from reader: inout PayloadReader) throws(WireError) -> Message {
@@ -76,7 +79,10 @@ extension MessageCodec {
         case .rangeState:
             return .rangeState(try readRangeState(from: &reader))
         case .stateRequest:
-            return .stateRequest(StateRequest(step: try reader.read(UInt64.self, "step")))
+            let step = try reader.read(UInt64.self, "step")
+            let parts = try reader.read(UInt8.self, "parts")
+            guard parts != 0, parts & ~7 == 0 else { throw .malformedPayload("parts \(parts)") }
+            return .stateRequest(StateRequest(step: step, parts: parts))
         case .reduceStep:
             return .reduceStep(
                 ReduceStep(
@@ -99,7 +105,8 @@ extension MessageCodec {
             token: try reader.read(UInt64.self, "token"),
             boundaries: try reader.read([UInt32].self, "boundaries"),
             endpoints: try reader.read([String].self, "endpoints"),
-            publicKeys: try reader.read([String].self, "publicKeys"))
+            publicKeys: try reader.read([String].self, "publicKeys"),
+            broadcast: try readFlag(from: &reader, "broadcast"))
         guard reducers.token != 0 else { throw .malformedPayload("token 0") }
         try checkBoundaries(reducers.boundaries)
         let count = reducers.boundaries.count - 2
@@ -137,7 +144,8 @@ extension MessageCodec {
         let assign = ReducerAssign(
             rank: rank, heartbeatMilliseconds: heartbeat, layers: layers, activation: activation,
             shardCount: shardCount, boundaries: boundaries, optimizer: optimizer,
-            updates: try reader.read(UInt64.self, "updates"), step: try reader.read(UInt64.self, "step"))
+            updates: try reader.read(UInt64.self, "updates"), step: try reader.read(UInt64.self, "step"),
+            broadcast: try readFlag(from: &reader, "broadcast"))
         try checkBoundaries(boundaries)
         guard rank >= 1, Int(rank) < boundaries.count - 1 else {
             throw .malformedPayload("rank \(rank) names no reducer among \(boundaries.count - 1) ranges")
@@ -164,7 +172,10 @@ extension MessageCodec {
             bytesReceived: try reader.read(UInt64.self, "bytesReceived"),
             offset: try reader.read(UInt32.self, "offset"),
             values: try reader.read(FloatArray.self, "values"))
-        try checkPiece(offset: reduced.offset, count: reduced.values.count, limit: Reduced.maxValues)
+        // No values: the reducer sent them to the workers itself (`--broadcast reducers`).
+        if reduced.values.count > 0 {
+            try checkPiece(offset: reduced.offset, count: reduced.values.count, limit: Reduced.maxValues)
+        }
         return reduced
     }
 
@@ -181,6 +192,13 @@ extension MessageCodec {
             throw .malformedPayload("shard span \(note.shardSpan) from shard \(note.shardID)")
         }
         return note
+    }
+
+    /// A yes-or-no field: a byte, 0 or 1 (any other value would not re-encode as it came).
+    private static func readFlag(from reader: inout PayloadReader, _ field: String) throws(WireError) -> Bool {
+        let byte = try reader.read(UInt8.self, field)
+        guard byte <= 1 else { throw .malformedPayload("\(field) is \(byte), not 0 or 1") }
+        return byte == 1
     }
 
     /// S + 1 boundaries of S ranges, 1 ≤ S ≤ `Reducers.maxRanges`: 0 first, strictly increasing.
@@ -216,10 +234,10 @@ extension MessageCodec {
         switch message {
         case .reducers(let reducers):
             let strings = (reducers.endpoints + reducers.publicKeys).map(size).reduce(0, +)
-            return 20 + 4 * reducers.boundaries.count + strings
+            return 21 + 4 * reducers.boundaries.count + strings
         case .reducerAssign(let assign):
             let arrays = 4 * (assign.layers.count + assign.boundaries.count)
-            return 60 + arrays + size(assign.activation) + size(assign.optimizer.kind.rawValue)
+            return 61 + arrays + size(assign.activation) + size(assign.optimizer.kind.rawValue)
         case .rangeState(let state):
             return 28 + 4 * state.values.count
         case .reduceStep(let step):

@@ -1,37 +1,48 @@
 import Core
 import Wire
 
-/// A step's parameters put together from its PARAMS_PART messages (the broadcast tree), which
-/// arrive in order from offset 0. One buffer, reused every step: a step's pieces only come once
-/// the step before is done.
+/// A step's parameters put together from PARAMS_PART pieces: down the broadcast tree (in order,
+/// from offset 0), or from several senders in any order (`--broadcast reducers`: range 0 from the
+/// coordinator, each other range from its reducer). Two buffers, reused: the last complete
+/// step's parameters stay while the next step's pieces come in.
 struct ParamsAssembly {
-    let buffer: ParameterBuffer
-    /// The step whose pieces are being put together, if any.
-    private(set) var step: UInt64?
-    private var filled = 0
+    /// The last step whose parameters are all here, and them.
+    private(set) var complete: (step: UInt64, values: ParameterBuffer)?
+    private var building: ParameterBuffer
+    /// The step whose pieces are being put together, and the stretches of it in so far.
+    private var step: UInt64?
+    private var filled: [Range<Int>] = []
+    private var count = 0
 
     init(layout: ParameterLayout) {
-        buffer = ParameterBuffer(layout: layout)
+        building = ParameterBuffer(layout: layout)
     }
 
-    /// Takes `part`; returns true when it completes its step's parameters. A piece that does not
-    /// continue the step under way (a gap: a piece was dropped on the way) abandons that step:
-    /// the coordinator sends a worker that misses its parameters a whole PARAMS.
+    /// Takes `part`; returns true when it completes its step's parameters. A piece of another
+    /// step than the one under way starts that step afresh (the one under way missed a piece:
+    /// the coordinator sends a worker that misses its parameters a whole PARAMS); a piece that
+    /// overlaps one already in is dropped.
     mutating func add(_ part: ParamsPart) throws -> Bool {
-        guard Int(part.total) == buffer.count else {
+        guard Int(part.total) == building.count, Int(part.offset) + part.values.count <= building.count else {
             throw WorkerError.protocolViolation(
-                "step \(part.step) carries \(part.total) parameters in pieces, the network has \(buffer.count)")
+                "step \(part.step) carries \(part.total) parameters in pieces (\(part.values.count) from \(part.offset)), the network has \(building.count)"
+            )
         }
-        if part.offset == 0 {
+        if step != part.step {
             step = part.step
-            filled = 0
+            filled = []
+            count = 0
         }
-        guard part.step == step, Int(part.offset) == filled else {
-            step = nil
-            return false
-        }
-        part.values.copy(into: buffer.values + filled)
-        filled += part.values.count
-        return filled == buffer.count
+        let range = Int(part.offset)..<Int(part.offset) + part.values.count
+        guard !range.isEmpty, !filled.contains(where: { $0.overlaps(range) }) else { return false }
+        part.values.copy(into: building.values + range.lowerBound)
+        filled.append(range)
+        count += range.count
+        guard count == building.count else { return false }
+        let done = building
+        building = complete?.values ?? ParameterBuffer(layout: done.layout)
+        complete = (part.step, done)
+        step = nil
+        return true
     }
 }

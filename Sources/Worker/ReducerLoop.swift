@@ -30,6 +30,10 @@ final class ReducerLoop {
     private struct Session {
         let reducer: RangeReducer
         let validator: PartialValidator
+        /// Whether this reducer sends the workers its range of W, b (`--broadcast reducers`).
+        let broadcast: Bool
+        /// The tokens of the step under way: the workers sent the range's values.
+        var tokens: Set<UInt64> = []
         /// The step under way, its examples by shard (as `ShardWork`, for the validator).
         var work: [Int: ShardWork] = [:]
         /// Bytes of gradient values taken this step.
@@ -66,12 +70,17 @@ final class ReducerLoop {
             case .reduceStep(let step):
                 guard session != nil else { throw WorkerError.protocolViolation("REDUCE_STEP before REDUCER_ASSIGN") }
                 try begin(step, in: &session!)
+            case .join:
+                // A worker joining after its step's values went out is sent them now.
+                if let session, session.broadcast, let peer, let token = dealer.token(of: peer) {
+                    sendValues(session, to: [(peer, token)])
+                }
             case .partial(let partial):
                 guard session != nil else { continue }
                 try take(partial, from: peer, in: &session!)
             case .stateRequest(let request):
                 guard let reducer = session?.reducer else { continue }
-                try sendState(of: reducer, after: Int(request.step))
+                try sendState(of: reducer, after: Int(request.step), parts: request.parts)
             case .welcome:
                 log.notice("the coordinator welcomed this reducer anew (it restarted); starting over")
                 return true
@@ -83,6 +92,30 @@ final class ReducerLoop {
             case let other:
                 log.debug("ignored an unexpected \(other.kind) message")
             }
+        }
+    }
+
+    /// With `--broadcast reducers`: the parameters of the step under way, this range of them, to
+    /// the workers among `peers` whose token the step lists (a worker that joined, or was listed,
+    /// after they went to the others).
+    private func sendValues(_ session: Session, to peers: [(peer: PeerID, token: UInt64)]) {
+        let reducer = session.reducer
+        guard let current = reducer.current, let values = reducer.state(.values) else { return }
+        let listed = peers.filter { session.tokens.contains($0.token) }.map(\.peer)
+        guard !listed.isEmpty else { return }
+        let frames = valueFrames(values, step: current, total: reducer.layout.count, offset: reducer.range.lowerBound)
+        for peer in listed { for message in frames { _ = dealer.send(message, toWorker: peer) } }
+    }
+
+    /// `values` as PARAMS_PART messages of `step`, each at most a frame.
+    private func valueFrames(_ values: UnsafeBufferPointer<Float>, step: Int, total: Int, offset: Int) -> [[[UInt8]]] {
+        stride(from: 0, to: values.count, by: RangeState.maxValues).map { start in
+            let count = min(RangeState.maxValues, values.count - start)
+            return MessageCodec.encode(
+                .paramsPart(
+                    ParamsPart(
+                        step: UInt64(step), offset: UInt32(offset + start), total: UInt32(total),
+                        values: FloatArray(copying: UnsafeBufferPointer(rebasing: values[start..<start + count])))))
         }
     }
 
@@ -108,7 +141,8 @@ final class ReducerLoop {
         return Session(
             reducer: reducer,
             validator: PartialValidator(
-                shardCount: Int(assign.shardCount), segments: ranges.pieces.map(\.range), encoding: .float32))
+                shardCount: Int(assign.shardCount), segments: ranges.pieces.map(\.range), encoding: .float32),
+            broadcast: assign.broadcast)
     }
 
     /// REDUCE_STEP: the step's update and whose pieces count; pieces that came early are taken now.
@@ -127,6 +161,12 @@ final class ReducerLoop {
             )
         }
         dealer.allowedTokens = Set(step.tokens)
+        let listed = Set(step.tokens).subtracting(session.tokens)
+        session.tokens = Set(step.tokens)
+        if session.broadcast {
+            // Workers new to the run, or asked for the first time, have not been sent this step's values.
+            sendValues(session, to: dealer.peers(joinedWith: listed).map { ($0, dealer.token(of: $0) ?? 0) })
+        }
         session.work = [:]
         // Every shard is in every step, some with no examples in an epoch's short last step.
         for (shard, count) in step.shardExamples.enumerated() {
@@ -165,7 +205,7 @@ final class ReducerLoop {
                         lossSum: partial.lossSum))
             }
             try note(partial.span, in: &session)
-            if reducer.isComplete { try sendResult(of: reducer, bytes: session.bytes) }
+            if reducer.isComplete { try sendResult(of: reducer, bytes: session.bytes, session: session) }
         case .ignore(let reason):
             log.debug("ignored a piece: \(reason)")
         case .poisoned(let reason):
@@ -207,9 +247,24 @@ final class ReducerLoop {
         }
     }
 
-    /// REDUCED: the range's new values and marks, in pieces of at most a frame.
-    private func sendResult(of reducer: RangeReducer, bytes: Int) throws {
+    /// REDUCED: the range's new values and marks, in pieces of at most a frame; with `--broadcast
+    /// reducers` the values go to the step's workers instead (as the next step's parameters) and
+    /// REDUCED carries only the marks.
+    private func sendResult(of reducer: RangeReducer, bytes: Int, session: Session) throws {
         guard let current = reducer.current, let (values, marks) = reducer.result() else { return }
+        if session.broadcast {
+            let frames = valueFrames(
+                values, step: current + 1, total: reducer.layout.count, offset: reducer.range.lowerBound)
+            for peer in dealer.peers(joinedWith: session.tokens) {
+                for message in frames { _ = dealer.send(message, toWorker: peer) }
+            }
+            try link.send(
+                .reduced(
+                    Reduced(
+                        step: UInt64(current), marks: marks, bytesReceived: UInt64(bytes),
+                        offset: UInt32(reducer.range.lowerBound), values: FloatArray([]))))
+            return
+        }
         let perFrame = Reduced.maxValues
         for start in stride(from: 0, to: values.count, by: perFrame) {
             let count = min(perFrame, values.count - start)
@@ -222,14 +277,15 @@ final class ReducerLoop {
         }
     }
 
-    /// STATE_REQUEST: the range's moments after the committed step `step`, in pieces.
-    private func sendState(of reducer: RangeReducer, after step: Int) throws {
+    /// STATE_REQUEST: the range's W, b or moments (as `parts` asks) after the committed step
+    /// `step`, in pieces.
+    private func sendState(of reducer: RangeReducer, after step: Int, parts: UInt8) throws {
         reducer.commit(through: step)
         guard reducer.committed == step else {
             throw WorkerError.protocolViolation(
                 "STATE_REQUEST for step \(step), but this reducer's last committed step is \(reducer.committed)")
         }
-        for part in [RangeReducer.Part.firstMoment, .secondMoment] {
+        for part in [RangeReducer.Part.values, .firstMoment, .secondMoment] where parts & (1 << part.rawValue) != 0 {
             guard let values = reducer.state(part) else { continue }
             for start in stride(from: 0, to: values.count, by: RangeState.maxValues) {
                 let count = min(RangeState.maxValues, values.count - start)

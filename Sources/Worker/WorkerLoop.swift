@@ -158,7 +158,7 @@ final class WorkerLoop {
             // backed up); one that had given up on it hears nothing, and this worker registers
             // anew once the silence lasts.
             log.warning(
-                "step \(step.step) skipped: its parameters in shared memory already belong to a later step; this worker fell behind"
+                "step \(step.step) skipped: \(session.reducersBroadcast ? "the reducers' ranges of its parameters did not come" : "its parameters in shared memory already belong to a later step; this worker fell behind")"
             )
             try link.send(.heartbeat(Heartbeat(step: step.step)))
             return
@@ -229,6 +229,7 @@ final class WorkerLoop {
     /// worker; nil when the shared ones have moved on to a later step (this worker is late).
     private func parameters(for step: UInt64, in session: inout WorkerSession) throws -> ParameterBuffer? {
         if let held = session.takeParameters(for: step) { return held }
+        if session.reducersBroadcast { return try awaitReducers(step: step, in: &session) }
         switch link.sharedParameters(step: step) {
         case .none: throw WorkerError.protocolViolation("step \(step) arrived without its parameters")
         case .failure(let error):
@@ -239,6 +240,32 @@ final class WorkerLoop {
             return session.takeParameters(for: step)
         }
     }
+
+    /// The parameters of `step` with `--broadcast reducers`: range 0 came from the coordinator
+    /// before the STEP, the others come from their reducers. nil when they do not come in time (a
+    /// reducer lost: the coordinator stops the run and says goodbye).
+    private func awaitReducers(step: UInt64, in session: inout WorkerSession) throws -> ParameterBuffer? {
+        guard let connections = session.reduction?.connections else { return nil }
+        let deadline = ContinuousClock.now + Self.reducersPatience
+        while !session.holdsParameters(for: step) {
+            guard ContinuousClock.now < deadline else { return nil }
+            guard let (reducer, message) = try connections.receive(timeoutMilliseconds: 50) else { continue }
+            switch message {
+            case .success(.paramsPart(let part)) where part.step >= step:
+                _ = try session.hold(part)
+                // A later step's: this one's are gone (this worker fell behind).
+                if part.step > step { return nil }
+            case .success(let other):
+                log.debug("ignored \(other.kind) from reducer \(reducer)")
+            case .failure(let error):
+                log.warning("dropped a message from reducer \(reducer) that failed to decode: \(error)")
+            }
+        }
+        return session.takeParameters(for: step)
+    }
+
+    /// How long a STEP waits for the reducers' ranges of its parameters.
+    private static let reducersPatience = Duration.seconds(10)
 
     /// Computes one shard's partial and sends each segment of its gradient as soon as backprop
     /// has finished it, so the coordinator adds it while the rest is still being computed.

@@ -36,7 +36,8 @@ struct WorkerSession {
     var pending: Step?
     /// With reducers (REDUCERS): the ranges, each gradient segment's pieces (indices into
     /// `ranges.pieces`), and the connections to reducers 1…S−1.
-    private(set) var reduction: (ranges: ReductionRanges, piecesOfSegment: [[Int]], connections: ReducerConnections)?
+    private(set) var reduction:
+        (ranges: ReductionRanges, piecesOfSegment: [[Int]], connections: ReducerConnections, broadcast: Bool)?
 
     init(welcome: Welcome) throws {
         guard let activation = Activation(rawValue: welcome.activation) else {
@@ -122,8 +123,8 @@ struct WorkerSession {
     /// Returns whether they are now complete.
     mutating func hold(_ part: ParamsPart) throws -> Bool {
         if assembly == nil { assembly = ParamsAssembly(layout: layout) }
-        guard try assembly!.add(part) else { return false }
-        parameters = (part.step, assembly!.buffer)
+        guard try assembly!.add(part), let complete = assembly?.complete else { return false }
+        parameters = complete
         return true
     }
 
@@ -142,7 +143,7 @@ struct WorkerSession {
         reduction?.connections.close()
         let connections = try ReducerConnections(
             endpoints: reducers.endpoints, publicKeys: reducers.publicKeys, token: reducers.token, clientKeys: curve)
-        reduction = (ranges, segments.indices.map { ranges.pieces(inSegment: $0) }, connections)
+        reduction = (ranges, segments.indices.map { ranges.pieces(inSegment: $0) }, connections, reducers.broadcast)
     }
 
     /// Closes the connections to the reducers.
@@ -153,13 +154,22 @@ struct WorkerSession {
 
     /// Whether the parameters of `step` are held.
     func holdsParameters(for step: UInt64) -> Bool {
-        parameters?.step == step
+        parameters?.step == step || assembly?.complete?.step == step
     }
 
     /// The parameters held for `step`, let go here; nil when those held are another step's, or none.
+    /// Those put together from pieces stay in the assembly: a STEP asked again in the same step
+    /// (a shard moved here mid-step) finds them there.
     mutating func takeParameters(for step: UInt64) -> ParameterBuffer? {
-        guard let parameters, parameters.step == step else { return nil }
-        self.parameters = nil
-        return parameters.values
+        if let parameters, parameters.step == step {
+            self.parameters = nil
+            return parameters.values
+        }
+        guard let complete = assembly?.complete, complete.step == step else { return nil }
+        return complete.values
     }
+
+    /// Whether the reducers send this worker their ranges of each step's W, b (`--broadcast
+    /// reducers`): a STEP then waits for them.
+    var reducersBroadcast: Bool { reduction?.broadcast ?? false }
 }

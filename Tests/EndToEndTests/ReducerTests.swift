@@ -33,15 +33,21 @@ extension EndToEnd {
 
             // Vectors a step: one per node of the tree a worker's shards fill (3 workers hold shards
             // 0…2, 3…5, 6…7: nodes 0–1, 2, 3, 4–5, 6–7).
-            for (workers, reducers, vectors) in [(1, 2, 1), (2, 2, 2), (3, 2, 5), (2, 3, 2)] {
-                let name = "--local-workers \(workers) --reducers \(reducers)"
-                let out = scratch.file("w\(workers)-r\(reducers).safetensors")
-                let metrics = scratch.file("w\(workers)-r\(reducers).jsonl")
+            // The last two: the reducers send the workers their ranges of W, b themselves.
+            let runs = [
+                (1, 2, 1, false), (2, 2, 2, false), (3, 2, 5, false), (2, 3, 2, false), (2, 2, 2, true),
+                (3, 3, 5, true),
+            ]
+            for (workers, reducers, vectors, broadcast) in runs {
+                let name =
+                    "--local-workers \(workers) --reducers \(reducers)\(broadcast ? " --broadcast reducers" : "")"
+                let out = scratch.file("w\(workers)-r\(reducers)-\(broadcast).safetensors")
+                let metrics = scratch.file("w\(workers)-r\(reducers)-\(broadcast).jsonl")
                 let summary = try await SyntheticTraining.run(
                     common + [
                         "--local-workers", String(workers), "--reducers", String(reducers), "--out", out,
                         "--metrics", metrics,
-                    ], in: scratch)
+                    ] + (broadcast ? ["--broadcast", "reducers"] : []), in: scratch)
                 #expect(summary.int("workers") == workers)
                 let difference = try ModelComparison.relativeDifference(out, reference)
                 #expect(
@@ -64,6 +70,14 @@ extension EndToEnd {
                             abs(fraction - 1 / Double(reducers)) < 0.02,
                             "\(name): a range took \(share) of \(total) bytes")
                     }
+                    // Beyond its range's gradients the coordinator takes the reducers' new values,
+                    // unless they go to the workers; then only small messages.
+                    let beyond = (line.int("bytes_received") ?? 0) - (shares.first ?? 0)
+                    let values = Self.gradientBytes - Self.gradientBytes / reducers
+                    #expect(
+                        broadcast ? beyond < 2_048 : beyond >= values,
+                        "\(name), step \(line["step"] ?? "?"): the coordinator received \(beyond) bytes beyond its range's gradients"
+                    )
                 }
             }
         }
@@ -86,8 +100,9 @@ extension EndToEnd {
 
         /// A worker killed mid-run: its shards move, some with pieces in at a reducer already, and
         /// the weights are the in-process bits.
-        @Test func aKilledWorkerChangesNoBitWithReducers() async throws {
-            let scratch = try ScratchDirectory("reducers-kill-worker")
+        @Test(arguments: [false, true])
+        func aKilledWorkerChangesNoBitWithReducers(broadcast: Bool) async throws {
+            let scratch = try ScratchDirectory("reducers-kill-worker-\(broadcast)")
             let reaper = ProcessReaper()
             defer { reaper.killAll() }
             let csv = try LabelledData.synthetic().write(to: scratch.file("data.csv"))
@@ -103,7 +118,8 @@ extension EndToEnd {
                     common + [
                         "--local-workers", "3", "--reducers", "2", "--worker-timeout", "2", "--out", out, "--metrics",
                         metrics,
-                    ], environment: ["DESCENT_FAULTS": "delay@*=20"], in: scratch))
+                    ] + (broadcast ? ["--broadcast", "reducers"] : []),
+                    environment: ["DESCENT_FAULTS": "delay@*=20"], in: scratch))
             let training = await MetricsFile.waitForSteps(5, in: metrics, of: coordinator)
             try #require(training, "the run never reached step 5\n\(ProcessOutcome.tail(coordinator.stderrSoFar))")
             let processes = ProcessTable.workers(of: coordinator.pid)
@@ -126,11 +142,51 @@ extension EndToEnd {
             #expect(leftovers.isEmpty, "processes outlived the coordinator:\n\(ProcessTable.describe(leftovers))")
         }
 
+        /// `--broadcast reducers` leaves the coordinator without the reducers' ranges of W, b: a
+        /// worker stopped mid-run has its shards computed by the coordinator, which fetches them
+        /// first; continued, the worker catches up. The bits are the in-process ones.
+        @Test func theCoordinatorFetchesTheParametersBeforeItComputesAShard() async throws {
+            let scratch = try ScratchDirectory("reducers-backup")
+            let reaper = ProcessReaper()
+            defer { reaper.killAll() }
+            let csv = try LabelledData.synthetic().write(to: scratch.file("data.csv"))
+            let common = Self.flags(csv: csv, optimizer: "adam", steps: 100)
+            let reference = scratch.file("in-process.safetensors")
+            try await SyntheticTraining.run(common + ["--in-process", "--out", reference], in: scratch)
+
+            let out = scratch.file("backup.safetensors")
+            let metrics = scratch.file("backup.jsonl")
+            let coordinator = reaper.track(
+                try Descent.launchCoordinator(
+                    common + [
+                        "--local-workers", "2", "--reducers", "2", "--broadcast", "reducers", "--worker-timeout", "60",
+                        "--backup-after", "0.25", "--out", out, "--metrics", metrics,
+                    ], environment: ["DESCENT_FAULTS": "stall@1=5,delay@*=20"], in: scratch))
+            let backedUp = await coordinator.poll(timeout: .seconds(30)) {
+                coordinator.stderrSoFar.contains("the coordinator computed its shard(s)")
+            }
+            try #require(backedUp, "no backup computation\n\(ProcessOutcome.tail(coordinator.stderrSoFar))")
+            let computedAlone = await MetricsFile.waitForSteps(12, in: metrics, of: coordinator)
+            #expect(computedAlone, "the run did not go on without the stopped worker")
+            for process in ProcessTable.workers(of: coordinator.pid) where process.state == "T" {
+                kill(process.pid, SIGCONT)
+            }
+            let outcome = try await coordinator.wait(timeout: .seconds(90))
+            try #require(outcome.succeeded, "\(outcome.transcript)")
+            let steps = try MetricsFile(path: metrics).steps
+            #expect((steps.compactMap { $0.int("backups") }.max() ?? 0) >= 2, "the metrics count no backups")
+            let difference = try ModelComparison.relativeDifference(out, reference)
+            #expect(
+                try ModelComparison.sameBytes(out, reference),
+                "shards computed by the coordinator changed the weights (max |Δ|/max|W| = \(difference))")
+        }
+
         /// A reducer killed mid-run takes its range's moments and half-summed step with it: the
         /// run stops, naming it, writes no checkpoint it cannot make whole, and `--resume` from the
         /// last checkpoint it wrote ends in the bits of the undisturbed run.
-        @Test func aKilledReducerStopsTheRunAndItsLastCheckpointResumesIt() async throws {
-            let scratch = try ScratchDirectory("reducers-kill-reducer")
+        @Test(arguments: [false, true])
+        func aKilledReducerStopsTheRunAndItsLastCheckpointResumesIt(broadcast: Bool) async throws {
+            let scratch = try ScratchDirectory("reducers-kill-reducer-\(broadcast)")
             let reaper = ProcessReaper()
             defer { reaper.killAll() }
             let csv = try LabelledData.synthetic().write(to: scratch.file("data.csv"))
@@ -138,7 +194,7 @@ extension EndToEnd {
             let flags =
                 Self.flags(csv: csv, optimizer: "adam", steps: steps) + [
                     "--local-workers", "2", "--reducers", "2",
-                ]
+                ] + (broadcast ? ["--broadcast", "reducers"] : [])
             let reference = scratch.file("undisturbed.safetensors")
             try await SyntheticTraining.run(flags + ["--out", reference], in: scratch)
 
@@ -170,7 +226,10 @@ extension EndToEnd {
             let stoppedAt = try CheckpointFiles.step(newest)
             #expect(stoppedAt >= 10 && stoppedAt % 5 == 0, "the newest checkpoint is of step \(stoppedAt)")
             #expect(
-                stopped.stderrLines.contains { $0.contains("could not be written") && $0.contains("--resume") },
+                stopped.stderrLines.contains {
+                    ($0.contains("could not be written") || $0.contains("cannot be put together"))
+                        && $0.contains("--resume")
+                },
                 "the coordinator did not say which checkpoint to resume from\n\(stopped.transcript)")
 
             let resumedOut = scratch.file("resumed.safetensors")

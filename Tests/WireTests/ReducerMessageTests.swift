@@ -161,6 +161,16 @@ struct ReducerMessageTests {
                 values: FloatArray(SampleMessages.distinctFloats(count))))
     }
 
+    @Test func aStateRequestAsksForSomePartThatExists() {
+        for parts: UInt8 in [1, 2, 4, 6, 7] {
+            #expect(decodeError(.stateRequest(StateRequest(step: 1, parts: parts))) == nil)
+        }
+        for parts: UInt8 in [0, 8, 255] {
+            #expect(
+                decodeError(.stateRequest(StateRequest(step: 1, parts: parts))) == .malformedPayload("parts \(parts)"))
+        }
+    }
+
     @Test func aRangeStatePartIsValuesOrAMoment() {
         for part in [RangeState.values, RangeState.firstMoment, RangeState.secondMoment] {
             #expect(decodeError(rangeState(part: part, count: 3)) == nil)
@@ -172,7 +182,8 @@ struct ReducerMessageTests {
     @Test func piecesAreNeitherEmptyNorPastTheOffsets() {
         let limit = RangeState.maxValues
         #expect(decodeError(rangeState(count: 0)) == .malformedPayload("0 values from 0 (1…\(limit) in u32 offsets)"))
-        #expect(decodeError(reduced(count: 0)) == .malformedPayload("0 values from 0 (1…\(limit) in u32 offsets)"))
+        // A REDUCED without values says the reducer sent them to the workers itself.
+        #expect(decodeError(reduced(count: 0)) == nil)
         #expect(decodeError(rangeState(offset: UInt32.max, count: 1)) == nil)
         #expect(
             decodeError(rangeState(offset: UInt32.max, count: 2))

@@ -29,13 +29,27 @@ import Testing
                 gradients: .float32(FloatArray(SampleMessages.distinctFloats(16, seed: Float(shard))))))
     }
 
+    /// The dealer's next message other than a JOIN (which it delivers so that a reducer can send a
+    /// late joiner its parameters; `aJoinIsDeliveredWithItsConnection` checks those).
+    private func next(_ dealer: ReducerDealer, _ timeout: Int) throws -> Envelope? {
+        let clock = ContinuousClock()
+        let deadline = clock.now + .milliseconds(timeout)
+        repeat {
+            let left = max(0, Int((deadline - clock.now) / .milliseconds(1)))
+            guard let envelope = try dealer.receive(timeoutMilliseconds: left) else { return nil }
+            if case .success(.join) = dealer.decode(envelope) { continue }
+            return envelope
+        } while clock.now < deadline
+        return nil
+    }
+
     /// Receives until `dealer.refused` reaches `refused`, recording whatever is delivered meanwhile.
     private func drain(_ dealer: ReducerDealer, untilRefused refused: Int) throws -> [Envelope] {
         var delivered: [Envelope] = []
         let clock = ContinuousClock()
         let deadline = clock.now + .milliseconds(patience)
         while dealer.refused < refused && clock.now < deadline {
-            if let envelope = try dealer.receive(timeoutMilliseconds: 20) { delivered.append(envelope) }
+            if let envelope = try next(dealer, 20) { delivered.append(envelope) }
         }
         return delivered
     }
@@ -61,7 +75,7 @@ import Testing
         try member.send(.join(Join(token: 7)))
         try member.send(piece(3))
 
-        let first = try #require(try dealer.receive(timeoutMilliseconds: patience))
+        let first = try #require(try next(dealer, patience))
         #expect(try dealer.decode(first).get() == piece(3))
         let memberPeer = try #require(first.peer)
         #expect(dealer.token(of: memberPeer) == 7)
@@ -69,11 +83,11 @@ import Testing
         // allowed; JOINs are never delivered.
         #expect(try drain(dealer, untilRefused: 1).isEmpty)
         #expect(dealer.refused == 1)
-        #expect(try dealer.receive(timeoutMilliseconds: 100) == nil)
+        #expect(try next(dealer, 100) == nil)
 
         // The coordinator's messages come with no peer.
         try router.send(SampleMessages.reduceStep, to: reducerPeer)
-        let fromCoordinator = try #require(try dealer.receive(timeoutMilliseconds: patience))
+        let fromCoordinator = try #require(try next(dealer, patience))
         #expect(fromCoordinator.peer == nil)
         #expect(try dealer.decode(fromCoordinator).get() == SampleMessages.reduceStep)
         try dealer.send(SampleMessages.reduced)
@@ -83,21 +97,41 @@ import Testing
         // first, and the connection need not join again.
         dealer.allowedTokens = []
         try member.send(piece(4))
-        #expect(try dealer.receive(timeoutMilliseconds: 200) == nil)
+        #expect(try next(dealer, 200) == nil)
         dealer.allowedTokens = [7]
         try member.send(piece(5))
         for expected in [piece(4), piece(5)] {
-            let again = try #require(try dealer.receive(timeoutMilliseconds: patience))
+            let again = try #require(try next(dealer, patience))
             #expect(again.peer == memberPeer)
             #expect(try dealer.decode(again).get() == expected)
         }
         // The impostor's token allowed, its held piece comes; the stranger's never does.
         dealer.allowedTokens = [7, 8]
-        let held = try #require(try dealer.receive(timeoutMilliseconds: patience))
+        let held = try #require(try next(dealer, patience))
         #expect(try dealer.decode(held).get() == piece(2))
         #expect(dealer.token(of: try #require(held.peer)) == 8)
-        #expect(try dealer.receive(timeoutMilliseconds: 100) == nil)
+        #expect(try next(dealer, 100) == nil)
         #expect(dealer.refused == 1)
+    }
+
+    @Test func aJoinIsDeliveredWithItsConnection() throws {
+        let (router, dealer, _) = try reducer()
+        defer {
+            dealer.close()
+            router.close()
+        }
+        let worker = try ZeroMQTransport.connect(dealer.endpoint)
+        defer { worker.close() }
+        try worker.send(.join(Join(token: 21)))
+        let envelope = try #require(try dealer.receive(timeoutMilliseconds: patience))
+        #expect(try dealer.decode(envelope).get() == .join(Join(token: 21)))
+        let peer = try #require(envelope.peer)
+        #expect(dealer.token(of: peer) == 21)
+        #expect(dealer.peers(joinedWith: [21]) == [peer])
+        #expect(dealer.peers(joinedWith: [22]).isEmpty)
+        // What the reducer sends that connection (its range of W, b) reaches the worker.
+        #expect(dealer.send(MessageCodec.encode(SampleMessages.paramsPart), toWorker: peer))
+        #expect(try worker.receiveMessage(timeoutMilliseconds: patience)?.message.get() == SampleMessages.paramsPart)
     }
 
     /// A worker may join, and send pieces, before the reducer has read the REDUCE_STEP that lists
@@ -112,11 +146,11 @@ import Testing
         defer { early.close() }
         try early.send(.join(Join(token: 11)))
         try early.send(piece(1))
-        #expect(try dealer.receive(timeoutMilliseconds: 200) == nil)
+        #expect(try next(dealer, 200) == nil)
         dealer.allowedTokens = [11]
         try early.send(piece(2))
         for expected in [piece(1), piece(2)] {
-            let envelope = try #require(try dealer.receive(timeoutMilliseconds: patience))
+            let envelope = try #require(try next(dealer, patience))
             #expect(try dealer.decode(envelope).get() == expected)
         }
         #expect(dealer.refused == 0)
@@ -143,7 +177,7 @@ import Testing
         try worker.send(piece(1), toReducer: 1)
         try worker.send(MessageCodec.encode(piece(2)), toReducer: 2)
         for (dealer, expected) in [(reducerA, piece(1)), (reducerB, piece(2))] {
-            let envelope = try #require(try dealer.receive(timeoutMilliseconds: patience))
+            let envelope = try #require(try next(dealer, patience))
             #expect(try dealer.decode(envelope).get() == expected)
             #expect(dealer.token(of: try #require(envelope.peer)) == 0xABCD)
             #expect(dealer.refused == 0)
@@ -169,11 +203,11 @@ import Testing
         let worker = try ReducerConnections(endpoints: [dealer.endpoint], publicKeys: [wrongKey], token: 3)
         defer { worker.close() }
         try worker.send(piece(1), toReducer: 1)
-        #expect(try dealer.receive(timeoutMilliseconds: 300) == nil)
+        #expect(try next(dealer, 300) == nil)
         let plaintext = try ReducerConnections(endpoints: [dealer.endpoint], publicKeys: [""], token: 3)
         defer { plaintext.close() }
         try plaintext.send(piece(1), toReducer: 1)
-        #expect(try dealer.receive(timeoutMilliseconds: 300) == nil)
+        #expect(try next(dealer, 300) == nil)
     }
 
     /// A DEALER given a routing id is known to the ROUTER by it, so a reconnection keeps its JOIN.

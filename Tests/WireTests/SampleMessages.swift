@@ -111,14 +111,15 @@ enum SampleMessages {
     static let reducers = Message.reducers(
         Reducers(
             token: 0x0123_4567_89AB_CDEF, boundaries: [0, 100, 250, 400],
-            endpoints: ["tcp://10.0.0.9:5700", "tcp://[fd00::b]:5700"], publicKeys: [curvePublicKey, curvePublicKey]))
+            endpoints: ["tcp://10.0.0.9:5700", "tcp://[fd00::b]:5700"], publicKeys: [curvePublicKey, curvePublicKey],
+            broadcast: true))
     /// One range, the coordinator's: no reducers at all.
     static let noReducers = Message.reducers(Reducers(token: 1, boundaries: [0, 400], endpoints: [], publicKeys: []))
     static let join = Message.join(Join(token: 0x0123_4567_89AB_CDEF))
     static let reducerAssign = Message.reducerAssign(
         ReducerAssign(
             rank: 2, heartbeatMilliseconds: 500, layers: [784, 128, 10], activation: "tanh", shardCount: 12,
-            boundaries: [0, 50_000, 80_000, 101_770], optimizer: adam, updates: 41, step: 42))
+            boundaries: [0, 50_000, 80_000, 101_770], optimizer: adam, updates: 41, step: 42, broadcast: true))
     /// Adam with every hyper-parameter other than its default.
     static var adam: OptimizerSettings {
         var settings = OptimizerSettings(kind: .adam)
@@ -133,7 +134,7 @@ enum SampleMessages {
         RangeState(
             step: 42, updates: 41, offset: 50_000, part: RangeState.secondMoment,
             values: FloatArray(distinctFloats(40, seed: 0.75))))
-    static let stateRequest = Message.stateRequest(StateRequest(step: 42))
+    static let stateRequest = Message.stateRequest(StateRequest(step: 42, parts: StateRequest.values | 4))
     static let reduceStep = Message.reduceStep(
         ReduceStep(
             step: 43, learningRate: 0.001, exampleCount: 128, tokens: [0x0123_4567_89AB_CDEF, 7, UInt64.max],

@@ -22,10 +22,13 @@ public struct ReducerAssign: Sendable, Equatable {
     public var updates: UInt64
     /// The step whose parameters the `RangeState` pieces that follow hold.
     public var step: UInt64
+    /// Whether the reducer sends the workers its range of each step's W, b itself (PARAMS_PART,
+    /// `--broadcast reducers`), and the coordinator only the marks (REDUCED without values).
+    public var broadcast: Bool
 
     public init(
         rank: UInt32, heartbeatMilliseconds: UInt32, layers: [UInt32], activation: String, shardCount: UInt32,
-        boundaries: [UInt32], optimizer: OptimizerSettings, updates: UInt64, step: UInt64
+        boundaries: [UInt32], optimizer: OptimizerSettings, updates: UInt64, step: UInt64, broadcast: Bool = false
     ) {
         self.rank = rank
         self.heartbeatMilliseconds = heartbeatMilliseconds
@@ -36,5 +39,6 @@ public struct ReducerAssign: Sendable, Equatable {
         self.optimizer = optimizer
         self.updates = updates
         self.step = step
+        self.broadcast = broadcast
     }
 }

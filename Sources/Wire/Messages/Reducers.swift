@@ -14,14 +14,21 @@ public struct Reducers: Sendable, Equatable {
     /// S − 1 CURVE public keys (Z85), reducer r's at index r − 1; all empty when the reducers'
     /// inboxes are plaintext.
     public var publicKeys: [String]
+    /// Whether the reducers send the workers their ranges of each step's W, b themselves
+    /// (PARAMS_PART, `--broadcast reducers`), the coordinator only range 0; otherwise the
+    /// parameters come as without reducers.
+    public var broadcast: Bool
 
     /// The most ranges a run may cut its parameters into (S).
     public static let maxRanges = 64
 
-    public init(token: UInt64, boundaries: [UInt32], endpoints: [String], publicKeys: [String]) {
+    public init(
+        token: UInt64, boundaries: [UInt32], endpoints: [String], publicKeys: [String], broadcast: Bool = false
+    ) {
         self.token = token
         self.boundaries = boundaries
         self.endpoints = endpoints
         self.publicKeys = publicKeys
+        self.broadcast = broadcast
     }
 }

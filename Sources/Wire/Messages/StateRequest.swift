@@ -4,8 +4,16 @@
 public struct StateRequest: Sendable, Equatable {
     /// The committed step whose moments are wanted.
     public var step: UInt64
+    /// Which parts are wanted, a bit per `RangeState` part: 1 W, b; 2 the first moment; 4 the
+    /// second. A reducer sends those its optimizer keeps.
+    public var parts: UInt8
+    /// W, b.
+    public static let values: UInt8 = 1
+    /// The moments (a checkpoint's).
+    public static let moments: UInt8 = 6
 
-    public init(step: UInt64) {
+    public init(step: UInt64, parts: UInt8 = StateRequest.moments) {
         self.step = step
+        self.parts = parts
     }
 }

@@ -81,6 +81,20 @@ public final class ReducerConnections: @unchecked Sendable {
         return sockets[reducer - 1].handshakeFailure()
     }
 
+    /// Waits up to `timeoutMilliseconds` for a message from any reducer (its range of a step's
+    /// W, b with `--broadcast reducers`): the reducer's number and the message, decoded (a failure
+    /// is returned, not thrown, for the caller to count); nil when none came.
+    public func receive(timeoutMilliseconds: Int) throws(WireError) -> (
+        reducer: Int, message: Result<Message, WireError>
+    )? {
+        let ready = try ZeroMQTransport.waitAny(sockets, timeoutMilliseconds: timeoutMilliseconds)
+        for index in ready.sorted() {
+            guard let envelope = try sockets[index].receive(timeoutMilliseconds: 0) else { continue }
+            return (index + 1, sockets[index].decode(envelope))
+        }
+        return nil
+    }
+
     /// Closes every connection; unsent pieces are dropped. Later sends throw `WireError.closed`.
     public func close() {
         for socket in sockets { socket.close() }

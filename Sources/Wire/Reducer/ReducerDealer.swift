@@ -3,8 +3,9 @@
 /// that fall in this reducer's range of the parameters.
 ///
 /// A worker's first message on its connection to the inbox is a JOIN with the token the
-/// coordinator gave it (REDUCERS); the dealer takes it — `receive` never returns a JOIN — and
-/// remembers the token the connection joined with. Any other message from a connection that has
+/// coordinator gave it (REDUCERS); the dealer remembers the token the connection joined with
+/// and returns the JOIN (whatever its token), so that a reducer that sends the workers their
+/// parameters (`--broadcast reducers`) can send one that joins late its share of the step's. Any other message from a connection that has
 /// not joined is dropped and counted in `refused`. One from a connection whose token is not in
 /// `allowedTokens` is held (up to `maxHeld`, the oldest dropped first) and delivered once its
 /// token is allowed: a worker may send its first pieces before the reducer has read the
@@ -115,12 +116,12 @@ public final class ReducerDealer: WorkerTransport, @unchecked Sendable {
         let join: Join? = if isJoin, case .success(.join(let join)) = decode(envelope) { join } else { nil }
         return lock.withLock {
             if isJoin {
-                if let join, joined[peer] != nil || joined.count < Self.maxJoined {
-                    joined[peer] = join.token
-                } else {
+                guard let join, joined[peer] != nil || joined.count < Self.maxJoined else {
                     refusedCount += 1
+                    return false
                 }
-                return false
+                joined[peer] = join.token
+                return true
             }
             guard let token = joined[peer] else {
                 refusedCount += 1
@@ -136,6 +137,18 @@ public final class ReducerDealer: WorkerTransport, @unchecked Sendable {
             }
             return true
         }
+    }
+
+    /// Sends `frames` to the joined inbox connection `peer` (a worker: its range of the step's
+    /// W, b, `--broadcast reducers`) if its queue has room; false, nothing sent, when it has none
+    /// or the connection is gone.
+    public func send(_ frames: [[UInt8]], toWorker peer: PeerID) -> Bool {
+        (try? inbox.sendIfRoom(frames, to: peer)) ?? false
+    }
+
+    /// The joined inbox connections whose token is in `tokens`.
+    public func peers(joinedWith tokens: Set<UInt64>) -> [PeerID] {
+        lock.withLock { joined.filter { tokens.contains($0.value) }.map(\.key) }
     }
 
     /// The oldest held message whose token is now allowed, taken out of the hold.
