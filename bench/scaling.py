@@ -773,6 +773,7 @@ def reducers_check(args):
         "tree": dict(coord_extra=("--broadcast", "tree"), worker_extra=relay),
         "reducers 3": dict(coord_extra=("--broadcast", "direct"), reducers=reducer_hosts),
         "reducers 3 + tree": dict(coord_extra=("--broadcast", "tree"), worker_extra=relay, reducers=reducer_hosts),
+        "reducers 3, broadcast by reducers": dict(coord_extra=("--broadcast", "reducers"), reducers=reducer_hosts),
     }
     results = {m: [] for m in modes}
     try:
