@@ -15,7 +15,7 @@ extension EndToEnd {
         static let otherToolsFlags: Set<String> = [
             // sbatch, srun
             "--job-name", "--ntasks", "--cpus-per-task", "--time", "--signal", "--output", "--nodes",
-            "--parsable", "--export", "--kill-on-bad-exit",
+            "--parsable", "--export", "--kill-on-bad-exit", "--overlap", "--ntasks-per-node", "--distribution",
             // munged, munge, unmunge
             "--force", "--socket", "--key-file", "--pid-file", "--log-file", "--seed-file", "--no-input",
             // torchrun, mpirun
@@ -69,11 +69,12 @@ extension EndToEnd {
                 "cluster-test ended well without reporting its proof\n\(outcome.transcript)")
         }
 
-        /// descent.sbatch under a throwaway single-node SLURM, then resumed from its checkpoints.
+        /// descent.sbatch under a throwaway single-node SLURM, then resumed from its checkpoints,
+        /// then with DESCENT_REDUCERS=2 (a reducer in an srun step of its own, which registers).
         @Test func sbatchScriptCompletesOnASingleNodeSlurm() async throws {
             let scratch = try ScratchDirectory("slurm")
             _ = try Binaries.coordinator()
-            let outcome = try await Self.runScript("slurm/test-single-node", in: scratch, timeout: .seconds(150))
+            let outcome = try await Self.runScript("slurm/test-single-node", in: scratch, timeout: .seconds(210))
             if let reason = Self.skipReason(outcome) {
                 print("DeployTests: deploy/slurm/test-single-node SKIPPED: \(reason)")
                 #expect(
@@ -82,7 +83,8 @@ extension EndToEnd {
             }
             #expect(outcome.succeeded, "\(outcome.transcript)")
             #expect(
-                outcome.stdout.contains("PASS:") && outcome.stdout.contains("--launcher slurm"),
+                outcome.stdout.contains("PASS:") && outcome.stdout.contains("--launcher slurm")
+                    && outcome.stdout.contains("DESCENT_REDUCERS=2 and its reducer registered"),
                 "test-single-node ended well without reporting its checks\n\(outcome.transcript)")
         }
 
