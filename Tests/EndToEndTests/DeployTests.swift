@@ -135,6 +135,9 @@ extension EndToEnd {
             #expect(
                 !KubernetesManifests.matches(selector, k8s.workerPod.mapping("metadata").mapping("labels")),
                 "the Service's selector \(selector) also selects worker pods")
+            #expect(
+                !KubernetesManifests.matches(selector, k8s.reducerPod.mapping("metadata").mapping("labels")),
+                "the Service's selector \(selector) also selects reducer pods")
 
             let servicePorts = k8s.servicePorts
             let containerPorts = k8s.coordinatorPorts
@@ -160,11 +163,56 @@ extension EndToEnd {
                     declared, "Service port \(name) targets \(target), which the coordinator container does not declare"
                 )
             }
-            let connect = KubernetesManifests.value(of: "--connect", in: k8s.workerArguments)
+            for (role, arguments) in [("workers", k8s.workerArguments), ("reducers", k8s.reducerArguments)] {
+                let connect = KubernetesManifests.value(of: "--connect", in: arguments)
+                #expect(
+                    connect == "tcp://\(KubernetesManifests.serviceName):\(bindPort ?? -1)",
+                    "\(role) connect to \(connect ?? "nothing"), not the Service \(KubernetesManifests.serviceName) on the bound port"
+                )
+            }
+        }
+
+        /// Each reducer takes pieces at its own pod's address (the downward API) on a port its
+        /// container declares and its headless Service fronts; the Service selects reducers only.
+        @Test func kubernetesReducersTakePiecesAtTheirPodAddress() async throws {
+            let scratch = try ScratchDirectory("k8s-reducers")
+            let k8s = try await KubernetesManifests.load(in: scratch)
+            let reduceAt = KubernetesManifests.value(of: "--reduce-at", in: k8s.reducerArguments) ?? "none"
+            let port = KubernetesManifests.port(of: reduceAt)
             #expect(
-                connect == "tcp://\(KubernetesManifests.serviceName):\(bindPort ?? -1)",
-                "workers connect to \(connect ?? "nothing"), not the Service \(KubernetesManifests.serviceName) on the bound port"
-            )
+                reduceAt == "tcp://$(POD_IP):\(port ?? -1)",
+                "the reducer binds \(reduceAt), not tcp://$(POD_IP):PORT (its pod's address, which workers reach)")
+            #expect(
+                KubernetesManifests.fieldPath(of: "POD_IP", in: k8s.reducer) == "status.podIP",
+                "POD_IP does not come from the downward API's status.podIP")
+            #expect(
+                KubernetesManifests.ports(of: k8s.reducer)["reduce"] == port,
+                "the reducer container does not declare port \(port ?? -1) as `reduce`")
+
+            let spec = k8s.reducerService.mapping("spec")
+            #expect(spec.string("clusterIP") == "None", "the reducers' Service is not headless")
+            let selector = spec.mapping("selector")
+            #expect(
+                KubernetesManifests.matches(selector, k8s.reducerPod.mapping("metadata").mapping("labels")),
+                "the reducers' Service selector \(selector) misses the reducer pods")
+            for (role, pod) in [("worker", k8s.workerPod), ("coordinator", k8s.coordinatorPod)] {
+                #expect(
+                    !KubernetesManifests.matches(selector, pod.mapping("metadata").mapping("labels")),
+                    "the reducers' Service selector \(selector) also selects the \(role) pods")
+            }
+            let servicePort = spec.list("ports").compactMap { $0 as? [String: Any] }.first
+            #expect(
+                servicePort?.int("port") == port && servicePort.map { "\($0["targetPort"] ?? "")" } == "reduce",
+                "the reducers' Service does not front port \(port ?? -1) (targetPort reduce)")
+            if k8s.reducerWorkload.string("kind") == "StatefulSet" {
+                #expect(
+                    k8s.reducerWorkload.mapping("spec").string("serviceName") == KubernetesManifests.reducerServiceName,
+                    "the reducer StatefulSet's serviceName is not \(KubernetesManifests.reducerServiceName)")
+            } else {
+                #expect(
+                    k8s.reducerPod.mapping("spec").string("subdomain") == KubernetesManifests.reducerServiceName,
+                    "the reducer pods' subdomain is not \(KubernetesManifests.reducerServiceName)")
+            }
         }
 
         @Test func kubernetesConfigMapHoldsTrainFlagsTheCoordinatorAccepts() async throws {
@@ -193,6 +241,21 @@ extension EndToEnd {
             #expect(
                 (config.int("shards") ?? 0) > (config.int("workers") ?? 0),
                 "shards do not exceed workers: no room for joiners")
+
+            let reducerSpec = k8s.reducerWorkload.mapping("spec")
+            if k8s.reducerWorkload.string("kind") == "Job" {
+                #expect(reducerSpec.string("completionMode") == "Indexed", "the reducer Job is not Indexed")
+                #expect(
+                    reducerSpec.int("parallelism") == reducerSpec.int("completions"),
+                    "the reducer Job's parallelism and completions differ")
+            }
+            let reducersStarted = reducerSpec.int("parallelism") ?? reducerSpec.int("replicas")
+            let reducers = config.int("reducers") ?? 1
+            #expect(reducers >= 2, "the ConfigMap sets no `reducers` above 1, so the reducer pods would wait unused")
+            #expect(
+                reducers - 1 == reducersStarted,
+                "the coordinator waits for \(reducers - 1) reducer(s) (reducers: \(reducers)), \(reducersStarted ?? -1) are started"
+            )
             #expect(
                 config.string("resume") != nil && config.int("checkpoint-every") != nil,
                 "a restarted coordinator pod would not resume")
@@ -209,10 +272,19 @@ extension EndToEnd {
             let workerKeys = ["--curve-secret-key", "--server-public-key"].map {
                 KubernetesManifests.value(of: $0, in: k8s.workerArguments)
             }
+            let reducerKeys = ["--curve-secret-key", "--server-public-key"].map {
+                KubernetesManifests.value(of: $0, in: k8s.reducerArguments)
+            }
+            // The reducers share the workers' key pair, whose public key the coordinator authorizes.
+            let fileNames = { (paths: [String?]) in paths.map { $0.map { ($0 as NSString).lastPathComponent } } }
+            #expect(
+                fileNames(reducerKeys) == fileNames(workerKeys),
+                "the reducers' keys \(reducerKeys) are not the workers' \(workerKeys)")
             var secretNames: Set<String> = []
             for (role, pod, keyPaths) in [
                 ("coordinator", k8s.coordinatorPod, [config.string("curve-secret-key")]),
                 ("worker", k8s.workerPod, workerKeys),
+                ("reducer", k8s.reducerPod, reducerKeys),
             ] {
                 let secrets = pod.mapping("spec").list("volumes").compactMap { $0 as? [String: Any] }.filter {
                     $0["secret"] != nil
@@ -267,9 +339,13 @@ extension EndToEnd {
             Self.expectFlags(
                 k8s.coordinatorArguments, in: help.train, "k8s coordinator container", executable: "coordinator train")
             Self.expectFlags(k8s.workerArguments, in: help.worker, "k8s worker container", executable: "worker")
+            #expect(
+                k8s.reducerArguments.first == "worker" && k8s.reducerArguments.contains("--reduce-at"),
+                "the reducer container does not run `worker --reduce-at`: \(k8s.reducerArguments)")
+            Self.expectFlags(k8s.reducerArguments, in: help.worker, "k8s reducer container", executable: "worker")
 
             var images: Set<String> = []
-            for pod in [k8s.coordinatorPod, k8s.workerPod] {
+            for pod in [k8s.coordinatorPod, k8s.workerPod, k8s.reducerPod] {
                 for container in KubernetesManifests.allContainers(in: pod) {
                     let name = container.string("name") ?? "?"
                     images.insert(container.string("image") ?? "none")
