@@ -430,11 +430,40 @@ extension EndToEnd {
                 metricsPort == "9464" && coordinator.list("ports").contains { "\($0)".hasSuffix(":9464") },
                 "the metrics port is not 9464 and published")
 
+            // The reducer, a `worker --reduce-at` run by a shell that finds its container's address.
+            let reducer = try #require(services["reducer"] as? [String: Any], "no service `reducer`")
+            let reducerScript = (reducer.strings("entrypoint") + reducer.strings("command")).joined(separator: " ")
+            let reducerWords = reducerScript.components(separatedBy: " ")
+            #expect(
+                reducerScript.contains("exec worker "), "the reducer service does not run `worker`: \(reducerScript)")
+            Self.expectFlags(reducerWords, in: help.worker, "compose reducer", executable: "worker")
+            let reducerConnect = KubernetesManifests.value(of: "--connect", in: reducerWords) ?? ""
+            #expect(
+                reducerConnect == "tcp://coordinator:\(bindPort ?? -1)",
+                "the reducer connects to \(reducerConnect), not the coordinator service on its bound port")
+            let reduceAt = reducerScript.range(of: #"--reduce-at "tcp://[^"]*""#, options: .regularExpression).map {
+                String(reducerScript[$0].dropLast())
+            }
+            let reducePort = reduceAt.flatMap { KubernetesManifests.port(of: $0) }
+            #expect(
+                reduceAt?.contains("hostname -i") == true && reducePort != nil,
+                "the reducer does not take pieces at its container's address (hostname -i) on a port: \(reducerScript)")
+            #expect(
+                reducer.list("expose").map { "\($0)" }.contains(String(reducePort ?? -1)),
+                "the reducer service does not expose its port \(reducePort ?? -1)")
+            let reducers = KubernetesManifests.value(of: "--reducers", in: coordinatorArguments) ?? ""
+            #expect(
+                reducers.contains("DESCENT_REDUCERS"),
+                "the coordinator's --reducers is \(reducers), not set from DESCENT_REDUCERS beside --scale reducer")
+
             for (name, service, keyFlags) in [
                 ("coordinator", coordinator, ["--curve-secret-key", "--authorized-keys"]),
                 ("worker", worker, ["--curve-secret-key", "--server-public-key"]),
+                ("reducer", reducer, ["--curve-secret-key", "--server-public-key"]),
             ] {
-                let arguments = service.strings("entrypoint") + service.strings("command")
+                let arguments = (service.strings("entrypoint") + service.strings("command")).flatMap {
+                    $0.components(separatedBy: " ")
+                }
                 let targets = service.list("volumes").compactMap {
                     ($0 as? String)?.split(separator: ":").dropFirst().first.map(String.init)
                 }
