@@ -629,6 +629,77 @@ extension EndToEnd {
                 "the dry run created files")
         }
 
+        /// With --reducers, the dry run makes each reducer a key pair, copies it and the worker to
+        /// its host, starts `worker --reduce-at` there at the host's address on its own port after
+        /// the coordinator (which gets `--reducers S`), and stops and collects it like a worker.
+        @Test func sshLaunchDryRunStartsReducers() async throws {
+            let scratch = try ScratchDirectory("ssh-launch-reducers")
+            let hostsFile = scratch.file("hosts")
+            try "alice@node1.example.org\nbob@10.0.0.7\n".write(toFile: hostsFile, atomically: true, encoding: .utf8)
+            let reducerHostsFile = scratch.file("reducer-hosts")
+            try "# reducers on hosts of their own\ncarol@10.0.0.9\nred.example.org\n".write(
+                toFile: reducerHostsFile, atomically: true, encoding: .utf8)
+            let keys = scratch.file("keys")
+            let logs = scratch.file("logs")
+            let outcome = try await Self.runScript(
+                "ssh/launch",
+                [
+                    "--dry-run", "--coordinator-addr", "10.9.8.7", "--port", "6000", "--keys", keys, "--logs", logs,
+                    "--reducers", "4", "--reducer-hosts", reducerHostsFile, "--reducer-port", "7000", hostsFile, "--",
+                    "--epochs", "1",
+                ],
+                in: scratch, timeout: .seconds(30))
+            try #require(outcome.succeeded, "\(outcome.transcript)")
+            let lines = outcome.stdoutLines
+            func index(_ description: String, _ predicate: (String) -> Bool) -> Int {
+                guard let found = lines.firstIndex(where: predicate) else {
+                    Issue.record("no \(description) in the dry run:\n\(outcome.stdout)")
+                    return -1
+                }
+                return found
+            }
+            let coordinatorLine = index("coordinator command with --reducers 4") {
+                $0.contains("coordinator train --workers 2 --bind tcp://0.0.0.0:6000")
+                    && $0.contains("--authorized-keys \(keys)/authorized --reducers 4 --epochs 1")
+            }
+            // Three reducers over two reducer hosts: the first host takes reducers 1 and 3.
+            for (rank, host, address) in [
+                (1, "carol@10.0.0.9", "10.0.0.9"), (2, "red.example.org", "$(hostname -I"),
+                (3, "carol@10.0.0.9", "10.0.0.9"),
+            ] {
+                let name = "reducer\(rank)-\(host.split(separator: "@").last ?? "")"
+                let keygen = index("keygen of \(name)") {
+                    $0.contains("coordinator keygen --out \(keys) --name \(name)")
+                }
+                let authorize = index("authorization of \(name)") {
+                    $0.hasPrefix("cp ") && $0.hasSuffix("\(keys)/authorized/\(name).pub")
+                }
+                let copy = index("scp of \(name)") {
+                    $0.hasPrefix("scp ") && $0.contains("/worker ") && $0.contains("\(name).key ")
+                        && $0.contains("coordinator.pub") && $0.hasSuffix(" \(host):.descent/")
+                }
+                let start = index("start of \(name) on \(host)") {
+                    $0.hasPrefix("ssh ") && $0.contains(" \(host) ")
+                        && $0.contains("nohup ./worker --connect tcp://10.9.8.7:6000 --name \(name) ")
+                        && $0.contains("--reduce-at tcp://\(address)") && $0.contains(":\(7000 + rank - 1) ")
+                        && $0.contains("--curve-secret-key \(name).key --server-public-key coordinator.pub")
+                }
+                let stop = index("stop of \(name)") {
+                    $0.hasPrefix("ssh ") && $0.contains(" \(host) ") && $0.contains("kill $(cat \(name).pid)")
+                }
+                let collect = index("log collection of \(name)") {
+                    $0.hasPrefix("scp ") && $0.contains(" \(host):.descent/\(name).log \(logs)/")
+                }
+                #expect(
+                    keygen < authorize && authorize < copy && copy < coordinatorLine && coordinatorLine < start
+                        && start < stop && stop < collect,
+                    "\(name): expected keygen, authorize, copy, coordinator, start, stop, collect in that order\n\(outcome.stdout)"
+                )
+            }
+            #expect(
+                !outcome.stdout.contains("reducer4"), "four ranges take three reducers, not four\n\(outcome.stdout)")
+        }
+
         // MARK: Helpers
 
         static func expectFlags(
