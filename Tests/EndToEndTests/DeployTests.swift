@@ -15,7 +15,7 @@ extension EndToEnd {
         static let otherToolsFlags: Set<String> = [
             // sbatch, srun
             "--job-name", "--ntasks", "--cpus-per-task", "--time", "--signal", "--output", "--nodes",
-            "--parsable", "--export", "--kill-on-bad-exit",
+            "--parsable", "--export", "--kill-on-bad-exit", "--overlap", "--ntasks-per-node", "--distribution",
             // munged, munge, unmunge
             "--force", "--socket", "--key-file", "--pid-file", "--log-file", "--seed-file", "--no-input",
             // torchrun, mpirun
@@ -69,11 +69,12 @@ extension EndToEnd {
                 "cluster-test ended well without reporting its proof\n\(outcome.transcript)")
         }
 
-        /// descent.sbatch under a throwaway single-node SLURM, then resumed from its checkpoints.
+        /// descent.sbatch under a throwaway single-node SLURM, then resumed from its checkpoints,
+        /// then with DESCENT_REDUCERS=2 (a reducer in an srun step of its own, which registers).
         @Test func sbatchScriptCompletesOnASingleNodeSlurm() async throws {
             let scratch = try ScratchDirectory("slurm")
             _ = try Binaries.coordinator()
-            let outcome = try await Self.runScript("slurm/test-single-node", in: scratch, timeout: .seconds(150))
+            let outcome = try await Self.runScript("slurm/test-single-node", in: scratch, timeout: .seconds(210))
             if let reason = Self.skipReason(outcome) {
                 print("DeployTests: deploy/slurm/test-single-node SKIPPED: \(reason)")
                 #expect(
@@ -82,7 +83,8 @@ extension EndToEnd {
             }
             #expect(outcome.succeeded, "\(outcome.transcript)")
             #expect(
-                outcome.stdout.contains("PASS:") && outcome.stdout.contains("--launcher slurm"),
+                outcome.stdout.contains("PASS:") && outcome.stdout.contains("--launcher slurm")
+                    && outcome.stdout.contains("DESCENT_REDUCERS=2 and its reducer registered"),
                 "test-single-node ended well without reporting its checks\n\(outcome.transcript)")
         }
 
@@ -133,6 +135,9 @@ extension EndToEnd {
             #expect(
                 !KubernetesManifests.matches(selector, k8s.workerPod.mapping("metadata").mapping("labels")),
                 "the Service's selector \(selector) also selects worker pods")
+            #expect(
+                !KubernetesManifests.matches(selector, k8s.reducerPod.mapping("metadata").mapping("labels")),
+                "the Service's selector \(selector) also selects reducer pods")
 
             let servicePorts = k8s.servicePorts
             let containerPorts = k8s.coordinatorPorts
@@ -158,11 +163,56 @@ extension EndToEnd {
                     declared, "Service port \(name) targets \(target), which the coordinator container does not declare"
                 )
             }
-            let connect = KubernetesManifests.value(of: "--connect", in: k8s.workerArguments)
+            for (role, arguments) in [("workers", k8s.workerArguments), ("reducers", k8s.reducerArguments)] {
+                let connect = KubernetesManifests.value(of: "--connect", in: arguments)
+                #expect(
+                    connect == "tcp://\(KubernetesManifests.serviceName):\(bindPort ?? -1)",
+                    "\(role) connect to \(connect ?? "nothing"), not the Service \(KubernetesManifests.serviceName) on the bound port"
+                )
+            }
+        }
+
+        /// Each reducer takes pieces at its own pod's address (the downward API) on a port its
+        /// container declares and its headless Service fronts; the Service selects reducers only.
+        @Test func kubernetesReducersTakePiecesAtTheirPodAddress() async throws {
+            let scratch = try ScratchDirectory("k8s-reducers")
+            let k8s = try await KubernetesManifests.load(in: scratch)
+            let reduceAt = KubernetesManifests.value(of: "--reduce-at", in: k8s.reducerArguments) ?? "none"
+            let port = KubernetesManifests.port(of: reduceAt)
             #expect(
-                connect == "tcp://\(KubernetesManifests.serviceName):\(bindPort ?? -1)",
-                "workers connect to \(connect ?? "nothing"), not the Service \(KubernetesManifests.serviceName) on the bound port"
-            )
+                reduceAt == "tcp://$(POD_IP):\(port ?? -1)",
+                "the reducer binds \(reduceAt), not tcp://$(POD_IP):PORT (its pod's address, which workers reach)")
+            #expect(
+                KubernetesManifests.fieldPath(of: "POD_IP", in: k8s.reducer) == "status.podIP",
+                "POD_IP does not come from the downward API's status.podIP")
+            #expect(
+                KubernetesManifests.ports(of: k8s.reducer)["reduce"] == port,
+                "the reducer container does not declare port \(port ?? -1) as `reduce`")
+
+            let spec = k8s.reducerService.mapping("spec")
+            #expect(spec.string("clusterIP") == "None", "the reducers' Service is not headless")
+            let selector = spec.mapping("selector")
+            #expect(
+                KubernetesManifests.matches(selector, k8s.reducerPod.mapping("metadata").mapping("labels")),
+                "the reducers' Service selector \(selector) misses the reducer pods")
+            for (role, pod) in [("worker", k8s.workerPod), ("coordinator", k8s.coordinatorPod)] {
+                #expect(
+                    !KubernetesManifests.matches(selector, pod.mapping("metadata").mapping("labels")),
+                    "the reducers' Service selector \(selector) also selects the \(role) pods")
+            }
+            let servicePort = spec.list("ports").compactMap { $0 as? [String: Any] }.first
+            #expect(
+                servicePort?.int("port") == port && servicePort.map { "\($0["targetPort"] ?? "")" } == "reduce",
+                "the reducers' Service does not front port \(port ?? -1) (targetPort reduce)")
+            if k8s.reducerWorkload.string("kind") == "StatefulSet" {
+                #expect(
+                    k8s.reducerWorkload.mapping("spec").string("serviceName") == KubernetesManifests.reducerServiceName,
+                    "the reducer StatefulSet's serviceName is not \(KubernetesManifests.reducerServiceName)")
+            } else {
+                #expect(
+                    k8s.reducerPod.mapping("spec").string("subdomain") == KubernetesManifests.reducerServiceName,
+                    "the reducer pods' subdomain is not \(KubernetesManifests.reducerServiceName)")
+            }
         }
 
         @Test func kubernetesConfigMapHoldsTrainFlagsTheCoordinatorAccepts() async throws {
@@ -191,6 +241,21 @@ extension EndToEnd {
             #expect(
                 (config.int("shards") ?? 0) > (config.int("workers") ?? 0),
                 "shards do not exceed workers: no room for joiners")
+
+            let reducerSpec = k8s.reducerWorkload.mapping("spec")
+            if k8s.reducerWorkload.string("kind") == "Job" {
+                #expect(reducerSpec.string("completionMode") == "Indexed", "the reducer Job is not Indexed")
+                #expect(
+                    reducerSpec.int("parallelism") == reducerSpec.int("completions"),
+                    "the reducer Job's parallelism and completions differ")
+            }
+            let reducersStarted = reducerSpec.int("parallelism") ?? reducerSpec.int("replicas")
+            let reducers = config.int("reducers") ?? 1
+            #expect(reducers >= 2, "the ConfigMap sets no `reducers` above 1, so the reducer pods would wait unused")
+            #expect(
+                reducers - 1 == reducersStarted,
+                "the coordinator waits for \(reducers - 1) reducer(s) (reducers: \(reducers)), \(reducersStarted ?? -1) are started"
+            )
             #expect(
                 config.string("resume") != nil && config.int("checkpoint-every") != nil,
                 "a restarted coordinator pod would not resume")
@@ -207,10 +272,19 @@ extension EndToEnd {
             let workerKeys = ["--curve-secret-key", "--server-public-key"].map {
                 KubernetesManifests.value(of: $0, in: k8s.workerArguments)
             }
+            let reducerKeys = ["--curve-secret-key", "--server-public-key"].map {
+                KubernetesManifests.value(of: $0, in: k8s.reducerArguments)
+            }
+            // The reducers share the workers' key pair, whose public key the coordinator authorizes.
+            let fileNames = { (paths: [String?]) in paths.map { $0.map { ($0 as NSString).lastPathComponent } } }
+            #expect(
+                fileNames(reducerKeys) == fileNames(workerKeys),
+                "the reducers' keys \(reducerKeys) are not the workers' \(workerKeys)")
             var secretNames: Set<String> = []
             for (role, pod, keyPaths) in [
                 ("coordinator", k8s.coordinatorPod, [config.string("curve-secret-key")]),
                 ("worker", k8s.workerPod, workerKeys),
+                ("reducer", k8s.reducerPod, reducerKeys),
             ] {
                 let secrets = pod.mapping("spec").list("volumes").compactMap { $0 as? [String: Any] }.filter {
                     $0["secret"] != nil
@@ -265,9 +339,13 @@ extension EndToEnd {
             Self.expectFlags(
                 k8s.coordinatorArguments, in: help.train, "k8s coordinator container", executable: "coordinator train")
             Self.expectFlags(k8s.workerArguments, in: help.worker, "k8s worker container", executable: "worker")
+            #expect(
+                k8s.reducerArguments.first == "worker" && k8s.reducerArguments.contains("--reduce-at"),
+                "the reducer container does not run `worker --reduce-at`: \(k8s.reducerArguments)")
+            Self.expectFlags(k8s.reducerArguments, in: help.worker, "k8s reducer container", executable: "worker")
 
             var images: Set<String> = []
-            for pod in [k8s.coordinatorPod, k8s.workerPod] {
+            for pod in [k8s.coordinatorPod, k8s.workerPod, k8s.reducerPod] {
                 for container in KubernetesManifests.allContainers(in: pod) {
                     let name = container.string("name") ?? "?"
                     images.insert(container.string("image") ?? "none")
@@ -352,11 +430,40 @@ extension EndToEnd {
                 metricsPort == "9464" && coordinator.list("ports").contains { "\($0)".hasSuffix(":9464") },
                 "the metrics port is not 9464 and published")
 
+            // The reducer, a `worker --reduce-at` run by a shell that finds its container's address.
+            let reducer = try #require(services["reducer"] as? [String: Any], "no service `reducer`")
+            let reducerScript = (reducer.strings("entrypoint") + reducer.strings("command")).joined(separator: " ")
+            let reducerWords = reducerScript.components(separatedBy: " ")
+            #expect(
+                reducerScript.contains("exec worker "), "the reducer service does not run `worker`: \(reducerScript)")
+            Self.expectFlags(reducerWords, in: help.worker, "compose reducer", executable: "worker")
+            let reducerConnect = KubernetesManifests.value(of: "--connect", in: reducerWords) ?? ""
+            #expect(
+                reducerConnect == "tcp://coordinator:\(bindPort ?? -1)",
+                "the reducer connects to \(reducerConnect), not the coordinator service on its bound port")
+            let reduceAt = reducerScript.range(of: #"--reduce-at "tcp://[^"]*""#, options: .regularExpression).map {
+                String(reducerScript[$0].dropLast())
+            }
+            let reducePort = reduceAt.flatMap { KubernetesManifests.port(of: $0) }
+            #expect(
+                reduceAt?.contains("hostname -i") == true && reducePort != nil,
+                "the reducer does not take pieces at its container's address (hostname -i) on a port: \(reducerScript)")
+            #expect(
+                reducer.list("expose").map { "\($0)" }.contains(String(reducePort ?? -1)),
+                "the reducer service does not expose its port \(reducePort ?? -1)")
+            let reducers = KubernetesManifests.value(of: "--reducers", in: coordinatorArguments) ?? ""
+            #expect(
+                reducers.contains("DESCENT_REDUCERS"),
+                "the coordinator's --reducers is \(reducers), not set from DESCENT_REDUCERS beside --scale reducer")
+
             for (name, service, keyFlags) in [
                 ("coordinator", coordinator, ["--curve-secret-key", "--authorized-keys"]),
                 ("worker", worker, ["--curve-secret-key", "--server-public-key"]),
+                ("reducer", reducer, ["--curve-secret-key", "--server-public-key"]),
             ] {
-                let arguments = service.strings("entrypoint") + service.strings("command")
+                let arguments = (service.strings("entrypoint") + service.strings("command")).flatMap {
+                    $0.components(separatedBy: " ")
+                }
                 let targets = service.list("volumes").compactMap {
                     ($0 as? String)?.split(separator: ":").dropFirst().first.map(String.init)
                 }
@@ -520,6 +627,77 @@ extension EndToEnd {
             #expect(
                 !FileManager.default.fileExists(atPath: keys) && !FileManager.default.fileExists(atPath: logs),
                 "the dry run created files")
+        }
+
+        /// With --reducers, the dry run makes each reducer a key pair, copies it and the worker to
+        /// its host, starts `worker --reduce-at` there at the host's address on its own port after
+        /// the coordinator (which gets `--reducers S`), and stops and collects it like a worker.
+        @Test func sshLaunchDryRunStartsReducers() async throws {
+            let scratch = try ScratchDirectory("ssh-launch-reducers")
+            let hostsFile = scratch.file("hosts")
+            try "alice@node1.example.org\nbob@10.0.0.7\n".write(toFile: hostsFile, atomically: true, encoding: .utf8)
+            let reducerHostsFile = scratch.file("reducer-hosts")
+            try "# reducers on hosts of their own\ncarol@10.0.0.9\nred.example.org\n".write(
+                toFile: reducerHostsFile, atomically: true, encoding: .utf8)
+            let keys = scratch.file("keys")
+            let logs = scratch.file("logs")
+            let outcome = try await Self.runScript(
+                "ssh/launch",
+                [
+                    "--dry-run", "--coordinator-addr", "10.9.8.7", "--port", "6000", "--keys", keys, "--logs", logs,
+                    "--reducers", "4", "--reducer-hosts", reducerHostsFile, "--reducer-port", "7000", hostsFile, "--",
+                    "--epochs", "1",
+                ],
+                in: scratch, timeout: .seconds(30))
+            try #require(outcome.succeeded, "\(outcome.transcript)")
+            let lines = outcome.stdoutLines
+            func index(_ description: String, _ predicate: (String) -> Bool) -> Int {
+                guard let found = lines.firstIndex(where: predicate) else {
+                    Issue.record("no \(description) in the dry run:\n\(outcome.stdout)")
+                    return -1
+                }
+                return found
+            }
+            let coordinatorLine = index("coordinator command with --reducers 4") {
+                $0.contains("coordinator train --workers 2 --bind tcp://0.0.0.0:6000")
+                    && $0.contains("--authorized-keys \(keys)/authorized --reducers 4 --epochs 1")
+            }
+            // Three reducers over two reducer hosts: the first host takes reducers 1 and 3.
+            for (rank, host, address) in [
+                (1, "carol@10.0.0.9", "10.0.0.9"), (2, "red.example.org", "$(hostname -I"),
+                (3, "carol@10.0.0.9", "10.0.0.9"),
+            ] {
+                let name = "reducer\(rank)-\(host.split(separator: "@").last ?? "")"
+                let keygen = index("keygen of \(name)") {
+                    $0.contains("coordinator keygen --out \(keys) --name \(name)")
+                }
+                let authorize = index("authorization of \(name)") {
+                    $0.hasPrefix("cp ") && $0.hasSuffix("\(keys)/authorized/\(name).pub")
+                }
+                let copy = index("scp of \(name)") {
+                    $0.hasPrefix("scp ") && $0.contains("/worker ") && $0.contains("\(name).key ")
+                        && $0.contains("coordinator.pub") && $0.hasSuffix(" \(host):.descent/")
+                }
+                let start = index("start of \(name) on \(host)") {
+                    $0.hasPrefix("ssh ") && $0.contains(" \(host) ")
+                        && $0.contains("nohup ./worker --connect tcp://10.9.8.7:6000 --name \(name) ")
+                        && $0.contains("--reduce-at tcp://\(address)") && $0.contains(":\(7000 + rank - 1) ")
+                        && $0.contains("--curve-secret-key \(name).key --server-public-key coordinator.pub")
+                }
+                let stop = index("stop of \(name)") {
+                    $0.hasPrefix("ssh ") && $0.contains(" \(host) ") && $0.contains("kill $(cat \(name).pid)")
+                }
+                let collect = index("log collection of \(name)") {
+                    $0.hasPrefix("scp ") && $0.contains(" \(host):.descent/\(name).log \(logs)/")
+                }
+                #expect(
+                    keygen < authorize && authorize < copy && copy < coordinatorLine && coordinatorLine < start
+                        && start < stop && stop < collect,
+                    "\(name): expected keygen, authorize, copy, coordinator, start, stop, collect in that order\n\(outcome.stdout)"
+                )
+            }
+            #expect(
+                !outcome.stdout.contains("reducer4"), "four ranges take three reducers, not four\n\(outcome.stdout)")
         }
 
         // MARK: Helpers

@@ -1,10 +1,11 @@
 import Foundation
 
 /// deploy/k8s as the deployment tests compare it: every resource by `Kind/name`, and the pieces
-/// that must agree — the coordinator's Service, Job, pod and container, the workers' likewise,
-/// and the `train.yaml` its ConfigMap holds.
+/// that must agree — the coordinator's Service, Job, pod and container, the workers' and the
+/// reducers' likewise, and the `train.yaml` its ConfigMap holds.
 struct KubernetesManifests {
     static let serviceName = "descent-coordinator"
+    static let reducerServiceName = "descent-reducer"
 
     /// deploy/k8s's YAML files, relative to deploy/.
     let files: [String]
@@ -18,10 +19,16 @@ struct KubernetesManifests {
     let workerPod: [String: Any]
     let coordinator: [String: Any]
     let worker: [String: Any]
+    /// The reducers (`--reducers`): their headless Service, workload, pod and container.
+    let reducerService: [String: Any]
+    let reducerWorkload: [String: Any]
+    let reducerPod: [String: Any]
+    let reducer: [String: Any]
 
     /// `command` then `args` of the coordinator's container.
     var coordinatorArguments: [String] { coordinator.strings("command") + coordinator.strings("args") }
     var workerArguments: [String] { worker.strings("command") + worker.strings("args") }
+    var reducerArguments: [String] { reducer.strings("command") + reducer.strings("args") }
 
     static func load(in scratch: ScratchDirectory) async throws -> KubernetesManifests {
         let files = DeployFiles.all().filter { $0.hasPrefix("k8s/") && ($0.hasSuffix(".yaml") || $0.hasSuffix(".yml")) }
@@ -43,15 +50,24 @@ struct KubernetesManifests {
         let workerWorkload = try required(
             resources["Job/descent-worker"] ?? resources["StatefulSet/descent-worker"],
             "no Job (or StatefulSet) descent-worker")
+        let reducerWorkload = try required(
+            resources["Job/descent-reducer"] ?? resources["StatefulSet/descent-reducer"]
+                ?? resources["Deployment/descent-reducer"],
+            "no Job (or StatefulSet, or Deployment) descent-reducer")
         let coordinatorPod = coordinatorJob.mapping("spec").mapping("template")
         let workerPod = workerWorkload.mapping("spec").mapping("template")
+        let reducerPod = reducerWorkload.mapping("spec").mapping("template")
         return KubernetesManifests(
             files: files, documents: documents, resources: resources,
             service: try required(resources["Service/\(serviceName)"], "no Service \(serviceName)"),
             workerWorkload: workerWorkload, coordinatorPod: coordinatorPod, workerPod: workerPod,
             coordinator: try required(
                 container(named: "coordinator", in: coordinatorPod), "no container `coordinator`"),
-            worker: try required(container(named: "worker", in: workerPod), "no container `worker`"))
+            worker: try required(container(named: "worker", in: workerPod), "no container `worker`"),
+            reducerService: try required(
+                resources["Service/\(reducerServiceName)"], "no Service \(reducerServiceName)"),
+            reducerWorkload: reducerWorkload, reducerPod: reducerPod,
+            reducer: try required(container(named: "reducer", in: reducerPod), "no container `reducer`"))
     }
 
     /// The Service's ports by name.
@@ -64,12 +80,22 @@ struct KubernetesManifests {
     }
 
     /// The coordinator container's ports by name.
-    var coordinatorPorts: [String: Int] {
+    var coordinatorPorts: [String: Int] { Self.ports(of: coordinator) }
+
+    /// A container's ports by name.
+    static func ports(of container: [String: Any]) -> [String: Int] {
         Dictionary(
-            coordinator.list("ports").compactMap { $0 as? [String: Any] }.map {
+            container.list("ports").compactMap { $0 as? [String: Any] }.map {
                 ($0.string("name") ?? "?", $0.int("containerPort") ?? -1)
             }
         ) { first, _ in first }
+    }
+
+    /// The field of the pod that a container's environment variable `name` comes from (the
+    /// downward API's `fieldRef.fieldPath`).
+    static func fieldPath(of name: String, in container: [String: Any]) -> String? {
+        container.list("env").compactMap { $0 as? [String: Any] }.first { $0.string("name") == name }?
+            .mapping("valueFrom").mapping("fieldRef").string("fieldPath")
     }
 
     /// The ConfigMap file that the coordinator's `--config` names, written to `scratch` and
