@@ -23,8 +23,17 @@ final class ReducerLoop {
     /// Serves sessions until the coordinator says goodbye; a new WELCOME starts a new session.
     func run() throws {
         while try serve() {}
+        log.info(
+            """
+            the inbox refused \(dealer.refused) message(s) and holds \(dealer.heldCount) from tokens never allowed; \
+            \(link.rejectedFrames) message(s) failed to decode, \(strays) from the inbox were not pieces
+            """)
         link.close()
     }
+
+    /// Messages other than PARTIAL that came through the inbox rather than from the coordinator,
+    /// and were dropped.
+    private var strays = 0
 
     /// What one assignment holds.
     private struct Session {
@@ -56,6 +65,15 @@ final class ReducerLoop {
         var session: Session?
         while true {
             let (peer, message) = try link.nextWithPeer()
+            // Workers send the inbox a JOIN and pieces, nothing else: what steers the reducer
+            // (REDUCER_ASSIGN, RANGE_STATE, REDUCE_STEP, STATE_REQUEST, WELCOME, BYE, REFUSE) counts
+            // only from its coordinator. The inbox lets through JOINs and PARTIALs alone; this
+            // holds the line again.
+            if peer != nil, message.kind != .partial, message.kind != .join {
+                strays += 1
+                log.warning("dropped a \(message.kind) that came through the inbox, not from the coordinator")
+                continue
+            }
             switch message {
             case .reducerAssign(let assign):
                 session = try start(assign)

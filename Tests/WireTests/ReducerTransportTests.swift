@@ -80,7 +80,7 @@ import Testing
         let memberPeer = try #require(first.peer)
         #expect(dealer.token(of: memberPeer) == 7)
         // The stranger's is dropped and counted; the impostor's is held while its token is not
-        // allowed; JOINs are never delivered.
+        // allowed; JOINs are delivered, and skipped here (`next`).
         #expect(try drain(dealer, untilRefused: 1).isEmpty)
         #expect(dealer.refused == 1)
         #expect(try next(dealer, 100) == nil)
@@ -154,6 +154,67 @@ import Testing
             #expect(try dealer.decode(envelope).get() == expected)
         }
         #expect(dealer.refused == 0)
+    }
+
+    /// The coordinator steers a reducer; its workers only send it pieces. From the inbox, even a
+    /// connection joined with an allowed token gets nothing but PARTIALs through: REDUCE_STEP,
+    /// RANGE_STATE and every other kind are refused by kind, never held, never delivered.
+    @Test func theInboxTakesNoOtherKindThanPartialEvenFromAMember() throws {
+        let (router, dealer, _) = try reducer()
+        defer {
+            dealer.close()
+            router.close()
+        }
+        dealer.allowedTokens = [7]
+        let member = try ZeroMQTransport.connect(dealer.endpoint)
+        defer { member.close() }
+        try member.send(.join(Join(token: 7)))
+        let steering: [Message] = [
+            SampleMessages.reduceStep, SampleMessages.reducerAssign, SampleMessages.rangeState,
+            SampleMessages.stateRequest, SampleMessages.welcome, SampleMessages.bye, SampleMessages.refuse,
+            SampleMessages.heartbeat, SampleMessages.hello, SampleMessages.reducers, SampleMessages.reduced,
+            SampleMessages.reducerNote, SampleMessages.params, SampleMessages.step,
+        ]
+        for message in steering { try member.send(message) }
+        try member.send([[0x54, 0x43, 0x53, 0x44, 9, 0, 42, 0] + [UInt8](repeating: 0, count: 20)])
+        try member.send(piece(3))
+        // The connection's messages arrive in order: the piece after all the refused ones, perhaps
+        // in the same receive that refused the last of them.
+        var delivered = try drain(dealer, untilRefused: steering.count + 1)
+        if delivered.isEmpty, let piece = try next(dealer, patience) { delivered.append(piece) }
+        #expect(try delivered.map { try dealer.decode($0).get() } == [piece(3)])
+        #expect(dealer.refused == steering.count + 1)
+        #expect(dealer.heldCount == 0)
+        #expect(try next(dealer, 100) == nil)
+    }
+
+    /// A peer joined with a made-up token that floods the hold pushes out its own messages, not
+    /// those of a worker whose token is not allowed yet.
+    @Test func aFloodingTokenPushesOutOnlyItsOwnHeldMessages() throws {
+        let (router, dealer, _) = try reducer()
+        defer {
+            dealer.close()
+            router.close()
+        }
+        let worker = try ZeroMQTransport.connect(dealer.endpoint)
+        let flooder = try ZeroMQTransport.connect(dealer.endpoint)
+        defer {
+            worker.close()
+            flooder.close()
+        }
+        try worker.send(.join(Join(token: 21)))
+        try worker.send(piece(1))
+        try worker.send(piece(2))
+        try flooder.send(.join(Join(token: 666)))
+        let flood = ReducerDealer.maxHeld + 10
+        for _ in 0..<flood { try flooder.send(piece(5)) }
+        #expect(try drain(dealer, untilRefused: 12).isEmpty)
+        #expect(dealer.refused == 12 && dealer.heldCount == ReducerDealer.maxHeld)
+        dealer.allowedTokens = [21]
+        for expected in [piece(1), piece(2)] {
+            let envelope = try #require(try next(dealer, patience))
+            #expect(try dealer.decode(envelope).get() == expected)
+        }
     }
 
     @Test(arguments: [false, true])

@@ -5,11 +5,16 @@
 /// A worker's first message on its connection to the inbox is a JOIN with the token the
 /// coordinator gave it (REDUCERS); the dealer remembers the token the connection joined with
 /// and returns the JOIN (whatever its token), so that a reducer that sends the workers their
-/// parameters (`--broadcast reducers`) can send one that joins late its share of the step's. Any other message from a connection that has
-/// not joined is dropped and counted in `refused`. One from a connection whose token is not in
-/// `allowedTokens` is held (up to `maxHeld`, the oldest dropped first) and delivered once its
-/// token is allowed: a worker may send its first pieces before the reducer has read the
-/// REDUCE_STEP that names it, and a piece lost there would stall the step. With CURVE the inbox is a CURVE server with the reducer's own key pair that
+/// parameters (`--broadcast reducers`) can send one that joins late its share of the step's. Past
+/// the JOIN the inbox delivers PARTIALs only: any other kind (REDUCE_STEP, RANGE_STATE and the
+/// rest are the coordinator's to send) is dropped and counted in `refused`, whatever its sender's
+/// token, and so is any message from a connection that has not joined. A PARTIAL from a
+/// connection whose token is not in `allowedTokens` is held (up to `maxHeld` messages and
+/// `maxHeldBytes`) and delivered once its token is allowed: a worker may send its first pieces
+/// before the reducer has read the REDUCE_STEP that names it, and a piece lost there would stall
+/// the step until the coordinator computed it. When the hold is full, the token holding the most
+/// bytes loses its oldest message, so that a peer joined with a made-up token pushes out its own
+/// messages, not a worker's. With CURVE the inbox is a CURVE server with the reducer's own key pair that
 /// admits any client key: no ZAP handler runs in a reducer's process, so libzmq lets every client
 /// through the handshake, and the tokens decide.
 ///
@@ -30,12 +35,16 @@ public final class ReducerDealer: WorkerTransport, @unchecked Sendable {
     private var joined: [PeerID: UInt64] = [:]
     private var refusedCount = 0
     /// Messages from joined connections whose token is not allowed yet, oldest first.
-    private var held: [(envelope: Envelope, token: UInt64)] = []
+    private var held: [(envelope: Envelope, token: UInt64, bytes: Int)] = []
+    /// The bytes of `held`, by token.
+    private var heldBytes: [UInt64: Int] = [:]
 
     /// The most connections the dealer remembers a JOIN of; a JOIN beyond them is refused.
     public static let maxJoined = 4096
-    /// The most messages held for a token not allowed yet.
+    /// The most messages held for tokens not allowed yet.
     public static let maxHeld = 1024
+    /// The most bytes of messages held for tokens not allowed yet.
+    public static let maxHeldBytes = 64 << 20
 
     /// Binds the inbox at `endpoint` (`tcp://HOST:PORT`, the port may be `*`) beside
     /// `coordinator`. `curve` names the reducer's own key pair by its secret key (`.server`, or
@@ -69,9 +78,12 @@ public final class ReducerDealer: WorkerTransport, @unchecked Sendable {
         set { lock.withLock { allowed = newValue } }
     }
 
-    /// Messages the inbox dropped: before a JOIN, with a token not allowed, or a JOIN that failed
-    /// to decode.
+    /// Messages the inbox dropped: of a kind other than PARTIAL and JOIN, before a JOIN, a JOIN
+    /// that failed to decode, or pushed out of a full hold.
     public var refused: Int { lock.withLock { refusedCount } }
+
+    /// Messages held now for tokens not allowed yet.
+    public var heldCount: Int { lock.withLock { held.count } }
 
     /// The token the inbox connection `peer` joined with; nil when it has not.
     public func token(of peer: PeerID) -> UInt64? {
@@ -107,12 +119,15 @@ public final class ReducerDealer: WorkerTransport, @unchecked Sendable {
         coordinator.close()
     }
 
-    /// Whether an inbox message goes on to the reducer; a JOIN is taken here. A JOIN is
-    /// remembered whatever its token (the coordinator may list it only in a later step): what
-    /// its connection sends is judged against `allowedTokens` message by message.
+    /// Whether an inbox message goes on to the reducer: a PARTIAL from a connection joined with
+    /// an allowed token. A JOIN is taken here, and remembered whatever its token (the coordinator
+    /// may list it only in a later step): what its connection sends is judged against
+    /// `allowedTokens` message by message. Every other kind is refused by its kind byte alone:
+    /// those are the coordinator's to send, and one that fails to decode is refused all the same.
     private func admit(_ envelope: Envelope) -> Bool {
         guard let peer = envelope.peer else { return false }
-        let isJoin = Self.kind(envelope.frames) == MessageKind.join.rawValue
+        let kind = Self.kind(envelope.frames)
+        let isJoin = kind == MessageKind.join.rawValue
         let join: Join? = if isJoin, case .success(.join(let join)) = decode(envelope) { join } else { nil }
         return lock.withLock {
             if isJoin {
@@ -123,16 +138,12 @@ public final class ReducerDealer: WorkerTransport, @unchecked Sendable {
                 joined[peer] = join.token
                 return true
             }
-            guard let token = joined[peer] else {
+            guard kind == MessageKind.partial.rawValue, let token = joined[peer] else {
                 refusedCount += 1
                 return false
             }
             guard allowed.contains(token) else {
-                if held.count == Self.maxHeld {
-                    held.removeFirst()
-                    refusedCount += 1
-                }
-                held.append((envelope, token))
+                hold(envelope, token: token)
                 return false
             }
             return true
@@ -151,11 +162,37 @@ public final class ReducerDealer: WorkerTransport, @unchecked Sendable {
         lock.withLock { joined.filter { tokens.contains($0.value) }.map(\.key) }
     }
 
+    /// Holds `envelope` until `token` is allowed; a full hold first gives up the oldest message
+    /// of the token holding the most bytes (which may be this one). Called under the lock.
+    private func hold(_ envelope: Envelope, token: UInt64) {
+        let bytes = envelope.frames.reduce(0) { $0 + $1.count }
+        held.append((envelope, token, bytes))
+        heldBytes[token, default: 0] += bytes
+        var total = heldBytes.values.reduce(0, +)
+        while held.count > Self.maxHeld || total > Self.maxHeldBytes {
+            guard let heaviest = heldBytes.max(by: { $0.value < $1.value })?.key,
+                let index = held.firstIndex(where: { $0.token == heaviest })
+            else { break }
+            total -= held[index].bytes
+            forget(at: index)
+            refusedCount += 1
+        }
+    }
+
+    /// Takes the held message at `index` out of the hold. Called under the lock.
+    @discardableResult
+    private func forget(at index: Int) -> Envelope {
+        let entry = held.remove(at: index)
+        let left = heldBytes[entry.token, default: 0] - entry.bytes
+        heldBytes[entry.token] = left > 0 ? left : nil
+        return entry.envelope
+    }
+
     /// The oldest held message whose token is now allowed, taken out of the hold.
     private func releaseHeld() -> Envelope? {
         lock.withLock {
             guard let index = held.firstIndex(where: { allowed.contains($0.token) }) else { return nil }
-            return held.remove(at: index).envelope
+            return forget(at: index)
         }
     }
 

@@ -6,6 +6,8 @@ library, and sends it frames that a correct coordinator must drop.
 Usage:
   hostile_client.py garbage HOST PORT   send garbage, damaged and misleading frames during a run
   hostile_client.py null-probe HOST PORT   greet a CURVE coordinator with the NULL mechanism
+  hostile_client.py reducer HOST PORT   send a reducer's inbox pieces it must not take, and
+                                        messages only its coordinator may send
 
 Prints one JSON object on stdout: what it sent and what came back. Exits non-zero only when it
 could not do its job (no connection, a reply it cannot parse); a coordinator that ignores it is
@@ -32,6 +34,8 @@ ELEMENTARY = "descent-elementary-1"
 RELEVANT_FEATURES = {"sse3", "ssse3", "sse4_2", "avx", "avx2", "fma", "avx512f", "avx512cd", "avx512bw",
                      "avx512dq", "avx512vl", "avx512_bf16", "asimd", "sve"}
 HELLO, WELCOME, REFUSE, SHARD, SHARD_READY, STEP, PARTIAL, HEARTBEAT, BYE, PARAMS = range(1, 11)
+RELAY, PARAMS_PART, REDUCERS, JOIN, REDUCER_ASSIGN, RANGE_STATE, STATE_REQUEST, REDUCE_STEP, REDUCED, \
+    REDUCER_NOTE = range(11, 21)
 
 
 # MARK: CRC-32C (Castagnoli, reflected 0x82F63B78, init and final XOR 0xFFFFFFFF), table-driven
@@ -359,11 +363,217 @@ def null_probe(host, port):
     return report
 
 
+# MARK: A reducer's inbox
+
+# The pieces of range 1 that ReducerTests' runs cut (8-64-64-3, 4,931 values, one segment, two
+# ranges split at 2,464; docs/PROTOCOL.md): segment 1 of the refined list, 2,467 values, over 8
+# shards of 8 examples a step. A piece of this shape and step is what a reducer adds, so these are
+# the lies that would change bits if anything but a joined, allowed worker could get one in.
+RANGE_PIECE_SEGMENT, RANGE_PIECE_VALUES, RANGE_SHARDS, SHARD_EXAMPLES = 1, 2467, 8, 8
+
+
+def join(token):
+    return frame(JOIN, struct.pack("<Q", token))
+
+
+def reduce_step(step, tokens, shard_examples, rate=0.5):
+    payload = struct.pack("<QfI", step, rate, sum(shard_examples))
+    payload += struct.pack("<I%dQ" % len(tokens), len(tokens), *tokens)
+    payload += struct.pack("<I%dI" % len(shard_examples), len(shard_examples), *shard_examples)
+    return frame(REDUCE_STEP, payload, step=step)
+
+
+def reducer_assign(step):
+    """Range 1 of 2 over the test's network with sgd, as a coordinator would assign it."""
+    layers = [8, 64, 64, 3]
+    payload = struct.pack("<II", 1, 100) + struct.pack("<I%dI" % len(layers), len(layers), *layers)
+    payload += string("relu") + struct.pack("<I", RANGE_SHARDS) + struct.pack("<I3I", 3, 0, 2464, 4931)
+    payload += string("sgd") + struct.pack("<5f", 0.9, 0.9, 0.999, 1e-8, 0.0) + struct.pack("<QQ", 0, step)
+    return frame(REDUCER_ASSIGN, payload, step=step)
+
+
+def range_state(step, offset, values, part=0):
+    payload = struct.pack("<QQIB", step, step, offset, part) + bytes(3)
+    payload += struct.pack("<I%df" % len(values), len(values), *values)
+    return frame(RANGE_STATE, payload, step=step)
+
+
+def reducer_messages(step, tokens):
+    """Every kind a reducer takes only from its coordinator (and a few it never takes at all),
+    each well formed: what a reducer must drop because of where it came from, not how it looks."""
+    return [
+        ("REDUCE_STEP for step %d" % step, [reduce_step(step, tokens, [SHARD_EXAMPLES] * RANGE_SHARDS)]),
+        ("REDUCE_STEP for step %d counting 3 shards" % step, [reduce_step(step, tokens, [1, 2, 3])]),
+        ("REDUCER_ASSIGN", [reducer_assign(step)]),
+        ("RANGE_STATE of range 1's values", [range_state(step, 2464, [1e30] * 64)]),
+        ("RANGE_STATE outside range 1", [range_state(step, 0, [1.0] * 16)]),
+        ("RANGE_STATE of a second moment", [range_state(step, 2464, [1.0] * 16, part=2)]),
+        ("STATE_REQUEST", [frame(STATE_REQUEST, struct.pack("<Q", step), step=step)]),
+        ("STATE_REQUEST for a step never committed", [frame(STATE_REQUEST, struct.pack("<Q", 10**9), step=10**9)]),
+        ("BYE", [frame(BYE, string("hostile goodbye"))]),
+        ("REFUSE", [frame(REFUSE, string("hostile refusal") + string(""))]),
+        ("WELCOME", [frame(WELCOME, struct.pack("<III", 1, 100, 1) + bytes(64))]),
+        ("HEARTBEAT", [frame(HEARTBEAT, struct.pack("<Q", step), step=step)]),
+        ("HELLO", [hello(VERSION, "hostile-hello")]),
+        ("REDUCERS", [frame(REDUCERS, struct.pack("<Q", 5) + struct.pack("<I3I", 3, 0, 2464, 4931)
+                            + struct.pack("<I", 1) + string("tcp://127.0.0.1:1") + struct.pack("<I", 1) + string(""))]),
+        ("REDUCED", [frame(REDUCED, struct.pack("<QIQI", step, 0, 0, 2464) + struct.pack("<I16f", 16, *([1.0] * 16)),
+                           step=step)]),
+        ("REDUCER_NOTE", [frame(REDUCER_NOTE, struct.pack("<QIIB", step, 0, 1, 0) + string("in") + struct.pack("<Q", 5),
+                                step=step)]),
+        ("unknown kind 42", [frame(42, b"")]),
+    ]
+
+
+def reducer(host, port):
+    """Attacks a reducer's inbox (`worker --reduce-at`): nothing sent here may reach the reducer's
+    sums or its state, and nothing may stop it. Nothing comes back on an inbox, so the report
+    counts what was sent: `messages` that a handshaken connection delivered whole and the reducer
+    must drop (all but the well-formed JOINs), for the test to hold against what the reducer says
+    it refused. A reducer that goes away mid-attack is reported (`cut_off`, and
+    `inbox_alive_after` false), not an error of this client's."""
+    report = {"sent": [], "messages": 0, "joins": 0, "inbox_alive_after": False}
+    try:
+        attack_reducer(host, port, report)
+    except OSError as error:
+        report["cut_off"] = "%s after %d sends" % (error, len(report["sent"]))
+    return report
+
+
+def attack_reducer(host, port, report):
+    rng = random.Random(20260121)
+
+    def deliver(connection, name, frames, counted=True):
+        connection.send(frames)
+        report["sent"].append(name)
+        if counted:
+            report["messages"] += 1
+
+    # Not ZMTP: random bytes on a fresh TCP connection, which ZeroMQ drops.
+    raw = socket.create_connection((host, port), timeout=5)
+    raw.sendall(bytes(rng.randrange(256) for _ in range(300)))
+    raw.close()
+    report["sent"].append("raw TCP noise")
+
+    finite = [rng.uniform(-1e3, 1e3) for _ in range(RANGE_PIECE_VALUES)]
+    steps = range(1, 161)
+
+    def piece(step, shard, gradients=finite, examples=SHARD_EXAMPLES, segment=RANGE_PIECE_SEGMENT, span=1):
+        return partial(step, shard, examples, gradients, segment=segment, span=span)
+
+    # A stranger that never joins: noise, then pieces of the right shape for every step the run
+    # may be at, then every coordinator's message.
+    stranger = Zmtp(host, port)
+    report["socket_type"] = stranger.handshake()
+    deliver(stranger, "stranger: random bytes", [bytes(rng.randrange(256) for _ in range(200))])
+    deliver(stranger, "stranger: random bytes in three frames", [bytes(rng.randrange(256) for _ in range(40))] * 3)
+    for step in steps:
+        deliver(stranger, "stranger: PARTIAL for step %d without a JOIN" % step, [piece(step, step % RANGE_SHARDS)])
+    for name, frames in reducer_messages(1, [5]):
+        deliver(stranger, "stranger: " + name, frames)
+    stranger.close()
+
+    # A liar that joins with a token it made up, then sends pieces of every sort: of the right
+    # shape for every step, and wrong in each way a validator judges.
+    liar = Zmtp(host, port)
+    liar.handshake()
+    token = rng.randrange(1, 2**64)
+    deliver(liar, "liar: JOIN with a made-up token", [join(token)], counted=False)
+    report["joins"] += 1
+    for step in steps:
+        deliver(liar, "liar: PARTIAL for step %d" % step, [piece(step, (step + 3) % RANGE_SHARDS)])
+    nan = [float("nan")] * RANGE_PIECE_VALUES
+    inf = [float("inf")] * RANGE_PIECE_VALUES
+    valid = piece(5, 0)
+    # PARTIAL's payload: step, shardID, shardSpan, segment, exampleCount, correctCount (offset 24),
+    # lossSum, computeSeconds, padding (44), encoding (47), the value count (48), the values (52).
+    body = valid[28:]
+    lies = [
+        ("NaN PARTIAL", [piece(5, 1, nan)]),
+        ("infinite PARTIAL", [piece(5, 2, inf)]),
+        ("PARTIAL for a far-future step", [piece(10**9, 0)]),
+        ("PARTIAL for step 0", [piece(0, 0)]),
+        ("PARTIAL whose span 0…2 is not a node of the tree", [piece(5, 0, span=3, examples=3 * SHARD_EXAMPLES)]),
+        ("PARTIAL whose span 1…2 is not a node of the tree", [piece(5, 1, span=2, examples=2 * SHARD_EXAMPLES)]),
+        ("PARTIAL for shard 9 of 8", [piece(5, 9)]),
+        ("PARTIAL summing 2^32 - 1 shards", [piece(5, 0, span=0xFFFFFFFF)]),
+        ("PARTIAL summing no shard", [piece(5, 0, span=0)]),
+        ("PARTIAL of segment 7 of 2", [piece(5, 3, segment=7)]),
+        ("PARTIAL of segment 2^32 - 1", [piece(5, 3, segment=0xFFFFFFFF)]),
+        ("PARTIAL of the coordinator's range (segment 0)", [piece(5, 3, [1.0] * 2464, segment=0)]),
+        ("PARTIAL with 3 gradient values", [piece(5, 4, [1.0] * 3)]),
+        ("PARTIAL with one value too many", [piece(5, 4, finite + [1.0])]),
+        ("PARTIAL whose value count says more than it carries",
+         [frame(PARTIAL, body[:48] + struct.pack("<I", RANGE_PIECE_VALUES + 1000) + body[52:], step=5)]),
+        ("PARTIAL counting 9 examples of 8", [piece(5, 5, examples=9)]),
+        ("PARTIAL with more correct than examples",
+         [frame(PARTIAL, body[:24] + struct.pack("<I", 99) + body[28:], step=5)]),
+        ("PARTIAL with a negative loss sum", [partial(5, 6, SHARD_EXAMPLES, finite, loss_sum=-1.0, segment=1)]),
+        ("PARTIAL in encoding 7", [frame(PARTIAL, body[:47] + b"\x07" + body[48:], step=5)]),
+        ("PARTIAL with nonzero padding", [frame(PARTIAL, body[:44] + b"\x01" + body[45:], step=5)]),
+        ("PARTIAL with a header step unlike its payload's", [frame(PARTIAL, body, step=6)]),
+        ("PARTIAL with a bad CRC",
+         [valid[:24] + struct.pack("<I", crc32c(valid[28:]) ^ 0x5A5A5A5A) + valid[28:]]),
+        ("PARTIAL with a payload length field of 2^32 - 1", [valid[:20] + struct.pack("<I", 0xFFFFFFFF) + valid[24:]]),
+        ("PARTIAL with a payload length field past the frame limit",
+         [valid[:20] + struct.pack("<I", 4 * 1024 * 1024 + 1) + valid[24:]]),
+        ("PARTIAL shorter than its header says", [valid[:-100]]),
+        ("PARTIAL flagged as shared memory",
+         [valid[:7] + b"\x01" + valid[8:24] + struct.pack("<I", 0) + valid[28:]]),
+        ("PARTIAL of protocol version 8", [frame(PARTIAL, body, step=5, version=8)]),
+        ("PARTIAL as two frames numbered 0 of 1", [valid, valid]),
+        ("PARTIAL as frame 1 of 2 alone", [frame(PARTIAL, body, step=5, part=1, parts=2)]),
+        ("truncated header", [valid[:10]]),
+    ]
+    for name, frames in lies:
+        deliver(liar, "liar: " + name, frames)
+    for name, frames in reducer_messages(5, [token]):
+        deliver(liar, "liar: " + name, frames)
+    # JOINs that do not decode, and one that changes the connection's token.
+    bad_join = join(token)
+    deliver(liar, "liar: JOIN with a bad CRC", [bad_join[:24] + struct.pack("<I", crc32c(bad_join[28:]) ^ 1) + bad_join[28:]])
+    deliver(liar, "liar: JOIN with a short payload", [frame(JOIN, b"\x01\x02")])
+    deliver(liar, "liar: JOIN with token 0", [join(0)], counted=False)
+    report["joins"] += 1
+    deliver(liar, "liar: PARTIAL after joining with token 0", [piece(5, 7)])
+    deliver(liar, "liar: JOIN with a new made-up token", [join(rng.randrange(1, 2**64))], counted=False)
+    report["joins"] += 1
+    for name, frames in reducer_messages(6, [token]):
+        deliver(liar, "liar: again " + name, frames)
+    liar.close()
+
+    # Frames past the inbox's size limit, each on a connection of its own: ZeroMQ drops the
+    # connection rather than buffer them; nothing of them reaches the reducer.
+    big = Zmtp(host, port)
+    big.handshake()
+    try:
+        big.send([join(token)])
+        big.send([frame(PARTIAL, bytes(5 * 1024 * 1024), checksum=0)])  # never read far enough to check
+    except OSError:
+        pass
+    report["sent"].append("oversized frame (5 MiB)")
+    big.close()
+    huge = Zmtp(host, port)
+    huge.handshake()
+    try:
+        huge.send_raw(b"\x02" + struct.pack(">Q", 2**62) + bytes(64))
+    except OSError:
+        pass
+    report["sent"].append("ZMTP frame claiming 2^62 bytes")
+    huge.close()
+
+    # Last, the inbox still greets a new connection: the reducer is alive and serving.
+    after = Zmtp(host, port)
+    report["inbox_alive_after"] = after.handshake() == "ROUTER"
+    after.close()
+
+
 def main():
-    if len(sys.argv) != 4 or sys.argv[1] not in ("garbage", "null-probe"):
+    modes = {"garbage": garbage, "null-probe": null_probe, "reducer": reducer}
+    if len(sys.argv) != 4 or sys.argv[1] not in modes:
         sys.exit(__doc__)
     mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    report = garbage(host, port) if mode == "garbage" else null_probe(host, port)
+    report = modes[mode](host, port)
     print(json.dumps(report))
 
 
