@@ -2,7 +2,8 @@ import Foundation
 import Logging
 
 /// `--launcher`: a process started by torchrun, mpirun, srun or a Kubernetes Indexed Job finds
-/// its rank; rank 0 trains as the coordinator, every other rank becomes a worker.
+/// its rank; rank 0 trains as the coordinator, with `--reducers S` ranks 1…S−1 become reducers,
+/// every other rank a worker.
 extension TrainCommand {
     /// Rank 0's command: the same flags, with `--workers WORLD_SIZE − 1` (or `--in-process` for a
     /// world of one) on the launcher's endpoint. Any other rank is replaced by a `worker`
@@ -22,9 +23,20 @@ extension TrainCommand {
             launcher \(found): rank \(placement.rank) of \(placement.worldSize); the coordinator (rank 0) at \
             \(connectHost):\(placement.port), port from \(placement.portSource)
             """)
+        let loopback = Exposure.isLocal("tcp://\(connectHost):1")
+        guard reducers == 1 || placement.worldSize > reducers else {
+            throw ConfigurationErrorText(
+                "--launcher with --reducers \(reducers): ranks 1…\(reducers - 1) reduce, so the world needs at least \(reducers + 1) ranks for one worker; it has \(placement.worldSize)"
+            )
+        }
         if placement.rank != 0 {
             let address = try HostName.resolve(placement.host, for: "--launcher \(placement.launcher.rawValue)")
-            try execWorker(connecting: "tcp://\(address):\(placement.port)", rank: placement.rank)
+            // Ranks 1…S−1 reduce, each on the port after the coordinator's plus its rank, at an
+            // address the workers reach.
+            let reduceAt =
+                placement.rank < reducers
+                ? "tcp://\(loopback ? "127.0.0.1" : try ownAddress()):\(placement.port + placement.rank)" : nil
+            try execWorker(connecting: "tcp://\(address):\(placement.port)", rank: placement.rank, reduceAt: reduceAt)
         }
         var command = self
         command.launcher = .none
@@ -32,8 +44,7 @@ extension TrainCommand {
             command.inProcess = true
             return command
         }
-        command.workers = placement.worldSize - 1
-        let loopback = Exposure.isLocal("tcp://\(connectHost):1")
+        command.workers = placement.worldSize - reducers
         command.bind = "tcp://\(loopback ? "127.0.0.1" : "0.0.0.0"):\(placement.port)"
         if !loopback, curveSecretKey == nil, !insecure {
             throw ConfigurationErrorText(
@@ -47,7 +58,7 @@ extension TrainCommand {
     }
 
     /// Replaces this process with the `worker` beside this executable, connected to rank 0.
-    private func execWorker(connecting endpoint: String, rank: Int) throws -> Never {
+    private func execWorker(connecting endpoint: String, rank: Int, reduceAt: String?) throws -> Never {
         let executable = (Self.ownExecutable() as NSString).deletingLastPathComponent + "/worker"
         guard FileManager.default.isExecutableFile(atPath: executable) else {
             throw ConfigurationErrorText(
@@ -61,11 +72,18 @@ extension TrainCommand {
         if let workerSecretKey, let serverPublicKey {
             arguments += ["--curve-secret-key", workerSecretKey, "--server-public-key", serverPublicKey]
         }
+        if let reduceAt { arguments += ["--reduce-at", reduceAt] }
         fflush(nil)
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         execv(executable, &argv)
         let reason = String(cString: strerror(errno))
         throw ConfigurationErrorText("--launcher: cannot start \(executable): \(reason)")
+    }
+
+    /// This host's address as its name resolves, for a reducer the workers must reach.
+    private func ownAddress() throws -> String {
+        let host = ProcessInfo.processInfo.hostName
+        return try HostName.resolve(host, for: "--launcher --reducers (this rank's host name \(host))")
     }
 
     private static func ownExecutable() -> String {

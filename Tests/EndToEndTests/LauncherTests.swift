@@ -83,6 +83,26 @@ extension EndToEnd {
             #expect(try ModelComparison.sameBytes(out, try await reference()), "mpirun's weights differ")
         }
 
+        /// `--reducers 2` under mpirun: of 4 ranks, rank 1 reduces and ranks 2 and 3 compute.
+        @Test func mpirunRankOneReducesWithReducers() async throws {
+            try await require("mpirun")
+            let out = scratch.file("mpirun-reducers.safetensors")
+            let port = try FreePort.next()
+            let outcome = try await LaunchedProcess.run(
+                "/usr/bin/env",
+                ["mpirun", "--allow-run-as-root", "--oversubscribe", "-np", "4", try Binaries.coordinator()]
+                    + training + ["--launcher", "auto", "--port", String(port), "--reducers", "2", "--out", out],
+                in: scratch, timeout: .seconds(180))
+            try #require(outcome.succeeded, "\(outcome.transcript)")
+            #expect(
+                outcome.stderr.contains("reducer 1 registered") && outcome.stderr.contains("127.0.0.1:\(port + 1)"),
+                "rank 1 did not reduce at the port after the coordinator's\n\(outcome.stderr)")
+            let summary = try JSONLines.object(
+                outcome.stdoutLines.last(where: { $0.hasPrefix("{") }) ?? "", source: "the summary")
+            #expect(summary.int("workers") == 2, "\(summary)")
+            #expect(try ModelComparison.sameBytes(out, try await reference()), "mpirun's weights with a reducer differ")
+        }
+
         /// A launcher's environment with a variable missing, and a launch that also names the
         /// workers: refused before any work, naming what is wrong.
         @Test func incompleteLaunchesAreRefused() async throws {
