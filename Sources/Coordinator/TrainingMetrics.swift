@@ -28,6 +28,8 @@ final class TrainingMetrics {
     private let bytesSent: Counter
     private let bytesReceived: Counter
     private let bytesReceivedShared: Counter
+    /// With `--reducers`: the gradient bytes each range's owner took, made at the first report.
+    private var reducerBytes: [Counter] = []
     private let phases: [(KeyPath<StepTimings, Double>, DurationHistogram)]
     private var lastLost = 0
     private var lastMoves = 0
@@ -121,6 +123,16 @@ final class TrainingMetrics {
         bytesSent.increment(by: Int64(t.bytesSent))
         bytesReceived.increment(by: Int64(t.bytesReceived))
         bytesReceivedShared.increment(by: Int64(shared))
+        if reducerBytes.count < t.reducerBytesReceived.count {
+            reducerBytes = t.reducerBytesReceived.indices.map { [registry] range in
+                registry.makeCounter(
+                    descriptor: Self.name(
+                        "descent_reducer_bytes_received_total",
+                        "Gradient bytes each range's owner took (--reducers), range 0 the coordinator's."),
+                    labels: [("range", "\(range)")])
+            }
+        }
+        for (counter, bytes) in zip(reducerBytes, t.reducerBytesReceived) { counter.increment(by: Int64(bytes)) }
         lostWorkers.increment(by: Int64(max(0, t.lostWorkers - lastLost)))
         rejectedMessages.increment(by: Int64(max(0, t.rejectedMessages - lastRejected)))
         lastLost = t.lostWorkers

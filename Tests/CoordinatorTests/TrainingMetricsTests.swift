@@ -25,6 +25,24 @@ struct TrainingMetricsTests {
         #expect(after.contains("descent_test_loss 0.5"), "\(after)")
     }
 
+    /// `--reducers`: a counter per range of the gradient bytes its owner took, absent without.
+    @Test func eachRangesBytesAreCountedWithReducers() throws {
+        let metrics = TrainingMetrics()
+        #expect(!Self.text(metrics).contains("descent_reducer_bytes_received_total"))
+        var timings = StepTimings()
+        timings.reducerBytesReceived = [100, 250]
+        for step in 1...2 {
+            metrics.record(
+                StepReport(
+                    step: step, epoch: 1, loss: 1, accuracy: 0.5, examples: 8, workers: 2, learningRate: 0.1,
+                    examplesPerSecond: 10, timings: timings),
+                bytesReceivedShared: 0)
+        }
+        let text = Self.text(metrics)
+        #expect(text.contains(#"descent_reducer_bytes_received_total{range="0"} 200"#), "\(text)")
+        #expect(text.contains(#"descent_reducer_bytes_received_total{range="1"} 500"#), "\(text)")
+    }
+
     /// Every family has a HELP line before its TYPE line.
     @Test func everyMetricHasHelpText() throws {
         let text = Self.text(TrainingMetrics())
