@@ -759,8 +759,8 @@ def tree_check(args):
 
 def reducers_check(args):
     """Reducers on hosts of their own against one coordinator, on the 1 Gbit/s namespace cluster:
-    a coordinator, 2 workers and 2 reducer hosts (used by the reducer rows only), 784-256-128-10,
-    batch 1,024, Float32 gradients, configurations alternated."""
+    a coordinator, 2 workers and 2 reducer hosts (used by the reducer rows only), `--model`
+    (784-256-128-10 by default), batch 1,024, Float32 gradients, configurations alternated."""
     why = netns_available()
     if why:
         sys.exit(f"SKIP network namespaces: {why}")
@@ -780,7 +780,8 @@ def reducers_check(args):
         nets.up()
         for rnd in range(args.rounds):
             for mode, extra in modes.items():
-                r = run_cluster("small", 2, args.steps, False, f"tcp://{SUBNET}.1:5555", f"tcp://{SUBNET}.1:5555",
+                steps = args.steps if args.model == "small" else args.wide_steps
+                r = run_cluster(args.model, 2, steps, False, f"tcp://{SUBNET}.1:5555", f"tcp://{SUBNET}.1:5555",
                                 coord_prefix=ex(nets.nodes[0]),
                                 worker_prefixes=[ex(ns) for ns in nets.nodes[1:3]], **extra)
                 rate = r["examples"] / r["step_s"]
@@ -805,6 +806,7 @@ def main():
                         help="the broadcast tree against direct sends on the 1 Gbit/s namespace cluster (2 workers)")
     parser.add_argument("--reducers", action="store_true",
                         help="2 reducers on hosts of their own against one coordinator, 1 Gbit/s namespace cluster")
+    parser.add_argument("--model", choices=sorted(MODELS), default="small", help="the model --reducers trains")
     parser.add_argument("--steps", type=int, default=60, help="steps of a 784-256-128-10 run")
     parser.add_argument("--wide-steps", type=int, default=12, help="steps of a 784-2048-2048-10 run")
     parser.add_argument("--rounds", type=int, default=2, help="alternated rounds of every configuration (medians)")
