@@ -70,6 +70,7 @@ final class ReducerGroup {
         ranges: ReductionRanges, layout: ParameterLayout, shardCount: Int, settings: PoolSettings,
         outbox: WorkerOutbox, supervisor: LocalWorkers?, log: Logger
     ) {
+        precondition(ranges.count >= 2, "reducers need two ranges or more")
         self.ranges = ranges
         self.layout = layout
         self.shardCount = shardCount
@@ -98,10 +99,8 @@ final class ReducerGroup {
             problem = "it runs on \(hello.profile.features.architecture), the run on \(run.features.architecture)"
         } else if hello.profile.elementary != run.elementary {
             problem = "its elementary functions are \(hello.profile.elementary), the run's \(run.elementary)"
-        } else if (1...max(1, expected)).allSatisfy({ members[$0] != nil }) || expected == 0 {
-            problem =
-                expected == 0
-                ? "this run has no reducers (--reducers 1)" : "this run's \(expected) reducer(s) are all registered"
+        } else if isComplete {
+            problem = "this run's \(expected) reducer(s) are all registered"
         }
         if let problem {
             log.error("refused reducer \(hello.name)\(at): \(problem)")
@@ -141,11 +140,12 @@ final class ReducerGroup {
 
     /// What a worker is told of the reducers, with its token for joining them.
     func configuration(token: UInt64) -> Reducers {
-        let ranks = 1...max(1, expected)
+        let ranks = 1...expected
         return Reducers(
             token: token, boundaries: ranges.boundaries.map(UInt32.init),
-            endpoints: expected == 0 ? [] : ranks.map { members[$0]?.endpoint ?? "" },
-            publicKeys: expected == 0 ? [] : ranks.map { members[$0]?.publicKey ?? "" }, broadcast: broadcasts)
+            endpoints: ranks.map { members[$0]?.endpoint ?? "" },
+            publicKeys: ranks.map { members[$0]?.publicKey ?? "" },
+            broadcast: broadcasts)
     }
 
     // MARK: Steps
@@ -200,16 +200,13 @@ final class ReducerGroup {
             to: member.peer)
         for (part, buffer) in parts {
             guard let buffer else { continue }
-            for start in stride(from: range.lowerBound, to: range.upperBound, by: RangeState.maxValues) {
-                let count = min(RangeState.maxValues, range.upperBound - start)
-                let values = FloatArray(copying: UnsafeBufferPointer(start: buffer.values + start, count: count))
-                try outbox.send(
-                    .rangeState(
-                        RangeState(
-                            step: UInt64(step - 1), updates: UInt64(optimizer.updates), offset: UInt32(start),
-                            part: UInt8(part.rawValue), values: values)),
-                    to: member.peer)
+            let pieces = MessageCodec.encodePieces(of: buffer.values, range: range) { offset, values in
+                .rangeState(
+                    RangeState(
+                        step: UInt64(step - 1), updates: UInt64(optimizer.updates), offset: UInt32(offset),
+                        part: UInt8(part.rawValue), values: values))
             }
+            for piece in pieces { try outbox.send(piece, to: member.peer) }
         }
         member.loaded = true
     }
@@ -386,7 +383,7 @@ final class ReducerGroup {
     }
 
     /// The bytes of pieces each reducer took in the step just finished, by rank.
-    var bytesReceived: [Int] { (1...max(1, expected)).compactMap { members[$0]?.bytesReceived } }
+    var bytesReceived: [Int] { (1...expected).compactMap { members[$0]?.bytesReceived } }
 
     func sayGoodbye(reason: String) {
         for member in members.values { try? outbox.send(.bye(Bye(reason: reason)), to: member.peer) }

@@ -67,13 +67,9 @@ final class StepExchange {
     private func rangeZeroPieces() -> [[[UInt8]]] {
         if let rangeZeroFrames, rangeZeroFrames.step == step { return rangeZeroFrames.frames }
         guard let values = parameters?.values, let range = rangeZero else { return [] }
-        let frames = stride(from: range.lowerBound, to: range.upperBound, by: RangeState.maxValues).map { start in
-            let count = min(RangeState.maxValues, range.upperBound - start)
-            return MessageCodec.encode(
-                .paramsPart(
-                    ParamsPart(
-                        step: UInt64(step), offset: UInt32(start), total: UInt32(values.count),
-                        values: FloatArray(copying: UnsafeBufferPointer(start: values.values + start, count: count)))))
+        let frames = MessageCodec.encodePieces(of: values.values, range: range) { offset, piece in
+            .paramsPart(
+                ParamsPart(step: UInt64(step), offset: UInt32(offset), total: UInt32(values.count), values: piece))
         }
         rangeZeroFrames = (step, frames)
         return frames

@@ -43,18 +43,20 @@ extension WorkerPool {
     }
 
     /// With `--broadcast reducers`: the step's parameters made whole (the reducers' ranges fetched)
-    /// before the coordinator computes a shard with them, once a step.
+    /// before the coordinator computes a shard with them.
     func wholeParameters() throws {
-        guard let reducers, reducers.broadcasts, let parameters = exchange.parameters, wholeFor != exchange.step
-        else { return }
+        guard let parameters = exchange.parameters else { return }
         try gatherParameters(into: parameters.values, step: exchange.step - 1)
-        wholeFor = exchange.step
     }
 
-    /// With `--broadcast reducers`: the reducers' ranges of W, b after `step`, into `parameters`.
+    /// With `--broadcast reducers`: the reducers' ranges of W, b after `step`, into `parameters`;
+    /// once for a buffer and step (the last step's evaluation and the model both ask).
     func gatherParameters(into parameters: ParameterBuffer, step: Int) throws {
         guard let reducers, reducers.broadcasts else { return }
+        let key = (step: step, buffer: ObjectIdentifier(parameters))
+        guard gathered.map({ $0 != key }) ?? true else { return }
         try gather(step: step, parameters: parameters, optimizer: nil)
+        gathered = key
     }
 
     /// Asks the reducers for their state after `step` and takes it, while the next step's

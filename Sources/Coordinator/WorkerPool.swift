@@ -35,9 +35,9 @@ final class WorkerPool: TimedGradientSource {
     /// The step's accumulator, for messages that arrive outside `computePartials` (while a
     /// checkpoint's state is gathered).
     private(set) var current: GradientAccumulator?
-    /// The step whose parameters the coordinator has whole (`--broadcast reducers`: fetched from
-    /// the reducers before it computes a shard itself).
-    var wholeFor: Int?
+    /// The buffer last made whole (`--broadcast reducers`: the reducers' ranges fetched into it),
+    /// and after which step: asked again for the same, nothing is fetched.
+    var gathered: (step: Int, buffer: ObjectIdentifier)?
 
     var workerCount: Int { membership.workers.count }
     var mixedArithmetic: [String] { membership.mixedArithmetic }
@@ -339,9 +339,17 @@ final class WorkerPool: TimedGradientSource {
     }
 
     private func register(_ arrival: WorkerInbox.Arrival) {
-        if let reducers, case .success(.hello(let hello)) = arrival.message, !hello.reducerEndpoint.isEmpty,
+        if case .success(.hello(let hello)) = arrival.message, !hello.reducerEndpoint.isEmpty,
             hello.protocolVersion == WireProtocol.protocolVersion
         {
+            guard let reducers else {
+                // Taken for a worker, it would be sent shards it never confirms.
+                rejected += 1
+                log.error("refused reducer \(hello.name): this run has no reducers (--reducers 1)")
+                let reason = "refused as a reducer: this run has no reducers (--reducers 1)"
+                try? outbox.send(.refuse(Refuse(reason: reason)), to: arrival.peer)
+                return
+            }
             if !reducers.register(arrival.peer, hello, address: arrival.address) { rejected += 1 }
             return
         }

@@ -57,6 +57,28 @@ public enum MessageCodec {
         encode(.params(Params(step: step, values: FloatArray(borrowing: values))))
     }
 
+    /// `range` of the flat parameter vector whose first value is at `vector`, as messages of one
+    /// frame each (`WireProtocol.pieces(of:)`): `make` builds each around its piece's offset and
+    /// values, which are read in place — one copy of them, into the frame. What a reducer or the
+    /// coordinator sends of the parameters or moments each step; the arrays `make` is given live
+    /// only for this call.
+    public static func encodePieces(
+        of vector: UnsafePointer<Float>, range: Range<Int>, _ make: (_ offset: Int, _ values: FloatArray) -> Message
+    ) -> [[[UInt8]]] {
+        WireProtocol.pieces(of: range).map { piece in
+            let values = FloatArray(
+                borrowing: UnsafeBufferPointer(start: vector + piece.lowerBound, count: piece.count))
+            return encode(make(piece.lowerBound, values))
+        }
+    }
+
+    /// The kind byte of a message's first frame header, unchecked (the decoder checks it all):
+    /// what a transport layer looks at to route a message before anyone decodes it.
+    static func peekKind(_ frames: [[UInt8]]) -> UInt8? {
+        guard let first = frames.first, first.count >= WireProtocol.headerSize else { return nil }
+        return first[6]
+    }
+
     /// The frames of `partial` with `gradients` in place of its own, read in place: one copy of
     /// them, into the frame.
     public static func encodePartial(_ partial: Partial, gradients: UnsafeBufferPointer<Float>) -> [[UInt8]] {

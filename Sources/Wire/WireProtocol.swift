@@ -21,6 +21,17 @@ public enum WireProtocol {
     public static let headerSize = 28
     /// Bytes of UTF-8; longer strings are cut on a scalar boundary when encoded.
     public static let maxStringBytes = 4096
+    /// Float32 values a piece of the parameter vector carries at most (RANGE_STATE, REDUCED, and
+    /// PARAMS_PART as reducers send it): what fits one frame after the 28 bytes of fields before them.
+    public static let maxValuesPerPiece = (maxFramePayload - 28) / 4
+
+    /// `range` of the flat parameter vector cut into pieces of at most `maxValuesPerPiece` values,
+    /// in order: each travels as one message of one frame.
+    public static func pieces(of range: Range<Int>) -> [Range<Int>] {
+        stride(from: range.lowerBound, to: range.upperBound, by: maxValuesPerPiece).map {
+            $0..<min($0 + maxValuesPerPiece, range.upperBound)
+        }
+    }
 }
 
 /// What a message is, as the one-byte `kind` field of every frame header.

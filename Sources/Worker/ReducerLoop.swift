@@ -121,20 +121,23 @@ final class ReducerLoop {
         guard let current = reducer.current, let values = reducer.state(.values) else { return }
         let listed = peers.filter { session.tokens.contains($0.token) }.map(\.peer)
         guard !listed.isEmpty else { return }
-        let frames = valueFrames(values, step: current, total: reducer.layout.count, offset: reducer.range.lowerBound)
+        let frames = valueFrames(values, of: reducer, step: current)
         for peer in listed { for message in frames { _ = dealer.send(message, toWorker: peer) } }
     }
 
-    /// `values` as PARAMS_PART messages of `step`, each at most a frame.
-    private func valueFrames(_ values: UnsafeBufferPointer<Float>, step: Int, total: Int, offset: Int) -> [[[UInt8]]] {
-        stride(from: 0, to: values.count, by: RangeState.maxValues).map { start in
-            let count = min(RangeState.maxValues, values.count - start)
-            return MessageCodec.encode(
-                .paramsPart(
-                    ParamsPart(
-                        step: UInt64(step), offset: UInt32(offset + start), total: UInt32(total),
-                        values: FloatArray(copying: UnsafeBufferPointer(rebasing: values[start..<start + count])))))
+    /// `values`, the reducer's range of W, b, as the PARAMS_PART messages of `step`.
+    private func valueFrames(_ values: UnsafeBufferPointer<Float>, of reducer: RangeReducer, step: Int) -> [[[UInt8]]] {
+        MessageCodec.encodePieces(of: Self.vector(values, reducer), range: reducer.range) { offset, piece in
+            .paramsPart(
+                ParamsPart(
+                    step: UInt64(step), offset: UInt32(offset), total: UInt32(reducer.layout.count), values: piece))
         }
+    }
+
+    /// Where the flat vector starts of which `range` lies at `values` (the reducer's buffers are
+    /// whole; it hands out only its range of them).
+    private static func vector(_ values: UnsafeBufferPointer<Float>, _ reducer: RangeReducer) -> UnsafePointer<Float> {
+        values.baseAddress! - reducer.range.lowerBound
     }
 
     /// REDUCER_ASSIGN: the range, the network, the optimizer and where it stands; the state follows.
@@ -271,8 +274,7 @@ final class ReducerLoop {
     private func sendResult(of reducer: RangeReducer, bytes: Int, session: Session) throws {
         guard let current = reducer.current, let (values, marks) = reducer.result() else { return }
         if session.broadcast {
-            let frames = valueFrames(
-                values, step: current + 1, total: reducer.layout.count, offset: reducer.range.lowerBound)
+            let frames = valueFrames(values, of: reducer, step: current + 1)
             for peer in dealer.peers(joinedWith: session.tokens) {
                 for message in frames { _ = dealer.send(message, toWorker: peer) }
             }
@@ -283,16 +285,14 @@ final class ReducerLoop {
                         offset: UInt32(reducer.range.lowerBound), values: FloatArray([]))))
             return
         }
-        let perFrame = Reduced.maxValues
-        for start in stride(from: 0, to: values.count, by: perFrame) {
-            let count = min(perFrame, values.count - start)
-            try link.send(
-                .reduced(
-                    Reduced(
-                        step: UInt64(current), marks: marks, bytesReceived: UInt64(bytes),
-                        offset: UInt32(reducer.range.lowerBound + start),
-                        values: FloatArray(copying: UnsafeBufferPointer(rebasing: values[start..<start + count])))))
+        let pieces = MessageCodec.encodePieces(of: Self.vector(values, reducer), range: reducer.range) {
+            offset, piece in
+            .reduced(
+                Reduced(
+                    step: UInt64(current), marks: marks, bytesReceived: UInt64(bytes), offset: UInt32(offset),
+                    values: piece))
         }
+        for piece in pieces { try link.send(frames: piece) }
     }
 
     /// STATE_REQUEST: the range's W, b or moments (as `parts` asks) after the committed step
@@ -305,15 +305,14 @@ final class ReducerLoop {
         }
         for part in [RangeReducer.Part.values, .firstMoment, .secondMoment] where parts & (1 << part.rawValue) != 0 {
             guard let values = reducer.state(part) else { continue }
-            for start in stride(from: 0, to: values.count, by: RangeState.maxValues) {
-                let count = min(RangeState.maxValues, values.count - start)
-                try link.send(
-                    .rangeState(
-                        RangeState(
-                            step: UInt64(step), updates: UInt64(reducer.optimizer.updates),
-                            offset: UInt32(reducer.range.lowerBound + start), part: UInt8(part.rawValue),
-                            values: FloatArray(copying: UnsafeBufferPointer(rebasing: values[start..<start + count])))))
+            let pieces = MessageCodec.encodePieces(of: Self.vector(values, reducer), range: reducer.range) {
+                offset, piece in
+                .rangeState(
+                    RangeState(
+                        step: UInt64(step), updates: UInt64(reducer.optimizer.updates), offset: UInt32(offset),
+                        part: UInt8(part.rawValue), values: piece))
             }
+            for piece in pieces { try link.send(frames: piece) }
         }
     }
 }

@@ -191,7 +191,7 @@ final class WorkerLoop {
         let started = ContinuousClock.now
         let sum = session.nodeSum(node)
         let segments = session.segments
-        let sending = session
+        let reduction = session.reduction
         var sendError: Error?
         sum.reset { range in
             guard sendError == nil, let index = segments.firstIndex(of: range) else { return }
@@ -201,7 +201,8 @@ final class WorkerLoop {
                 exampleCount: UInt32(stats.examples), correctCount: UInt32(stats.correct), lossSum: stats.lossSum,
                 computeSeconds: (ContinuousClock.now - started).inSeconds, gradients: .float32([]))
             do {
-                try self.send(partial, segment: index, gradient: sum.sum.values, session: sending)
+                try self.send(
+                    partial, segment: index, gradient: sum.sum.values, segments: segments, reduction: reduction)
             } catch {
                 sendError = error
             }
@@ -248,7 +249,15 @@ final class WorkerLoop {
         guard let connections = session.reduction?.connections else { return nil }
         let deadline = ContinuousClock.now + Self.reducersPatience
         while !session.holdsParameters(for: step) {
-            guard ContinuousClock.now < deadline else { return nil }
+            guard ContinuousClock.now < deadline else {
+                // A reducer this worker could not reach over CURVE says why here.
+                for reducer in 1...connections.endpoints.count {
+                    if let failure = connections.handshakeFailure(ofReducer: reducer) {
+                        log.warning("reducer \(reducer) at \(connections.endpoints[reducer - 1]): \(failure)")
+                    }
+                }
+                return nil
+            }
             guard let (reducer, message) = try connections.receive(timeoutMilliseconds: 50) else { continue }
             switch message {
             case .success(.paramsPart(let part)) where part.step >= step:
@@ -298,10 +307,11 @@ final class WorkerLoop {
     /// piece). A reducer whose queue stays full is taken for gone: the piece is dropped, and the
     /// coordinator asks again or stops the run.
     private func send(
-        _ partial: Partial, segment index: Int, gradient: UnsafeMutablePointer<Float>, session: WorkerSession
+        _ partial: Partial, segment index: Int, gradient: UnsafeMutablePointer<Float>, segments: [Range<Int>],
+        reduction: WorkerSession.Reduction?
     ) throws {
-        guard let reduction = session.reduction else {
-            let range = session.segments[index]
+        guard let reduction else {
+            let range = segments[index]
             return try link.send(
                 partial, gradients: UnsafeBufferPointer(start: gradient + range.lowerBound, count: range.count))
         }
@@ -329,7 +339,9 @@ final class WorkerLoop {
     private func send(_ partial: Partial, range: Range<Int>, residual: ErrorFeedback?, session: WorkerSession) throws {
         let gradient = session.gradient.values
         guard let residual, let compressor = session.compressor else {
-            return try send(partial, segment: Int(partial.segment), gradient: gradient, session: session)
+            return try send(
+                partial, segment: Int(partial.segment), gradient: gradient, segments: session.segments,
+                reduction: session.reduction)
         }
         try link.send(frames: compressor.frames(partial, gradient: gradient, range: range, residual: residual))
     }

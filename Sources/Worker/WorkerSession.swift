@@ -34,10 +34,17 @@ struct WorkerSession {
     private var assembly: ParamsAssembly?
     /// A STEP whose parameters are still on their way down the broadcast tree.
     var pending: Step?
-    /// With reducers (REDUCERS): the ranges, each gradient segment's pieces (indices into
-    /// `ranges.pieces`), and the connections to reducers 1…S−1.
-    private(set) var reduction:
-        (ranges: ReductionRanges, piecesOfSegment: [[Int]], connections: ReducerConnections, broadcast: Bool)?
+    /// With reducers (REDUCERS): where each piece of the gradient goes.
+    private(set) var reduction: Reduction?
+
+    /// The ranges, each gradient segment's pieces (indices into `ranges.pieces`), the connections
+    /// to reducers 1…S−1, and whether they send this worker their ranges of W, b.
+    struct Reduction {
+        let ranges: ReductionRanges
+        let piecesOfSegment: [[Int]]
+        let connections: ReducerConnections
+        let broadcast: Bool
+    }
 
     init(welcome: Welcome) throws {
         guard let activation = Activation(rawValue: welcome.activation) else {
@@ -143,7 +150,9 @@ struct WorkerSession {
         reduction?.connections.close()
         let connections = try ReducerConnections(
             endpoints: reducers.endpoints, publicKeys: reducers.publicKeys, token: reducers.token, clientKeys: curve)
-        reduction = (ranges, segments.indices.map { ranges.pieces(inSegment: $0) }, connections, reducers.broadcast)
+        reduction = Reduction(
+            ranges: ranges, piecesOfSegment: segments.indices.map { ranges.pieces(inSegment: $0) },
+            connections: connections, broadcast: reducers.broadcast)
     }
 
     /// Closes the connections to the reducers.

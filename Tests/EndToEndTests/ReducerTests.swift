@@ -293,6 +293,40 @@ extension EndToEnd {
                 try ModelComparison.sameBytes(out, reference), "the CURVE run with a reducer differs from --in-process")
         }
 
+        /// A reducer that connects to a run without reducers is refused, not taken for a worker
+        /// (which would be sent shards it never confirms), and the run goes on.
+        @Test func aReducerIsRefusedByARunWithoutReducers() async throws {
+            let scratch = try ScratchDirectory("reducers-unwanted")
+            let reaper = ProcessReaper()
+            defer { reaper.killAll() }
+            let csv = try LabelledData.synthetic().write(to: scratch.file("data.csv"))
+            let endpoint = "tcp://127.0.0.1:\(try FreePort.next())"
+            let coordinator = reaper.track(
+                try Descent.launchCoordinator(
+                    Self.flags(csv: csv, optimizer: "sgd", steps: 200) + [
+                        "--workers", "1", "--bind", endpoint, "--register-timeout", "30", "--out",
+                        scratch.file("out.safetensors"),
+                    ], in: scratch))
+            let reducer = reaper.track(
+                try Descent.launchWorker(
+                    [
+                        "--connect", endpoint, "--name", "r1", "--reduce-at", "tcp://127.0.0.1:*", "--register-timeout",
+                        "20",
+                    ],
+                    in: scratch))
+            let refused = try await reducer.wait(timeout: .seconds(30))
+            #expect(
+                refused.exited && refused.status != 0 && refused.stderr.contains("this run has no reducers"),
+                "the reducer was not refused\n\(refused.transcript)")
+            reaper.track(
+                try Descent.launchWorker(
+                    ["--connect", endpoint, "--name", "w1", "--register-timeout", "20"], in: scratch))
+            let outcome = try await coordinator.wait(timeout: .seconds(60))
+            try #require(outcome.succeeded, "\(outcome.transcript)")
+            #expect(outcome.stderr.contains("refused reducer r1"), "\(outcome.transcript)")
+            #expect(!outcome.stderr.contains("worker 0 registered: r1"), "the reducer was taken for a worker")
+        }
+
         @Test func reducersRefuseWhatTheyCannotDo() async throws {
             let scratch = try ScratchDirectory("reducers-refusals")
             let csv = try LabelledData.synthetic().write(to: scratch.file("data.csv"))

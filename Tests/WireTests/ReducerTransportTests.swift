@@ -306,6 +306,5 @@ import Testing
         #expect(clock.now - start < .seconds(2))
         // The JOIN took one place in the queue.
         #expect(sent == Int(ReducerConnections.sendHighWaterMark) - 1)
-        #expect(try worker.sendIfRoom(frames, toReducer: 1) == false)
     }
 }

@@ -21,7 +21,7 @@ public struct RangeState: Sendable, Equatable {
     /// Adam's second moment v.
     public static let secondMoment: UInt8 = 2
     /// The most values one piece carries: what fits one frame after the fields before them.
-    public static let maxValues = (WireProtocol.maxFramePayload - 28) / 4
+    public static let maxValues = WireProtocol.maxValuesPerPiece
 
     public init(step: UInt64, updates: UInt64, offset: UInt32, part: UInt8, values: FloatArray) {
         self.step = step

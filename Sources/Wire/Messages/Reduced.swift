@@ -15,7 +15,7 @@ public struct Reduced: Sendable, Equatable {
     public var values: FloatArray
 
     /// The most values one message carries: what fits one frame after the fields before them.
-    public static let maxValues = (WireProtocol.maxFramePayload - 28) / 4
+    public static let maxValues = WireProtocol.maxValuesPerPiece
 
     public init(step: UInt64, marks: UInt32, bytesReceived: UInt64, offset: UInt32, values: FloatArray) {
         self.step = step

@@ -4,8 +4,7 @@
 ///
 /// Sends never wait long on a reducer that has died or stalled: each connection queues at most
 /// `sendHighWaterMark` messages, and a send to a full queue waits up to `sendTimeoutMilliseconds`
-/// for room, then throws `WireError.timedOut` with nothing sent (`sendIfRoom` does not wait at
-/// all). What is not delivered the coordinator asks for again, or the run stops on a lost reducer.
+/// for room, then throws `WireError.timedOut` with nothing sent. What is not delivered the coordinator asks for again, or the run stops on a lost reducer.
 /// Each DEALER presents a fixed random routing id, so a reconnection after a dropped TCP
 /// connection is still the connection that joined.
 public final class ReducerConnections: @unchecked Sendable {
@@ -66,12 +65,6 @@ public final class ReducerConnections: @unchecked Sendable {
     /// Encodes `message` and sends it to reducer `reducer`.
     public func send(_ message: Message, toReducer reducer: Int) throws(WireError) {
         try send(MessageCodec.encode(message), toReducer: reducer)
-    }
-
-    /// Sends `frames` to reducer `reducer` only if its queue has room now: false, and nothing
-    /// sent, when it is full.
-    public func sendIfRoom(_ frames: [[UInt8]], toReducer reducer: Int) throws(WireError) -> Bool {
-        try socket(reducer).sendIfRoom(frames)
     }
 
     /// Why the connection to reducer `reducer` could not be secured (its CURVE handshake failed),

@@ -126,7 +126,7 @@ public final class ReducerDealer: WorkerTransport, @unchecked Sendable {
     /// those are the coordinator's to send, and one that fails to decode is refused all the same.
     private func admit(_ envelope: Envelope) -> Bool {
         guard let peer = envelope.peer else { return false }
-        let kind = Self.kind(envelope.frames)
+        let kind = MessageCodec.peekKind(envelope.frames)
         let isJoin = kind == MessageKind.join.rawValue
         let join: Join? = if isJoin, case .success(.join(let join)) = decode(envelope) { join } else { nil }
         return lock.withLock {
@@ -194,11 +194,5 @@ public final class ReducerDealer: WorkerTransport, @unchecked Sendable {
             guard let index = held.firstIndex(where: { allowed.contains($0.token) }) else { return nil }
             return forget(at: index)
         }
-    }
-
-    /// The kind byte of a message's first frame header, unchecked (the decoder checks it all).
-    private static func kind(_ frames: [[UInt8]]) -> UInt8? {
-        guard let first = frames.first, first.count >= WireProtocol.headerSize else { return nil }
-        return first[6]
     }
 }

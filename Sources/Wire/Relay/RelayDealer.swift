@@ -51,7 +51,7 @@ public final class RelayDealer: WorkerTransport, @unchecked Sendable {
             }
             if ready.contains(0), let envelope = try coordinator.receive(timeoutMilliseconds: 0) {
                 if isPiece(envelope.frames) { forward(envelope.frames) }
-                if Self.kind(envelope.frames) == MessageKind.relay.rawValue,
+                if MessageCodec.peekKind(envelope.frames) == MessageKind.relay.rawValue,
                     case .success(.relay(let relay)) = decode(envelope)
                 {
                     try attach(relay)
@@ -98,12 +98,6 @@ public final class RelayDealer: WorkerTransport, @unchecked Sendable {
     }
 
     private func isPiece(_ frames: [[UInt8]]) -> Bool {
-        frames.count == 1 && Self.kind(frames) == MessageKind.paramsPart.rawValue
-    }
-
-    /// The kind byte of a message's first frame header, unchecked (the decoder checks it all).
-    private static func kind(_ frames: [[UInt8]]) -> UInt8? {
-        guard let first = frames.first, first.count >= WireProtocol.headerSize else { return nil }
-        return first[6]
+        frames.count == 1 && MessageCodec.peekKind(frames) == MessageKind.paramsPart.rawValue
     }
 }
