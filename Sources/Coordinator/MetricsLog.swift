@@ -68,6 +68,7 @@ final class MetricsLog {
         line.add("test_accuracy", report.result.accuracy)
         line.add("test_loss", report.result.loss)
         line.add("test_examples", report.result.examples)
+        line.add("wall_s", report.wallSeconds)
         try append(line)
     }
 

@@ -32,7 +32,8 @@ extension EndToEnd {
                 for key in ["final_loss", "examples_per_s", "wall_s"] {
                     #expect(summary.double(key) != nil, "the summary lacks \(key): \(summary)")
                 }
-                try Self.checkMetrics(metrics, workers: 1, finalAccuracy: accuracy)
+                try Self.checkMetrics(
+                    metrics, workers: 1, finalAccuracy: accuracy, wallSeconds: summary.double("wall_s") ?? -1)
                 outputs.append(out)
             }
             #expect(
@@ -105,7 +106,8 @@ extension EndToEnd {
             let accuracy = try #require(summary.double("test_accuracy"), "no test_accuracy in the summary")
             #expect(accuracy >= Self.minimumAccuracy)
             #expect(summary.int("workers") == 2)
-            try Self.checkMetrics(metrics, workers: 2, finalAccuracy: accuracy)
+            try Self.checkMetrics(
+                metrics, workers: 2, finalAccuracy: accuracy, wallSeconds: summary.double("wall_s") ?? -1)
             // The gradient segments came through the rings, which hold a whole gradient: a ring
             // that turned frames away (they then quietly take the socket) would show here. Only
             // small frames — heartbeats, STEP — keep to the socket.
@@ -158,9 +160,11 @@ extension EndToEnd {
         }
 
         /// One step line per step — 128 examples, 96 in the last step of each epoch — and one
-        /// evaluation per epoch, the last agreeing with the summary.
+        /// evaluation per epoch, the last agreeing with the summary, each stamped with its time
+        /// from the run's start (rising, within the summary's `wallSeconds`).
         static func checkMetrics(
-            _ path: String, workers: Int, finalAccuracy: Double, sourceLocation: SourceLocation = #_sourceLocation
+            _ path: String, workers: Int, finalAccuracy: Double, wallSeconds: Double,
+            sourceLocation: SourceLocation = #_sourceLocation
         ) throws {
             let metrics = try MetricsFile(path: path)
             #expect(metrics.steps.count == 5 * stepsPerEpoch, sourceLocation: sourceLocation)
@@ -210,6 +214,11 @@ extension EndToEnd {
                     sourceLocation: sourceLocation)
             }
             #expect(metrics.evaluations.last?.double("test_accuracy") == finalAccuracy, sourceLocation: sourceLocation)
+            let stamps = metrics.evaluations.map { $0.double("wall_s") ?? -1 }
+            #expect(
+                stamps.first.map { $0 > 0 } == true && zip(stamps, stamps.dropFirst()).allSatisfy { $0 < $1 }
+                    && stamps.last! <= wallSeconds,
+                "eval wall_s \(stamps), the run's \(wallSeconds)", sourceLocation: sourceLocation)
         }
     }
 }
