@@ -13,6 +13,11 @@ extension LivePage {
 
         function fixed(value, digits) { return finite(value) ? value.toFixed(digits) : "–"; }
 
+        // 4 decimals, or 3 significant digits below 0.001 (not "0.0000" for a run still learning).
+        function loss(value) {
+          return finite(value) && value !== 0 && Math.abs(value) < 0.001 ? value.toExponential(2) : fixed(value, 4);
+        }
+
         function percent(value) { return finite(value) ? (100 * value).toFixed(1) + "%" : "–"; }
 
         function duration(seconds) {
@@ -68,13 +73,13 @@ extension LivePage {
           text("step", latest ? String(latest.step) : "0");
           text("total", finite(total) ? String(total) : "–");
           text("epoch", latest ? String(latest.epoch) : "–");
-          text("loss", latest ? fixed(latest.loss, 4) : "–");
+          text("loss", latest ? loss(latest.loss) : "–");
           text("accuracy", latest ? percent(latest.accuracy) : "–");
           text("speed", latest ? fixed(latest.examples_per_s, 0) : "–");
           text("lr", latest && finite(latest.lr) ? latest.lr.toPrecision(3) : "–");
           text("eta", duration(page.eta_s));
           const test = page.latest_evaluation;
-          text("test", test ? percent(test.accuracy) + ", loss " + fixed(test.loss, 4) : "–");
+          text("test", test ? percent(test.accuracy) + ", loss " + loss(test.loss) : "–");
           const done = latest && finite(total) && total > 0 ? Math.min(1, latest.step / total) : 0;
           document.getElementById("progress").style.width = (100 * done).toFixed(2) + "%";
           charts(latest, test);

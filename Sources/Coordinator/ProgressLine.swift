@@ -59,7 +59,7 @@ final class ProgressLine {
         var parts = [
             "epoch \(report.epoch)/\(epochs)",
             "step \(report.step)/\(totalSteps)",
-            String(format: "loss %.4f", smoothedLoss ?? report.loss),
+            "loss " + Self.loss(smoothedLoss ?? report.loss),
             String(format: "acc %.1f%%", report.accuracy * 100),
         ]
         if let testAccuracy { parts.append(String(format: "test %.1f%%", testAccuracy * 100)) }
@@ -76,6 +76,12 @@ final class ProgressLine {
         } else {
             terminal.printLine(line)
         }
+    }
+
+    /// A loss to 4 decimals, or to 3 significant digits below 0.001, where 4 decimals would show
+    /// a run that still learns as "0.0000".
+    static func loss(_ value: Double) -> String {
+        value != 0 && abs(value) < 0.001 ? String(format: "%.2e", value) : String(format: "%.4f", value)
     }
 
     static func grouped(_ value: Double) -> String {
