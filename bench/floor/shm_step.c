@@ -1,7 +1,7 @@
 // Floor of a local data-parallel step at batch 128 on 784-256-128-10: P processes, each computing
 // its 128/P examples with OpenBLAS (one thread), the gradients in shared memory, each process adding
 // and updating (sgd) its 1/P of the parameters, two barriers a step (spin, then futex).
-// Usage: shmstep PROCS STEPS SPIN [coordinator]
+// Usage: shm_step PROCS STEPS SPIN [coordinator]
 //   PROCS 1: one process, 128 examples, no barrier. With "coordinator": a further, unpinned process
 //   adds the gradients and updates all the parameters while the PROCS workers wait (the shape of
 //   a coordinator's step, without its messages).
