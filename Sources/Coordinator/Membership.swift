@@ -34,6 +34,8 @@ final class Membership {
     private let log: Logger
     private var dataset: Dataset?
     private var nextRank = 0
+    /// Every rank given so far, lost workers' too: a rank names one process for the whole run.
+    private var takenRanks: Set<Int> = []
     private var lastBeat = ContinuousClock.now
     /// Since when there have been fewer than `minWorkers` workers.
     private var shortSince: ContinuousClock.Instant?
@@ -67,8 +69,9 @@ final class Membership {
         case .success(.hello(let hello)) where hello.protocolVersion == WireProtocol.protocolVersion:
             guard let kernel = admit(hello, peer: peer, address: address) else { return false }
             let worker = PoolWorker(
-                peer: peer, rank: nextRank, name: hello.name, address: address, relayEndpoint: hello.relayEndpoint)
-            nextRank += 1
+                peer: peer, rank: rank(for: hello.name), name: hello.name, address: address,
+                relayEndpoint: hello.relayEndpoint)
+            takenRanks.insert(worker.rank)
             joiners.append(worker)
             admitted.append(hello.profile)
             try? outbox.send(.welcome(welcome(rank: worker.rank, kernel: kernel)), to: peer)
@@ -84,6 +87,19 @@ final class Membership {
             break
         }
         return false
+    }
+
+    /// The rank a worker registering as `name` takes: `local-k` takes k where local workers are
+    /// named so (`PoolSettings.ranksFromLocalNames`) and k is free; otherwise the lowest rank never
+    /// given.
+    private func rank(for name: String) -> Int {
+        if settings.ranksFromLocalNames, name.hasPrefix("local-"), let k = Int(name.dropFirst("local-".count)),
+            (0..<settings.expectedWorkers).contains(k), !takenRanks.contains(k)
+        {
+            return k
+        }
+        while takenRanks.contains(nextRank) { nextRank += 1 }
+        return nextRank
     }
 
     /// The kernel `hello`'s worker will compute with; nil when it is refused, or asked to switch
@@ -134,7 +150,7 @@ final class Membership {
 
     /// Joiners become workers at once: while the run waits for its first workers.
     func promoteJoiners() {
-        workers += joiners
+        workers = (workers + joiners).sorted { $0.rank < $1.rank }
         joiners = []
     }
 
@@ -192,7 +208,7 @@ final class Membership {
     /// grows without re-sharding (`Placement.donations`).
     func admitJoiners() {
         guard !joiners.isEmpty else { return }
-        workers += joiners
+        workers = (workers + joiners).sorted { $0.rank < $1.rank }
         let arrived = joiners
         joiners = []
         for joiner in arrived {

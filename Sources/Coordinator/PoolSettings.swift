@@ -23,4 +23,7 @@ struct PoolSettings {
     var reducers = 1
     /// The run's optimizer, which the reducers apply to their ranges.
     var optimizer = OptimizerSettings()
+    /// `--local-workers`: worker `local-k` takes rank k, whichever registers first, so that a
+    /// log's "worker k (local-k)" and a rank in `DESCENT_FAULTS` name the same process.
+    var ranksFromLocalNames = false
 }

@@ -38,7 +38,8 @@ extension TrainCommand {
             expectedWorkers: workerCount, minWorkers: minWorkers, registerTimeout: .seconds(registerTimeout),
             workerTimeout: .seconds(workerTimeout), threads: threads, seed: job.options.seed, compress: compress,
             arithmetic: job.arithmetic, backupAfter: backupAfter > 0 ? .seconds(backupAfter) : nil,
-            broadcast: broadcast, relayFanout: relayFanout, reducers: reducers, optimizer: job.options.optimizer)
+            broadcast: broadcast, relayFanout: relayFanout, reducers: reducers, optimizer: job.options.optimizer,
+            ranksFromLocalNames: local != nil)
         let pool = WorkerPool(
             transport: transport, settings: settings, layout: layout, plan: plan, supervisor: local, status: status,
             log: log)

@@ -21,6 +21,35 @@ import Wire
         }
     }
 
+    /// `--local-workers`: `local-k` is rank k whichever registers first, and the workers (and
+    /// their blocks of shards) go in rank order; a name outside the run's local workers, or a
+    /// rank already given, takes the lowest rank never given. Without local names, arrival order.
+    @Test func localWorkersTakeTheRankOfTheirName() throws {
+        var settings = Fixtures.settings()
+        (settings.expectedWorkers, settings.ranksFromLocalNames) = (3, true)
+        let fixture = try MembershipFixture(shards: 6, settings: settings)
+        for name in ["local-2", "local-0", "local-2", "local-9", "w"] { fixture.registerWorker(name) }
+        #expect(fixture.membership.joiners.map(\.rank) == [2, 0, 1, 3, 4])
+        for (dealer, rank) in zip(fixture.dealers, [2, 0, 1, 3, 4]) {
+            guard case .welcome(let welcome) = try Fixtures.drain(dealer).first else {
+                Issue.record("no WELCOME for rank \(rank)")
+                continue
+            }
+            #expect(welcome.rank == UInt32(rank))
+        }
+        fixture.membership.promoteJoiners()
+        #expect(fixture.membership.workers.map(\.rank) == [0, 1, 2, 3, 4])
+        #expect(fixture.membership.workers.map(\.name) == ["local-0", "local-2", "local-2", "local-9", "w"])
+        fixture.membership.place(Fixtures.dataset(count: 12))
+        #expect(fixture.worker(rank: 0)?.name == "local-0")
+        #expect(fixture.owners.first == 0, "the first block goes to local-0")
+
+        settings.ranksFromLocalNames = false
+        let arrival = try MembershipFixture(shards: 2, settings: settings)
+        for name in ["local-1", "local-0"] { arrival.registerWorker(name) }
+        #expect(arrival.membership.joiners.map(\.rank) == [0, 1])
+    }
+
     @Test func anotherProtocolVersionIsRefused() throws {
         let fixture = try MembershipFixture(shards: 2)
         #expect(!fixture.registerWorker("old", version: WireProtocol.protocolVersion &+ 1))
