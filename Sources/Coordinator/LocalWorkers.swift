@@ -7,6 +7,8 @@ final class LocalWorkers {
     private var processes: [Process] = []
     /// Each process's `--name`.
     private var names: [String] = []
+    /// The workers' names, `local-0` first: worker `local-k` is rank k (`PoolSettings.rankedNames`).
+    let workerNames: [String]
     private let log: Logger
 
     /// Starts `count` workers connecting to `endpoint`, and `reducerEndpoints.count` reducers
@@ -14,6 +16,7 @@ final class LocalWorkers {
     /// `reducerEndpoints[R − 1]`.
     init(count: Int, endpoint: String, reducerEndpoints: [String] = [], logLevel: String, log: Logger) throws {
         self.log = log
+        workerNames = (0..<count).map { "local-\($0)" }
         let executable = LocalWorkers.workerExecutable()
         guard FileManager.default.isExecutableFile(atPath: executable) else {
             throw CoordinatorError.workerExecutableMissing(executable)
@@ -22,8 +25,8 @@ final class LocalWorkers {
         let cpus = CPUAffinity.allowed()
         let pinned = count <= cpus.count
         let common = ["--connect", endpoint, "--parent-pid", String(getpid()), "--log-level", logLevel]
-        for index in 0..<count {
-            try launch(executable, name: "local-\(index)", arguments: common, on: pinned ? cpus[index] : nil)
+        for (index, name) in workerNames.enumerated() {
+            try launch(executable, name: name, arguments: common, on: pinned ? cpus[index] : nil)
         }
         // Reducers float: each is busy only while pieces arrive, between the workers' computations.
         for (index, reduceAt) in reducerEndpoints.enumerated() {

@@ -33,7 +33,6 @@ final class Membership {
     private let supervisor: LocalWorkers?
     private let log: Logger
     private var dataset: Dataset?
-    private var nextRank = 0
     /// Every rank given so far, lost workers' too: a rank names one process for the whole run.
     private var takenRanks: Set<Int> = []
     private var lastBeat = ContinuousClock.now
@@ -89,17 +88,11 @@ final class Membership {
         return false
     }
 
-    /// The rank a worker registering as `name` takes: `local-k` takes k where local workers are
-    /// named so (`PoolSettings.ranksFromLocalNames`) and k is free; otherwise the lowest rank never
-    /// given.
+    /// The rank a worker registering as `name` takes: its index in `PoolSettings.rankedNames`
+    /// while that is free, otherwise the lowest rank never given.
     private func rank(for name: String) -> Int {
-        if settings.ranksFromLocalNames, name.hasPrefix("local-"), let k = Int(name.dropFirst("local-".count)),
-            (0..<settings.expectedWorkers).contains(k), !takenRanks.contains(k)
-        {
-            return k
-        }
-        while takenRanks.contains(nextRank) { nextRank += 1 }
-        return nextRank
+        if let k = settings.rankedNames.firstIndex(of: name), !takenRanks.contains(k) { return k }
+        return (0...).first { !takenRanks.contains($0) }!
     }
 
     /// The kernel `hello`'s worker will compute with; nil when it is refused, or asked to switch

@@ -23,7 +23,8 @@ struct PoolSettings {
     var reducers = 1
     /// The run's optimizer, which the reducers apply to their ranges.
     var optimizer = OptimizerSettings()
-    /// `--local-workers`: worker `local-k` takes rank k, whichever registers first, so that a
-    /// log's "worker k (local-k)" and a rank in `DESCENT_FAULTS` name the same process.
-    var ranksFromLocalNames = false
+    /// Names whose index is their worker's rank, whichever registers first (`--local-workers`:
+    /// `local-k` is rank k), so that a log's "worker k (local-k)" and a rank in `DESCENT_FAULTS`
+    /// name the same process.
+    var rankedNames: [String] = []
 }

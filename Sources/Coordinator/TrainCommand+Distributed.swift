@@ -39,7 +39,7 @@ extension TrainCommand {
             workerTimeout: .seconds(workerTimeout), threads: threads, seed: job.options.seed, compress: compress,
             arithmetic: job.arithmetic, backupAfter: backupAfter > 0 ? .seconds(backupAfter) : nil,
             broadcast: broadcast, relayFanout: relayFanout, reducers: reducers, optimizer: job.options.optimizer,
-            ranksFromLocalNames: local != nil)
+            rankedNames: local?.workerNames ?? [])
         let pool = WorkerPool(
             transport: transport, settings: settings, layout: layout, plan: plan, supervisor: local, status: status,
             log: log)

@@ -97,13 +97,14 @@ public final class Trainer {
             // the next step then begins before this one is reported, so its workers compute while
             // the report is written.
             let evaluation = try evaluationIfDue(planned)
-            let evaluated = tally.wallSeconds
+            let evaluatedAt = evaluation == nil ? 0 : tally.wallSeconds
             if let evaluation { tally.record(evaluation) }
             if step < totalSteps { next = try begin() }
             try onStep(report)
             if let evaluation {
                 try onEvaluation(
-                    EvaluationReport(step: step, epoch: planned.epoch + 1, result: evaluation, wallSeconds: evaluated))
+                    EvaluationReport(step: step, epoch: planned.epoch + 1, result: evaluation, wallSeconds: evaluatedAt)
+                )
             }
         }
         // W, b whole for the model written next.

@@ -78,7 +78,7 @@ public struct EvaluationReport: Sendable {
     public let result: Evaluator.Result
     /// Seconds from the run's start to the evaluation's end, on the summary's `wall_s` clock: when
     /// the run reached `result`'s accuracy.
-    public var wallSeconds: Double = 0
+    public let wallSeconds: Double
 }
 
 /// The run as a whole, for the summary line.

@@ -26,7 +26,7 @@ import Wire
     /// rank already given, takes the lowest rank never given. Without local names, arrival order.
     @Test func localWorkersTakeTheRankOfTheirName() throws {
         var settings = Fixtures.settings()
-        (settings.expectedWorkers, settings.ranksFromLocalNames) = (3, true)
+        (settings.expectedWorkers, settings.rankedNames) = (3, ["local-0", "local-1", "local-2"])
         let fixture = try MembershipFixture(shards: 6, settings: settings)
         for name in ["local-2", "local-0", "local-2", "local-9", "w"] { fixture.registerWorker(name) }
         #expect(fixture.membership.joiners.map(\.rank) == [2, 0, 1, 3, 4])
@@ -44,7 +44,7 @@ import Wire
         #expect(fixture.worker(rank: 0)?.name == "local-0")
         #expect(fixture.owners.first == 0, "the first block goes to local-0")
 
-        settings.ranksFromLocalNames = false
+        settings.rankedNames = []
         let arrival = try MembershipFixture(shards: 2, settings: settings)
         for name in ["local-1", "local-0"] { arrival.registerWorker(name) }
         #expect(arrival.membership.joiners.map(\.rank) == [0, 1])

@@ -19,7 +19,8 @@ struct TrainingMetricsTests {
         #expect(before.contains("descent_step"))
         #expect(!before.contains("descent_test_accuracy") && !before.contains("descent_test_loss"))
         metrics.record(
-            EvaluationReport(step: 3, epoch: 1, result: Evaluator.Result(examples: 4, correct: 3, lossSum: 2)))
+            EvaluationReport(
+                step: 3, epoch: 1, result: Evaluator.Result(examples: 4, correct: 3, lossSum: 2), wallSeconds: 1.5))
         let after = Self.text(metrics)
         #expect(after.contains("descent_test_accuracy 0.75"), "\(after)")
         #expect(after.contains("descent_test_loss 0.5"), "\(after)")

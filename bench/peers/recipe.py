@@ -14,9 +14,9 @@ images evaluated after every epoch.
 Each side's time is its training loop's wall clock, per-epoch evaluations included, data loading
 and start-up excluded (Descent: the summary's wall_s; PyTorch: timed around its loop); its time
 to the target (--target, 89% by default) is that clock at the end of the first evaluation at or
-above it (Descent: the eval line's wall_s), none when the recipe ends below it. Runs alternate, --repeat times each; the
-medians and each run's accuracy after every epoch are printed. Needs torch (pip) and the release
-binaries.
+above it (Descent: the eval line's wall_s), none when the recipe ends below it. Runs alternate,
+--repeat times each; the medians and each run's accuracy after every epoch are printed. Needs
+torch (pip) and the release binaries.
 """
 import argparse, json, math, os, socket, statistics, subprocess, sys, tempfile, time
 
