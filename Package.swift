@@ -52,7 +52,7 @@ let package = Package(
         .executableTarget(
             name: "Bench",
             dependencies: [
-                "Core", "CBLAS",
+                "Core", "CBLAS", "CSharedMemory",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -89,7 +89,7 @@ let package = Package(
             path: "Tests/CElementaryCheck",
             cSettings: [.unsafeFlags(["-O2"])]
         ),
-        .testTarget(name: "WireTests", dependencies: ["Wire", "Core"]),
+        .testTarget(name: "WireTests", dependencies: ["Wire", "Core", "CSharedMemory"]),
         .testTarget(
             name: "CoordinatorTests",
             dependencies: ["Coordinator", "Core", "Wire", .product(name: "Logging", package: "swift-log")]

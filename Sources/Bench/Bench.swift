@@ -9,7 +9,7 @@ struct Bench: ParsableCommand {
         commandName: "descent-bench",
         abstract:
             "Descent's benchmarks: a training step against plain cblas_sgemm, distributed training, elementary functions, optimizer updates.",
-        subcommands: [StepCommand.self, DistributedCommand.self, ElementaryCommand.self, OptimizerCommand.self],
+        subcommands: [StepCommand.self, DistributedCommand.self, ElementaryCommand.self, OptimizerCommand.self, LocalStepCommand.self],
         defaultSubcommand: StepCommand.self
     )
 }

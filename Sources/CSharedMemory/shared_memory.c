@@ -32,3 +32,44 @@ uint64_t descent_load_acquire_u64(const uint64_t *cursor) {
 void descent_store_release_u64(uint64_t *cursor, uint64_t value) {
     __atomic_store_n(cursor, value, __ATOMIC_RELEASE);
 }
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+static int64_t descent_now_ns(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+}
+
+int descent_barrier_wait(uint32_t *word, uint32_t parties, uint32_t spins, int64_t timeout_ns) {
+    uint32_t *arrived = word;
+    uint32_t *generation = word + 1;
+    uint32_t gen = __atomic_load_n(generation, __ATOMIC_ACQUIRE);
+    if (__atomic_add_fetch(arrived, 1, __ATOMIC_ACQ_REL) == parties) {
+        __atomic_store_n(arrived, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(generation, gen + 1, __ATOMIC_RELEASE);
+        syscall(SYS_futex, generation, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+        return 0;
+    }
+    for (uint32_t i = 0; i < spins; i++) {
+        if (__atomic_load_n(generation, __ATOMIC_ACQUIRE) != gen) return 0;
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    }
+    int64_t deadline = descent_now_ns() + timeout_ns;
+    while (__atomic_load_n(generation, __ATOMIC_ACQUIRE) == gen) {
+        int64_t left = deadline - descent_now_ns();
+        if (left <= 0) return -1;
+        struct timespec wait = {.tv_sec = left / 1000000000, .tv_nsec = left % 1000000000};
+        if (syscall(SYS_futex, generation, FUTEX_WAIT, gen, &wait, NULL, 0) != 0 && errno != EAGAIN &&
+            errno != EINTR && errno != ETIMEDOUT)
+            return -2;
+    }
+    return 0;
+}

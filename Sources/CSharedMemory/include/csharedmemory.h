@@ -21,4 +21,11 @@ uint64_t descent_load_acquire_u64(const uint64_t *cursor);
 /// Stores a 64-bit cursor in shared memory with release ordering.
 void descent_store_release_u64(uint64_t *cursor, uint64_t value);
 
+/// A barrier of `parties` processes in shared memory: `word` points at two aligned 32-bit words
+/// (how many have arrived, the generation), zero at first. Spins `spins` pauses, then sleeps on a
+/// futex. 0 once every party has arrived; -1 after `timeout_ns` without them (the caller's
+/// arrival stays counted: the barrier is then broken and must not be used again), -2 on any other
+/// futex error.
+int descent_barrier_wait(uint32_t *word, uint32_t parties, uint32_t spins, int64_t timeout_ns);
+
 #endif
