@@ -9,7 +9,10 @@ struct Bench: ParsableCommand {
         commandName: "descent-bench",
         abstract:
             "Descent's benchmarks: a training step against plain cblas_sgemm, distributed training, elementary functions, optimizer updates.",
-        subcommands: [StepCommand.self, DistributedCommand.self, ElementaryCommand.self, OptimizerCommand.self, LocalStepCommand.self],
+        subcommands: [
+            StepCommand.self, DistributedCommand.self, ElementaryCommand.self, OptimizerCommand.self,
+            LocalStepCommand.self,
+        ],
         defaultSubcommand: StepCommand.self
     )
 }

@@ -150,7 +150,7 @@ struct LocalStepCommand: ParsableCommand {
             try process.run()
             return process
         }
-        if observe > 0 { observeSteps(area) }
+        if observe > 0 { observeSteps(area, while: children) }
         for child in children { child.waitUntilExit() }
         guard children.allSatisfy({ $0.terminationStatus == 0 }) else {
             throw ValidationError("a local process failed")
@@ -167,11 +167,12 @@ struct LocalStepCommand: ParsableCommand {
     }
 
     /// Every `observe` ms, a metrics line for each step done since the last look, as a
-    /// coordinator would write: loss and accuracy from the shards' statistics.
-    private func observeSteps(_ area: StepArea) {
+    /// coordinator would write: loss and accuracy from the shards' statistics; until the last
+    /// step, or until no process is left to do it.
+    private func observeSteps(_ area: StepArea, while children: [Process]) {
         guard let sink = FileHandle(forWritingAtPath: "/dev/null") else { return }
         var seen = 0
-        while seen < steps {
+        while seen < steps, children.contains(where: \.isRunning) {
             usleep(useconds_t(observe * 1000))
             let done = Int(descent_load_acquire_u64(area.committed))
             var text = ""
