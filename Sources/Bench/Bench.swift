@@ -8,7 +8,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "descent-bench",
         abstract:
-            "Descent's benchmarks: a training step against plain cblas_sgemm, distributed training, elementary functions, optimizer updates.",
+            "Descent's benchmarks: a training step against plain cblas_sgemm, distributed training, elementary functions, optimizer updates, local processes stepping in shared memory.",
         subcommands: [
             StepCommand.self, DistributedCommand.self, ElementaryCommand.self, OptimizerCommand.self,
             LocalStepCommand.self,
