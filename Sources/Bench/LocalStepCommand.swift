@@ -258,14 +258,14 @@ final class StepArea {
     /// Steps done by every process, written by process 0 after each step.
     var committed: UnsafeMutablePointer<UInt64> { (base + 64).assumingMemoryBound(to: UInt64.self) }
 
-    func partial(_ k: Int) -> ParameterBuffer {
-        ParameterBuffer(
-            layout: layout, borrowing: (base + Self.header + k * slotBytes).assumingMemoryBound(to: Float.self),
-            owner: self)
+    /// Shard k's partial.
+    func partial(_ k: Int) -> UnsafeMutablePointer<Float> {
+        (base + Self.header + k * slotBytes).assumingMemoryBound(to: Float.self)
     }
 
+    /// W, b in one of the two slots.
     func parameters(slot: Int) -> ParameterBuffer {
-        partial(shards + slot)
+        ParameterBuffer(layout: layout, sharing: partial(shards + slot), owner: self)
     }
 
     var stepSeconds: UnsafeMutablePointer<Double> {
@@ -273,112 +273,44 @@ final class StepArea {
     }
 }
 
-/// One local process's steps: its shards' partials, its range's sum and update.
-final class LocalStepper {
+/// One local process's run: its part of every step (`RangeStepper`) over the shared area, timed.
+struct LocalStepper {
     let options: TrainingOptions
+    let dataset: Dataset
     let area: StepArea
     let rank: Int
     let workers: Int
-    let schedule: BatchSchedule
-    /// The shards this process computes, and their data.
-    let mine: Range<Int>
-    let shards: [ShardData]
-    let partials: [ParameterBuffer]
-    let slots: [ParameterBuffer]
-    let workspace: Workspace
-    /// This process's range of the parameters, summed by the tree and updated here.
-    let range: Range<Int>
-    let accumulator: GradientAccumulator
-    let optimizer: Optimizer
-    let next: ParameterBuffer
-
-    init(options: TrainingOptions, dataset: Dataset, area: StepArea, rank: Int, workers: Int) throws {
-        (self.options, self.area, self.rank, self.workers) = (options, area, rank, workers)
-        let layout = area.layout
-        let plan = try ShardPlan(exampleCount: dataset.count, shards: options.shards)
-        schedule = try BatchSchedule(plan: plan, batch: options.batch, seed: options.seed)
-        mine = (rank * plan.shardCount / workers)..<((rank + 1) * plan.shardCount / workers)
-        shards = mine.map { ShardData(id: $0, dataset: dataset, range: plan.ranges[$0]) }
-        partials = (0..<plan.shardCount).map { area.partial($0) }
-        slots = [area.parameters(slot: 0), area.parameters(slot: 1)]
-        workspace = Workspace(shape: layout.shape)
-        let ranges = ReductionRanges(layout: layout, count: workers)
-        range = ranges.range(rank)
-        accumulator = GradientAccumulator(
-            layout: layout, shards: plan.shardCount, segments: ranges.pieces.map(\.range),
-            expecting: ranges.pieces(of: rank), othersHandedIn: false)
-        optimizer = Optimizer(settings: options.optimizer, layout: layout)
-        next = ParameterBuffer(layout: layout)
-    }
 
     func run(spins: UInt32) throws {
-        var permutations: [[Int32]] = []
+        let plan = try ShardPlan(exampleCount: dataset.count, shards: options.shards)
+        let mine = (rank * plan.shardCount / workers)..<((rank + 1) * plan.shardCount / workers)
+        let memory = RangeStepper.Memory(
+            partials: (0..<plan.shardCount).map(area.partial),
+            parameters: [0, 1].map { area.partial(plan.shardCount + $0) },
+            marks: (0..<workers).map { area.marks($0) }, statistics: area.statistics(step:shard:))
+        let stepper = try RangeStepper(
+            options: options, plan: plan,
+            shards: mine.map { ShardData(id: $0, dataset: dataset, range: plan.ranges[$0]) },
+            rank: rank, parties: workers, memory: memory)
         var last = DispatchTime.now()
-        func barrier() throws {
-            guard descent_barrier_wait(area.barrier, UInt32(workers), spins, 10_000_000_000) == 0 else {
-                throw ValidationError("process \(rank): a barrier timed out")
-            }
-        }
         for step in 0..<(options.steps ?? 0) {
-            let (epoch, j) = step.quotientAndRemainder(dividingBy: schedule.stepsPerEpoch)
-            if j == 0 { permutations = schedule.permutations(epoch: epoch) }
-            let work = schedule.work(stepInEpoch: j, permutations: permutations)
-            let (p, out) = (slots[step % 2], slots[(step + 1) % 2])
-            compute(step: step, work: work, parameters: p)
-            let computed = DispatchTime.now()
-            try barrier()
-            let reducing = DispatchTime.now()
-            let rate = options.schedule.rate(base: options.learningRate, step: step, epoch: epoch)
-            area.marks(rank).pointee = reduce(
-                step: step, work: work, parameters: p, examples: schedule.examples(stepInEpoch: j), rate: rate,
-                into: out)
-            let reduced = DispatchTime.now()
-            area.phases(step: step, rank: rank)[0] = seconds(last, computed)
-            area.phases(step: step, rank: rank)[1] = seconds(reducing, reduced)
-            try barrier()
-            let all = (0..<workers).reduce(UInt32(0)) { $0 | area.marks($1).pointee }
-            guard optimizer.commit(marks: all) else { throw ValidationError("step \(step + 1) diverged") }
+            var arrivals: [DispatchTime] = []
+            try stepper.step(step) {
+                arrivals.append(DispatchTime.now())
+                guard descent_barrier_wait(area.barrier, UInt32(workers), spins, 10_000_000_000) == 0 else {
+                    throw ValidationError("process \(rank): a barrier timed out")
+                }
+                if arrivals.count == 1 { arrivals.append(DispatchTime.now()) }
+            }
             let now = DispatchTime.now()
+            area.phases(step: step, rank: rank)[0] = seconds(last, arrivals[0])
+            area.phases(step: step, rank: rank)[1] = seconds(arrivals[1], arrivals[2])
             if rank == 0 {
                 area.stepSeconds[step] = seconds(last, now)
                 descent_store_release_u64(area.committed, UInt64(step + 1))
             }
             last = now
         }
-    }
-
-    /// This process's shards' partials of `step`, into their slots, with their statistics.
-    private func compute(step: Int, work: [ShardWork], parameters p: ParameterBuffer) {
-        for item in work where mine.contains(item.shard) {
-            let evaluation = shards[item.shard - mine.lowerBound].computePartial(
-                p, selection: item.selection, workspace: workspace, into: partials[item.shard])
-            let stats = area.statistics(step: step, shard: item.shard)
-            stats[0] = evaluation.lossSum
-            stats[1] = Double(evaluation.correct)
-            stats[2] = Double(item.selection.count)
-        }
-    }
-
-    /// This process's range: every shard's partial added by the tree, updated by the optimizer and
-    /// written onto the next slot. Returns the new values' finiteness marks.
-    private func reduce(
-        step: Int, work: [ShardWork], parameters p: ParameterBuffer, examples: Int, rate: Float,
-        into out: ParameterBuffer
-    ) -> UInt32 {
-        var marks: UInt32 = 0
-        accumulator.reset(onSegmentComplete: { [self] piece in
-            marks |= optimizer.update(
-                p, gradientSum: accumulator.sum, range: piece, exampleCount: examples, learningRate: rate,
-                into: next)
-        })
-        for item in work {
-            let stats = area.statistics(step: step, shard: item.shard)
-            accumulator.add(
-                shard: item.shard, gradients: partials[item.shard].values, examples: Int(stats[2]),
-                correct: Int(stats[1]), lossSum: stats[0])
-        }
-        (out.values + range.lowerBound).update(from: next.values + range.lowerBound, count: range.count)
-        return marks
     }
 }
 

@@ -95,7 +95,7 @@ public final class Optimizer: @unchecked Sendable {
     ) -> UInt32 {
         precondition(m > 0, "a step must have examples")
         precondition(
-            next.count == p.count && next.ownsValues && next.values != p.values,
+            next.count == p.count && next.isWritable && next.values != p.values,
             "the next W, b go into a buffer of their own")
         precondition(range.lowerBound >= 0 && range.upperBound <= p.count, "a range outside the parameters")
         var marks: UInt32 = 0

@@ -37,12 +37,15 @@ public final class ParameterBuffer: @unchecked Sendable {
     public var count: Int { layout.count }
     /// What keeps borrowed values alive; nil when the buffer owns them.
     private let owner: Any?
+    /// Whether the values may be written: owned, or lent to be written (`sharing`).
+    public let isWritable: Bool
 
     public init(layout: ParameterLayout) {
         self.layout = layout
         values = .allocate(capacity: layout.count)
         values.initialize(repeating: 0, count: layout.count)
         owner = nil
+        isWritable = true
     }
 
     /// Values that lie elsewhere — a worker's parameters, read where they arrived — held alive
@@ -51,9 +54,20 @@ public final class ParameterBuffer: @unchecked Sendable {
         self.layout = layout
         self.values = UnsafeMutablePointer(mutating: values)
         self.owner = owner
+        isWritable = false
     }
 
-    /// Whether the buffer owns its values, and so may be written.
+    /// Values that lie elsewhere and are written here — memory shared by local processes that
+    /// step among themselves (`RangeStepper`) — held alive by `owner` for as long as this buffer
+    /// lives.
+    public init(layout: ParameterLayout, sharing values: UnsafeMutablePointer<Float>, owner: Any) {
+        self.layout = layout
+        self.values = values
+        self.owner = owner
+        isWritable = true
+    }
+
+    /// Whether the buffer owns its values.
     public var ownsValues: Bool { owner == nil }
 
     deinit { if owner == nil { values.deallocate() } }
