@@ -297,7 +297,7 @@ struct LocalStepper {
             var arrivals: [DispatchTime] = []
             try stepper.step(step) {
                 arrivals.append(DispatchTime.now())
-                guard descent_barrier_wait(area.barrier, UInt32(workers), spins, 10_000_000_000) == 0 else {
+                guard descent_barrier_wait(area.barrier, UInt32(workers), spins, 10_000_000_000, nil) == 0 else {
                     throw ValidationError("process \(rank): a barrier timed out")
                 }
                 if arrivals.count == 1 { arrivals.append(DispatchTime.now()) }

@@ -46,7 +46,8 @@ static int64_t descent_now_ns(void) {
     return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
 }
 
-int descent_barrier_wait(uint32_t *word, uint32_t parties, uint32_t spins, int64_t timeout_ns) {
+int descent_barrier_wait(
+    uint32_t *word, uint32_t parties, uint32_t spins, int64_t timeout_ns, const uint32_t *abandon) {
     uint32_t *arrived = word;
     uint32_t *generation = word + 1;
     uint32_t gen = __atomic_load_n(generation, __ATOMIC_ACQUIRE);
@@ -58,12 +59,14 @@ int descent_barrier_wait(uint32_t *word, uint32_t parties, uint32_t spins, int64
     }
     for (uint32_t i = 0; i < spins; i++) {
         if (__atomic_load_n(generation, __ATOMIC_ACQUIRE) != gen) return 0;
+        if (abandon && __atomic_load_n(abandon, __ATOMIC_ACQUIRE)) return -3;
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();
 #endif
     }
     int64_t deadline = descent_now_ns() + timeout_ns;
     while (__atomic_load_n(generation, __ATOMIC_ACQUIRE) == gen) {
+        if (abandon && __atomic_load_n(abandon, __ATOMIC_ACQUIRE)) return -3;
         int64_t left = deadline - descent_now_ns();
         if (left <= 0) return -1;
         struct timespec wait = {.tv_sec = left / 1000000000, .tv_nsec = left % 1000000000};
@@ -72,4 +75,9 @@ int descent_barrier_wait(uint32_t *word, uint32_t parties, uint32_t spins, int64
             return -2;
     }
     return 0;
+}
+
+void descent_barrier_abandon(uint32_t *word, uint32_t *abandon) {
+    __atomic_store_n(abandon, 1, __ATOMIC_RELEASE);
+    syscall(SYS_futex, word + 1, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }

@@ -23,10 +23,17 @@ struct SharedBarrierTests {
         #expect(memory.counts == (passes: memory.parties * rounds, failures: 0, lagging: 0))
     }
 
+    @Test("Abandoning the barrier releases a waiting party at once, whether it waits yet or not")
+    func abandoningReleasesTheWaiting() {
+        let memory = BarrierMemory(parties: 2)
+        let result = memory.waitAbandoned(by: 0.05)
+        #expect(result == -3)
+    }
+
     @Test("A party left alone gives up at its timeout")
     func aLonePartyTimesOut() {
         var words: [UInt32] = [0, 0]
-        let result = descent_barrier_wait(&words, 2, 100, 20_000_000)
+        let result = descent_barrier_wait(&words, 2, 100, 20_000_000, nil)
         #expect(result == -1)
         #expect(words[1] == 0, "the generation did not move: nobody passed")
     }
@@ -36,6 +43,7 @@ struct SharedBarrierTests {
 private final class BarrierMemory: @unchecked Sendable {
     let parties: Int
     private let words = UnsafeMutablePointer<UInt32>.allocate(capacity: 2)
+    private let abandon = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)
     private let slots: UnsafeMutablePointer<UInt64>
     private let lock = NSLock()
     private var passes = 0
@@ -45,12 +53,14 @@ private final class BarrierMemory: @unchecked Sendable {
     init(parties: Int) {
         self.parties = parties
         words.initialize(repeating: 0, count: 2)
+        abandon.initialize(to: 0)
         slots = .allocate(capacity: parties)
         slots.initialize(repeating: 0, count: parties)
     }
 
     deinit {
         words.deallocate()
+        abandon.deallocate()
         slots.deallocate()
     }
 
@@ -58,14 +68,24 @@ private final class BarrierMemory: @unchecked Sendable {
     /// passes it again before anyone moves on.
     func round(_ round: Int, party: Int, spins: UInt32) {
         descent_store_release_u64(slots + party, UInt64(round))
-        let first = descent_barrier_wait(words, UInt32(parties), spins, 10_000_000_000)
+        let first = descent_barrier_wait(words, UInt32(parties), spins, 10_000_000_000, nil)
         let late = (0..<parties).contains { descent_load_acquire_u64(slots + $0) < UInt64(round) }
-        let second = descent_barrier_wait(words, UInt32(parties), spins, 10_000_000_000)
+        let second = descent_barrier_wait(words, UInt32(parties), spins, 10_000_000_000, nil)
         lock.lock()
         defer { lock.unlock() }
         passes += 1
         if first != 0 || second != 0 { failures += 1 }
         if late { lagging += 1 }
+    }
+
+    /// One party waits (for up to a minute) while another thread abandons the barrier after
+    /// `seconds`; what the wait returned.
+    func waitAbandoned(by seconds: Double) -> Int32 {
+        Thread { [self] in
+            Thread.sleep(forTimeInterval: seconds)
+            descent_barrier_abandon(words, abandon)
+        }.start()
+        return descent_barrier_wait(words, UInt32(parties), 0, 60_000_000_000, abandon)
     }
 
     var counts: (passes: Int, failures: Int, lagging: Int) {

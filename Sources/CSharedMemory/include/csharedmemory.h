@@ -23,9 +23,13 @@ void descent_store_release_u64(uint64_t *cursor, uint64_t value);
 
 /// A barrier of `parties` processes in shared memory: `word` points at two aligned 32-bit words
 /// (how many have arrived, the generation), zero at first. Spins `spins` pauses, then sleeps on a
-/// futex. 0 once every party has arrived; -1 after `timeout_ns` without them (the caller's
-/// arrival stays counted: the barrier is then broken and must not be used again), -2 on any other
-/// futex error.
-int descent_barrier_wait(uint32_t *word, uint32_t parties, uint32_t spins, int64_t timeout_ns);
+/// futex. 0 once every party has arrived; -1 after `timeout_ns` without them, -3 once `abandon`
+/// (when not NULL) is non-zero, -2 on any other futex error. After -1 or -3 the caller's arrival
+/// stays counted: the barrier is broken and must not be used again.
+int descent_barrier_wait(
+    uint32_t *word, uint32_t parties, uint32_t spins, int64_t timeout_ns, const uint32_t *abandon);
+
+/// Sets `abandon` and wakes every party waiting at the barrier `word`, which returns -3.
+void descent_barrier_abandon(uint32_t *word, uint32_t *abandon);
 
 #endif
