@@ -7,8 +7,9 @@
 /// Each value is added by the same tree and updated by the same rule from the same inputs as in
 /// one process (the arithmetic of `RangeReducer`), so the bits are those of the in-process trainer
 /// with the same shards, on any number of processes (`descent-bench local-step` checks it with
-/// Descent's data; `RangeStepperTests` with threads).
-public final class RangeStepper {
+/// Descent's data; `RangeStepperTests` with threads). One thread steps it at a time (it may be
+/// handed to the thread that does).
+public final class RangeStepper: @unchecked Sendable {
     /// Where the values every process reads and writes lie: each process maps the same memory.
     public struct Memory {
         /// Each shard's partial, `ParameterLayout.count` values.
@@ -72,6 +73,25 @@ public final class RangeStepper {
             layout: layout, shards: plan.shardCount, segments: ranges.pieces.map(\.range),
             expecting: ranges.pieces(of: rank), othersHandedIn: false)
         optimizer = Optimizer(settings: options.optimizer, layout: layout)
+    }
+
+    /// Takes the optimizer's state at the start of a span of steps: its update count and this
+    /// process's range of the moments from `first`, `second` (whole-layout arrays; nil where the
+    /// rule keeps none).
+    public func begin(updates: Int, first: UnsafePointer<Float>?, second: UnsafePointer<Float>?) {
+        optimizer.updates = updates
+        for (source, target) in [(first, optimizer.firstMoment), (second, optimizer.secondMoment)] {
+            guard let source, let target else { continue }
+            (target.values + range.lowerBound).update(from: source + range.lowerBound, count: range.count)
+        }
+    }
+
+    /// Gives back this process's range of the moments after the span's last step.
+    public func end(first: UnsafeMutablePointer<Float>?, second: UnsafeMutablePointer<Float>?) {
+        for (target, source) in [(first, optimizer.firstMoment), (second, optimizer.secondMoment)] {
+            guard let source, let target else { continue }
+            (target + range.lowerBound).update(from: source.values + range.lowerBound, count: range.count)
+        }
     }
 
     /// Takes the step after `step` committed ones; `barrier` returns once every process has

@@ -31,6 +31,18 @@ public final class Trainer {
 
     public var totalSteps: Int { options.steps ?? options.epochs * schedule.stepsPerEpoch }
 
+    /// Processes that take spans of steps among themselves (`StepRunner`); nil: every step
+    /// through the source.
+    public var runner: StepRunner?
+    /// Steps after which a span must end, besides each epoch's last and the run's (where the
+    /// caller needs W, b and the optimizer's state: a checkpoint's steps).
+    public var spanEnds: (Int) -> Bool = { _ in false }
+    /// The most steps in one span: a span's steps are reported when it ends.
+    public var maxSpan = 256
+    /// The step from which the runner is asked again, after it took no step of a span: the
+    /// source takes the span's steps meanwhile.
+    private var runnerResumesAt = 0
+
     /// - Parameter initial: starting W, b (from `--init`); random from the seed when nil.
     public init(
         options: TrainingOptions, exampleCount m: Int, source: GradientSource, testSet: Dataset?,
@@ -82,8 +94,14 @@ public final class Trainer {
         tally.start()
         var next: PlannedStep?
         while step < totalSteps {
+            if next == nil, let runner, step >= runnerResumesAt,
+                try runSpan(runner, onStep: onStep, onEvaluation: onEvaluation)
+            {
+                continue
+            }
             // Plan and begin: done already when the step before was reported.
             let planned = try next ?? begin()
+            next = nil
             // Gather the partials; `planned.update` computes each segment's part of the update
             // as soon as the accumulator has that segment's sum.
             let asked = DispatchTime.now()
@@ -96,10 +114,11 @@ public final class Trainer {
             // Report. The test set is evaluated while no step runs (its gemms take every core);
             // the next step then begins before this one is reported, so its workers compute while
             // the report is written.
-            let evaluation = try evaluationIfDue(planned)
+            let evaluation = try evaluationIfDue(stepInEpoch: planned.stepInEpoch)
             let evaluatedAt = evaluation == nil ? 0 : tally.wallSeconds
             if let evaluation { tally.record(evaluation) }
-            if step < totalSteps { next = try begin() }
+            // Begun ahead only when no span is to start there.
+            if step < totalSteps, runner == nil || step < runnerResumesAt { next = try begin() }
             try onStep(report)
             if let evaluation {
                 try onEvaluation(
@@ -181,11 +200,59 @@ public final class Trainer {
             examplesPerSecond: Double(planned.expected) / max(timings.total, 1e-9), timings: timings)
     }
 
-    /// The test set's evaluation after `planned`, at the end of each epoch and of the run.
-    private func evaluationIfDue(_ planned: PlannedStep) throws -> Evaluator.Result? {
-        guard let testSet, planned.stepInEpoch == schedule.stepsPerEpoch - 1 || step == totalSteps else { return nil }
+    /// The test set's evaluation after the step `stepInEpoch` of its epoch, at the end of each
+    /// epoch and of the run.
+    private func evaluationIfDue(stepInEpoch: Int) throws -> Evaluator.Result? {
+        guard let testSet, stepInEpoch == schedule.stepsPerEpoch - 1 || step == totalSteps else { return nil }
         try source.gatherParameters(into: parameters, step: step)
         return evaluator.evaluate(parameters, on: testSet)
+    }
+}
+
+extension Trainer {
+    /// Lets `runner` take the steps up to the next evaluation, `spanEnds` step, `maxSpan` steps or
+    /// the end, and reports those it took, each as the trainer would have (loss, accuracy and
+    /// examples from the same sums), W, b being the span's last. False when it took none.
+    func runSpan(
+        _ runner: StepRunner, onStep: (StepReport) throws -> Void, onEvaluation: (EvaluationReport) throws -> Void
+    ) throws -> Bool {
+        let perEpoch = schedule.stepsPerEpoch
+        var last = min(totalSteps, (step / perEpoch + 1) * perEpoch, step + maxSpan)
+        if let end = (step + 1..<last).first(where: spanEnds) { last = end }
+        let first = step
+        let records = try runner.runSteps(after: first, through: last, parameters: parameters, optimizer: optimizer)
+        guard !records.isEmpty, first + records.count <= last else {
+            runnerResumesAt = last
+            return false
+        }
+        for (offset, record) in records.enumerated() {
+            let (epoch, j) = (first + offset).quotientAndRemainder(dividingBy: perEpoch)
+            let expected = schedule.examples(stepInEpoch: j)
+            let stats = record.statistics
+            guard stats.examples == expected else {
+                throw TrainingError.incompleteStep(step: first + offset + 1, expected: expected, got: stats.examples)
+            }
+            step = first + offset + 1
+            var timings = StepTimings()
+            timings.total = record.seconds
+            timings.compute = record.seconds
+            timings.computeSlowest = record.seconds
+            let report = StepReport(
+                step: step, epoch: epoch + 1, loss: stats.lossSum / Double(expected),
+                accuracy: Double(stats.correct) / Double(expected), examples: expected,
+                workers: source.workerCount,
+                learningRate: options.schedule.rate(base: options.learningRate, step: step - 1, epoch: epoch),
+                examplesPerSecond: Double(expected) / max(record.seconds, 1e-9), timings: timings)
+            tally.record(report)
+            try onStep(report)
+        }
+        let epoch = (step - 1) / perEpoch
+        if let evaluation = try evaluationIfDue(stepInEpoch: (step - 1) % perEpoch) {
+            tally.record(evaluation)
+            try onEvaluation(
+                EvaluationReport(step: step, epoch: epoch + 1, result: evaluation, wallSeconds: tally.wallSeconds))
+        }
+        return true
     }
 }
 
