@@ -33,7 +33,7 @@ let package = Package(
         .executableTarget(
             name: "Coordinator",
             dependencies: [
-                "Core", "Wire",
+                "Core", "Wire", "CSharedMemory",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -44,7 +44,7 @@ let package = Package(
         .executableTarget(
             name: "Worker",
             dependencies: [
-                "Core", "Wire",
+                "Core", "Wire", "CSharedMemory",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

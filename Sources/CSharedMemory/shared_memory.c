@@ -81,3 +81,7 @@ void descent_barrier_abandon(uint32_t *word, uint32_t *abandon) {
     __atomic_store_n(abandon, 1, __ATOMIC_RELEASE);
     syscall(SYS_futex, word + 1, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
+
+uint64_t descent_add_u64(uint64_t *word, uint64_t value) {
+    return __atomic_add_fetch(word, value, __ATOMIC_ACQ_REL);
+}

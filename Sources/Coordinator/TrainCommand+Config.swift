@@ -20,7 +20,9 @@ extension TrainCommand {
             "port", "coordinator-host", "worker-secret-key",
             "server-public-key",
         ] { keys[key] = .option }
-        for key in ["in-process", "insecure", "quiet", "allow-mixed-arithmetic", "standardize"] { keys[key] = .flag }
+        for key in ["in-process", "insecure", "quiet", "allow-mixed-arithmetic", "standardize", "local-steps"] {
+            keys[key] = .flag
+        }
         return keys
     }()
 
@@ -41,6 +43,7 @@ extension TrainCommand {
             ("bind", bind),
             ("curve-secret-key", curveSecretKey), ("authorized-keys", authorizedKeys), ("insecure", "\(insecure)"),
             ("register-timeout", "\(registerTimeout)"), ("worker-timeout", "\(workerTimeout)"),
+            ("local-steps", "\(localSteps)"),
             ("backup-after", "\(backupAfter)"), ("broadcast", broadcast.rawValue), ("relay-fanout", "\(relayFanout)"),
             ("reducers", "\(reducers)"),
             ("min-workers", "\(minWorkers)"), ("metrics", metrics), ("checkpoint-dir", checkpointDir),

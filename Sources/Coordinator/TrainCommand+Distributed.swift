@@ -49,7 +49,13 @@ extension TrainCommand {
             pool.shutdown(reason: "the coordinator could not start: \(error)", resumable: false)
             throw error
         }
-        try job.run(source: pool, log: log, bytesReceivedShared: { pool.lastStepBytesReceivedShared })
+        // Not where DESCENT_FAULTS injects faults into the workers' messages: those tests need them.
+        let runner =
+            local != nil && localSteps && reducers == 1 && compress == .float32
+                && ProcessInfo.processInfo.environment["DESCENT_FAULTS"] == nil
+            ? LocalStepRunner(pool: pool, options: job.options, exampleCount: job.train.count, log: log) : nil
+        try job.run(
+            source: pool, log: log, bytesReceivedShared: { pool.lastStepBytesReceivedShared }, runner: runner)
     }
 
     /// `socket`, with memory shared over it where its workers are on this machine: gradients

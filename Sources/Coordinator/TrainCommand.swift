@@ -181,6 +181,13 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "A worker silent this many seconds is declared lost; its shards move to the survivors.")
     var workerTimeout: Double = 10
 
+    @Flag(
+        inversion: .prefixedNo, exclusivity: .chooseLast,
+        help:
+            "--local-workers take spans of steps among themselves in shared memory, with the same bits; --no-local-steps: every step through messages."
+    )
+    var localSteps = true
+
     @Option(
         help: ArgumentHelp(
             "Backup computation: a step that waits this many seconds (and 4 usual steps) for a partial has the coordinator compute the shard itself, with the same bits; 0: never.",

@@ -207,9 +207,17 @@ struct TrainingJob {
 
     /// `bytesReceivedShared`: of the last step's bytes received, those that came through memory
     /// shared with local workers, for the metrics.
-    func run(source: GradientSource, log: Logger, bytesReceivedShared: @escaping () -> Int = { 0 }) throws {
+    /// `runner`: local workers that take spans of steps among themselves.
+    func run(
+        source: GradientSource, log: Logger, bytesReceivedShared: @escaping () -> Int = { 0 },
+        runner: StepRunner? = nil
+    ) throws {
         let trainer = try Trainer(
             options: options, exampleCount: train.count, source: source, testSet: test, initial: initial)
+        trainer.runner = runner
+        // A checkpoint's step ends a span: W, b and the moments are then the trainer's.
+        let every = checkpointDirectory == nil ? 0 : checkpointEvery
+        trainer.spanEnds = { every > 0 && $0 % every == 0 }
         try restore(trainer, log: log)
         liveMetrics?.record(arithmetic: arithmetic)
         liveMetrics?.history.start(totalSteps: trainer.totalSteps)

@@ -17,7 +17,7 @@ final class WorkerPool: TimedGradientSource {
     private let plan: ShardPlan
     private let layout: ParameterLayout
     private let log: Logger
-    private let outbox: WorkerOutbox
+    let outbox: WorkerOutbox
     private let inbox: WorkerInbox
     let membership: Membership
     let exchange: StepExchange
@@ -40,6 +40,8 @@ final class WorkerPool: TimedGradientSource {
     var gathered: (step: Int, buffer: ObjectIdentifier)?
 
     var workerCount: Int { membership.workers.count }
+    /// Whether any worker is suspected of being late (`Backup`): its shards are computed here.
+    var hasSuspects: Bool { membership.workers.contains { backup.isSuspect($0.rank) } }
     var mixedArithmetic: [String] { membership.mixedArithmetic }
 
     init(

@@ -60,6 +60,8 @@ extension MessageCodec {
             writer.write(part.values)
         case .reducers, .join, .reducerAssign, .rangeState, .stateRequest, .reduceStep, .reduced, .reducerNote:
             writeReducerPayload(message, into: &writer)
+        case .localSteps(let steps):
+            writeLocalSteps(steps, into: &writer)
         }
     }
 
@@ -132,6 +134,8 @@ extension MessageCodec {
             return .paramsPart(try readParamsPart(from: &reader))
         case .reducers, .join, .reducerAssign, .rangeState, .stateRequest, .reduceStep, .reduced, .reducerNote:
             return try readReducerPayload(kind, from: &reader)
+        case .localSteps:
+            return .localSteps(try readLocalSteps(from: &reader))
         }
     }
 
@@ -308,6 +312,8 @@ extension MessageCodec {
             return 8
         case .reducers, .join, .reducerAssign, .rangeState, .stateRequest, .reduceStep, .reduced, .reducerNote:
             return reducerPayloadSizeEstimate(message)
+        case .localSteps(let steps):
+            return 120 + 4 * steps.shards.count + steps.optimizer.kind.rawValue.utf8.count
         }
     }
 

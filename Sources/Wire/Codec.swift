@@ -164,6 +164,7 @@ public enum MessageCodec {
         case .reduceStep(let step): step.step
         case .reduced(let reduced): reduced.step
         case .reducerNote(let note): note.step
+        case .localSteps(let steps): steps.step
         case .hello, .welcome, .refuse, .shard, .shardReady, .bye, .relay, .reducers, .join: 0
         }
     }

@@ -14,7 +14,7 @@ public enum WireProtocol {
     /// shared parameters from the board by its STEP, sent no PARAMS; 9: reducers by parameter
     /// range, HELLO offers a reducer endpoint and key, REDUCERS … REDUCER_NOTE); peers must match
     /// exactly.
-    public static let protocolVersion: UInt16 = 9
+    public static let protocolVersion: UInt16 = 10
     /// Bytes; large messages are cut into frames of at most this much payload.
     public static let maxFramePayload = 4 << 20
     /// Bytes: magic 4, version 2, kind 1, flags 1, step 8, part 2, parts 2, length 4, CRC 4.
@@ -56,6 +56,7 @@ public enum MessageKind: UInt8, Sendable, CaseIterable, CustomStringConvertible 
     case reduceStep = 18
     case reduced = 19
     case reducerNote = 20
+    case localSteps = 21
 
     public var description: String {
         switch self {
@@ -79,6 +80,7 @@ public enum MessageKind: UInt8, Sendable, CaseIterable, CustomStringConvertible 
         case .reduceStep: "REDUCE_STEP"
         case .reduced: "REDUCED"
         case .reducerNote: "REDUCER_NOTE"
+        case .localSteps: "LOCAL_STEPS"
         }
     }
 }

@@ -26,7 +26,8 @@ final class CoordinatorLink: @unchecked Sendable {
     /// Silence after which the worker assumes a restarted coordinator and says hello again.
     private let reregisterAfter: Duration = .seconds(5)
     private var lastHello = ContinuousClock.now
-    private let parentPID: Int32?
+    /// The coordinator that started this worker (`--parent-pid`), if one did.
+    let parentPID: Int32?
     private let log = Logger(label: "descent.worker.link")
     private var lastHeard = ContinuousClock.now
     private var lastSentUnlocked = ContinuousClock.now

@@ -11,6 +11,8 @@ enum WorkerError: Error, CustomStringConvertible {
     case coordinatorLost(endpoint: String, seconds: Double)
     case parentExited
     case protocolViolation(String)
+    /// Steps among the local workers ended before their span did (LOCAL_STEPS).
+    case localStepsAbandoned(String)
     /// The network the coordinator welcomed this worker to does not fit in its memory.
     case notEnoughMemory(String)
     /// An item of `DESCENT_FAULTS` that is not `ACTION@RANK=VALUE`.
@@ -38,6 +40,8 @@ enum WorkerError: Error, CustomStringConvertible {
             return "the coordinator process that started this worker has exited"
         case .notEnoughMemory(let detail):
             return detail
+        case .localStepsAbandoned(let why):
+            return "the local steps were given up: \(why)"
         case .protocolViolation(let detail):
             return "the coordinator sent something this worker cannot use: \(detail)"
         case .unreadableFaults(let item):

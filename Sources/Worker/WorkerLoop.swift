@@ -13,6 +13,8 @@ final class WorkerLoop {
     private let relays: Bool
     /// This worker's CURVE key pair (Z85), for its connections to reducers; nil unencrypted.
     private let curveKeys: (publicKey: String, secretKey: String)?
+    /// LOCAL_STEPS: spans of steps taken with the other local workers in shared memory.
+    private let localSteps: LocalStepTaker
 
     init(
         link: CoordinatorLink, relays: Bool = false, curveKeys: (publicKey: String, secretKey: String)? = nil,
@@ -22,6 +24,7 @@ final class WorkerLoop {
         self.relays = relays
         self.curveKeys = curveKeys
         self.log = log
+        localSteps = LocalStepTaker(log: log)
     }
 
     /// Serves sessions until the coordinator says goodbye; a new WELCOME starts a new session.
@@ -100,6 +103,8 @@ final class WorkerLoop {
             try computePending(parameters: params.step, in: &session)
         case .paramsPart(let part):
             if try session.hold(part) { try computePending(parameters: part.step, in: &session) }
+        case .localSteps(let steps):
+            localSteps.take(steps, session: session, parentPID: link.parentPID)
         case .relay(let relay):
             log.debug("broadcast tree: forwarding parameters to \(relay.children.count) worker(s)")
         case .reducers(let reducers):

@@ -56,7 +56,8 @@ struct StepRunnerTests {
         maxSpan: Int = 256
     ) throws -> (Trainer, [[Double]], [EvaluationSummary]) {
         let plan = try ShardPlan(exampleCount: data.count, shards: options.shards)
-        let source = InProcessGradients(dataset: data.dataset, plan: plan, layout: ParameterLayout(shape: options.shape))
+        let source = InProcessGradients(
+            dataset: data.dataset, plan: plan, layout: ParameterLayout(shape: options.shape))
         let trainer = try Trainer(
             options: options, exampleCount: data.count, source: source, testSet: test.dataset, initial: nil)
         trainer.runner = runner

@@ -38,7 +38,7 @@ import Testing
         let expected: [UInt8] =
             [
                 0x54, 0x43, 0x53, 0x44, // magic "DSCT" little-endian
-                0x09, 0x00, // version 9
+                0x0A, 0x00, // version 10
                 0x08, // kind HEARTBEAT
                 0x00, // flags
                 0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, // step

@@ -297,6 +297,6 @@ struct ReducerMessageTests {
                 "REDUCERS", "JOIN", "REDUCER_ASSIGN", "RANGE_STATE", "STATE_REQUEST", "REDUCE_STEP", "REDUCED",
                 "REDUCER_NOTE",
             ])
-        #expect(WireProtocol.protocolVersion == 9)
+        #expect(WireProtocol.protocolVersion == 10)
     }
 }

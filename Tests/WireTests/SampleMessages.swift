@@ -148,11 +148,26 @@ enum SampleMessages {
             step: 43, shardID: 4, shardSpan: 4, verdict: ReducerNote.poisoned, reason: "segment 2 is not finite",
             token: 0xFEED_F00D))
 
+    static let localSteps: Message = {
+        var optimizer = OptimizerSettings(kind: .adam)
+        optimizer.weightDecay = 0.0005
+        return .localSteps(
+            LocalSteps(
+                step: 468, last: 700, pid: 4242, fd: 17, party: 1, parties: 2, shards: [2, 3], shardCount: 4,
+                exampleCount: 60_000, batch: 128, seed: 7, learningRate: 0.001, schedule: .cosine(totalSteps: 4690),
+                optimizer: optimizer, updates: 468, timeoutMilliseconds: 10_000))
+    }()
+    static let constantLocalSteps = Message.localSteps(
+        LocalSteps(
+            step: 0, last: 1, pid: 1, fd: 0, party: 0, parties: 1, shards: [0], shardCount: 1, exampleCount: 1,
+            batch: 0, seed: 0, learningRate: 0.1, schedule: .step(everyEpochs: 3, factor: 0.5),
+            optimizer: OptimizerSettings(kind: .sgd), updates: 0, timeoutMilliseconds: 1))
+
     static let small: [Message] = [
         hello, welcome, refuse, switchKernel, shard, emptyShard, shardReady, params, emptyParams, step, emptyStep,
         partial,
         float16Partial, bfloat16Partial, heartbeat, bye, relayingHello, relay, leaveTree, paramsPart,
         reducerHello, reducers, noReducers, join, reducerAssign, rangeState, stateRequest, reduceStep, reduced,
-        reducerNote,
+        reducerNote, localSteps, constantLocalSteps,
     ]
 }

@@ -29,6 +29,9 @@ void descent_store_release_u64(uint64_t *cursor, uint64_t value);
 int descent_barrier_wait(
     uint32_t *word, uint32_t parties, uint32_t spins, int64_t timeout_ns, const uint32_t *abandon);
 
+/// Adds `value` to a 64-bit word in shared memory, atomically; returns the sum.
+uint64_t descent_add_u64(uint64_t *word, uint64_t value);
+
 /// Sets `abandon` and wakes every party waiting at the barrier `word`, which returns -3.
 void descent_barrier_abandon(uint32_t *word, uint32_t *abandon);
 

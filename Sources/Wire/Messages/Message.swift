@@ -20,6 +20,7 @@ public enum Message: Sendable, Equatable {
     case reduceStep(ReduceStep)
     case reduced(Reduced)
     case reducerNote(ReducerNote)
+    case localSteps(LocalSteps)
 
     /// The kind written in the frame header.
     public var kind: MessageKind {
@@ -44,6 +45,7 @@ public enum Message: Sendable, Equatable {
         case .reduceStep: .reduceStep
         case .reduced: .reduced
         case .reducerNote: .reducerNote
+        case .localSteps: .localSteps
         }
     }
 }

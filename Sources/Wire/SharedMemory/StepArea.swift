@@ -45,7 +45,8 @@ public final class StepArea: @unchecked Sendable {
 
     /// The file's size for `parameterCount` values, `shards` shards.
     public static func bytes(parameterCount: Int, shards: Int) -> Int {
-        headerBytes + pages(2 * shards * 24) + pages(ringLength * recordBytes) + (shards + 4) * pages(parameterCount * 4)
+        headerBytes + pages(2 * shards * 24) + pages(ringLength * recordBytes) + (shards + 4)
+            * pages(parameterCount * 4)
     }
 
     /// The coordinator's side: a new area, zeroed.
@@ -69,7 +70,8 @@ public final class StepArea: @unchecked Sendable {
     ) throws(WireError) -> StepArea {
         guard pid > 0, fd >= 0, parameterCount > 0, shards >= 1, parties >= 1, parties <= min(shards, maxParties)
         else {
-            throw .sharedMemory("pid \(pid), descriptor \(fd): not a step area of \(parties) processes, \(shards) shards")
+            throw .sharedMemory(
+                "pid \(pid), descriptor \(fd): not a step area of \(parties) processes, \(shards) shards")
         }
         let file = try MemoryFile.open(
             pid: pid, fd: fd, named: fileName, bytes: bytes(parameterCount: parameterCount, shards: shards),
@@ -99,11 +101,14 @@ public final class StepArea: @unchecked Sendable {
     /// The last step whose record the coordinator has read.
     public var read: UnsafeMutablePointer<UInt64> { word(256, UInt64.self) }
     /// Non-zero when the coordinator asks the workers to stop at the next step's end.
-    public var stopRequest: UnsafeMutablePointer<UInt32> { word(320, UInt32.self) }
+    public var stopRequest: UnsafeMutablePointer<UInt64> { word(320, UInt64.self) }
     /// The step the processes stop after, once process 0 has decided it (0: not decided).
     public var stopAfter: UnsafeMutablePointer<UInt64> { word(384, UInt64.self) }
     /// The span's last step: the steps end with it unless a stop comes first.
     public var last: UnsafeMutablePointer<UInt64> { word(448, UInt64.self) }
+    /// How many processes have given back their moments after the span, and how many gave it up.
+    public var finished: UnsafeMutablePointer<UInt64> { word(512, UInt64.self) }
+    public var failed: UnsafeMutablePointer<UInt64> { word(576, UInt64.self) }
 
     /// Process r's finiteness marks of the step.
     public func marks(_ r: Int) -> UnsafeMutablePointer<UInt32> { word(1024 + 4 * r, UInt32.self) }
@@ -114,6 +119,8 @@ public final class StepArea: @unchecked Sendable {
         abandon.pointee = 0
         stopRequest.pointee = 0
         stopAfter.pointee = 0
+        finished.pointee = 0
+        failed.pointee = 0
         last.pointee = UInt64(lastStep)
         read.pointee = UInt64(step)
         descent_store_release_u64(done, UInt64(step))
