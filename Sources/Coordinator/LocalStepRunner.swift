@@ -48,13 +48,19 @@ final class LocalStepRunner: StepRunner {
             if let moment { area.moment(i).update(from: moment.values, count: layout.count) }
         }
         area.reset(after: step, through: last)
-        for (party, worker) in workers.enumerated() {
-            try pool.outbox.send(
-                .localSteps(
-                    message(
-                        step: step, last: last, party: party, parties: workers.count, worker: worker,
-                        updates: optimizer.updates)),
-                to: worker.peer)
+        do {
+            for (party, worker) in workers.enumerated() {
+                try pool.outbox.send(
+                    .localSteps(
+                        message(
+                            step: step, last: last, party: party, parties: workers.count, worker: worker,
+                            updates: optimizer.updates)),
+                    to: worker.peer)
+            }
+        } catch {
+            log.info("a local worker cannot be reached: \(error)")
+            stop(area, parties: workers.count, step: step)
+            return []
         }
         guard let done = try wait(area, parties: workers.count, from: step, through: last) else {
             stop(area, parties: workers.count, step: step)
@@ -64,7 +70,7 @@ final class LocalStepRunner: StepRunner {
             let record = area.record(step: t)
             return StepRecord(
                 statistics: .init(examples: Int(record[0]), correct: Int(record[1]), lossSum: record[2]),
-                seconds: record[3])
+                seconds: record[3], compute: record[4], computeSlowest: record[5], update: record[6])
         }
         parameters.values.update(from: area.parameters(done % 2), count: layout.count)
         for (i, moment) in moments.enumerated() {

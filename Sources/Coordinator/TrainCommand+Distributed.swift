@@ -49,10 +49,12 @@ extension TrainCommand {
             pool.shutdown(reason: "the coordinator could not start: \(error)", resumable: false)
             throw error
         }
-        // Not where DESCENT_FAULTS injects faults into the workers' messages: those tests need them.
+        // Not where DESCENT_FAULTS injects faults into the workers' messages (tests that need
+        // them); its delays, which hold steps back, apply to spans too.
+        let faults = ProcessInfo.processInfo.environment["DESCENT_FAULTS"] ?? ""
+        let onlyDelays = faults.split(separator: ",").allSatisfy { $0.hasPrefix("delay@") }
         let runner =
-            local != nil && localSteps && reducers == 1 && compress == .float32
-                && ProcessInfo.processInfo.environment["DESCENT_FAULTS"] == nil
+            local != nil && localSteps && reducers == 1 && compress == .float32 && onlyDelays
             ? LocalStepRunner(pool: pool, options: job.options, exampleCount: job.train.count, log: log) : nil
         try job.run(
             source: pool, log: log, bytesReceivedShared: { pool.lastStepBytesReceivedShared }, runner: runner)

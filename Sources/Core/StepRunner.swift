@@ -16,14 +16,24 @@ public protocol StepRunner: AnyObject {
         -> [StepRecord]
 }
 
-/// One step a `StepRunner` took: the statistics the trainer would have summed (by the same tree)
-/// and its wall time.
+/// One step a `StepRunner` took: the statistics the trainer would have summed (by the same tree),
+/// its wall time, and where the time went: each process's compute, summed and the slowest, and
+/// the sum and update of a range that followed.
 public struct StepRecord: Sendable, Equatable {
     public var statistics: GradientAccumulator.Statistics
     public var seconds: Double
+    public var compute: Double
+    public var computeSlowest: Double
+    public var update: Double
 
-    public init(statistics: GradientAccumulator.Statistics, seconds: Double) {
+    public init(
+        statistics: GradientAccumulator.Statistics, seconds: Double, compute: Double? = nil,
+        computeSlowest: Double? = nil, update: Double = 0
+    ) {
         self.statistics = statistics
         self.seconds = seconds
+        self.compute = compute ?? seconds
+        self.computeSlowest = computeSlowest ?? seconds
+        self.update = update
     }
 }

@@ -235,8 +235,9 @@ extension Trainer {
             step = first + offset + 1
             var timings = StepTimings()
             timings.total = record.seconds
-            timings.compute = record.seconds
-            timings.computeSlowest = record.seconds
+            timings.compute = record.compute
+            timings.computeSlowest = record.computeSlowest
+            timings.update = record.update
             let report = StepReport(
                 step: step, epoch: epoch + 1, loss: stats.lossSum / Double(expected),
                 accuracy: Double(stats.correct) / Double(expected), examples: expected,

@@ -72,11 +72,13 @@ extension MessageCodec {
         let every = try reader.read(UInt32.self, "everyEpochs")
         let factor = try reader.read(Float.self, "factor")
         let total = try reader.read(UInt64.self, "totalSteps")
+        // One encoding per schedule: the fields a kind does not use are 0.
         switch kind {
-        case 0: return .constant
-        case 1 where every >= 1: return .step(everyEpochs: Int(every), factor: factor)
-        case 2 where total >= 1 && total <= UInt64(Int32.max): return .cosine(totalSteps: Int(total))
-        default: throw .malformedPayload("schedule \(kind) (every \(every), total \(total))")
+        case 0 where every == 0 && factor.bitPattern == 0 && total == 0: return .constant
+        case 1 where every >= 1 && total == 0: return .step(everyEpochs: Int(every), factor: factor)
+        case 2 where total >= 1 && total <= UInt64(Int32.max) && every == 0 && factor.bitPattern == 0:
+            return .cosine(totalSteps: Int(total))
+        default: throw .malformedPayload("schedule \(kind) (every \(every), factor \(factor), total \(total))")
         }
     }
 

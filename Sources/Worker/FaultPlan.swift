@@ -48,6 +48,12 @@ struct FaultPlan {
         }
     }
 
+    /// The milliseconds `delay@R` holds rank `rank`'s partials back: in a span of local steps,
+    /// each step is held back as long (LOCAL_STEPS), which changes no bit either.
+    func delayMilliseconds(rank: Int) -> Int {
+        faults.filter { $0.action == .delay && ($0.rank == nil || $0.rank == UInt32(rank)) }.map(\.value).max() ?? 0
+    }
+
     /// `transport` with the plan's faults injected into its messages; as it is when there are none.
     func layer(over transport: any WorkerTransport, log: Logger) -> any WorkerTransport {
         guard !faults.isEmpty else { return transport }

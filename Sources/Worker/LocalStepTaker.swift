@@ -8,6 +8,9 @@ import Wire
 #else
     import Foundation
 #endif
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A local worker's part of LOCAL_STEPS (issue 24): the steps of a span taken with the other local
 /// workers in the coordinator's step area, by `RangeStepper` — its shards' partials, its range's
@@ -19,11 +22,17 @@ import Wire
 /// through messages, so nothing of it counts.
 final class LocalStepTaker {
     private let log: Logger
+    /// Milliseconds each step of a span is held back, by this worker's rank (`DESCENT_FAULTS`'s
+    /// `delay`, for tests that must strike in the middle of a run).
+    private let delay: (Int) -> Int
     /// The area and the stepper of the last span, kept while the next one is like it.
     private var area: (key: [Int], area: StepArea)?
     private var stepper: (key: String, stepper: RangeStepper)?
 
-    init(log: Logger) { self.log = log }
+    init(delay: @escaping (Int) -> Int = { _ in 0 }, log: Logger) {
+        self.delay = delay
+        self.log = log
+    }
 
     /// Takes the span `steps` asks for, from `session`'s shards; `parentPID` is the coordinator
     /// that started this worker, the only one whose area it maps.
@@ -44,7 +53,7 @@ final class LocalStepTaker {
         do {
             let stepper = try makeStepper(steps, session: session, area: area)
             stepper.begin(updates: Int(steps.updates), first: area.moment(0), second: area.moment(1))
-            try run(steps, stepper: stepper, area: area)
+            try run(steps, stepper: stepper, area: area, delay: delay(session.rank))
             stepper.end(first: area.moment(0), second: area.moment(1))
             _ = descent_add_u64(area.finished, 1)
         } catch {
@@ -54,40 +63,69 @@ final class LocalStepTaker {
     }
 
     /// The steps of the span, to its last or to the step process 0 chose to stop after.
-    private func run(_ steps: LocalSteps, stepper: RangeStepper, area: StepArea) throws {
-        let (party, parties) = (Int(steps.party), UInt32(steps.parties))
-        let timeout = Int64(steps.timeoutMilliseconds) * 1_000_000
+    private func run(_ steps: LocalSteps, stepper: RangeStepper, area: StepArea, delay: Int) throws {
         var step = Int(steps.step)
-        let last = Int(steps.last)
-        while step < last {
-            let started = ContinuousClock.now
-            var arrivals = 0
-            let now = step
-            try stepper.step(step) {
-                arrivals += 1
-                // Process 0 decides before the step's last barrier; the others read it after.
-                if arrivals == 2, party == 0, descent_load_acquire_u64(area.stopRequest) != 0, now + 1 < last {
-                    area.stopAfter.pointee = UInt64(now + 1)
-                }
-                let result = descent_barrier_wait(area.barrier, parties, 0, timeout, area.abandon)
-                guard result == 0 else {
-                    throw WorkerError.localStepsAbandoned(
-                        result == -3 ? "the coordinator abandoned them" : "a barrier timed out")
-                }
-            }
+        while step < Int(steps.last) {
+            if delay > 0 { usleep(useconds_t(delay * 1000)) }
+            let timing = try take(step, of: steps, stepper: stepper, area: area)
             step += 1
-            if party == 0 {
+            if steps.party == 0 {
                 let record = area.record(step: step - 1)
                 let stats = stepper.statistics
-                record[0] = Double(stats.examples)
-                record[1] = Double(stats.correct)
-                record[2] = stats.lossSum
-                record[3] = (ContinuousClock.now - started).inSeconds
+                (record[0], record[1], record[2]) = (Double(stats.examples), Double(stats.correct), stats.lossSum)
+                (record[3], record[4], record[5], record[6]) = (
+                    timing.seconds, timing.compute, timing.slowest, timing.update
+                )
                 descent_store_release_u64(area.done, UInt64(step))
             }
             let stop = area.stopAfter.pointee
             if stop != 0, UInt64(step) >= stop { break }
         }
+    }
+
+    /// Where a step's time went: all of it, every process's compute summed and the slowest's, and
+    /// this process's sum and update of its range.
+    private struct Timing {
+        var seconds = 0.0
+        var compute = 0.0
+        var slowest = 0.0
+        var update = 0.0
+    }
+
+    /// One step. Each process writes its compute time before the first barrier; process 0 reads
+    /// them all, and turns a stop request into the step to stop after, before the second.
+    private func take(_ step: Int, of steps: LocalSteps, stepper: RangeStepper, area: StepArea) throws -> Timing {
+        let (party, parties) = (Int(steps.party), Int(steps.parties))
+        let timeout = Int64(steps.timeoutMilliseconds) * 1_000_000
+        let started = ContinuousClock.now
+        var (arrivals, reducing) = (0, started)
+        var timing = Timing()
+        try stepper.step(step) {
+            arrivals += 1
+            if arrivals == 1 {
+                area.compute(party).pointee = (ContinuousClock.now - started).inSeconds
+            } else {
+                timing.update = (ContinuousClock.now - reducing).inSeconds
+                if party == 0 {
+                    for r in 0..<parties {
+                        let seconds = area.compute(r).pointee
+                        timing.compute += seconds
+                        timing.slowest = max(timing.slowest, seconds)
+                    }
+                    if descent_load_acquire_u64(area.stopRequest) != 0, step + 1 < Int(steps.last) {
+                        area.stopAfter.pointee = UInt64(step + 1)
+                    }
+                }
+            }
+            let result = descent_barrier_wait(area.barrier, UInt32(parties), 0, timeout, area.abandon)
+            guard result == 0 else {
+                throw WorkerError.localStepsAbandoned(
+                    result == -3 ? "the coordinator abandoned them" : "a barrier timed out")
+            }
+            if arrivals == 1 { reducing = ContinuousClock.now }
+        }
+        timing.seconds = (ContinuousClock.now - started).inSeconds
+        return timing
     }
 
     private func mappedArea(_ steps: LocalSteps, layout: ParameterLayout) throws -> StepArea {

@@ -133,7 +133,7 @@ struct WorkerCommand: ParsableCommand {
             try WorkerLoop(
                 link: link, relays: !relayEndpoint.isEmpty,
                 curveKeys: keys.map { (publicKey: $0.publicKey, secretKey: $0.secretKey) },
-                log: Logger(label: "descent.worker")
+                stepDelay: faults.delayMilliseconds(rank:), log: Logger(label: "descent.worker")
             ).run()
         } catch WorkerError.switchKernel(let kernel) {
             transport.close()

@@ -18,13 +18,13 @@ final class WorkerLoop {
 
     init(
         link: CoordinatorLink, relays: Bool = false, curveKeys: (publicKey: String, secretKey: String)? = nil,
-        log: Logger
+        stepDelay: @escaping (Int) -> Int = { _ in 0 }, log: Logger
     ) {
         self.link = link
         self.relays = relays
         self.curveKeys = curveKeys
         self.log = log
-        localSteps = LocalStepTaker(log: log)
+        localSteps = LocalStepTaker(delay: stepDelay, log: log)
     }
 
     /// Serves sessions until the coordinator says goodbye; a new WELCOME starts a new session.

@@ -59,16 +59,18 @@ extension EndToEnd {
             #expect(accuracy >= 0.89, "the README's recipe reached \(accuracy)")
         }
 
-        /// `--local-workers 2` over a private socket: the accuracy, the reference path's exact
-        /// bits (`--in-process --shards 2`), and no worker left behind.
-        @Test func twoLocalWorkersLearnMatchTheReferenceAndLeaveNoWorker() async throws {
-            let scratch = try ScratchDirectory("fmnist-2w")
+        /// `--local-workers 2` over a private socket, taking spans of steps among themselves (the
+        /// default) or every step through messages: the accuracy, the reference path's exact bits
+        /// (`--in-process --shards 2`), and no worker left behind.
+        @Test(arguments: [true, false])
+        func twoLocalWorkersLearnMatchTheReferenceAndLeaveNoWorker(localSteps: Bool) async throws {
+            let scratch = try ScratchDirectory("fmnist-2w-\(localSteps)")
             let out = scratch.file("distributed.safetensors")
             let metrics = scratch.file("distributed.jsonl")
             let coordinator = try Descent.launchCoordinator(
                 [
                     "train", "--local-workers", "2", "--dataset", "fashion-mnist", "--epochs", "5", "--out", out,
-                    "--metrics", metrics,
+                    "--metrics", metrics, localSteps ? "--local-steps" : "--no-local-steps",
                 ],
                 in: scratch)
             let sawWorkers = await coordinator.poll(timeout: .seconds(60)) {
@@ -108,15 +110,23 @@ extension EndToEnd {
             #expect(summary.int("workers") == 2)
             try Self.checkMetrics(
                 metrics, workers: 2, finalAccuracy: accuracy, wallSeconds: summary.double("wall_s") ?? -1)
-            // The gradient segments came through the rings, which hold a whole gradient: a ring
-            // that turned frames away (they then quietly take the socket) would show here. Only
-            // small frames — heartbeats, STEP — keep to the socket.
             let steps = try MetricsFile(path: metrics).steps
             let received = steps.reduce(0) { $0 + ($1.int("bytes_received") ?? 0) }
             let shared = steps.reduce(0) { $0 + ($1.int("bytes_received_shared") ?? 0) }
-            #expect(
-                received > 0 && Double(shared) >= 0.9 * Double(received),
-                "only \(shared) of \(received) bytes received came through shared memory")
+            if localSteps {
+                // Every step in the step area: no gradient crossed to the coordinator.
+                #expect(received == 0, "\(received) gradient bytes received in steps the workers took themselves")
+                #expect(
+                    outcome.stderrLines.contains { $0.contains("local workers step among themselves") },
+                    "\(outcome.transcript)")
+            } else {
+                // The gradient segments came through the rings, which hold a whole gradient: a ring
+                // that turned frames away (they then quietly take the socket) would show here. Only
+                // small frames — heartbeats, STEP — keep to the socket.
+                #expect(
+                    received > 0 && Double(shared) >= 0.9 * Double(received),
+                    "only \(shared) of \(received) bytes received came through shared memory")
+            }
 
             let reference = scratch.file("reference.safetensors")
             let inProcess = try await Descent.coordinator(

@@ -154,6 +154,8 @@ extension EndToEnd {
                 [
                     "train", "--local-workers", "2", "--dataset", "csv:\(csv)", "--layers", "8,16,3", "--batch", "32",
                     "--steps", "10000000", "--metrics-port", "0", "--out", "interrupted.safetensors",
+                    // Bytes are counted on messages.
+                    "--no-local-steps",
                 ],
                 in: scratch)
             var port: Int?

@@ -347,6 +347,11 @@ extension Message {
                 assign.optimizer.momentum, assign.optimizer.beta1, assign.optimizer.beta2, assign.optimizer.epsilon,
                 assign.optimizer.weightDecay,
             ].contains { $0.isNaN }
+        case .localSteps(let steps):
+            [
+                steps.learningRate, steps.optimizer.momentum, steps.optimizer.beta1, steps.optimizer.beta2,
+                steps.optimizer.epsilon, steps.optimizer.weightDecay,
+            ].contains { $0.isNaN }
         case .hello, .welcome, .refuse, .shardReady, .step, .heartbeat, .bye, .relay, .reducers, .join, .stateRequest,
             .reducerNote:
             false
@@ -526,7 +531,30 @@ private struct FuzzSource {
             paramsPart()
         case .reducers, .join, .reducerAssign, .rangeState, .stateRequest, .reduceStep, .reduced, .reducerNote:
             reducerMessage(kind)
+        case .localSteps:
+            localSteps()
         }
+    }
+
+    /// A span as a coordinator sends it: the decoder's checks hold.
+    mutating func localSteps() -> Message {
+        let shardCount = int(1...64)
+        let parties = int(1...min(shardCount, 8))
+        let step = UInt64(int(0...1_000_000))
+        let shards = Set((0..<int(0...4)).map { _ in UInt32(int(0...shardCount - 1)) }).sorted()
+        let schedules: [LearningRateSchedule] = [
+            .constant, .step(everyEpochs: int(1...10), factor: 0.5), .cosine(totalSteps: int(1...100_000)),
+        ]
+        var optimizer = OptimizerSettings(kind: OptimizerKind.allCases[int(0...OptimizerKind.allCases.count - 1)])
+        optimizer.weightDecay = chance(50) ? 0 : 0.001
+        return .localSteps(
+            LocalSteps(
+                step: step, last: step + UInt64(int(1...4096)), pid: Int32(int(1...4_000_000)), fd: Int32(int(0...1000)),
+                party: UInt32(int(0...parties - 1)), parties: UInt32(parties), shards: shards,
+                shardCount: UInt32(shardCount), exampleCount: UInt64(shardCount + int(0...100_000)),
+                batch: integer(), seed: integer(), learningRate: Float(int(1...1000)) / 1000,
+                schedule: schedules[int(0...2)], optimizer: optimizer, updates: integer(),
+                timeoutMilliseconds: UInt32(int(1...100_000))))
     }
 
     /// A piece that fits its total, as the decoder demands.

@@ -34,7 +34,7 @@ import Testing
         #expect(TestFrames.decodeError([frame]) == .versionMismatch(expected: WireProtocol.protocolVersion, got: other))
     }
 
-    @Test(arguments: [UInt8(0), 21, 255])
+    @Test(arguments: [UInt8(0), 22, 255])
     func unknownKindIsRejected(_ kind: UInt8) {
         let frame = TestFrames.edit(heartbeat) { $0.kind = kind }
         #expect(TestFrames.decodeError([frame]) == .unknownKind(kind))

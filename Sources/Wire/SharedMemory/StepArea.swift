@@ -20,7 +20,7 @@ public final class StepArea: @unchecked Sendable {
     public static let maxParties = 256
     /// Step records kept: a worker waits rather than overwrite one the coordinator has not read.
     public static let ringLength = 4096
-    static let recordBytes = 32
+    static let recordBytes = 64
 
     private let file: MemoryFile
     public let parameterCount: Int
@@ -113,6 +113,10 @@ public final class StepArea: @unchecked Sendable {
     /// Process r's finiteness marks of the step.
     public func marks(_ r: Int) -> UnsafeMutablePointer<UInt32> { word(1024 + 4 * r, UInt32.self) }
 
+    /// Process r's seconds computing its shards in the step under way (written before the step's
+    /// first barrier, read by process 0 before its second).
+    public func compute(_ r: Int) -> UnsafeMutablePointer<Double> { word(2048 + 8 * r, Double.self) }
+
     /// Readies the area for a span: no stop, nothing done or read but `step`, the barrier fresh.
     public func reset(after step: Int, through lastStep: Int) {
         barrier.update(repeating: 0, count: 2)
@@ -133,7 +137,8 @@ public final class StepArea: @unchecked Sendable {
         word(Self.headerBytes + ((t % 2) * shards + k) * 24, Double.self)
     }
 
-    /// Step t's record: examples, correct, Σ loss (the trainer's sums), seconds.
+    /// Step t's record: examples, correct, Σ loss (the trainer's sums), seconds, the processes'
+    /// compute summed and the slowest's, process 0's sum and update.
     public func record(step t: Int) -> UnsafeMutablePointer<Double> {
         word(Self.headerBytes + statisticsBytes + (t % Self.ringLength) * Self.recordBytes, Double.self)
     }
