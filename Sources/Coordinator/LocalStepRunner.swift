@@ -78,6 +78,13 @@ final class LocalStepRunner: StepRunner {
         }
         optimizer.updates += done - step
         spans += 1
+        // Each worker's speed over the span, as its partials would have told it; a shard may then
+        // move to a faster worker, through messages, before the next span.
+        for (party, worker) in workers.enumerated() {
+            let totals = area.spanCompute(party)
+            worker.recordCompute(seconds: totals[0], examples: Int(totals[1]))
+        }
+        pool.membership.startMove()
         return records
     }
 

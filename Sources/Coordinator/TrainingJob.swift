@@ -339,7 +339,8 @@ struct TrainingJob {
                         if !warnedOfLoss, let warning = chanceLossWarning(mean: mean) { log.warning("\(warning)") }
                     }
                 }
-                let shared = bytesReceivedShared()
+                // A step the local workers took among themselves received nothing, shared or not.
+                let shared = min(bytesReceivedShared(), report.timings.bytesReceived)
                 liveMetrics?.record(report, bytesReceivedShared: shared)
                 liveMetrics?.record(bitReproducible: source.mixedArithmetic.isEmpty)
                 for runLog in logs { try runLog.write(report, bytesReceivedShared: shared) }

@@ -41,6 +41,8 @@ public final class RangeStepper: @unchecked Sendable {
     /// The last step's examples, correct count and Σ loss, added by the tree as the trainer adds
     /// them: its loss is `lossSum / examples`, the trainer's to the bit.
     public private(set) var statistics = GradientAccumulator.Statistics()
+    /// Examples of this process's shards in the last step.
+    public private(set) var examplesComputed = 0
     private let memory: Memory
     /// The shards this process computes, by id.
     private let shards: [Int: ShardData]
@@ -106,6 +108,7 @@ public final class RangeStepper: @unchecked Sendable {
         }
         let work = schedule.work(stepInEpoch: j, permutations: permutations)
         let (p, out) = (slots[step % 2], slots[(step + 1) % 2])
+        examplesComputed = 0
         for item in work {
             guard let shard = shards[item.shard] else { continue }
             let evaluation = shard.computePartial(
@@ -114,6 +117,7 @@ public final class RangeStepper: @unchecked Sendable {
             (stats[0], stats[1], stats[2]) = (
                 evaluation.lossSum, Double(evaluation.correct), Double(item.selection.count)
             )
+            examplesComputed += item.selection.count
         }
         try barrier()
         let rate = options.schedule.rate(base: options.learningRate, step: step, epoch: epoch)

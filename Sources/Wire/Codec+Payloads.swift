@@ -25,13 +25,7 @@ extension MessageCodec {
             writer.write(refuse.reason)
             writer.write(refuse.kernel)
         case .shard(let chunk):
-            writer.write(chunk.shardID)
-            writer.write(chunk.shardCount)
-            writer.write(chunk.features)
-            writer.write(chunk.shardExamples)
-            writer.write(chunk.firstExample)
-            writer.write(chunk.labels)
-            writer.write(chunk.values)
+            writeShardChunk(chunk, into: &writer)
         case .shardReady(let ready):
             writer.write(ready.shardID)
             writer.write(ready.examples)
@@ -63,6 +57,16 @@ extension MessageCodec {
         case .localSteps(let steps):
             writeLocalSteps(steps, into: &writer)
         }
+    }
+
+    private static func writeShardChunk(_ chunk: ShardChunk, into writer: inout PayloadWriter) {
+        writer.write(chunk.shardID)
+        writer.write(chunk.shardCount)
+        writer.write(chunk.features)
+        writer.write(chunk.shardExamples)
+        writer.write(chunk.firstExample)
+        writer.write(chunk.labels)
+        writer.write(chunk.values)
     }
 
     private static func writeStep(_ step: Step, into writer: inout PayloadWriter) {

@@ -65,9 +65,15 @@ final class LocalStepTaker {
     /// The steps of the span, to its last or to the step process 0 chose to stop after.
     private func run(_ steps: LocalSteps, stepper: RangeStepper, area: StepArea, delay: Int) throws {
         var step = Int(steps.step)
+        var computed = (seconds: 0.0, examples: 0)
+        defer {
+            let totals = area.spanCompute(Int(steps.party))
+            (totals[0], totals[1]) = (computed.seconds, Double(computed.examples))
+        }
         while step < Int(steps.last) {
             if delay > 0 { usleep(useconds_t(delay * 1000)) }
             let timing = try take(step, of: steps, stepper: stepper, area: area)
+            computed = (computed.seconds + timing.own, computed.examples + stepper.examplesComputed)
             step += 1
             if steps.party == 0 {
                 let record = area.record(step: step - 1)
@@ -90,6 +96,8 @@ final class LocalStepTaker {
         var compute = 0.0
         var slowest = 0.0
         var update = 0.0
+        /// This process's own compute.
+        var own = 0.0
     }
 
     /// One step. Each process writes its compute time before the first barrier; process 0 reads
@@ -103,7 +111,8 @@ final class LocalStepTaker {
         try stepper.step(step) {
             arrivals += 1
             if arrivals == 1 {
-                area.compute(party).pointee = (ContinuousClock.now - started).inSeconds
+                timing.own = (ContinuousClock.now - started).inSeconds
+                area.compute(party).pointee = timing.own
             } else {
                 timing.update = (ContinuousClock.now - reducing).inSeconds
                 if party == 0 {

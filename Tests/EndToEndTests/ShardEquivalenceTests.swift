@@ -77,6 +77,8 @@ extension EndToEnd {
                 ("--in-process --threads 2", ["--in-process", "--threads", "2"])
             ]
             for workers in 1...4 { runs.append(("--local-workers \(workers)", ["--local-workers", String(workers)])) }
+            // Every step through messages, whose bytes are counted below.
+            runs.append(("--local-workers 2 --no-local-steps", ["--local-workers", "2", "--no-local-steps"]))
             for (index, run) in runs.enumerated() {
                 let out = scratch.file("run-\(index).safetensors")
                 let metrics = scratch.file("run-\(index).jsonl")
@@ -86,7 +88,7 @@ extension EndToEnd {
                 #expect(
                     try same(out, reference),
                     "\(run.name) --shards 8 --optimizer \(optimizer) differs from --in-process")
-                guard run.name == "--local-workers 2" else { continue }
+                guard run.name == "--local-workers 2 --no-local-steps" else { continue }
                 // Until placement by speed first moves a shard (every 8 steps at most, when the two
                 // differ under load) each worker holds its 4 shards.
                 let steps = try MetricsFile(path: metrics).steps

@@ -549,7 +549,8 @@ private struct FuzzSource {
         optimizer.weightDecay = chance(50) ? 0 : 0.001
         return .localSteps(
             LocalSteps(
-                step: step, last: step + UInt64(int(1...4096)), pid: Int32(int(1...4_000_000)), fd: Int32(int(0...1000)),
+                step: step, last: step + UInt64(int(1...4096)), pid: Int32(int(1...4_000_000)),
+                fd: Int32(int(0...1000)),
                 party: UInt32(int(0...parties - 1)), parties: UInt32(parties), shards: shards,
                 shardCount: UInt32(shardCount), exampleCount: UInt64(shardCount + int(0...100_000)),
                 batch: integer(), seed: integer(), learningRate: Float(int(1...1000)) / 1000,

@@ -33,7 +33,10 @@ struct LocalStepsMessageTests {
             ("a learning rate that is not a number", { @Sendable (s: inout LocalSteps) in s.learningRate = .nan }),
             ("no timeout", { @Sendable (s: inout LocalSteps) in s.timeoutMilliseconds = 0 }),
             ("a cosine over no steps", { @Sendable (s: inout LocalSteps) in s.schedule = .cosine(totalSteps: 0) }),
-            ("a step schedule of period 0", { @Sendable (s: inout LocalSteps) in s.schedule = .step(everyEpochs: 0, factor: 1) }),
+            (
+                "a step schedule of period 0",
+                { @Sendable (s: inout LocalSteps) in s.schedule = .step(everyEpochs: 0, factor: 1) }
+            ),
         ] as [(String, @Sendable (inout LocalSteps) -> Void)])
     func refused(_ what: String, _ spoil: @Sendable (inout LocalSteps) -> Void) {
         var steps = Self.valid

@@ -15,7 +15,7 @@ public final class StepArea: @unchecked Sendable {
     /// "DSCSTP01".
     static let magic: UInt64 = 0x3130_5054_5343_5344
     public static let fileName = "descent-steps"
-    static let headerBytes = 4096
+    static let headerBytes = 8192
     /// At most this many processes share an area (their marks fill the header's second kilobyte).
     public static let maxParties = 256
     /// Step records kept: a worker waits rather than overwrite one the coordinator has not read.
@@ -116,6 +116,10 @@ public final class StepArea: @unchecked Sendable {
     /// Process r's seconds computing its shards in the step under way (written before the step's
     /// first barrier, read by process 0 before its second).
     public func compute(_ r: Int) -> UnsafeMutablePointer<Double> { word(2048 + 8 * r, Double.self) }
+
+    /// Process r's seconds computing and examples computed over the whole span, written at its end:
+    /// the coordinator's measure of each worker's speed (`Placement`).
+    public func spanCompute(_ r: Int) -> UnsafeMutablePointer<Double> { word(4096 + 16 * r, Double.self) }
 
     /// Readies the area for a span: no stop, nothing done or read but `step`, the barrier fresh.
     public func reset(after step: Int, through lastStep: Int) {

@@ -27,7 +27,7 @@ import sys
 import time
 
 MAGIC = 0x44534354
-VERSION = 9
+VERSION = 10
 # HELLO's arithmetic profile (docs/PROTOCOL.md): the features a BLAS kernel needs, as Descent
 # reads them from /proc/cpuinfo, and the elementary functions of Descent's own build.
 ELEMENTARY = "descent-elementary-1"
