@@ -27,12 +27,7 @@ extension MessageCodec {
         writer.write(every)
         writer.write(factor)
         writer.write(total)
-        writer.write(steps.optimizer.kind.rawValue)
-        writer.write(steps.optimizer.momentum)
-        writer.write(steps.optimizer.beta1)
-        writer.write(steps.optimizer.beta2)
-        writer.write(steps.optimizer.epsilon)
-        writer.write(steps.optimizer.weightDecay)
+        writeOptimizer(steps.optimizer, into: &writer)
         writer.write(steps.updates)
         writer.write(steps.timeoutMilliseconds)
     }
@@ -48,16 +43,7 @@ extension MessageCodec {
         let (batch, seed) = (try reader.read(UInt32.self, "batch"), try reader.read(UInt64.self, "seed"))
         let learningRate = try reader.read(Float.self, "learningRate")
         let schedule = try readSchedule(from: &reader)
-        let kindName = try reader.read(String.self, "optimizer")
-        guard let kind = OptimizerKind(rawValue: kindName) else {
-            throw .malformedPayload("unknown optimizer \"\(kindName)\"")
-        }
-        var optimizer = OptimizerSettings(kind: kind)
-        optimizer.momentum = try reader.read(Float.self, "momentum")
-        optimizer.beta1 = try reader.read(Float.self, "beta1")
-        optimizer.beta2 = try reader.read(Float.self, "beta2")
-        optimizer.epsilon = try reader.read(Float.self, "epsilon")
-        optimizer.weightDecay = try reader.read(Float.self, "weightDecay")
+        let optimizer = try readOptimizer(from: &reader)
         let steps = LocalSteps(
             step: step, last: last, pid: pid, fd: fd, party: party, parties: parties, shards: shards,
             shardCount: shardCount, exampleCount: exampleCount, batch: batch, seed: seed, learningRate: learningRate,

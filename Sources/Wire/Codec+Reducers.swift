@@ -49,7 +49,31 @@ extension MessageCodec {
         }
     }
 
-    /// The optimizer travels as its kind's name, then its hyper-parameters as f32.
+    /// The optimizer travels as its kind's name, then its hyper-parameters as f32 (REDUCER_ASSIGN,
+    /// LOCAL_STEPS).
+    static func writeOptimizer(_ optimizer: OptimizerSettings, into writer: inout PayloadWriter) {
+        writer.write(optimizer.kind.rawValue)
+        writer.write(optimizer.momentum)
+        writer.write(optimizer.beta1)
+        writer.write(optimizer.beta2)
+        writer.write(optimizer.epsilon)
+        writer.write(optimizer.weightDecay)
+    }
+
+    static func readOptimizer(from reader: inout PayloadReader) throws(WireError) -> OptimizerSettings {
+        let kindName = try reader.read(String.self, "optimizer")
+        guard let kind = OptimizerKind(rawValue: kindName) else {
+            throw .malformedPayload("unknown optimizer \"\(kindName)\"")
+        }
+        var optimizer = OptimizerSettings(kind: kind)
+        optimizer.momentum = try reader.read(Float.self, "momentum")
+        optimizer.beta1 = try reader.read(Float.self, "beta1")
+        optimizer.beta2 = try reader.read(Float.self, "beta2")
+        optimizer.epsilon = try reader.read(Float.self, "epsilon")
+        optimizer.weightDecay = try reader.read(Float.self, "weightDecay")
+        return optimizer
+    }
+
     private static func writeReducerAssign(_ assign: ReducerAssign, into writer: inout PayloadWriter) {
         writer.write(assign.rank)
         writer.write(assign.heartbeatMilliseconds)
@@ -57,12 +81,7 @@ extension MessageCodec {
         writer.write(assign.activation)
         writer.write(assign.shardCount)
         writer.write(assign.boundaries)
-        writer.write(assign.optimizer.kind.rawValue)
-        writer.write(assign.optimizer.momentum)
-        writer.write(assign.optimizer.beta1)
-        writer.write(assign.optimizer.beta2)
-        writer.write(assign.optimizer.epsilon)
-        writer.write(assign.optimizer.weightDecay)
+        writeOptimizer(assign.optimizer, into: &writer)
         writer.write(assign.updates)
         writer.write(assign.step)
         writer.write(UInt8(assign.broadcast ? 1 : 0))
@@ -131,16 +150,7 @@ extension MessageCodec {
         let activation = try reader.read(String.self, "activation")
         let shardCount = try reader.read(UInt32.self, "shardCount")
         let boundaries = try reader.read([UInt32].self, "boundaries")
-        let kindName = try reader.read(String.self, "optimizer")
-        guard let kind = OptimizerKind(rawValue: kindName) else {
-            throw .malformedPayload("unknown optimizer \"\(kindName)\"")
-        }
-        var optimizer = OptimizerSettings(kind: kind)
-        optimizer.momentum = try reader.read(Float.self, "momentum")
-        optimizer.beta1 = try reader.read(Float.self, "beta1")
-        optimizer.beta2 = try reader.read(Float.self, "beta2")
-        optimizer.epsilon = try reader.read(Float.self, "epsilon")
-        optimizer.weightDecay = try reader.read(Float.self, "weightDecay")
+        let optimizer = try readOptimizer(from: &reader)
         let assign = ReducerAssign(
             rank: rank, heartbeatMilliseconds: heartbeat, layers: layers, activation: activation,
             shardCount: shardCount, boundaries: boundaries, optimizer: optimizer,

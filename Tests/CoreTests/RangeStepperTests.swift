@@ -100,7 +100,7 @@ private final class LocalRun: @unchecked Sendable {
     private let slots: [UnsafeMutablePointer<Float>]
     private let marks: [UnsafeMutablePointer<UInt32>]
     private let statistics: UnsafeMutablePointer<Double>
-    private let barrier: ThreadBarrier
+    private let barrier: ThreadsBarrier
     /// Process 0's statistics of each step.
     let recorded = Recorded()
 
@@ -117,7 +117,7 @@ private final class LocalRun: @unchecked Sendable {
         statistics = .allocate(capacity: 64 * plan.shardCount * 3)
         statistics.initialize(repeating: .nan, count: 64 * plan.shardCount * 3)
         for slot in slots + partials { slot.initialize(repeating: .nan, count: count) }
-        barrier = ThreadBarrier(parties: parties)
+        barrier = ThreadsBarrier(parties: parties)
         let first = ParameterBuffer(layout: layout, sharing: slots[0], owner: self)
         if let initial { first.copy(from: initial) } else { Initializer.initialize(first, seed: options.seed) }
     }
@@ -181,36 +181,6 @@ private final class LocalRun: @unchecked Sendable {
                 stats.examples == report.examples && stats.lossSum / Double(report.examples) == report.loss
                     && Double(stats.correct) / Double(report.examples) == report.accuracy
             }
-    }
-}
-
-private enum StepperTestError: Error { case barrierTimedOut }
-
-/// A barrier of threads: `wait` returns once every party has called it as often, or throws after
-/// a minute without them (a party that failed), so that a broken run fails rather than hangs.
-private final class ThreadBarrier: @unchecked Sendable {
-    private let parties: Int
-    private let condition = NSCondition()
-    private var arrived = 0
-    private var generation = 0
-
-    init(parties: Int) { self.parties = parties }
-
-    func wait() throws {
-        condition.lock()
-        defer { condition.unlock() }
-        let mine = generation
-        arrived += 1
-        if arrived == parties {
-            arrived = 0
-            generation += 1
-            condition.broadcast()
-            return
-        }
-        let deadline = Date(timeIntervalSinceNow: 60)
-        while generation == mine {
-            guard condition.wait(until: deadline) || generation != mine else { throw StepperTestError.barrierTimedOut }
-        }
     }
 }
 
