@@ -22,6 +22,7 @@ final class LocalStepRunner: StepRunner {
     private let options: TrainingOptions
     private let exampleCount: Int
     private let layout: ParameterLayout
+    private let schedule: BatchSchedule
     private let log: Logger
     private var area: StepArea?
     /// Set once a span has failed: the rest of the run goes through the pool.
@@ -29,11 +30,14 @@ final class LocalStepRunner: StepRunner {
     /// Spans taken, for the logs and tests.
     private(set) var spans = 0
 
-    init(pool: WorkerPool, options: TrainingOptions, exampleCount: Int, log: Logger) {
+    init(pool: WorkerPool, options: TrainingOptions, exampleCount: Int, log: Logger) throws {
         self.pool = pool
         self.options = options
         self.exampleCount = exampleCount
         layout = ParameterLayout(shape: options.shape)
+        schedule = try BatchSchedule(
+            plan: ShardPlan(exampleCount: exampleCount, shards: options.shards), batch: options.batch,
+            seed: options.seed)
         self.log = log
     }
 
@@ -71,6 +75,17 @@ final class LocalStepRunner: StepRunner {
             return StepRecord(
                 statistics: .init(examples: Int(record[0]), correct: Int(record[1]), lossSum: record[2]),
                 seconds: record[3], compute: record[4], computeSlowest: record[5], update: record[6])
+        }
+        // What the trainer would check of each step, before anything is taken.
+        guard
+            zip(step..<done, records).allSatisfy({ t, record in
+                record.statistics.examples == schedule.examples(stepInEpoch: t % schedule.stepsPerEpoch)
+                    && record.statistics.lossSum.isFinite
+            })
+        else {
+            log.warning("the local workers' records of steps \(step + 1)…\(done) do not add up: the span is given up")
+            stop(area, parties: workers.count, step: step)
+            return []
         }
         parameters.values.update(from: area.parameters(done % 2), count: layout.count)
         for (i, moment) in moments.enumerated() {

@@ -226,12 +226,19 @@ extension Trainer {
             return false
         }
         for (offset, record) in records.enumerated() {
+            let expected = schedule.examples(stepInEpoch: (first + offset) % perEpoch)
+            guard record.statistics.examples == expected else {
+                throw TrainingError.incompleteStep(
+                    step: first + offset + 1, expected: expected, got: record.statistics.examples)
+            }
+        }
+        // W, b are the span's last: a report that throws (an interruption) is answered once all
+        // are out, so that the trainer's step is then W, b's, as a checkpoint needs.
+        var failure: Error?
+        for (offset, record) in records.enumerated() {
             let (epoch, j) = (first + offset).quotientAndRemainder(dividingBy: perEpoch)
             let expected = schedule.examples(stepInEpoch: j)
             let stats = record.statistics
-            guard stats.examples == expected else {
-                throw TrainingError.incompleteStep(step: first + offset + 1, expected: expected, got: stats.examples)
-            }
             step = first + offset + 1
             var timings = StepTimings()
             timings.total = record.seconds
@@ -245,8 +252,9 @@ extension Trainer {
                 learningRate: options.schedule.rate(base: options.learningRate, step: step - 1, epoch: epoch),
                 examplesPerSecond: Double(expected) / max(record.seconds, 1e-9), timings: timings)
             tally.record(report)
-            try onStep(report)
+            do { try onStep(report) } catch { failure = failure ?? error }
         }
+        if let failure { throw failure }
         let epoch = (step - 1) / perEpoch
         if let evaluation = try evaluationIfDue(stepInEpoch: (step - 1) % perEpoch) {
             tally.record(evaluation)

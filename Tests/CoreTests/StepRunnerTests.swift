@@ -37,6 +37,32 @@ struct StepRunnerTests {
         #expect(reports == plainReports, "each step reported once, in order")
     }
 
+    @Test("A report that throws in the middle of a span leaves the trainer at the span's end, every step reported")
+    func aThrowingReportLeavesTheTrainerConsistent() throws {
+        struct Interrupted: Error {}
+        let options = try Self.options(.adam)
+        let plan = try ShardPlan(exampleCount: data.count, shards: options.shards)
+        let source = InProcessGradients(
+            dataset: data.dataset, plan: plan, layout: ParameterLayout(shape: options.shape))
+        let trainer = try Trainer(
+            options: options, exampleCount: data.count, source: source, testSet: nil, initial: nil)
+        trainer.runner = try ThreadedSteps(options: options, parties: 2)
+        trainer.maxSpan = 5
+        var reported: [Int] = []
+        #expect(throws: Interrupted.self) {
+            try trainer.run(onStep: { report in
+                reported.append(report.step)
+                if report.step == 3 { throw Interrupted() }
+            })
+        }
+        // The first span is steps 1…5: all reported, and the trainer holds step 5's W, b and moments.
+        #expect(reported == [1, 2, 3, 4, 5])
+        #expect(trainer.step == 5)
+        var five = options
+        five.steps = 5
+        #expect(Self.bits(trainer) == Self.bits(try Self.run(five, runner: nil).0))
+    }
+
     static func options(_ kind: OptimizerKind) throws -> TrainingOptions {
         var options = try TrainingOptions(shape: NetworkShape(layers: [6, 8, 5, 3], activation: .tanh))
         options.batch = 32
