@@ -70,19 +70,7 @@ final class LocalStepRunner: StepRunner {
             stop(area, parties: workers.count, step: step)
             return []
         }
-        let records = (step..<done).map { t in
-            let record = area.record(step: t)
-            return StepRecord(
-                statistics: .init(examples: Int(record[0]), correct: Int(record[1]), lossSum: record[2]),
-                seconds: record[3], compute: record[4], computeSlowest: record[5], update: record[6])
-        }
-        // What the trainer would check of each step, before anything is taken.
-        guard
-            zip(step..<done, records).allSatisfy({ t, record in
-                record.statistics.examples == schedule.examples(stepInEpoch: t % schedule.stepsPerEpoch)
-                    && record.statistics.lossSum.isFinite
-            })
-        else {
+        guard let records = records(area, from: step, to: done) else {
             log.warning("the local workers' records of steps \(step + 1)…\(done) do not add up: the span is given up")
             stop(area, parties: workers.count, step: step)
             return []
@@ -101,6 +89,22 @@ final class LocalStepRunner: StepRunner {
         }
         pool.membership.startMove()
         return records
+    }
+
+    /// The records of the steps after `step` through `done`, if each is what the trainer would
+    /// check a step for (its example count, a finite loss); nil otherwise, and nothing is taken.
+    private func records(_ area: StepArea, from step: Int, to done: Int) -> [StepRecord]? {
+        let records = (step..<done).map { t in
+            let record = area.record(step: t)
+            return StepRecord(
+                statistics: .init(examples: Int(record[0]), correct: Int(record[1]), lossSum: record[2]),
+                seconds: record[3], compute: record[4], computeSlowest: record[5], update: record[6])
+        }
+        let plausible = zip(step..<done, records).allSatisfy { t, record in
+            record.statistics.examples == schedule.examples(stepInEpoch: t % schedule.stepsPerEpoch)
+                && record.statistics.lossSum.isFinite
+        }
+        return plausible ? records : nil
     }
 
     /// The step area, made for `parties` processes at the first span (and again if they change).
