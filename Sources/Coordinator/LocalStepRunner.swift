@@ -92,7 +92,8 @@ final class LocalStepRunner: StepRunner {
     }
 
     /// The records of the steps after `step` through `done`, if each is what the trainer would
-    /// check a step for (its example count, a finite loss); nil otherwise, and nothing is taken.
+    /// check a step for (its example count, a finite loss) and the span's W, b and moments are all
+    /// finite; nil otherwise, and nothing is taken.
     private func records(_ area: StepArea, from step: Int, to done: Int) -> [StepRecord]? {
         let records = (step..<done).map { t in
             let record = area.record(step: t)
@@ -104,7 +105,8 @@ final class LocalStepRunner: StepRunner {
             record.statistics.examples == schedule.examples(stepInEpoch: t % schedule.stepsPerEpoch)
                 && record.statistics.lossSum.isFinite
         }
-        return plausible ? records : nil
+        let slots = [area.parameters(done % 2), area.moment(0), area.moment(1)]
+        return plausible && slots.allSatisfy({ Finiteness.allFinite($0, count: layout.count) }) ? records : nil
     }
 
     /// The step area, made for `parties` processes at the first span (and again if they change).
