@@ -22,22 +22,21 @@ final class LocalStepRunner: StepRunner {
     private let options: TrainingOptions
     private let exampleCount: Int
     private let layout: ParameterLayout
-    private let schedule: BatchSchedule
     private let log: Logger
     private var area: StepArea?
+    /// The span whose records went to the trainer, until it is finished: its workers, its first
+    /// step (after that many committed) and its last step done.
+    private var pending: (workers: [PoolWorker], step: Int, done: Int)?
     /// Set once a span has failed: the rest of the run goes through the pool.
     private(set) var stopped = false
     /// Spans taken, for the logs and tests.
     private(set) var spans = 0
 
-    init(pool: WorkerPool, options: TrainingOptions, exampleCount: Int, log: Logger) throws {
+    init(pool: WorkerPool, options: TrainingOptions, exampleCount: Int, log: Logger) {
         self.pool = pool
         self.options = options
         self.exampleCount = exampleCount
         layout = ParameterLayout(shape: options.shape)
-        schedule = try BatchSchedule(
-            plan: ShardPlan(exampleCount: exampleCount, shards: options.shards), batch: options.batch,
-            seed: options.seed)
         self.log = log
     }
 
@@ -47,66 +46,60 @@ final class LocalStepRunner: StepRunner {
         guard !stopped, let workers = pool.localParties(), !workers.isEmpty else { return [] }
         let area = try stepArea(parties: workers.count)
         area.parameters(step % 2).update(from: parameters.values, count: layout.count)
-        let moments = [optimizer.firstMoment, optimizer.secondMoment]
-        for (i, moment) in moments.enumerated() {
+        for (i, moment) in [optimizer.firstMoment, optimizer.secondMoment].enumerated() {
             if let moment { area.moment(i).update(from: moment.values, count: layout.count) }
         }
-        area.reset(after: step, through: last)
+        area.reset(after: step)
         do {
             for (party, worker) in workers.enumerated() {
-                try pool.outbox.send(
-                    .localSteps(
-                        message(
-                            step: step, last: last, party: party, parties: workers.count, worker: worker,
-                            updates: optimizer.updates)),
-                    to: worker.peer)
+                let steps = message(
+                    area, step: step, last: last, party: party, parties: workers.count, worker: worker,
+                    updates: optimizer.updates)
+                try pool.outbox.send(.localSteps(steps), to: worker.peer)
             }
         } catch {
             log.info("a local worker cannot be reached: \(error)")
             stop(area, parties: workers.count, step: step)
             return []
         }
-        guard let done = try wait(area, parties: workers.count, from: step, through: last) else {
+        guard let done = try wait(area, parties: workers.count, from: step) else {
             stop(area, parties: workers.count, step: step)
             return []
         }
-        guard let records = records(area, from: step, to: done) else {
-            log.warning("the local workers' records of steps \(step + 1)…\(done) do not add up: the span is given up")
-            stop(area, parties: workers.count, step: step)
-            return []
-        }
-        parameters.values.update(from: area.parameters(done % 2), count: layout.count)
-        for (i, moment) in moments.enumerated() {
-            if let moment { moment.values.update(from: area.moment(i), count: layout.count) }
-        }
-        optimizer.updates += done - step
-        spans += 1
-        // Each worker's speed over the span, as its partials would have told it; a shard may then
-        // move to a faster worker, through messages, before the next span.
-        for (party, worker) in workers.enumerated() {
-            let totals = area.spanCompute(party)
-            worker.recordCompute(seconds: totals[0], examples: Int(totals[1]))
-        }
-        pool.membership.startMove()
-        return records
-    }
-
-    /// The records of the steps after `step` through `done`, if each is what the trainer would
-    /// check a step for (its example count, a finite loss) and the span's W, b and moments are all
-    /// finite; nil otherwise, and nothing is taken.
-    private func records(_ area: StepArea, from step: Int, to done: Int) -> [StepRecord]? {
-        let records = (step..<done).map { t in
+        pending = (workers, step, done)
+        return (step..<done).map { t in
             let record = area.record(step: t)
             return StepRecord(
                 statistics: .init(examples: Int(record[0]), correct: Int(record[1]), lossSum: record[2]),
                 seconds: record[3], compute: record[4], computeSlowest: record[5], update: record[6])
         }
-        let plausible = zip(step..<done, records).allSatisfy { t, record in
-            record.statistics.examples == schedule.examples(stepInEpoch: t % schedule.stepsPerEpoch)
-                && record.statistics.lossSum.isFinite
-        }
+    }
+
+    /// Takes the span's W, b and moments when the trainer accepted its records and every value is
+    /// finite (as the trainer checks an update); gives the span up otherwise. Each worker's speed
+    /// over the span then counts, as its partials would have: a shard may move to a faster
+    /// worker, through messages, before the next span.
+    func finish(accepted: Bool, into parameters: ParameterBuffer, optimizer: Optimizer) -> Bool {
+        guard let (workers, step, done) = pending, let area else { return false }
+        pending = nil
         let slots = [area.parameters(done % 2), area.moment(0), area.moment(1)]
-        return plausible && slots.allSatisfy({ Finiteness.allFinite($0, count: layout.count) }) ? records : nil
+        guard accepted, slots.allSatisfy({ Finiteness.allFinite($0, count: layout.count) }) else {
+            log.warning("the local workers' steps \(step + 1)…\(done) do not hold (records or values): given up")
+            stop(area, parties: workers.count, step: step)
+            return false
+        }
+        parameters.values.update(from: slots[0], count: layout.count)
+        for (i, moment) in [optimizer.firstMoment, optimizer.secondMoment].enumerated() {
+            moment?.values.update(from: slots[1 + i], count: layout.count)
+        }
+        optimizer.updates += done - step
+        spans += 1
+        for (party, worker) in workers.enumerated() {
+            let totals = area.spanCompute(party)
+            worker.recordCompute(seconds: totals[0], examples: Int(totals[1]))
+        }
+        pool.membership.startMove()
+        return true
     }
 
     /// The step area, made for `parties` processes at the first span (and again if they change).
@@ -119,10 +112,10 @@ final class LocalStepRunner: StepRunner {
     }
 
     private func message(
-        step: Int, last: Int, party: Int, parties: Int, worker: PoolWorker, updates: Int
+        _ area: StepArea, step: Int, last: Int, party: Int, parties: Int, worker: PoolWorker, updates: Int
     ) -> LocalSteps {
         LocalSteps(
-            step: UInt64(step), last: UInt64(last), pid: getpid(), fd: area!.fileDescriptor, party: UInt32(party),
+            step: UInt64(step), last: UInt64(last), pid: getpid(), fd: area.fileDescriptor, party: UInt32(party),
             parties: UInt32(parties), shards: worker.shards.sorted().map(UInt32.init),
             shardCount: UInt32(options.shards),
             exampleCount: UInt64(exampleCount), batch: UInt32(options.batch), seed: options.seed,
@@ -132,10 +125,10 @@ final class LocalStepRunner: StepRunner {
 
     /// Waits for the span: the last step done once every worker has given back its moments, or
     /// nil when it failed (a worker gave it up, was lost, or did no step for `--worker-timeout`).
-    private func wait(_ area: StepArea, parties: Int, from step: Int, through last: Int) throws -> Int? {
+    private func wait(_ area: StepArea, parties: Int, from step: Int) throws -> Int? {
         var progress = (done: step, at: ContinuousClock.now)
         var asked = false
-        let members = Set(pool.membership.workers.map(\.rank))
+        let lost = pool.membership.lost
         while descent_load_acquire_u64(area.finished) < UInt64(parties) {
             if descent_load_acquire_u64(area.failed) > 0 { return nil }
             let done = Int(descent_load_acquire_u64(area.done))
@@ -150,7 +143,7 @@ final class LocalStepRunner: StepRunner {
             }
             try pool.receiveOne(timeout: .milliseconds(5))
             pool.membership.checkLiveness(step: done)
-            guard Set(pool.membership.workers.map(\.rank)) == members else { return nil }
+            guard pool.membership.lost == lost else { return nil }
         }
         return Int(descent_load_acquire_u64(area.done))
     }

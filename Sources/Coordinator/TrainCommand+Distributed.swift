@@ -55,7 +55,7 @@ extension TrainCommand {
         let onlyDelays = faults.split(separator: ",").allSatisfy { $0.hasPrefix("delay@") }
         let runner =
             local != nil && localSteps && reducers == 1 && compress == .float32 && onlyDelays
-            ? try LocalStepRunner(pool: pool, options: job.options, exampleCount: job.train.count, log: log) : nil
+            ? LocalStepRunner(pool: pool, options: job.options, exampleCount: job.train.count, log: log) : nil
         try job.run(
             source: pool, log: log, bytesReceivedShared: { pool.lastStepBytesReceivedShared }, runner: runner)
     }

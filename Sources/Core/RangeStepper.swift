@@ -50,8 +50,8 @@ public final class RangeStepper: @unchecked Sendable {
     private let slots: [ParameterBuffer]
     private let workspace: Workspace
     private let accumulator: GradientAccumulator
-    private var permutations: [[Int32]] = []
-    private var permutationsEpoch = -1
+    /// Each step's plan, as the trainer makes it.
+    private var plans: StepPlans
 
     /// Process `rank` of `parties`, computing `shards` (any of `plan`'s; every shard is computed
     /// by exactly one process) and updating range `rank` of `ReductionRanges(count: parties)`.
@@ -64,6 +64,7 @@ public final class RangeStepper: @unchecked Sendable {
         let layout = ParameterLayout(shape: options.shape)
         (self.options, self.rank, self.parties, self.memory) = (options, rank, parties, memory)
         schedule = try BatchSchedule(plan: plan, batch: options.batch, seed: options.seed)
+        plans = StepPlans(schedule: schedule, options: options)
         self.shards = Dictionary(uniqueKeysWithValues: shards.map { ($0.id, $0) })
         partials = memory.partials.map { ParameterBuffer(layout: layout, sharing: $0, owner: memory) }
         slots = memory.parameters.map { ParameterBuffer(layout: layout, sharing: $0, owner: memory) }
@@ -101,12 +102,8 @@ public final class RangeStepper: @unchecked Sendable {
     /// finite, as the trainer does (every process then throws at the same step; the slot written
     /// is not W, b, which stay in the other).
     public func step(_ step: Int, barrier: () throws -> Void) throws {
-        let (epoch, j) = step.quotientAndRemainder(dividingBy: schedule.stepsPerEpoch)
-        if !schedule.isFullBatch && epoch != permutationsEpoch {
-            permutations = schedule.permutations(epoch: epoch)
-            permutationsEpoch = epoch
-        }
-        let work = schedule.work(stepInEpoch: j, permutations: permutations)
+        let plan = plans.plan(step)
+        let work = plan.work
         let (p, out) = (slots[step % 2], slots[(step + 1) % 2])
         examplesComputed = 0
         for item in work {
@@ -120,9 +117,8 @@ public final class RangeStepper: @unchecked Sendable {
             examplesComputed += item.selection.count
         }
         try barrier()
-        let rate = options.schedule.rate(base: options.learningRate, step: step, epoch: epoch)
         memory.marks[rank].pointee = reduce(
-            step: step, work: work, parameters: p, examples: schedule.examples(stepInEpoch: j), rate: rate, into: out)
+            step: step, work: work, parameters: p, examples: plan.examples, rate: plan.rate, into: out)
         statistics = .init(examples: accumulator.examples, correct: accumulator.correct, lossSum: accumulator.lossSum)
         try barrier()
         // Every process added every shard's statistics by the tree: all decide alike.

@@ -25,9 +25,8 @@ public final class Trainer {
     private let accumulator: GradientAccumulator
     private let testSet: Dataset?
     private let evaluator: Evaluator
-    /// The epoch's shuffles of the shards, and the epoch they are for.
-    private var permutations: [[Int32]] = []
-    private var permutationsEpoch = -1
+    /// Each step's plan: its shards' examples, its example count and rate.
+    private var plans: StepPlans
 
     public var totalSteps: Int { options.steps ?? options.epochs * schedule.stepsPerEpoch }
 
@@ -51,6 +50,7 @@ public final class Trainer {
         self.options = options
         let plan = try ShardPlan(exampleCount: m, shards: options.shards)
         schedule = try BatchSchedule(plan: plan, batch: options.batch, seed: options.seed)
+        plans = StepPlans(schedule: schedule, options: options)
         let layout = ParameterLayout(shape: options.shape)
         parameters = ParameterBuffer(layout: layout)
         nextParameters = ParameterBuffer(layout: layout)
@@ -135,14 +135,8 @@ public final class Trainer {
     /// step to the source.
     private func begin() throws -> PlannedStep {
         let started = DispatchTime.now()
-        let epoch = step / schedule.stepsPerEpoch
-        let j = step % schedule.stepsPerEpoch
-        if !schedule.isFullBatch && epoch != permutationsEpoch {
-            permutations = schedule.permutations(epoch: epoch)
-            permutationsEpoch = epoch
-        }
-        let expected = schedule.examples(stepInEpoch: j)
-        let rate = options.schedule.rate(base: options.learningRate, step: step, epoch: epoch)
+        let plan = plans.plan(step)
+        let (expected, rate) = (plan.examples, plan.rate)
         let update = StepUpdate(
             optimizer: optimizer, from: parameters, gradientSum: accumulator.sum, exampleCount: expected,
             learningRate: rate, into: nextParameters)
@@ -150,8 +144,8 @@ public final class Trainer {
         // still arrive: most of the update is done when the last one is in.
         accumulator.reset(onSegmentComplete: update.apply, onReduced: update.take)
         let planned = PlannedStep(
-            epoch: epoch, stepInEpoch: j, work: schedule.work(stepInEpoch: j, permutations: permutations),
-            expected: expected, rate: rate, update: update, started: started)
+            epoch: plan.epoch, stepInEpoch: plan.stepInEpoch, work: plan.work, expected: expected, rate: rate,
+            update: update, started: started)
         try source.prepareUpdate(step: step + 1, learningRate: rate, exampleCount: expected, optimizer: optimizer)
         try source.beginPartials(step: step + 1, parameters: parameters, work: planned.work, into: accumulator)
         return planned
@@ -212,7 +206,8 @@ public final class Trainer {
 extension Trainer {
     /// Lets `runner` take the steps up to the next evaluation, `spanEnds` step, `maxSpan` steps or
     /// the end, and reports those it took, each as the trainer would have (loss, accuracy and
-    /// examples from the same sums), W, b being the span's last. False when it took none.
+    /// examples from the same sums), W, b being the span's last. False when it took none (the
+    /// span failed, or its records do not hold).
     func runSpan(
         _ runner: StepRunner, onStep: (StepReport) throws -> Void, onEvaluation: (EvaluationReport) throws -> Void
     ) throws -> Bool {
@@ -221,16 +216,16 @@ extension Trainer {
         if let end = (step + 1..<last).first(where: spanEnds) { last = end }
         let first = step
         let records = try runner.runSteps(after: first, through: last, parameters: parameters, optimizer: optimizer)
-        guard !records.isEmpty, first + records.count <= last else {
+        // Each record checked as `commit` checks a step, before anything of the span is taken.
+        let holds =
+            first + records.count <= last
+            && records.enumerated().allSatisfy { offset, record in
+                record.statistics.examples == schedule.examples(stepInEpoch: (first + offset) % perEpoch)
+                    && record.statistics.lossSum.isFinite
+            }
+        guard !records.isEmpty, runner.finish(accepted: holds, into: parameters, optimizer: optimizer) else {
             runnerResumesAt = last
             return false
-        }
-        for (offset, record) in records.enumerated() {
-            let expected = schedule.examples(stepInEpoch: (first + offset) % perEpoch)
-            guard record.statistics.examples == expected else {
-                throw TrainingError.incompleteStep(
-                    step: first + offset + 1, expected: expected, got: record.statistics.examples)
-            }
         }
         // W, b are the span's last: a report that throws (an interruption) is answered once all
         // are out, so that the trainer's step is then W, b's, as a checkpoint needs.
@@ -249,7 +244,7 @@ extension Trainer {
                 step: step, epoch: epoch + 1, loss: stats.lossSum / Double(expected),
                 accuracy: Double(stats.correct) / Double(expected), examples: expected,
                 workers: source.workerCount,
-                learningRate: options.schedule.rate(base: options.learningRate, step: step - 1, epoch: epoch),
+                learningRate: plans.rate(step - 1),
                 examplesPerSecond: Double(expected) / max(record.seconds, 1e-9), timings: timings)
             tally.record(report)
             do { try onStep(report) } catch { failure = failure ?? error }

@@ -37,6 +37,17 @@ struct StepRunnerTests {
         #expect(reports == plainReports, "each step reported once, in order")
     }
 
+    @Test("A span whose records do not hold is given up before anything is taken, and taken again")
+    func aSpanWithABadRecordIsGivenUp() throws {
+        let options = try Self.options(.momentum)
+        let (plain, plainReports, _) = try Self.run(options, runner: nil)
+        let runner = try ThreadedSteps(options: options, parties: 2, miscountingAt: 9)
+        let (spanned, reports, _) = try Self.run(options, runner: runner, maxSpan: 5)
+        #expect(runner.refused == 1)
+        #expect(Self.bits(spanned) == Self.bits(plain))
+        #expect(reports == plainReports)
+    }
+
     @Test("A report that throws in the middle of a span leaves the trainer at the span's end, every step reported")
     func aThrowingReportLeavesTheTrainerConsistent() throws {
         struct Interrupted: Error {}
@@ -126,10 +137,16 @@ final class ThreadedSteps: StepRunner, @unchecked Sendable {
     /// Each span asked for, and how many failed.
     private(set) var spans: [Range<Int>] = []
     private(set) var failed = 0
+    /// The span whose records went out, until it is finished.
+    private var pending: Range<Int>?
+    /// A step whose record says one example too many, once; spans the trainer refused.
+    private var miscountingAt: Int?
+    private(set) var refused = 0
 
-    init(options: TrainingOptions, parties: Int, failingAt: Int? = nil) throws {
+    init(options: TrainingOptions, parties: Int, failingAt: Int? = nil, miscountingAt: Int? = nil) throws {
         self.parties = parties
         self.failingAt = failingAt
+        self.miscountingAt = miscountingAt
         layout = ParameterLayout(shape: options.shape)
         let plan = try ShardPlan(exampleCount: data.count, shards: options.shards)
         let memory = SharedValues(count: layout.count, shards: plan.shardCount, parties: parties)
@@ -178,12 +195,28 @@ final class ThreadedSteps: StepRunner, @unchecked Sendable {
             failed += 1
             return []
         }
+        pending = step..<last
+        var all = records.all
+        if let bad = miscountingAt, (step..<last).contains(bad) {
+            miscountingAt = nil
+            all[bad - step].statistics.examples += 1
+        }
+        return all
+    }
+
+    func finish(accepted: Bool, into parameters: ParameterBuffer, optimizer: Optimizer) -> Bool {
+        guard let span = pending else { return false }
+        pending = nil
+        guard accepted else {
+            refused += 1
+            return false
+        }
         for stepper in steppers {
             stepper.end(first: optimizer.firstMoment?.values, second: optimizer.secondMoment?.values)
         }
-        optimizer.updates += last - step
-        parameters.values.update(from: memory.slots[last % 2], count: layout.count)
-        return records.all
+        optimizer.updates += span.count
+        parameters.values.update(from: memory.slots[span.upperBound % 2], count: layout.count)
+        return true
     }
 }
 

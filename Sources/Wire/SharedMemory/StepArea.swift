@@ -5,8 +5,8 @@ import Core
 /// (LOCAL_STEPS, issue 24): one memory file the coordinator makes and owns, which each local
 /// worker maps to read and write.
 ///
-/// Layout: a header page (magic, sizes, two barrier words, the abandon word, the step done last,
-/// the coordinator's read cursor, the stop request and the step to stop after, each process's
+/// Layout: a header (magic, sizes, two barrier words, the abandon word, the step done last, the
+/// stop request and the step to stop after, the finished and failed counts, each process's
 /// finiteness marks); each shard's statistics for the step under way; a ring of step records
 /// (process 0's tree-summed statistics of each step, and its time); each shard's partial; two
 /// slots of W, b (step t reads slot t % 2 and writes the other); the optimizer's two moments, which
@@ -18,7 +18,8 @@ public final class StepArea: @unchecked Sendable {
     static let headerBytes = 8192
     /// At most this many processes share an area (their marks fill the header's second kilobyte).
     public static let maxParties = 256
-    /// Step records kept: a worker waits rather than overwrite one the coordinator has not read.
+    /// Step records kept: a span is at most this long (LOCAL_STEPS refuses a longer one), so no
+    /// record is overwritten before the coordinator reads it.
     public static let ringLength = 4096
     static let recordBytes = 64
 
@@ -98,14 +99,10 @@ public final class StepArea: @unchecked Sendable {
     public var abandon: UnsafeMutablePointer<UInt32> { word(128, UInt32.self) }
     /// The last step every process has finished (absolute, counted from 1), by process 0.
     public var done: UnsafeMutablePointer<UInt64> { word(192, UInt64.self) }
-    /// The last step whose record the coordinator has read.
-    public var read: UnsafeMutablePointer<UInt64> { word(256, UInt64.self) }
     /// Non-zero when the coordinator asks the workers to stop at the next step's end.
     public var stopRequest: UnsafeMutablePointer<UInt64> { word(320, UInt64.self) }
     /// The step the processes stop after, once process 0 has decided it (0: not decided).
     public var stopAfter: UnsafeMutablePointer<UInt64> { word(384, UInt64.self) }
-    /// The span's last step: the steps end with it unless a stop comes first.
-    public var last: UnsafeMutablePointer<UInt64> { word(448, UInt64.self) }
     /// How many processes have given back their moments after the span, and how many gave it up.
     public var finished: UnsafeMutablePointer<UInt64> { word(512, UInt64.self) }
     public var failed: UnsafeMutablePointer<UInt64> { word(576, UInt64.self) }
@@ -121,16 +118,15 @@ public final class StepArea: @unchecked Sendable {
     /// the coordinator's measure of each worker's speed (`Placement`).
     public func spanCompute(_ r: Int) -> UnsafeMutablePointer<Double> { word(4096 + 16 * r, Double.self) }
 
-    /// Readies the area for a span: no stop, nothing done or read but `step`, the barrier fresh.
-    public func reset(after step: Int, through lastStep: Int) {
+    /// Readies the area for a span after `step` committed steps: no stop, nothing done or given
+    /// up, the barrier fresh.
+    public func reset(after step: Int) {
         barrier.update(repeating: 0, count: 2)
         abandon.pointee = 0
         stopRequest.pointee = 0
         stopAfter.pointee = 0
         finished.pointee = 0
         failed.pointee = 0
-        last.pointee = UInt64(lastStep)
-        read.pointee = UInt64(step)
         descent_store_release_u64(done, UInt64(step))
     }
 
