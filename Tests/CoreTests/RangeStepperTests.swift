@@ -96,10 +96,7 @@ private final class LocalRun: @unchecked Sendable {
     let parties: Int
     let plan: ShardPlan
     let layout: ParameterLayout
-    private let partials: [UnsafeMutablePointer<Float>]
-    private let slots: [UnsafeMutablePointer<Float>]
-    private let marks: [UnsafeMutablePointer<UInt32>]
-    private let statistics: UnsafeMutablePointer<Double>
+    private let shared: SharedValues
     private let barrier: ThreadsBarrier
     /// Process 0's statistics of each step.
     let recorded = Recorded()
@@ -110,32 +107,14 @@ private final class LocalRun: @unchecked Sendable {
         self.parties = parties
         plan = try ShardPlan(exampleCount: data.count, shards: options.shards)
         layout = ParameterLayout(shape: options.shape)
-        let count = layout.count
-        partials = (0..<plan.shardCount).map { _ in .allocate(capacity: count) }
-        slots = (0..<2).map { _ in .allocate(capacity: count) }
-        marks = (0..<parties).map { _ in .allocate(capacity: 1) }
-        statistics = .allocate(capacity: 64 * plan.shardCount * 3)
-        statistics.initialize(repeating: .nan, count: 64 * plan.shardCount * 3)
-        for slot in slots + partials { slot.initialize(repeating: .nan, count: count) }
+        shared = SharedValues(count: layout.count, shards: plan.shardCount, parties: parties)
         barrier = ThreadsBarrier(parties: parties)
-        let first = ParameterBuffer(layout: layout, sharing: slots[0], owner: self)
+        let first = ParameterBuffer(layout: layout, sharing: shared.slots[0], owner: shared)
         if let initial { first.copy(from: initial) } else { Initializer.initialize(first, seed: options.seed) }
-    }
-
-    deinit {
-        for pointer in partials + slots { pointer.deallocate() }
-        for pointer in marks { pointer.deallocate() }
-        statistics.deallocate()
-    }
-
-    /// Shard k's statistics in step t.
-    func statistics(step t: Int, shard k: Int) -> UnsafeMutablePointer<Double> {
-        statistics + (t * plan.shardCount + k) * 3
     }
 
     /// Runs `count` steps, process r computing the shards r, r + parties, …; each process's error.
     func step(count: Int) -> [Error?] {
-        precondition(count <= 64, "statistics for 64 steps")
         let errors = Errors(parties)
         let group = DispatchGroup()
         for rank in 0..<parties {
@@ -143,9 +122,7 @@ private final class LocalRun: @unchecked Sendable {
             Thread { [self] in
                 defer { group.leave() }
                 do {
-                    let memory = RangeStepper.Memory(
-                        partials: partials, parameters: slots, marks: marks,
-                        statistics: { [self] in statistics(step: $0, shard: $1) })
+                    let memory = shared.memory
                     let mine = stride(from: rank, to: plan.shardCount, by: parties).map {
                         ShardData(id: $0, dataset: data.dataset, range: plan.ranges[$0])
                     }
@@ -166,7 +143,7 @@ private final class LocalRun: @unchecked Sendable {
 
     /// W, b after `steps` committed steps.
     func parameters(after steps: Int) -> [Float] {
-        Array(UnsafeBufferPointer(start: slots[steps % 2], count: layout.count))
+        Array(UnsafeBufferPointer(start: shared.slots[steps % 2], count: layout.count))
     }
 
     /// Whether each step's examples, loss and accuracy, as process 0 added them, are what the

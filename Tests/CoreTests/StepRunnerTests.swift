@@ -221,7 +221,7 @@ final class ThreadedSteps: StepRunner, @unchecked Sendable {
 }
 
 /// The memory the threads share: partials, two slots of W, b, marks, statistics.
-private final class SharedValues: @unchecked Sendable {
+final class SharedValues: @unchecked Sendable {
     let partials: [UnsafeMutablePointer<Float>]
     let slots: [UnsafeMutablePointer<Float>]
     let marks: [UnsafeMutablePointer<UInt32>]
